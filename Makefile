@@ -1,0 +1,131 @@
+# flyfit: one build for the library, the programs, the tests and the benchmarks.
+#
+#   make              build bin/flyfit, bin/flyfit-import, bin/flyfit-synth (and the library)
+#   make demo         install missing Debian packages, build, make the synthetic brain, simulate it
+#   make check        build and run all tests; ends with "N passed, N failed"
+#   make bench        benchmarks (results to stdout and bench/results.csv)
+#
+# Switches:  CUDA=auto|0|1   compile the CUDA sources in src/cuda with nvcc (auto: when nvcc exists)
+#            NCCL=auto|0|1   link NCCL (auto: when nccl.h is found next to CUDA)
+#            OPT=-O2         optimisation flags
+#            NP=2            MPI ranks for demo
+
+CC      := mpicc
+OPT     ?= -O2
+CUDA    ?= auto
+NCCL    ?= auto
+NP      ?= 2
+
+PKGS        := hdf5-openmpi inih zlib
+PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+# -ffp-contract=off: no fused multiply-add, so per-neuron arithmetic gives the same bits as the
+# CUDA kernels (built with --fmad=false) and as itself under any compiler choice.
+CFLAGS  := -std=c11 $(OPT) -g -Wall -Wextra -Werror -ffp-contract=off -fopenmp -fno-strict-aliasing \
+           -Iinclude $(PKG_CFLAGS) -D_POSIX_C_SOURCE=200809L
+LDLIBS  := $(PKG_LIBS) -lcsv -lm -fopenmp
+
+# ---- CUDA / NCCL detection ---------------------------------------------------------------------
+NVCC_FOUND := $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard /usr/local/cuda/bin/nvcc))
+ifeq ($(CUDA),auto)
+  CUDA_ON := $(if $(NVCC_FOUND),1,0)
+else
+  CUDA_ON := $(CUDA)
+endif
+ifeq ($(CUDA_ON),1)
+  ifeq ($(NVCC_FOUND),)
+    $(error CUDA=1 but nvcc was not found; install the CUDA toolkit or build with CUDA=0)
+  endif
+  NVCC      := $(NVCC_FOUND)
+  CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+  NVCC_VER  := $(shell $(NVCC) --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')
+  NCCL_HDR  := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
+  ifeq ($(NCCL),auto)
+    NCCL_ON := $(if $(NCCL_HDR),1,0)
+  else
+    NCCL_ON := $(NCCL)
+  endif
+  NVFLAGS := -O2 -std=c++17 --fmad=false -Iinclude -DFF_HAVE_CUDA \
+             -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+             -Xcompiler -Wall,-Wextra,-Werror
+  CFLAGS  += -DFF_HAVE_CUDA
+  LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
+  ifeq ($(NCCL_ON),1)
+    CFLAGS  += -DFF_HAVE_NCCL
+    NVFLAGS += -DFF_HAVE_NCCL
+    LDLIBS  += -lnccl
+  endif
+else
+  NCCL_ON := 0
+endif
+
+ifeq ($(MAKELEVEL),0)
+  $(info flyfit build: CC=$(CC) ($(shell $(CC) -dumpversion 2>/dev/null)), HDF5 parallel: $(if $(PKG_LIBS),yes,MISSING - run tools/install-deps.sh), \
+    CUDA: $(if $(filter 1,$(CUDA_ON)),on (nvcc $(NVCC_VER), sm_80 sm_90),off), NCCL: $(if $(filter 1,$(NCCL_ON)),on,off))
+endif
+
+# ---- sources -----------------------------------------------------------------------------------
+LIB_SRC  := $(sort $(wildcard src/*.c partition/*.c))
+LIB_SRC  := $(filter-out src/main.c,$(LIB_SRC))
+CU_SRC   := $(if $(filter 1,$(CUDA_ON)),$(sort $(wildcard src/cuda/*.cu)))
+LIB_OBJ  := $(LIB_SRC:%.c=build/%.o) $(CU_SRC:%.cu=build/%.o)
+LIB      := build/libflyfit.a
+
+PROGS    := bin/flyfit $(patsubst tools/%.c,bin/flyfit-%,$(sort $(wildcard tools/*.c)))
+TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
+TESTS    := $(TEST_SRC:tests/unit/%.c=build/tests/%)
+TEST_HELPERS := build/tests/ref_sim
+
+.PHONY: all check demo bench clean install-deps
+all: $(PROGS)
+
+build/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+build/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+bin/flyfit: build/src/main.o $(LIB)
+	@mkdir -p bin
+	$(CC) $< $(LIB) $(LDLIBS) -o $@
+
+bin/flyfit-%: build/tools/%.o $(LIB)
+	@mkdir -p bin
+	$(CC) $< $(LIB) $(LDLIBS) -o $@
+
+build/tests/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $< $(LIB) $(LDLIBS) $(shell pkg-config --libs cmocka) -o $@
+
+build/tests/ref_sim: tests/ref_sim.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+check: $(PROGS) $(TESTS) $(TEST_HELPERS)
+	@tests/run.sh
+
+demo:
+	@tools/install-deps.sh
+	@$(MAKE) --no-print-directory all
+	@tools/demo.sh $(NP)
+
+bench: $(PROGS)
+	@tools/bench.sh
+
+install-deps:
+	@tools/install-deps.sh
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)
+
+# The version string goes into bin/flyfit only, so that a commit does not rebuild the library.
+build/src/main.o: CFLAGS += -DFF_VERSION='"$(shell git describe --always --dirty 2>/dev/null || echo unknown)"'

@@ -1,0 +1,79 @@
+/* Run configuration: INI files (inih) and --set overrides, all driven by one table of keys
+ * (section, name, type, default, range, unit, help) in src/config.c. That table also prints
+ * `flyfit --help-config` and the effective configuration echoed into the log and results.h5.
+ * Model constants default to the chosen preset's values unless set explicitly. */
+#ifndef FLYFIT_CONFIG_H
+#define FLYFIT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum { FF_CONFIG_STR = 4096 };
+
+typedef enum { FF_MODE_SIMULATE = 0 } FfMode;
+typedef enum { FF_PRESET_SHIU = 0, FF_PRESET_BRAINSCALE = 1 } FfPreset;
+/* Order of the sub-steps within one time step; see src/sim.c for both. */
+typedef enum { FF_ORDER_SHIU = 0, FF_ORDER_BRAINSCALE = 1 } FfStepOrder;
+typedef enum { FF_PARTITION_BLOCK = 0, FF_PARTITION_RANDOM = 1 } FfPartitionMethod;
+
+typedef struct {
+  char path[FF_CONFIG_STR]; /* the INI file read, "" if none */
+
+  /* [data] */
+  char connectome[FF_CONFIG_STR];
+
+  /* [run] */
+  int mode;           /* FfMode */
+  int preset;         /* FfPreset */
+  double duration_ms; /* simulated time per trial */
+  int64_t batch;      /* independent trials run side by side */
+  int64_t seed;
+  int64_t threads;    /* OpenMP threads per rank, 0 = all cores this rank may use */
+  int partition;      /* FfPartitionMethod */
+  double progress_s;  /* seconds between progress lines, 0 = none */
+
+  /* [model] */
+  double dt_ms, v_rest_mV, v_reset_mV, v_th_mV, tau_m_ms, tau_syn_ms, tau_ref_ms, delay_ms;
+  double w_syn_mV;      /* per synapse; connection weight = w_syn * signed synapse count */
+  double v_init_sd_mV;  /* initial v ~ N(v_rest, sd) */
+  double g_init_max_mV; /* initial g ~ U(0, max) */
+  int step_order;       /* FfStepOrder */
+
+  /* [stimulus] */
+  char poisson_neurons[FF_CONFIG_STR];
+  double poisson_rate_hz, poisson_weight_mV;
+  bool driven_refractory; /* do neurons with Poisson or file input keep a refractory period? */
+  char silence[FF_CONFIG_STR];
+  char spikes_file[FF_CONFIG_STR];
+  double background_rate_hz, background_weight_mV;
+
+  /* [output] */
+  char out_dir[FF_CONFIG_STR];
+  char spikes[FF_CONFIG_STR];        /* none | all | neuron list */
+  bool spikes_txt;
+  char state_neurons[FF_CONFIG_STR]; /* neuron list whose v and g are recorded every step */
+
+  /* Where each key's value came from (FfConfigSource) and the line it was set on. */
+  unsigned char source[64];
+  int line[64];
+} FfConfig;
+
+typedef enum { FF_SRC_DEFAULT = 0, FF_SRC_PRESET, FF_SRC_FILE, FF_SRC_SET } FfConfigSource;
+
+/* Defaults of every key (preset keys are filled in by ff_config_finish). */
+void ff_config_init(FfConfig *c);
+/* Reads an INI file; unknown sections/keys, wrong types and out-of-range values are errors naming
+ * file, line and key. */
+int ff_config_load(FfConfig *c, const char *path);
+/* Applies one "section.key=value" override. */
+int ff_config_set(FfConfig *c, const char *assignment);
+/* Fills preset-dependent keys that were not set and checks relations between keys. */
+int ff_config_finish(FfConfig *c);
+/* The effective configuration as INI text (caller frees), each line noting where the value came from. */
+int ff_config_format(const FfConfig *c, char **text);
+/* The key table as a reference (flyfit --help-config). */
+void ff_config_print_help(FILE *f);
+const char *ff_preset_name(int preset);
+
+#endif

@@ -1,0 +1,58 @@
+/* Status codes and the one propagate macro used everywhere.
+ * A failing function records a message with ff_error() and returns a nonzero FfStatus; every
+ * caller passes it up with FF_TRY, which appends file:line:function to a per-thread traceback.
+ * The status doubles as the process exit code, so scripts can tell bad input from a crash. */
+#ifndef FLYFIT_ERROR_H
+#define FLYFIT_ERROR_H
+
+#include <stddef.h>
+
+typedef enum {
+  FF_OK = 0,
+  FF_ERR_USAGE = 1,    /* bad command line */
+  FF_ERR_INPUT = 2,    /* bad input: config, file contents, stimulus */
+  FF_ERR_IO = 3,       /* a file could not be read or written */
+  FF_ERR_NOMEM = 4,    /* allocation failed */
+  FF_ERR_MPI = 5,      /* an MPI call failed */
+  FF_ERR_INTERNAL = 6, /* a bug: an invariant did not hold */
+  FF_ERR_UNSUPPORTED = 7 /* asked for something this build cannot do */
+} FfStatus;
+
+/* Records the message (printf-style) as the current error of this thread and returns code. */
+int ff_error(int code, const char *file, int line, const char *func, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Appends one traceback frame; used by FF_TRY. */
+void ff_error_trace(const char *file, int line, const char *func);
+/* The current message ("" when none) and the traceback, one frame per line. */
+const char *ff_error_message(void);
+/* Prepends context to the current message ("[data] connectome: " + message). */
+void ff_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *ff_error_traceback(void);
+void ff_error_clear(void);
+
+#define FF_ERROR(code, ...) ff_error((code), __FILE__, __LINE__, __func__, __VA_ARGS__)
+
+#define FF_TRY(expr)                                                                               \
+  do {                                                                                             \
+    int ff_try_status_ = (expr);                                                                   \
+    if (ff_try_status_ != FF_OK) {                                                                 \
+      ff_error_trace(__FILE__, __LINE__, __func__);                                                \
+      return ff_try_status_;                                                                       \
+    }                                                                                              \
+  } while (0)
+
+/* Allocation that reports what it was for. *p is set to NULL on failure; n*size overflow is caught. */
+int ff_alloc_(void **p, size_t n, size_t size, int zero, const char *what, const char *file, int line,
+              const char *func);
+#define FF_MALLOC(p, n, what) ff_alloc_((void **)&(p), (size_t)(n), sizeof *(p), 0, (what), __FILE__, __LINE__, __func__)
+#define FF_CALLOC(p, n, what) ff_alloc_((void **)&(p), (size_t)(n), sizeof *(p), 1, (what), __FILE__, __LINE__, __func__)
+int ff_realloc_(void **p, size_t n, size_t size, const char *what, const char *file, int line, const char *func);
+#define FF_REALLOC(p, n, what) ff_realloc_((void **)&(p), (size_t)(n), sizeof *(p), (what), __FILE__, __LINE__, __func__)
+/* Frees *p (NULL allowed) and clears the caller's pointer. */
+#define FF_FREE(p)                                                                                 \
+  do {                                                                                             \
+    free(p);                                                                                       \
+    (p) = NULL;                                                                                    \
+  } while (0)
+
+#endif

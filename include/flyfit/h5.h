@@ -1,0 +1,45 @@
+/* Thin helpers over HDF5 that turn every failure into one message naming the file and dataset.
+ * All datasets flyfit writes are 1-D to 3-D, contiguous, uncompressed (so that parallel HDF5 can
+ * read slabs collectively). Files are written under a temporary name and renamed when complete. */
+#ifndef FLYFIT_H5_H
+#define FLYFIT_H5_H
+
+#include <hdf5.h>
+#include <stdint.h>
+
+/* Silences HDF5's own error printing; flyfit reports errors itself. Call once per process. */
+void ff_h5_init(void);
+
+/* Opens an existing file read-only. Missing file, a file that is not HDF5 and a damaged file each
+ * get their own message. fapl may be H5P_DEFAULT. */
+int ff_h5_open(const char *path, hid_t fapl, hid_t *fid);
+int ff_h5_exists(hid_t loc, const char *name);
+/* Length of 1-D dataset `dset`; an error names file and dataset if it is missing or not 1-D. */
+int ff_h5_len(hid_t fid, const char *file, const char *dset, int64_t *len);
+/* Shape of a dataset of rank `rank` (dims has `rank` entries). */
+int ff_h5_shape(hid_t fid, const char *file, const char *dset, int rank, int64_t *dims);
+/* Reads elements [offset, offset+count) of 1-D dataset `dset`, converted to memtype. */
+int ff_h5_read(hid_t fid, const char *file, const char *dset, hid_t memtype, int64_t offset, int64_t count,
+               void *buf);
+/* Reads a whole 1-D dataset into a new buffer; expect_len >= 0 makes any other length an error. */
+int ff_h5_read_all(hid_t fid, const char *file, const char *dset, hid_t memtype, int64_t expect_len, void **buf,
+                   int64_t *len);
+/* Reads a 1-D dataset of strings (variable or fixed length) into a NULL-terminated-array of copies. */
+int ff_h5_read_strings(hid_t fid, const char *file, const char *dset, char ***strings, int64_t *n);
+void ff_h5_free_strings(char ***strings, int64_t n);
+int ff_h5_read_attr_string(hid_t obj, const char *file, const char *name, char *buf, size_t cap);
+
+/* Creates `tmp` (path + ".tmp.<pid>") for writing; ff_h5_commit closes it and renames it to `path`.
+ * ff_h5_abandon closes and deletes it. */
+int ff_h5_create_tmp(const char *path, hid_t *fid, char *tmp, size_t tmp_cap);
+int ff_h5_commit(hid_t fid, const char *tmp, const char *path);
+void ff_h5_abandon(hid_t fid, const char *tmp);
+
+/* Writes a dataset of `rank` dims (1 to 3) with element type memtype, creating parent groups. */
+int ff_h5_write(hid_t loc, const char *dset, hid_t memtype, int rank, const int64_t *dims, const void *buf);
+int ff_h5_write_strings(hid_t loc, const char *dset, const char *const *strings, int64_t n);
+int ff_h5_write_attr_string(hid_t obj, const char *name, const char *value);
+int ff_h5_write_attr_double(hid_t obj, const char *name, double value);
+int ff_h5_write_attr_int(hid_t obj, const char *name, int64_t value);
+
+#endif

@@ -1,0 +1,125 @@
+/* The neuron and synapse model of DESIGN.md §2.2 in discrete time, shared by every backend.
+ *
+ * Both equations are linear, so a neuron left without input evolves in closed form. With
+ * u = v - v_rest, the state j steps after an "anchor" (u, g) is
+ *     u_j = Em^j u + C_j g,     g_j = Es^j g,
+ * where Em = exp(-dt/tau_m), Es = exp(-dt/tau_syn) and C_j depends on the step order: the shiu
+ * order integrates u and g exactly together (C_j = gamma (Es^j - Em^j)); the brainscale order
+ * decays g first and then integrates u exactly with g held over the step. The tables Em^j, Es^j,
+ * C_j are computed once, in double, on the host (model.c), so every backend reads the same bits.
+ * Beyond kmax steps every term is below 1e-20 of its start and the neuron is exactly at rest.
+ *
+ * This closed form is what makes the simulation event-driven: a neuron is touched only when an
+ * input arrives, and ff_first_crossing() says at which step, if any, it will next spike. */
+#ifndef FLYFIT_MODEL_H
+#define FLYFIT_MODEL_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "flyfit/config.h"
+#include "flyfit/hd.h"
+
+typedef struct {
+  double em; /* Em^j */
+  double es; /* Es^j */
+  double c;  /* C_j >= 0 */
+} FfProp;
+
+typedef struct {
+  /* time */
+  double dt_ms;
+  int32_t delay_steps;     /* D: a spike at step s reaches its targets at step s + D */
+  int32_t ref_steps;       /* R: after a spike at s, steps s+1 .. s+R-1 are refractory */
+  int32_t ref_steps_driven; /* R for neurons with Poisson or file input */
+  int step_order;          /* FfStepOrder */
+
+  /* potentials relative to rest (mV) */
+  double v_rest, u_th, u_reset;
+
+  /* weights (mV) */
+  double w_syn;        /* per signed synapse, added to g */
+  double w_ext;        /* per Poisson / file input spike, added to v */
+  double w_background; /* per background spike, added to v */
+  uint64_t p_ext_u32, p_background_u32; /* Bernoulli thresholds per step (rng.h) */
+
+  /* initial state */
+  double v_init_sd, g_init_max;
+
+  /* propagator */
+  int32_t kmax;       /* table has entries 0..kmax */
+  const FfProp *tab;  /* [kmax + 1], tab[0] = {1, 1, 0} */
+  double em1, es1;    /* Em and Es for one step */
+  double one_minus_em; /* 1 - Em, the brainscale gain of g into u */
+  double c_max;       /* max over j of C_j */
+  int degenerate;     /* tau_m == tau_syn: C_j = delta j E^j */
+  double gamma;       /* C_j = gamma (Es^j - Em^j) when not degenerate */
+  double delta;
+  double log_em, log_es;
+} FfModel;
+
+/* Builds the model from a finished config (ff_config_finish). Allocates the table. */
+int ff_model_build(const FfConfig *cfg, FfModel *m);
+void ff_model_destroy(FfModel *m);
+
+/* u after j >= 0 free steps from the anchor (u, g). */
+FF_HD static inline double ff_free_u(const FfModel *m, double u, double g, int32_t j) {
+  if (j <= 0) return u;
+  if (j > m->kmax) return 0.0;
+  return m->tab[j].em * u + m->tab[j].c * g;
+}
+
+FF_HD static inline double ff_free_g(const FfModel *m, double g, int32_t j) {
+  if (j <= 0) return g;
+  if (j > m->kmax) return 0.0;
+  return m->tab[j].es * g;
+}
+
+/* The first j >= 1 at which the free trajectory from anchor (u, g) has u_j > u_th, or 0 if never.
+ * The sequence u_j has at most one interior extremum, so the answer is j = 1, or the first
+ * crossing before the peak, found by bisection on table values. The peak is located from the
+ * continuous solution and then refined by hill-climbing on table values, so the result depends
+ * only on table values, never on the rounding of log(). */
+FF_HD static inline int32_t ff_first_crossing(const FfModel *m, double u, double g) {
+  const double th = m->u_th;
+  /* Fast exit: u_j <= Em max(u,0) + max_j(C_j) max(g,0) for every j >= 1. */
+  const double bound = m->em1 * (u > 0.0 ? u : 0.0) + m->c_max * (g > 0.0 ? g : 0.0);
+  if (bound * (1.0 + 1e-12) < th) return 0;
+  if (ff_free_u(m, u, g, 1) > th) return 1;
+  if (g == 0.0) return 0; /* pure decay toward rest, already below threshold */
+  double jstar;
+  if (!m->degenerate) {
+    const double alpha = u - m->gamma * g, beta = m->gamma * g;
+    /* interior maximum iff the second derivative at the stationary point is negative */
+    if (!(alpha * m->log_em * (m->log_em - m->log_es) < 0.0)) return 0;
+    const double r = -(beta * m->log_es) / (alpha * m->log_em);
+    if (!(r > 0.0)) return 0;
+    jstar = log(r) / (m->log_em - m->log_es);
+  } else {
+    if (!(m->delta * g > 0.0)) return 0;
+    jstar = -1.0 / m->log_em - u / (m->delta * g);
+  }
+  if (!(jstar >= 1.0) || jstar > (double)m->kmax) return 0;
+  int32_t j = (int32_t)(jstar + 0.5);
+  double fj = ff_free_u(m, u, g, j);
+  for (;;) { /* climb to the discrete maximum */
+    if (j < m->kmax) {
+      const double f1 = ff_free_u(m, u, g, j + 1);
+      if (f1 > fj) { ++j; fj = f1; continue; }
+    }
+    if (j > 1) {
+      const double f0 = ff_free_u(m, u, g, j - 1);
+      if (f0 > fj) { --j; fj = f0; continue; }
+    }
+    break;
+  }
+  if (!(fj > th)) return 0;
+  int32_t lo = 1, hi = j; /* u_lo <= th < u_hi, rising in between */
+  while (hi - lo > 1) {
+    const int32_t mid = lo + (hi - lo) / 2;
+    if (ff_free_u(m, u, g, mid) > th) hi = mid; else lo = mid;
+  }
+  return hi;
+}
+
+#endif

@@ -1,0 +1,39 @@
+/* results.h5 and spikes.txt of a simulation, gathered on rank 0 and written atomically
+ * (temporary name, then rename). Layout:
+ *   /config                 string   effective configuration (INI text)
+ *   /run                    attrs    ranks, threads, backend, version, steps, dt_ms, ...
+ *   /timing                 attrs    setup_s, simulate_s, compute_s, exchange_s (rank 0)
+ *   /timing/peak_rss_mb     float64  [ranks] peak resident memory of each rank
+ *   /neurons/spike_count    int32    [batch, N]
+ *   /neuropils/names        string   [P]
+ *   /neuropils/rate_hz      float64  [batch, P]   r_P = sum_i w_iP rate_i (DESIGN.md §2.1)
+ *   /spikes/{batch,step,neuron}      [S] sorted by (batch, step, neuron); attr dt_ms
+ *   /state/{neuron,v_mV,g_mV}        [K], [batch, steps, K] */
+#ifndef FLYFIT_RESULTS_H
+#define FLYFIT_RESULTS_H
+
+#include <mpi.h>
+
+#include "flyfit/config.h"
+#include "flyfit/sim.h"
+
+typedef struct {
+  const FfConfig *cfg;
+  const char *config_text;
+  const char *version;
+  const FfSimSetup *setup;
+  int ranks;
+  double setup_s, simulate_s;
+  const double *peak_rss_mb; /* [ranks], on rank 0 */
+} FfRunInfo;
+
+/* Collective. Gathers every rank's output to rank 0, computes neuropil rates and writes
+ * DIR/results.h5 (and DIR/spikes.txt when [output] spikes_txt). */
+int ff_results_write(const FfRunInfo *info, const FfSimOutput *local, MPI_Comm comm);
+
+/* Neuropil rates from spike counts, summed in integers in neuron order (rank-count independent):
+ * rate[b][P] = sum_i syn[i][P] count[b][i] / (sum_i syn[i][P]) / duration_s. */
+void ff_neuropil_rates(int64_t n, int32_t n_neuropils, const int64_t *np_indptr, const int16_t *np_id,
+                       const int32_t *np_syn, int32_t batch, const int32_t *count, double duration_s, double *rate);
+
+#endif

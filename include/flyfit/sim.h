@@ -1,0 +1,78 @@
+/* Distributed simulation (mode = simulate): the driver that every backend plugs into.
+ *
+ * Time runs in windows of D steps, D = synaptic delay in steps. A spike emitted in window w can
+ * only arrive in window w+1, so ranks exchange spikes once per window, as packed
+ * (batch, step, neuron) words (MPI_Allgatherv), and never synchronise inside a window.
+ * A backend advances its neurons through one window and reports the spikes it emitted; it is
+ * then handed the spikes that arrive in the next window. Backends are a table chosen by name
+ * ([run] backend once the CUDA one exists). Results never depend on rank count, thread count or
+ * partition: inputs are summed in integers and random numbers are keyed by global neuron id. */
+#ifndef FLYFIT_SIM_H
+#define FLYFIT_SIM_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "flyfit/model.h"
+#include "flyfit/net.h"
+#include "flyfit/stimulus.h"
+
+typedef struct {
+  const FfModel *model;
+  const FfNet *net;
+  const FfStimulus *stim;
+  int64_t n_steps;
+  int32_t batch;
+  uint64_t seed;
+  int threads;       /* OpenMP threads of this rank */
+  double progress_s; /* seconds between progress lines, 0 = none */
+} FfSimSetup;
+
+/* What a rank holds after a run: only its own neurons. */
+typedef struct {
+  int32_t *count;       /* [batch x n_local] spikes per trial and local neuron */
+  int64_t n_rec;        /* recorded spikes of local neurons */
+  int32_t *rec_batch;   /* [n_rec] */
+  int32_t *rec_step;    /* [n_rec] */
+  int64_t *rec_gid;     /* [n_rec] global neuron index */
+  int64_t n_state;      /* local neurons among [output] state_neurons */
+  int64_t *state_gid;   /* [n_state] */
+  double *state_v;      /* [batch x n_steps x n_state] mV, after each step */
+  double *state_g;      /* [batch x n_steps x n_state] mV */
+  /* statistics of this rank */
+  int64_t spikes;       /* emitted by local neurons, all trials */
+  int64_t events;       /* synaptic events delivered to local neurons */
+  int64_t bytes_sent;   /* spike words sent by this rank */
+  double compute_s, exchange_s;
+} FfSimOutput;
+
+/* The backend table. `state` is the backend's own. */
+typedef struct {
+  const char *name;
+  int (*create)(const FfSimSetup *s, void **state);
+  /* Advances steps [w*D, min((w+1)*D, n_steps)). */
+  int (*run_window)(void *state, int64_t w);
+  /* Number of spikes emitted in the last window, and packed words for them (ff_spike_pack). */
+  int64_t (*emitted)(void *state);
+  void (*pack)(void *state, int64_t w, uint64_t *words);
+  /* Spikes (packed, from all ranks) that arrive during window w. */
+  int (*deliver)(void *state, int64_t w, const uint64_t *words, int64_t n);
+  int (*finish)(void *state, FfSimOutput *out);
+  void (*destroy)(void *state);
+} FfBackend;
+
+extern const FfBackend ff_backend_cpu;
+
+/* Spike word: global neuron (32 bits) | step within its window (16) | batch element (16). */
+static inline uint64_t ff_spike_pack(int64_t gid, int32_t step_in_window, int32_t b) {
+  return (uint64_t)gid | (uint64_t)(uint16_t)step_in_window << 32 | (uint64_t)(uint16_t)b << 48;
+}
+static inline int64_t ff_spike_gid(uint64_t w) { return (int64_t)(w & 0xffffffffu); }
+static inline int32_t ff_spike_step(uint64_t w) { return (int32_t)((w >> 32) & 0xffff); }
+static inline int32_t ff_spike_batch(uint64_t w) { return (int32_t)(w >> 48); }
+
+/* Collective: runs the whole simulation with the given backend. */
+int ff_sim_run(const FfBackend *backend, const FfSimSetup *s, MPI_Comm comm, FfSimOutput *out);
+void ff_sim_output_destroy(FfSimOutput *out);
+
+#endif

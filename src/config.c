@@ -1,0 +1,408 @@
+/* The configuration key table and everything driven by it: INI parsing (inih), --set overrides,
+ * presets, range checks, the effective-config echo and --help-config.
+ * Invariant: every FfConfig field that a user can set has exactly one row in KEYS. */
+#include "flyfit/config.h"
+#include "flyfit/error.h"
+
+#include <ini.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum { T_INT, T_REAL, T_BOOL, T_STRING, T_ENUM } KeyType;
+
+typedef struct {
+  const char *section, *name;
+  KeyType type;
+  const char *def;      /* default as text; NULL = from the preset (see PRESETS) */
+  double min, max;      /* inclusive range for T_INT / T_REAL */
+  const char *choices;  /* "a|b|c" for T_ENUM */
+  const char *unit;
+  const char *help;
+  size_t offset;
+} Key;
+
+#define OFF(f) offsetof(FfConfig, f)
+#define BIG 1e300
+static const Key KEYS[] = {
+    {"data", "connectome", T_STRING, "", 0, 0, NULL, "path", "connectome HDF5 file (flyfit-import or flyfit-synth make one)", OFF(connectome)},
+
+    {"run", "mode", T_ENUM, "simulate", 0, 0, "simulate", "", "what to run", OFF(mode)},
+    {"run", "preset", T_ENUM, "shiu", 0, 0, "shiu|brainscale", "", "model constants: shiu (Shiu et al. whole-brain LIF, Brian2) or brainscale (the fitting model); every [model] key overrides one value", OFF(preset)},
+    {"run", "duration_ms", T_REAL, "1000", 1e-9, 1e9, NULL, "ms", "simulated time of each trial", OFF(duration_ms)},
+    {"run", "batch", T_INT, "1", 1, 65535, NULL, "", "independent trials run side by side (different random input)", OFF(batch)},
+    {"run", "seed", T_INT, "1", 0, 9.2e18, NULL, "", "seed of every random number (Philox counters keyed by neuron, step, trial)", OFF(seed)},
+    {"run", "threads", T_INT, "0", 0, 4096, NULL, "", "OpenMP threads per rank; 0 = all cores this rank may use", OFF(threads)},
+    {"run", "partition", T_ENUM, "block", 0, 0, "block|random", "", "how neurons are split across ranks (results do not depend on it)", OFF(partition)},
+    {"run", "progress_s", T_REAL, "10", 0, 1e6, NULL, "s", "wall seconds between progress lines on rank 0; 0 = none", OFF(progress_s)},
+
+    {"model", "dt_ms", T_REAL, NULL, 1e-6, 100, NULL, "ms", "time step", OFF(dt_ms)},
+    {"model", "v_rest_mV", T_REAL, NULL, -1e3, 1e3, NULL, "mV", "resting potential", OFF(v_rest_mV)},
+    {"model", "v_reset_mV", T_REAL, NULL, -1e3, 1e3, NULL, "mV", "potential after a spike", OFF(v_reset_mV)},
+    {"model", "v_th_mV", T_REAL, NULL, -1e3, 1e3, NULL, "mV", "spike when v exceeds this", OFF(v_th_mV)},
+    {"model", "tau_m_ms", T_REAL, NULL, 1e-6, 1e6, NULL, "ms", "membrane time constant", OFF(tau_m_ms)},
+    {"model", "tau_syn_ms", T_REAL, NULL, 1e-6, 1e6, NULL, "ms", "synaptic time constant (decay of g)", OFF(tau_syn_ms)},
+    {"model", "tau_ref_ms", T_REAL, NULL, 0, 1e6, NULL, "ms", "refractory period", OFF(tau_ref_ms)},
+    {"model", "delay_ms", T_REAL, NULL, 1e-6, 1e6, NULL, "ms", "synaptic delay, the same for every connection; a multiple of dt", OFF(delay_ms)},
+    {"model", "w_syn_mV", T_REAL, NULL, -1e6, 1e6, NULL, "mV", "weight per synapse: a connection adds w_syn x signed synapse count to g", OFF(w_syn_mV)},
+    {"model", "v_init_sd_mV", T_REAL, NULL, 0, 1e3, NULL, "mV", "initial v ~ N(v_rest, sd)", OFF(v_init_sd_mV)},
+    {"model", "g_init_max_mV", T_REAL, NULL, 0, 1e3, NULL, "mV", "initial g ~ U(0, max)", OFF(g_init_max_mV)},
+    {"model", "step_order", T_ENUM, NULL, 0, 0, "shiu|brainscale", "", "order within a step: shiu = integrate, threshold, inputs, reset (Brian2); brainscale = decay g, inputs, update v, threshold, reset", OFF(step_order)},
+
+    {"stimulus", "poisson_neurons", T_STRING, "", 0, 0, NULL, "list", "neurons given Poisson input: indices and ranges (1,5,10-12) or @FILE with one index or root id per line", OFF(poisson_neurons)},
+    {"stimulus", "poisson_rate_hz", T_REAL, NULL, 0, 1e6, NULL, "Hz", "rate of the Poisson input", OFF(poisson_rate_hz)},
+    {"stimulus", "poisson_weight_mV", T_REAL, NULL, -1e6, 1e6, NULL, "mV", "jump of v per Poisson or file input spike", OFF(poisson_weight_mV)},
+    {"stimulus", "driven_refractory", T_BOOL, NULL, 0, 0, NULL, "", "whether neurons with Poisson or file input keep their refractory period", OFF(driven_refractory)},
+    {"stimulus", "silence", T_STRING, "", 0, 0, NULL, "list", "neurons whose outgoing connections are cut (same syntax as poisson_neurons)", OFF(silence)},
+    {"stimulus", "spikes_file", T_STRING, "", 0, 0, NULL, "path", "text file of rows 'neuron_index time_ms': input spikes added to v like Poisson spikes", OFF(spikes_file)},
+    {"stimulus", "background_rate_hz", T_REAL, NULL, 0, 1e6, NULL, "Hz", "Poisson background input to every neuron (ignored while refractory)", OFF(background_rate_hz)},
+    {"stimulus", "background_weight_mV", T_REAL, NULL, -1e6, 1e6, NULL, "mV", "jump of v per background spike; 0 = no background", OFF(background_weight_mV)},
+
+    {"output", "dir", T_STRING, "out", 0, 0, NULL, "path", "directory for results.h5, flyfit.log and spikes.txt", OFF(out_dir)},
+    {"output", "spikes", T_STRING, "all", 0, 0, NULL, "list", "spikes recorded into results.h5: none, all, or a neuron list", OFF(spikes)},
+    {"output", "spikes_txt", T_BOOL, "false", 0, 0, NULL, "", "also write spikes.txt (trial 0: 'neuron_index time_ms', sorted by time then neuron)", OFF(spikes_txt)},
+    {"output", "state_neurons", T_STRING, "", 0, 0, NULL, "list", "neurons whose v and g are recorded at every step into results.h5", OFF(state_neurons)},
+};
+#define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
+
+/* Preset values of the keys whose default is NULL, in the order of FfPreset. */
+static const struct {
+  const char *key;
+  const char *value[2];
+} PRESETS[] = {
+    {"model.dt_ms", {"0.1", "0.2"}},
+    {"model.v_rest_mV", {"-52", "0"}},
+    {"model.v_reset_mV", {"-52", "0"}},
+    {"model.v_th_mV", {"-45", "1"}},
+    {"model.tau_m_ms", {"20", "20"}},
+    {"model.tau_syn_ms", {"5", "5"}},
+    {"model.tau_ref_ms", {"2.2", "5"}},
+    {"model.delay_ms", {"1.8", "1.8"}},
+    {"model.w_syn_mV", {"0.275", "0.000825"}},
+    {"model.v_init_sd_mV", {"0", "0.8"}},
+    {"model.g_init_max_mV", {"0", "0.2"}},
+    {"model.step_order", {"shiu", "brainscale"}},
+    {"stimulus.poisson_rate_hz", {"150", "20"}},
+    {"stimulus.poisson_weight_mV", {"68.75", "1.1"}},
+    {"stimulus.driven_refractory", {"false", "true"}},
+    {"stimulus.background_rate_hz", {"0", "20"}},
+    {"stimulus.background_weight_mV", {"0", "0"}},
+};
+#define N_PRESETS ((int)(sizeof PRESETS / sizeof PRESETS[0]))
+
+_Static_assert(sizeof KEYS / sizeof KEYS[0] <= sizeof((FfConfig *)0)->source, "FfConfig.source too small");
+
+const char *ff_preset_name(int preset) { return preset == FF_PRESET_BRAINSCALE ? "brainscale" : "shiu"; }
+
+static int key_find(const char *section, const char *name) {
+  for (int k = 0; k < N_KEYS; ++k)
+    if (strcmp(KEYS[k].section, section) == 0 && strcmp(KEYS[k].name, name) == 0) return k;
+  return -1;
+}
+
+static const char *preset_value(int k, int preset) {
+  char full[128];
+  snprintf(full, sizeof full, "%s.%s", KEYS[k].section, KEYS[k].name);
+  for (int p = 0; p < N_PRESETS; ++p)
+    if (strcmp(PRESETS[p].key, full) == 0) return PRESETS[p].value[preset];
+  return NULL;
+}
+
+/* Index of `value` in "a|b|c", or -1. */
+static int choice_index(const char *choices, const char *value) {
+  int i = 0;
+  for (const char *p = choices; *p; ++i) {
+    const char *bar = strchr(p, '|');
+    size_t n = bar ? (size_t)(bar - p) : strlen(p);
+    if (strlen(value) == n && strncmp(p, value, n) == 0) return i;
+    if (!bar) break;
+    p = bar + 1;
+  }
+  return -1;
+}
+
+static void choice_name(const char *choices, int index, char *buf, size_t cap) {
+  const char *p = choices;
+  for (int i = 0; i < index && p; ++i) {
+    p = strchr(p, '|');
+    if (p) ++p;
+  }
+  if (!p) p = "?";
+  size_t n = strcspn(p, "|");
+  if (n >= cap) n = cap - 1;
+  memcpy(buf, p, n);
+  buf[n] = '\0';
+}
+
+/* Parses `value` for key k into c. `where` prefixes the message ("file:12" or "--set ..."). */
+static int key_assign(FfConfig *c, int k, const char *value, const char *where) {
+  const Key *key = &KEYS[k];
+  char *field = (char *)c + key->offset;
+  char *end;
+  switch (key->type) {
+  case T_INT: {
+    long long v = strtoll(value, &end, 10);
+    if (end == value || *end != '\0')
+      return FF_ERROR(FF_ERR_INPUT, "%s: [%s] %s: '%s' is not an integer", where, key->section, key->name, value);
+    if ((double)v < key->min || (double)v > key->max)
+      return FF_ERROR(FF_ERR_INPUT, "%s: [%s] %s = %lld is out of range %.17g..%.17g", where, key->section, key->name, v,
+                      key->min, key->max);
+    *(int64_t *)field = v;
+    break;
+  }
+  case T_REAL: {
+    double v = strtod(value, &end);
+    if (end == value || *end != '\0')
+      return FF_ERROR(FF_ERR_INPUT, "%s: [%s] %s: '%s' is not a number%s%s", where, key->section, key->name, value,
+                      key->unit[0] ? " in " : "", key->unit);
+    if (!isfinite(v))
+      return FF_ERROR(FF_ERR_INPUT, "%s: [%s] %s: '%s' is not a finite number", where, key->section, key->name, value);
+    if (v < key->min || v > key->max)
+      return FF_ERROR(FF_ERR_INPUT, "%s: [%s] %s = %g %s is out of range %g..%g", where, key->section, key->name, v,
+                      key->unit, key->min, key->max);
+    *(double *)field = v;
+    break;
+  }
+  case T_BOOL:
+    if (!strcasecmp(value, "true") || !strcasecmp(value, "yes") || !strcasecmp(value, "on") || !strcmp(value, "1"))
+      *(bool *)field = true;
+    else if (!strcasecmp(value, "false") || !strcasecmp(value, "no") || !strcasecmp(value, "off") || !strcmp(value, "0"))
+      *(bool *)field = false;
+    else
+      return FF_ERROR(FF_ERR_INPUT, "%s: [%s] %s: '%s' is not true or false", where, key->section, key->name, value);
+    break;
+  case T_STRING:
+    if (strlen(value) >= FF_CONFIG_STR)
+      return FF_ERROR(FF_ERR_INPUT, "%s: [%s] %s: value longer than %d characters (use @FILE for long lists)", where,
+                      key->section, key->name, FF_CONFIG_STR - 1);
+    strcpy(field, value);
+    break;
+  case T_ENUM: {
+    int i = choice_index(key->choices, value);
+    if (i < 0)
+      return FF_ERROR(FF_ERR_INPUT, "%s: [%s] %s: '%s' is not one of %s", where, key->section, key->name, value,
+                      key->choices);
+    *(int *)field = i;
+    break;
+  }
+  }
+  return FF_OK;
+}
+
+static int edit_distance(const char *a, const char *b) {
+  int la = (int)strlen(a), lb = (int)strlen(b), d[64][64];
+  if (la > 63 || lb > 63) return 99;
+  for (int i = 0; i <= la; ++i) d[i][0] = i;
+  for (int j = 0; j <= lb; ++j) d[0][j] = j;
+  for (int i = 1; i <= la; ++i)
+    for (int j = 1; j <= lb; ++j) {
+      int s = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+      int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+      d[i][j] = s < del ? (s < ins ? s : ins) : (del < ins ? del : ins);
+    }
+  return d[la][lb];
+}
+
+static int unknown_key(const char *section, const char *name, const char *where) {
+  char want[160], best[160] = "";
+  int best_d = 4;
+  snprintf(want, sizeof want, "%s.%s", section, name);
+  for (int k = 0; k < N_KEYS; ++k) {
+    char full[160];
+    snprintf(full, sizeof full, "%s.%s", KEYS[k].section, KEYS[k].name);
+    int d = edit_distance(want, full);
+    if (d < best_d) {
+      best_d = d;
+      snprintf(best, sizeof best, "[%s] %s", KEYS[k].section, KEYS[k].name);
+    }
+  }
+  int known_section = 0;
+  for (int k = 0; k < N_KEYS; ++k) known_section |= !strcmp(KEYS[k].section, section);
+  if (!known_section && !best[0])
+    return FF_ERROR(FF_ERR_INPUT, "%s: unknown section [%s] (sections: data, run, model, stimulus, output)", where,
+                    section);
+  if (best[0])
+    return FF_ERROR(FF_ERR_INPUT, "%s: unknown key [%s] %s (did you mean %s?); flyfit --help-config lists all keys",
+                    where, section, name, best);
+  return FF_ERROR(FF_ERR_INPUT, "%s: unknown key [%s] %s; flyfit --help-config lists all keys", where, section, name);
+}
+
+void ff_config_init(FfConfig *c) {
+  memset(c, 0, sizeof *c);
+  for (int k = 0; k < N_KEYS; ++k)
+    if (KEYS[k].def) {
+      int st = key_assign(c, k, KEYS[k].def, "default");
+      (void)st; /* defaults are valid by construction; tests check every default parses */
+    }
+}
+
+typedef struct {
+  FfConfig *c;
+  const char *path;
+  FILE *f;
+  int line;
+  int status;
+} ParseState;
+
+static char *reader(char *str, int num, void *stream) {
+  ParseState *ps = stream;
+  char *r = fgets(str, num, ps->f);
+  if (r) ++ps->line;
+  return r;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value) {
+  ParseState *ps = user;
+  char where[FF_CONFIG_STR + 32];
+  if (ps->status != FF_OK) return 0;
+  snprintf(where, sizeof where, "%s:%d", ps->path, ps->line);
+  if (name == NULL) return 1; /* a section header on its own */
+  int k = key_find(section, name);
+  if (k < 0) {
+    ps->status = unknown_key(section, name, where);
+    return 0;
+  }
+  if (ps->c->source[k] == FF_SRC_FILE) {
+    ps->status = FF_ERROR(FF_ERR_INPUT, "%s: [%s] %s is set twice (first on line %d)", where, section, name,
+                          ps->c->line[k]);
+    return 0;
+  }
+  ps->status = key_assign(ps->c, k, value, where);
+  if (ps->status != FF_OK) return 0;
+  ps->c->source[k] = FF_SRC_FILE;
+  ps->c->line[k] = ps->line;
+  return 1;
+}
+
+int ff_config_load(FfConfig *c, const char *path) {
+  ParseState ps = {c, path, NULL, 0, FF_OK};
+  if (strlen(path) >= sizeof c->path) return FF_ERROR(FF_ERR_INPUT, "config path too long: %s", path);
+  ps.f = fopen(path, "r");
+  if (ps.f == NULL) return FF_ERROR(FF_ERR_INPUT, "cannot read config file '%s'; check the path", path);
+  strcpy(c->path, path);
+  int rc = ini_parse_stream(reader, &ps, handler, &ps);
+  fclose(ps.f);
+  if (ps.status != FF_OK) return ps.status;
+  if (rc > 0)
+    return FF_ERROR(FF_ERR_INPUT, "%s:%d: not an INI line (expected '[section]' or 'key = value')", path, rc);
+  if (rc < 0) return FF_ERROR(FF_ERR_IO, "%s: could not be read", path);
+  return FF_OK;
+}
+
+int ff_config_set(FfConfig *c, const char *assignment) {
+  char where[FF_CONFIG_STR + 32], buf[FF_CONFIG_STR + 256];
+  snprintf(where, sizeof where, "--set %s", assignment);
+  if (strlen(assignment) >= sizeof buf) return FF_ERROR(FF_ERR_INPUT, "%s: too long", where);
+  strcpy(buf, assignment);
+  char *eq = strchr(buf, '='), *dot = strchr(buf, '.');
+  if (!eq || !dot || dot > eq)
+    return FF_ERROR(FF_ERR_USAGE, "%s: expected section.key=value, e.g. --set run.batch=4", where);
+  *eq = '\0';
+  *dot = '\0';
+  const char *section = buf, *name = dot + 1, *value = eq + 1;
+  int k = key_find(section, name);
+  if (k < 0) return unknown_key(section, name, where);
+  FF_TRY(key_assign(c, k, value, where));
+  c->source[k] = FF_SRC_SET;
+  return FF_OK;
+}
+
+static double steps_of(double t, double dt) { return t / dt; }
+
+int ff_config_finish(FfConfig *c) {
+  for (int k = 0; k < N_KEYS; ++k) {
+    if (KEYS[k].def || c->source[k] != FF_SRC_DEFAULT) continue;
+    const char *v = preset_value(k, c->preset);
+    if (!v) return FF_ERROR(FF_ERR_INTERNAL, "no preset value for [%s] %s", KEYS[k].section, KEYS[k].name);
+    FF_TRY(key_assign(c, k, v, "preset"));
+    c->source[k] = FF_SRC_PRESET;
+  }
+  const char *cfg = c->path[0] ? c->path : "configuration";
+  if (c->connectome[0] == '\0')
+    return FF_ERROR(FF_ERR_INPUT, "%s: [data] connectome is not set; give the path of a connectome.h5 "
+                                  "(bin/flyfit-synth -o FILE makes a synthetic one)", cfg);
+  if (!(c->v_th_mV > c->v_rest_mV) || !(c->v_th_mV > c->v_reset_mV))
+    return FF_ERROR(FF_ERR_INPUT,
+                    "%s: [model] v_th_mV = %g must lie above v_rest_mV = %g and v_reset_mV = %g, "
+                    "or neurons would fire at rest",
+                    cfg, c->v_th_mV, c->v_rest_mV, c->v_reset_mV);
+  double d = steps_of(c->delay_ms, c->dt_ms);
+  if (d < 0.999999 || fabs(d - nearbyint(d)) > 1e-6 * d)
+    return FF_ERROR(FF_ERR_INPUT, "%s: [model] delay_ms = %g must be a positive multiple of dt_ms = %g", cfg,
+                    c->delay_ms, c->dt_ms);
+  if (nearbyint(d) > 65535)
+    return FF_ERROR(FF_ERR_INPUT, "%s: [model] delay_ms / dt_ms = %g steps; at most 65535 are supported", cfg, d);
+  double n = steps_of(c->duration_ms, c->dt_ms);
+  if (n < 0.999999 || n > 2e9)
+    return FF_ERROR(FF_ERR_INPUT, "%s: [run] duration_ms = %g is %g steps of dt_ms = %g; it must be 1..2e9 steps", cfg,
+                    c->duration_ms, n, c->dt_ms);
+  if (c->poisson_rate_hz * c->dt_ms * 1e-3 > 1.0)
+    return FF_ERROR(FF_ERR_INPUT, "%s: [stimulus] poisson_rate_hz = %g is more than one spike per step of %g ms", cfg,
+                    c->poisson_rate_hz, c->dt_ms);
+  if (c->background_rate_hz * c->dt_ms * 1e-3 > 1.0)
+    return FF_ERROR(FF_ERR_INPUT, "%s: [stimulus] background_rate_hz = %g is more than one spike per step", cfg,
+                    c->background_rate_hz);
+  return FF_OK;
+}
+
+static void value_text(const FfConfig *c, int k, char *buf, size_t cap) {
+  const Key *key = &KEYS[k];
+  const char *field = (const char *)c + key->offset;
+  switch (key->type) {
+  case T_INT: snprintf(buf, cap, "%lld", (long long)*(const int64_t *)field); break;
+  case T_REAL: snprintf(buf, cap, "%.17g", *(const double *)field); break;
+  case T_BOOL: snprintf(buf, cap, "%s", *(const bool *)field ? "true" : "false"); break;
+  case T_STRING: snprintf(buf, cap, "%s", field); break;
+  case T_ENUM: choice_name(key->choices, *(const int *)field, buf, cap); break;
+  }
+}
+
+int ff_config_format(const FfConfig *c, char **text) {
+  size_t cap = (size_t)N_KEYS * (FF_CONFIG_STR + 128) + 1024, len = 0;
+  char *out;
+  FF_TRY(FF_MALLOC(out, cap, "config text"));
+  static const char *SRC[] = {"default", "preset", "file", "--set"};
+  len += (size_t)snprintf(out + len, cap - len, "# flyfit effective configuration (preset %s%s%s)\n",
+                          ff_preset_name(c->preset), c->path[0] ? ", file " : "", c->path);
+  const char *section = "";
+  for (int k = 0; k < N_KEYS; ++k) {
+    char val[FF_CONFIG_STR];
+    if (strcmp(section, KEYS[k].section) != 0) {
+      section = KEYS[k].section;
+      len += (size_t)snprintf(out + len, cap - len, "\n[%s]\n", section);
+    }
+    value_text(c, k, val, sizeof val);
+    len += (size_t)snprintf(out + len, cap - len, "%-22s = %-24s ; %s\n", KEYS[k].name, val, SRC[c->source[k]]);
+  }
+  *text = out;
+  return FF_OK;
+}
+
+void ff_config_print_help(FILE *f) {
+  fprintf(f, "flyfit configuration keys. Set them in the INI file under [section], or with\n"
+             "--set section.key=value. Values marked 'preset' come from [run] preset (shiu / brainscale).\n");
+  const char *section = "";
+  for (int k = 0; k < N_KEYS; ++k) {
+    const Key *key = &KEYS[k];
+    char def[256], range[128];
+    static const char *TYPE[] = {"int", "real", "bool", "string", "choice"};
+    if (strcmp(section, key->section) != 0) {
+      section = key->section;
+      fprintf(f, "\n[%s]\n", section);
+    }
+    if (key->def)
+      snprintf(def, sizeof def, "%s", key->def[0] ? key->def : "\"\"");
+    else
+      snprintf(def, sizeof def, "preset: %s / %s", preset_value(k, 0), preset_value(k, 1));
+    if (key->type == T_INT || key->type == T_REAL)
+      snprintf(range, sizeof range, "%g..%g", key->min, key->max);
+    else if (key->type == T_ENUM)
+      snprintf(range, sizeof range, "%s", key->choices);
+    else
+      range[0] = '\0';
+    fprintf(f, "  %-20s %-6s default %-28s %-16s %-4s\n      %s\n", key->name, TYPE[key->type], def, range,
+            key->unit, key->help);
+  }
+}

@@ -1,0 +1,343 @@
+/* HDF5 helpers with flyfit error messages (see include/flyfit/h5.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "flyfit/h5.h"
+#include "flyfit/error.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void ff_h5_init(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+/* The innermost HDF5 error description, which usually says why (e.g. "truncated file"). */
+static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
+  char *buf = data;
+  if (n == 0 && e->desc) snprintf(buf, 256, "%s", e->desc);
+  return 0;
+}
+
+static const char *h5_why(char buf[256]) {
+  buf[0] = '\0';
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, buf);
+  H5Eclear2(H5E_DEFAULT);
+  if (buf[0] == '\0') snprintf(buf, 256, "HDF5 gave no reason");
+  return buf;
+}
+
+int ff_h5_open(const char *path, hid_t fapl, hid_t *fid) {
+  char why[256];
+  struct stat st;
+  *fid = H5I_INVALID_HID;
+  if (stat(path, &st) != 0)
+    return FF_ERROR(FF_ERR_INPUT, "'%s': %s", path, strerror(errno));
+  if (!S_ISREG(st.st_mode)) return FF_ERROR(FF_ERR_INPUT, "'%s' is not a regular file", path);
+#if H5_VERSION_GE(1, 12, 0)
+  htri_t is = H5Fis_accessible(path, fapl);
+#else
+  (void)fapl;
+  htri_t is = H5Fis_hdf5(path);
+#endif
+  if (is <= 0) {
+    h5_why(why);
+    return FF_ERROR(FF_ERR_INPUT, "'%s' is not a readable HDF5 file (%s); is it truncated or of another format?",
+                    path, why);
+  }
+  *fid = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+  if (*fid < 0)
+    return FF_ERROR(FF_ERR_INPUT, "cannot open HDF5 file '%s': %s (the file may be damaged or truncated)", path,
+                    h5_why(why));
+  return FF_OK;
+}
+
+int ff_h5_exists(hid_t loc, const char *name) {
+  /* H5Lexists fails on a missing intermediate group, so test each component. */
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s", name);
+  for (char *p = buf + 1; ; ++p) {
+    if (*p == '/' || *p == '\0') {
+      char c = *p;
+      *p = '\0';
+      if (H5Lexists(loc, buf, H5P_DEFAULT) <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return 0;
+      }
+      *p = c;
+      if (c == '\0') break;
+    }
+  }
+  return 1;
+}
+
+static int open_dset(hid_t fid, const char *file, const char *dset, hid_t *d) {
+  char why[256];
+  if (!ff_h5_exists(fid, dset))
+    return FF_ERROR(FF_ERR_INPUT, "'%s': dataset %s is missing; is this a flyfit file of the right kind?", file,
+                    dset);
+  *d = H5Dopen2(fid, dset, H5P_DEFAULT);
+  if (*d < 0) return FF_ERROR(FF_ERR_INPUT, "'%s': cannot open dataset %s: %s", file, dset, h5_why(why));
+  return FF_OK;
+}
+
+int ff_h5_shape(hid_t fid, const char *file, const char *dset, int rank, int64_t *dims) {
+  hid_t d;
+  FF_TRY(open_dset(fid, file, dset, &d));
+  hid_t s = H5Dget_space(d);
+  int r = H5Sget_simple_extent_ndims(s);
+  hsize_t h[8] = {0};
+  if (r != rank) {
+    H5Sclose(s);
+    H5Dclose(d);
+    return FF_ERROR(FF_ERR_INPUT, "'%s': dataset %s has %d dimension(s), expected %d", file, dset, r, rank);
+  }
+  H5Sget_simple_extent_dims(s, h, NULL);
+  for (int i = 0; i < rank; ++i) dims[i] = (int64_t)h[i];
+  H5Sclose(s);
+  H5Dclose(d);
+  return FF_OK;
+}
+
+int ff_h5_len(hid_t fid, const char *file, const char *dset, int64_t *len) {
+  return ff_h5_shape(fid, file, dset, 1, len);
+}
+
+int ff_h5_read(hid_t fid, const char *file, const char *dset, hid_t memtype, int64_t offset, int64_t count,
+               void *buf) {
+  char why[256];
+  hid_t d;
+  int64_t len;
+  FF_TRY(ff_h5_len(fid, file, dset, &len));
+  if (offset < 0 || count < 0 || offset + count > len)
+    return FF_ERROR(FF_ERR_INPUT, "'%s': dataset %s has %lld elements, cannot read [%lld, %lld)", file, dset,
+                    (long long)len, (long long)offset, (long long)(offset + count));
+  if (count == 0) return FF_OK;
+  FF_TRY(open_dset(fid, file, dset, &d));
+  hid_t fs = H5Dget_space(d);
+  hsize_t off = (hsize_t)offset, cnt = (hsize_t)count;
+  H5Sselect_hyperslab(fs, H5S_SELECT_SET, &off, NULL, &cnt, NULL);
+  hid_t ms = H5Screate_simple(1, &cnt, NULL);
+  herr_t rc = H5Dread(d, memtype, ms, fs, H5P_DEFAULT, buf);
+  H5Sclose(ms);
+  H5Sclose(fs);
+  H5Dclose(d);
+  if (rc < 0)
+    return FF_ERROR(FF_ERR_INPUT, "'%s': reading dataset %s failed: %s (wrong type, or a damaged file?)", file, dset,
+                    h5_why(why));
+  return FF_OK;
+}
+
+int ff_h5_read_all(hid_t fid, const char *file, const char *dset, hid_t memtype, int64_t expect_len, void **buf,
+                   int64_t *len) {
+  int64_t n;
+  *buf = NULL;
+  FF_TRY(ff_h5_len(fid, file, dset, &n));
+  if (expect_len >= 0 && n != expect_len)
+    return FF_ERROR(FF_ERR_INPUT, "'%s': dataset %s has %lld elements, expected %lld", file, dset, (long long)n,
+                    (long long)expect_len);
+  FF_TRY(ff_alloc_(buf, (size_t)n, H5Tget_size(memtype), 0, dset, __FILE__, __LINE__, __func__));
+  int st = ff_h5_read(fid, file, dset, memtype, 0, n, *buf);
+  if (st) {
+    FF_FREE(*buf);
+    ff_error_trace(__FILE__, __LINE__, __func__);
+    return st;
+  }
+  if (len) *len = n;
+  return FF_OK;
+}
+
+int ff_h5_read_strings(hid_t fid, const char *file, const char *dset, char ***strings, int64_t *n) {
+  char why[256];
+  hid_t d;
+  *strings = NULL;
+  FF_TRY(ff_h5_len(fid, file, dset, n));
+  FF_TRY(open_dset(fid, file, dset, &d));
+  hid_t ft = H5Dget_type(d);
+  if (H5Tget_class(ft) != H5T_STRING) {
+    H5Tclose(ft);
+    H5Dclose(d);
+    return FF_ERROR(FF_ERR_INPUT, "'%s': dataset %s does not hold strings", file, dset);
+  }
+  char **out;
+  FF_TRY(FF_CALLOC(out, *n + 1, dset));
+  herr_t rc;
+  if (H5Tis_variable_str(ft) > 0) {
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mt, H5T_VARIABLE);
+    H5Tset_cset(mt, H5Tget_cset(ft));
+    char **raw;
+    FF_TRY(FF_CALLOC(raw, *n + 1, dset));
+    rc = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
+    for (int64_t i = 0; rc >= 0 && i < *n; ++i) out[i] = strdup(raw[i] ? raw[i] : "");
+    if (rc >= 0) {
+      hid_t s = H5Dget_space(d);
+      H5Dvlen_reclaim(mt, s, H5P_DEFAULT, raw);
+      H5Sclose(s);
+    }
+    free(raw);
+    H5Tclose(mt);
+  } else {
+    size_t w = H5Tget_size(ft);
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mt, w + 1);
+    H5Tset_cset(mt, H5Tget_cset(ft));
+    char *raw;
+    FF_TRY(FF_CALLOC(raw, (size_t)(*n) * (w + 1) + 1, dset));
+    rc = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
+    for (int64_t i = 0; rc >= 0 && i < *n; ++i) out[i] = strdup(raw + (size_t)i * (w + 1));
+    free(raw);
+    H5Tclose(mt);
+  }
+  H5Tclose(ft);
+  H5Dclose(d);
+  if (rc < 0) {
+    ff_h5_free_strings(&out, *n);
+    return FF_ERROR(FF_ERR_INPUT, "'%s': reading strings %s failed: %s", file, dset, h5_why(why));
+  }
+  for (int64_t i = 0; i < *n; ++i)
+    if (out[i] == NULL) return FF_ERROR(FF_ERR_NOMEM, "out of memory copying strings of %s", dset);
+  *strings = out;
+  return FF_OK;
+}
+
+void ff_h5_free_strings(char ***strings, int64_t n) {
+  if (*strings == NULL) return;
+  for (int64_t i = 0; i < n; ++i) free((*strings)[i]);
+  FF_FREE(*strings);
+}
+
+int ff_h5_read_attr_string(hid_t obj, const char *file, const char *name, char *buf, size_t cap) {
+  buf[0] = '\0';
+  if (H5Aexists(obj, name) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return FF_ERROR(FF_ERR_INPUT, "'%s': attribute '%s' is missing", file, name);
+  }
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  hid_t t = H5Aget_type(a);
+  herr_t rc = -1;
+  if (H5Tget_class(t) == H5T_STRING) {
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    if (H5Tis_variable_str(t) > 0) {
+      H5Tset_size(mt, H5T_VARIABLE);
+      char *s = NULL;
+      rc = H5Aread(a, mt, &s);
+      if (rc >= 0 && s) {
+        snprintf(buf, cap, "%s", s);
+        H5free_memory(s);
+      }
+    } else {
+      size_t w = H5Tget_size(t);
+      char *s = calloc(w + 1, 1);
+      H5Tset_size(mt, w + 1);
+      if (s) rc = H5Aread(a, mt, s);
+      if (rc >= 0 && s) snprintf(buf, cap, "%s", s);
+      free(s);
+    }
+    H5Tclose(mt);
+  }
+  H5Tclose(t);
+  H5Aclose(a);
+  if (rc < 0) return FF_ERROR(FF_ERR_INPUT, "'%s': attribute '%s' is not a readable string", file, name);
+  return FF_OK;
+}
+
+int ff_h5_create_tmp(const char *path, hid_t *fid, char *tmp, size_t tmp_cap) {
+  char why[256];
+  snprintf(tmp, tmp_cap, "%s.tmp.%ld", path, (long)getpid());
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+  *fid = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  H5Pclose(fapl);
+  if (*fid < 0) return FF_ERROR(FF_ERR_IO, "cannot create '%s': %s", tmp, h5_why(why));
+  return FF_OK;
+}
+
+int ff_h5_commit(hid_t fid, const char *tmp, const char *path) {
+  char why[256];
+  if (H5Fclose(fid) < 0) {
+    unlink(tmp);
+    return FF_ERROR(FF_ERR_IO, "closing '%s' failed: %s", tmp, h5_why(why));
+  }
+  if (rename(tmp, path) != 0) {
+    int e = errno;
+    unlink(tmp);
+    return FF_ERROR(FF_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(e));
+  }
+  return FF_OK;
+}
+
+void ff_h5_abandon(hid_t fid, const char *tmp) {
+  if (fid >= 0) H5Fclose(fid);
+  H5Eclear2(H5E_DEFAULT);
+  unlink(tmp);
+}
+
+int ff_h5_write(hid_t loc, const char *dset, hid_t memtype, int rank, const int64_t *dims, const void *buf) {
+  char why[256];
+  hsize_t h[3] = {0, 0, 0};
+  if (rank < 1 || rank > 3) return FF_ERROR(FF_ERR_INTERNAL, "dataset %s: rank %d not supported", dset, rank);
+  for (int i = 0; i < rank; ++i) h[i] = (hsize_t)dims[i];
+  hid_t s = H5Screate_simple(rank, h, NULL);
+  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  hid_t d = H5Dcreate2(loc, dset, memtype, s, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  H5Pclose(lcpl);
+  herr_t rc = d < 0 ? -1 : 0;
+  int64_t total = 1;
+  for (int i = 0; i < rank; ++i) total *= dims[i];
+  if (rc >= 0 && total > 0) rc = H5Dwrite(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+  if (d >= 0) H5Dclose(d);
+  H5Sclose(s);
+  if (rc < 0) return FF_ERROR(FF_ERR_IO, "writing dataset %s failed: %s", dset, h5_why(why));
+  return FF_OK;
+}
+
+int ff_h5_write_strings(hid_t loc, const char *dset, const char *const *strings, int64_t n) {
+  char why[256];
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, H5T_VARIABLE);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  hsize_t h = (hsize_t)n;
+  hid_t s = H5Screate_simple(1, &h, NULL);
+  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  hid_t d = H5Dcreate2(loc, dset, t, s, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  H5Pclose(lcpl);
+  herr_t rc = d < 0 ? -1 : 0;
+  if (rc >= 0 && n > 0) rc = H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, strings);
+  if (d >= 0) H5Dclose(d);
+  H5Sclose(s);
+  H5Tclose(t);
+  if (rc < 0) return FF_ERROR(FF_ERR_IO, "writing strings %s failed: %s", dset, h5_why(why));
+  return FF_OK;
+}
+
+static int write_attr(hid_t obj, const char *name, hid_t type, const void *value) {
+  char why[256];
+  if (H5Aexists(obj, name) > 0) H5Adelete(obj, name);
+  hid_t s = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(obj, name, type, s, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t rc = a < 0 ? -1 : H5Awrite(a, type, value);
+  if (a >= 0) H5Aclose(a);
+  H5Sclose(s);
+  if (rc < 0) return FF_ERROR(FF_ERR_IO, "writing attribute %s failed: %s", name, h5_why(why));
+  return FF_OK;
+}
+
+int ff_h5_write_attr_string(hid_t obj, const char *name, const char *value) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, H5T_VARIABLE);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  int st = write_attr(obj, name, t, &value);
+  H5Tclose(t);
+  return st;
+}
+
+int ff_h5_write_attr_double(hid_t obj, const char *name, double value) {
+  return write_attr(obj, name, H5T_NATIVE_DOUBLE, &value);
+}
+
+int ff_h5_write_attr_int(hid_t obj, const char *name, int64_t value) {
+  return write_attr(obj, name, H5T_NATIVE_INT64, &value);
+}

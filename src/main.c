@@ -1,0 +1,286 @@
+/* bin/flyfit: `mpirun -np K flyfit CONFIG [--set section.key=value ...]`.
+ * Every input is read and checked (config on all ranks, files on rank 0) before anything is
+ * written; after each phase the ranks agree on success, so an error is reported once, by the
+ * lowest failing rank, and every rank exits with the same status. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <mpi.h>
+#include <omp.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <math.h>
+
+#include "flyfit/config.h"
+#include "flyfit/cuda.h"
+#include "flyfit/error.h"
+#include "flyfit/h5.h"
+#include "flyfit/log.h"
+#include "flyfit/model.h"
+#include "flyfit/net.h"
+#include "flyfit/partition.h"
+#include "flyfit/results.h"
+#include "flyfit/sim.h"
+#include "flyfit/stimulus.h"
+
+#ifndef FF_VERSION
+#define FF_VERSION "unknown"
+#endif
+
+static const char USAGE[] =
+    "usage: mpirun -np K flyfit CONFIG.ini [--set section.key=value ...]\n"
+    "       flyfit --help-config     list every configuration key\n"
+    "       flyfit --version\n"
+    "Runs the whole-brain spiking model described by CONFIG.ini; see README.md.\n";
+
+/* Returns the status every rank agrees on (the largest); the lowest failing rank prints it. */
+static int agree(int status, MPI_Comm comm) {
+  int rank, worst = status, first;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, comm);
+  if (worst == FF_OK) return FF_OK;
+  int me = status ? rank : INT32_MAX;
+  MPI_Allreduce(&me, &first, 1, MPI_INT, MPI_MIN, comm);
+  if (rank == first) ff_log_report_status(status);
+  return worst;
+}
+
+static int cores_available(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+  return omp_get_num_procs();
+}
+
+static int make_dir(const char *path) {
+  char buf[FF_CONFIG_STR];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1; ; ++p) {
+    if (*p == '/' || *p == '\0') {
+      char c = *p;
+      *p = '\0';
+      if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return FF_ERROR(FF_ERR_IO, "[output] dir: cannot create '%s': %s", buf, strerror(errno));
+      *p = c;
+      if (c == '\0') break;
+    }
+  }
+  struct stat st;
+  if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+    return FF_ERROR(FF_ERR_IO, "[output] dir: '%s' is not a directory", path);
+  char probe[FF_CONFIG_STR + 64];
+  snprintf(probe, sizeof probe, "%s/.flyfit-write-test.%ld", path, (long)getpid());
+  FILE *f = fopen(probe, "w");
+  if (f == NULL) return FF_ERROR(FF_ERR_IO, "[output] dir: cannot write in '%s': %s", path, strerror(errno));
+  fclose(f);
+  remove(probe);
+  return FF_OK;
+}
+
+typedef struct {
+  FfConfig cfg;
+  char *config_text;
+  FfModel model;
+  FfStimulus stim;
+  int64_t n_global, n_steps;
+  int32_t *owner;
+  uint8_t *silenced;
+  FfNet net;
+  FfSimOutput out;
+} Run;
+
+/* Rank 0: the connectome's size and root ids, the stimulus, and a writable output directory. */
+static int check_inputs(Run *r) {
+  hid_t f;
+  int64_t *root_ids = NULL;
+  int st = ff_h5_open(r->cfg.connectome, H5P_DEFAULT, &f);
+  if (st) {
+    ff_error_prefix("[data] connectome: ");
+    return st;
+  }
+  st = ff_h5_read_all(f, r->cfg.connectome, "/neurons/root_id", H5T_NATIVE_INT64, -1, (void **)&root_ids,
+                          &r->n_global);
+  if (st == FF_OK) {
+    int64_t e, ip;
+    st = ff_h5_len(f, r->cfg.connectome, "/connections/post", &e);
+    if (st == FF_OK) st = ff_h5_len(f, r->cfg.connectome, "/connections/indptr", &ip);
+    if (st == FF_OK && ip != r->n_global + 1)
+      st = FF_ERROR(FF_ERR_INPUT, "'%s': /connections/indptr has %lld entries for %lld neurons (expected %lld)",
+                    r->cfg.connectome, (long long)ip, (long long)r->n_global, (long long)r->n_global + 1);
+    if (st == FF_OK && !ff_h5_exists(f, "/neuropils/names"))
+      st = FF_ERROR(FF_ERR_INPUT, "'%s': /neuropils/names is missing; remake the file with flyfit-import or flyfit-synth",
+                    r->cfg.connectome);
+  }
+  H5Fclose(f);
+  if (st) return st;
+  if (r->n_global <= 0 || r->n_global > INT32_MAX)
+    return FF_ERROR(FF_ERR_INPUT, "'%s': %lld neurons is outside 1..2^31-1", r->cfg.connectome, (long long)r->n_global);
+  st = ff_stimulus_load(&r->cfg, &r->model, r->n_global, root_ids, r->n_steps, &r->stim);
+  free(root_ids);
+  if (st) return st;
+  const int64_t cells = r->cfg.batch * r->n_steps * r->stim.n_state;
+  if (cells > (int64_t)1 << 27)
+    return FF_ERROR(FF_ERR_INPUT, "[output] state_neurons: %lld neurons x %lld steps x %lld trials is too much to record "
+                                  "(limit 1.3e8 values); record fewer neurons or a shorter run",
+                    (long long)r->stim.n_state, (long long)r->n_steps, (long long)r->cfg.batch);
+  FF_TRY(make_dir(r->cfg.out_dir));
+  return FF_OK;
+}
+
+static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  double t_start = MPI_Wtime();
+
+  /* 1. configuration, on every rank */
+  ff_config_init(&r->cfg);
+  int st = ff_config_load(&r->cfg, argv[1]);
+  for (int a = 2; st == FF_OK && a < argc; ++a) {
+    if (strcmp(argv[a], "--set") == 0 && a + 1 < argc)
+      st = ff_config_set(&r->cfg, argv[++a]);
+    else if (strncmp(argv[a], "--set=", 6) == 0)
+      st = ff_config_set(&r->cfg, argv[a] + 6);
+    else
+      st = FF_ERROR(FF_ERR_USAGE, "unexpected argument '%s'\n%s", argv[a], USAGE);
+  }
+  if (st == FF_OK) st = ff_config_finish(&r->cfg);
+  if (st == FF_OK) st = ff_model_build(&r->cfg, &r->model);
+  if (st == FF_OK) st = ff_config_format(&r->cfg, &r->config_text);
+  if (st == FF_OK) r->n_steps = (int64_t)floor(r->cfg.duration_ms / r->model.dt_ms + 1e-6);
+  /* every rank parses the same text: no need to print it more than once */
+  if (st != FF_OK) {
+    if (rank == 0) ff_log_report_status(st);
+    return st;
+  }
+  const int threads = r->cfg.threads > 0 ? (int)r->cfg.threads : cores_available();
+
+  /* 2. inputs, checked on rank 0 */
+  st = rank == 0 ? check_inputs(r) : FF_OK;
+  FF_TRY(agree(st, comm));
+  MPI_Bcast(&r->n_global, 1, MPI_INT64_T, 0, comm);
+  FF_TRY(agree(ff_stimulus_bcast(&r->stim, comm), comm));
+  if (size > r->n_global) FF_TRY(agree(FF_ERROR(FF_ERR_INPUT, "%d ranks for %lld neurons: use at most one rank per neuron",
+                                                size, (long long)r->n_global), comm));
+
+  /* 3. this rank's share of the network */
+  st = FF_MALLOC(r->owner, r->n_global, "neuron owners");
+  if (st == FF_OK) st = FF_CALLOC(r->silenced, r->n_global, "silenced neurons");
+  if (st == FF_OK) {
+    for (int64_t k = 0; k < r->stim.n_silence; ++k) r->silenced[r->stim.silence[k]] = 1;
+    if (r->cfg.partition == FF_PARTITION_RANDOM)
+      st = ff_partition_random(r->n_global, size, (uint64_t)r->cfg.seed, r->owner);
+    else
+      ff_partition_block(r->n_global, size, r->owner);
+  }
+  if (st == FF_OK) st = ff_net_load(r->cfg.connectome, r->n_global, r->owner, r->silenced, comm, &r->net);
+  FF_TRY(agree(st, comm));
+
+  /* 4. everything is valid: open the log and describe the run */
+  char out_log[FF_CONFIG_STR + 32], cuda[512];
+  snprintf(out_log, sizeof out_log, "%s/flyfit.log", r->cfg.out_dir);
+  FF_TRY(agree(ff_log_open_file(out_log), comm));
+  ff_cuda_describe(cuda, sizeof cuda);
+  int64_t n_in = r->net.n_in, total_in = 0;
+  MPI_Reduce(&n_in, &total_in, 1, MPI_INT64_T, MPI_SUM, 0, comm);
+  ff_log("flyfit %s: %d rank%s x %d thread%s, backend cpu; %s", FF_VERSION, size, size == 1 ? "" : "s", threads,
+         threads == 1 ? "" : "s", cuda);
+  ff_log("connectome %s: %lld neurons, %lld connections", r->cfg.connectome, (long long)r->n_global,
+         (long long)total_in);
+  ff_log("preset %s: dt %g ms, delay %d steps, refractory %d steps (%d for driven neurons), %lld steps x %lld trial%s",
+         ff_preset_name(r->cfg.preset), r->model.dt_ms, r->model.delay_steps, r->model.ref_steps,
+         r->model.ref_steps_driven, (long long)r->n_steps, (long long)r->cfg.batch, r->cfg.batch == 1 ? "" : "s");
+  ff_log("stimulus: %lld Poisson neurons at %g Hz (%g mV), %lld file input spikes, %lld silenced",
+         (long long)r->stim.n_poisson, r->cfg.poisson_rate_hz, r->cfg.poisson_weight_mV, (long long)r->stim.n_file,
+         (long long)r->stim.n_silence);
+  if (r->stim.n_file_late)
+    ff_warn("%lld input spikes of %s fall after the end of the run and are ignored", (long long)r->stim.n_file_late,
+            r->cfg.spikes_file);
+  ff_log_file_only("effective configuration:\n%s", r->config_text);
+
+  /* 5. simulate */
+  omp_set_num_threads(threads);
+  FfSimSetup setup = {&r->model, &r->net, &r->stim, r->n_steps, (int32_t)r->cfg.batch, (uint64_t)r->cfg.seed,
+                      threads, r->cfg.progress_s};
+  MPI_Barrier(comm);
+  double t_sim = MPI_Wtime();
+  FF_TRY(agree(ff_sim_run(&ff_backend_cpu, &setup, comm, &r->out), comm));
+  double t_end = MPI_Wtime();
+
+  int64_t stats[3] = {r->out.spikes, r->out.events, r->out.bytes_sent}, tot[3];
+  MPI_Reduce(stats, tot, 3, MPI_INT64_T, MPI_SUM, 0, comm);
+  const double sim_s = (double)r->n_steps * r->model.dt_ms * 1e-3;
+  ff_log("simulated %.6g s x %lld trial%s in %.3f s wall: %.4g s per simulated second; setup %.2f s", sim_s,
+         (long long)r->cfg.batch, r->cfg.batch == 1 ? "" : "s", t_end - t_sim, (t_end - t_sim) / sim_s,
+         t_sim - t_start);
+  ff_log("spikes %lld (mean %.4g Hz per neuron), synaptic events %lld, rank 0: compute %.3f s, exchange %.3f s, "
+         "%.3g MB sent by all ranks",
+         (long long)tot[0], (double)tot[0] / ((double)r->n_global * sim_s * (double)r->cfg.batch), (long long)tot[1],
+         r->out.compute_s, r->out.exchange_s, (double)tot[2] / 1e6);
+
+  /* peak memory of every rank (ru_maxrss is in KiB on Linux) */
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double rss = (double)ru.ru_maxrss / 1024.0, *rss_all = NULL;
+  if (rank == 0) FF_TRY(FF_MALLOC(rss_all, size, "memory report"));
+  MPI_Gather(&rss, 1, MPI_DOUBLE, rss_all, 1, MPI_DOUBLE, 0, comm);
+  if (rank == 0) {
+    char line[1024];
+    size_t len = 0;
+    for (int q = 0; q < size && len < sizeof line - 32; ++q)
+      len += (size_t)snprintf(line + len, sizeof line - len, "%s%.0f", q ? ", " : "", rss_all[q]);
+    ff_log("peak memory per rank (MB): %s", line);
+  }
+
+  /* 6. results */
+  FfRunInfo info = {&r->cfg, r->config_text, FF_VERSION, &setup, size, t_sim - t_start, t_end - t_sim, rss_all};
+  st = agree(ff_results_write(&info, &r->out, comm), comm);
+  free(rss_all);
+  if (st) return st;
+  ff_log("wrote %s/results.h5%s", r->cfg.out_dir, r->cfg.spikes_txt ? " and spikes.txt" : "");
+  return FF_OK;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+    fputs(USAGE, stdout);
+    return 0;
+  }
+  if (argc >= 2 && !strcmp(argv[1], "--help-config")) {
+    ff_config_print_help(stdout);
+    return 0;
+  }
+  if (argc >= 2 && !strcmp(argv[1], "--version")) {
+    char cuda[512];
+    ff_cuda_describe(cuda, sizeof cuda);
+    printf("flyfit %s (%s)\n", FF_VERSION, cuda);
+    return 0;
+  }
+  if (argc < 2 || argv[1][0] == '-') {
+    fputs(USAGE, stderr);
+    return FF_ERR_USAGE;
+  }
+  int provided, rank, size;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  ff_log_init("flyfit", rank, size);
+  ff_h5_init();
+  Run r;
+  memset(&r, 0, sizeof r);
+  int st = run_flyfit(argc, argv, MPI_COMM_WORLD, &r);
+  ff_log_close_file();
+  ff_sim_output_destroy(&r.out);
+  ff_net_destroy(&r.net);
+  ff_stimulus_destroy(&r.stim);
+  ff_model_destroy(&r.model);
+  free(r.owner);
+  free(r.silenced);
+  free(r.config_text);
+  MPI_Finalize();
+  return st;
+}

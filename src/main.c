@@ -216,10 +216,10 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
   ff_log("simulated %.6g s x %lld trial%s in %.3f s wall: %.4g s per simulated second; setup %.2f s", sim_s,
          (long long)r->cfg.batch, r->cfg.batch == 1 ? "" : "s", t_end - t_sim, (t_end - t_sim) / sim_s,
          t_sim - t_start);
-  ff_log("spikes %lld (mean %.4g Hz per neuron), synaptic events %lld, rank 0: compute %.3f s, exchange %.3f s, "
-         "%.3g MB sent by all ranks",
+  ff_log("spikes %lld (mean %.4g Hz per neuron), synaptic events %lld; rank 0: set-up %.3f s, compute %.3f s, "
+         "exchange %.3f s; %.3g MB sent by all ranks",
          (long long)tot[0], (double)tot[0] / ((double)r->n_global * sim_s * (double)r->cfg.batch), (long long)tot[1],
-         r->out.compute_s, r->out.exchange_s, (double)tot[2] / 1e6);
+         r->out.create_s, r->out.compute_s, r->out.exchange_s, (double)tot[2] / 1e6);
 
   /* peak memory of every rank (ru_maxrss is in KiB on Linux) */
   struct rusage ru;

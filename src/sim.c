@@ -81,7 +81,9 @@ static int run(const FfBackend *be, void *st, const FfSimSetup *s, MPI_Comm comm
 int ff_sim_run(const FfBackend *be, const FfSimSetup *s, MPI_Comm comm, FfSimOutput *out) {
   void *st = NULL;
   memset(out, 0, sizeof *out);
+  double t0 = ff_wall_seconds();
   int status = be->create(s, &st);
+  out->create_s = ff_wall_seconds() - t0;
   /* creation may fail on one rank only (memory): agree before the first collective of the run */
   int any = status;
   MPI_Allreduce(&status, &any, 1, MPI_INT, MPI_MAX, comm);

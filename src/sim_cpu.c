@@ -493,6 +493,8 @@ static int setup_inputs(Cpu *c) {
  * as the state after step -1, with its first spike predicted. */
 static void init_state(Cpu *c) {
   const FfModel *m = c->m;
+  /* same unit-to-thread mapping as cpu_run_window, so each thread first touches its own pages */
+#pragma omp parallel for schedule(static) num_threads(c->n_threads)
   for (int ui = 0; ui < c->n_units; ++ui) {
     Unit *U = &c->units[ui];
     View v = view_of(c, U);

@@ -43,7 +43,7 @@ typedef struct {
   int64_t spikes;       /* emitted by local neurons, all trials */
   int64_t events;       /* synaptic events delivered to local neurons */
   int64_t bytes_sent;   /* spike words sent by this rank */
-  double compute_s, exchange_s;
+  double create_s, compute_s, exchange_s; /* backend set-up, window updates, spike exchange */
 } FfSimOutput;
 
 /* The backend table. `state` is the backend's own. */

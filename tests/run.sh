@@ -13,16 +13,16 @@ mkdir -p "$log_dir"
 
 count() { # name, output file, exit status
   local name=$1 out=$2 rc=$3 p f s
-  p=$(grep -cE '^ok ' "$out" | tr -d ' ')
-  s=$(grep -cE '^ok .*# (SKIP|skip)' "$out" | tr -d ' ')
-  f=$(grep -cE '^not ok ' "$out" | tr -d ' ')
-  p=$((p - s))
+  # a skipped test is "ok ... # SKIP reason" (or "not ok ... # SKIP", as cmocka writes it)
+  p=$(grep -E '^ok ' "$out" | grep -cvE '# (SKIP|skip)' | tr -d ' ')
+  s=$(grep -cE '^(not )?ok .*# (SKIP|skip)' "$out" | tr -d ' ')
+  f=$(grep -E '^not ok ' "$out" | grep -cvE '# (SKIP|skip)' | tr -d ' ')
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
     f=1
     failed+=("$name (exit status $rc; see $out)")
   fi
-  while IFS= read -r line; do failed+=("$name: ${line#not ok }"); done < <(grep -E '^not ok ' "$out")
-  while IFS= read -r line; do skipped+=("$name: ${line#*# }"); done < <(grep -E '^ok .*# (SKIP|skip)' "$out")
+  while IFS= read -r line; do failed+=("$name: ${line#not ok }"); done < <(grep -E '^not ok ' "$out" | grep -vE '# (SKIP|skip)')
+  while IFS= read -r line; do skipped+=("$name: ${line#*# }"); done < <(grep -E '^(not )?ok .*# (SKIP|skip)' "$out")
   pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
   printf '%-40s %3d passed %3d failed %3d skipped\n' "$name" "$p" "$f" "$s"
 }

@@ -1,0 +1,211 @@
+/* flyfit-synth: makes the synthetic FlyWire-like brain (the project's default data) and writes it
+ * as connectome.h5, optionally also as a Codex connections CSV with its neuron list, then prints
+ * its statistics. Exit status is the FfStatus: 1 bad command line, 2 bad input, 3 I/O failure.
+ * Nothing is written until the command line and every input have been checked. */
+#include "flyfit/connectome.h"
+#include "flyfit/error.h"
+#include "flyfit/h5.h"
+#include "flyfit/import.h"
+#include "flyfit/log.h"
+#include "flyfit/synth.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *USAGE =
+    "usage: flyfit-synth [--neurons N] [--seed S] -o connectome.h5 [options]\n"
+    "\n"
+    "Generates a synthetic whole-brain connectome with the statistics of FlyWire release 783\n"
+    "(default 138,639 neurons, ~15.1M connections, ~54.5M synapses, 78 neuropils) and writes it.\n"
+    "The result depends only on the options and the seed, not on the thread count (OMP_NUM_THREADS).\n"
+    "\n"
+    "outputs (at least one):\n"
+    "  -o, --output FILE        connectome.h5 (format: DESIGN.md 3.3)\n"
+    "  --codex-csv FILE         the same network as a FlyWire Codex connections CSV\n"
+    "                           (pre_root_id,post_root_id,neuropil,syn_count,nt_type; gzip if FILE ends in .gz)\n"
+    "  --neurons-csv FILE       its neuron list in the Shiu format (\",Completed\" header, one root id per row)\n"
+    "\n"
+    "options:\n"
+    "  --neurons N              neuron count (default 138639, or the rows of --neurons-from)\n"
+    "  --seed S                 random seed, 0..2^64-1 (default 1)\n"
+    "  --neurons-from FILE      take root ids from a Shiu-format neuron list (e.g. Completeness_783.csv);\n"
+    "                           with --neurons N only its first N rows are used\n"
+    "  --degree D               mean out-degree, connections per neuron (default 108.9)\n"
+    "  --synapses S             mean synapses per connection, > 1 (default 3.61)\n"
+    "  --inhibitory F           fraction of inhibitory (GABA/GLUT) presynaptic neurons (default 0.27)\n"
+    "  -h, --help               this text\n"
+    "\n"
+    "example: flyfit-synth --neurons 3000 -o small.h5 --codex-csv small.csv.gz --neurons-csv small-neurons.csv\n";
+
+typedef struct {
+  FfSynthOptions synth;
+  const char *output, *codex_csv, *neurons_csv, *neurons_from;
+  int neurons_given;
+  char command[1024]; /* the command line, stored in the file's created_by attribute */
+} SynthArgs;
+
+enum { OPT_NEURONS = 256, OPT_SEED, OPT_CODEX, OPT_NEURONS_CSV, OPT_NEURONS_FROM, OPT_DEGREE, OPT_SYNAPSES, OPT_INHIB };
+
+static int parse_i64(const char *opt, const char *text, int64_t lo, int64_t hi, int64_t *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(text, &end, 10);
+  if (errno || end == text || *end != '\0')
+    return FF_ERROR(FF_ERR_USAGE, "%s: '%s' is not an integer", opt, text);
+  if (v < lo || v > hi)
+    return FF_ERROR(FF_ERR_USAGE, "%s: %lld is out of range %" PRId64 "..%" PRId64, opt, v, lo, hi);
+  *out = v;
+  return FF_OK;
+}
+
+static int parse_u64(const char *opt, const char *text, uint64_t *out) {
+  char *end;
+  errno = 0;
+  if (text[0] == '-') return FF_ERROR(FF_ERR_USAGE, "%s: '%s' must not be negative", opt, text);
+  unsigned long long v = strtoull(text, &end, 10);
+  if (errno || end == text || *end != '\0')
+    return FF_ERROR(FF_ERR_USAGE, "%s: '%s' is not an integer in 0..2^64-1", opt, text);
+  *out = v;
+  return FF_OK;
+}
+
+static int parse_double(const char *opt, const char *text, double lo, double hi, int lo_open, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(text, &end);
+  if (errno || end == text || *end != '\0' || v != v)
+    return FF_ERROR(FF_ERR_USAGE, "%s: '%s' is not a number", opt, text);
+  if (v < lo || (lo_open && v == lo) || v > hi)
+    return FF_ERROR(FF_ERR_USAGE, "%s: %g is out of range %s%g..%g]", opt, v, lo_open ? "(" : "[", lo, hi);
+  *out = v;
+  return FF_OK;
+}
+
+static int args_parse(int argc, char **argv, SynthArgs *a) {
+  static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {"neurons", required_argument, NULL, OPT_NEURONS},
+                                           {"seed", required_argument, NULL, OPT_SEED},
+                                           {"codex-csv", required_argument, NULL, OPT_CODEX},
+                                           {"neurons-csv", required_argument, NULL, OPT_NEURONS_CSV},
+                                           {"neurons-from", required_argument, NULL, OPT_NEURONS_FROM},
+                                           {"degree", required_argument, NULL, OPT_DEGREE},
+                                           {"synapses", required_argument, NULL, OPT_SYNAPSES},
+                                           {"inhibitory", required_argument, NULL, OPT_INHIB},
+                                           {NULL, 0, NULL, 0}};
+  memset(a, 0, sizeof *a);
+  ff_synth_defaults(&a->synth);
+  size_t used = 0;
+  for (int k = 0; k < argc && used + 2 < sizeof a->command; ++k)
+    used += (size_t)snprintf(a->command + used, sizeof a->command - used, "%s%s", k ? " " : "", argv[k]);
+  opterr = 0; /* our own messages, through the one error path */
+  int ch;
+  while ((ch = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
+    switch (ch) {
+    case 'o': a->output = optarg; break;
+    case 'h': fputs(USAGE, stdout); exit(0);
+    case OPT_NEURONS:
+      FF_TRY(parse_i64("--neurons", optarg, 1, INT32_MAX - 1, &a->synth.n_neurons));
+      a->neurons_given = 1;
+      break;
+    case OPT_SEED: FF_TRY(parse_u64("--seed", optarg, &a->synth.seed)); break;
+    case OPT_CODEX: a->codex_csv = optarg; break;
+    case OPT_NEURONS_CSV: a->neurons_csv = optarg; break;
+    case OPT_NEURONS_FROM: a->neurons_from = optarg; break;
+    case OPT_DEGREE: FF_TRY(parse_double("--degree", optarg, 0.0, 1e6, 0, &a->synth.mean_out_degree)); break;
+    case OPT_SYNAPSES: FF_TRY(parse_double("--synapses", optarg, 1.0, 1000.0, 1, &a->synth.mean_synapses)); break;
+    case OPT_INHIB: FF_TRY(parse_double("--inhibitory", optarg, 0.0, 1.0, 0, &a->synth.inhibitory_fraction)); break;
+    case ':': return FF_ERROR(FF_ERR_USAGE, "option '%s' needs a value", argv[optind - 1]);
+    default: return FF_ERROR(FF_ERR_USAGE, "unknown option '%s'", argv[optind - 1]);
+    }
+  }
+  if (optind < argc) return FF_ERROR(FF_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
+  if (!a->output && !a->codex_csv && !a->neurons_csv)
+    return FF_ERROR(FF_ERR_USAGE, "no output: give -o FILE (and/or --codex-csv, --neurons-csv)");
+  return FF_OK;
+}
+
+static double file_mb(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 ? (double)st.st_size / 1e6 : -1.0;
+}
+
+static void report(const FfConnectome *c, const FfSynthStats *s, double gen_s) {
+  ff_log("neurons            %" PRId64 " (%s, %d neuropils)", s->neurons, c->source, c->n_neuropils);
+  ff_log("connections        %" PRId64, s->connections);
+  ff_log("synapses           %" PRId64, s->synapses);
+  ff_log("out-degree         mean %.2f, max %" PRId64 " (max in-degree %" PRId64 ")", s->mean_out_degree,
+         s->max_out_degree, s->max_in_degree);
+  ff_log("synapses/conn.     mean %.3f, max %" PRId64 "; %.1f%% with 1-2, %" PRId64 " with >= 100",
+         s->mean_synapses, s->max_synapses, 100.0 * s->share_le2_synapses, s->conn_ge100_synapses);
+  ff_log("inhibitory         %.3f of presynaptic neurons", s->inhibitory_fraction);
+  ff_log("home neuropil      %.3f of connections end in the source's home neuropil", s->home_share);
+  ff_log("neuropil table     %" PRId64 " (neuron, neuropil) entries", s->neuropil_entries);
+  ff_log("generated in       %.2f s with %d threads", gen_s, omp_get_max_threads());
+}
+
+static int run(const SynthArgs *a) {
+  FfSynthOptions o = a->synth;
+  int64_t *ids = NULL, n_ids = 0;
+  if (a->neurons_from) {
+    FF_TRY(ff_neuron_list_read(a->neurons_from, &ids, &n_ids));
+    if (!a->neurons_given) o.n_neurons = n_ids;
+    if (o.n_neurons > n_ids) {
+      free(ids);
+      return FF_ERROR(FF_ERR_INPUT, "'%s' lists %" PRId64 " neurons, fewer than --neurons %" PRId64, a->neurons_from,
+                      n_ids, o.n_neurons);
+    }
+    o.root_ids = ids;
+  }
+  FfConnectome c;
+  double t0 = ff_wall_seconds();
+  int st = ff_synth_generate(&o, &c);
+  free(ids);
+  o.root_ids = NULL; /* copied into c; the writers use c->root_id */
+  if (st) return st;
+  double t_gen = ff_wall_seconds() - t0;
+  FfSynthStats s;
+  st = ff_synth_stats(&c, &s);
+  if (st == FF_OK) report(&c, &s, t_gen);
+  if (st == FF_OK && a->output) {
+    double t = ff_wall_seconds();
+    st = ff_connectome_write(&c, a->output, a->command);
+    if (st == FF_OK) ff_log("wrote %s (%.1f MB) in %.2f s", a->output, file_mb(a->output), ff_wall_seconds() - t);
+  }
+  if (st == FF_OK && a->codex_csv) {
+    double t = ff_wall_seconds();
+    st = ff_synth_write_codex(&c, &o, a->codex_csv);
+    if (st == FF_OK)
+      ff_log("wrote %s (%.1f MB) in %.2f s", a->codex_csv, file_mb(a->codex_csv), ff_wall_seconds() - t);
+  }
+  if (st == FF_OK && a->neurons_csv) {
+    double t = ff_wall_seconds();
+    st = ff_synth_write_neuron_list(&c, a->neurons_csv);
+    if (st == FF_OK)
+      ff_log("wrote %s (%.1f MB) in %.2f s", a->neurons_csv, file_mb(a->neurons_csv), ff_wall_seconds() - t);
+  }
+  ff_connectome_destroy(&c);
+  if (st == FF_OK) ff_log("total wall time    %.2f s", ff_wall_seconds() - t0);
+  return st;
+}
+
+int main(int argc, char **argv) {
+  ff_log_init("flyfit-synth", 0, 1);
+  ff_h5_init();
+  SynthArgs a;
+  int st = args_parse(argc, argv, &a);
+  if (st != FF_OK) {
+    ff_log_report_status(st);
+    fputs("Try 'flyfit-synth --help'.\n", stderr);
+    return st;
+  }
+  st = run(&a);
+  ff_log_report_status(st);
+  return st;
+}

@@ -380,29 +380,44 @@ int ff_config_format(const FfConfig *c, char **text) {
   return FF_OK;
 }
 
-void ff_config_print_help(FILE *f) {
-  fprintf(f, "flyfit configuration keys. Set them in the INI file under [section], or with\n"
-             "--set section.key=value. Values marked 'preset' come from [run] preset (shiu / brainscale).\n");
+void ff_config_print_help(FILE *f, int markdown) {
+  static const char *TYPE[] = {"int", "real", "bool", "string", "choice"};
+  if (markdown)
+    fprintf(f, "| key | type | default (shiu / brainscale) | range | unit | meaning |\n|---|---|---|---|---|---|\n");
+  else
+    fprintf(f, "flyfit configuration keys. Set them in the INI file under [section], or with\n"
+               "--set section.key=value. 'preset' defaults come from [run] preset (shiu / brainscale).\n");
   const char *section = "";
   for (int k = 0; k < N_KEYS; ++k) {
     const Key *key = &KEYS[k];
     char def[256], range[128];
-    static const char *TYPE[] = {"int", "real", "bool", "string", "choice"};
-    if (strcmp(section, key->section) != 0) {
-      section = key->section;
-      fprintf(f, "\n[%s]\n", section);
-    }
     if (key->def)
       snprintf(def, sizeof def, "%s", key->def[0] ? key->def : "\"\"");
     else
-      snprintf(def, sizeof def, "preset: %s / %s", preset_value(k, 0), preset_value(k, 1));
+      snprintf(def, sizeof def, "%s / %s", preset_value(k, 0), preset_value(k, 1));
     if (key->type == T_INT || key->type == T_REAL)
       snprintf(range, sizeof range, "%g..%g", key->min, key->max);
     else if (key->type == T_ENUM)
       snprintf(range, sizeof range, "%s", key->choices);
     else
       range[0] = '\0';
-    fprintf(f, "  %-20s %-6s default %-28s %-16s %-4s\n      %s\n", key->name, TYPE[key->type], def, range,
-            key->unit, key->help);
+    if (markdown) { /* a '|' inside a cell must be escaped */
+      char esc[256];
+      size_t n = 0;
+      for (const char *p = range; *p && n + 2 < sizeof esc; ++p) {
+        if (*p == '|') esc[n++] = '\\';
+        esc[n++] = *p;
+      }
+      esc[n] = '\0';
+      fprintf(f, "| `[%s] %s` | %s | %s | %s | %s | %s |\n", key->section, key->name, TYPE[key->type], def, esc,
+              key->unit, key->help);
+      continue;
+    }
+    if (strcmp(section, key->section) != 0) {
+      section = key->section;
+      fprintf(f, "\n[%s]\n", section);
+    }
+    fprintf(f, "  %-20s %-6s %s%s%s%s%s%s\n      %s\n", key->name, TYPE[key->type], key->def ? "default " : "preset ",
+            def, range[0] ? ", range " : "", range, key->unit[0] ? ", unit " : "", key->unit, key->help);
   }
 }

@@ -33,7 +33,7 @@
 
 static const char USAGE[] =
     "usage: mpirun -np K flyfit CONFIG.ini [--set section.key=value ...]\n"
-    "       flyfit --help-config     list every configuration key\n"
+    "       flyfit --help-config [markdown]   list every configuration key\n"
     "       flyfit --version\n"
     "Runs the whole-brain spiking model described by CONFIG.ini; see README.md.\n";
 
@@ -250,7 +250,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (argc >= 2 && !strcmp(argv[1], "--help-config")) {
-    ff_config_print_help(stdout);
+    ff_config_print_help(stdout, argc >= 3 && !strcmp(argv[2], "markdown"));
     return 0;
   }
   if (argc >= 2 && !strcmp(argv[1], "--version")) {

@@ -72,8 +72,8 @@ int ff_config_set(FfConfig *c, const char *assignment);
 int ff_config_finish(FfConfig *c);
 /* The effective configuration as INI text (caller frees), each line noting where the value came from. */
 int ff_config_format(const FfConfig *c, char **text);
-/* The key table as a reference (flyfit --help-config). */
-void ff_config_print_help(FILE *f);
+/* The key table as a reference (flyfit --help-config), as text or as a markdown table. */
+void ff_config_print_help(FILE *f, int markdown);
 const char *ff_preset_name(int preset);
 
 #endif

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The README's configuration reference is the one the program prints (so it cannot drift), and
+# every program answers --help.
+source "$(dirname "$0")/../lib.sh"
+"$BIN/flyfit" --help-config markdown > "$TMP/keys.md"
+missing=$(grep -vxFf "$ROOT/README.md" "$TMP/keys.md" | head -3)
+check "README.md holds the current configuration table (flyfit --help-config markdown)${missing:+; stale: $missing}" test -z "$missing"
+quiet() { "$@" >/dev/null 2>&1; }
+for p in "flyfit" "flyfit-import" "flyfit-synth"; do
+  check "$p --help" quiet "$BIN/$p" --help
+done
+check "flyfit-plot --help" quiet /usr/bin/python3 "$ROOT/tools/flyfit-plot" --help
+check "flyfit --version" quiet "$BIN/flyfit" --version
+check "README.md names make demo and make check" grep -q "make demo" "$ROOT/README.md"

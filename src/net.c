@@ -87,6 +87,8 @@ static int load(const char *path, hid_t f, int64_t n, const uint8_t *silenced, F
       net->pre_indptr[net->n_pre] = m;
     }
   net->n_in = m;
+  FF_TRY(FF_REALLOC(net->pre_gid, net->n_pre, "stand-ins")); /* was sized for every neuron */
+  FF_TRY(FF_REALLOC(net->pre_indptr, net->n_pre + 1, "stand-in offsets"));
   free(indptr);
   free(post);
   free(count);

@@ -1,19 +1,24 @@
 #!/usr/bin/python3
-"""The reference for flyfit's speed: the whole-brain LIF model of Shiu et al. in Brian2's C++
-standalone mode, run on a flyfit connectome.h5 with the same stimulus as the flyfit benchmark.
+"""The reference for flyfit's speed: the Brian2 model of Shiu et al. (tools/shiu_brian2.py) in
+Brian2's C++ standalone mode, on a flyfit connectome.h5 with the same stimulus as the flyfit
+benchmark: Poisson input as in their code (PoissonInput N=1, weight w_syn * f_poi, no refractory
+period for the driven neurons).
 
 usage: brian2_standalone.py CONNECTOME.h5 NEURONS.txt RATE_HZ DURATION_MS THREADS WORKDIR
-NEURONS.txt: one neuron index or root id per line (the Poisson-driven neurons).
+NEURONS.txt: one neuron index or root id per line ('#' comments allowed).
 Prints one line: 'brian2_standalone threads=T build_s=... run_s=... spikes=...', where run_s is
 Brian2's own timing of the simulation loop (results/last_run_info.txt), without compilation or
 loading."""
+import os
 import sys
 import time
 
 import h5py
 import numpy as np
-from brian2 import (Hz, Network, NeuronGroup, PoissonInput, SpikeMonitor, Synapses, defaultclock, device, mV, ms,
-                    prefs, set_device)
+from brian2 import Hz, Network, PoissonInput, SpikeMonitor, defaultclock, device, ms, prefs, set_device
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from shiu_brian2 import PARAMS, make_network  # noqa: E402
 
 path, neurons_file, rate, duration, threads, workdir = sys.argv[1:7]
 with h5py.File(path, "r") as f:
@@ -31,21 +36,9 @@ set_device("cpp_standalone", directory=workdir, build_on_run=False)
 if int(threads) > 1:
     prefs.devices.cpp_standalone.openmp_threads = int(threads)
 defaultclock.dt = 0.1 * ms
-params = {"v_0": -52 * mV, "v_rst": -52 * mV, "v_th": -45 * mV, "t_mbr": 20 * ms, "tau": 5 * ms}
-eqs = """
-dv/dt = (v_0 - v + g) / t_mbr : volt (unless refractory)
-dg/dt = -g / tau               : volt (unless refractory)
-rfc                            : second
-"""
-neu = NeuronGroup(n, eqs, method="linear", threshold="v > v_th", reset="v = v_rst; g = 0 * mV",
-                  refractory="rfc", namespace=params)
-neu.v = -52 * mV
-neu.g = 0 * mV
-neu.rfc = 2.2 * ms
-syn = Synapses(neu, neu, "w : volt", on_pre="g += w", delay=1.8 * ms)
-syn.connect(i=pre, j=post)
-syn.w = count * 0.275 * mV
-pois = [PoissonInput(neu[i:i + 1], "v", N=1, rate=float(rate) * Hz, weight=0.275 * 250 * mV) for i in driven]
+neu, syn = make_network(n, pre, post, count)
+pois = [PoissonInput(neu[i:i + 1], "v", N=1, rate=float(rate) * Hz, weight=PARAMS["w_syn"] * PARAMS["f_poi"])
+        for i in driven]
 for i in driven:
     neu.rfc[i] = 0 * ms
 mon = SpikeMonitor(neu)

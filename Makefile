@@ -38,7 +38,14 @@ ifeq ($(CUDA_ON),1)
     $(error CUDA=1 but nvcc was not found; install the CUDA toolkit or build with CUDA=0)
   endif
   NVCC      := $(NVCC_FOUND)
-  CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+  # Ask nvcc where its toolkit lives: the nvcc found first on PATH may be a wrapper script
+  # (/usr/local/bin/nvcc on some machines), whose directory holds no libraries.
+  CUDA_HOME ?= $(realpath $(shell $(NVCC) --dryrun -c -x cu /dev/null -o /dev/null 2>&1 | sed -n 's/^\#\$$ TOP=//p'))
+  CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64/libcudart.so $(CUDA_HOME)/targets/*/lib/libcudart.so))
+  ifeq ($(CUDA_LIBDIR),)
+    $(error CUDA: nvcc is $(NVCC) but libcudart.so was not found under '$(CUDA_HOME)'; set CUDA_HOME=/path/to/cuda or build with CUDA=0)
+  endif
+  CUDA_LIBDIR := $(patsubst %/,%,$(dir $(CUDA_LIBDIR)))
   NVCC_VER  := $(shell $(NVCC) --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')
   NCCL_HDR  := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
   ifeq ($(NCCL),auto)
@@ -50,7 +57,7 @@ ifeq ($(CUDA_ON),1)
              -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -Xcompiler -Wall,-Wextra,-Werror
   CFLAGS  += -DFF_HAVE_CUDA
-  LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
+  LDLIBS  += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lstdc++
   ifeq ($(NCCL_ON),1)
     CFLAGS  += -DFF_HAVE_NCCL
     NVFLAGS += -DFF_HAVE_NCCL
@@ -78,6 +85,9 @@ TESTS    := $(TEST_SRC:tests/unit/%.c=build/tests/%)
 TEST_HELPERS := build/tests/ref_sim
 
 .PHONY: all check demo bench clean install-deps
+# Keep the programs' object files: make would otherwise delete them as intermediates and rebuild
+# them on the next call.
+.SECONDARY:
 all: $(PROGS)
 
 build/%.o: %.c

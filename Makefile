@@ -24,7 +24,7 @@ PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # CUDA kernels (built with --fmad=false) and as itself under any compiler choice.
 CFLAGS  := -std=c11 $(OPT) -g -Wall -Wextra -Werror -ffp-contract=off -fopenmp -fno-strict-aliasing \
            -Iinclude $(PKG_CFLAGS) -D_POSIX_C_SOURCE=200809L
-LDLIBS  := $(PKG_LIBS) -lcsv -lm -fopenmp
+LDLIBS  := $(PKG_LIBS) -lcsv -lmetis -lm -fopenmp
 
 # ---- CUDA / NCCL detection ---------------------------------------------------------------------
 NVCC_FOUND := $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard /usr/local/cuda/bin/nvcc))
@@ -74,12 +74,12 @@ endif
 
 # ---- sources -----------------------------------------------------------------------------------
 LIB_SRC  := $(sort $(wildcard src/*.c partition/*.c))
-LIB_SRC  := $(filter-out src/main.c,$(LIB_SRC))
+LIB_SRC  := $(filter-out src/main.c partition/main.c,$(LIB_SRC))
 CU_SRC   := $(if $(filter 1,$(CUDA_ON)),$(sort $(wildcard src/cuda/*.cu)))
 LIB_OBJ  := $(LIB_SRC:%.c=build/%.o) $(CU_SRC:%.cu=build/%.o)
 LIB      := build/libflyfit.a
 
-PROGS    := bin/flyfit $(patsubst tools/%.c,bin/flyfit-%,$(sort $(wildcard tools/*.c)))
+PROGS    := bin/flyfit bin/flyfit-partition $(patsubst tools/%.c,bin/flyfit-%,$(sort $(wildcard tools/*.c)))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TESTS    := $(TEST_SRC:tests/unit/%.c=build/tests/%)
 TEST_HELPERS := build/tests/ref_sim
@@ -103,6 +103,10 @@ $(LIB): $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 bin/flyfit: build/src/main.o $(LIB)
+	@mkdir -p bin
+	$(CC) $< $(LIB) $(LDLIBS) -o $@
+
+bin/flyfit-partition: build/partition/main.o $(LIB)
 	@mkdir -p bin
 	$(CC) $< $(LIB) $(LDLIBS) -o $@
 

@@ -35,7 +35,8 @@ static const Key KEYS[] = {
     {"run", "batch", T_INT, "1", 1, 65535, NULL, "", "independent trials run side by side (different random input)", OFF(batch)},
     {"run", "seed", T_INT, "1", 0, 9.2e18, NULL, "", "seed of every random number (Philox counters keyed by neuron, step, trial)", OFF(seed)},
     {"run", "threads", T_INT, "0", 0, 4096, NULL, "", "OpenMP threads per rank; 0 = all cores this rank may use", OFF(threads)},
-    {"run", "partition", T_ENUM, "block", 0, 0, "block|random", "", "how neurons are split across ranks (results do not depend on it)", OFF(partition)},
+    {"run", "partition", T_ENUM, "file", 0, 0, "file|auto", "", "file: use /partition/k{ranks} made by flyfit-partition (one rank needs none); auto: make it with METIS on rank 0 if missing and keep it in the file", OFF(partition)},
+    {"run", "exchange", T_ENUM, "auto", 0, 0, "allgather|targeted|auto", "", "spikes to every rank, only to the ranks that need them, or the cheaper of the two (results are the same)", OFF(exchange)},
     {"run", "progress_s", T_REAL, "10", 0, 1e6, NULL, "s", "wall seconds between progress lines on rank 0; 0 = none", OFF(progress_s)},
 
     {"model", "dt_ms", T_REAL, NULL, 1e-6, 100, NULL, "ms", "time step", OFF(dt_ms)},

@@ -52,6 +52,21 @@ int ff_h5_open(const char *path, hid_t fapl, hid_t *fid) {
   return FF_OK;
 }
 
+int ff_h5_open_parallel(const char *path, MPI_Comm comm, hid_t *fid) {
+  char why[256];
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  MPI_Info info;
+  MPI_Info_create(&info);
+  /* Small collective buffers: the aggregating rank's buffer would otherwise dominate its memory. */
+  MPI_Info_set(info, "cb_buffer_size", "4194304");
+  H5Pset_fapl_mpio(fapl, comm, info);
+  MPI_Info_free(&info);
+  *fid = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+  H5Pclose(fapl);
+  if (*fid < 0) return FF_ERROR(FF_ERR_INPUT, "cannot open '%s' with MPI-IO: %s", path, h5_why(why));
+  return FF_OK;
+}
+
 int ff_h5_exists(hid_t loc, const char *name) {
   /* H5Lexists fails on a missing intermediate group, so test each component. */
   char buf[512];
@@ -105,6 +120,19 @@ int ff_h5_len(hid_t fid, const char *file, const char *dset, int64_t *len) {
 
 int ff_h5_read(hid_t fid, const char *file, const char *dset, hid_t memtype, int64_t offset, int64_t count,
                void *buf) {
+  if (count == 0) { /* still check that the dataset exists and the offset is valid */
+    int64_t len;
+    FF_TRY(ff_h5_len(fid, file, dset, &len));
+    if (offset < 0 || offset > len)
+      return FF_ERROR(FF_ERR_INPUT, "'%s': dataset %s has %lld elements, cannot read from %lld", file, dset, (long long)len,
+                      (long long)offset);
+    return FF_OK;
+  }
+  return ff_h5_read_x(fid, file, dset, memtype, offset, count, buf, H5P_DEFAULT);
+}
+
+int ff_h5_read_x(hid_t fid, const char *file, const char *dset, hid_t memtype, int64_t offset, int64_t count, void *buf,
+                 hid_t dxpl) {
   char why[256];
   hid_t d;
   int64_t len;
@@ -112,13 +140,21 @@ int ff_h5_read(hid_t fid, const char *file, const char *dset, hid_t memtype, int
   if (offset < 0 || count < 0 || offset + count > len)
     return FF_ERROR(FF_ERR_INPUT, "'%s': dataset %s has %lld elements, cannot read [%lld, %lld)", file, dset,
                     (long long)len, (long long)offset, (long long)(offset + count));
-  if (count == 0) return FF_OK;
+  if (len == 0) return FF_OK; /* nothing stored; every rank sees the same length, so all skip alike */
   FF_TRY(open_dset(fid, file, dset, &d));
   hid_t fs = H5Dget_space(d);
   hsize_t off = (hsize_t)offset, cnt = (hsize_t)count;
-  H5Sselect_hyperslab(fs, H5S_SELECT_SET, &off, NULL, &cnt, NULL);
-  hid_t ms = H5Screate_simple(1, &cnt, NULL);
-  herr_t rc = H5Dread(d, memtype, ms, fs, H5P_DEFAULT, buf);
+  hid_t ms;
+  if (count > 0) {
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, &off, NULL, &cnt, NULL);
+    ms = H5Screate_simple(1, &cnt, NULL);
+  } else { /* a rank with nothing to read still takes part in a collective read */
+    H5Sselect_none(fs);
+    hsize_t one = 1;
+    ms = H5Screate_simple(1, &one, NULL);
+    H5Sselect_none(ms);
+  }
+  herr_t rc = H5Dread(d, memtype, ms, fs, dxpl, buf);
   H5Sclose(ms);
   H5Sclose(fs);
   H5Dclose(d);
@@ -245,9 +281,11 @@ int ff_h5_read_attr_string(hid_t obj, const char *file, const char *name, char *
 int ff_h5_create_tmp(const char *path, hid_t *fid, char *tmp, size_t tmp_cap) {
   char why[256];
   snprintf(tmp, tmp_cap, "%s.tmp.%ld", path, (long)getpid());
-  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE);
   H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
-  *fid = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  H5Pset_obj_track_times(fcpl, 0); /* the root group too: same content, same bytes */
+  *fid = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
+  H5Pclose(fcpl);
   H5Pclose(fapl);
   if (*fid < 0) return FF_ERROR(FF_ERR_IO, "cannot create '%s': %s", tmp, h5_why(why));
   return FF_OK;
@@ -273,16 +311,55 @@ void ff_h5_abandon(hid_t fid, const char *tmp) {
   unlink(tmp);
 }
 
+/* Creation properties without modification times, so that the same content gives the same bytes. */
+static hid_t untimed(hid_t cls) {
+  hid_t p = H5Pcreate(cls);
+  H5Pset_obj_track_times(p, 0);
+  return p;
+}
+
+int ff_h5_group(hid_t loc, const char *path) {
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1;; ++p) {
+    if (*p == '/' || *p == '\0') {
+      const char c = *p;
+      *p = '\0';
+      if (H5Lexists(loc, buf, H5P_DEFAULT) <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        hid_t gcpl = untimed(H5P_GROUP_CREATE);
+        hid_t g = H5Gcreate2(loc, buf, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+        H5Pclose(gcpl);
+        if (g < 0) return FF_ERROR(FF_ERR_IO, "creating group %s failed", buf);
+        H5Gclose(g);
+      }
+      *p = c;
+      if (c == '\0') break;
+    }
+  }
+  return FF_OK;
+}
+
+/* Creates the groups above dataset path dset. */
+static int parents(hid_t loc, const char *dset) {
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s", dset);
+  char *slash = strrchr(buf, '/');
+  if (slash == NULL || slash == buf) return FF_OK;
+  *slash = '\0';
+  return ff_h5_group(loc, buf);
+}
+
 int ff_h5_write(hid_t loc, const char *dset, hid_t memtype, int rank, const int64_t *dims, const void *buf) {
   char why[256];
   hsize_t h[3] = {0, 0, 0};
   if (rank < 1 || rank > 3) return FF_ERROR(FF_ERR_INTERNAL, "dataset %s: rank %d not supported", dset, rank);
   for (int i = 0; i < rank; ++i) h[i] = (hsize_t)dims[i];
+  FF_TRY(parents(loc, dset));
   hid_t s = H5Screate_simple(rank, h, NULL);
-  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-  H5Pset_create_intermediate_group(lcpl, 1);
-  hid_t d = H5Dcreate2(loc, dset, memtype, s, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-  H5Pclose(lcpl);
+  hid_t dcpl = untimed(H5P_DATASET_CREATE);
+  hid_t d = H5Dcreate2(loc, dset, memtype, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  H5Pclose(dcpl);
   herr_t rc = d < 0 ? -1 : 0;
   int64_t total = 1;
   for (int i = 0; i < rank; ++i) total *= dims[i];
@@ -299,11 +376,11 @@ int ff_h5_write_strings(hid_t loc, const char *dset, const char *const *strings,
   H5Tset_size(t, H5T_VARIABLE);
   H5Tset_cset(t, H5T_CSET_UTF8);
   hsize_t h = (hsize_t)n;
+  FF_TRY(parents(loc, dset));
   hid_t s = H5Screate_simple(1, &h, NULL);
-  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-  H5Pset_create_intermediate_group(lcpl, 1);
-  hid_t d = H5Dcreate2(loc, dset, t, s, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-  H5Pclose(lcpl);
+  hid_t dcpl = untimed(H5P_DATASET_CREATE);
+  hid_t d = H5Dcreate2(loc, dset, t, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  H5Pclose(dcpl);
   herr_t rc = d < 0 ? -1 : 0;
   if (rc >= 0 && n > 0) rc = H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, strings);
   if (d >= 0) H5Dclose(d);

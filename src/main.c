@@ -16,6 +16,7 @@
 #include <math.h>
 
 #include "flyfit/config.h"
+#include "flyfit/connectome.h"
 #include "flyfit/cuda.h"
 #include "flyfit/error.h"
 #include "flyfit/h5.h"
@@ -86,8 +87,6 @@ typedef struct {
   FfModel model;
   FfStimulus stim;
   int64_t n_global, n_steps;
-  int32_t *owner;
-  uint8_t *silenced;
   FfNet net;
   FfSimOutput out;
 } Run;
@@ -130,6 +129,46 @@ static int check_inputs(Run *r) {
   return FF_OK;
 }
 
+/* Rank 0: a partition for this rank count must exist, or be made now with [run] partition = auto. */
+static int check_partition(Run *r, int ranks) {
+  if (ranks > r->n_global)
+    return FF_ERROR(FF_ERR_INPUT, "%d ranks for %lld neurons: use at most one rank per neuron", ranks,
+                    (long long)r->n_global);
+  if (ranks == 1) return FF_OK; /* one rank reads the connection table as it is */
+  hid_t f;
+  char group[64], have[512];
+  snprintf(group, sizeof group, "/partition/k%d", ranks);
+  FF_TRY(ff_h5_open(r->cfg.connectome, H5P_DEFAULT, &f));
+  const int stored = ff_h5_exists(f, group);
+  H5Fclose(f);
+  if (stored) return FF_OK;
+  FF_TRY(ff_partition_list(r->cfg.connectome, have, sizeof have));
+  if (r->cfg.partition != FF_PARTITION_AUTO)
+    return FF_ERROR(FF_ERR_INPUT,
+                    "'%s' holds no partition for %d ranks (%s%s); make one with:\n"
+                    "    flyfit-partition %s --ranks %d\nor set [run] partition = auto",
+                    r->cfg.connectome, ranks, strcmp(have, "none") ? "it holds partitions for K = " : "it holds none",
+                    strcmp(have, "none") ? have : "", r->cfg.connectome, ranks);
+  ff_log("[run] partition = auto: %s has no partition for %d ranks (it has K = %s); making one with METIS on rank 0",
+         r->cfg.connectome, ranks, have);
+  FfConnectome c;
+  FfPartition p;
+  FF_TRY(ff_connectome_read(r->cfg.connectome, &c));
+  int st = ff_partition_make(&c, ranks, FF_PART_METIS, FF_BALANCE_BOTH, (uint64_t)r->cfg.seed, &p);
+  ff_connectome_destroy(&c);
+  if (st == FF_OK) {
+    char created[128];
+    snprintf(created, sizeof created, "flyfit [run] partition = auto, seed %lld", (long long)r->cfg.seed);
+    st = ff_partition_store(r->cfg.connectome, &p, created);
+  }
+  if (st == FF_OK)
+    ff_log("stored /partition/k%d in %s: edge cut %.1f%% of connections, imbalance neurons %.3f, connections %.3f (%.1f s)",
+           ranks, r->cfg.connectome, 100.0 * (double)p.edge_cut / (double)(p.n_conn ? p.n_conn : 1), p.imbalance_neurons,
+           p.imbalance_connections, p.seconds);
+  ff_partition_destroy(&p);
+  return st;
+}
+
 static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
   int rank, size;
   MPI_Comm_rank(comm, &rank);
@@ -160,24 +199,14 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
 
   /* 2. inputs, checked on rank 0 */
   st = rank == 0 ? check_inputs(r) : FF_OK;
+  if (st == FF_OK && rank == 0) st = check_partition(r, size);
   FF_TRY(agree(st, comm));
   MPI_Bcast(&r->n_global, 1, MPI_INT64_T, 0, comm);
   FF_TRY(agree(ff_stimulus_bcast(&r->stim, comm), comm));
-  if (size > r->n_global) FF_TRY(agree(FF_ERROR(FF_ERR_INPUT, "%d ranks for %lld neurons: use at most one rank per neuron",
-                                                size, (long long)r->n_global), comm));
 
   /* 3. this rank's share of the network */
-  st = FF_MALLOC(r->owner, r->n_global, "neuron owners");
-  if (st == FF_OK) st = FF_CALLOC(r->silenced, r->n_global, "silenced neurons");
-  if (st == FF_OK) {
-    for (int64_t k = 0; k < r->stim.n_silence; ++k) r->silenced[r->stim.silence[k]] = 1;
-    if (r->cfg.partition == FF_PARTITION_RANDOM)
-      st = ff_partition_random(r->n_global, size, (uint64_t)r->cfg.seed, r->owner);
-    else
-      ff_partition_block(r->n_global, size, r->owner);
-  }
-  if (st == FF_OK) st = ff_net_load(r->cfg.connectome, r->n_global, r->owner, r->silenced, comm, &r->net);
-  FF_TRY(agree(st, comm));
+  FF_TRY(agree(ff_net_load(r->cfg.connectome, comm, &r->net), comm));
+  FF_TRY(agree(ff_net_find_destinations(&r->net, comm), comm));
 
   /* 4. everything is valid: open the log and describe the run */
   char out_log[FF_CONFIG_STR + 32], cuda[512];
@@ -204,7 +233,7 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
   /* 5. simulate */
   omp_set_num_threads(threads);
   FfSimSetup setup = {&r->model, &r->net, &r->stim, r->n_steps, (int32_t)r->cfg.batch, (uint64_t)r->cfg.seed,
-                      threads, r->cfg.progress_s};
+                      threads, r->cfg.progress_s, r->cfg.exchange};
   MPI_Barrier(comm);
   double t_sim = MPI_Wtime();
   FF_TRY(agree(ff_sim_run(&ff_backend_cpu, &setup, comm, &r->out), comm));
@@ -278,8 +307,6 @@ int main(int argc, char **argv) {
   ff_net_destroy(&r.net);
   ff_stimulus_destroy(&r.stim);
   ff_model_destroy(&r.model);
-  free(r.owner);
-  free(r.silenced);
   free(r.config_text);
   MPI_Finalize();
   return st;

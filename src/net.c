@@ -1,127 +1,310 @@
-/* Loading one rank's slice of the connectome (include/flyfit/net.h).
- * The file is a CSR by presynaptic neuron; a rank streams it in chunks and keeps the connections
- * whose target it owns, so its memory holds its own share plus one chunk. */
+/* Loading one rank's slice of the network (include/flyfit/net.h).
+ * With a stored partition every rank reads only its own slab, by collective MPI-IO reads. A
+ * rank that meets a problem (a corrupt offset, say) still takes part in every later collective
+ * read, with an empty selection, so that no rank is left waiting; the ranks agree on the
+ * outcome before going on. */
 #include "flyfit/net.h"
 #include "flyfit/error.h"
 #include "flyfit/h5.h"
+#include "flyfit/partition.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { CHUNK = 1 << 22 };
-
 void ff_net_destroy(FfNet *net) {
   if (net == NULL) return;
+  free(net->neuron_offsets);
   free(net->gid);
-  free(net->local_of);
-  free(net->pre_gid);
-  free(net->standin_of);
+  free(net->pre_new);
   free(net->pre_indptr);
   free(net->target);
   free(net->weight);
   free(net->in_degree);
+  free(net->np_row);
+  free(net->np_id);
+  free(net->np_syn);
+  free(net->dest_indptr);
+  free(net->dest);
   memset(net, 0, sizeof *net);
 }
 
-/* Appends to a growable pair of arrays. */
-static int grow(FfNet *net, int64_t *cap, int64_t need) {
-  if (need <= *cap) return FF_OK;
-  int64_t c = *cap ? *cap : 1 << 16;
-  while (c < need) c *= 2;
-  FF_TRY(FF_REALLOC(net->target, c, "local connections"));
-  FF_TRY(FF_REALLOC(net->weight, c, "local connection weights"));
-  *cap = c;
-  return FF_OK;
+static int32_t find(const int64_t *sorted, int64_t n, int64_t x) {
+  int64_t lo = 0, hi = n;
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (sorted[mid] < x) lo = mid + 1; else hi = mid;
+  }
+  return lo < n && sorted[lo] == x ? (int32_t)lo : -1;
 }
 
-static int load(const char *path, hid_t f, int64_t n, const uint8_t *silenced, FfNet *net) {
-  int64_t *indptr = NULL, e_total;
+int32_t ff_net_local(const FfNet *net, int64_t gid) { return find(net->gid, net->n_local, gid); }
+
+int32_t ff_net_standin(const FfNet *net, int64_t q) { return find(net->pre_new, net->n_pre, q); }
+
+int ff_net_owner(const FfNet *net, int64_t q) {
+  int lo = 0, hi = net->size; /* the last r with neuron_offsets[r] <= q */
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) / 2;
+    if (net->neuron_offsets[mid] <= q) lo = mid; else hi = mid;
+  }
+  return lo;
+}
+
+typedef struct {
+  hid_t f, dxpl;
+  const char *path;
+  int status;
+} Reader;
+
+/* Reads [offset, offset + count) of dset into *buf (allocated here), or takes part with nothing
+ * when an earlier step failed or the range is invalid. */
+static void rd(Reader *R, const char *dset, hid_t type, int64_t offset, int64_t count, void **buf) {
+  int64_t len = 0;
+  *buf = NULL;
+  if (R->status == FF_OK) R->status = ff_h5_len(R->f, R->path, dset, &len);
+  if (R->status == FF_OK && (offset < 0 || count < 0 || offset + count > len))
+    R->status = FF_ERROR(FF_ERR_INPUT, "'%s': %s has %lld entries but this rank's slab is [%lld, %lld); the partition is "
+                                       "corrupt: remake it with flyfit-partition",
+                         R->path, dset, (long long)len, (long long)offset, (long long)(offset + count));
+  if (R->status == FF_OK) R->status = ff_alloc_(buf, (size_t)count, H5Tget_size(type), 0, dset, __FILE__, __LINE__, __func__);
+  int ok = R->status == FF_OK;
+  static char nothing[16]; /* HDF5 wants a buffer even for an empty selection */
+  int st = ff_h5_read_x(R->f, R->path, dset, type, ok ? offset : 0, ok ? count : 0, ok && *buf ? *buf : nothing,
+                        R->dxpl);
+  if (ok && st) R->status = st;
+}
+
+static int check(int ok, int *status, const char *fmt, const char *path, const char *what) {
+  if (!ok && *status == FF_OK)
+    *status = FF_ERROR(FF_ERR_INPUT, fmt, path, what);
+  return ok;
+}
+
+/* This rank's slab of /partition/k{size}. */
+static int load_slab(Reader *R, FfNet *net) {
+  const int K = net->size, r = net->rank;
+  char g[64], d[128];
+  snprintf(g, sizeof g, "/partition/k%d", K);
+#define DS(name) (snprintf(d, sizeof d, "%s/%s", g, name), d)
+  int64_t *no = NULL, *po = NULL, *pc = NULL, *np_row = NULL;
+  uint64_t *sums = NULL;
+  rd(R, DS("neuron_offsets"), H5T_NATIVE_INT64, 0, K + 1, (void **)&no);
+  rd(R, DS("pre_offsets"), H5T_NATIVE_INT64, 0, K + 1, (void **)&po);
+  rd(R, DS("checksum"), H5T_NATIVE_UINT64, 0, K, (void **)&sums);
+  const int ok = R->status == FF_OK;
+  if (ok) {
+    for (int q = 0; q < K; ++q)
+      if (!check(no[q] <= no[q + 1] && po[q] <= po[q + 1], &R->status,
+                 "'%s': %s or pre_offsets are not ascending; the partition is corrupt: remake it with flyfit-partition",
+                 R->path, g))
+        break;
+    check(no[0] == 0 && no[K] == net->n_global, &R->status,
+          "'%s': %s does not cover the connectome's neurons; remake it with flyfit-partition", R->path, g);
+  }
+  const int good = R->status == FF_OK;
+  const int64_t a = good ? no[r] : 0, n_local = good ? no[r + 1] - no[r] : 0;
+  const int64_t s0 = good ? po[r] : 0, n_pre = good ? po[r + 1] - po[r] : 0;
+  net->n_local = (int32_t)n_local;
+  net->new_base = a;
+  net->neuron_offsets = no;
+  no = NULL;
+  rd(R, DS("order"), H5T_NATIVE_INT64, a, n_local, (void **)&net->gid);
+  rd(R, DS("pre"), H5T_NATIVE_INT64, s0, n_pre, (void **)&net->pre_new);
+  rd(R, DS("pre_conn"), H5T_NATIVE_INT64, s0, n_pre + 1, (void **)&pc);
+  const int64_t e0 = R->status == FF_OK ? pc[0] : 0, n_in = R->status == FF_OK ? pc[n_pre] - pc[0] : 0;
+  rd(R, DS("target"), H5T_NATIVE_INT32, e0, n_in, (void **)&net->target);
+  rd(R, DS("weight"), H5T_NATIVE_INT32, e0, n_in, (void **)&net->weight);
+  rd(R, DS("np_row"), H5T_NATIVE_INT64, a, n_local + 1, (void **)&np_row);
+  const int64_t m0 = R->status == FF_OK ? np_row[0] : 0, nnz = R->status == FF_OK ? np_row[n_local] - np_row[0] : 0;
+  rd(R, DS("np_id"), H5T_NATIVE_INT16, m0, nnz, (void **)&net->np_id);
+  rd(R, DS("np_syn"), H5T_NATIVE_INT32, m0, nnz, (void **)&net->np_syn);
+#undef DS
+  if (R->status == FF_OK) {
+    const uint64_t sum = ff_partition_slab_checksum(net->gid, n_local, net->pre_new, n_pre, pc, net->target,
+                                                    net->weight, n_in, np_row, net->np_id, net->np_syn, nnz);
+    if (sum != sums[r])
+      R->status = FF_ERROR(FF_ERR_INPUT, "'%s': the slab of rank %d in %s does not match its checksum; the partition is "
+                                         "damaged: remake it with flyfit-partition %s --ranks %d",
+                           R->path, r, g, R->path, K);
+  }
+  if (R->status == FF_OK) {
+    net->n_pre = (int32_t)n_pre;
+    net->n_in = n_in;
+    net->pre_indptr = pc;
+    for (int64_t s = 0; s <= n_pre; ++s) pc[s] -= e0;
+    pc = NULL;
+    net->np_row = np_row;
+    for (int64_t i = 0; i <= n_local; ++i) np_row[i] -= m0;
+    np_row = NULL;
+  }
+  free(no);
+  free(po);
+  free(pc);
+  free(np_row);
+  free(sums);
+  return R->status;
+}
+
+/* One rank and no stored partition: the connection table itself is the slab. */
+static int load_whole(Reader *R, FfNet *net) {
+  const int64_t n = net->n_global;
+  int64_t *indptr = NULL, *np_row = NULL, e = 0, nnz = 0;
   int32_t *post = NULL, *count = NULL;
-  FF_TRY(ff_h5_read_all(f, path, "/connections/indptr", H5T_NATIVE_INT64, n + 1, (void **)&indptr, NULL));
-  FF_TRY(ff_h5_len(f, path, "/connections/post", &e_total));
-  if (indptr[0] != 0 || indptr[n] != e_total)
-    return FF_ERROR(FF_ERR_INPUT, "'%s': /connections/indptr does not match /connections/post (%lld connections)",
-                    path, (long long)e_total);
-  for (int64_t i = 0; i < n; ++i)
-    if (indptr[i + 1] < indptr[i])
-      return FF_ERROR(FF_ERR_INPUT, "'%s': /connections/indptr decreases at neuron %lld", path, (long long)i);
-  FF_TRY(FF_MALLOC(post, CHUNK, "connection chunk"));
-  FF_TRY(FF_MALLOC(count, CHUNK, "connection chunk"));
-  FF_TRY(FF_MALLOC(net->pre_gid, n, "stand-ins"));
+  rd(R, "/connections/indptr", H5T_NATIVE_INT64, 0, n + 1, (void **)&indptr);
+  if (R->status == FF_OK) R->status = ff_h5_len(R->f, R->path, "/connections/post", &e);
+  rd(R, "/connections/post", H5T_NATIVE_INT32, 0, e, (void **)&post);
+  rd(R, "/connections/count", H5T_NATIVE_INT32, 0, e, (void **)&count);
+  rd(R, "/neuropils/indptr", H5T_NATIVE_INT64, 0, n + 1, (void **)&np_row);
+  if (R->status == FF_OK) R->status = ff_h5_len(R->f, R->path, "/neuropils/neuropil", &nnz);
+  rd(R, "/neuropils/neuropil", H5T_NATIVE_INT16, 0, nnz, (void **)&net->np_id);
+  rd(R, "/neuropils/synapses", H5T_NATIVE_INT32, 0, nnz, (void **)&net->np_syn);
+  FF_TRY(R->status);
+  if (indptr[0] != 0 || indptr[n] != e || np_row[0] != 0 || np_row[n] != nnz)
+    return FF_ERROR(FF_ERR_INPUT, "'%s': /connections/indptr or /neuropils/indptr does not match its data", R->path);
+  net->n_local = (int32_t)n;
+  net->new_base = 0;
+  FF_TRY(FF_MALLOC(net->neuron_offsets, 2, "rank offsets"));
+  net->neuron_offsets[0] = 0;
+  net->neuron_offsets[1] = n;
+  FF_TRY(FF_MALLOC(net->gid, n, "local neurons"));
+  FF_TRY(FF_MALLOC(net->pre_new, n, "stand-ins"));
   FF_TRY(FF_MALLOC(net->pre_indptr, n + 1, "stand-in offsets"));
-  int64_t cap = 0, m = 0, row = 0;
-  net->n_pre = 0;
   net->pre_indptr[0] = 0;
-  for (int64_t e0 = 0; e0 < e_total; e0 += CHUNK) {
-    const int64_t len = e_total - e0 < CHUNK ? e_total - e0 : CHUNK;
-    FF_TRY(ff_h5_read(f, path, "/connections/post", H5T_NATIVE_INT32, e0, len, post));
-    FF_TRY(ff_h5_read(f, path, "/connections/count", H5T_NATIVE_INT32, e0, len, count));
-    for (int64_t k = 0; k < len; ++k) {
-      const int64_t e = e0 + k;
-      while (indptr[row + 1] <= e) { /* close rows that end before e */
-        if (net->pre_indptr[net->n_pre] < m) {
-          net->pre_gid[net->n_pre++] = row;
-          net->pre_indptr[net->n_pre] = m;
-        }
-        ++row;
-      }
-      const int32_t p = post[k];
-      if (p < 0 || p >= n)
-        return FF_ERROR(FF_ERR_INPUT, "'%s': connection %lld goes to neuron %d, outside 0..%lld", path, (long long)e, p,
-                        (long long)n - 1);
-      if (count[k] == 0)
-        return FF_ERROR(FF_ERR_INPUT, "'%s': connection %lld has a synapse count of 0", path, (long long)e);
-      const int32_t t = net->local_of[p];
-      if (t < 0 || (silenced && silenced[row])) continue;
-      if (m > net->pre_indptr[net->n_pre] && t <= net->target[m - 1])
-        return FF_ERROR(FF_ERR_INPUT, "'%s': connections of neuron %lld are not sorted by target", path, (long long)row);
-      FF_TRY(grow(net, &cap, m + 1));
-      net->target[m] = t;
-      net->weight[m] = count[k];
-      ++m;
+  int32_t s = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    net->gid[i] = i;
+    if (indptr[i + 1] < indptr[i])
+      return FF_ERROR(FF_ERR_INPUT, "'%s': /connections/indptr decreases at neuron %lld", R->path, (long long)i);
+    if (indptr[i + 1] > indptr[i]) {
+      net->pre_new[s++] = i;
+      net->pre_indptr[s] = indptr[i + 1];
     }
   }
-  for (; row < n; ++row)
-    if (net->pre_indptr[net->n_pre] < m) {
-      net->pre_gid[net->n_pre++] = row;
-      net->pre_indptr[net->n_pre] = m;
-    }
-  net->n_in = m;
-  FF_TRY(FF_REALLOC(net->pre_gid, net->n_pre, "stand-ins")); /* was sized for every neuron */
-  FF_TRY(FF_REALLOC(net->pre_indptr, net->n_pre + 1, "stand-in offsets"));
+  net->n_pre = s;
+  net->n_in = e;
+  net->target = post;
+  net->weight = count;
+  net->np_row = np_row;
   free(indptr);
-  free(post);
-  free(count);
   return FF_OK;
 }
 
-int ff_net_load(const char *path, int64_t n_global, const int32_t *owner, const uint8_t *silenced, MPI_Comm comm,
-                FfNet *net) {
+/* Ranges and order of what was read: every target local, every stand-in a neuron, ascending. */
+static int validate(const FfNet *net, const char *path) {
+  for (int64_t i = 0; i < net->n_local; ++i)
+    if (net->gid[i] < 0 || net->gid[i] >= net->n_global || (i && net->gid[i] <= net->gid[i - 1]))
+      return FF_ERROR(FF_ERR_INPUT, "'%s': the neurons of rank %d are out of range or not ascending", path, net->rank);
+  for (int32_t s = 0; s < net->n_pre; ++s) {
+    if (net->pre_new[s] < 0 || net->pre_new[s] >= net->n_global || (s && net->pre_new[s] <= net->pre_new[s - 1]))
+      return FF_ERROR(FF_ERR_INPUT, "'%s': stand-in %d of rank %d is out of range or not ascending", path, s, net->rank);
+    if (net->pre_indptr[s + 1] < net->pre_indptr[s])
+      return FF_ERROR(FF_ERR_INPUT, "'%s': connection offsets of rank %d decrease", path, net->rank);
+    for (int64_t k = net->pre_indptr[s]; k < net->pre_indptr[s + 1]; ++k) {
+      if (net->target[k] < 0 || net->target[k] >= net->n_local ||
+          (k > net->pre_indptr[s] && net->target[k] <= net->target[k - 1]))
+        return FF_ERROR(FF_ERR_INPUT, "'%s': a connection of rank %d goes to local neuron %d, outside 0..%d or out of order",
+                        path, net->rank, net->target[k], net->n_local - 1);
+      if (net->weight[k] == 0)
+        return FF_ERROR(FF_ERR_INPUT, "'%s': a connection of rank %d has a synapse count of 0", path, net->rank);
+    }
+  }
+  for (int64_t i = 0; i < net->n_local; ++i) {
+    if (net->np_row[i + 1] < net->np_row[i])
+      return FF_ERROR(FF_ERR_INPUT, "'%s': neuropil rows of rank %d decrease", path, net->rank);
+    for (int64_t k = net->np_row[i]; k < net->np_row[i + 1]; ++k)
+      if (net->np_id[k] < 0 || net->np_id[k] >= net->n_neuropils || net->np_syn[k] < 0)
+        return FF_ERROR(FF_ERR_INPUT, "'%s': neuron %lld lists neuropil %d of %d", path, (long long)net->gid[i],
+                        net->np_id[k], net->n_neuropils);
+  }
+  return FF_OK;
+}
+
+int ff_net_find_destinations(FfNet *net, MPI_Comm comm) {
+  const int K = net->size;
+  int *scount, *rcount, *sdispl, *rdispl;
+  FF_TRY(FF_CALLOC(scount, K, "destinations"));
+  FF_TRY(FF_CALLOC(rcount, K, "destinations"));
+  FF_TRY(FF_CALLOC(sdispl, K, "destinations"));
+  FF_TRY(FF_CALLOC(rdispl, K, "destinations"));
+  for (int32_t s = 0; s < net->n_pre; ++s) scount[ff_net_owner(net, net->pre_new[s])]++;
+  MPI_Alltoall(scount, 1, MPI_INT, rcount, 1, MPI_INT, comm);
+  int64_t total = 0;
+  for (int q = 0; q < K; ++q) {
+    rdispl[q] = (int)total;
+    total += rcount[q];
+    if (q) sdispl[q] = sdispl[q - 1] + scount[q - 1];
+  }
+  int64_t *need; /* new ids of my neurons that rank q needs, rank by rank */
+  FF_TRY(FF_MALLOC(need, total, "destinations"));
+  /* stand-ins are ascending by new id, so they are already grouped by owner */
+  MPI_Alltoallv(net->pre_new, scount, sdispl, MPI_INT64_T, need, rcount, rdispl, MPI_INT64_T, comm);
+  FF_TRY(FF_CALLOC(net->dest_indptr, net->n_local + 1, "destinations"));
+  for (int64_t k = 0; k < total; ++k) {
+    const int64_t i = need[k] - net->new_base;
+    if (i < 0 || i >= net->n_local) return FF_ERROR(FF_ERR_INTERNAL, "rank %d asked for neuron %lld it does not own", net->rank, (long long)need[k]);
+    net->dest_indptr[i + 1]++;
+  }
+  for (int32_t i = 0; i < net->n_local; ++i) net->dest_indptr[i + 1] += net->dest_indptr[i];
+  FF_TRY(FF_MALLOC(net->dest, total, "destinations"));
+  int64_t *at;
+  FF_TRY(FF_MALLOC(at, net->n_local + 1, "destinations"));
+  memcpy(at, net->dest_indptr, (size_t)(net->n_local + 1) * sizeof *at);
+  for (int q = 0; q < K; ++q) /* ranks in ascending order, so each list is sorted */
+    for (int k = rdispl[q]; k < rdispl[q] + rcount[q]; ++k) net->dest[at[need[k] - net->new_base]++] = q;
+  free(at);
+  free(need);
+  free(scount);
+  free(rcount);
+  free(sdispl);
+  free(rdispl);
+  return FF_OK;
+}
+
+int ff_net_load(const char *path, MPI_Comm comm, FfNet *net) {
   memset(net, 0, sizeof *net);
   MPI_Comm_rank(comm, &net->rank);
   MPI_Comm_size(comm, &net->size);
-  net->n_global = n_global;
-  FF_TRY(FF_MALLOC(net->local_of, n_global, "local index map"));
-  int64_t n_local = 0;
-  for (int64_t i = 0; i < n_global; ++i) n_local += owner[i] == net->rank;
-  net->n_local = (int32_t)n_local;
-  FF_TRY(FF_MALLOC(net->gid, n_local, "local neurons"));
-  for (int64_t i = 0, k = 0; i < n_global; ++i) {
-    net->local_of[i] = owner[i] == net->rank ? (int32_t)k : -1;
-    if (owner[i] == net->rank) net->gid[k++] = i;
+  Reader R = {-1, -1, path, FF_OK};
+  FF_TRY(ff_h5_open_parallel(path, comm, &R.f));
+  R.dxpl = H5Pcreate(H5P_DATASET_XFER);
+  H5Pset_dxpl_mpio(R.dxpl, H5FD_MPIO_COLLECTIVE);
+  int64_t P = 0;
+  R.status = ff_h5_len(R.f, path, "/neurons/root_id", &net->n_global);
+  if (R.status == FF_OK) R.status = ff_h5_len(R.f, path, "/neuropils/names", &P);
+  net->n_neuropils = (int32_t)P;
+  char group[64];
+  snprintf(group, sizeof group, "/partition/k%d", net->size);
+  const int stored = R.status == FF_OK && ff_h5_exists(R.f, group);
+  if (R.status == FF_OK && !stored && net->size > 1)
+    R.status = FF_ERROR(FF_ERR_INPUT, "'%s' holds no partition for %d ranks", path, net->size);
+  if (stored) {
+    net->from_partition = 1;
+    hid_t g = H5Gopen2(R.f, group, H5P_DEFAULT);
+    int64_t attr[2] = {-1, -1};
+    const char *names[2] = {"ranks", "neurons"};
+    for (int k = 0; k < 2 && g >= 0; ++k)
+      if (H5Aexists(g, names[k]) > 0) {
+        hid_t a = H5Aopen(g, names[k], H5P_DEFAULT);
+        H5Aread(a, H5T_NATIVE_INT64, &attr[k]);
+        H5Aclose(a);
+      }
+    if (g >= 0) H5Gclose(g);
+    H5Eclear2(H5E_DEFAULT);
+    if (R.status == FF_OK && (attr[0] != net->size || attr[1] != net->n_global))
+      R.status = FF_ERROR(FF_ERR_INPUT, "'%s': %s was made for %lld ranks and %lld neurons, not %d and %lld; remake it "
+                                        "with flyfit-partition %s --ranks %d",
+                          path, group, (long long)attr[0], (long long)attr[1], net->size, (long long)net->n_global, path,
+                          net->size);
+    load_slab(&R, net);
+  } else {
+    load_whole(&R, net);
   }
-  hid_t f;
-  FF_TRY(ff_h5_open(path, H5P_DEFAULT, &f));
-  int st = load(path, f, n_global, silenced, net);
-  H5Fclose(f);
-  if (st != FF_OK) {
-    ff_error_trace(__FILE__, __LINE__, __func__);
-    return st;
-  }
-  FF_TRY(FF_MALLOC(net->standin_of, n_global, "stand-in map"));
-  for (int64_t i = 0; i < n_global; ++i) net->standin_of[i] = -1;
-  for (int32_t s = 0; s < net->n_pre; ++s) net->standin_of[net->pre_gid[s]] = s;
-  FF_TRY(FF_CALLOC(net->in_degree, n_local, "in-degrees"));
-  for (int64_t e = 0; e < net->n_in; ++e) net->in_degree[net->target[e]]++;
-  return FF_OK;
+  H5Pclose(R.dxpl);
+  H5Fclose(R.f);
+  int st = R.status;
+  if (st == FF_OK) st = validate(net, path);
+  if (st == FF_OK) st = FF_CALLOC(net->in_degree, net->n_local, "in-degrees");
+  for (int64_t k = 0; st == FF_OK && k < net->n_in; ++k) net->in_degree[net->target[k]]++;
+  return st;
 }

@@ -11,29 +11,26 @@
 #include <string.h>
 #include <unistd.h>
 
-void ff_neuropil_rates(int64_t n, int32_t n_neuropils, const int64_t *np_indptr, const int16_t *np_id,
-                       const int32_t *np_syn, int32_t batch, const int32_t *count, double duration_s, double *rate) {
-  int64_t *total = calloc((size_t)n_neuropils + 1, sizeof *total);
-  int64_t *acc = calloc((size_t)n_neuropils + 1, sizeof *acc);
-  if (total == NULL || acc == NULL) {
-    free(total);
-    free(acc);
-    for (int64_t k = 0; k < (int64_t)batch * n_neuropils; ++k) rate[k] = NAN;
-    return;
-  }
+void ff_neuropil_sums(int64_t n, int32_t n_neuropils, const int64_t *np_row, const int16_t *np_id, const int32_t *np_syn,
+                      int32_t batch, const int32_t *count, int64_t *syn_sum, int64_t *acc) {
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t e = np_indptr[i]; e < np_indptr[i + 1]; ++e) total[np_id[e]] += np_syn[e];
+    for (int64_t e = np_row[i]; e < np_row[i + 1]; ++e) syn_sum[np_id[e]] += np_syn[e];
   for (int32_t b = 0; b < batch; ++b) {
-    memset(acc, 0, (size_t)n_neuropils * sizeof *acc);
     const int32_t *cb = count + (int64_t)b * n;
+    int64_t *ab = acc + (int64_t)b * n_neuropils;
     for (int64_t i = 0; i < n; ++i)
       if (cb[i])
-        for (int64_t e = np_indptr[i]; e < np_indptr[i + 1]; ++e) acc[np_id[e]] += (int64_t)np_syn[e] * cb[i];
-    for (int32_t p = 0; p < n_neuropils; ++p)
-      rate[(int64_t)b * n_neuropils + p] = total[p] ? (double)acc[p] / (double)total[p] / duration_s : 0.0;
+        for (int64_t e = np_row[i]; e < np_row[i + 1]; ++e) ab[np_id[e]] += (int64_t)np_syn[e] * cb[i];
   }
-  free(total);
-  free(acc);
+}
+
+void ff_neuropil_rates(int32_t n_neuropils, int32_t batch, const int64_t *syn_sum, const int64_t *acc, double duration_s,
+                       double *rate) {
+  for (int32_t b = 0; b < batch; ++b)
+    for (int32_t p = 0; p < n_neuropils; ++p) {
+      const int64_t k = (int64_t)b * n_neuropils + p;
+      rate[k] = syn_sum[p] ? (double)acc[k] / (double)syn_sum[p] / duration_s : 0.0;
+    }
 }
 
 /* Gathers `local_n` items of `elem` bytes from every rank to rank 0 (result allocated there). */
@@ -88,6 +85,7 @@ static int rec_cmp(const void *x, const void *y) {
 
 typedef struct { /* what rank 0 holds after gathering */
   int32_t *count; /* [B x N] */
+  double *rate;   /* [B x P] neuropil rates */
   Rec *rec;
   int64_t n_rec;
   int64_t n_state;
@@ -102,6 +100,19 @@ static int gather_all(const FfRunInfo *info, const FfSimOutput *o, MPI_Comm comm
   const int32_t B = info->setup->batch;
   const int64_t N = net->n_global, T = info->setup->n_steps;
   memset(G, 0, sizeof *G);
+  /* neuropil rates: integer sums of every rank's neurons, added across ranks */
+  const int32_t P = net->n_neuropils;
+  int64_t *sums, *all_sums = NULL;
+  FF_TRY(FF_CALLOC(sums, P + (int64_t)B * P, "neuropil sums"));
+  ff_neuropil_sums(net->n_local, P, net->np_row, net->np_id, net->np_syn, B, o->count, sums, sums + P);
+  if (rank == 0) FF_TRY(FF_MALLOC(all_sums, P + (int64_t)B * P, "neuropil sums"));
+  MPI_Reduce(sums, all_sums, (int)(P + (int64_t)B * P), MPI_INT64_T, MPI_SUM, 0, comm);
+  free(sums);
+  if (rank == 0) {
+    FF_TRY(FF_MALLOC(G->rate, (int64_t)B * P, "neuropil rates"));
+    ff_neuropil_rates(P, B, all_sums, all_sums + P, (double)T * info->setup->model->dt_ms * 1e-3, G->rate);
+    free(all_sums);
+  }
   /* spike counts: gids and [B x n_local] counts, placed by gid */
   int64_t *gids = NULL, n_all = 0, n_cnt = 0;
   int32_t *cnt = NULL;
@@ -177,6 +188,7 @@ static int gather_all(const FfRunInfo *info, const FfSimOutput *o, MPI_Comm comm
 
 static void gathered_destroy(Gathered *G) {
   free(G->count);
+  free(G->rate);
   free(G->rec);
   free(G->state_gid);
   free(G->state_v);
@@ -206,27 +218,14 @@ static int write_h5(const FfRunInfo *info, const FfSimOutput *o, const Gathered 
   char path[FF_CONFIG_STR + 64], tmp[FF_CONFIG_STR + 128];
   snprintf(path, sizeof path, "%s/results.h5", cfg->out_dir);
 
-  /* neuropil rates from the connectome's tables */
   hid_t cf;
-  int64_t P = 0, nnz = 0;
+  int64_t P = 0;
   char **names = NULL;
-  int64_t *np_indptr = NULL;
-  int16_t *np_id = NULL;
-  int32_t *np_syn = NULL;
   FF_TRY(ff_h5_open(cfg->connectome, H5P_DEFAULT, &cf));
   int st = ff_h5_read_strings(cf, cfg->connectome, "/neuropils/names", &names, &P);
-  if (!st) st = ff_h5_read_all(cf, cfg->connectome, "/neuropils/indptr", H5T_NATIVE_INT64, N + 1, (void **)&np_indptr, NULL);
-  if (!st) st = ff_h5_read_all(cf, cfg->connectome, "/neuropils/neuropil", H5T_NATIVE_INT16, -1, (void **)&np_id, &nnz);
-  if (!st) st = ff_h5_read_all(cf, cfg->connectome, "/neuropils/synapses", H5T_NATIVE_INT32, nnz, (void **)&np_syn, NULL);
   H5Fclose(cf);
   if (st) return st;
-  for (int64_t e = 0; e < nnz; ++e)
-    if (np_id[e] < 0 || np_id[e] >= P)
-      return FF_ERROR(FF_ERR_INPUT, "'%s': /neuropils/neuropil holds %d, outside 0..%lld", cfg->connectome, np_id[e],
-                      (long long)P - 1);
-  double *rate;
-  FF_TRY(FF_MALLOC(rate, (int64_t)B * P, "neuropil rates"));
-  ff_neuropil_rates(N, (int32_t)P, np_indptr, np_id, np_syn, B, G->count, (double)T * s->model->dt_ms * 1e-3, rate);
+  const double *rate = G->rate;
 
   hid_t f;
   FF_TRY(ff_h5_create_tmp(path, &f, tmp, sizeof tmp));
@@ -255,8 +254,9 @@ static int write_h5(const FfRunInfo *info, const FfSimOutput *o, const Gathered 
     (void)one;
   }
   if (!st) {
-    hid_t g = H5Gcreate2(f, "/run", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    st = ff_h5_write_attr_string(g, "mode", "simulate");
+    st = ff_h5_group(f, "/run");
+    hid_t g = H5Gopen2(f, "/run", H5P_DEFAULT);
+    if (!st) st = ff_h5_write_attr_string(g, "mode", "simulate");
     if (!st) st = ff_h5_write_attr_string(g, "version", info->version);
     if (!st) st = ff_h5_write_attr_string(g, "backend", "cpu");
     if (!st) st = ff_h5_write_attr_string(g, "preset", ff_preset_name(cfg->preset));
@@ -272,8 +272,9 @@ static int write_h5(const FfRunInfo *info, const FfSimOutput *o, const Gathered 
     H5Gclose(g);
   }
   if (!st) {
-    hid_t g = H5Gcreate2(f, "/timing", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    st = ff_h5_write_attr_double(g, "setup_s", info->setup_s);
+    st = ff_h5_group(f, "/timing");
+    hid_t g = H5Gopen2(f, "/timing", H5P_DEFAULT);
+    if (!st) st = ff_h5_write_attr_double(g, "setup_s", info->setup_s);
     if (!st) st = ff_h5_write_attr_double(g, "simulate_s", info->simulate_s);
     if (!st) st = ff_h5_write_attr_double(g, "compute_s_rank0", o->compute_s);
     if (!st) st = ff_h5_write_attr_double(g, "exchange_s_rank0", o->exchange_s);
@@ -307,11 +308,7 @@ static int write_h5(const FfRunInfo *info, const FfSimOutput *o, const Gathered 
   free(rb);
   free(rs);
   free(rg);
-  free(rate);
   ff_h5_free_strings(&names, P);
-  free(np_indptr);
-  free(np_id);
-  free(np_syn);
   if (st) {
     ff_h5_abandon(f, tmp);
     ff_error_trace(__FILE__, __LINE__, __func__);

@@ -33,7 +33,7 @@
 #include <string.h>
 
 enum { WHEEL = 512 }; /* steps the wheel covers; later predictions wait in an overflow list */
-enum { F_DRIVEN = 1, F_POISSON = 2, F_RECORD = 4 };
+enum { F_DRIVEN = 1, F_POISSON = 2, F_RECORD = 4, F_SILENT = 8 }; /* F_SILENT: outgoing connections cut */
 
 typedef struct {
   int32_t step, i;
@@ -98,6 +98,8 @@ typedef struct {
   int64_t *arr_off;
   int32_t *arr;
   int64_t arr_cap;
+  int32_t *look;        /* [look_cap] stand-in of each received spike, -1 = none here */
+  int64_t look_cap;
   int64_t window;       /* the window being run */
 } Cpu;
 
@@ -342,10 +344,12 @@ static int cpu_run_window(void *state, int64_t w) {
   return FF_OK;
 }
 
+/* A silenced neuron still spikes, but its spikes are never sent: its outgoing connections are cut. */
 static int64_t cpu_emitted(void *state) {
   Cpu *c = state;
   int64_t total = 0;
-  for (int ui = 0; ui < c->n_units; ++ui) total += c->units[ui].win.n;
+  for (int ui = 0; ui < c->n_units; ++ui)
+    for (int64_t q = 0; q < c->units[ui].win.n; ++q) total += !(c->flags[c->units[ui].win.v[q].i] & F_SILENT);
   return total;
 }
 
@@ -355,7 +359,8 @@ static void cpu_pack(void *state, int64_t w, uint64_t *words) {
   for (int ui = 0; ui < c->n_units; ++ui) {
     const Unit *U = &c->units[ui];
     for (int64_t q = 0; q < U->win.n; ++q)
-      words[k++] = ff_spike_pack(c->net->gid[U->win.v[q].i], (int32_t)(U->win.v[q].step - w * c->D), U->b);
+      if (!(c->flags[U->win.v[q].i] & F_SILENT))
+        words[k++] = ff_spike_pack(c->net->new_base + U->win.v[q].i, (int32_t)(U->win.v[q].step - w * c->D), U->b);
   }
 }
 
@@ -363,10 +368,16 @@ static int cpu_deliver(void *state, int64_t w, const uint64_t *words, int64_t n)
   Cpu *c = state;
   (void)w;
   const int64_t slots = (int64_t)c->B * c->D;
+  if (n > c->look_cap) {
+    FF_TRY(FF_REALLOC(c->look, n, "arriving spikes"));
+    c->look_cap = n;
+  }
+  /* counting sort of the spikes that have a stand-in here by (trial, step) */
   memset(c->arr_off, 0, (size_t)(slots + 1) * sizeof *c->arr_off);
   int64_t kept = 0;
   for (int64_t q = 0; q < n; ++q) {
-    if (c->net->standin_of[ff_spike_gid(words[q])] < 0) continue;
+    c->look[q] = ff_net_standin(c->net, ff_spike_gid(words[q]));
+    if (c->look[q] < 0) continue;
     c->arr_off[(int64_t)ff_spike_batch(words[q]) * c->D + ff_spike_step(words[q]) + 1]++;
     ++kept;
   }
@@ -375,12 +386,8 @@ static int cpu_deliver(void *state, int64_t w, const uint64_t *words, int64_t n)
     FF_TRY(FF_REALLOC(c->arr, kept, "arriving spikes"));
     c->arr_cap = kept;
   }
-  /* fill, then shift the offsets back */
-  for (int64_t q = 0; q < n; ++q) {
-    const int32_t p = c->net->standin_of[ff_spike_gid(words[q])];
-    if (p < 0) continue;
-    c->arr[c->arr_off[(int64_t)ff_spike_batch(words[q]) * c->D + ff_spike_step(words[q])]++] = p;
-  }
+  for (int64_t q = 0; q < n; ++q) /* fill, advancing each slot's offset, then shift them back */
+    if (c->look[q] >= 0) c->arr[c->arr_off[(int64_t)ff_spike_batch(words[q]) * c->D + ff_spike_step(words[q])]++] = c->look[q];
   for (int64_t k = slots; k > 0; --k) c->arr_off[k] = c->arr_off[k - 1];
   c->arr_off[0] = 0;
   return FF_OK;
@@ -420,18 +427,22 @@ static int setup_inputs(Cpu *c) {
   FF_TRY(FF_CALLOC(c->state_list, nc, "state lists"));
   FF_TRY(FF_CALLOC(c->n_state_list, nc, "state lists"));
   for (int64_t k = 0; k < st->n_poisson; ++k) {
-    const int32_t i = net->local_of[st->poisson[k]];
+    const int32_t i = ff_net_local(net, st->poisson[k]);
     if (i >= 0) c->flags[i] |= F_DRIVEN | F_POISSON;
   }
   for (int64_t k = 0; k < st->n_file; ++k) {
-    const int32_t i = net->local_of[st->file_gid[k]];
+    const int32_t i = ff_net_local(net, st->file_gid[k]);
     if (i >= 0) c->flags[i] |= F_DRIVEN;
+  }
+  for (int64_t k = 0; k < st->n_silence; ++k) {
+    const int32_t i = ff_net_local(net, st->silence[k]);
+    if (i >= 0) c->flags[i] |= F_SILENT;
   }
   if (st->record_all) {
     for (int32_t i = 0; i < c->n; ++i) c->flags[i] |= F_RECORD;
   } else {
     for (int64_t k = 0; k < st->n_record; ++k) {
-      const int32_t i = net->local_of[st->record[k]];
+      const int32_t i = ff_net_local(net, st->record[k]);
       if (i >= 0) c->flags[i] |= F_RECORD;
     }
   }
@@ -445,7 +456,7 @@ static int setup_inputs(Cpu *c) {
   }
   /* file spikes are sorted by (step, global index); local order follows global order */
   for (int64_t k = 0; k < st->n_file; ++k) {
-    const int32_t i = net->local_of[st->file_gid[k]];
+    const int32_t i = ff_net_local(net, st->file_gid[k]);
     if (i >= 0) c->n_file[chunk_of(c, i)]++;
   }
   for (int ch = 0; ch < nc; ++ch) {
@@ -454,7 +465,7 @@ static int setup_inputs(Cpu *c) {
     c->n_file[ch] = 0;
   }
   for (int64_t k = 0; k < st->n_file; ++k) {
-    const int32_t i = net->local_of[st->file_gid[k]];
+    const int32_t i = ff_net_local(net, st->file_gid[k]);
     if (i < 0) continue;
     const int ch = chunk_of(c, i);
     c->file_i[ch][c->n_file[ch]] = i;
@@ -464,11 +475,11 @@ static int setup_inputs(Cpu *c) {
   FF_TRY(FF_MALLOC(c->state_k, c->n, "state map"));
   for (int32_t i = 0; i < c->n; ++i) c->state_k[i] = -1;
   for (int64_t k = 0; k < st->n_state; ++k)
-    if (net->local_of[st->state[k]] >= 0) c->n_state++;
+    if (ff_net_local(net, st->state[k]) >= 0) c->n_state++;
   FF_TRY(FF_MALLOC(c->state_gid, c->n_state, "state neurons"));
   int64_t ks = 0;
   for (int64_t k = 0; k < st->n_state; ++k) {
-    const int32_t i = net->local_of[st->state[k]];
+    const int32_t i = ff_net_local(net, st->state[k]);
     if (i < 0) continue;
     c->state_gid[ks] = st->state[k];
     c->state_k[i] = (int32_t)ks++;
@@ -537,7 +548,7 @@ static void cpu_destroy(void *state) {
     Scratch *s = &c->scratch[t];
     free(s->acc); free(s->ext); free(s->bg); free(s->mark); free(s->touched);
   }
-  free(c->scratch); free(c->arr_off); free(c->arr);
+  free(c->scratch); free(c->arr_off); free(c->arr); free(c->look);
   free(c);
 }
 

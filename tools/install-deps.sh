@@ -8,6 +8,7 @@ PACKAGES=(
   openmpi-bin libopenmpi-dev          # MPI
   libhdf5-openmpi-dev hdf5-tools      # parallel HDF5; h5dump/h5diff in the tests
   libinih-dev                         # INI parsing
+  libmetis-dev                        # graph partitioning
   librandom123-dev                    # counter-based random numbers (Philox)
   zlib1g-dev libcsv-dev               # gzip and CSV reading for the importer
   libcmocka-dev                       # unit tests

@@ -15,7 +15,7 @@ typedef enum { FF_MODE_SIMULATE = 0 } FfMode;
 typedef enum { FF_PRESET_SHIU = 0, FF_PRESET_BRAINSCALE = 1 } FfPreset;
 /* Order of the sub-steps within one time step; see src/sim.c for both. */
 typedef enum { FF_ORDER_SHIU = 0, FF_ORDER_BRAINSCALE = 1 } FfStepOrder;
-typedef enum { FF_PARTITION_BLOCK = 0, FF_PARTITION_RANDOM = 1 } FfPartitionMethod;
+typedef enum { FF_PARTITION_FILE = 0, FF_PARTITION_AUTO = 1 } FfPartitionSource;
 
 typedef struct {
   char path[FF_CONFIG_STR]; /* the INI file read, "" if none */
@@ -30,7 +30,8 @@ typedef struct {
   int64_t batch;      /* independent trials run side by side */
   int64_t seed;
   int64_t threads;    /* OpenMP threads per rank, 0 = all cores this rank may use */
-  int partition;      /* FfPartitionMethod */
+  int partition;      /* FfPartitionSource */
+  int exchange;       /* FfExchange (sim.h) */
   double progress_s;  /* seconds between progress lines, 0 = none */
 
   /* [model] */

@@ -5,6 +5,7 @@
 #define FLYFIT_H5_H
 
 #include <hdf5.h>
+#include <mpi.h>
 #include <stdint.h>
 
 /* Silences HDF5's own error printing; flyfit reports errors itself. Call once per process. */
@@ -13,6 +14,8 @@ void ff_h5_init(void);
 /* Opens an existing file read-only. Missing file, a file that is not HDF5 and a damaged file each
  * get their own message. fapl may be H5P_DEFAULT. */
 int ff_h5_open(const char *path, hid_t fapl, hid_t *fid);
+/* Collective: opens an existing file read-only on every rank of comm through MPI-IO. */
+int ff_h5_open_parallel(const char *path, MPI_Comm comm, hid_t *fid);
 int ff_h5_exists(hid_t loc, const char *name);
 /* Length of 1-D dataset `dset`; an error names file and dataset if it is missing or not 1-D. */
 int ff_h5_len(hid_t fid, const char *file, const char *dset, int64_t *len);
@@ -21,6 +24,9 @@ int ff_h5_shape(hid_t fid, const char *file, const char *dset, int rank, int64_t
 /* Reads elements [offset, offset+count) of 1-D dataset `dset`, converted to memtype. */
 int ff_h5_read(hid_t fid, const char *file, const char *dset, hid_t memtype, int64_t offset, int64_t count,
                void *buf);
+/* As ff_h5_read with a transfer property list (collective MPI-IO: every rank calls it, count 0 allowed). */
+int ff_h5_read_x(hid_t fid, const char *file, const char *dset, hid_t memtype, int64_t offset, int64_t count, void *buf,
+                 hid_t dxpl);
 /* Reads a whole 1-D dataset into a new buffer; expect_len >= 0 makes any other length an error. */
 int ff_h5_read_all(hid_t fid, const char *file, const char *dset, hid_t memtype, int64_t expect_len, void **buf,
                    int64_t *len);
@@ -35,6 +41,9 @@ int ff_h5_create_tmp(const char *path, hid_t *fid, char *tmp, size_t tmp_cap);
 int ff_h5_commit(hid_t fid, const char *tmp, const char *path);
 void ff_h5_abandon(hid_t fid, const char *tmp);
 
+/* Creates group `path` and any missing parents (no modification times are stored anywhere, so
+ * the same content always gives the same file). */
+int ff_h5_group(hid_t loc, const char *path);
 /* Writes a dataset of `rank` dims (1 to 3) with element type memtype, creating parent groups. */
 int ff_h5_write(hid_t loc, const char *dset, hid_t memtype, int rank, const int64_t *dims, const void *buf);
 int ff_h5_write_strings(hid_t loc, const char *dset, const char *const *strings, int64_t n);

@@ -31,9 +31,12 @@ typedef struct {
  * DIR/results.h5 (and DIR/spikes.txt when [output] spikes_txt). */
 int ff_results_write(const FfRunInfo *info, const FfSimOutput *local, MPI_Comm comm);
 
-/* Neuropil rates from spike counts, summed in integers in neuron order (rank-count independent):
- * rate[b][P] = sum_i syn[i][P] count[b][i] / (sum_i syn[i][P]) / duration_s. */
-void ff_neuropil_rates(int64_t n, int32_t n_neuropils, const int64_t *np_indptr, const int16_t *np_id,
-                       const int32_t *np_syn, int32_t batch, const int32_t *count, double duration_s, double *rate);
+/* Neuropil rates rate[b][P] = sum_i syn[i][P] count[b][i] / (sum_i syn[i][P]) / duration_s.
+ * Each rank adds its neurons to the integer sums (syn_sum[P], acc[b x P]), which are then added
+ * across ranks: integer sums do not depend on how the neurons are split. */
+void ff_neuropil_sums(int64_t n, int32_t n_neuropils, const int64_t *np_row, const int16_t *np_id, const int32_t *np_syn,
+                      int32_t batch, const int32_t *count, int64_t *syn_sum, int64_t *acc);
+void ff_neuropil_rates(int32_t n_neuropils, int32_t batch, const int64_t *syn_sum, const int64_t *acc, double duration_s,
+                       double *rate);
 
 #endif

@@ -2,11 +2,13 @@
  *
  * Time runs in windows of D steps, D = synaptic delay in steps. A spike emitted in window w can
  * only arrive in window w+1, so ranks exchange spikes once per window, as packed
- * (batch, step, neuron) words (MPI_Allgatherv), and never synchronise inside a window.
+ * (batch, step, neuron) words, either to every rank (MPI_Allgatherv) or only to the ranks that
+ * hold a stand-in of the neuron (MPI_Alltoallv), and never synchronise inside a window.
  * A backend advances its neurons through one window and reports the spikes it emitted; it is
  * then handed the spikes that arrive in the next window. Backends are a table chosen by name
- * ([run] backend once the CUDA one exists). Results never depend on rank count, thread count or
- * partition: inputs are summed in integers and random numbers are keyed by global neuron id. */
+ * ([run] backend once the CUDA one exists). Results never depend on rank count, thread count,
+ * partition or exchange mode: inputs are summed in integers and random numbers are keyed by the
+ * original neuron index. */
 #ifndef FLYFIT_SIM_H
 #define FLYFIT_SIM_H
 
@@ -26,6 +28,7 @@ typedef struct {
   uint64_t seed;
   int threads;       /* OpenMP threads of this rank */
   double progress_s; /* seconds between progress lines, 0 = none */
+  int exchange;      /* FfExchange: allgather, targeted, or auto (decided from the destinations) */
 } FfSimSetup;
 
 /* What a rank holds after a run: only its own neurons. */
@@ -42,7 +45,9 @@ typedef struct {
   /* statistics of this rank */
   int64_t spikes;       /* emitted by local neurons, all trials */
   int64_t events;       /* synaptic events delivered to local neurons */
-  int64_t bytes_sent;   /* spike words sent by this rank */
+  int64_t bytes_sent;   /* spike words sent by this rank (to other ranks) */
+  int64_t windows;      /* exchanges */
+  int exchange;         /* the mode used */
   double create_s, compute_s, exchange_s; /* backend set-up, window updates, spike exchange */
 } FfSimOutput;
 
@@ -63,7 +68,9 @@ typedef struct {
 
 extern const FfBackend ff_backend_cpu;
 
-/* Spike word: global neuron (32 bits) | step within its window (16) | batch element (16). */
+typedef enum { FF_EXCHANGE_ALLGATHER = 0, FF_EXCHANGE_TARGETED = 1, FF_EXCHANGE_AUTO = 2 } FfExchange;
+
+/* Spike word: new id of the neuron (32 bits) | step within its window (16) | batch element (16). */
 static inline uint64_t ff_spike_pack(int64_t gid, int32_t step_in_window, int32_t b) {
   return (uint64_t)gid | (uint64_t)(uint16_t)step_in_window << 32 | (uint64_t)(uint16_t)b << 48;
 }

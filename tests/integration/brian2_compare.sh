@@ -12,6 +12,7 @@ for seed in 3 8; do
   /usr/bin/python3 "$ROOT/tests/tools/mkshiu.py" "$d" 200 "$seed"
   "$BIN/flyfit-import" shiu --neurons "$d/neurons.csv" --connectivity "$d/connectivity.csv" -o "$d/net.h5" 2>"$d/import.log" \
     || { fail "seed $seed: flyfit-import shiu"; cat "$d/import.log"; continue; }
+  "$BIN/flyfit-partition" "$d/net.h5" --ranks 3 >/dev/null 2>&1 || fail "seed $seed: flyfit-partition --ranks 3"
   /usr/bin/python3 "$ROOT/tests/tools/brian2_shiu.py" "$d/neurons.csv" "$d/connectivity.csv" "$d/input.txt" 300 \
     2>"$d/brian2.log" | sort -k1,1n -k2,2n > "$d/brian2.txt"
   n=$(wc -l < "$d/brian2.txt")

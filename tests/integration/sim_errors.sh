@@ -59,7 +59,7 @@ for name, edit in [("nopost", lambda f: f.__delitem__("/connections/post")),
 PY
 bad_run "connectome without /connections/post" "nopost.h5': dataset /connections/post is missing" -- "$TMP/good.ini" --set data.connectome="$TMP/nopost.h5"
 bad_run "connectome with a wrongly shaped indptr" "shape.h5': /connections/indptr has 10 entries for 60 neurons" -- "$TMP/good.ini" --set data.connectome="$TMP/shape.h5"
-bad_run "connection to a neuron that does not exist" "range.h5': connection 0 goes to neuron 1000, outside 0..59" 2 -- "$TMP/good.ini" --set data.connectome="$TMP/range.h5"
+bad_run "connection to a neuron that does not exist" "range.h5': a connection of rank 0 goes to local neuron 1000, outside 0..59" -- "$TMP/good.ini" --set data.connectome="$TMP/range.h5"
 bad_run "Poisson neuron index out of range" "\[stimulus\] poisson_neurons: neuron index 60 is out of range 0..59" -- "$TMP/good.ini" --set stimulus.poisson_neurons=5,60
 printf '3 1.0\n4 x\n' > "$TMP/spikes_bad.txt"
 bad_run "stimulus file with a bad line" "spikes_bad.txt:2: expected 'neuron_index time_ms'" 2 -- "$TMP/good.ini" --set stimulus.spikes_file="$TMP/spikes_bad.txt"

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# Bit-identical results for 1, 2, 3 and 4 ranks, for 1 and 2 threads per rank, and for block and
-# random partitions: spikes, spike counts and neuropil rates (compared byte for byte).
+# Bit-identical results for 1, 2, 3 and 4 ranks, for 1 and 2 threads per rank, for the metis,
+# block and random partitions (flyfit-partition) and for both spike exchanges (allgather,
+# targeted): spikes, spike counts, neuropil rates and recorded v and g, compared byte for byte.
 source "$(dirname "$0")/../lib.sh"
 /usr/bin/python3 "$ROOT/tests/tools/mknet.py" "$TMP/net.h5" random 400 11 40 50
+for K in 2 3 4; do
+  for m in metis block random; do
+    cp "$TMP/net.h5" "$TMP/net-k$K-$m.h5"
+    "$BIN/flyfit-partition" "$TMP/net-k$K-$m.h5" --ranks $K --method $m --seed 3 >/dev/null 2>"$TMP/part.log" \
+      || { fail "flyfit-partition --ranks $K --method $m"; cat "$TMP/part.log"; }
+  done
+done
 cat > "$TMP/run.ini" <<INI
 [data]
 connectome = $TMP/net.h5
@@ -12,34 +20,40 @@ batch = 3
 [stimulus]
 poisson_neurons = 0-19
 poisson_rate_hz = 200
+silence = 30-35
 [output]
 spikes_txt = true
 state_neurons = 3, 150, 399
 INI
-dump() { # results.h5 -> text of every dataset that must not depend on ranks, threads or partition
+dump() { # results.h5 -> text of every dataset that must not depend on ranks, threads, partition or exchange
   h5dump -d /spikes/batch -d /spikes/step -d /spikes/neuron -d /neurons/spike_count -d /neuropils/rate_hz \
     -d /state/v_mV -d /state/g_mV -m %.17g "$1" | grep -v HDF5
 }
-run() { # name np threads partition [preset]
-  local name=$1 np=$2 th=$3 part=$4; shift 4
+run() { # name np threads method exchange [--set ...]
+  local name=$1 np=$2 th=$3 m=$4 x=$5; shift 5
+  local net=$TMP/net.h5
+  [ "$np" -gt 1 ] && net=$TMP/net-k$np-$m.h5
   mpi "$np" "$BIN/flyfit" "$TMP/run.ini" --set output.dir="$TMP/$name" --set run.threads="$th" \
-    --set run.partition="$part" "$@" >"$TMP/$name.log" 2>&1 || { fail "$name: flyfit exited with $?"; tail -3 "$TMP/$name.log"; return 1; }
-  dump "$TMP/$name/results.h5" > "$TMP/$name.txt" && grep -q "DATASET \"/state/g_mV\"" "$TMP/$name.txt" || { fail "$name: results.h5 lacks datasets"; return 1; }
+    --set data.connectome="$net" --set run.exchange="$x" "$@" >"$TMP/$name.log" 2>&1 \
+    || { fail "$name: flyfit exited with $?"; tail -3 "$TMP/$name.log"; return 1; }
+  dump "$TMP/$name/results.h5" > "$TMP/$name.txt" && grep -q 'DATASET "/state/g_mV"' "$TMP/$name.txt" \
+    || { fail "$name: results.h5 lacks datasets"; return 1; }
 }
 for preset in shiu brainscale; do
   extra=()
   [ $preset = brainscale ] && extra=(--set run.preset=brainscale --set stimulus.background_weight_mV=0.4 --set model.w_syn_mV=0.03)
-  run "$preset-ref" 1 1 block "${extra[@]}" || continue
+  run "$preset-ref" 1 1 - allgather "${extra[@]}" || continue
   spikes=$(grep -c . "$TMP/$preset-ref/spikes.txt")
   check "$preset: reference run has spikes ($spikes)" test "$spikes" -gt 100
-  for cfg in "1 2 block" "2 1 block" "2 2 random" "3 1 block" "3 1 random" "4 1 random" "4 2 block"; do
+  for cfg in "1 2 - targeted" "2 1 metis allgather" "2 2 block targeted" "3 1 random targeted" "3 2 metis allgather" \
+             "4 1 metis targeted" "4 2 block allgather" "4 1 random auto"; do
     set -- $cfg
-    name="$preset-np$1-t$2-$3"
-    run "$name" "$1" "$2" "$3" "${extra[@]}" || continue
+    name="$preset-np$1-t$2-$3-$4"
+    run "$name" "$1" "$2" "$3" "$4" "${extra[@]}" || continue
     if cmp -s "$TMP/$preset-ref.txt" "$TMP/$name.txt" && cmp -s "$TMP/$preset-ref/spikes.txt" "$TMP/$name/spikes.txt"; then
-      ok "$preset: $1 rank(s) x $2 thread(s), $3 partition identical to 1 rank x 1 thread"
+      ok "$preset: $1 rank(s) x $2 thread(s), $3 partition, $4 exchange: identical to 1 rank x 1 thread"
     else
-      fail "$preset: $1 rank(s) x $2 thread(s), $3 partition differs"; diff "$TMP/$preset-ref.txt" "$TMP/$name.txt" | head -4
+      fail "$preset: $1 rank(s) x $2 thread(s), $3 partition, $4 exchange differs"; diff "$TMP/$preset-ref.txt" "$TMP/$name.txt" | head -4
     fi
   done
 done

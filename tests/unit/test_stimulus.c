@@ -101,19 +101,28 @@ static void test_spikes_file(void **state) {
 
 /* 3 neurons, 2 neuropils. Neuron 0 makes 2 synapses in P0 and 6 in P1, neuron 1 makes 2 in P0,
  * neuron 2 none. Counts over 0.5 s: trial 0 (10, 4, 7), trial 1 (0, 1, 0).
- * P0: (2*10 + 2*4) / 4 / 0.5 = 14 Hz; P1: 6*10/6/0.5 = 20 Hz; trial 1: P0 2*1/4/0.5 = 1, P1 0. */
+ * P0: (2*10 + 2*4) / 4 / 0.5 = 14 Hz; P1: 6*10/6/0.5 = 20 Hz; trial 1: P0 2*1/4/0.5 = 1, P1 0.
+ * The same sums come out when the neurons are split over two "ranks", {0} and {1, 2}. */
 static void test_neuropil_rates(void **state) {
   (void)state;
-  const int64_t indptr[4] = {0, 2, 3, 3};
+  const int64_t row[4] = {0, 2, 3, 3};
   const int16_t id[3] = {0, 1, 0};
   const int32_t syn[3] = {2, 6, 2};
   const int32_t count[6] = {10, 4, 7, 0, 1, 0};
+  int64_t sums[2 + 4] = {0}, split[2 + 4] = {0};
   double rate[4];
-  ff_neuropil_rates(3, 2, indptr, id, syn, 2, count, 0.5, rate);
+  ff_neuropil_sums(3, 2, row, id, syn, 2, count, sums, sums + 2);
+  ff_neuropil_rates(2, 2, sums, sums + 2, 0.5, rate);
   assert_close(rate[0], 14, 1e-12);
   assert_close(rate[1], 20, 1e-12);
   assert_close(rate[2], 1, 1e-12);
   assert_close(rate[3], 0, 0);
+  /* rank A holds neuron 0, rank B neurons 1 and 2 (rows rebased, counts laid out [trial x local]) */
+  const int32_t count_a[2] = {10, 0}, count_b[4] = {4, 7, 1, 0};
+  const int64_t row_a[2] = {0, 2}, row_b[3] = {0, 1, 1};
+  ff_neuropil_sums(1, 2, row_a, id, syn, 2, count_a, split, split + 2);
+  ff_neuropil_sums(2, 2, row_b, id + 2, syn + 2, 2, count_b, split, split + 2);
+  assert_memory_equal(sums, split, sizeof sums);
 }
 
 int main(void) {

@@ -34,7 +34,7 @@ static const Key KEYS[] = {
     {"run", "duration_ms", T_REAL, "1000", 1e-9, 1e9, NULL, "ms", "simulated time of each trial", OFF(duration_ms)},
     {"run", "batch", T_INT, "1", 1, 65535, NULL, "", "independent trials run side by side (different random input)", OFF(batch)},
     {"run", "seed", T_INT, "1", 0, 9.2e18, NULL, "", "seed of every random number (Philox counters keyed by neuron, step, trial)", OFF(seed)},
-    {"run", "threads", T_INT, "0", 0, 4096, NULL, "", "OpenMP threads per rank; 0 = all cores this rank may use", OFF(threads)},
+    {"run", "threads", T_INT, "0", 0, 4096, NULL, "", "OpenMP threads per rank; 0 = the cores this rank may use, split evenly among the ranks of its node that share them", OFF(threads)},
     {"run", "partition", T_ENUM, "file", 0, 0, "file|auto", "", "file: use /partition/k{ranks} made by flyfit-partition (one rank needs none); auto: make it with METIS on rank 0 if missing and keep it in the file", OFF(partition)},
     {"run", "exchange", T_ENUM, "auto", 0, 0, "allgather|targeted|auto", "", "spikes to every rank, only to the ranks that need them, or the cheaper of the two (results are the same)", OFF(exchange)},
     {"run", "progress_s", T_REAL, "10", 0, 1e6, NULL, "s", "wall seconds between progress lines on rank 0; 0 = none", OFF(progress_s)},

@@ -50,10 +50,34 @@ static int agree(int status, MPI_Comm comm) {
   return worst;
 }
 
-static int cores_available(void) {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
-  return omp_get_num_procs();
+/* Collective. The cores this rank may use, shared evenly with the other ranks of its node whose
+ * affinity overlaps its own: ranks bound to their own cores get all of them, and unbound ranks
+ * (mpirun --bind-to none) split the node instead of each starting a thread per core, which would
+ * oversubscribe the cores and make OpenMP's spinning barriers crawl. */
+static int cores_available(MPI_Comm comm) {
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  if (sched_getaffinity(0, sizeof mine, &mine) != 0)
+    for (int c = 0; c < omp_get_num_procs() && c < CPU_SETSIZE; ++c) CPU_SET(c, &mine);
+  MPI_Comm node;
+  int local;
+  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  MPI_Comm_size(node, &local);
+  cpu_set_t *all = malloc((size_t)local * sizeof *all);
+  int sharing = 1;
+  if (all != NULL) {
+    MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, node);
+    sharing = 0;
+    for (int q = 0; q < local; ++q) {
+      cpu_set_t both;
+      CPU_AND(&both, &mine, &all[q]);
+      sharing += CPU_COUNT(&both) > 0;
+    }
+    free(all);
+  }
+  MPI_Comm_free(&node);
+  const int cores = CPU_COUNT(&mine) / (sharing > 0 ? sharing : 1);
+  return cores > 0 ? cores : 1;
 }
 
 static int make_dir(const char *path) {
@@ -195,7 +219,7 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
     if (rank == 0) ff_log_report_status(st);
     return st;
   }
-  const int threads = r->cfg.threads > 0 ? (int)r->cfg.threads : cores_available();
+  const int threads = r->cfg.threads > 0 ? (int)r->cfg.threads : cores_available(comm);
 
   /* 2. inputs, checked on rank 0 */
   st = rank == 0 ? check_inputs(r) : FF_OK;

@@ -57,3 +57,11 @@ for preset in shiu brainscale; do
     fi
   done
 done
+
+# threads = 0: unbound ranks on one node share its cores instead of each taking all of them
+cores=$(nproc)
+want=$(( cores / 2 > 0 ? cores / 2 : 1 ))
+mpi 2 "$BIN/flyfit" "$TMP/run.ini" --set output.dir="$TMP/threads0" --set data.connectome="$TMP/net-k2-block.h5" \
+  --set run.threads=0 > "$TMP/threads0.log" 2>&1
+check "threads = 0 with 2 unbound ranks on $cores cores: $want thread(s) each" \
+  grep -q "2 ranks x $want thread" "$TMP/threads0.log"

@@ -20,6 +20,7 @@ void ff_partition_destroy(FfPartition *p) {
   free(p->owner); free(p->order); free(p->neuron_offsets); free(p->pre); free(p->pre_offsets);
   free(p->pre_conn); free(p->target); free(p->weight); free(p->np_row); free(p->np_id); free(p->np_syn);
   free(p->checksum); free(p->rep_neurons); free(p->rep_connections); free(p->rep_ghosts);
+  free(p->rep_send_pairs); free(p->rep_send_peers); free(p->rep_recv_peers);
   memset(p, 0, sizeof *p);
 }
 
@@ -147,6 +148,25 @@ static int build(const FfConnectome *c, FfPartition *p) {
                                                 p->np_id + p->np_row[a], p->np_syn + p->np_row[a],
                                                 p->np_row[b] - p->np_row[a]);
   }
+  /* who sends to whom: rank q holds stand-ins of rank r's neurons (ascending new ids, so grouped
+   * by owner); each such (neuron, q) pair is one spike word r sends per spike under targeted exchange */
+  FF_TRY(FF_CALLOC(p->rep_send_pairs, K, "report"));
+  FF_TRY(FF_CALLOC(p->rep_send_peers, K, "report"));
+  FF_TRY(FF_CALLOC(p->rep_recv_peers, K, "report"));
+  for (int q = 0; q < K; ++q) {
+    int prev = -1;
+    for (int64_t s = p->pre_offsets[q]; s < p->pre_offsets[q + 1]; ++s) {
+      int r = prev < 0 ? 0 : prev;
+      while (p->pre[s] >= p->neuron_offsets[r + 1]) ++r;
+      if (r == q) continue;
+      p->rep_send_pairs[r]++;
+      if (r != prev) {
+        p->rep_send_peers[r]++;
+        p->rep_recv_peers[q]++;
+        prev = r;
+      }
+    }
+  }
   p->edge_cut = 0;
   for (int64_t i = 0; i < n; ++i)
     for (int64_t k = c->indptr[i]; k < c->indptr[i + 1]; ++k) p->edge_cut += p->owner[i] != p->owner[c->post[k]];
@@ -190,13 +210,35 @@ void ff_partition_print_report(const FfPartition *p, FILE *f) {
              "connections %.3f; assignment took %.2f s\n",
           (long long)p->edge_cut, p->n_conn ? 100.0 * (double)p->edge_cut / (double)p->n_conn : 0.0, (long long)ghosts,
           p->imbalance_neurons, p->imbalance_connections, p->seconds);
-  fprintf(f, "  %6s %10s %12s %10s\n", "rank", "neurons", "connections", "ghosts");
+  fprintf(f, "  %6s %10s %12s %10s %8s\n", "rank", "neurons", "connections", "ghosts", "peers");
   for (int r = 0; r < K; ++r) {
     if (K > 20 && r == 8) {
       fprintf(f, "  %6s\n", "...");
       r = K - 8;
     }
-    fprintf(f, "  %6d %10lld %12lld %10lld\n", r, (long long)p->rep_neurons[r], (long long)p->rep_connections[r],
-            (long long)p->rep_ghosts[r]);
+    fprintf(f, "  %6d %10lld %12lld %10lld %8lld\n", r, (long long)p->rep_neurons[r], (long long)p->rep_connections[r],
+            (long long)p->rep_ghosts[r], (long long)p->rep_send_peers[r]);
   }
+}
+
+static void json_array(FILE *f, const char *name, const int64_t *v, int n) {
+  fprintf(f, ",\n  \"%s\": [", name);
+  for (int k = 0; k < n; ++k) fprintf(f, "%s%lld", k ? ", " : "", (long long)v[k]);
+  fputc(']', f);
+}
+
+void ff_partition_print_json(const FfPartition *p, FILE *f) {
+  fprintf(f, "{\"ranks\": %d, \"method\": \"%s\", \"balance\": \"%s\", \"seed\": %llu, \"neurons_total\": %lld, "
+             "\"connections_total\": %lld, \"edge_cut\": %lld, \"imbalance_neurons\": %.6f, \"imbalance_connections\": %.6f, "
+             "\"seconds\": %.3f",
+          p->ranks, ff_part_method_name(p->method), ff_part_balance_name(p->balance), (unsigned long long)p->seed,
+          (long long)p->n, (long long)p->n_conn, (long long)p->edge_cut, p->imbalance_neurons, p->imbalance_connections,
+          p->seconds);
+  json_array(f, "neurons", p->rep_neurons, p->ranks);
+  json_array(f, "connections", p->rep_connections, p->ranks);
+  json_array(f, "ghosts", p->rep_ghosts, p->ranks);
+  json_array(f, "send_pairs", p->rep_send_pairs, p->ranks);
+  json_array(f, "send_peers", p->rep_send_peers, p->ranks);
+  json_array(f, "recv_peers", p->rep_recv_peers, p->ranks);
+  fputs("}\n", f);
 }

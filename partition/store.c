@@ -99,6 +99,9 @@ static int write_partition(hid_t f, const char *group, const FfPartition *p, con
   W(ff_h5_write(f, D("report/neurons"), H5T_NATIVE_INT64, 1, &K, p->rep_neurons));
   W(ff_h5_write(f, D("report/connections"), H5T_NATIVE_INT64, 1, &K, p->rep_connections));
   W(ff_h5_write(f, D("report/ghosts"), H5T_NATIVE_INT64, 1, &K, p->rep_ghosts));
+  W(ff_h5_write(f, D("report/send_pairs"), H5T_NATIVE_INT64, 1, &K, p->rep_send_pairs));
+  W(ff_h5_write(f, D("report/send_peers"), H5T_NATIVE_INT64, 1, &K, p->rep_send_peers));
+  W(ff_h5_write(f, D("report/recv_peers"), H5T_NATIVE_INT64, 1, &K, p->rep_recv_peers));
 #undef D
   if (st) return st;
   hid_t g = H5Gopen2(f, group, H5P_DEFAULT);

@@ -263,16 +263,17 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
   FF_TRY(agree(ff_sim_run(&ff_backend_cpu, &setup, comm, &r->out), comm));
   double t_end = MPI_Wtime();
 
-  int64_t stats[3] = {r->out.spikes, r->out.events, r->out.bytes_sent}, tot[3];
+  int64_t stats[3] = {r->out.spikes, r->out.events, r->out.words_sent}, tot[3];
   MPI_Reduce(stats, tot, 3, MPI_INT64_T, MPI_SUM, 0, comm);
   const double sim_s = (double)r->n_steps * r->model.dt_ms * 1e-3;
   ff_log("simulated %.6g s x %lld trial%s in %.3f s wall: %.4g s per simulated second; setup %.2f s", sim_s,
          (long long)r->cfg.batch, r->cfg.batch == 1 ? "" : "s", t_end - t_sim, (t_end - t_sim) / sim_s,
          t_sim - t_start);
-  ff_log("spikes %lld (mean %.4g Hz per neuron), synaptic events %lld; rank 0: set-up %.3f s, compute %.3f s, "
-         "exchange %.3f s; %.3g MB sent by all ranks",
+  ff_log("spikes %lld (mean %.4g Hz per neuron), synaptic events %lld; %.3g MB sent between ranks (%.3g kB per window)",
          (long long)tot[0], (double)tot[0] / ((double)r->n_global * sim_s * (double)r->cfg.batch), (long long)tot[1],
-         r->out.create_s, r->out.compute_s, r->out.exchange_s, (double)tot[2] / 1e6);
+         (double)tot[2] * 8e-6, r->out.windows ? (double)tot[2] * 8e-3 / (double)r->out.windows : 0.0);
+  ff_log("rank 0: set-up %.3f s, compute %.3f s, pack %.3f s, MPI %.3f s, unpack %.3f s", r->out.create_s,
+         r->out.compute_s, r->out.pack_s, r->out.comm_s, r->out.unpack_s);
 
   /* peak memory of every rank (ru_maxrss is in KiB on Linux) */
   struct rusage ru;

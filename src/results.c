@@ -91,7 +91,15 @@ typedef struct { /* what rank 0 holds after gathering */
   int64_t n_state;
   int64_t *state_gid;
   double *state_v, *state_g; /* [B x steps x K] */
+  double *times;  /* [ranks x N_TIMES] */
+  int64_t *stats; /* [ranks x N_STATS] */
 } Gathered;
+
+/* Per-rank figures written to /timing and /counts, for scaling studies (tools/flyfit-scaling). */
+enum { N_TIMES = 5, N_STATS = 7 };
+static const char *const TIME_NAMES[N_TIMES] = {"create_s", "compute_s", "pack_s", "comm_s", "unpack_s"};
+static const char *const STAT_NAMES[N_STATS] = {"spikes", "events", "words_sent", "words_recv",
+                                                "neurons", "connections", "standins"};
 
 static int gather_all(const FfRunInfo *info, const FfSimOutput *o, MPI_Comm comm, Gathered *G) {
   int rank;
@@ -100,6 +108,16 @@ static int gather_all(const FfRunInfo *info, const FfSimOutput *o, MPI_Comm comm
   const int32_t B = info->setup->batch;
   const int64_t N = net->n_global, T = info->setup->n_steps;
   memset(G, 0, sizeof *G);
+  int size;
+  MPI_Comm_size(comm, &size);
+  const double times[N_TIMES] = {o->create_s, o->compute_s, o->pack_s, o->comm_s, o->unpack_s};
+  const int64_t stats[N_STATS] = {o->spikes, o->events, o->words_sent, o->words_recv, net->n_local, net->n_in, net->n_pre};
+  if (rank == 0) {
+    FF_TRY(FF_MALLOC(G->times, (int64_t)size * N_TIMES, "per-rank timings"));
+    FF_TRY(FF_MALLOC(G->stats, (int64_t)size * N_STATS, "per-rank counts"));
+  }
+  MPI_Gather(times, N_TIMES, MPI_DOUBLE, G->times, N_TIMES, MPI_DOUBLE, 0, comm);
+  MPI_Gather(stats, N_STATS, MPI_INT64_T, G->stats, N_STATS, MPI_INT64_T, 0, comm);
   /* neuropil rates: integer sums of every rank's neurons, added across ranks */
   const int32_t P = net->n_neuropils;
   int64_t *sums, *all_sums = NULL;
@@ -131,8 +149,6 @@ static int gather_all(const FfRunInfo *info, const FfSimOutput *o, MPI_Comm comm
   FF_TRY(gather(o->state_v, (int64_t)B * T * o->n_state, sizeof(double), comm, (void **)&sv, &n_sv));
   FF_TRY(gather(o->state_g, (int64_t)B * T * o->n_state, sizeof(double), comm, (void **)&sg, &n_sv));
   /* the per-rank counts of state neurons, to unpack the blocks */
-  int size;
-  MPI_Comm_size(comm, &size);
   int64_t *ks = NULL;
   if (rank == 0) FF_TRY(FF_MALLOC(ks, size, "state counts"));
   MPI_Gather(&o->n_state, 1, MPI_INT64_T, ks, 1, MPI_INT64_T, 0, comm);
@@ -187,6 +203,8 @@ static int gather_all(const FfRunInfo *info, const FfSimOutput *o, MPI_Comm comm
 }
 
 static void gathered_destroy(Gathered *G) {
+  free(G->times);
+  free(G->stats);
   free(G->count);
   free(G->rate);
   free(G->rec);
@@ -208,6 +226,23 @@ static int write_spikes_txt(const char *dir, const Gathered *G, double dt) {
     return FF_ERROR(FF_ERR_IO, "writing '%s' failed: %s", path, strerror(errno));
   }
   return FF_OK;
+}
+
+/* Writes column c of a [ranks x cols] row-major table as dataset group/names[c] of length ranks. */
+static int write_columns(hid_t f, const char *group, hid_t type, const void *table, size_t elem, int ranks, int cols,
+                         const char *const *names) {
+  unsigned char *col = malloc((size_t)ranks * elem + 1);
+  if (col == NULL) return FF_ERROR(FF_ERR_NOMEM, "out of memory writing %s", group);
+  int st = FF_OK;
+  char d[128];
+  const int64_t n = ranks;
+  for (int c = 0; c < cols && st == FF_OK; ++c) {
+    for (int r = 0; r < ranks; ++r) memcpy(col + (size_t)r * elem, (const unsigned char *)table + ((size_t)r * cols + c) * elem, elem);
+    snprintf(d, sizeof d, "%s/%s", group, names[c]);
+    st = ff_h5_write(f, d, type, 1, &n, col);
+  }
+  free(col);
+  return st;
 }
 
 static int write_h5(const FfRunInfo *info, const FfSimOutput *o, const Gathered *G) {
@@ -276,11 +311,13 @@ static int write_h5(const FfRunInfo *info, const FfSimOutput *o, const Gathered 
     hid_t g = H5Gopen2(f, "/timing", H5P_DEFAULT);
     if (!st) st = ff_h5_write_attr_double(g, "setup_s", info->setup_s);
     if (!st) st = ff_h5_write_attr_double(g, "simulate_s", info->simulate_s);
-    if (!st) st = ff_h5_write_attr_double(g, "compute_s_rank0", o->compute_s);
-    if (!st) st = ff_h5_write_attr_double(g, "exchange_s_rank0", o->exchange_s);
+    if (!st) st = ff_h5_write_attr_int(g, "windows", o->windows);
+    if (!st) st = ff_h5_write_attr_string(g, "exchange", o->exchange == FF_EXCHANGE_TARGETED ? "targeted" : "allgather");
     H5Gclose(g);
     int64_t ranks = info->ranks;
     if (!st) st = ff_h5_write(f, "/timing/peak_rss_mb", H5T_NATIVE_DOUBLE, 1, &ranks, info->peak_rss_mb);
+    st = st ? st : write_columns(f, "/timing", H5T_NATIVE_DOUBLE, G->times, sizeof *G->times, info->ranks, N_TIMES, TIME_NAMES);
+    st = st ? st : write_columns(f, "/counts", H5T_NATIVE_INT64, G->stats, sizeof *G->stats, info->ranks, N_STATS, STAT_NAMES);
   }
   dims[0] = B;
   dims[1] = N;

@@ -37,12 +37,14 @@ static int grow(uint64_t **v, int64_t *cap, int64_t need, const char *what) {
 }
 
 /* Sends this rank's n words; on return x->recv holds *got words from every rank. status != FF_OK
- * tells the other ranks to stop; *failed is then the first failed rank, or -1. */
-static int exchange(Exchange *x, int64_t n, int status, int64_t *got, int *failed, int64_t *bytes_out) {
+ * tells the other ranks to stop; *failed is then the first failed rank, or -1. Time spent sorting
+ * words by destination is added to out->pack_s, time in MPI to out->comm_s. */
+static int exchange(Exchange *x, int64_t n, int status, int64_t *got, int *failed, FfSimOutput *out) {
   const FfNet *net = x->net;
   const int K = x->size;
   *failed = -1;
   *got = 0;
+  double t0 = ff_wall_seconds();
   if (x->mode == FF_EXCHANGE_ALLGATHER) {
     int mine = status ? -1 : (n > INT32_MAX ? -2 : (int)n);
     MPI_Allgather(&mine, 1, MPI_INT, x->rcount, 1, MPI_INT, x->comm);
@@ -60,7 +62,9 @@ static int exchange(Exchange *x, int64_t n, int status, int64_t *got, int *faile
     if (MPI_Allgatherv(x->send, (int)n, MPI_UINT64_T, x->recv, x->rcount, x->rdispl, MPI_UINT64_T, x->comm) != MPI_SUCCESS)
       return FF_ERROR(FF_ERR_MPI, "MPI_Allgatherv of spikes failed");
     *got = total;
-    *bytes_out += n * (int64_t)(K - 1) * (int64_t)sizeof(uint64_t);
+    out->words_sent += n * (int64_t)(K - 1);
+    out->words_recv += total - n;
+    out->comm_s += ff_wall_seconds() - t0;
     return FF_OK;
   }
   /* targeted: each word goes to the ranks that hold a stand-in of its neuron */
@@ -74,6 +78,8 @@ static int exchange(Exchange *x, int64_t n, int status, int64_t *got, int *faile
   if (status == FF_OK && total_out > INT32_MAX) status = FF_ERROR(FF_ERR_UNSUPPORTED, "more than 2^31 spike words in one window");
   if (status != FF_OK)
     for (int r = 0; r < K; ++r) x->scount[r] = -1;
+  double t1 = ff_wall_seconds();
+  out->pack_s += t1 - t0;
   MPI_Alltoall(x->scount, 1, MPI_INT, x->rcount, 1, MPI_INT, x->comm);
   int64_t total = 0;
   for (int r = 0; r < K; ++r) {
@@ -81,6 +87,8 @@ static int exchange(Exchange *x, int64_t n, int status, int64_t *got, int *faile
     x->rdispl[r] = (int)total;
     total += x->rcount[r] > 0 ? x->rcount[r] : 0;
   }
+  double t2 = ff_wall_seconds();
+  out->comm_s += t2 - t1;
   if (status) return status;
   if (*failed >= 0) return FF_ERROR(FF_ERR_MPI, "rank %d failed; stopping", *failed);
   if (total > INT32_MAX) return FF_ERROR(FF_ERR_UNSUPPORTED, "more than 2^31 spikes in one window");
@@ -98,11 +106,15 @@ static int exchange(Exchange *x, int64_t n, int status, int64_t *got, int *faile
     x->sdispl[r] = off;
     off += x->scount[r];
   }
+  double t3 = ff_wall_seconds();
+  out->pack_s += t3 - t2;
   if (MPI_Alltoallv(x->sorted, x->scount, x->sdispl, MPI_UINT64_T, x->recv, x->rcount, x->rdispl, MPI_UINT64_T,
                     x->comm) != MPI_SUCCESS)
     return FF_ERROR(FF_ERR_MPI, "MPI_Alltoallv of spikes failed");
+  out->comm_s += ff_wall_seconds() - t3;
   *got = total;
-  *bytes_out += (total_out - x->scount[x->rank]) * (int64_t)sizeof(uint64_t);
+  out->words_sent += total_out - x->scount[x->rank];
+  out->words_recv += total - x->rcount[x->rank];
   return FF_OK;
 }
 
@@ -145,12 +157,14 @@ static int run(const FfBackend *be, void *st, const FfSimSetup *s, MPI_Comm comm
       const int64_t n = status ? 0 : be->emitted(st);
       if (status == FF_OK) status = grow(&x.send, &x.send_cap, n, "spikes to send");
       if (status == FF_OK) be->pack(st, w, x.send);
+      out->pack_s += ff_wall_seconds() - t1;
       int64_t got;
       int failed_rank;
-      status = exchange(&x, n, status, &got, &failed_rank, &out->bytes_sent);
+      status = exchange(&x, n, status, &got, &failed_rank, out);
+      const double t2 = ff_wall_seconds();
       if (status == FF_OK) status = be->deliver(st, w + 1, x.recv, got);
+      out->unpack_s += ff_wall_seconds() - t2;
       out->windows++;
-      out->exchange_s += ff_wall_seconds() - t1;
     }
     ff_progress_update(&prog, (double)((w + 1) * D < s->n_steps ? (w + 1) * D : s->n_steps) * s->model->dt_ms);
   }

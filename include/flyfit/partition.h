@@ -18,8 +18,8 @@
  *     np_row         int64[N+1] neuropil rows in new-id order, into np_id / np_syn
  *     np_id, np_syn  int16, int32
  *     checksum       uint64[K]  FNV-1a of each rank's slab, checked by that rank when it loads
- *     report/{neurons, connections, ghosts} int64[K]; attrs edge_cut, imbalance_neurons,
- *                                imbalance_connections
+ *     report/{neurons, connections, ghosts, send_pairs, send_peers, recv_peers} int64[K];
+ *                                attrs edge_cut, imbalance_neurons, imbalance_connections
  * Nothing time-dependent is stored, so the same arguments give the same file, byte for byte. */
 #ifndef FLYFIT_PARTITION_H
 #define FLYFIT_PARTITION_H
@@ -50,6 +50,9 @@ typedef struct {
   uint64_t *checksum;      /* [ranks] */
   /* report */
   int64_t *rep_neurons, *rep_connections, *rep_ghosts; /* [ranks] */
+  int64_t *rep_send_pairs; /* [ranks] (own neuron, other rank holding a stand-in of it) pairs: words
+                              sent per spike under targeted exchange, summed over the rank's neurons */
+  int64_t *rep_send_peers, *rep_recv_peers; /* [ranks] ranks this rank sends to / receives from */
   int64_t edge_cut;        /* connections between neurons on different ranks */
   double imbalance_neurons, imbalance_connections; /* max / mean over ranks */
   int method, balance;
@@ -77,6 +80,8 @@ uint64_t ff_partition_slab_checksum(const int64_t *order, int64_t n_order, const
                                     const int32_t *np_syn, int64_t n_np);
 /* The report as a table (neurons, connections, ghosts per rank; edge cut; imbalance). */
 void ff_partition_print_report(const FfPartition *p, FILE *f);
+/* The report as one JSON object (what tools/flyfit-scaling reads). */
+void ff_partition_print_json(const FfPartition *p, FILE *f);
 
 /* Writes /partition/k{K} into the connectome file without ever leaving it damaged: a new file is
  * made beside it (every other object copied), completed, and renamed over the original. */

@@ -2,8 +2,10 @@
  * (temporary name, then rename). Layout:
  *   /config                 string   effective configuration (INI text)
  *   /run                    attrs    ranks, threads, backend, version, steps, dt_ms, ...
- *   /timing                 attrs    setup_s, simulate_s, compute_s, exchange_s (rank 0)
+ *   /timing                 attrs    setup_s, simulate_s, windows, exchange (allgather | targeted)
  *   /timing/peak_rss_mb     float64  [ranks] peak resident memory of each rank
+ *   /timing/{create_s, compute_s, pack_s, comm_s, unpack_s}  float64 [ranks] wall seconds per phase
+ *   /counts/{spikes, events, words_sent, words_recv, neurons, connections, standins}  int64 [ranks]
  *   /neurons/spike_count    int32    [batch, N]
  *   /neuropils/names        string   [P]
  *   /neuropils/rate_hz      float64  [batch, P]   r_P = sum_i w_iP rate_i (DESIGN.md §2.1)

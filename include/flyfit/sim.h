@@ -45,10 +45,13 @@ typedef struct {
   /* statistics of this rank */
   int64_t spikes;       /* emitted by local neurons, all trials */
   int64_t events;       /* synaptic events delivered to local neurons */
-  int64_t bytes_sent;   /* spike words sent by this rank (to other ranks) */
+  int64_t words_sent;   /* spike words (8 bytes) sent to other ranks */
+  int64_t words_recv;   /* spike words received from other ranks */
   int64_t windows;      /* exchanges */
   int exchange;         /* the mode used */
-  double create_s, compute_s, exchange_s; /* backend set-up, window updates, spike exchange */
+  /* wall seconds: backend set-up; window updates; packing spikes (backend pack and, for targeted
+   * exchange, sorting them by destination); MPI calls; handing arrivals to the backend */
+  double create_s, compute_s, pack_s, comm_s, unpack_s;
 } FfSimOutput;
 
 /* The backend table. `state` is the backend's own. */

@@ -65,3 +65,38 @@ mpi 2 "$BIN/flyfit" "$TMP/run.ini" --set output.dir="$TMP/threads0" --set data.c
   --set run.threads=0 > "$TMP/threads0.log" 2>&1
 check "threads = 0 with 2 unbound ranks on $cores cores: $want thread(s) each" \
   grep -q "2 ranks x $want thread" "$TMP/threads0.log"
+
+# spike words sent between ranks, against a count made here from the recorded spikes and the
+# partition: allgather sends each spike of a non-silenced neuron to the K-1 other ranks, targeted
+# to each other rank holding a stand-in of the neuron; spikes of the last window go nowhere
+words_check() { # results.h5 connectome.h5 K mode
+  /usr/bin/python3 - "$@" <<'PY'
+import sys, h5py, numpy as np
+res, net, K, mode = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r"), int(sys.argv[3]), sys.argv[4]
+run = res["/run"].attrs
+D, T = int(run["delay_steps"]), int(run["steps"])
+last = (T + D - 1) // D - 1                        # the last window's spikes are never exchanged
+step, neuron = res["/spikes/step"][:], res["/spikes/neuron"][:]
+count = np.bincount(neuron[step < last * D], minlength=len(res["/neurons/spike_count"][0]))
+count[30:36] = 0                                   # [stimulus] silence = 30-35: never sent
+g = net[f"/partition/k{K}"]
+order, no, po, pre = g["order"][:], g["neuron_offsets"][:], g["pre_offsets"][:], g["pre"][:]
+if mode == "allgather":
+    expect = int(count.sum()) * (K - 1)
+else:
+    dests = np.zeros(len(order), int)              # by new id: other ranks holding a stand-in
+    for q in range(K):
+        s = pre[po[q]:po[q + 1]]
+        dests[s[(s < no[q]) | (s >= no[q + 1])]] += 1
+    expect = int((count[order] * dests).sum())
+got = int(res["/counts/words_sent"][:].sum())
+assert res["/timing"].attrs["exchange"] == mode, res["/timing"].attrs["exchange"]
+print("ok" if got == expect and got == int(res["/counts/words_recv"][:].sum()) else f"sent {got}, expected {expect}")
+PY
+}
+for cfg in "shiu-np4-t1-metis-targeted 4 metis targeted" "shiu-np4-t2-block-allgather 4 block allgather" \
+           "shiu-np3-t1-random-targeted 3 random targeted"; do
+  set -- $cfg
+  out=$(words_check "$TMP/$1/results.h5" "$TMP/net-k$2-$3.h5" "$2" "$4" 2>&1)
+  check "$1: words sent between ranks = the count from spike counts and stand-ins ($out)" test "$out" = ok
+done

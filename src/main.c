@@ -113,6 +113,7 @@ typedef struct {
   int64_t n_global, n_steps;
   FfNet net;
   FfSimOutput out;
+  char *hosts; /* rank 0: the node of every rank, comma-separated */
 } Run;
 
 /* Rank 0: the connectome's size and root ids, the stimulus, and a writable output directory. */
@@ -239,8 +240,27 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
   ff_cuda_describe(cuda, sizeof cuda);
   int64_t n_in = r->net.n_in, total_in = 0;
   MPI_Reduce(&n_in, &total_in, 1, MPI_INT64_T, MPI_SUM, 0, comm);
-  ff_log("flyfit %s: %d rank%s x %d thread%s, backend cpu; %s", FF_VERSION, size, size == 1 ? "" : "s", threads,
-         threads == 1 ? "" : "s", cuda);
+  /* the node of every rank, for the log and results.h5 (scaling sweeps count nodes from it) */
+  char host[MPI_MAX_PROCESSOR_NAME] = "", *hosts = NULL;
+  int host_len = 0, n_nodes = 1;
+  MPI_Get_processor_name(host, &host_len);
+  if (rank == 0) FF_TRY(FF_CALLOC(hosts, (size_t)size * MPI_MAX_PROCESSOR_NAME, "host names"));
+  MPI_Gather(host, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, hosts, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 0, comm);
+  if (rank == 0) { /* "a,a,b,b": one name per rank; count the distinct ones */
+    char *list = r->hosts = malloc((size_t)size * (MPI_MAX_PROCESSOR_NAME + 1) + 1);
+    if (list == NULL) FF_TRY(FF_ERROR(FF_ERR_NOMEM, "out of memory listing hosts"));
+    size_t len = 0;
+    for (int q = 0; q < size; ++q) {
+      const char *h = hosts + (size_t)q * MPI_MAX_PROCESSOR_NAME;
+      int seen = 0;
+      for (int p = 0; p < q && !seen; ++p) seen = !strcmp(h, hosts + (size_t)p * MPI_MAX_PROCESSOR_NAME);
+      n_nodes += q > 0 && !seen;
+      len += (size_t)sprintf(list + len, "%s%s", q ? "," : "", h);
+    }
+    free(hosts);
+  }
+  ff_log("flyfit %s: %d rank%s x %d thread%s on %d node%s, backend cpu; %s", FF_VERSION, size, size == 1 ? "" : "s",
+         threads, threads == 1 ? "" : "s", n_nodes, n_nodes == 1 ? "" : "s", cuda);
   ff_log("connectome %s: %lld neurons, %lld connections", r->cfg.connectome, (long long)r->n_global,
          (long long)total_in);
   ff_log("preset %s: dt %g ms, delay %d steps, refractory %d steps (%d for driven neurons), %lld steps x %lld trial%s",
@@ -290,7 +310,8 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
   }
 
   /* 6. results */
-  FfRunInfo info = {&r->cfg, r->config_text, FF_VERSION, &setup, size, t_sim - t_start, t_end - t_sim, rss_all};
+  FfRunInfo info = {&r->cfg, r->config_text, FF_VERSION, &setup, size, t_sim - t_start, t_end - t_sim, rss_all,
+                    r->hosts};
   st = agree(ff_results_write(&info, &r->out, comm), comm);
   free(rss_all);
   if (st) return st;
@@ -333,6 +354,7 @@ int main(int argc, char **argv) {
   ff_stimulus_destroy(&r.stim);
   ff_model_destroy(&r.model);
   free(r.config_text);
+  free(r.hosts);
   MPI_Finalize();
   return st;
 }

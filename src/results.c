@@ -296,6 +296,7 @@ static int write_h5(const FfRunInfo *info, const FfSimOutput *o, const Gathered 
     if (!st) st = ff_h5_write_attr_string(g, "backend", "cpu");
     if (!st) st = ff_h5_write_attr_string(g, "preset", ff_preset_name(cfg->preset));
     if (!st) st = ff_h5_write_attr_int(g, "ranks", info->ranks);
+    if (!st && info->hosts) st = ff_h5_write_attr_string(g, "hosts", info->hosts);
     if (!st) st = ff_h5_write_attr_int(g, "threads_rank0", s->threads);
     if (!st) st = ff_h5_write_attr_int(g, "batch", B);
     if (!st) st = ff_h5_write_attr_int(g, "steps", T);

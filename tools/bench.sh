@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
-# make bench: speed and memory of flyfit on the full-size synthetic brain (138,639 neurons,
-# ~15.1M connections), shiu preset, 21 GNG neurons driven at 200 Hz, 1 s simulated:
-#   batch 1 and batch 32, on 1 rank x 2 threads and on 2 ranks x 1 thread;
-#   the reference Brian2 model (C++ standalone, 1 thread) on the same network and stimulus, when
-#   Brian2 is installed; the import of the full-size Codex CSV (~17M rows).
-# Figures go to stdout and to bench/results.csv; the machine is named in every row.
+# make bench: speed, memory and scale-out of flyfit on the full-size synthetic brain (138,639 neurons,
+# ~15.1M connections), shiu preset, 21 GNG neurons driven at 200 Hz, 1 s simulated.
+#   sim        batch 1 and 32 on 1 rank x 2 threads and 2 ranks x 1 thread; the reference Brian2 model
+#              (C++ standalone) on the same network and stimulus, when Brian2 is installed
+#   import     flyfit-import of the full-size Codex CSV (~17M rows)
+#   partition  edge cut, imbalance and time of METIS, block and random for K = 2 ... 64
+#   scaleout   K = 1, 2, 4 for each partition method and both exchanges: time per simulated second,
+#              bytes exchanged per window, peak memory per rank
+#   model      tools/flyfit-scaling calibrated on the 1-rank runs, beside the measured K = 2, 4 runs;
+#              then its predictions for K = 1 ... 1024 GPUs, strong and weak scaling
+# usage: tools/bench.sh [SECTION ...]   (default: all; model needs scaleout's runs)
+# Figures go to stdout and to bench/*.csv; the machine is named in every CSV row.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=bench
 mkdir -p $B
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader
+sections=${*:-sim import partition scaleout model}
+machine="$(nproc) cores, $(sed -n 's/model name\s*: //p' /proc/cpuinfo | head -1)"
+cores=$(nproc)
+
 if [ ! -f $B/full.h5 ] || [ ! -f $B/full.csv.gz ] || [ ! -f $B/full-neurons.csv ]; then
   echo "bench: making the full-size synthetic brain (once)"
   bin/flyfit-synth --seed 1 -o $B/full.h5 --codex-csv $B/full.csv.gz --neurons-csv $B/full-neurons.csv
@@ -27,51 +37,166 @@ poisson_rate_hz = 200
 [output]
 spikes = none
 INI
-csv=$B/results.csv
-machine="$(nproc) cores, $(sed -n 's/model name\s*: //p' /proc/cpuinfo | head -1)"
-echo "benchmark,ranks,threads,batch,metric,value,setup_s,stepping_s,peak_rss_mb_max,spikes,machine" > $csv
-row() { printf '%-24s %5s %7s %5s %-24s %9s %8s %10s %8s\n' "$@"; }
-row benchmark ranks threads batch metric value setup_s stepping_s peak_MB
-for cfg in "1 2 1" "2 1 1" "1 2 32" "2 1 32"; do
-  set -- $cfg
-  out=$B/sim-np$1-t$2-b$3
-  mpirun -np "$1" --bind-to none bin/flyfit $B/sim.ini --set output.dir=$out --set run.threads="$2" \
-    --set run.batch="$3" > $out.log 2>&1 || { echo "bench: flyfit failed, see $out.log"; exit 1; }
-  /usr/bin/python3 - "$out/results.h5" "$1" "$2" "$3" "$machine" >> $csv <<'PY'
-import sys, h5py
+
+# one flyfit run: NAME RANKS THREADS [--set ...]; appends a row to $B/results.csv
+sim_header="benchmark,ranks,threads,batch,method,exchange,wall_s_per_simulated_s,setup_s,compute_s_max,exchange_s_max,kB_per_window,peak_rss_mb,spikes,machine"
+row() { printf '%-26s %5s %7s %5s %-7s %-9s %9s %8s %9s %10s %8s  %s\n' "$@"; }
+simulate() {
+  local name=$1 np=$2 th=$3; shift 3
+  local out=$B/$name
+  mpirun -np "$np" --oversubscribe --bind-to none bin/flyfit $B/sim.ini --set output.dir=$out --set run.threads="$th" "$@" \
+    > $out.log 2>&1 || { echo "bench: flyfit failed, see $out.log"; exit 1; }
+  /usr/bin/python3 - "$out/results.h5" "$name" "$machine" >> $B/results.csv <<'PY'
+import sys, h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")
-t = f["/timing"]
-per = t.attrs["simulate_s"] / (f["/run"].attrs["duration_ms"] / 1000)
-step = t.attrs["compute_s_rank0"] + t.attrs["exchange_s_rank0"]
-spikes = int(f["/neurons/spike_count"][:].sum())
-print(f"simulate_1s_shiu,{sys.argv[2]},{sys.argv[3]},{sys.argv[4]},wall_s_per_simulated_s,{per:.4f},"
-      f"{t.attrs['setup_s']:.3f},{step:.4f},{t['peak_rss_mb'][:].max():.0f},{spikes},\"{sys.argv[5]}\"")
+run, t, c = f["/run"].attrs, f["/timing"], f["/counts"]
+per = t.attrs["simulate_s"] / (run["duration_ms"] / 1000)
+exch = t["pack_s"][:] + t["comm_s"][:] + t["unpack_s"][:]
+kb = c["words_sent"][:].sum() * 8 / 1000 / max(1, int(t.attrs["windows"]))
+dec = lambda a: a.decode() if isinstance(a, bytes) else str(a)
+K = int(run["ranks"])
+method = "-" if K == 1 else dec(h5py.File(dec(run["connectome"]), "r")[f"/partition/k{K}"].attrs["method"])
+print(f"{sys.argv[2]},{int(run['ranks'])},{int(run['threads_rank0'])},{int(run['batch'])},{method},"
+      f"{dec(t.attrs['exchange'])},{per:.5f},{t.attrs['setup_s']:.3f},{t['compute_s'][:].max():.4f},{exch.max():.4f},"
+      f"{kb:.3f},{' '.join(f'{x:.0f}' for x in t['peak_rss_mb'][:])},{int(c['spikes'][:].sum())},\"{sys.argv[3]}\"")
 PY
-  IFS=, read -r b r th bt m v su st mb sp _ < <(tail -1 $csv)
-  row "$b" "$r" "$th" "$bt" "$m" "$v" "$su" "$st" "$mb"
-done
-if /usr/bin/python3 -c "import brian2" 2>/dev/null; then
-  line=$(/usr/bin/python3 tools/bench/brian2_standalone.py $B/full.h5 $B/sugar.txt 200 1000 1 $B/brian2 2>$B/brian2.log | tail -1) \
-    || { echo "bench: the Brian2 reference failed, see $B/brian2.log"; exit 1; }
-  run_s=$(echo "$line" | sed -n 's/.*run_s=\([0-9.]*\).*/\1/p')
-  spikes=$(echo "$line" | sed -n 's/.*spikes=\([0-9]*\).*/\1/p')
-  echo "brian2_cpp_standalone_1s_shiu,1,1,1,wall_s_per_simulated_s,$run_s,,,,$spikes,\"$machine\"" >> $csv
-  row brian2_cpp_standalone 1 1 1 wall_s_per_simulated_s "$run_s" "" "" ""
-  best=$(awk -F, '$1 == "simulate_1s_shiu" && $4 == 1 { print $6 }' $csv | sort -g | head -1)
-  echo "bench: flyfit batch 1 is $(awk -v a="$run_s" -v b="$best" 'BEGIN { printf "%.0f", a / b }')x faster than Brian2 C++ standalone on this machine"
-else
-  echo "bench: python3-brian missing; the Brian2 reference is skipped"
-fi
-rows=$(( $(zcat $B/full.csv.gz | wc -l) - 1 ))
-line=$(bin/flyfit-import codex --connections $B/full.csv.gz --neurons $B/full-neurons.csv -o $B/imported.h5 2>&1 | tail -1)
-secs=$(echo "$line" | sed -n 's/.* \([0-9.]*\) s, peak.*/\1/p')
-mb=$(echo "$line" | sed -n 's/.*peak memory \([0-9]*\) MB.*/\1/p')
-echo "import_codex_csv_gz,1,1,,wall_s for $rows rows,$secs,,,$mb,,\"$machine\"" >> $csv
-row import_codex_csv_gz 1 1 "" "wall_s ($rows rows)" "$secs" "" "" "$mb"
-same=yes
-for d in /connections/indptr /connections/post /connections/count /neuropils/synapses /neurons/root_id; do
-  cmp -s <(h5dump -d $d $B/imported.h5 | sed 1d) <(h5dump -d $d $B/full.h5 | sed 1d) || same=no
-done
-echo "bench: the imported connectome equals the generated one: $same"
-rm -f $B/imported.h5
-echo "bench: results in $csv"
+  IFS=, read -r b r th bt m x v su cm ex kb mb sp _ < <(tail -1 $B/results.csv)
+  row "$b" "$r" "$th" "$bt" "$m" "$x" "$v" "$su" "$kb" "$mb"
+}
+sim_table_header() { row benchmark ranks threads batch method exchange s/sim_s setup_s kB/window "peak MB per rank"; }
+[ -f $B/results.csv ] && head -1 $B/results.csv | grep -qx "$sim_header" || echo "$sim_header" > $B/results.csv
+
+# a copy of the brain holding partitions for K = 2 and 4 made with METHOD
+partitioned() {
+  local m=$1 f=$B/part-$1.h5
+  if [ ! -f $f ] || ! h5dump -n $f 2>/dev/null | grep -q "/partition/k4/report/send_pairs"; then
+    cp $B/full.h5 $f.new
+    for K in 2 4; do bin/flyfit-partition $f.new --ranks $K --method $m > /dev/null 2>&1 \
+      || { echo "bench: flyfit-partition --ranks $K --method $m failed"; exit 1; }; done
+    mv $f.new $f
+  fi
+  echo $f
+}
+
+for section in $sections; do case $section in
+sim)
+  echo "== simulation: full-size brain, 1 s, 21 neurons at 200 Hz"
+  f=$(partitioned metis)
+  sim_table_header
+  for cfg in "1 2 1" "2 1 1" "1 2 32" "2 1 32"; do
+    set -- $cfg
+    simulate "sim-np$1-t$2-b$3" "$1" "$2" --set data.connectome=$f --set run.batch="$3"
+  done
+  if /usr/bin/python3 -c "import brian2" 2>/dev/null; then
+    line=$(/usr/bin/python3 tools/bench/brian2_standalone.py $B/full.h5 $B/sugar.txt 200 1000 1 $B/brian2 2>$B/brian2.log | tail -1) \
+      || { echo "bench: the Brian2 reference failed, see $B/brian2.log"; exit 1; }
+    run_s=$(echo "$line" | sed -n 's/.*run_s=\([0-9.]*\).*/\1/p')
+    spikes=$(echo "$line" | sed -n 's/.*spikes=\([0-9]*\).*/\1/p')
+    echo "brian2_cpp_standalone,1,1,1,-,-,$run_s,,,,,,$spikes,\"$machine\"" >> $B/results.csv
+    row brian2_cpp_standalone 1 1 1 - - "$run_s" "" "" ""
+    best=$(awk -F, '$1 ~ /^sim-np/ && $4 == 1 { print $7 }' $B/results.csv | sort -g | head -1)
+    echo "bench: flyfit batch 1 is $(awk -v a="$run_s" -v b="$best" 'BEGIN { printf "%.0f", a / b }')x faster than Brian2 C++ standalone on this machine"
+  else
+    echo "bench: python3-brian missing; the Brian2 reference is skipped"
+  fi
+  ;;
+import)
+  echo "== import of the full-size Codex CSV"
+  rows=$(( $(zcat $B/full.csv.gz | wc -l) - 1 ))
+  line=$(bin/flyfit-import codex --connections $B/full.csv.gz --neurons $B/full-neurons.csv -o $B/imported.h5 2>&1 | tail -1)
+  secs=$(echo "$line" | sed -n 's/.* \([0-9.]*\) s, peak.*/\1/p')
+  mb=$(echo "$line" | sed -n 's/.*peak memory \([0-9]*\) MB.*/\1/p')
+  echo "import_codex_csv_gz,1,1,,-,-,$secs,,,,,$mb,,\"$machine\"" >> $B/results.csv
+  echo "bench: imported $rows rows in $secs s, peak memory $mb MB"
+  same=yes
+  for d in /connections/indptr /connections/post /connections/count /neuropils/synapses /neurons/root_id; do
+    cmp -s <(h5dump -d $d $B/imported.h5 | sed 1d) <(h5dump -d $d $B/full.h5 | sed 1d) || same=no
+  done
+  echo "bench: the imported connectome equals the generated one: $same"
+  rm -f $B/imported.h5
+  ;;
+partition)
+  echo "== partitions of the full-size brain (flyfit-partition --report-only)"
+  echo "method,ranks,edge_cut,edge_cut_fraction,imbalance_neurons,imbalance_connections,ghosts,send_pairs_per_neuron,max_peers,seconds,machine" > $B/partition.csv
+  rm -f $B/reports-metis.json
+  printf '%-7s %5s %11s %8s %10s %10s %11s %9s %8s\n' method K edge_cut cut_% imb_neur imb_conn dests/neur max_peers seconds
+  for m in metis block random; do
+    for K in 2 4 8 16 32 64; do
+      bin/flyfit-partition $B/full.h5 --ranks $K --method $m --report-only --json $B/report.json > /dev/null 2>&1 \
+        || { echo "bench: flyfit-partition --ranks $K --method $m failed"; exit 1; }
+      [ $m = metis ] && cat $B/report.json >> $B/reports-metis.json
+      /usr/bin/python3 - $B/report.json "$machine" >> $B/partition.csv <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+n, e = j["neurons_total"], j["connections_total"]
+print(f"{j['method']},{j['ranks']},{j['edge_cut']},{j['edge_cut'] / e:.4f},{j['imbalance_neurons']:.4f},"
+      f"{j['imbalance_connections']:.4f},{sum(j['ghosts'])},{sum(j['send_pairs']) / n:.3f},{max(j['send_peers'])},"
+      f"{j['seconds']:.2f},\"{sys.argv[2]}\"")
+PY
+      IFS=, read -r m_ k_ cut frac imn imc gh dpn mp sec _ < <(tail -1 $B/partition.csv)
+      printf '%-7s %5s %11s %8.1f %10s %10s %11s %9s %8s\n' "$m_" "$k_" "$cut" "$(awk -v f=$frac 'BEGIN{print 100*f}')" \
+        "$imn" "$imc" "$dpn" "$mp" "$sec"
+    done
+  done
+  rm -f $B/report.json
+  for K in 2 4 8 16 64; do
+    awk -F, -v K=$K '$2 == K { cut[$1] = $3 } END { printf "bench: K=%d METIS edge cut %.2fx block, %.2fx random\n", K, cut["metis"] / cut["block"], cut["metis"] / cut["random"] }' $B/partition.csv
+  done
+  ;;
+scaleout)
+  echo "== scale-out: K = 1, 2, 4 for each partition method and exchange (batch 1 and 32)"
+  sim_table_header
+  for bt in 1 32; do
+    simulate "k1-b$bt" 1 1 --set run.batch=$bt
+    simulate "k1-quiet-b$bt" 1 1 --set run.batch=$bt --set stimulus.poisson_neurons=
+    for m in metis block random; do
+      f=$(partitioned $m)
+      for K in 2 4; do
+        for x in allgather targeted; do
+          simulate "k$K-$m-$x-b$bt" $K 1 --set data.connectome=$f --set run.exchange=$x --set run.batch=$bt
+        done
+      done
+    done
+  done
+  /usr/bin/python3 - $B/results.csv <<'PY'
+import csv, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["benchmark"].startswith("k") and r["benchmark"].endswith("-b1")]
+rss = {}
+for r in rows:
+    if r["method"] in ("-", "metis") and r["exchange"] == "allgather" and "quiet" not in r["benchmark"]:
+        rss[int(r["ranks"])] = max(float(x) for x in r["peak_rss_mb"].split())
+if 1 in rss:
+    print("bench: peak memory per rank (max over ranks), batch 1: " +
+          ", ".join(f"K={k} {v:.0f} MB ({v / rss[1]:.2f}x K=1)" for k, v in sorted(rss.items())))
+for K in (2, 4):
+    for m in ("metis", "block", "random"):
+        kb = {r["exchange"]: float(r["kB_per_window"]) for r in rows
+              if int(r["ranks"]) == K and r["method"] == m and "quiet" not in r["benchmark"]}
+        if len(kb) == 2:
+            print(f"bench: K={K} {m}: {kb['allgather']:.3f} kB per window with allgather, {kb['targeted']:.3f} with "
+                  f"targeted ({kb['targeted'] / kb['allgather'] if kb['allgather'] else 0:.2f}x)")
+PY
+  ;;
+model)
+  echo "== scaling model (tools/flyfit-scaling), calibrated on this machine's 1-rank runs"
+  [ -f $B/k1-b1/results.h5 ] || { echo "bench: run the scaleout section first"; exit 1; }
+  [ -f $B/reports-metis.json ] || { echo "bench: run the partition section first"; exit 1; }
+  cmp_runs=()
+  for bt in 1 32; do for m in metis block random; do for K in 2 4; do for x in allgather targeted; do
+    cmp_runs+=($B/k$K-$m-$x-b$bt/results.h5); done; done; done; done
+  tools/flyfit-scaling --backend cpu --calibrate $B/k1-b1/results.h5 $B/k1-quiet-b1/results.h5 $B/k1-b32/results.h5 \
+    $B/k1-quiet-b32/results.h5 --reports $B/part-metis.h5 \
+    --connectome $B/full.h5 --ranks 1,2,4 --batch 1,32 --ranks-per-node 8 --cores-per-node $cores \
+    --compare "${cmp_runs[@]}" | tee $B/model-vs-measured.txt
+  echo "== predictions for GPUs: 8 per node (NVLink), InfiniBand NDR between nodes, full-size brain"
+  tools/flyfit-scaling --backend gpu --calibrate $B/k1-b1/results.h5 --reports $B/reports-metis.json \
+    --connectome $B/full.h5 --ranks 1...1024 --batch 1,128 --csv $B/model-strong-gpu.csv \
+    --plot $B/model-strong-gpu.png 2>/dev/null | tee $B/model-strong-gpu.txt
+  echo "== weak scaling on paper: 138,639 neurons per GPU up to 1024 GPUs (142M neurons)"
+  tools/flyfit-scaling --backend gpu --calibrate $B/k1-b1/results.h5 --reports $B/reports-metis.json \
+    --connectome $B/full.h5 --weak 138639 --ranks 1...1024 --batch 1,128 --csv $B/model-weak-gpu.csv \
+    --plot $B/model-weak-gpu.png 2>/dev/null | tee $B/model-weak-gpu.txt
+  ;;
+*) echo "bench: unknown section '$section' (sim, import, partition, scaleout, model)"; exit 1 ;;
+esac; done
+echo "bench: results in $B/*.csv"

@@ -1,7 +1,7 @@
 /* results.h5 and spikes.txt of a simulation, gathered on rank 0 and written atomically
  * (temporary name, then rename). Layout:
  *   /config                 string   effective configuration (INI text)
- *   /run                    attrs    ranks, threads, backend, version, steps, dt_ms, ...
+ *   /run                    attrs    ranks, threads, hosts, backend, version, steps, dt_ms, ...
  *   /timing                 attrs    setup_s, simulate_s, windows, exchange (allgather | targeted)
  *   /timing/peak_rss_mb     float64  [ranks] peak resident memory of each rank
  *   /timing/{create_s, compute_s, pack_s, comm_s, unpack_s}  float64 [ranks] wall seconds per phase
@@ -27,6 +27,7 @@ typedef struct {
   int ranks;
   double setup_s, simulate_s;
   const double *peak_rss_mb; /* [ranks], on rank 0 */
+  const char *hosts;         /* rank 0: the node of every rank, comma-separated */
 } FfRunInfo;
 
 /* Collective. Gathers every rank's output to rank 0, computes neuropil rates and writes

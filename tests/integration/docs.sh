@@ -6,9 +6,11 @@ source "$(dirname "$0")/../lib.sh"
 missing=$(grep -vxFf "$ROOT/README.md" "$TMP/keys.md" | head -3)
 check "README.md holds the current configuration table (flyfit --help-config markdown)${missing:+; stale: $missing}" test -z "$missing"
 quiet() { "$@" >/dev/null 2>&1; }
-for p in "flyfit" "flyfit-import" "flyfit-synth"; do
+for p in "flyfit" "flyfit-import" "flyfit-synth" "flyfit-partition"; do
   check "$p --help" quiet "$BIN/$p" --help
 done
 check "flyfit-plot --help" quiet /usr/bin/python3 "$ROOT/tools/flyfit-plot" --help
+check "flyfit-scaling --help" quiet "$ROOT/tools/flyfit-scaling" --help
+check "jobs/scaling-collect --help" quiet "$ROOT/jobs/scaling-collect" --help
 check "flyfit --version" quiet "$BIN/flyfit" --version
 check "README.md names make demo and make check" grep -q "make demo" "$ROOT/README.md"

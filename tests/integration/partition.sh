@@ -87,6 +87,20 @@ expect_error "flyfit on 3 ranks with partitions for 4 only" \
   "holds no partition for 3 ranks \(it holds partitions for K = 4\); make one with:" mpi 3 "$BIN/flyfit" "$TMP/run.ini"
 check "... and the message gives the command" grep -q "flyfit-partition $TMP/brain.h5 --ranks 3" "$TMP/stderr.$$"
 unchanged "a partition for another K"
+cp "$TMP/orig.h5" "$TMP/nopart.h5"
+expect_error "flyfit on 2 ranks with no /partition group at all" \
+  "holds no partition for 2 ranks \(it holds none\); make one with:" mpi 2 "$BIN/flyfit" "$TMP/run.ini" \
+  --set data.connectome="$TMP/nopart.h5"
+check "... and that file is unchanged" cmp -s "$TMP/nopart.h5" "$TMP/orig.h5"
+
+# --balance: what METIS keeps within 3% of the mean
+for bal in neurons connections; do
+  "$P" "$TMP/orig.h5" --ranks 6 --balance $bal --report-only 2>/dev/null | sed -n 2p > "$TMP/bal-$bal.txt"
+done
+check "--balance neurons: neuron imbalance at most 1.03 ($(imb bal-neurons 2>/dev/null))" \
+  awk -v s="$(sed -n 's/.*neurons \([0-9.]*\), connections.*/\1/p' "$TMP/bal-neurons.txt")" 'BEGIN { exit !(s > 0 && s <= 1.03) }'
+check "--balance connections: connection imbalance at most 1.03" \
+  awk -v s="$(sed -n 's/.*connections \([0-9.]*\);.*/\1/p' "$TMP/bal-connections.txt")" 'BEGIN { exit !(s > 0 && s <= 1.03) }'
 
 # damaged partitions: a changed connection, a missing dataset, attributes for another K
 /usr/bin/python3 - "$TMP" <<'PY'

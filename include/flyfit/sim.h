@@ -15,6 +15,7 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "flyfit/exchange.h"
 #include "flyfit/model.h"
 #include "flyfit/net.h"
 #include "flyfit/stimulus.h"
@@ -28,7 +29,7 @@ typedef struct {
   uint64_t seed;
   int threads;       /* OpenMP threads of this rank */
   double progress_s; /* seconds between progress lines, 0 = none */
-  int exchange;      /* FfExchange: allgather, targeted, or auto (decided from the destinations) */
+  int exchange;      /* FfExchangeMode: allgather, targeted, or auto (decided from the destinations) */
 } FfSimSetup;
 
 /* What a rank holds after a run: only its own neurons. */
@@ -70,16 +71,6 @@ typedef struct {
 } FfBackend;
 
 extern const FfBackend ff_backend_cpu;
-
-typedef enum { FF_EXCHANGE_ALLGATHER = 0, FF_EXCHANGE_TARGETED = 1, FF_EXCHANGE_AUTO = 2 } FfExchange;
-
-/* Spike word: new id of the neuron (32 bits) | step within its window (16) | batch element (16). */
-static inline uint64_t ff_spike_pack(int64_t gid, int32_t step_in_window, int32_t b) {
-  return (uint64_t)gid | (uint64_t)(uint16_t)step_in_window << 32 | (uint64_t)(uint16_t)b << 48;
-}
-static inline int64_t ff_spike_gid(uint64_t w) { return (int64_t)(w & 0xffffffffu); }
-static inline int32_t ff_spike_step(uint64_t w) { return (int32_t)((w >> 32) & 0xffff); }
-static inline int32_t ff_spike_batch(uint64_t w) { return (int32_t)(w >> 48); }
 
 /* Collective: runs the whole simulation with the given backend. */
 int ff_sim_run(const FfBackend *backend, const FfSimSetup *s, MPI_Comm comm, FfSimOutput *out);

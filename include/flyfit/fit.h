@@ -1,0 +1,110 @@
+/* Round 1 of the fitting (DESIGN.md §2.4): the spiking network, driven by an input encoder, learns
+ * to turn the previous frame's neuropil rates into the next frame's, by online eligibility traces.
+ *
+ * FfFitNet is one rank's share of the trainable network: its neurons' encoder rows, the weights of
+ * the connections that end on them, the Adam state of both, and the stepper that simulates a batch
+ * of B samples side by side (one sample = one frame period from the initial state) while it updates
+ * the traces. Everything a rank computes is about what it owns; what crosses ranks is the spikes
+ * (once per delay window), integer sums of spike counts per neuropil, and one fixed-point sum for
+ * the gradient norm, so weights and losses are bit-identical for any rank count and partition.
+ *
+ * Layouts: per neuron-trial arrays are [n_local x B], trial fastest; encoder rows [n_local x P];
+ * connection arrays follow the rank's slab (net.h). Parameters and traces are float. */
+#ifndef FLYFIT_FIT_H
+#define FLYFIT_FIT_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "flyfit/exchange.h"
+#include "flyfit/fit_neuron.h"
+#include "flyfit/model.h"
+#include "flyfit/net.h"
+
+enum { FF_TRAIN_ENCODER = 1, FF_TRAIN_CONNECTIONS = 2 };
+typedef enum { FF_LOSS_MSE = 0, FF_LOSS_MAE = 1, FF_LOSS_HUBER = 2 } FfLoss;
+
+/* Synaptic input is summed in fixed point, 2^-FF_FIT_FIX mV, so arrival order never matters. */
+enum { FF_FIT_FIX = 32 };
+
+typedef struct {
+  const FfModel *model;     /* brainscale step order */
+  const FfNet *net;         /* this rank's slab */
+  int32_t n_np;             /* neuropils the loss sees (P) */
+  const int32_t *np_of;     /* [connectome neuropils] index among the P, or -1 when not fitted */
+  int32_t batch;            /* B: samples side by side (at most) */
+  int32_t steps;            /* per sample */
+  int32_t warmup;           /* steps before spikes are counted */
+  double background_hz;     /* Poisson background to every neuron */
+  double x_scale;           /* encoder input = rates / x_scale (Hz) */
+  int trainable;            /* FF_TRAIN_* bits */
+  double etrace_decay;      /* 0: D-RTRL; else ES-D-RTRL decay for pathways */
+  int keep_sign;            /* connection weights keep the sign of their synapses */
+  double enc_init_mV;       /* encoder bias at start; weights ~ enc_init_sd_mV N(0,1) / sqrt(P) */
+  double enc_init_sd_mV;
+  double max_trace_bytes;   /* limit for D-RTRL per-connection traces */
+  uint64_t seed;
+  int threads;
+  int exchange;             /* FfExchangeMode */
+  MPI_Comm comm;
+} FfFitSetup;
+
+typedef struct FfFitNet FfFitNet;
+
+/* Collective. Builds the rank's parameters (encoder from the seed; connection weights w_syn x signed
+ * synapse count) and buffers for batches of up to setup->batch samples. */
+int ff_fit_create(const FfFitSetup *s, FfFitNet **f);
+void ff_fit_destroy(FfFitNet **f);
+
+/* Collective. Simulates B <= batch samples side by side. x: [B x P] input rates (Hz) of each
+ * sample, the same on every rank; key: [B] a 32-bit identity per sample that keys its random
+ * numbers (initial state, background). With traces != 0 the eligibility traces are updated too.
+ * On return rates: [B x P] the neuropil rates (Hz) of each sample, identical on every rank. */
+int ff_fit_forward(FfFitNet *f, int32_t B, const double *x, const uint32_t *key, int traces, double *rates);
+
+/* After a forward with traces: adds dL/dtheta of this batch to the gradient accumulators, given
+ * dL/drates [B x P] (the same on every rank). */
+int ff_fit_backward(FfFitNet *f, const double *dl_drates);
+
+/* Collective. Global L2 norm of the accumulated gradient (a fixed-point sum: rank-count invariant). */
+int ff_fit_grad_norm(FfFitNet *f, double *norm);
+/* Adam step with learning rate lr on the gradient scaled by `scale` (clipping), then zero the
+ * accumulators. Returns FF_ERR_INPUT naming the parameter if any value becomes NaN or infinite. */
+int ff_fit_adam(FfFitNet *f, double lr, double beta1, double beta2, double eps, double scale);
+void ff_fit_zero_grad(FfFitNet *f);
+
+/* Loss of predictions r against targets y ([n]), and dL/dr into g (may be NULL). Mean over n. */
+double ff_fit_loss(int loss, double huber_delta, const double *r, const double *y, int64_t n, double *g);
+
+/* Access for checkpoints, tests and results. Counts are this rank's. */
+typedef struct {
+  int32_t n_local, n_np, batch;
+  int64_t n_conn;
+  float *enc_w, *enc_b;            /* [n_local x P], [n_local] */
+  float *enc_m, *enc_v, *enc_bm, *enc_bv; /* Adam state */
+  float *conn_w, *conn_m, *conn_v; /* [n_conn] (NULL when connections are not trained) */
+  float *g_enc_w, *g_enc_b, *g_conn; /* gradient accumulators */
+  int64_t adam_t;
+  const int32_t *count;            /* [n_local x B] spikes in the counting window, last forward */
+  const float *ext_w;              /* [n_local x B] encoder output w = ReLU(z), last forward */
+} FfFitView;
+void ff_fit_view(FfFitNet *f, FfFitView *v);
+/* Re-derives the fixed-point synaptic weights after connection weights were set from outside. */
+int ff_fit_sync_weights(FfFitNet *f);
+
+/* The random numbers of the model, exposed so that tests can rebuild a forward pass on their own:
+ * the steps from a background spike at `step` (-1: the start) to the next one, a geometric gap of
+ * the Bernoulli(p) process per step (log1mp = log(1 - p)); and the initial state of a neuron in a
+ * sample, v ~ N(0, v_sd), g ~ U(0, g_max). Keyed by (seed, neuron, sample key, step). */
+int32_t ff_fit_bg_gap(uint64_t seed, int64_t gid, uint32_t key, int32_t step, double log1mp);
+void ff_fit_init_state(uint64_t seed, int64_t gid, uint32_t key, double v_sd, double g_max, float *v, float *g);
+
+/* Timings and counts of this rank since creation. */
+typedef struct {
+  double step_s, deliver_s, grad_s, exchange_s;
+  int64_t steps, spikes, events;
+  double bytes_per_neuron_step; /* state and traces touched per neuron-trial per step */
+} FfFitStats;
+void ff_fit_stats(const FfFitNet *f, FfFitStats *s);
+
+#endif

@@ -1,0 +1,714 @@
+/* One rank's trainable network and its stepper (include/flyfit/fit.h).
+ *
+ * Time runs in windows of D steps as in the simulation: spikes of window w reach their targets in
+ * window w+1, so a window's steps need nothing from other ranks and the spikes are exchanged once
+ * after it. Within a step, arriving spikes are added to each target's accumulator in fixed point
+ * (an integer sum, so the order of arrival, and with it the partition, never matters), then every
+ * neuron-trial advances (fit_neuron.h) and updates its traces. Background spikes are a Bernoulli
+ * process per step, drawn as geometric gaps keyed by (neuron, sample, step): one random draw per
+ * background spike instead of one per step, the same for any rank count.
+ *
+ * Presynaptic ES traces change only when a spike arrives, so they are kept lazily as (value, step of
+ * last arrival) and decayed by a^(t - last) when touched. */
+#include "flyfit/fit.h"
+#include "flyfit/error.h"
+#include "flyfit/log.h"
+#include "flyfit/results.h"
+#include "flyfit/rng.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { FF_STREAM_FIT_BG = 5, FF_STREAM_FIT_INIT = 6, FF_STREAM_FIT_PARAM = 9 };
+
+typedef struct {
+  int32_t j, t, b;
+} Emit;
+
+typedef struct {
+  Emit *v;
+  int64_t n, cap;
+} EmitVec;
+
+struct FfFitNet {
+  FfFitSetup s;
+  const FfNet *net;
+  FfFitNeuron nrn;
+  int32_t n, B, P, D, n_pre, n_chunks;
+  int64_t E;
+  int32_t Bcur; /* samples in the current batch */
+  /* parameters, Adam state and gradients */
+  float *enc_w, *enc_b, *enc_m, *enc_v, *enc_bm, *enc_bv, *g_enc_w, *g_enc_b;
+  float *conn_w, *conn_m, *conn_v, *g_conn;
+  int8_t *conn_sign;
+  int64_t *wq;   /* [E] fixed-point weights, 2^-FF_FIT_FIX mV */
+  int64_t adam_t;
+  /* neuron-trial state [n x B] */
+  float *v, *g, *w;
+  uint8_t *hold;
+  int32_t *count, *next_bg;
+  int64_t *acc;
+  float *ev, *eg, *ec; /* encoder-weight trace */
+  float *fv, *fg, *fc; /* ES postsynaptic factor */
+  float *cv, *cg, *cc; /* D-RTRL per-connection traces [E x B] */
+  float *st_s, *st_sg; /* this step's spike and surrogate, for the per-connection traces */
+  uint8_t *st_held, *xmark; /* [n x B], [n_pre x B] */
+  float *px;           /* ES presynaptic trace [n_pre x B] */
+  int32_t *plast;
+  /* readout */
+  int64_t *np_row_syn; /* [P] sum over all neurons of synapses in each fitted neuropil (global) */
+  float *dldc;         /* [n x B] */
+  double *xhat;        /* [B x P] encoder input of the current batch */
+  uint32_t *keys;      /* [B] random-number identity of each sample */
+  /* window machinery */
+  int32_t *chunk_lo;
+  EmitVec *emit;       /* [n_chunks] */
+  int64_t *arr_off;    /* [D x B + 1] arrivals of the current window by (step, trial) */
+  int32_t *arr;
+  int64_t arr_cap;
+  int32_t *look;
+  int64_t look_cap;
+  FfExchange *x;
+  double *apow;        /* [steps + 1] a^k for the lazy presynaptic traces */
+  FfFitStats stats;
+  int traces;          /* the current forward updates traces */
+};
+
+/* ---- small helpers ------------------------------------------------------------------------------ */
+
+static int emit_push(EmitVec *e, int32_t j, int32_t t, int32_t b) {
+  if (e->n == e->cap) {
+    int64_t cap = e->cap ? 2 * e->cap : 1024;
+    Emit *q = realloc(e->v, (size_t)cap * sizeof *q);
+    if (q == NULL) return FF_ERR_NOMEM;
+    e->v = q;
+    e->cap = cap;
+  }
+  e->v[e->n++] = (Emit){j, t, b};
+  return FF_OK;
+}
+
+int32_t ff_fit_bg_gap(uint64_t seed, int64_t gid, uint32_t key, int32_t step, double log1mp) {
+  uint32_t r[4];
+  ff_rng4(seed, FF_STREAM_FIT_BG, (uint32_t)gid, (uint32_t)step, key, r);
+  const double u = ff_u01_53(r[0], r[1]);
+  const double k = ceil(log(u) / log1mp);
+  return k >= 1.0 ? (k < 1e9 ? (int32_t)k : 1000000000) : 1;
+}
+
+void ff_fit_init_state(uint64_t seed, int64_t gid, uint32_t key, double v_sd, double g_max, float *v, float *g) {
+  uint32_t r[4];
+  ff_rng4(seed, FF_STREAM_FIT_INIT, (uint32_t)gid, key, 0, r);
+  const double nz = sqrt(-2.0 * log(ff_u01(r[0]))) * cos(6.283185307179586 * ff_u01(r[1]));
+  *v = (float)(v_sd * nz);
+  *g = (float)(g_max * ff_u01(r[2]));
+}
+
+static int64_t to_fixed(double w) { return (int64_t)llrint(w * (double)(1ull << FF_FIT_FIX)); }
+
+int ff_fit_sync_weights(FfFitNet *f) {
+  if (f->conn_w == NULL) return FF_OK;
+  for (int64_t e = 0; e < f->E; ++e) {
+    if (!(fabsf(f->conn_w[e]) < 1e6f))
+      return FF_ERROR(FF_ERR_INPUT, "connection weight %lld is %g mV, outside +-1e6", (long long)e, f->conn_w[e]);
+    f->wq[e] = to_fixed(f->conn_w[e]);
+  }
+  return FF_OK;
+}
+
+/* ---- creation ----------------------------------------------------------------------------------- */
+
+void ff_fit_destroy(FfFitNet **pf) {
+  if (pf == NULL || *pf == NULL) return;
+  FfFitNet *f = *pf;
+  void *bufs[] = {f->enc_w, f->enc_b, f->enc_m, f->enc_v, f->enc_bm, f->enc_bv, f->g_enc_w, f->g_enc_b,
+                  f->conn_w, f->conn_m, f->conn_v, f->g_conn, f->conn_sign, f->wq, f->v, f->g, f->w, f->hold,
+                  f->count, f->next_bg, f->acc, f->ev, f->eg, f->ec, f->fv, f->fg, f->fc, f->cv, f->cg, f->cc,
+                  f->st_s, f->st_sg, f->st_held, f->xmark, f->px, f->plast, f->np_row_syn, f->dldc, f->xhat, f->keys,
+                  f->chunk_lo, f->arr_off, f->arr, f->look, f->apow};
+  for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; ++k) free(bufs[k]);
+  if (f->emit)
+    for (int c = 0; c < f->n_chunks; ++c) free(f->emit[c].v);
+  free(f->emit);
+  ff_exchange_destroy(&f->x);
+  free(f);
+  *pf = NULL;
+}
+
+static int create(FfFitNet *f) {
+  const FfFitSetup *s = &f->s;
+  const FfNet *net = s->net;
+  const FfModel *m = s->model;
+  const int64_t nb = (int64_t)f->n * f->B, P = f->P;
+  if (m->step_order != FF_ORDER_BRAINSCALE)
+    return FF_ERROR(FF_ERR_INPUT, "[run] mode = fit needs the brainscale step order ([run] preset = brainscale)");
+  if (m->ref_steps > 256) return FF_ERROR(FF_ERR_INPUT, "[model] tau_ref_ms: more than 255 refractory steps");
+  f->nrn = (FfFitNeuron){(float)m->em1, (float)m->es1, (float)m->one_minus_em, (float)m->u_th, (float)m->u_reset,
+                         0.3f, 1.5f, (m->ref_steps > 1 ? m->ref_steps : 1) - 1};
+  /* encoder: bias enc_init_mV, weights enc_init_sd_mV N(0, 1) / sqrt(P), keyed by neuron and neuropil */
+  FF_TRY(FF_MALLOC(f->enc_w, f->n * P, "encoder weights"));
+  FF_TRY(FF_MALLOC(f->enc_b, f->n, "encoder biases"));
+  for (int32_t j = 0; j < f->n; ++j) {
+    f->enc_b[j] = (float)s->enc_init_mV;
+    for (int32_t p = 0; p < P; ++p) {
+      uint32_t r[4];
+      ff_rng4(s->seed, FF_STREAM_FIT_PARAM, (uint32_t)net->gid[j], (uint32_t)p, 0, r);
+      const double z = sqrt(-2.0 * log(ff_u01(r[0]))) * cos(6.283185307179586 * ff_u01(r[1]));
+      f->enc_w[(int64_t)j * P + p] = (float)(s->enc_init_sd_mV * z / sqrt((double)P));
+    }
+  }
+  FF_TRY(FF_CALLOC(f->enc_m, f->n * P, "encoder Adam state"));
+  FF_TRY(FF_CALLOC(f->enc_v, f->n * P, "encoder Adam state"));
+  FF_TRY(FF_CALLOC(f->enc_bm, f->n, "encoder Adam state"));
+  FF_TRY(FF_CALLOC(f->enc_bv, f->n, "encoder Adam state"));
+  FF_TRY(FF_CALLOC(f->g_enc_w, f->n * P, "encoder gradient"));
+  FF_TRY(FF_CALLOC(f->g_enc_b, f->n, "encoder gradient"));
+  /* connections: weight w_syn x signed synapse count */
+  FF_TRY(FF_MALLOC(f->wq, f->E, "fixed-point weights"));
+  FF_TRY(FF_MALLOC(f->conn_w, f->E, "connection weights"));
+  for (int64_t e = 0; e < f->E; ++e) f->conn_w[e] = (float)(m->w_syn * (double)net->weight[e]);
+  FF_TRY(ff_fit_sync_weights(f));
+  if (s->trainable & FF_TRAIN_CONNECTIONS) {
+    FF_TRY(FF_CALLOC(f->conn_m, f->E, "connection Adam state"));
+    FF_TRY(FF_CALLOC(f->conn_v, f->E, "connection Adam state"));
+    FF_TRY(FF_CALLOC(f->g_conn, f->E, "connection gradient"));
+    FF_TRY(FF_MALLOC(f->conn_sign, f->E, "connection signs"));
+    for (int64_t e = 0; e < f->E; ++e) f->conn_sign[e] = net->weight[e] > 0 ? 1 : -1;
+  }
+  /* neuron-trial state */
+  FF_TRY(FF_MALLOC(f->v, nb, "membrane potentials"));
+  FF_TRY(FF_MALLOC(f->g, nb, "synaptic currents"));
+  FF_TRY(FF_MALLOC(f->w, nb, "encoder outputs"));
+  FF_TRY(FF_MALLOC(f->hold, nb, "refractory counters"));
+  FF_TRY(FF_MALLOC(f->count, nb, "spike counts"));
+  FF_TRY(FF_MALLOC(f->next_bg, nb, "background spikes"));
+  FF_TRY(FF_CALLOC(f->acc, nb, "synaptic input"));
+  FF_TRY(FF_MALLOC(f->dldc, nb, "count gradients"));
+  if (s->trainable & FF_TRAIN_ENCODER) {
+    FF_TRY(FF_MALLOC(f->ev, nb, "encoder traces"));
+    FF_TRY(FF_MALLOC(f->eg, nb, "encoder traces"));
+    FF_TRY(FF_MALLOC(f->ec, nb, "encoder traces"));
+  }
+  if (s->trainable & FF_TRAIN_CONNECTIONS) {
+    if (s->etrace_decay > 0.0) {
+      FF_TRY(FF_MALLOC(f->fv, nb, "ES traces"));
+      FF_TRY(FF_MALLOC(f->fg, nb, "ES traces"));
+      FF_TRY(FF_MALLOC(f->fc, nb, "ES traces"));
+      FF_TRY(FF_MALLOC(f->px, (int64_t)f->n_pre * f->B, "presynaptic traces"));
+      FF_TRY(FF_MALLOC(f->plast, (int64_t)f->n_pre * f->B, "presynaptic traces"));
+      FF_TRY(FF_MALLOC(f->apow, s->steps + 1, "decay powers"));
+      f->apow[0] = 1.0;
+      for (int32_t k = 1; k <= s->steps; ++k) f->apow[k] = f->apow[k - 1] * s->etrace_decay;
+    } else {
+      const double bytes = (double)f->E * f->B * 3 * sizeof(float);
+      if (bytes > s->max_trace_bytes)
+        return FF_ERROR(FF_ERR_INPUT,
+                        "[fit] etrace_decay = 0 (D-RTRL) keeps 3 traces per connection and sample: %.3g GB for %lld "
+                        "connections x %d samples on rank %d, above [fit] max_trace_mb; use ES-D-RTRL "
+                        "([fit] etrace_decay = 0.99) or fewer samples per batch",
+                        bytes / 1e9, (long long)f->E, f->B, net->rank);
+      FF_TRY(FF_MALLOC(f->cv, f->E * f->B, "connection traces"));
+      FF_TRY(FF_MALLOC(f->cg, f->E * f->B, "connection traces"));
+      FF_TRY(FF_MALLOC(f->cc, f->E * f->B, "connection traces"));
+      FF_TRY(FF_MALLOC(f->st_s, nb, "step record"));
+      FF_TRY(FF_MALLOC(f->st_sg, nb, "step record"));
+      FF_TRY(FF_MALLOC(f->st_held, nb, "step record"));
+      FF_TRY(FF_CALLOC(f->xmark, (int64_t)f->n_pre * f->B, "arrival marks"));
+    }
+  }
+  FF_TRY(FF_MALLOC(f->xhat, (int64_t)f->B * P, "encoder input"));
+  FF_TRY(FF_MALLOC(f->keys, f->B, "sample keys"));
+  /* readout: synapses of every fitted neuropil over all neurons (an integer sum across ranks) */
+  FF_TRY(FF_CALLOC(f->np_row_syn, P > 0 ? P : 1, "neuropil synapses"));
+  for (int32_t j = 0; j < f->n; ++j)
+    for (int64_t k = net->np_row[j]; k < net->np_row[j + 1]; ++k) {
+      const int32_t p = s->np_of[net->np_id[k]];
+      if (p >= 0) f->np_row_syn[p] += net->np_syn[k];
+    }
+  MPI_Allreduce(MPI_IN_PLACE, f->np_row_syn, (int)P, MPI_INT64_T, MPI_SUM, s->comm);
+  for (int32_t p = 0; p < P; ++p)
+    if (f->np_row_syn[p] <= 0) return FF_ERROR(FF_ERR_INPUT, "fitted neuropil %d has no presynaptic synapses", p);
+  /* chunks of neurons for the threads; spikes are collected per chunk, merged in chunk order */
+  f->n_chunks = f->n > 0 ? (s->threads > 0 ? 4 * s->threads : 4) : 1;
+  if (f->n_chunks > f->n && f->n > 0) f->n_chunks = f->n;
+  FF_TRY(FF_MALLOC(f->chunk_lo, f->n_chunks + 1, "chunks"));
+  for (int c = 0; c <= f->n_chunks; ++c) f->chunk_lo[c] = (int32_t)((int64_t)f->n * c / f->n_chunks);
+  FF_TRY(FF_CALLOC(f->emit, f->n_chunks, "spike lists"));
+  FF_TRY(FF_MALLOC(f->arr_off, (int64_t)f->D * f->B + 1, "arrivals"));
+  return FF_OK;
+}
+
+int ff_fit_create(const FfFitSetup *s, FfFitNet **out) {
+  *out = NULL;
+  FfFitNet *f;
+  FF_TRY(FF_CALLOC(f, 1, "fitting network"));
+  f->s = *s;
+  f->net = s->net;
+  f->n = s->net->n_local;
+  f->B = s->batch;
+  f->P = s->n_np;
+  f->D = s->model->delay_steps;
+  f->E = s->net->n_in;
+  f->n_pre = s->net->n_pre;
+  int st = create(f);
+  if (st == FF_OK) st = ff_exchange_create(s->net, s->exchange, s->comm, &f->x, NULL);
+  if (st != FF_OK) {
+    ff_fit_destroy(&f);
+    ff_error_trace(__FILE__, __LINE__, __func__);
+    return st;
+  }
+  const double per = 4 + 4 + 1 + 8 + 4 + (f->ev ? 24 : 0) + (f->fv ? 24 : 0); /* v g hold acc(r+w) next_bg traces */
+  f->stats.bytes_per_neuron_step = per;
+  *out = f;
+  return FF_OK;
+}
+
+/* ---- forward ------------------------------------------------------------------------------------ */
+
+/* A batch starts: encoder outputs, initial state, first background spikes, traces at zero. */
+static void start_batch(FfFitNet *f, const double *x, const uint32_t *key) {
+  const FfFitSetup *s = &f->s;
+  const FfModel *m = s->model;
+  const int32_t B = f->B, Bc = f->Bcur, P = f->P;
+  const double log1mp = log1p(-s->background_hz * m->dt_ms * 1e-3);
+  for (int32_t b = 0; b < Bc; ++b) f->keys[b] = key[b];
+  for (int32_t b = 0; b < Bc; ++b)
+    for (int32_t p = 0; p < P; ++p) f->xhat[(int64_t)b * P + p] = x[(int64_t)b * P + p] / s->x_scale;
+#pragma omp parallel for schedule(static) num_threads(s->threads > 0 ? s->threads : 1)
+  for (int32_t j = 0; j < f->n; ++j) {
+    const int64_t gid = f->net->gid[j];
+    for (int32_t b = 0; b < B; ++b) {
+      const int64_t k = (int64_t)j * B + b;
+      if (b >= Bc) { /* unused slot of a short batch: silent */
+        f->w[k] = 0.0f;
+        f->v[k] = f->g[k] = 0.0f;
+        f->hold[k] = 0;
+        f->count[k] = 0;
+        f->next_bg[k] = INT32_MAX;
+      } else {
+        double z = f->enc_b[j];
+        for (int32_t p = 0; p < P; ++p) z += (double)f->enc_w[(int64_t)j * P + p] * f->xhat[(int64_t)b * P + p];
+        f->w[k] = z > 0.0 ? (float)z : 0.0f;
+        ff_fit_init_state(s->seed, gid, key[b], m->v_init_sd, m->g_init_max, &f->v[k], &f->g[k]);
+        f->hold[k] = 0;
+        f->count[k] = 0;
+        f->next_bg[k] = s->background_hz > 0.0 ? ff_fit_bg_gap(s->seed, gid, key[b], -1, log1mp) - 1 : INT32_MAX;
+      }
+      f->acc[k] = 0;
+      if (f->ev) f->ev[k] = f->eg[k] = f->ec[k] = 0.0f;
+      if (f->fv) f->fv[k] = f->fg[k] = f->fc[k] = 0.0f;
+    }
+  }
+  if (f->px) {
+    memset(f->px, 0, (size_t)f->n_pre * B * sizeof *f->px);
+    memset(f->plast, 0, (size_t)f->n_pre * B * sizeof *f->plast);
+  }
+  if (f->cv) {
+    memset(f->cv, 0, (size_t)f->E * B * sizeof *f->cv);
+    memset(f->cg, 0, (size_t)f->E * B * sizeof *f->cg);
+    memset(f->cc, 0, (size_t)f->E * B * sizeof *f->cc);
+  }
+}
+
+/* Spikes arriving at step t (k = t - window start) go into the targets' accumulators. */
+static void deliver(FfFitNet *f, int32_t k) {
+  const FfNet *net = f->net;
+  const int32_t B = f->B;
+  const int64_t a0 = f->arr_off[(int64_t)k * B], a1 = f->arr_off[(int64_t)(k + 1) * B];
+  if (a1 == a0) return;
+  int64_t events = 0;
+#pragma omp parallel for schedule(dynamic, 64) reduction(+ : events) num_threads(f->s.threads > 0 ? f->s.threads : 1)
+  for (int64_t a = a0; a < a1; ++a) {
+    const int32_t sidx = f->arr[a];
+    /* the trial is the slot this arrival was sorted into */
+    int32_t lo = 0, hi = B; /* the b with arr_off[k*B + b] <= a < arr_off[k*B + b + 1] */
+    while (hi - lo > 1) {
+      const int32_t mid = (lo + hi) / 2;
+      if (f->arr_off[(int64_t)k * B + mid] <= a) lo = mid; else hi = mid;
+    }
+    const int32_t b = lo;
+    for (int64_t e = net->pre_indptr[sidx]; e < net->pre_indptr[sidx + 1]; ++e) {
+#pragma omp atomic
+      f->acc[(int64_t)net->target[e] * B + b] += f->wq[e];
+    }
+    events += net->pre_indptr[sidx + 1] - net->pre_indptr[sidx];
+    if (f->cv) f->xmark[(int64_t)sidx * B + b] = 1;
+  }
+  f->stats.events += events;
+}
+
+/* Every neuron-trial advances one step and updates its traces; spikes go to the chunk's list. */
+static int update(FfFitNet *f, int32_t t) {
+  const FfFitSetup *s = &f->s;
+  const FfFitNeuron *nrn = &f->nrn;
+  const int32_t B = f->B, Bc = f->Bcur;
+  const float kappa = t >= s->warmup ? 1.0f : 0.0f, scale = (float)(1.0 / (double)(1ull << FF_FIT_FIX));
+  const float a = (float)s->etrace_decay;
+  const double log1mp = log1p(-s->background_hz * s->model->dt_ms * 1e-3);
+  int status = FF_OK;
+#pragma omp parallel for schedule(static) num_threads(s->threads > 0 ? s->threads : 1)
+  for (int c = 0; c < f->n_chunks; ++c) {
+    EmitVec *ev = &f->emit[c];
+    for (int32_t j = f->chunk_lo[c]; j < f->chunk_lo[c + 1]; ++j) {
+      const int64_t gid = f->net->gid[j];
+      for (int32_t b = 0; b < Bc; ++b) {
+        const int64_t k = (int64_t)j * B + b;
+        const float in = (float)f->acc[k] * scale;
+        f->acc[k] = 0;
+        float xi = 0.0f;
+        if (f->next_bg[k] == t) {
+          xi = 1.0f;
+          f->next_bg[k] = t + ff_fit_bg_gap(s->seed, gid, f->keys[b], t, log1mp);
+        }
+        const FfFitStep r = ff_fit_step(nrn, &f->v[k], &f->g[k], &f->hold[k], in, f->w[k] * xi);
+        if (r.s != 0.0f) {
+          f->count[k] += t >= s->warmup;
+          if (emit_push(ev, j, t, b) != FF_OK) status = FF_ERR_NOMEM;
+        }
+        if (f->ev) ff_fit_trace_param(nrn, r, kappa, xi, &f->ev[k], &f->eg[k], &f->ec[k]);
+        if (f->fv) ff_fit_trace_es(nrn, r, kappa, a, &f->fv[k], &f->fg[k], &f->fc[k]);
+        if (f->st_s) {
+          f->st_s[k] = r.s;
+          f->st_sg[k] = r.sg;
+          f->st_held[k] = (uint8_t)r.held;
+        }
+      }
+    }
+  }
+  if (status != FF_OK) return FF_ERROR(status, "out of memory collecting spikes");
+  return FF_OK;
+}
+
+/* D-RTRL: every connection's trace e = D_t e + D_f x for this step (small networks only). */
+static void update_connection_traces(FfFitNet *f, int32_t t) {
+  const FfNet *net = f->net;
+  const int32_t B = f->B, Bc = f->Bcur;
+  const float kappa = t >= f->s.warmup ? 1.0f : 0.0f;
+#pragma omp parallel for schedule(dynamic, 16) num_threads(f->s.threads > 0 ? f->s.threads : 1)
+  for (int32_t sidx = 0; sidx < f->n_pre; ++sidx)
+    for (int64_t e = net->pre_indptr[sidx]; e < net->pre_indptr[sidx + 1]; ++e) {
+      const int64_t j = net->target[e];
+      for (int32_t b = 0; b < Bc; ++b) {
+        const int64_t k = j * B + b, q = e * B + b;
+        const FfFitStep r = {f->st_s[k], f->st_sg[k], f->st_held[k]};
+        ff_fit_trace_pathway(&f->nrn, r, kappa, (float)f->xmark[(int64_t)sidx * B + b], &f->cv[q], &f->cg[q], &f->cc[q]);
+      }
+    }
+  memset(f->xmark, 0, (size_t)f->n_pre * B);
+}
+
+/* After a window: pack its spikes, exchange them, and sort the arrivals of the next window by
+ * (step, trial); presynaptic ES traces take their arrivals in time order. */
+static int exchange_window(FfFitNet *f, int32_t t0, int status) {
+  const FfNet *net = f->net;
+  const int32_t B = f->B, D = f->D;
+  int64_t n = 0;
+  for (int c = 0; c < f->n_chunks; ++c) n += f->emit[c].n;
+  uint64_t *send = NULL;
+  if (status == FF_OK) status = ff_exchange_send_buffer(f->x, n, &send);
+  if (status == FF_OK) {
+    int64_t q = 0;
+    for (int c = 0; c < f->n_chunks; ++c)
+      for (int64_t i = 0; i < f->emit[c].n; ++i) {
+        const Emit *e = &f->emit[c].v[i];
+        send[q++] = ff_spike_pack(net->new_base + e->j, e->t - t0, e->b);
+      }
+  }
+  for (int c = 0; c < f->n_chunks; ++c) f->emit[c].n = 0;
+  f->stats.spikes += n;
+  const uint64_t *recv;
+  int64_t got;
+  FfExchangeStats xs = {0, 0, 0.0, 0.0};
+  const double t_x = ff_wall_seconds();
+  FF_TRY(ff_exchange_run(f->x, n, status, &recv, &got, &xs));
+  f->stats.exchange_s += ff_wall_seconds() - t_x;
+  if (got > f->look_cap) {
+    FF_TRY(FF_REALLOC(f->look, got, "arriving spikes"));
+    f->look_cap = got;
+  }
+  const int64_t slots = (int64_t)D * B;
+  memset(f->arr_off, 0, (size_t)(slots + 1) * sizeof *f->arr_off);
+  int64_t kept = 0;
+  for (int64_t q = 0; q < got; ++q) {
+    f->look[q] = ff_net_standin(net, ff_spike_gid(recv[q]));
+    if (f->look[q] < 0) continue;
+    f->arr_off[(int64_t)ff_spike_step(recv[q]) * B + ff_spike_batch(recv[q]) + 1]++;
+    ++kept;
+  }
+  for (int64_t k = 0; k < slots; ++k) f->arr_off[k + 1] += f->arr_off[k];
+  if (kept > f->arr_cap) {
+    FF_TRY(FF_REALLOC(f->arr, kept, "arriving spikes"));
+    f->arr_cap = kept;
+  }
+  for (int64_t q = 0; q < got; ++q)
+    if (f->look[q] >= 0) f->arr[f->arr_off[(int64_t)ff_spike_step(recv[q]) * B + ff_spike_batch(recv[q])]++] = f->look[q];
+  for (int64_t k = slots; k > 0; --k) f->arr_off[k] = f->arr_off[k - 1];
+  f->arr_off[0] = 0;
+  if (f->px) { /* arrivals at step t0 + D + k: eps = a^(t - last) eps + 1 */
+    for (int64_t k = 0; k < slots; ++k) {
+      const int32_t t = t0 + D + (int32_t)(k / B), b = (int32_t)(k % B);
+      if (t >= f->s.steps) break; /* arrives after the end of the sample */
+      for (int64_t a = f->arr_off[k]; a < f->arr_off[k + 1]; ++a) {
+        const int64_t q = (int64_t)f->arr[a] * B + b;
+        f->px[q] = (float)(f->apow[t - f->plast[q]] * f->px[q]) + 1.0f;
+        f->plast[q] = t;
+      }
+    }
+  }
+  return FF_OK;
+}
+
+int ff_fit_forward(FfFitNet *f, int32_t B, const double *x, const uint32_t *key, int traces, double *rates) {
+  const FfFitSetup *s = &f->s;
+  if (B < 1 || B > f->B) return FF_ERROR(FF_ERR_INTERNAL, "batch of %d samples, room for %d", B, f->B);
+  f->Bcur = B;
+  f->traces = traces;
+  /* traces are buffers of the trainer; a forward without them leaves them alone */
+  float *ev = f->ev, *fv = f->fv, *cv = f->cv, *px = f->px, *st = f->st_s;
+  if (!traces) f->ev = f->fv = f->cv = f->px = f->st_s = NULL;
+  start_batch(f, x, key);
+  memset(f->arr_off, 0, (size_t)((int64_t)f->D * f->B + 1) * sizeof *f->arr_off);
+  int status = FF_OK;
+  for (int32_t t0 = 0; t0 < s->steps; t0 += f->D) {
+    const int32_t t1 = t0 + f->D < s->steps ? t0 + f->D : s->steps;
+    double ta = ff_wall_seconds();
+    for (int32_t t = t0; t < t1 && status == FF_OK; ++t) {
+      if (t0 > 0) deliver(f, t - t0);
+      double tb = ff_wall_seconds();
+      f->stats.deliver_s += tb - ta;
+      status = update(f, t);
+      if (status == FF_OK && f->cv) update_connection_traces(f, t);
+      ta = ff_wall_seconds();
+      f->stats.step_s += ta - tb;
+      f->stats.steps++;
+    }
+    if (t1 < s->steps) status = exchange_window(f, t0, status);
+    else
+      for (int c = 0; c < f->n_chunks; ++c) { /* spikes of the last window arrive after the end */
+        f->stats.spikes += f->emit[c].n;
+        f->emit[c].n = 0;
+      }
+    if (status != FF_OK) break;
+  }
+  if (!traces) {
+    f->ev = ev;
+    f->fv = fv;
+    f->cv = cv;
+    f->px = px;
+    f->st_s = st;
+  }
+  FF_TRY(status);
+  if (f->px && traces) /* decay every presynaptic trace to the last step */
+    for (int64_t q = 0; q < (int64_t)f->n_pre * f->B; ++q) {
+      f->px[q] = (float)(f->apow[s->steps - 1 - f->plast[q]] * f->px[q]);
+      f->plast[q] = s->steps - 1;
+    }
+  /* neuropil rates: integer sums of synapses x counts, added across ranks */
+  const FfNet *net = f->net;
+  const int32_t P = f->P;
+  int64_t *sums;
+  FF_TRY(FF_CALLOC(sums, (int64_t)B * P, "neuropil sums"));
+  for (int32_t j = 0; j < f->n; ++j)
+    for (int64_t k = net->np_row[j]; k < net->np_row[j + 1]; ++k) {
+      const int32_t p = s->np_of[net->np_id[k]];
+      if (p < 0) continue;
+      for (int32_t b = 0; b < B; ++b) sums[(int64_t)b * P + p] += (int64_t)net->np_syn[k] * f->count[(int64_t)j * f->B + b];
+    }
+  MPI_Allreduce(MPI_IN_PLACE, sums, (int)((int64_t)B * P), MPI_INT64_T, MPI_SUM, s->comm);
+  const double t_count = (double)(s->steps - s->warmup) * s->model->dt_ms * 1e-3;
+  for (int64_t q = 0; q < (int64_t)B * P; ++q) rates[q] = (double)sums[q] / (double)f->np_row_syn[q % P] / t_count;
+  free(sums);
+  return FF_OK;
+}
+
+/* ---- gradients and Adam ------------------------------------------------------------------------- */
+
+int ff_fit_backward(FfFitNet *f, const double *dl_drates) {
+  const FfFitSetup *s = &f->s;
+  const FfNet *net = f->net;
+  const int32_t B = f->B, Bc = f->Bcur, P = f->P;
+  if (!f->traces) return FF_ERROR(FF_ERR_INTERNAL, "backward without a forward that kept traces");
+  const double t0 = ff_wall_seconds();
+  const double t_count = (double)(s->steps - s->warmup) * s->model->dt_ms * 1e-3;
+  /* dL/dcount of each neuron-trial: its share of every fitted neuropil's rate */
+#pragma omp parallel for schedule(static) num_threads(s->threads > 0 ? s->threads : 1)
+  for (int32_t j = 0; j < f->n; ++j)
+    for (int32_t b = 0; b < B; ++b) {
+      double d = 0.0;
+      if (b < Bc)
+        for (int64_t k = net->np_row[j]; k < net->np_row[j + 1]; ++k) {
+          const int32_t p = s->np_of[net->np_id[k]];
+          if (p >= 0) d += dl_drates[(int64_t)b * P + p] * (double)net->np_syn[k] / (double)f->np_row_syn[p];
+        }
+      f->dldc[(int64_t)j * B + b] = (float)(d / t_count);
+    }
+  if (f->ev) { /* encoder: dL/dw = dL/dc e_c; w = ReLU(z), z = b + W xhat */
+#pragma omp parallel for schedule(static) num_threads(s->threads > 0 ? s->threads : 1)
+    for (int32_t j = 0; j < f->n; ++j)
+      for (int32_t b = 0; b < Bc; ++b) {
+        const int64_t k = (int64_t)j * B + b;
+        if (!(f->w[k] > 0.0f)) continue;
+        const float gw = f->dldc[k] * f->ec[k];
+        f->g_enc_b[j] += gw;
+        for (int32_t p = 0; p < P; ++p) f->g_enc_w[(int64_t)j * P + p] += gw * (float)f->xhat[(int64_t)b * P + p];
+      }
+  }
+  if (f->fv) { /* ES-D-RTRL: dL/dW_ij = (dL/dc_j eps_f,c_j) / (1 - (1 - a)^T) eps_x,i */
+    const float norm = (float)(1.0 - pow(1.0 - s->etrace_decay, (double)s->steps));
+#pragma omp parallel for schedule(dynamic, 16) num_threads(s->threads > 0 ? s->threads : 1)
+    for (int32_t sidx = 0; sidx < f->n_pre; ++sidx)
+      for (int64_t e = net->pre_indptr[sidx]; e < net->pre_indptr[sidx + 1]; ++e) {
+        const int64_t j = net->target[e];
+        float acc = 0.0f;
+        for (int32_t b = 0; b < Bc; ++b)
+          acc += f->dldc[j * B + b] * f->fc[j * B + b] / norm * f->px[(int64_t)sidx * B + b];
+        f->g_conn[e] += acc;
+      }
+  } else if (f->cv) { /* D-RTRL: dL/dW = dL/dc e_c per connection */
+#pragma omp parallel for schedule(dynamic, 16) num_threads(s->threads > 0 ? s->threads : 1)
+    for (int32_t sidx = 0; sidx < f->n_pre; ++sidx)
+      for (int64_t e = net->pre_indptr[sidx]; e < net->pre_indptr[sidx + 1]; ++e) {
+        const int64_t j = net->target[e];
+        float acc = 0.0f;
+        for (int32_t b = 0; b < Bc; ++b) acc += f->dldc[j * B + b] * f->cc[e * B + b];
+        f->g_conn[e] += acc;
+      }
+  }
+  f->stats.grad_s += ff_wall_seconds() - t0;
+  return FF_OK;
+}
+
+void ff_fit_zero_grad(FfFitNet *f) {
+  if (f->g_enc_w) memset(f->g_enc_w, 0, (size_t)f->n * f->P * sizeof *f->g_enc_w);
+  if (f->g_enc_b) memset(f->g_enc_b, 0, (size_t)f->n * sizeof *f->g_enc_b);
+  if (f->g_conn) memset(f->g_conn, 0, (size_t)f->E * sizeof *f->g_conn);
+}
+
+/* The trainable gradient arrays of this rank, for the norm and Adam. */
+typedef struct {
+  float *p, *m, *v, *g;
+  int64_t n;
+  const char *what;
+} Group;
+
+static int groups(FfFitNet *f, Group *gr) {
+  int n = 0;
+  if (f->s.trainable & FF_TRAIN_ENCODER) {
+    gr[n++] = (Group){f->enc_w, f->enc_m, f->enc_v, f->g_enc_w, (int64_t)f->n * f->P, "encoder weight"};
+    gr[n++] = (Group){f->enc_b, f->enc_bm, f->enc_bv, f->g_enc_b, f->n, "encoder bias"};
+  }
+  if (f->s.trainable & FF_TRAIN_CONNECTIONS) gr[n++] = (Group){f->conn_w, f->conn_m, f->conn_v, f->g_conn, f->E, "connection weight"};
+  return n;
+}
+
+int ff_fit_grad_norm(FfFitNet *f, double *norm) {
+  Group gr[3];
+  const int ng = groups(f, gr);
+  /* exact and order-free: scale by the global max (an exact reduction) into [0, 1], then add the
+   * squares in 128-bit fixed point, 2^-100 */
+  double mx = 0.0;
+  for (int q = 0; q < ng; ++q)
+    for (int64_t i = 0; i < gr[q].n; ++i) {
+      const double a = fabs((double)gr[q].g[i]);
+      if (a > mx || a != a) mx = a != a ? INFINITY : a;
+    }
+  MPI_Allreduce(MPI_IN_PLACE, &mx, 1, MPI_DOUBLE, MPI_MAX, f->s.comm);
+  if (!isfinite(mx)) {
+    *norm = INFINITY;
+    return FF_OK;
+  }
+  if (mx == 0.0) {
+    *norm = 0.0;
+    return FF_OK;
+  }
+  int ex;
+  frexp(mx, &ex);
+  const double sc = ldexp(1.0, -ex); /* mx * sc in [0.5, 1) */
+  unsigned __int128 sum = 0;
+  for (int q = 0; q < ng; ++q)
+    for (int64_t i = 0; i < gr[q].n; ++i) {
+      const double y = (double)gr[q].g[i] * sc;
+      sum += (unsigned __int128)ldexp(y * y, 100);
+    }
+  int K;
+  MPI_Comm_size(f->s.comm, &K);
+  uint64_t mine[2] = {(uint64_t)(sum >> 64), (uint64_t)sum}, *all = malloc((size_t)K * 2 * sizeof *all);
+  if (all == NULL) return FF_ERROR(FF_ERR_NOMEM, "out of memory reducing the gradient norm");
+  MPI_Allgather(mine, 2, MPI_UINT64_T, all, 2, MPI_UINT64_T, f->s.comm);
+  unsigned __int128 tot = 0;
+  for (int r = 0; r < K; ++r) tot += (unsigned __int128)all[2 * r] << 64 | all[2 * r + 1];
+  free(all);
+  const double hi = (double)(uint64_t)(tot >> 64), lo = (double)(uint64_t)tot;
+  *norm = sqrt(ldexp(hi, -36) + ldexp(lo, -100)) / sc;
+  return FF_OK;
+}
+
+int ff_fit_adam(FfFitNet *f, double lr, double beta1, double beta2, double eps, double scale) {
+  Group gr[3];
+  const int ng = groups(f, gr);
+  f->adam_t++;
+  const double c1 = 1.0 - pow(beta1, (double)f->adam_t), c2 = 1.0 - pow(beta2, (double)f->adam_t);
+  int64_t bad = -1;
+  int bad_group = -1;
+  for (int q = 0; q < ng; ++q) {
+    Group *G = &gr[q];
+    for (int64_t i = 0; i < G->n; ++i) {
+      const double g = (double)G->g[i] * scale;
+      const double m = beta1 * G->m[i] + (1.0 - beta1) * g, v = beta2 * G->v[i] + (1.0 - beta2) * g * g;
+      G->m[i] = (float)m;
+      G->v[i] = (float)v;
+      const double p = G->p[i] - lr * (m / c1) / (sqrt(v / c2) + eps);
+      G->p[i] = (float)p;
+      if (!isfinite(G->p[i]) && bad < 0) {
+        bad = i;
+        bad_group = q;
+      }
+    }
+    memset(G->g, 0, (size_t)G->n * sizeof *G->g);
+  }
+  if (f->conn_sign && (f->s.trainable & FF_TRAIN_CONNECTIONS) && f->s.keep_sign)
+    for (int64_t e = 0; e < f->E; ++e)
+      if ((float)f->conn_sign[e] * f->conn_w[e] < 0.0f) f->conn_w[e] = 0.0f;
+  if (bad >= 0) {
+    const FfNet *net = f->net;
+    if (bad_group >= 0 && gr[bad_group].p == f->enc_w)
+      return FF_ERROR(FF_ERR_INPUT, "Adam diverged: the encoder weight of neuron %lld for fitted neuropil %lld is %g",
+                      (long long)net->gid[bad / f->P], (long long)(bad % f->P), gr[bad_group].p[bad]);
+    if (bad_group >= 0 && gr[bad_group].p == f->enc_b)
+      return FF_ERROR(FF_ERR_INPUT, "Adam diverged: the encoder bias of neuron %lld is %g", (long long)net->gid[bad],
+                      gr[bad_group].p[bad]);
+    return FF_ERROR(FF_ERR_INPUT, "Adam diverged: connection %lld of rank %d (onto neuron %lld) is %g", (long long)bad,
+                    net->rank, (long long)net->gid[net->target[bad]], gr[bad_group].p[bad]);
+  }
+  return ff_fit_sync_weights(f);
+}
+
+double ff_fit_loss(int loss, double delta, const double *r, const double *y, int64_t n, double *g) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = r[i] - y[i], ad = fabs(d);
+    double l, dl;
+    if (loss == FF_LOSS_MAE) {
+      l = ad;
+      dl = d > 0.0 ? 1.0 : d < 0.0 ? -1.0 : 0.0;
+    } else if (loss == FF_LOSS_HUBER) {
+      l = ad <= delta ? 0.5 * d * d : delta * (ad - 0.5 * delta);
+      dl = ad <= delta ? d : (d > 0.0 ? delta : -delta);
+    } else {
+      l = d * d;
+      dl = 2.0 * d;
+    }
+    sum += l;
+    if (g) g[i] = dl / (double)n;
+  }
+  return n > 0 ? sum / (double)n : 0.0;
+}
+
+void ff_fit_view(FfFitNet *f, FfFitView *v) {
+  *v = (FfFitView){f->n, f->P, f->B, f->E, f->enc_w, f->enc_b, f->enc_m, f->enc_v, f->enc_bm, f->enc_bv,
+                   f->conn_w, f->conn_m, f->conn_v, f->g_enc_w, f->g_enc_b, f->g_conn, f->adam_t, f->count, f->w};
+}
+
+void ff_fit_stats(const FfFitNet *f, FfFitStats *s) { *s = f->stats; }

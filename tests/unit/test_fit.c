@@ -1,0 +1,452 @@
+/* Round-1 gradients against independent references, on small networks held in memory:
+ * - an exact backpropagation-through-time (BPTT) written out plainly here: its own forward pass that
+ *   stores every step, then the adjoint pass backwards through time, delays and cross-neuron paths
+ *   included. With the recurrent weights at zero, D-RTRL's encoder gradient must equal it to 1e-5;
+ *   with recurrent weights, ES-D-RTRL's connection gradient must point the same way (cosine >= 0.8);
+ * - central finite differences of the smooth parts: the loss functions, and the sub-threshold
+ *   membrane trace (d v_T / d w of a neuron that never spikes is smooth in w);
+ * - the stepper's own forward pass against the reference forward, spike for spike.
+ * The reference shares nothing with the stepper but the model's random numbers (background spike
+ * times and initial state), which are an input here, not what is tested. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include "testutil.h"
+#include <math.h>
+#include <mpi.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flyfit/config.h"
+#include "flyfit/fit.h"
+#include "flyfit/model.h"
+#include "flyfit/net.h"
+#include "flyfit/rng.h"
+
+enum { N = 12, P = 3, B = 3, T = 400, WARM = 40 };
+
+typedef struct {
+  FfConfig cfg;
+  FfModel m;
+  FfNet net;
+  int32_t np_of[P];
+  /* connections as a dense matrix for the reference: w[i][j] mV, 0 = none */
+  double w[N][N];
+  int16_t np_id[2 * N];
+  int32_t np_syn[2 * N];
+} Case;
+
+static uint64_t lcg(uint64_t *s) { return *s = *s * 6364136223846793005ull + 1442695040888963407ull; }
+
+/* A random network of N neurons: connection i->j with probability 0.35, signed counts 1..4, each
+ * neuron making synapses in one or two of the P neuropils. */
+static void make_case(Case *c, double w_syn, uint64_t seed) {
+  memset(c, 0, sizeof *c);
+  ff_config_init(&c->cfg);
+  strcpy(c->cfg.connectome, "x.h5");
+  c->cfg.preset = FF_PRESET_BRAINSCALE;
+  assert_int_equal(ff_config_finish(&c->cfg), 0);
+  c->cfg.w_syn_mV = w_syn;
+  assert_int_equal(ff_model_build(&c->cfg, &c->m), 0);
+  FfNet *n = &c->net;
+  n->rank = 0;
+  n->size = 1;
+  n->n_global = N;
+  n->n_local = N;
+  n->new_base = 0;
+  n->neuron_offsets = calloc(2, sizeof *n->neuron_offsets);
+  n->neuron_offsets[1] = N;
+  n->gid = calloc(N, sizeof *n->gid);
+  for (int i = 0; i < N; ++i) n->gid[i] = i;
+  n->pre_new = calloc(N, sizeof *n->pre_new);
+  n->pre_indptr = calloc(N + 1, sizeof *n->pre_indptr);
+  n->target = calloc(N * N, sizeof *n->target);
+  n->weight = calloc(N * N, sizeof *n->weight);
+  uint64_t s = seed;
+  int64_t e = 0;
+  for (int i = 0; i < N; ++i) {
+    const int64_t e0 = e;
+    for (int j = 0; j < N; ++j) {
+      if (i == j || (lcg(&s) >> 33) % 100 >= 35) continue;
+      const int cnt = 1 + (int)((lcg(&s) >> 33) % 4), sign = i % 4 == 3 ? -1 : 1;
+      n->target[e] = j;
+      n->weight[e++] = sign * cnt;
+      c->w[i][j] = w_syn * sign * cnt;
+    }
+    if (e > e0) {
+      n->pre_new[n->n_pre] = i;
+      n->pre_indptr[++n->n_pre] = e;
+    }
+  }
+  n->n_in = e;
+  n->n_neuropils = P;
+  n->np_row = calloc(N + 1, sizeof *n->np_row);
+  int64_t k = 0;
+  for (int i = 0; i < N; ++i) {
+    c->np_id[k] = (int16_t)(i % P);
+    c->np_syn[k++] = 2 + i % 5;
+    if (i % 2) {
+      c->np_id[k] = (int16_t)((i + 1) % P);
+      c->np_syn[k++] = 1 + i % 3;
+    }
+    n->np_row[i + 1] = k;
+  }
+  n->np_id = c->np_id;
+  n->np_syn = c->np_syn;
+  for (int p = 0; p < P; ++p) c->np_of[p] = p;
+}
+
+static void free_case(Case *c) {
+  free(c->net.neuron_offsets);
+  free(c->net.gid);
+  free(c->net.pre_new);
+  free(c->net.pre_indptr);
+  free(c->net.target);
+  free(c->net.weight);
+  free(c->net.np_row);
+  ff_model_destroy(&c->m);
+}
+
+static FfFitSetup setup_for(Case *c, int trainable, double decay) {
+  FfFitSetup s = {.model = &c->m, .net = &c->net, .n_np = P, .np_of = c->np_of, .batch = B, .steps = T,
+                  .warmup = WARM, .background_hz = 150.0, .x_scale = 100.0, .trainable = trainable,
+                  .etrace_decay = decay, .keep_sign = 1, .enc_init_mV = 1.3, .enc_init_sd_mV = 2.0,
+                  .max_trace_bytes = 1e9, .seed = 7, .threads = 1, .exchange = FF_EXCHANGE_ALLGATHER,
+                  .comm = MPI_COMM_WORLD};
+  return s;
+}
+
+static const uint32_t KEYS[B] = {11, 12, 13};
+static const double X[B * P] = {10, 40, 80, 55, 5, 20, 90, 70, 30};
+static const double Y[B * P] = {3, 6, 9, 12, 4, 8, 1, 7, 5};
+
+/* ---- the reference: forward storing every step, then BPTT ----------------------------------------- */
+
+typedef struct {
+  float v[T + 1][N], g[T + 1][N]; /* state after step t (index t + 1), index 0 = initial */
+  float vt[T][N];                 /* v~ (pre-reset) */
+  uint8_t held[T][N], s[T][N], xi[T][N];
+  int count[N];
+} Traj;
+
+static const float SURR_A = 0.3f, SURR_W = 1.5f;
+
+/* Forward of one sample with encoder weights w[N] (mV per background spike). */
+static void ref_forward(const Case *c, const float *wext, uint32_t key, Traj *tr) {
+  const FfModel *m = &c->m;
+  const float em = (float)m->em1, es = (float)m->es1, ome = (float)m->one_minus_em, th = (float)m->u_th;
+  const int hold_steps = (m->ref_steps > 1 ? m->ref_steps : 1) - 1;
+  const double log1mp = log1p(-150.0 * m->dt_ms * 1e-3);
+  int next[N], hold[N] = {0};
+  memset(tr->count, 0, sizeof tr->count);
+  for (int j = 0; j < N; ++j) {
+    ff_fit_init_state(7, j, key, m->v_init_sd, m->g_init_max, &tr->v[0][j], &tr->g[0][j]);
+    next[j] = ff_fit_bg_gap(7, j, key, -1, log1mp) - 1;
+  }
+  const int D = m->delay_steps;
+  for (int t = 0; t < T; ++t) {
+    double in[N] = {0};
+    if (t >= D)
+      for (int i = 0; i < N; ++i)
+        if (tr->s[t - D][i])
+          for (int j = 0; j < N; ++j) in[j] += c->w[i][j];
+    for (int j = 0; j < N; ++j) {
+      tr->xi[t][j] = next[j] == t;
+      if (next[j] == t) next[j] = t + ff_fit_bg_gap(7, j, key, t, log1mp);
+      if (hold[j] > 0) {
+        hold[j]--;
+        tr->held[t][j] = 1;
+        tr->s[t][j] = 0;
+        tr->v[t + 1][j] = tr->v[t][j];
+        tr->g[t + 1][j] = tr->g[t][j];
+        tr->vt[t][j] = tr->v[t][j];
+        continue;
+      }
+      tr->held[t][j] = 0;
+      /* the stepper sums the input in 2^-32 mV fixed point: round the same way */
+      const float inj = (float)((double)llrint(in[j] * 4294967296.0) / 4294967296.0);
+      const float gt = es * tr->g[t][j] + inj;
+      const float vt = em * tr->v[t][j] + ome * gt + wext[j] * (float)tr->xi[t][j];
+      tr->vt[t][j] = vt;
+      tr->s[t][j] = vt > th;
+      if (tr->s[t][j]) {
+        tr->count[j] += t >= WARM;
+        tr->v[t + 1][j] = (float)m->u_reset;
+        tr->g[t + 1][j] = 0.0f;
+        hold[j] = hold_steps;
+      } else {
+        tr->v[t + 1][j] = vt;
+        tr->g[t + 1][j] = gt;
+      }
+    }
+  }
+}
+
+/* BPTT of one sample: dL/dw[N] and dL/dW[i][j], given dL/dcount[N]. */
+static void ref_backward(const Case *c, const Traj *tr, const double *dldc, double *dldw, double dldW[N][N]) {
+  const FfModel *m = &c->m;
+  const double em = (float)m->em1, es = (float)m->es1, ome = (float)m->one_minus_em, th = (float)m->u_th;
+  const int D = m->delay_steps;
+  double lv[N] = {0}, lg[N] = {0};
+  static double extra[T][N]; /* dL/ds_i(t) through the connections */
+  memset(extra, 0, sizeof extra);
+  for (int j = 0; j < N; ++j) dldw[j] = 0.0;
+  for (int t = T - 1; t >= 0; --t)
+    for (int j = 0; j < N; ++j) {
+      if (tr->held[t][j]) continue; /* identity: adjoints pass through, input dropped */
+      const double s = tr->s[t][j], x = tr->vt[t][j] - th, ax = fabs(x);
+      const double sg = ax < SURR_W ? (double)(SURR_A * (SURR_W - (float)ax)) : 0.0;
+      const double kappa = t >= WARM ? 1.0 : 0.0;
+      const double ds = dldc[j] * kappa + extra[t][j];
+      const double lvt = lv[j] * (1.0 - s) + ds * sg;
+      const double lgt = lg[j] * (1.0 - s) + lvt * ome;
+      dldw[j] += lvt * tr->xi[t][j];
+      if (t >= D)
+        for (int i = 0; i < N; ++i)
+          if (tr->s[t - D][i] && c->w[i][j] != 0.0) {
+            dldW[i][j] += lgt;
+            extra[t - D][i] += lgt * c->w[i][j];
+          }
+      lv[j] = lvt * em;
+      lg[j] = lgt * es;
+    }
+}
+
+/* Reference gradients of the whole batch: encoder (dW_enc[N][P], db[N]) and connections dW[N][N]. */
+static double ref_batch(const Case *c, const FfFitView *fv, double *g_enc_w, double *g_enc_b, double g_conn[N][N],
+                        int counts[B][N]) {
+  static Traj tr[B];
+  double rates[B * P], dl[B * P];
+  float wext[B][N];
+  double z[B][N];
+  for (int b = 0; b < B; ++b)
+    for (int j = 0; j < N; ++j) {
+      z[b][j] = fv->enc_b[j];
+      for (int p = 0; p < P; ++p) z[b][j] += (double)fv->enc_w[j * P + p] * (X[b * P + p] / 100.0);
+      wext[b][j] = z[b][j] > 0 ? (float)z[b][j] : 0.0f;
+    }
+  for (int b = 0; b < B; ++b) ref_forward(c, wext[b], KEYS[b], &tr[b]);
+  /* rates: r_bp = sum_j syn_jp count_jb / sum_j syn_jp / counting time */
+  double syn[P] = {0};
+  for (int j = 0; j < N; ++j)
+    for (int64_t k = c->net.np_row[j]; k < c->net.np_row[j + 1]; ++k) syn[c->np_id[k]] += c->np_syn[k];
+  const double tc = (T - WARM) * c->m.dt_ms * 1e-3;
+  for (int b = 0; b < B; ++b)
+    for (int p = 0; p < P; ++p) {
+      double acc = 0;
+      for (int j = 0; j < N; ++j)
+        for (int64_t k = c->net.np_row[j]; k < c->net.np_row[j + 1]; ++k)
+          if (c->np_id[k] == p) acc += (double)c->np_syn[k] * tr[b].count[j];
+      rates[b * P + p] = acc / syn[p] / tc;
+    }
+  const double loss = ff_fit_loss(FF_LOSS_MSE, 1.0, rates, Y, B * P, dl);
+  memset(g_enc_w, 0, N * P * sizeof *g_enc_w);
+  memset(g_enc_b, 0, N * sizeof *g_enc_b);
+  memset(g_conn, 0, N * N * sizeof **g_conn);
+  for (int b = 0; b < B; ++b) {
+    double dldc[N] = {0}, dldw[N];
+    for (int j = 0; j < N; ++j)
+      for (int64_t k = c->net.np_row[j]; k < c->net.np_row[j + 1]; ++k)
+        dldc[j] += dl[b * P + c->np_id[k]] * c->np_syn[k] / syn[c->np_id[k]] / tc;
+    ref_backward(c, &tr[b], dldc, dldw, g_conn);
+    for (int j = 0; j < N; ++j) {
+      counts[b][j] = tr[b].count[j];
+      if (!(z[b][j] > 0)) continue;
+      g_enc_b[j] += dldw[j];
+      for (int p = 0; p < P; ++p) g_enc_w[j * P + p] += dldw[j] * (X[b * P + p] / 100.0);
+    }
+  }
+  return loss;
+}
+
+static double rel_err(const double *a, const float *b, int n) {
+  double num = 0, den = 0;
+  for (int i = 0; i < n; ++i) {
+    num += (a[i] - b[i]) * (a[i] - b[i]);
+    den += a[i] * a[i];
+  }
+  return sqrt(num / (den > 0 ? den : 1e-300));
+}
+
+/* ---- tests -------------------------------------------------------------------------------------- */
+
+/* The stepper's forward equals the reference forward spike for spike (with recurrent weights). */
+static void test_forward_matches_reference(void **state) {
+  (void)state;
+  Case c;
+  make_case(&c, 0.4, 3);
+  FfFitSetup s = setup_for(&c, FF_TRAIN_ENCODER, 0.0);
+  FfFitNet *f;
+  assert_int_equal(ff_fit_create(&s, &f), 0);
+  double rates[B * P];
+  assert_int_equal(ff_fit_forward(f, B, X, KEYS, 0, rates), 0);
+  FfFitView fv;
+  ff_fit_view(f, &fv);
+  double gw[N * P], gb[N], gc[N][N];
+  int counts[B][N];
+  ref_batch(&c, &fv, gw, gb, gc, counts);
+  int total = 0;
+  for (int b = 0; b < B; ++b)
+    for (int j = 0; j < N; ++j) {
+      assert_int_equal(fv.count[j * B + b], counts[b][j]);
+      total += counts[b][j];
+    }
+  print_message("# %d counted spikes in %d neuron-samples\n", total, N * B);
+  assert_true(total > 20);
+  ff_fit_destroy(&f);
+  free_case(&c);
+}
+
+/* D-RTRL encoder gradient == exact BPTT when the recurrent weights are zero. */
+static void test_drtrl_encoder_equals_bptt(void **state) {
+  (void)state;
+  Case c;
+  make_case(&c, 0.0, 5);
+  FfFitSetup s = setup_for(&c, FF_TRAIN_ENCODER, 0.0);
+  FfFitNet *f;
+  assert_int_equal(ff_fit_create(&s, &f), 0);
+  double rates[B * P], dl[B * P];
+  assert_int_equal(ff_fit_forward(f, B, X, KEYS, 1, rates), 0);
+  ff_fit_loss(FF_LOSS_MSE, 1.0, rates, Y, B * P, dl);
+  assert_int_equal(ff_fit_backward(f, dl), 0);
+  FfFitView fv;
+  ff_fit_view(f, &fv);
+  double gw[N * P], gb[N], gc[N][N];
+  int counts[B][N];
+  ref_batch(&c, &fv, gw, gb, gc, counts);
+  const double ew = rel_err(gw, fv.g_enc_w, N * P), eb = rel_err(gb, fv.g_enc_b, N);
+  double norm = 0;
+  for (int i = 0; i < N * P; ++i) norm += gw[i] * gw[i];
+  print_message("# |dL/dW_enc| = %.4g; relative difference D-RTRL vs BPTT: weights %.2e, biases %.2e\n", sqrt(norm), ew,
+                eb);
+  assert_true(norm > 0);
+  assert_true(ew <= 1e-5);
+  assert_true(eb <= 1e-5);
+  ff_fit_destroy(&f);
+  free_case(&c);
+}
+
+static double cosine(const double *a, const double *b, int n) {
+  double ab = 0, aa = 0, bb = 0;
+  for (int i = 0; i < n; ++i) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return ab / sqrt(aa * bb);
+}
+
+/* Connection gradients of D-RTRL and ES-D-RTRL against BPTT on recurrent networks. */
+static void connection_gradients(double decay, uint64_t seed, double *cos_out) {
+  Case c;
+  make_case(&c, 0.35, seed);
+  FfFitSetup s = setup_for(&c, FF_TRAIN_ENCODER | FF_TRAIN_CONNECTIONS, decay);
+  FfFitNet *f;
+  assert_int_equal(ff_fit_create(&s, &f), 0);
+  double rates[B * P], dl[B * P];
+  assert_int_equal(ff_fit_forward(f, B, X, KEYS, 1, rates), 0);
+  ff_fit_loss(FF_LOSS_MSE, 1.0, rates, Y, B * P, dl);
+  assert_int_equal(ff_fit_backward(f, dl), 0);
+  FfFitView fv;
+  ff_fit_view(f, &fv);
+  double gw[N * P], gb[N], gc[N][N];
+  int counts[B][N];
+  ref_batch(&c, &fv, gw, gb, gc, counts);
+  /* the stepper's connections in slab order -> the reference's matrix */
+  double *ref = malloc(fv.n_conn * sizeof *ref), *got = malloc(fv.n_conn * sizeof *got);
+  for (int32_t si = 0; si < c.net.n_pre; ++si)
+    for (int64_t e = c.net.pre_indptr[si]; e < c.net.pre_indptr[si + 1]; ++e) {
+      ref[e] = gc[c.net.pre_new[si]][c.net.target[e]];
+      got[e] = fv.g_conn[e];
+    }
+  *cos_out = cosine(ref, got, (int)fv.n_conn);
+  free(ref);
+  free(got);
+  ff_fit_destroy(&f);
+  free_case(&c);
+}
+
+static void test_connection_gradients_against_bptt(void **state) {
+  (void)state;
+  double worst_es = 1, worst_d = 1;
+  for (uint64_t seed = 11; seed < 14; ++seed) {
+    double cd, ce;
+    connection_gradients(0.0, seed, &cd);
+    connection_gradients(0.99, seed, &ce);
+    print_message("# network %d: cosine with BPTT, D-RTRL %.4f, ES-D-RTRL (0.99) %.4f\n", (int)seed, cd, ce);
+    if (cd < worst_d) worst_d = cd;
+    if (ce < worst_es) worst_es = ce;
+  }
+  assert_true(worst_d >= 0.9);
+  assert_true(worst_es >= 0.8);
+}
+
+/* The loss functions' gradients against central differences. */
+static void test_loss_gradients_finite_differences(void **state) {
+  (void)state;
+  const double r[5] = {1.0, -2.5, 0.3, 4.0, 0.05}, y[5] = {0.5, 0.0, 0.9, 1.0, -0.2};
+  for (int loss = 0; loss < 3; ++loss) {
+    double g[5], rp[5];
+    ff_fit_loss(loss, 1.5, r, y, 5, g);
+    for (int i = 0; i < 5; ++i) {
+      const double h = 1e-6;
+      memcpy(rp, r, sizeof rp);
+      rp[i] = r[i] + h;
+      const double lp = ff_fit_loss(loss, 1.5, rp, y, 5, NULL);
+      rp[i] = r[i] - h;
+      const double lm = ff_fit_loss(loss, 1.5, rp, y, 5, NULL);
+      assert_close(g[i], (lp - lm) / (2 * h), 1e-7);
+    }
+  }
+}
+
+/* A neuron that never spikes has a smooth v_T(w): its trace e_v equals the finite difference. */
+static void test_subthreshold_trace_finite_differences(void **state) {
+  (void)state;
+  Case c;
+  make_case(&c, 0.0, 7);
+  const FfModel *m = &c.m;
+  FfFitNeuron nrn = {(float)m->em1, (float)m->es1, (float)m->one_minus_em, 1000.0f, 0.0f, 0.3f, 1.5f, 24};
+  const double log1mp = log1p(-400.0 * m->dt_ms * 1e-3);
+  /* run one neuron with weight w through T steps of background, in double via the same formula */
+  double w0 = 0.7, vT[2];
+  float ev = 0, eg = 0, ec = 0;
+  for (int pass = -1; pass <= 1; ++pass) {
+    const double w = pass < 0 ? w0 : w0 + (pass == 0 ? -1e-3 : 1e-3);
+    float v = 0.1f, g = 0.05f;
+    uint8_t hold = 0;
+    int next = ff_fit_bg_gap(3, 1, 9, -1, log1mp) - 1;
+    for (int t = 0; t < T; ++t) {
+      float xi = 0;
+      if (next == t) {
+        xi = 1;
+        next = t + ff_fit_bg_gap(3, 1, 9, t, log1mp);
+      }
+      FfFitStep r = ff_fit_step(&nrn, &v, &g, &hold, 0.0f, (float)w * xi);
+      assert_true(r.s == 0.0f);
+      if (pass < 0) ff_fit_trace_param(&nrn, r, 1.0f, xi, &ev, &eg, &ec);
+    }
+    if (pass >= 0) vT[pass] = v;
+  }
+  const double fd = (vT[1] - vT[0]) / 2e-3;
+  print_message("# dv_T/dw: trace %.6f, central difference %.6f\n", ev, fd);
+  assert_true(fd > 0.1);
+  assert_close(ev, fd, 1e-3 * fabs(fd));
+  free_case(&c);
+}
+
+int main(int argc, char **argv) {
+  MPI_Init(&argc, &argv);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_forward_matches_reference),
+      cmocka_unit_test(test_drtrl_encoder_equals_bptt),
+      cmocka_unit_test(test_connection_gradients_against_bptt),
+      cmocka_unit_test(test_loss_gradients_finite_differences),
+      cmocka_unit_test(test_subthreshold_trace_finite_differences),
+  };
+  const int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  MPI_Finalize();
+  return rc;
+}

@@ -28,8 +28,13 @@ typedef struct {
 #define BIG 1e300
 static const Key KEYS[] = {
     {"data", "connectome", T_STRING, "", 0, 0, NULL, "path", "connectome HDF5 file (flyfit-import or flyfit-synth make one)", OFF(connectome)},
+    {"data", "activity", T_STRING, "", 0, 0, NULL, "path", "recordings, activity.h5 (flyfit-import activity or flyfit-synth --activity); needed by mode = fit", OFF(activity)},
+    {"data", "mapping", T_STRING, "", 0, 0, NULL, "path", "region -> neuropil mapping file (two columns); regions not in it match neuropils of the same name", OFF(mapping)},
+    {"data", "drop_unmatched", T_BOOL, "false", 0, 0, NULL, "", "leave out regions and neuropils without a match (a warning) instead of stopping", OFF(drop_unmatched)},
+    {"data", "flywire_version", T_STRING, "", 0, 0, NULL, "", "when set, the connectome's release must be this (e.g. 783)", OFF(flywire_version)},
+    {"data", "neural_activity_id", T_STRING, "", 0, 0, NULL, "", "when set, the recording's id must be this (e.g. 2017-10-30_1)", OFF(neural_activity_id)},
 
-    {"run", "mode", T_ENUM, "simulate", 0, 0, "simulate", "", "what to run", OFF(mode)},
+    {"run", "mode", T_ENUM, "simulate", 0, 0, "simulate|fit", "", "what to run: simulate the network, or fit it to recordings (round 1)", OFF(mode)},
     {"run", "preset", T_ENUM, "shiu", 0, 0, "shiu|brainscale", "", "model constants: shiu (Shiu et al. whole-brain LIF, Brian2) or brainscale (the fitting model); every [model] key overrides one value", OFF(preset)},
     {"run", "duration_ms", T_REAL, "1000", 1e-9, 1e9, NULL, "ms", "simulated time of each trial", OFF(duration_ms)},
     {"run", "batch", T_INT, "1", 1, 65535, NULL, "", "independent trials run side by side (different random input)", OFF(batch)},
@@ -38,6 +43,7 @@ static const Key KEYS[] = {
     {"run", "partition", T_ENUM, "file", 0, 0, "file|auto", "", "file: use /partition/k{ranks} made by flyfit-partition (one rank needs none); auto: make it with METIS on rank 0 if missing and keep it in the file", OFF(partition)},
     {"run", "exchange", T_ENUM, "auto", 0, 0, "allgather|targeted|auto", "", "spikes to every rank, only to the ranks that need them, or the cheaper of the two (results are the same)", OFF(exchange)},
     {"run", "progress_s", T_REAL, "10", 0, 1e6, NULL, "s", "wall seconds between progress lines on rank 0; 0 = none", OFF(progress_s)},
+    {"run", "resume", T_STRING, "", 0, 0, NULL, "path", "fit: continue from this checkpoint, or auto = the newest valid one in [output] dir", OFF(resume)},
 
     {"model", "dt_ms", T_REAL, NULL, 1e-6, 100, NULL, "ms", "time step", OFF(dt_ms)},
     {"model", "v_rest_mV", T_REAL, NULL, -1e3, 1e3, NULL, "mV", "resting potential", OFF(v_rest_mV)},
@@ -60,6 +66,37 @@ static const Key KEYS[] = {
     {"stimulus", "spikes_file", T_STRING, "", 0, 0, NULL, "path", "text file of rows 'neuron_index time_ms': input spikes added to v like Poisson spikes", OFF(spikes_file)},
     {"stimulus", "background_rate_hz", T_REAL, NULL, 0, 1e6, NULL, "Hz", "Poisson background input to every neuron (ignored while refractory)", OFF(background_rate_hz)},
     {"stimulus", "background_weight_mV", T_REAL, NULL, -1e6, 1e6, NULL, "mV", "jump of v per background spike; 0 = no background", OFF(background_weight_mV)},
+
+    {"preprocess", "fs_hz", T_REAL, "0", 0, 1e6, NULL, "Hz", "frame rate of the recording; 0 = the one stored in activity.h5", OFF(fs_hz)},
+    {"preprocess", "highpass_hz", T_REAL, "0.01", 0, 1e6, NULL, "Hz", "cutoff of the first-order Butterworth high-pass applied to dF/F; 0 = none", OFF(highpass_hz)},
+    {"preprocess", "trim_frames", T_INT, "100", 0, 1e9, NULL, "frames", "frames dropped at the start, after filtering", OFF(trim_frames)},
+    {"preprocess", "calcium_tau_s", T_REAL, "0.8", 1e-6, 1e6, NULL, "s", "decay time constant of the calcium kernel (AR(1) deconvolution)", OFF(calcium_tau_s)},
+    {"preprocess", "deconv_lambda", T_REAL, "0", 0, 1e9, NULL, "", "sparsity penalty of the non-negative deconvolution", OFF(deconv_lambda)},
+    {"preprocess", "max_rate_hz", T_REAL, "100", 1e-9, 1e6, NULL, "Hz", "rates are scaled so that the largest is this", OFF(max_rate_hz)},
+
+    {"fit", "epochs_round1", T_INT, "40", 0, 32767, NULL, "", "epochs of round 1 (spiking network)", OFF(epochs_round1)},
+    {"fit", "batch", T_INT, "128", 1, 65535, NULL, "", "samples (frames) simulated side by side per optimizer step", OFF(fit_batch)},
+    {"fit", "split", T_REAL, "0.7", 1e-9, 1, NULL, "", "share of the frames used for training (the rest test); n_train = floor(T split) rounded down to a multiple of the batch, plus 1", OFF(split)},
+    {"fit", "bin_size", T_REAL, "5", 0, 1e6, NULL, "Hz", "width of the rate classes for bin accuracy and input jitter: edges 0, bin, 2 bin, ... up to ceil(max rate), then max_rate_hz", OFF(bin_size_hz)},
+    {"fit", "lr", T_REAL, "0.01", 0, 1e6, NULL, "", "Adam learning rate", OFF(lr)},
+    {"fit", "lr_decay", T_REAL, "0.9", 0, 1, NULL, "", "learning rate multiplied by this every lr_decay_every epochs", OFF(lr_decay)},
+    {"fit", "lr_decay_every", T_INT, "10", 1, 1e9, NULL, "epochs", "period of the learning-rate step decay", OFF(lr_decay_every)},
+    {"fit", "clip_norm", T_REAL, "1", 0, 1e30, NULL, "", "gradients are scaled so that their global L2 norm is at most this; 0 = no clipping", OFF(clip_norm)},
+    {"fit", "adam_beta1", T_REAL, "0.9", 0, 1, NULL, "", "Adam first-moment decay", OFF(beta1)},
+    {"fit", "adam_beta2", T_REAL, "0.999", 0, 1, NULL, "", "Adam second-moment decay", OFF(beta2)},
+    {"fit", "adam_eps", T_REAL, "1e-8", 0, 1, NULL, "", "Adam epsilon", OFF(adam_eps)},
+    {"fit", "loss", T_ENUM, "mse", 0, 0, "mse|mae|huber", "", "loss between predicted and recorded neuropil rates at the end of each sample", OFF(loss)},
+    {"fit", "huber_delta", T_REAL, "1", 1e-12, 1e9, NULL, "Hz", "Huber loss: quadratic below, linear above this difference", OFF(huber_delta_hz)},
+    {"fit", "etrace_decay", T_REAL, "0.99", 0, 0.999999, NULL, "", "0 = D-RTRL (one trace per parameter); otherwise ES-D-RTRL with this decay for connection weights", OFF(etrace_decay)},
+    {"fit", "trainable", T_STRING, "encoder", 0, 0, NULL, "list", "what round 1 trains: encoder, connections, or both (comma list)", OFF(trainable)},
+    {"fit", "keep_sign", T_BOOL, "true", 0, 0, NULL, "", "connection weights keep the sign of their synapses (projected to 0 rather than flipping)", OFF(keep_sign)},
+    {"fit", "warmup_fraction", T_REAL, "0.1", 0, 0.999, NULL, "", "share of each sample simulated before spikes are counted", OFF(warmup_fraction)},
+    {"fit", "sample_ms", T_REAL, "0", 0, 1e7, NULL, "ms", "simulated time per sample; 0 = one frame period (1/fs)", OFF(sample_ms)},
+    {"fit", "background_hz", T_REAL, "20", 0, 1e5, NULL, "Hz", "Poisson background to every neuron; each spike adds the neuron's encoder output to v", OFF(fit_background_hz)},
+    {"fit", "encoder_bias_mV", T_REAL, "1.2", -1e3, 1e3, NULL, "mV", "initial encoder bias (the input weight of a neuron before training)", OFF(encoder_bias_mV)},
+    {"fit", "encoder_sd_mV", T_REAL, "1", 0, 1e3, NULL, "mV", "initial encoder weights ~ N(0, sd^2 / P) per (neuron, neuropil), inputs being rates / max_rate_hz", OFF(encoder_sd_mV)},
+    {"fit", "checkpoint_every", T_INT, "1", 1, 1e9, NULL, "epochs", "checkpoint period (the best epoch is always kept)", OFF(checkpoint_every)},
+    {"fit", "max_trace_mb", T_REAL, "4096", 0, 1e12, NULL, "MB", "limit of D-RTRL's per-connection traces per rank", OFF(max_trace_mb)},
 
     {"output", "dir", T_STRING, "out", 0, 0, NULL, "path", "directory for results.h5, flyfit.log and spikes.txt", OFF(out_dir)},
     {"output", "spikes", T_STRING, "all", 0, 0, NULL, "list", "spikes recorded into results.h5: none, all, or a neuron list", OFF(spikes)},
@@ -222,7 +259,7 @@ static int unknown_key(const char *section, const char *name, const char *where)
   int known_section = 0;
   for (int k = 0; k < N_KEYS; ++k) known_section |= !strcmp(KEYS[k].section, section);
   if (!known_section && !best[0])
-    return FF_ERROR(FF_ERR_INPUT, "%s: unknown section [%s] (sections: data, run, model, stimulus, output)", where,
+    return FF_ERROR(FF_ERR_INPUT, "%s: unknown section [%s] (sections: data, run, model, stimulus, preprocess, fit, output)", where,
                     section);
   if (best[0])
     return FF_ERROR(FF_ERR_INPUT, "%s: unknown key [%s] %s (did you mean %s?); flyfit --help-config lists all keys",
@@ -345,6 +382,34 @@ int ff_config_finish(FfConfig *c) {
   if (c->background_rate_hz * c->dt_ms * 1e-3 > 1.0)
     return FF_ERROR(FF_ERR_INPUT, "%s: [stimulus] background_rate_hz = %g is more than one spike per step", cfg,
                     c->background_rate_hz);
+  if (c->mode == FF_MODE_FIT) {
+    if (c->activity[0] == '\0')
+      return FF_ERROR(FF_ERR_INPUT, "%s: [run] mode = fit needs [data] activity, the recordings (activity.h5 from "
+                                    "flyfit-import activity, or flyfit-synth --activity for synthetic ones)", cfg);
+    if (c->step_order != FF_ORDER_BRAINSCALE)
+      return FF_ERROR(FF_ERR_INPUT, "%s: [run] mode = fit trains the brainscale model: set [run] preset = brainscale", cfg);
+    if (c->fit_background_hz * c->dt_ms * 1e-3 >= 1.0)
+      return FF_ERROR(FF_ERR_INPUT, "%s: [fit] background_hz = %g is a spike every step or more", cfg, c->fit_background_hz);
+    int bits;
+    FF_TRY(ff_config_trainable(c, &bits));
+  }
+  return FF_OK;
+}
+
+int ff_config_trainable(const FfConfig *c, int *bits) {
+  char buf[FF_CONFIG_STR];
+  snprintf(buf, sizeof buf, "%s", c->trainable);
+  *bits = 0;
+  for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+    if (!strcmp(tok, "encoder")) *bits |= 1;
+    else if (!strcmp(tok, "connections")) *bits |= 2;
+    else
+      return FF_ERROR(FF_ERR_INPUT, "%s: [fit] trainable: '%s' is not one of encoder, connections",
+                      c->path[0] ? c->path : "configuration", tok);
+  }
+  if (*bits == 0)
+    return FF_ERROR(FF_ERR_INPUT, "%s: [fit] trainable is empty; give encoder, connections or both",
+                    c->path[0] ? c->path : "configuration");
   return FF_OK;
 }
 
@@ -358,6 +423,29 @@ static void value_text(const FfConfig *c, int k, char *buf, size_t cap) {
   case T_STRING: snprintf(buf, cap, "%s", field); break;
   case T_ENUM: choice_name(key->choices, *(const int *)field, buf, cap); break;
   }
+}
+
+int ff_config_fingerprint(const FfConfig *c, char **text) {
+  /* what determines a fit's trajectory: the model, the preprocessing, the fit (but how long it runs
+   * and how often it saves), the preset and the seed */
+  static const char *const SKIP[] = {"fit.epochs_round1", "fit.checkpoint_every", "fit.max_trace_mb"};
+  size_t cap = (size_t)N_KEYS * (FF_CONFIG_STR + 64) + 64, len = 0;
+  char *out;
+  FF_TRY(FF_MALLOC(out, cap, "config fingerprint"));
+  out[0] = '\0';
+  for (int k = 0; k < N_KEYS; ++k) {
+    char full[160], val[FF_CONFIG_STR];
+    snprintf(full, sizeof full, "%s.%s", KEYS[k].section, KEYS[k].name);
+    const char *sec = KEYS[k].section;
+    int take = !strcmp(sec, "model") || !strcmp(sec, "preprocess") || !strcmp(sec, "fit") ||
+               !strcmp(full, "run.seed") || !strcmp(full, "run.preset");
+    for (size_t q = 0; q < sizeof SKIP / sizeof SKIP[0]; ++q) take &= strcmp(full, SKIP[q]) != 0;
+    if (!take) continue;
+    value_text(c, k, val, sizeof val);
+    len += (size_t)snprintf(out + len, cap - len, "%s=%s\n", full, val);
+  }
+  *text = out;
+  return FF_OK;
 }
 
 int ff_config_format(const FfConfig *c, char **text) {

@@ -712,3 +712,5 @@ void ff_fit_view(FfFitNet *f, FfFitView *v) {
 }
 
 void ff_fit_stats(const FfFitNet *f, FfFitStats *s) { *s = f->stats; }
+
+void ff_fit_set_adam_t(FfFitNet *f, int64_t t) { f->adam_t = t; }

@@ -255,6 +255,7 @@ int ff_h5_read_attr_string(hid_t obj, const char *file, const char *name, char *
   herr_t rc = -1;
   if (H5Tget_class(t) == H5T_STRING) {
     hid_t mt = H5Tcopy(H5T_C_S1);
+    H5Tset_cset(mt, H5Tget_cset(t)); /* HDF5 converts neither way between ASCII and UTF-8 */
     if (H5Tis_variable_str(t) > 0) {
       H5Tset_size(mt, H5T_VARIABLE);
       char *s = NULL;
@@ -412,10 +413,126 @@ int ff_h5_write_attr_string(hid_t obj, const char *name, const char *value) {
   return st;
 }
 
+int ff_h5_write_attr_string_fixed(hid_t obj, const char *name, const char *value) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, strlen(value) + 1);
+  H5Tset_strpad(t, H5T_STR_NULLTERM);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  int st = write_attr(obj, name, t, value);
+  H5Tclose(t);
+  return st;
+}
+
 int ff_h5_write_attr_double(hid_t obj, const char *name, double value) {
   return write_attr(obj, name, H5T_NATIVE_DOUBLE, &value);
 }
 
 int ff_h5_write_attr_int(hid_t obj, const char *name, int64_t value) {
   return write_attr(obj, name, H5T_NATIVE_INT64, &value);
+}
+
+/* ---- parallel files: every rank writes or reads its own rows (collective MPI-IO) ---------------- */
+
+int ff_h5_create_tmp_parallel(const char *path, MPI_Comm comm, hid_t *fid, char *tmp, size_t tmp_cap) {
+  char why[256];
+  long pid = (long)getpid();
+  MPI_Bcast(&pid, 1, MPI_LONG, 0, comm); /* one name for every rank: rank 0's process id */
+  snprintf(tmp, tmp_cap, "%s.tmp.%ld", path, pid);
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE);
+  H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
+  H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+  H5Pset_obj_track_times(fcpl, 0);
+  *fid = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
+  H5Pclose(fcpl);
+  H5Pclose(fapl);
+  int ok = *fid >= 0, all;
+  MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
+  if (!all) {
+    if (*fid >= 0) H5Fclose(*fid);
+    *fid = H5I_INVALID_HID;
+    return FF_ERROR(FF_ERR_IO, "cannot create '%s': %s", tmp, ok ? "another rank failed to" : h5_why(why));
+  }
+  return FF_OK;
+}
+
+/* A selection of rows [row0, row0 + rows) of a dataset of `rank` (1 or 2) dims. */
+static void select_rows(hid_t fs, int rank, const int64_t *dims, int64_t row0, int64_t rows, hid_t *ms) {
+  hsize_t off[2] = {(hsize_t)row0, 0}, cnt[2] = {(hsize_t)rows, rank > 1 ? (hsize_t)dims[1] : 1};
+  if (rows > 0) {
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, off, NULL, cnt, NULL);
+    *ms = H5Screate_simple(rank, cnt, NULL);
+  } else { /* a rank with nothing to move still takes part */
+    H5Sselect_none(fs);
+    hsize_t one[2] = {1, 1};
+    *ms = H5Screate_simple(rank, one, NULL);
+    H5Sselect_none(*ms);
+  }
+}
+
+int ff_h5_write_rows(hid_t fid, const char *dset, hid_t memtype, int rank, const int64_t *dims, int64_t row0,
+                     int64_t rows, const void *buf) {
+  char why[256];
+  if (rank < 1 || rank > 2) return FF_ERROR(FF_ERR_INTERNAL, "dataset %s: rank %d not supported", dset, rank);
+  FF_TRY(parents(fid, dset));
+  hsize_t h[2] = {(hsize_t)dims[0], rank > 1 ? (hsize_t)dims[1] : 1};
+  hid_t s = H5Screate_simple(rank, h, NULL);
+  hid_t dcpl = untimed(H5P_DATASET_CREATE);
+  hid_t d = H5Dcreate2(fid, dset, memtype, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  H5Pclose(dcpl);
+  herr_t rc = d < 0 ? -1 : 0;
+  hid_t ms = H5I_INVALID_HID, dxpl = H5Pcreate(H5P_DATASET_XFER);
+  H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+  static const char nothing[16] = {0};
+  if (d >= 0) {
+    select_rows(s, rank, dims, row0, rows, &ms);
+    rc = H5Dwrite(d, memtype, ms, s, dxpl, rows > 0 ? buf : nothing);
+    H5Sclose(ms);
+  }
+  H5Pclose(dxpl);
+  H5Sclose(s);
+  if (d >= 0) H5Dclose(d);
+  if (rc < 0) return FF_ERROR(FF_ERR_IO, "writing dataset %s failed: %s", dset, h5_why(why));
+  return FF_OK;
+}
+
+int ff_h5_read_rows(hid_t fid, const char *file, const char *dset, hid_t memtype, int rank, const int64_t *dims,
+                    int64_t row0, int64_t rows, void *buf) {
+  char why[256];
+  hid_t d;
+  int64_t have[2] = {0, 0};
+  FF_TRY(ff_h5_shape(fid, file, dset, rank, have));
+  if (have[0] != dims[0] || (rank > 1 && have[1] != dims[1]))
+    return FF_ERROR(FF_ERR_INPUT, "'%s': dataset %s is %lld x %lld, expected %lld x %lld", file, dset, (long long)have[0],
+                    (long long)(rank > 1 ? have[1] : 1), (long long)dims[0], (long long)(rank > 1 ? dims[1] : 1));
+  FF_TRY(open_dset(fid, file, dset, &d));
+  hid_t fs = H5Dget_space(d), ms, dxpl = H5Pcreate(H5P_DATASET_XFER);
+  H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+  select_rows(fs, rank, dims, row0, rows, &ms);
+  static char nothing[16];
+  herr_t rc = H5Dread(d, memtype, ms, fs, dxpl, rows > 0 ? buf : nothing);
+  H5Sclose(ms);
+  H5Sclose(fs);
+  H5Pclose(dxpl);
+  H5Dclose(d);
+  if (rc < 0) return FF_ERROR(FF_ERR_INPUT, "'%s': reading dataset %s failed: %s", file, dset, h5_why(why));
+  return FF_OK;
+}
+
+int ff_h5_commit_parallel(hid_t fid, const char *tmp, const char *path, MPI_Comm comm) {
+  char why[256];
+  int rank, ok = H5Fclose(fid) >= 0, all;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
+  if (!all) {
+    if (rank == 0) unlink(tmp);
+    return FF_ERROR(FF_ERR_IO, "closing '%s' failed: %s", tmp, ok ? "on another rank" : h5_why(why));
+  }
+  int e = 0;
+  if (rank == 0 && rename(tmp, path) != 0) {
+    e = errno;
+    unlink(tmp);
+  }
+  MPI_Bcast(&e, 1, MPI_INT, 0, comm);
+  if (e) return FF_ERROR(FF_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(e));
+  return FF_OK;
 }

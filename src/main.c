@@ -25,6 +25,7 @@
 #include "flyfit/net.h"
 #include "flyfit/partition.h"
 #include "flyfit/results.h"
+#include "flyfit/round1.h"
 #include "flyfit/sim.h"
 #include "flyfit/stimulus.h"
 
@@ -263,6 +264,14 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
          threads, threads == 1 ? "" : "s", n_nodes, n_nodes == 1 ? "" : "s", cuda);
   ff_log("connectome %s: %lld neurons, %lld connections", r->cfg.connectome, (long long)r->n_global,
          (long long)total_in);
+  if (r->cfg.mode == FF_MODE_FIT) {
+    ff_log("preset %s: dt %g ms, delay %d steps, refractory %d steps", ff_preset_name(r->cfg.preset), r->model.dt_ms,
+           r->model.delay_steps, r->model.ref_steps);
+    ff_log_file_only("effective configuration:\n%s", r->config_text);
+    omp_set_num_threads(threads);
+    FfRound1Setup fs = {&r->cfg, r->config_text, FF_VERSION, r->hosts, &r->model, &r->net, threads, comm};
+    return agree(ff_round1_run(&fs), comm);
+  }
   ff_log("preset %s: dt %g ms, delay %d steps, refractory %d steps (%d for driven neurons), %lld steps x %lld trial%s",
          ff_preset_name(r->cfg.preset), r->model.dt_ms, r->model.delay_steps, r->model.ref_steps,
          r->model.ref_steps_driven, (long long)r->n_steps, (long long)r->cfg.batch, r->cfg.batch == 1 ? "" : "s");

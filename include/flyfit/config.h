@@ -11,7 +11,7 @@
 
 enum { FF_CONFIG_STR = 4096 };
 
-typedef enum { FF_MODE_SIMULATE = 0 } FfMode;
+typedef enum { FF_MODE_SIMULATE = 0, FF_MODE_FIT = 1 } FfMode;
 typedef enum { FF_PRESET_SHIU = 0, FF_PRESET_BRAINSCALE = 1 } FfPreset;
 /* Order of the sub-steps within one time step; see src/sim.c for both. */
 typedef enum { FF_ORDER_SHIU = 0, FF_ORDER_BRAINSCALE = 1 } FfStepOrder;
@@ -22,6 +22,11 @@ typedef struct {
 
   /* [data] */
   char connectome[FF_CONFIG_STR];
+  char activity[FF_CONFIG_STR];           /* activity.h5 (flyfit-import activity, flyfit-synth --activity) */
+  char mapping[FF_CONFIG_STR];            /* region -> neuropil mapping file */
+  bool drop_unmatched;
+  char flywire_version[FF_CONFIG_STR];    /* checked against the connectome's release when set */
+  char neural_activity_id[FF_CONFIG_STR]; /* checked against the recording's id when set */
 
   /* [run] */
   int mode;           /* FfMode */
@@ -33,6 +38,7 @@ typedef struct {
   int partition;      /* FfPartitionSource */
   int exchange;       /* FfExchange (sim.h) */
   double progress_s;  /* seconds between progress lines, 0 = none */
+  char resume[FF_CONFIG_STR]; /* checkpoint to continue from, "auto" = the newest valid one in [output] dir */
 
   /* [model] */
   double dt_ms, v_rest_mV, v_reset_mV, v_th_mV, tau_m_ms, tau_syn_ms, tau_ref_ms, delay_ms;
@@ -49,6 +55,35 @@ typedef struct {
   char spikes_file[FF_CONFIG_STR];
   double background_rate_hz, background_weight_mV;
 
+  /* [preprocess]: calcium traces -> rates (DESIGN.md §2.3) */
+  double fs_hz;          /* frame rate; 0 = the recording's */
+  double highpass_hz;    /* first-order Butterworth high-pass cutoff; 0 = none */
+  int64_t trim_frames;   /* frames dropped at the start */
+  double calcium_tau_s;  /* decay of the calcium kernel */
+  double deconv_lambda;  /* sparsity penalty of the AR(1) deconvolution */
+  double max_rate_hz;    /* the largest rate after scaling */
+
+  /* [fit] */
+  int64_t epochs_round1;
+  int64_t fit_batch;        /* samples per optimizer step */
+  double split;             /* share of the frames that train */
+  double bin_size_hz;       /* width of the rate classes */
+  double lr, lr_decay;      /* Adam learning rate, multiplied by lr_decay every lr_decay_every epochs */
+  int64_t lr_decay_every;
+  double clip_norm;         /* global gradient norm clip */
+  double beta1, beta2, adam_eps;
+  int loss;                 /* FfLoss (fit.h) */
+  double huber_delta_hz;
+  double etrace_decay;      /* 0 = D-RTRL, else ES-D-RTRL */
+  char trainable[FF_CONFIG_STR]; /* comma list: encoder, connections */
+  bool keep_sign;
+  double warmup_fraction;   /* of each sample, before spikes are counted */
+  double sample_ms;         /* 0 = one frame period */
+  double fit_background_hz; /* Poisson background to every neuron */
+  double encoder_bias_mV, encoder_sd_mV; /* initial encoder */
+  int64_t checkpoint_every; /* epochs */
+  double max_trace_mb;      /* limit of D-RTRL's per-connection traces per rank */
+
   /* [output] */
   char out_dir[FF_CONFIG_STR];
   char spikes[FF_CONFIG_STR];        /* none | all | neuron list */
@@ -56,8 +91,8 @@ typedef struct {
   char state_neurons[FF_CONFIG_STR]; /* neuron list whose v and g are recorded every step */
 
   /* Where each key's value came from (FfConfigSource) and the line it was set on. */
-  unsigned char source[64];
-  int line[64];
+  unsigned char source[128];
+  int line[128];
 } FfConfig;
 
 typedef enum { FF_SRC_DEFAULT = 0, FF_SRC_PRESET, FF_SRC_FILE, FF_SRC_SET } FfConfigSource;
@@ -71,6 +106,11 @@ int ff_config_load(FfConfig *c, const char *path);
 int ff_config_set(FfConfig *c, const char *assignment);
 /* Fills preset-dependent keys that were not set and checks relations between keys. */
 int ff_config_finish(FfConfig *c);
+/* [fit] trainable as bits (1 encoder, 2 connections); an unknown word is an error naming the key. */
+int ff_config_trainable(const FfConfig *c, int *bits);
+/* "section.key=value" lines of every key that determines a fit's trajectory (checkpoints store it;
+ * a resume compares it). Caller frees. */
+int ff_config_fingerprint(const FfConfig *c, char **text);
 /* The effective configuration as INI text (caller frees), each line noting where the value came from. */
 int ff_config_format(const FfConfig *c, char **text);
 /* The key table as a reference (flyfit --help-config), as text or as a markdown table. */

@@ -89,6 +89,8 @@ typedef struct {
   const float *ext_w;              /* [n_local x B] encoder output w = ReLU(z), last forward */
 } FfFitView;
 void ff_fit_view(FfFitNet *f, FfFitView *v);
+/* Adam's step count, after parameters were restored from a checkpoint. */
+void ff_fit_set_adam_t(FfFitNet *f, int64_t t);
 /* Re-derives the fixed-point synaptic weights after connection weights were set from outside. */
 int ff_fit_sync_weights(FfFitNet *f);
 

@@ -48,7 +48,21 @@ int ff_h5_group(hid_t loc, const char *path);
 int ff_h5_write(hid_t loc, const char *dset, hid_t memtype, int rank, const int64_t *dims, const void *buf);
 int ff_h5_write_strings(hid_t loc, const char *dset, const char *const *strings, int64_t n);
 int ff_h5_write_attr_string(hid_t obj, const char *name, const char *value);
+/* A fixed-length string attribute: the kind a parallel file can hold (variable-length strings live in
+ * a heap that every rank would write on its own). */
+int ff_h5_write_attr_string_fixed(hid_t obj, const char *name, const char *value);
 int ff_h5_write_attr_double(hid_t obj, const char *name, double value);
 int ff_h5_write_attr_int(hid_t obj, const char *name, int64_t value);
+
+/* Parallel files. Collective over comm: every rank creates (the same temporary name), writes its
+ * own rows of each dataset (rows [row0, row0 + rows) of a 1-D or 2-D dataset of dims; 0 rows is
+ * fine) and commits; rank 0 renames the file when every rank has closed it. Attributes written to a
+ * parallel file must be written by every rank with the same value. */
+int ff_h5_create_tmp_parallel(const char *path, MPI_Comm comm, hid_t *fid, char *tmp, size_t tmp_cap);
+int ff_h5_write_rows(hid_t fid, const char *dset, hid_t memtype, int rank, const int64_t *dims, int64_t row0,
+                     int64_t rows, const void *buf);
+int ff_h5_read_rows(hid_t fid, const char *file, const char *dset, hid_t memtype, int rank, const int64_t *dims,
+                    int64_t row0, int64_t rows, void *buf);
+int ff_h5_commit_parallel(hid_t fid, const char *tmp, const char *path, MPI_Comm comm);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <mpi.h>
 #include <inttypes.h>
 #include <omp.h>
 #include <stdio.h>
@@ -39,18 +40,32 @@ static const char *USAGE =
     "  --degree D               mean out-degree, connections per neuron (default 108.9)\n"
     "  --synapses S             mean synapses per connection, > 1 (default 3.61)\n"
     "  --inhibitory F           fraction of inhibitory (GABA/GLUT) presynaptic neurons (default 0.27)\n"
+    "\n"
+    "synthetic recordings (needs -o):\n"
+    "  --activity FILE          activity.h5 of the brain: its brainscale network run frame after frame, each\n"
+    "                           frame's input the last frame's neuropil rates plus a hidden slow drive, through a\n"
+    "                           hidden encoder; calcium traces at --fs-hz with noise; the truth is kept in /truth\n"
+    "  --frames T               frames (default 1900)\n"
+    "  --fs-hz F                frame rate (default 1.2)\n"
+    "  --sample-ms M            simulated time per frame (default 1000/fs: one frame period)\n"
+    "  --threads T              threads for the network (default: OMP_NUM_THREADS or all cores)\n"
+    "  --truth-bias-mv B, --truth-home-mv H, --drive-hz D\n"
+    "                           the hidden encoder's bias and home-neuropil weight, and the drive's sd\n"
     "  -h, --help               this text\n"
     "\n"
-    "example: flyfit-synth --neurons 3000 -o small.h5 --codex-csv small.csv.gz --neurons-csv small-neurons.csv\n";
+    "example: flyfit-synth --neurons 3000 -o small.h5 --codex-csv small.csv.gz --neurons-csv small-neurons.csv\n"
+    "         flyfit-synth --neurons 2000 -o brain.h5 --activity activity.h5 --frames 400\n";
 
 typedef struct {
   FfSynthOptions synth;
-  const char *output, *codex_csv, *neurons_csv, *neurons_from;
+  const char *output, *codex_csv, *neurons_csv, *neurons_from, *activity;
+  FfSynthActivityOptions act;
   int neurons_given;
   char command[1024]; /* the command line, stored in the file's created_by attribute */
 } SynthArgs;
 
-enum { OPT_NEURONS = 256, OPT_SEED, OPT_CODEX, OPT_NEURONS_CSV, OPT_NEURONS_FROM, OPT_DEGREE, OPT_SYNAPSES, OPT_INHIB };
+enum { OPT_NEURONS = 256, OPT_SEED, OPT_CODEX, OPT_NEURONS_CSV, OPT_NEURONS_FROM, OPT_DEGREE, OPT_SYNAPSES, OPT_INHIB,
+       OPT_ACTIVITY, OPT_FRAMES, OPT_FS, OPT_SAMPLE_MS, OPT_THREADS, OPT_BIAS, OPT_HOME, OPT_DRIVE };
 
 static int parse_i64(const char *opt, const char *text, int64_t lo, int64_t hi, int64_t *out) {
   char *end;
@@ -98,9 +113,19 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
                                            {"degree", required_argument, NULL, OPT_DEGREE},
                                            {"synapses", required_argument, NULL, OPT_SYNAPSES},
                                            {"inhibitory", required_argument, NULL, OPT_INHIB},
+                                           {"activity", required_argument, NULL, OPT_ACTIVITY},
+                                           {"frames", required_argument, NULL, OPT_FRAMES},
+                                           {"fs-hz", required_argument, NULL, OPT_FS},
+                                           {"sample-ms", required_argument, NULL, OPT_SAMPLE_MS},
+                                           {"threads", required_argument, NULL, OPT_THREADS},
+                                           {"truth-bias-mv", required_argument, NULL, OPT_BIAS},
+                                           {"truth-home-mv", required_argument, NULL, OPT_HOME},
+                                           {"drive-hz", required_argument, NULL, OPT_DRIVE},
                                            {NULL, 0, NULL, 0}};
   memset(a, 0, sizeof *a);
   ff_synth_defaults(&a->synth);
+  ff_synth_activity_defaults(&a->act);
+  a->act.threads = omp_get_max_threads();
   size_t used = 0;
   for (int k = 0; k < argc && used + 2 < sizeof a->command; ++k)
     used += (size_t)snprintf(a->command + used, sizeof a->command - used, "%s%s", k ? " " : "", argv[k]);
@@ -109,7 +134,7 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
   while ((ch = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
     switch (ch) {
     case 'o': a->output = optarg; break;
-    case 'h': fputs(USAGE, stdout); exit(0);
+    case 'h': break; /* answered in main, before MPI starts */
     case OPT_NEURONS:
       FF_TRY(parse_i64("--neurons", optarg, 1, INT32_MAX - 1, &a->synth.n_neurons));
       a->neurons_given = 1;
@@ -121,6 +146,19 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
     case OPT_DEGREE: FF_TRY(parse_double("--degree", optarg, 0.0, 1e6, 0, &a->synth.mean_out_degree)); break;
     case OPT_SYNAPSES: FF_TRY(parse_double("--synapses", optarg, 1.0, 1000.0, 1, &a->synth.mean_synapses)); break;
     case OPT_INHIB: FF_TRY(parse_double("--inhibitory", optarg, 0.0, 1.0, 0, &a->synth.inhibitory_fraction)); break;
+    case OPT_ACTIVITY: a->activity = optarg; break;
+    case OPT_FRAMES: FF_TRY(parse_i64("--frames", optarg, 2, 65536, &a->act.frames)); break;
+    case OPT_FS: FF_TRY(parse_double("--fs-hz", optarg, 0.0, 1e4, 1, &a->act.fs_hz)); break;
+    case OPT_SAMPLE_MS: FF_TRY(parse_double("--sample-ms", optarg, 0.0, 1e7, 1, &a->act.sample_ms)); break;
+    case OPT_BIAS: FF_TRY(parse_double("--truth-bias-mv", optarg, -100, 100, 0, &a->act.bias_mV)); break;
+    case OPT_HOME: FF_TRY(parse_double("--truth-home-mv", optarg, -100, 100, 0, &a->act.home_mV)); break;
+    case OPT_DRIVE: FF_TRY(parse_double("--drive-hz", optarg, 0, 1e4, 0, &a->act.drive_hz)); break;
+    case OPT_THREADS: {
+      int64_t t;
+      FF_TRY(parse_i64("--threads", optarg, 1, 4096, &t));
+      a->act.threads = (int)t;
+      break;
+    }
     case ':': return FF_ERROR(FF_ERR_USAGE, "option '%s' needs a value", argv[optind - 1]);
     default: return FF_ERROR(FF_ERR_USAGE, "unknown option '%s'", argv[optind - 1]);
     }
@@ -128,6 +166,9 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
   if (optind < argc) return FF_ERROR(FF_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
   if (!a->output && !a->codex_csv && !a->neurons_csv)
     return FF_ERROR(FF_ERR_USAGE, "no output: give -o FILE (and/or --codex-csv, --neurons-csv)");
+  if (a->activity && !a->output)
+    return FF_ERROR(FF_ERR_USAGE, "--activity needs -o connectome.h5: the recordings belong to that brain");
+  a->act.seed = a->synth.seed;
   return FF_OK;
 }
 
@@ -191,11 +232,24 @@ static int run(const SynthArgs *a) {
       ff_log("wrote %s (%.1f MB) in %.2f s", a->neurons_csv, file_mb(a->neurons_csv), ff_wall_seconds() - t);
   }
   ff_connectome_destroy(&c);
+  if (st == FF_OK && a->activity) {
+    double t = ff_wall_seconds();
+    st = ff_synth_activity(a->output, &a->act, a->activity, a->command);
+    if (st == FF_OK)
+      ff_log("wrote %s (%lld frames, %.1f MB) in %.2f s", a->activity, (long long)a->act.frames, file_mb(a->activity),
+             ff_wall_seconds() - t);
+  }
   if (st == FF_OK) ff_log("total wall time    %.2f s", ff_wall_seconds() - t0);
   return st;
 }
 
 int main(int argc, char **argv) {
+  for (int k = 1; k < argc; ++k)
+    if (!strcmp(argv[k], "-h") || !strcmp(argv[k], "--help")) {
+      fputs(USAGE, stdout);
+      return 0;
+    }
+  MPI_Init(&argc, &argv); /* the recordings run the network on MPI_COMM_SELF */
   ff_log_init("flyfit-synth", 0, 1);
   ff_h5_init();
   SynthArgs a;
@@ -203,9 +257,11 @@ int main(int argc, char **argv) {
   if (st != FF_OK) {
     ff_log_report_status(st);
     fputs("Try 'flyfit-synth --help'.\n", stderr);
+    MPI_Finalize();
     return st;
   }
   st = run(&a);
   ff_log_report_status(st);
+  MPI_Finalize();
   return st;
 }

@@ -54,4 +54,31 @@ typedef struct {
 } FfSynthStats;
 int ff_synth_stats(const FfConnectome *c, FfSynthStats *s);
 
+/* Synthetic recordings of a connectome, driven by a hidden ground truth (flyfit-synth --activity).
+ * The brainscale network runs frame after frame: each sample's input is the previous frame's
+ * neuropil rates plus a slow hidden drive (an Ornstein-Uhlenbeck process per neuropil), through a
+ * hidden encoder w = ReLU(b* + W* x / x_scale) in which every neuron listens mostly to its home
+ * neuropil; the neuropil rates become calcium (AR(1), decay exp(-1/(tau fs)) per frame), then
+ * fluorescence F = F0 (1 + gain c)(1 + slow drift) plus noise. activity.h5 gets /areas, /traces,
+ * the preprocessed /dff and /rates (with the default [preprocess] keys, see activity.h), and
+ * /truth/{encoder_w [N x P], encoder_b [N], rates [T x P], drive [T x P]} for checking a fit. */
+typedef struct {
+  int64_t frames;       /* default 1900 */
+  double fs_hz;         /* 1.2 */
+  double sample_ms;     /* simulated time per frame; 0 = 1/fs */
+  double tau_s;         /* calcium decay, 0.8 */
+  double gain;          /* fluorescence change per spike in a frame, 0.05 */
+  double noise;         /* fluorescence noise, relative to F0, 0.002 */
+  double drive_hz;      /* sd of the hidden drive, 12 Hz */
+  double drive_frames;  /* its correlation time, 6 frames */
+  double x_scale_hz;    /* the hidden encoder's input scale, 20 Hz */
+  double bias_mV;       /* the hidden encoder's bias, -0.6 mV */
+  double home_mV;       /* its weight from each neuron's home neuropil, 1.6 mV */
+  uint64_t seed;
+  int threads;
+} FfSynthActivityOptions;
+void ff_synth_activity_defaults(FfSynthActivityOptions *o);
+/* Needs MPI initialized (it runs the network on MPI_COMM_SELF). */
+int ff_synth_activity(const char *connectome, const FfSynthActivityOptions *o, const char *out, const char *created_by);
+
 #endif

@@ -1,0 +1,74 @@
+/* Calcium recordings to firing rates (DESIGN.md §2.3). Traces are [P regions × T frames] doubles,
+ * region-major (one region's frames contiguous), the layout every per-region step wants;
+ * activity.h5 stores them frame-major [T, P]. The chain, in this order:
+ *   1. dF/F = (F - mean_t F) / mean_t F per region, the mean taken over all frames;
+ *   2. first-order Butterworth high-pass, causal, from zero initial state (scipy's sosfilt);
+ *   3. drop the first trim_frames frames (the filter's start-up transient among them);
+ *   4. non-negative AR(1) deconvolution (OASIS, Friedrich, Zhou & Paninski 2017) to spike amounts s >= 0;
+ *   5. scaling: rates = s × max_rate_hz / max s over all regions and frames, "rate in Hz" per frame.
+ * Every step is deterministic (no threads, fixed summation order), so the same traces and
+ * parameters give the same rates bit for bit. */
+#ifndef FLYFIT_ACTIVITY_H
+#define FLYFIT_ACTIVITY_H
+
+#include <stdint.h>
+
+typedef struct {
+  double fs_hz;         /* frame rate of the recording, Hz (1.2) */
+  double highpass_hz;   /* cutoff of the high-pass, Hz; 0 = no filter (0.01) */
+  int64_t trim_frames;  /* frames dropped at the start, after filtering (100) */
+  double calcium_tau_s; /* decay time constant of the calcium kernel, s (0.8): gamma = exp(-1/(tau fs)) */
+  double deconv_lambda; /* sparsity penalty of the deconvolution, dF/F units (0: plain non-negative
+                           least squares, every rise of the trace is explained by a spike) */
+  double max_rate_hz;   /* the largest rate after scaling, Hz (100) */
+} FfPreprocess;
+
+/* The defaults in the comments above. */
+void ff_preprocess_defaults(FfPreprocess *p);
+/* Range checks (FF_ERR_INPUT naming the parameter): fs_hz > 0; 0 <= highpass_hz < fs_hz/2;
+ * trim_frames >= 0; calcium_tau_s > 0; deconv_lambda >= 0; max_rate_hz > 0; all finite. */
+int ff_preprocess_check(const FfPreprocess *p);
+/* AR(1) coefficient of the calcium kernel: gamma = exp(-1 / (calcium_tau_s × fs_hz)). */
+double ff_preprocess_gamma(const FfPreprocess *p);
+
+/* What the error messages call the data: "'fly.npz': region 'AL_R' (row 12) is constant". */
+typedef struct {
+  const char *source;       /* file the traces came from, or NULL */
+  const char *const *names; /* [P] region names, or NULL (then "region 12") */
+  const int64_t *rows;      /* [P] row of each region in the source file, or NULL (then its index) */
+} FfTraceLabels;
+
+/* 1. dF/F in place. A region whose trace holds NaN or Inf, is constant, or has mean 0 is an
+ * FF_ERR_INPUT error naming it (frames count from 0). lab may be NULL. */
+int ff_activity_dff(double *x, int64_t P, int64_t T, const FfTraceLabels *lab);
+
+/* 2. The first-order Butterworth high-pass by the bilinear transform with pre-warping, exactly
+ * scipy.signal.butter(1, cutoff_hz, 'highpass', fs=fs_hz): with K = tan(pi cutoff/fs),
+ * b = [1, -1] / (1 + K), a = [1, -(1 - K)/(1 + K)]. Requires 0 < cutoff_hz < fs_hz/2. */
+void ff_highpass_coeffs(double cutoff_hz, double fs_hz, double b[2], double a[2]);
+/* Filters each region in place, causally, from zero initial state (transposed direct form II,
+ * as sosfilt). cutoff_hz = 0 leaves x as it is. */
+void ff_activity_highpass(double *x, int64_t P, int64_t T, double cutoff_hz, double fs_hz);
+
+/* 3. Drops the first `trim` frames of every region in place: x becomes [P × (*T - trim)], packed.
+ * Leaving no frame is an FF_ERR_INPUT error. */
+int ff_activity_trim(double *x, int64_t P, int64_t *T, int64_t trim, const FfTraceLabels *lab);
+
+/* 4. OASIS for one trace: solves min_c 1/2 ||y - c||^2 + lambda sum_t s_t with s_0 = c_0 and
+ * s_t = c_t - gamma c_{t-1}, all s_t >= 0 (no calcium before the first frame), by merging pools of
+ * exponentially decaying calcium, O(T). s[T] receives the spike amounts (> 0 only where a pool
+ * starts); c[T] the calcium, when not NULL. 0 < gamma < 1, lambda >= 0. */
+int ff_oasis_ar1(const double *y, int64_t T, double gamma, double lambda, double *s, double *c);
+/* Deconvolves every region of x [P × T] into s [P × T]. */
+int ff_activity_deconvolve(const double *x, int64_t P, int64_t T, double gamma, double lambda, double *s);
+
+/* 5. Scales s in place so that its largest value over all regions and frames is max_rate_hz.
+ * All-zero s (nothing to scale) is an FF_ERR_INPUT error naming lab->source. */
+int ff_activity_scale(double *s, int64_t P, int64_t T, double max_rate_hz, const FfTraceLabels *lab);
+
+/* The whole chain on raw traces [P × T]: *dff receives steps 1-3 and *rates steps 1-5, both new
+ * [P × *T_out] arrays with *T_out = T - trim_frames. traces is not changed. */
+int ff_activity_preprocess(const double *traces, int64_t P, int64_t T, const FfPreprocess *p,
+                           const FfTraceLabels *lab, double **dff, double **rates, int64_t *T_out);
+
+#endif

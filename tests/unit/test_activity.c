@@ -1,0 +1,356 @@
+/* The preprocessing steps of include/flyfit/activity.h, each against something independent:
+ * hand-computed dF/F, the filter's defining properties (zero DC gain, unit Nyquist gain, -3 dB at
+ * the cutoff), its exact step response and scipy's output; trim and scaling by hand; OASIS against
+ * the optimality (KKT) conditions, a slow projected-gradient solver, noiseless traces recovered
+ * exactly, and known spikes recovered from noisy traces. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flyfit/activity.h"
+#include "flyfit/error.h"
+#include "testutil.h"
+
+static void expect_msg(int status, const char *frag) {
+  assert_int_equal(status, FF_ERR_INPUT);
+  if (!strstr(ff_error_message(), frag)) fail_msg("message \"%s\" lacks \"%s\"", ff_error_message(), frag);
+}
+
+/* ---- dF/F ---------------------------------------------------------------------------------------- */
+
+static void test_dff_by_hand(void **state) {
+  (void)state;
+  /* means 4 and 2; every value below is exact in binary */
+  double x[8] = {2, 4, 6, 4, 1, 1, 1, 5};
+  const double want[8] = {-0.5, 0, 0.5, 0, -0.5, -0.5, -0.5, 1.5};
+  assert_int_equal(ff_activity_dff(x, 2, 4, NULL), FF_OK);
+  for (int k = 0; k < 8; ++k) assert_true(x[k] == want[k]);
+}
+
+static void test_dff_errors(void **state) {
+  (void)state;
+  const char *names[3] = {"AL_L", "AL_R", "LH_L"};
+  const int64_t rows[3] = {11, 12, 13};
+  const FfTraceLabels lab = {"fly.npz", names, rows};
+  double x[12] = {1, 2, 3, 4, 1, 2, NAN, 4, 5, 5, 5, 5};
+  expect_msg(ff_activity_dff(x, 3, 4, &lab), "'fly.npz': region 'AL_R' (row 12) holds NaN at frame 2");
+  double y[12] = {1, 2, 3, 4, 1, 2, 3, 4, 5, 5, 5, 5};
+  expect_msg(ff_activity_dff(y, 3, 4, &lab), "'fly.npz': region 'LH_L' (row 13) is constant");
+  double z[8] = {1, 2, 3, 4, 1, INFINITY, 3, 4};
+  expect_msg(ff_activity_dff(z, 2, 4, NULL), "region 1 holds Inf at frame 1");
+  double m[4] = {-1, 1, -2, 2};
+  expect_msg(ff_activity_dff(m, 1, 4, &lab), "region 'AL_L' (row 11) has mean 0");
+}
+
+/* ---- high-pass ----------------------------------------------------------------------------------- */
+
+static void test_highpass_coefficients(void **state) {
+  (void)state;
+  const double cases[][2] = {{0.01, 1.2}, {0.1, 1.0}, {5.0, 30.0}, {0.4, 1.0}};
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; ++k) {
+    const double fc = cases[k][0], fs = cases[k][1];
+    double b[2], a[2];
+    ff_highpass_coeffs(fc, fs, b, a);
+    assert_true(a[0] == 1.0);
+    /* H(z) = (b0 + b1 z^-1) / (1 + a1 z^-1): no DC, gain 1 at Nyquist, and pre-warping puts
+     * |H|^2 = 1/2 exactly at the cutoff: |H(e^jw)|^2 = (b0^2 + b1^2 + 2 b0 b1 cos w) / (1 + a1^2 + 2 a1 cos w). */
+    assert_close(b[0] + b[1], 0.0, 1e-15);
+    assert_close((b[0] - b[1]) / (1 - a[1]), 1.0, 1e-14);
+    const double w = 2 * 3.14159265358979323846 * fc / fs, cw = cos(w);
+    const double h2 = (b[0] * b[0] + b[1] * b[1] + 2 * b[0] * b[1] * cw) / (1 + a[1] * a[1] + 2 * a[1] * cw);
+    assert_close(h2, 0.5, 1e-12);
+    assert_true(fabs(a[1]) < 1); /* one stable real pole (negative for cutoffs above fs/4) */
+  }
+  /* scipy 1.10: butter(1, 0.01, 'highpass', fs=1.2) and butter(1, 0.1, 'highpass', fs=1.0) */
+  double b[2], a[2];
+  ff_highpass_coeffs(0.01, 1.2, b, a);
+  assert_close(b[0], 0.9744822833574399, 2e-16);
+  assert_close(a[1], -0.9489645667148798, 2e-16);
+  ff_highpass_coeffs(0.1, 1.0, b, a);
+  assert_close(b[0], 0.7547627247472144, 2e-16);
+  assert_close(a[1], -0.5095254494944288, 2e-16);
+}
+
+static void test_highpass_output(void **state) {
+  (void)state;
+  /* A unit step from zero state: y_0 = b0 and y_n = p y_{n-1} afterwards (the input no longer
+   * changes), so y_n = b0 p^n with the pole p = (1 - K)/(1 + K), K = tan(pi fc/fs). */
+  enum { N = 200 };
+  const double fc = 0.01, fs = 1.2, K = tan(3.14159265358979323846 * fc / fs);
+  const double b0 = 1 / (1 + K), p = (1 - K) / (1 + K);
+  double x[2 * N];
+  for (int t = 0; t < N; ++t) x[t] = 1.0, x[N + t] = t == 0 ? 1.0 : 0.0; /* step; impulse */
+  ff_activity_highpass(x, 2, N, fc, fs);
+  for (int t = 0; t < N; ++t) {
+    assert_close(x[t], b0 * pow(p, t), 1e-14);
+    /* impulse response: b0 at 0, then b0 (p^n - p^(n-1)) */
+    assert_close(x[N + t], t == 0 ? b0 : b0 * (pow(p, t) - pow(p, t - 1)), 1e-14);
+  }
+  /* scipy 1.10: sosfilt(butter(1, fc, 'hp', fs=fs, output='sos'), [1, 2, 0, -1, 3, 0.5]) */
+  const double seq[6] = {1, 2, 0, -1, 3, 0.5};
+  const double scipy_a[6] = {0.9744822833574399, 1.8992314411550595, -0.14666122506789225,
+                             -1.1136585892578656, 2.8411065928063652, 0.25990377843968077};
+  const double scipy_b[6] = {0.7547627247472144, 1.1393335413356787, -0.9290060147212877,
+                             -1.2281149319811064, 2.3932950862403644, -0.6674620572786064};
+  double y[12];
+  memcpy(y, seq, sizeof seq);
+  memcpy(y + 6, seq, sizeof seq);
+  ff_activity_highpass(y, 1, 6, 0.01, 1.2);
+  ff_activity_highpass(y + 6, 1, 6, 0.1, 1.0);
+  for (int t = 0; t < 6; ++t) {
+    assert_close(y[t], scipy_a[t], 1e-15);
+    assert_close(y[6 + t], scipy_b[t], 1e-15);
+  }
+  /* cutoff 0: no filter */
+  memcpy(y, seq, sizeof seq);
+  ff_activity_highpass(y, 1, 6, 0.0, 1.2);
+  assert_memory_equal(y, seq, sizeof seq);
+}
+
+/* ---- trim and scaling ---------------------------------------------------------------------------- */
+
+static void test_trim(void **state) {
+  (void)state;
+  double x[10] = {0, 1, 2, 3, 4, 10, 11, 12, 13, 14};
+  int64_t T = 5;
+  assert_int_equal(ff_activity_trim(x, 2, &T, 2, NULL), FF_OK);
+  assert_int_equal(T, 3);
+  const double want[6] = {2, 3, 4, 12, 13, 14};
+  assert_memory_equal(x, want, sizeof want);
+  assert_int_equal(ff_activity_trim(x, 2, &T, 0, NULL), FF_OK);
+  assert_int_equal(T, 3);
+  const FfTraceLabels lab = {"fly.npz", NULL, NULL};
+  expect_msg(ff_activity_trim(x, 2, &T, 3, &lab), "'fly.npz' has 3 frames; dropping the first 3 (trim_frames) leaves none");
+  assert_int_equal(T, 3);
+}
+
+static void test_scale(void **state) {
+  (void)state;
+  double s[6] = {0, 1, 2, 4, 0, 3};
+  const double want[6] = {0, 25, 50, 100, 0, 75};
+  assert_int_equal(ff_activity_scale(s, 2, 3, 100.0, NULL), FF_OK);
+  assert_memory_equal(s, want, sizeof want);
+  double z[4] = {0, 0, 0, 0};
+  const FfTraceLabels lab = {"fly.npz", NULL, NULL};
+  expect_msg(ff_activity_scale(z, 2, 2, 100.0, &lab), "'fly.npz': the deconvolved activity is 0 in every region");
+}
+
+static void test_parameters(void **state) {
+  (void)state;
+  FfPreprocess p;
+  ff_preprocess_defaults(&p);
+  assert_true(p.fs_hz == 1.2 && p.highpass_hz == 0.01 && p.trim_frames == 100 && p.calcium_tau_s == 0.8 &&
+              p.deconv_lambda == 0 && p.max_rate_hz == 100);
+  assert_int_equal(ff_preprocess_check(&p), FF_OK);
+  assert_close(ff_preprocess_gamma(&p), exp(-1 / 0.96), 1e-16);
+  p.highpass_hz = 0.6;
+  expect_msg(ff_preprocess_check(&p), "highpass_hz = 0.6: the cutoff must be at least 0");
+  ff_preprocess_defaults(&p);
+  p.trim_frames = -1;
+  expect_msg(ff_preprocess_check(&p), "trim_frames = -1");
+  ff_preprocess_defaults(&p);
+  p.deconv_lambda = NAN;
+  expect_msg(ff_preprocess_check(&p), "deconv_lambda = nan");
+  ff_preprocess_defaults(&p);
+  p.max_rate_hz = 0;
+  expect_msg(ff_preprocess_check(&p), "max_rate_hz = 0");
+}
+
+/* ---- OASIS --------------------------------------------------------------------------------------- */
+
+/* Deterministic standard normal numbers (xorshift64* and Box-Muller), independent of libc. */
+static uint64_t rng_state;
+static double uniform(void) {
+  rng_state ^= rng_state >> 12;
+  rng_state ^= rng_state << 25;
+  rng_state ^= rng_state >> 27;
+  return ((rng_state * 2685821657736338717ULL) >> 11) * (1.0 / 9007199254740992.0);
+}
+static double normal(void) {
+  const double u = uniform(), v = uniform();
+  return sqrt(-2 * log(1 - u)) * cos(2 * 3.14159265358979323846 * v);
+}
+
+/* Calcium c = K s with K[t][j] = gamma^(t-j) (t >= j). */
+static void convolve(const double *s, int64_t T, double gamma, double *c) {
+  for (int64_t t = 0; t < T; ++t) c[t] = (t ? gamma * c[t - 1] : 0.0) + s[t];
+}
+
+/* The gradient of 1/2 ||y - K s||^2 + lambda sum s in s: g = K^T (K s - y) + lambda, by brute force. */
+static void gradient(const double *y, const double *s, int64_t T, double gamma, double lambda, double *g) {
+  double *c = malloc((size_t)T * sizeof *c);
+  convolve(s, T, gamma, c);
+  for (int64_t j = 0; j < T; ++j) {
+    double sum = 0, gk = 1;
+    for (int64_t t = j; t < T; ++t, gk *= gamma) sum += gk * (c[t] - y[t]);
+    g[j] = sum + lambda;
+  }
+  free(c);
+}
+
+static double objective(const double *y, const double *s, int64_t T, double gamma, double lambda) {
+  double *c = malloc((size_t)T * sizeof *c), f = 0;
+  convolve(s, T, gamma, c);
+  for (int64_t t = 0; t < T; ++t) f += 0.5 * (y[t] - c[t]) * (y[t] - c[t]) + lambda * s[t];
+  free(c);
+  return f;
+}
+
+static void test_oasis_kkt_and_slow_solver(void **state) {
+  (void)state;
+  enum { T = 80 };
+  rng_state = 12345;
+  const double gammas[3] = {0.35, 0.7, 0.95}, lambdas[3] = {0.0, 0.2, 1.0};
+  for (int gi = 0; gi < 3; ++gi)
+    for (int li = 0; li < 3; ++li) {
+      const double g = gammas[gi], lam = lambdas[li];
+      double y[T], s[T], c[T], grad[T], c2[T];
+      for (int t = 0; t < T; ++t) y[t] = normal() + (t % 17 == 3 ? 3.0 : 0.0);
+      assert_int_equal(ff_oasis_ar1(y, T, g, lam, s, c), FF_OK);
+      convolve(s, T, g, c2);
+      for (int t = 0; t < T; ++t) {
+        assert_true(s[t] >= 0);
+        assert_close(c[t], c2[t], 1e-12); /* c and s describe the same calcium */
+      }
+      /* KKT: the gradient vanishes where s > 0 and is >= 0 where s = 0; together with s >= 0
+       * this certifies the global minimum of the convex problem. */
+      gradient(y, s, T, g, lam, grad);
+      for (int t = 0; t < T; ++t) {
+        if (s[t] > 0) assert_close(grad[t], 0.0, 1e-9);
+        else if (grad[t] < -1e-9) fail_msg("gamma %g lambda %g: s[%d] = 0 but the gradient is %g < 0", g, lam, t, grad[t]);
+      }
+      /* A slow, obvious solver: accelerated projected gradient (FISTA) on s. */
+      double u[T] = {0}, v[T] = {0}, prev[T] = {0}, tk = 1;
+      const double step = (1 - g) * (1 - g); /* 1 / L with L = ||K||^2 <= 1/(1-g)^2 */
+      for (int it = 0; it < 20000; ++it) {
+        gradient(y, v, T, g, lam, grad);
+        memcpy(prev, u, sizeof u);
+        for (int t = 0; t < T; ++t) u[t] = fmax(0.0, v[t] - step * grad[t]);
+        const double tn = (1 + sqrt(1 + 4 * tk * tk)) / 2;
+        for (int t = 0; t < T; ++t) v[t] = u[t] + (tk - 1) / tn * (u[t] - prev[t]);
+        tk = tn;
+      }
+      const double f_oasis = objective(y, s, T, g, lam), f_slow = objective(y, u, T, g, lam);
+      if (!(f_oasis <= f_slow + 1e-10))
+        fail_msg("gamma %g lambda %g: OASIS objective %.15g above the slow solver's %.15g", g, lam, f_oasis, f_slow);
+      for (int t = 0; t < T; ++t) assert_close(s[t], u[t], 1e-6);
+    }
+}
+
+static void test_oasis_noiseless_exact(void **state) {
+  (void)state;
+  enum { T = 500 };
+  const double gammas[2] = {exp(-1 / 0.96), 0.97};
+  for (int gi = 0; gi < 2; ++gi) {
+    double s_true[T] = {0}, y[T], s[T], c[T];
+    rng_state = 99 + (uint64_t)gi;
+    for (int t = 0; t < T; ++t)
+      if (uniform() < 0.05) s_true[t] = 0.2 + 2 * uniform();
+    s_true[0] = 0.7; /* calcium already present in the first frame */
+    convolve(s_true, T, gammas[gi], y);
+    assert_int_equal(ff_oasis_ar1(y, T, gammas[gi], 0.0, s, c), FF_OK);
+    for (int t = 0; t < T; ++t) {
+      assert_close(s[t], s_true[t], 1e-12);
+      assert_close(c[t], y[t], 1e-12);
+    }
+  }
+}
+
+static void test_oasis_noisy_spikes(void **state) {
+  (void)state;
+  /* Sparse spikes (at least 4 frames apart) of amplitude 0.5-2, gamma 0.9, noise sd 0.05: every
+   * spike is over 3 sd. Detected spikes are values above 3 sd; each true spike must have one
+   * within 1 frame whose amplitude (summed over the 3 frames) is within 20%. */
+  enum { T = 4000 };
+  const double g = 0.9, sd = 0.05, lam = 2 * sd;
+  static double s_true[T], y[T], s[T];
+  rng_state = 2024;
+  int n_true = 0;
+  for (int t = 0, last = -10; t < T; ++t) {
+    s_true[t] = 0;
+    if (t - last >= 4 && uniform() < 0.03) {
+      s_true[t] = 0.5 + 1.5 * uniform();
+      last = t;
+      ++n_true;
+    }
+  }
+  convolve(s_true, T, g, y);
+  for (int t = 0; t < T; ++t) y[t] += sd * normal();
+  assert_int_equal(ff_oasis_ar1(y, T, g, lam, s, NULL), FF_OK);
+  int found = 0, false_pos = 0, detected = 0;
+  for (int t = 0; t < T; ++t) {
+    if (s_true[t] > 0) {
+      double near = 0, top = 0;
+      for (int k = t - 1; k <= t + 1; ++k)
+        if (k >= 0 && k < T) near += s[k], top = fmax(top, s[k]);
+      if (top > 3 * sd && fabs(near - s_true[t]) <= 0.2 * s_true[t]) ++found;
+      else print_message("# spike at %d of %.3f: recovered %.3f\n", t, s_true[t], near);
+    }
+    if (s[t] > 3 * sd) {
+      ++detected;
+      int real = 0;
+      for (int k = t - 1; k <= t + 1; ++k) real |= k >= 0 && k < T && s_true[k] > 0;
+      false_pos += !real;
+    }
+  }
+  print_message("# %d true spikes, %d found, %d detected, %d false positives\n", n_true, found, detected, false_pos);
+  assert_true(n_true > 80);
+  assert_int_equal(found, n_true);
+  assert_true(false_pos <= n_true / 50);
+}
+
+/* ---- the whole chain ----------------------------------------------------------------------------- */
+
+static void test_chain(void **state) {
+  (void)state;
+  enum { P = 3, T = 150 };
+  static double raw[P * T], x[P * T], r[P * T];
+  rng_state = 7;
+  for (int k = 0; k < P * T; ++k) raw[k] = 100 + 10 * (k / T) + 5 * uniform();
+  FfPreprocess p;
+  ff_preprocess_defaults(&p);
+  p.deconv_lambda = 0.01;
+  double *dff, *rates;
+  int64_t n;
+  assert_int_equal(ff_activity_preprocess(raw, P, T, &p, NULL, &dff, &rates, &n), FF_OK);
+  assert_int_equal(n, T - 100);
+  /* the steps one by one */
+  memcpy(x, raw, sizeof raw);
+  int64_t m = T;
+  assert_int_equal(ff_activity_dff(x, P, T, NULL), FF_OK);
+  ff_activity_highpass(x, P, T, p.highpass_hz, p.fs_hz);
+  assert_int_equal(ff_activity_trim(x, P, &m, p.trim_frames, NULL), FF_OK);
+  assert_memory_equal(dff, x, sizeof(double) * P * 50);
+  assert_int_equal(ff_activity_deconvolve(x, P, m, ff_preprocess_gamma(&p), p.deconv_lambda, r), FF_OK);
+  assert_int_equal(ff_activity_scale(r, P, m, p.max_rate_hz, NULL), FF_OK);
+  assert_memory_equal(rates, r, sizeof(double) * P * 50);
+  double top = 0;
+  for (int k = 0; k < P * 50; ++k) top = fmax(top, rates[k]);
+  assert_true(top == 100.0);
+  free(dff);
+  free(rates);
+  raw[T + 7] = NAN;
+  const char *names[P] = {"a", "b", "c"};
+  const FfTraceLabels lab = {"x.npz", names, NULL};
+  expect_msg(ff_activity_preprocess(raw, P, T, &p, &lab, &dff, &rates, &n), "'x.npz': region 'b' (row 1) holds NaN at frame 7");
+  assert_null(dff);
+  assert_null(rates);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_dff_by_hand),           cmocka_unit_test(test_dff_errors),
+      cmocka_unit_test(test_highpass_coefficients), cmocka_unit_test(test_highpass_output),
+      cmocka_unit_test(test_trim),                  cmocka_unit_test(test_scale),
+      cmocka_unit_test(test_parameters),            cmocka_unit_test(test_oasis_kkt_and_slow_solver),
+      cmocka_unit_test(test_oasis_noiseless_exact), cmocka_unit_test(test_oasis_noisy_spikes),
+      cmocka_unit_test(test_chain),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -71,4 +71,26 @@ int ff_activity_scale(double *s, int64_t P, int64_t T, double max_rate_hz, const
 int ff_activity_preprocess(const double *traces, int64_t P, int64_t T, const FfPreprocess *p,
                            const FfTraceLabels *lab, double **dff, double **rates, int64_t *T_out);
 
+/* ---- regions to neuropils ------------------------------------------------------------------------ */
+
+/* Which connectome neuropil each kept region of a recording is. */
+typedef struct {
+  int64_t n;         /* regions kept */
+  int64_t *region;   /* [n] index of each kept region in the recording's list, ascending */
+  int32_t *neuropil; /* [n] its neuropil index in the connectome (/neuropils/names) */
+  char *warning;     /* NULL, or what drop_unmatched left out, for the caller to log */
+} FfRegionMap;
+
+/* Matches every recorded region to a connectome neuropil by exact name, after renaming through
+ * the optional mapping file (lines "region_name neuropil_name", separated by blanks or a comma,
+ * '#' starts a comment; regions the file does not name keep their own name). A region without a
+ * neuropil, or a neuropil without a region, is an FF_ERR_INPUT error listing all of them, unless
+ * drop_unmatched: then they are left out and listed in map->warning. Errors in the file (a line
+ * without exactly two names, a region not in the recording or named twice, two regions on one
+ * neuropil) are "FILE:LINE: ..." messages. Region names must be unique. */
+int ff_activity_map_regions(const char *const *regions, int64_t n_regions, const char *const *neuropils,
+                            int64_t n_neuropils, const char *mapping_file, int drop_unmatched, FfRegionMap *map);
+/* Frees the arrays (NULL allowed); the struct is left zeroed. */
+void ff_region_map_destroy(FfRegionMap *map);
+
 #endif

@@ -2,7 +2,8 @@
  * hand-computed dF/F, the filter's defining properties (zero DC gain, unit Nyquist gain, -3 dB at
  * the cutoff), its exact step response and scipy's output; trim and scaling by hand; OASIS against
  * the optimality (KKT) conditions, a slow projected-gradient solver, noiseless traces recovered
- * exactly, and known spikes recovered from noisy traces. */
+ * exactly, and known spikes recovered from noisy traces. Region-to-neuropil matching against the
+ * lists and file:line messages written out here. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "flyfit/activity.h"
 #include "flyfit/error.h"
@@ -343,6 +345,111 @@ static void test_chain(void **state) {
   assert_null(rates);
 }
 
+/* ---- regions to neuropils ------------------------------------------------------------------------ */
+
+static const char *write_file(const char *text) {
+  static char path[64];
+  snprintf(path, sizeof path, "/tmp/flyfit-map-%d.txt", (int)getpid());
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+  return path;
+}
+
+static void test_map_exact(void **state) {
+  (void)state;
+  const char *regions[3] = {"AL_L", "GNG", "LH_L"}, *neuropils[3] = {"GNG", "LH_L", "AL_L"};
+  FfRegionMap m;
+  assert_int_equal(ff_activity_map_regions(regions, 3, neuropils, 3, NULL, 0, &m), FF_OK);
+  assert_int_equal(m.n, 3);
+  const int64_t region[3] = {0, 1, 2};
+  const int32_t np[3] = {2, 0, 1};
+  assert_memory_equal(m.region, region, sizeof region);
+  assert_memory_equal(m.neuropil, np, sizeof np);
+  assert_null(m.warning);
+  ff_region_map_destroy(&m);
+  assert_null(m.region);
+}
+
+static void test_map_unmatched(void **state) {
+  (void)state;
+  const char *regions[5] = {"AL_L", "foo", "bar", "GNG", "baz"}, *neuropils[4] = {"AL_L", "GNG", "LH_L", "SAD"};
+  FfRegionMap m;
+  expect_msg(ff_activity_map_regions(regions, 5, neuropils, 4, NULL, 0, &m),
+             "3 regions have no neuropil: 'foo', 'bar', 'baz'; 2 neuropils have no region: 'LH_L', 'SAD'; give a "
+             "mapping file (--mapping, [data] mapping) or leave them out (--drop-unmatched, [data] drop_unmatched = true)");
+  assert_null(m.region);
+  assert_int_equal(ff_activity_map_regions(regions, 5, neuropils, 4, NULL, 1, &m), FF_OK);
+  assert_int_equal(m.n, 2);
+  assert_true(m.region[0] == 0 && m.region[1] == 3 && m.neuropil[0] == 0 && m.neuropil[1] == 1);
+  assert_non_null(m.warning);
+  assert_string_equal(m.warning, "3 regions without a neuropil are left out: 'foo', 'bar', 'baz'; 2 neuropils get "
+                                 "no recorded activity: 'LH_L', 'SAD'");
+  ff_region_map_destroy(&m);
+  /* one unmatched neuropil only */
+  expect_msg(ff_activity_map_regions(regions, 1, neuropils, 2, NULL, 0, &m), "1 neuropil has no region: 'GNG'; give");
+  /* nothing matches: an error even when dropping */
+  expect_msg(ff_activity_map_regions(regions + 1, 2, neuropils, 4, NULL, 1, &m),
+             "no region of the recording matches a neuropil of the connectome: 2 regions");
+  expect_msg(ff_activity_map_regions(regions, 5, neuropils, 0, NULL, 1, &m), "the connectome has no neuropils");
+  const char *dup[3] = {"AL_L", "GNG", "AL_L"};
+  expect_msg(ff_activity_map_regions(dup, 3, neuropils, 4, NULL, 1, &m),
+             "region 'AL_L' appears twice in the recording (entries 0 and 2)");
+}
+
+/* Every unmatched name is listed, however many there are. */
+static void test_map_long_lists(void **state) {
+  (void)state;
+  enum { N = 300 };
+  static char names[2 * N][16];
+  const char *regions[N], *neuropils[N];
+  for (int k = 0; k < N; ++k) {
+    snprintf(names[k], sizeof names[k], "region%d", k);
+    snprintf(names[N + k], sizeof names[N + k], "np%d", k);
+    regions[k] = names[k];
+    neuropils[k] = names[N + k];
+  }
+  FfRegionMap m;
+  assert_int_equal(ff_activity_map_regions(regions, N, neuropils, N, NULL, 0, &m), FF_ERR_INPUT);
+  const char *msg = ff_error_message();
+  assert_non_null(strstr(msg, "300 regions have no neuropil: 'region0', 'region1'"));
+  assert_non_null(strstr(msg, "'region298', 'region299'; 300 neuropils have no region: 'np0'"));
+  assert_non_null(strstr(msg, "'np299'; give a mapping file"));
+}
+
+static void test_map_file(void **state) {
+  (void)state;
+  const char *regions[4] = {"AL_L", "foo", "bar", "GNG"}, *neuropils[4] = {"AL_L", "GNG", "LH_L", "SAD"};
+  FfRegionMap m;
+  const char *path = write_file("# recording region -> FlyWire neuropil\n\nfoo LH_L\nbar,\tSAD   # trailing comment\r\n");
+  assert_int_equal(ff_activity_map_regions(regions, 4, neuropils, 4, path, 0, &m), FF_OK);
+  const int32_t np[4] = {0, 2, 3, 1};
+  assert_int_equal(m.n, 4);
+  assert_memory_equal(m.neuropil, np, sizeof np);
+  ff_region_map_destroy(&m);
+
+  char want[256];
+  struct {
+    const char *text, *msg;
+  } bad[] = {
+      {"foo LH_L\nbar SAD extra\n", "%s:2: expected two names, 'region_name neuropil_name', found 3"},
+      {"foo\n", "%s:1: expected two names, 'region_name neuropil_name', found 1"},
+      {"# c\nqux LH_L\n", "%s:2: region 'qux' is not in the recording"},
+      {"foo LH_L\nbar SAD\nfoo SAD\n", "%s:3: region 'foo' is mapped a second time (first at line 1)"},
+      {"foo LH_L\nbar LH_L\n", "%s:2: regions 'bar' and 'foo' (line 1) both map to neuropil 'LH_L'"},
+      {"bar SAD\nfoo GNG\n", "%s:2: region 'foo' maps to 'GNG', which region 'GNG' is already called and keeps"},
+      {"foo XYZ\nbar SAD\n", "1 region has no neuropil: 'foo' (mapped to 'XYZ' at %s:1); 1 neuropil has no region: 'LH_L'"},
+  };
+  for (size_t k = 0; k < sizeof bad / sizeof bad[0]; ++k) {
+    path = write_file(bad[k].text);
+    snprintf(want, sizeof want, bad[k].msg, path);
+    expect_msg(ff_activity_map_regions(regions, 4, neuropils, 4, path, 0, &m), want);
+  }
+  unlink(path);
+  expect_msg(ff_activity_map_regions(regions, 4, neuropils, 4, path, 0, &m), "cannot read mapping file");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dff_by_hand),           cmocka_unit_test(test_dff_errors),
@@ -350,7 +457,9 @@ int main(void) {
       cmocka_unit_test(test_trim),                  cmocka_unit_test(test_scale),
       cmocka_unit_test(test_parameters),            cmocka_unit_test(test_oasis_kkt_and_slow_solver),
       cmocka_unit_test(test_oasis_noiseless_exact), cmocka_unit_test(test_oasis_noisy_spikes),
-      cmocka_unit_test(test_chain),
+      cmocka_unit_test(test_chain),                 cmocka_unit_test(test_map_exact),
+      cmocka_unit_test(test_map_unmatched),         cmocka_unit_test(test_map_long_lists),
+      cmocka_unit_test(test_map_file),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

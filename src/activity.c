@@ -74,7 +74,7 @@ int ff_activity_dff(double *x, int64_t P, int64_t T, const FfTraceLabels *lab) {
     int constant = 1;
     for (int64_t t = 0; t < T; ++t) {
       if (!isfinite(r[t]))
-        return FF_ERROR(FF_ERR_INPUT, "%s holds %s at frame %lld; fix or drop the region", label(lab, p, who, sizeof who),
+        return FF_ERROR(FF_ERR_INPUT, "%s holds %s at frame %lld; every frame must be a finite number", label(lab, p, who, sizeof who),
                         isnan(r[t]) ? "NaN" : "Inf", (long long)t);
       sum += r[t];
       constant &= r[t] == r[0];

@@ -93,4 +93,56 @@ int ff_activity_map_regions(const char *const *regions, int64_t n_regions, const
 /* Frees the arrays (NULL allowed); the struct is left zeroed. */
 void ff_region_map_destroy(FfRegionMap *map);
 
+/* ---- recordings and activity.h5 ------------------------------------------------------------------ */
+
+/* One fly's recording: region names and raw traces, the background region already removed. */
+typedef struct {
+  int64_t P, T;     /* regions, frames */
+  char **areas;     /* [P] region names */
+  int64_t *rows;    /* [P] row of each region in the source file (the .npz's background is row 0) */
+  double *traces;   /* [P × T] raw fluorescence, region-major */
+  double fs_hz;     /* frame rate, Hz; 0 when the source does not say (an .npz) */
+  char id[128];     /* neural_activity_id, e.g. "2017-10-30_1" */
+  char source[512]; /* what the recording was read from, and how */
+  char file[1024];  /* the file it was read from, for messages */
+} FfRecording;
+
+/* Reads an .npz in the layout of the Mann/Turner/Clandinin resting-state files: member names_key
+ * ("areas") holds the region names, member traces_key ("traces") the traces [regions, frames];
+ * row 0 is the background and is dropped. The id is the file name without ".npz". Missing
+ * members, a traces array that is not 2-D or whose rows do not match the names, and traces stored
+ * [frames, regions] each get their own message. */
+int ff_recording_read_npz(const char *path, const char *names_key, const char *traces_key, FfRecording *rec);
+/* Keeps only the regions keep[0..n) (ascending indices into the current list), in that order. */
+int ff_recording_select(FfRecording *rec, const int64_t *keep, int64_t n);
+/* Rounds the traces to float, the precision activity.h5 stores them in, so that the chain run on
+ * them now and the chain rerun later from /traces give the same rates bit for bit. A value beyond
+ * the float range is an FF_ERR_INPUT error naming region and frame. */
+int ff_recording_round_to_float(FfRecording *rec);
+/* Frees the arrays (NULL allowed); the struct is left zeroed. */
+void ff_recording_destroy(FfRecording *rec);
+
+/* Everything activity.h5 holds (DESIGN.md §3.3, README "Files"). */
+typedef struct {
+  const FfRecording *rec;        /* the kept regions and their raw traces */
+  const FfPreprocess *params;    /* the parameters the rates were made with */
+  const double *dff;             /* [P × T_out] after dF/F, high-pass and trim */
+  const double *rates;           /* [P × T_out] Hz, after deconvolution and scaling */
+  int64_t T_out;
+  const int32_t *neuropil_index; /* [P] connectome neuropil of each region, or NULL */
+  const char *connectome;        /* the connectome file the index refers to, or NULL */
+  const char *mapping;           /* the mapping file used, or NULL */
+  const char *dropped;           /* what drop_unmatched left out, or NULL */
+  const char *created_by;        /* the command line */
+} FfActivityFile;
+
+/* Writes activity.h5 under a temporary name and renames it when complete: /areas string[P],
+ * /traces float32[T, P], /dff and /rates float32[T_out, P] (frame-major, as DESIGN.md §3.3),
+ * /neuropil_index int32[P] when given, and attributes fs_hz, neural_activity_id, source,
+ * created_by, format, every preprocessing parameter, calcium_gamma, frames_raw, frames. */
+int ff_activity_write(const char *path, const FfActivityFile *a);
+/* Reads /areas, /traces (back to region-major), fs_hz, neural_activity_id and source; and, when
+ * params is not NULL, the preprocessing parameters stored with the rates. */
+int ff_activity_read(const char *path, FfRecording *rec, FfPreprocess *params);
+
 #endif

@@ -3,7 +3,8 @@
  * the cutoff), its exact step response and scipy's output; trim and scaling by hand; OASIS against
  * the optimality (KKT) conditions, a slow projected-gradient solver, noiseless traces recovered
  * exactly, and known spikes recovered from noisy traces. Region-to-neuropil matching against the
- * lists and file:line messages written out here. */
+ * lists and file:line messages written out here; activity.h5 written, read back, and the chain
+ * rerun from its /traces giving its /rates bit for bit. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 
 #include "flyfit/activity.h"
 #include "flyfit/error.h"
+#include "flyfit/h5.h"
 #include "testutil.h"
 
 static void expect_msg(int status, const char *frag) {
@@ -450,6 +452,101 @@ static void test_map_file(void **state) {
   expect_msg(ff_activity_map_regions(regions, 4, neuropils, 4, path, 0, &m), "cannot read mapping file");
 }
 
+/* ---- activity.h5 --------------------------------------------------------------------------------- */
+
+static void read_2d(const char *path, const char *dset, float *buf) {
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  assert_true(f >= 0);
+  hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
+  assert_true(d >= 0);
+  assert_true(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+  H5Dclose(d);
+  H5Fclose(f);
+}
+
+/* What flyfit will do later: read /traces and the stored parameters back and rerun the chain.
+ * It must give the stored /dff and /rates bit for bit. */
+static void test_activity_file_rerun(void **state) {
+  (void)state;
+  enum { P = 4, T = 180 };
+  ff_h5_init();
+  FfRecording rec;
+  memset(&rec, 0, sizeof rec);
+  rec.P = P;
+  rec.T = T;
+  assert_int_equal(FF_CALLOC(rec.areas, P + 1, "test"), FF_OK);
+  assert_int_equal(FF_MALLOC(rec.rows, P, "test"), FF_OK);
+  assert_int_equal(FF_MALLOC(rec.traces, P * T, "test"), FF_OK);
+  rng_state = 31;
+  const char *names[P] = {"AL_L", "GNG", "LH_L", "SAD"};
+  for (int p = 0; p < P; ++p) {
+    rec.areas[p] = strdup(names[p]);
+    rec.rows[p] = p + 1;
+    for (int t = 0; t < T; ++t) rec.traces[p * T + t] = 300 + 50 * p + 20 * uniform() + (t % 23 == p ? 40 : 0);
+  }
+  snprintf(rec.id, sizeof rec.id, "2017-10-30_1");
+  snprintf(rec.source, sizeof rec.source, "test_activity.c");
+  FfPreprocess p;
+  ff_preprocess_defaults(&p);
+  p.deconv_lambda = 0.02;
+  p.trim_frames = 30;
+  assert_int_equal(ff_recording_round_to_float(&rec), FF_OK);
+  double *dff, *rates;
+  int64_t n;
+  assert_int_equal(ff_activity_preprocess(rec.traces, P, T, &p, NULL, &dff, &rates, &n), FF_OK);
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/flyfit-activity-%d.h5", (int)getpid());
+  const int32_t index[P] = {2, 0, 3, 1};
+  const FfActivityFile out = {&rec, &p, dff, rates, n, index, "connectome.h5", NULL, NULL, "test"};
+  assert_int_equal(ff_activity_write(path, &out), FF_OK);
+
+  FfRecording back;
+  FfPreprocess q;
+  assert_int_equal(ff_activity_read(path, &back, &q), FF_OK);
+  assert_int_equal(back.P, P);
+  assert_int_equal(back.T, T);
+  for (int k = 0; k < P; ++k) assert_string_equal(back.areas[k], names[k]);
+  assert_memory_equal(back.traces, rec.traces, sizeof(double) * P * T);
+  assert_string_equal(back.id, "2017-10-30_1");
+  assert_true(back.fs_hz == p.fs_hz);
+  assert_memory_equal(&q, &p, sizeof p);
+  double *dff2, *rates2;
+  int64_t n2;
+  assert_int_equal(ff_activity_preprocess(back.traces, P, T, &q, NULL, &dff2, &rates2, &n2), FF_OK);
+  assert_int_equal(n2, T - 30);
+  static float file_dff[P * T], file_rates[P * T];
+  read_2d(path, "/dff", file_dff);
+  read_2d(path, "/rates", file_rates);
+  for (int k = 0; k < P; ++k)
+    for (int t = 0; t < n2; ++t) {
+      /* the file is frame-major [T', P] */
+      assert_true(file_dff[t * P + k] == (float)dff2[k * n2 + t]);
+      assert_true(file_rates[t * P + k] == (float)rates2[k * n2 + t]);
+    }
+  free(dff);
+  free(rates);
+  free(dff2);
+  free(rates2);
+
+  /* keeping regions 1 and 3 moves their names, rows and traces up */
+  const int64_t keep[2] = {1, 3};
+  assert_int_equal(ff_recording_select(&back, keep, 2), FF_OK);
+  assert_int_equal(back.P, 2);
+  assert_string_equal(back.areas[0], "GNG");
+  assert_string_equal(back.areas[1], "SAD");
+  assert_memory_equal(back.traces, rec.traces + T, sizeof(double) * T);
+  assert_memory_equal(back.traces + T, rec.traces + 3 * T, sizeof(double) * T);
+  ff_recording_destroy(&back);
+  assert_null(back.areas);
+
+  rec.traces[5] = 1e39;
+  snprintf(rec.file, sizeof rec.file, "fly.npz");
+  expect_msg(ff_recording_round_to_float(&rec), "'fly.npz': region 'AL_L' (row 1) holds 1e+39 at frame 5, beyond the float range");
+  ff_recording_destroy(&rec);
+  unlink(path);
+  expect_msg(ff_activity_read(path, &back, NULL), "No such file or directory");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dff_by_hand),           cmocka_unit_test(test_dff_errors),
@@ -459,7 +556,7 @@ int main(void) {
       cmocka_unit_test(test_oasis_noiseless_exact), cmocka_unit_test(test_oasis_noisy_spikes),
       cmocka_unit_test(test_chain),                 cmocka_unit_test(test_map_exact),
       cmocka_unit_test(test_map_unmatched),         cmocka_unit_test(test_map_long_lists),
-      cmocka_unit_test(test_map_file),
+      cmocka_unit_test(test_map_file),              cmocka_unit_test(test_activity_file_rerun),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

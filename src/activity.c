@@ -79,9 +79,10 @@ int ff_activity_dff(double *x, int64_t P, int64_t T, const FfTraceLabels *lab) {
       sum += r[t];
       constant &= r[t] == r[0];
     }
-    if (T == 0 || constant)
+    if (T == 0) return FF_ERROR(FF_ERR_INPUT, "%s has no frames", label(lab, p, who, sizeof who));
+    if (constant)
       return FF_ERROR(FF_ERR_INPUT, "%s is constant (%g in every frame); dF/F needs a varying, nonzero trace",
-                      label(lab, p, who, sizeof who), T ? r[0] : 0.0);
+                      label(lab, p, who, sizeof who), r[0]);
     const double mean = sum / (double)T;
     if (mean == 0.0)
       return FF_ERROR(FF_ERR_INPUT, "%s has mean 0; dF/F divides by the mean fluorescence (are these raw traces?)",
@@ -116,13 +117,19 @@ void ff_activity_highpass(double *x, int64_t P, int64_t T, double cutoff_hz, dou
   }
 }
 
-int ff_activity_trim(double *x, int64_t P, int64_t *T, int64_t trim, const FfTraceLabels *lab) {
+static int check_length(int64_t T, int64_t trim, const FfTraceLabels *lab) {
   char who[512];
   if (trim < 0) return FF_ERROR(FF_ERR_INPUT, "trim_frames = %lld is negative", (long long)trim);
-  if (trim >= *T)
+  if (T == 0) return FF_ERROR(FF_ERR_INPUT, "%s has no frames", source_of(lab, who, sizeof who));
+  if (trim >= T)
     return FF_ERROR(FF_ERR_INPUT, "%s has %lld frames; dropping the first %lld (trim_frames) leaves none: lower "
-                    "trim_frames or use a longer recording", source_of(lab, who, sizeof who), (long long)*T,
+                    "trim_frames or use a longer recording", source_of(lab, who, sizeof who), (long long)T,
                     (long long)trim);
+  return FF_OK;
+}
+
+int ff_activity_trim(double *x, int64_t P, int64_t *T, int64_t trim, const FfTraceLabels *lab) {
+  FF_TRY(check_length(*T, trim, lab));
   const int64_t n = *T - trim;
   /* Each row moves to an earlier address than it came from, so going forward never overwrites
    * data that is still to be moved. */
@@ -217,6 +224,7 @@ int ff_activity_preprocess(const double *traces, int64_t P, int64_t T, const FfP
                            const FfTraceLabels *lab, double **dff, double **rates, int64_t *T_out) {
   *dff = *rates = NULL;
   FF_TRY(ff_preprocess_check(p));
+  FF_TRY(check_length(T, p->trim_frames, lab)); /* before dF/F, which would call an empty trace constant */
   double *x = NULL, *r = NULL;
   int64_t n = T;
   int st = FF_MALLOC(x, P * T, "dF/F traces");

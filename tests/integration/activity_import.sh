@@ -107,6 +107,10 @@ bad "not an npz" "fixture_codex.csv' is not an .npz archive" "$ROOT/data/fixture
 bad "missing file" "absent.npz': No such file or directory" "$TMP/absent.npz"
 $PY -c "import numpy as np; np.savez('$TMP/flat.npz', areas=np.array(['bg','AL_L']), traces=np.ones((2, 5)))"
 bad "one flat region" "flat.npz': region 'AL_L' \(row 1\) is constant" "$TMP/flat.npz" --trim-frames 0
+$PY -c "import numpy as np; np.savez('$TMP/1d.npz', areas=np.array(['bg','AL_L']), traces=np.ones(5))"
+bad "1-D traces" "1d.npz' member 'traces' has 1 dimension\(s\); expected 2, \[regions, frames\]" "$TMP/1d.npz"
+$PY -c "import numpy as np; np.savez('$TMP/rows.npz', areas=np.array(['bg','AL_L','GNG']), traces=np.ones((4, 200)))"
+bad "names and rows disagree" "rows.npz': member 'areas' has 3 names but member 'traces' has 4 rows" "$TMP/rows.npz"
 
 # ---- bad command lines: exit status 1 ----------------------------------------------------------------
 usage() { # description pattern args...

@@ -90,4 +90,5 @@ zip_members(f"{d}/bad.npz", {
     "version.npy": raw_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), }", a.tobytes())
                    .replace(b"NUMPY\x01\x00", b"NUMPY\x04\x00", 1),
     "notnpy.npy": b"just some bytes, not an array",
+    "names2d.npy": npy_bytes(np.array([["a", "b"], ["c", "d"]])),
 })

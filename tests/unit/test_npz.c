@@ -294,6 +294,7 @@ static void test_bad_archives(void **state) {
              NULL);
   expect_msg(ff_npz_read_f64(z, "version", &v, &nd, dims), ".npy format version 4.0 is not one flyfit reads", NULL);
   expect_msg(ff_npz_read_f64(z, "notnpy", &v, &nd, dims), "member 'notnpy': not a .npy array", NULL);
+  expect_msg(ff_npz_read_strings(z, "names2d", &s, &n), "member 'names2d' has 2 dimensions; expected a 1-D array", NULL);
   ff_npz_close(&z);
   ff_npz_close(&z); /* NULL allowed */
 }

@@ -68,7 +68,7 @@ else
 endif
 
 ifeq ($(MAKELEVEL),0)
-  $(info flyfit build: CC=$(CC) ($(shell $(CC) -dumpversion 2>/dev/null)), HDF5 parallel: $(if $(PKG_LIBS),yes,MISSING - run tools/install-deps.sh), \
+  $(info flyfit build: CC=$(CC) ($(shell $(CC) -dumpversion 2>/dev/null)), libraries ($(PKGS)): $(if $(PKG_LIBS),yes,MISSING - run tools/install-deps.sh), \
     CUDA: $(if $(filter 1,$(CUDA_ON)),on (nvcc $(NVCC_VER), sm_80 sm_90),off), NCCL: $(if $(filter 1,$(NCCL_ON)),on,off))
 endif
 

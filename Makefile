@@ -16,7 +16,7 @@ CUDA    ?= auto
 NCCL    ?= auto
 NP      ?= 2
 
-PKGS        := hdf5-openmpi inih zlib
+PKGS        := hdf5-openmpi inih zlib libzip
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -68,7 +68,7 @@ else
 endif
 
 ifeq ($(MAKELEVEL),0)
-  $(info flyfit build: CC=$(CC) ($(shell $(CC) -dumpversion 2>/dev/null)), HDF5 parallel: $(if $(PKG_LIBS),yes,MISSING - run tools/install-deps.sh), \
+  $(info flyfit build: CC=$(CC) ($(shell $(CC) -dumpversion 2>/dev/null)), libraries ($(PKGS)): $(if $(PKG_LIBS),yes,MISSING - run tools/install-deps.sh), \
     CUDA: $(if $(filter 1,$(CUDA_ON)),on (nvcc $(NVCC_VER), sm_80 sm_90),off), NCCL: $(if $(filter 1,$(NCCL_ON)),on,off))
 endif
 

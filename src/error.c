@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { FF_MSG_MAX = 2048, FF_TRACE_MAX = 4096 };
+/* Room for messages that list every unmatched region and neuropil of a recording. */
+enum { FF_MSG_MAX = 16384, FF_TRACE_MAX = 4096 };
 
 static _Thread_local char ff_msg[FF_MSG_MAX];
 static _Thread_local char ff_trace[FF_TRACE_MAX];

@@ -280,6 +280,32 @@ int ff_h5_read_attr_string(hid_t obj, const char *file, const char *name, char *
   return FF_OK;
 }
 
+static int read_attr_number(hid_t obj, const char *file, const char *name, hid_t memtype, void *value) {
+  if (H5Aexists(obj, name) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return FF_ERROR(FF_ERR_INPUT, "'%s': attribute '%s' is missing", file, name);
+  }
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  hid_t t = H5Aget_type(a), s = H5Aget_space(a);
+  const H5T_class_t cls = H5Tget_class(t);
+  herr_t rc = -1;
+  if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && H5Sget_simple_extent_npoints(s) == 1) rc = H5Aread(a, memtype, value);
+  H5Sclose(s);
+  H5Tclose(t);
+  H5Aclose(a);
+  H5Eclear2(H5E_DEFAULT);
+  if (rc < 0) return FF_ERROR(FF_ERR_INPUT, "'%s': attribute '%s' is not a single number", file, name);
+  return FF_OK;
+}
+
+int ff_h5_read_attr_double(hid_t obj, const char *file, const char *name, double *value) {
+  return read_attr_number(obj, file, name, H5T_NATIVE_DOUBLE, value);
+}
+
+int ff_h5_read_attr_int(hid_t obj, const char *file, const char *name, int64_t *value) {
+  return read_attr_number(obj, file, name, H5T_NATIVE_INT64, value);
+}
+
 int ff_h5_create_tmp(const char *path, hid_t *fid, char *tmp, size_t tmp_cap) {
   char why[256];
   snprintf(tmp, tmp_cap, "%s.tmp.%ld", path, (long)getpid());

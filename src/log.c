@@ -76,7 +76,7 @@ void ff_log_close_file(void) {
 }
 
 static void emit(int to_stderr, const char *prefix, const char *fmt, va_list ap) {
-  char body[4096], line[4200];
+  char body[16384], line[16500];
   vsnprintf(body, sizeof body, fmt, ap);
   snprintf(line, sizeof line, "[%8.2fs] %s%s\n", ff_wall_seconds() - L.t0, prefix, body);
   if (to_stderr) fputs(line, stderr);
@@ -108,7 +108,7 @@ void ff_log_file_only(const char *fmt, ...) {
 }
 
 void ff_log_error(const char *fmt, ...) {
-  char body[4096], line[4300];
+  char body[16384], line[16600];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(body, sizeof body, fmt, ap);

@@ -11,6 +11,7 @@ PACKAGES=(
   libmetis-dev                        # graph partitioning
   librandom123-dev                    # counter-based random numbers (Philox)
   zlib1g-dev libcsv-dev               # gzip and CSV reading for the importer
+  libzip-dev                          # numpy .npz archives (calcium recordings)
   libcmocka-dev                       # unit tests
   python3 python3-numpy python3-h5py python3-matplotlib  # flyfit-plot, test helpers
   python3-brian                       # the reference simulator in the tests and benchmark

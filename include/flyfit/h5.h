@@ -34,6 +34,9 @@ int ff_h5_read_all(hid_t fid, const char *file, const char *dset, hid_t memtype,
 int ff_h5_read_strings(hid_t fid, const char *file, const char *dset, char ***strings, int64_t *n);
 void ff_h5_free_strings(char ***strings, int64_t n);
 int ff_h5_read_attr_string(hid_t obj, const char *file, const char *name, char *buf, size_t cap);
+/* A scalar numeric attribute converted to double or int64; missing or not numeric is an error. */
+int ff_h5_read_attr_double(hid_t obj, const char *file, const char *name, double *value);
+int ff_h5_read_attr_int(hid_t obj, const char *file, const char *name, int64_t *value);
 
 /* Creates `tmp` (path + ".tmp.<pid>") for writing; ff_h5_commit closes it and renames it to `path`.
  * ff_h5_abandon closes and deletes it. */

@@ -78,7 +78,7 @@ static const Key KEYS[] = {
     {"fit", "batch", T_INT, "128", 1, 65535, NULL, "", "samples (frames) simulated side by side per optimizer step", OFF(fit_batch)},
     {"fit", "split", T_REAL, "0.7", 1e-9, 1, NULL, "", "share of the frames used for training (the rest test); n_train = floor(T split) rounded down to a multiple of the batch, plus 1", OFF(split)},
     {"fit", "bin_size", T_REAL, "5", 0, 1e6, NULL, "Hz", "width of the rate classes for bin accuracy and input jitter: edges 0, bin, 2 bin, ... up to ceil(max rate), then max_rate_hz", OFF(bin_size_hz)},
-    {"fit", "lr", T_REAL, "0.01", 0, 1e6, NULL, "", "Adam learning rate", OFF(lr)},
+    {"fit", "lr", T_REAL, "0.01", 0, 1e300, NULL, "", "Adam learning rate", OFF(lr)},
     {"fit", "lr_decay", T_REAL, "0.9", 0, 1, NULL, "", "learning rate multiplied by this every lr_decay_every epochs", OFF(lr_decay)},
     {"fit", "lr_decay_every", T_INT, "10", 1, 1e9, NULL, "epochs", "period of the learning-rate step decay", OFF(lr_decay_every)},
     {"fit", "clip_norm", T_REAL, "1", 0, 1e30, NULL, "", "gradients are scaled so that their global L2 norm is at most this; 0 = no clipping", OFF(clip_norm)},

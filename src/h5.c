@@ -53,7 +53,6 @@ int ff_h5_open(const char *path, hid_t fapl, hid_t *fid) {
 }
 
 int ff_h5_open_parallel(const char *path, MPI_Comm comm, hid_t *fid) {
-  char why[256];
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   MPI_Info info;
   MPI_Info_create(&info);
@@ -62,10 +61,9 @@ int ff_h5_open_parallel(const char *path, MPI_Comm comm, hid_t *fid) {
   MPI_Info_set(info, "cb_buffer_size", "1048576");
   H5Pset_fapl_mpio(fapl, comm, info);
   MPI_Info_free(&info);
-  *fid = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+  const int st = ff_h5_open(path, fapl, fid); /* the same checks and messages as a serial open */
   H5Pclose(fapl);
-  if (*fid < 0) return FF_ERROR(FF_ERR_INPUT, "cannot open '%s' with MPI-IO: %s", path, h5_why(why));
-  return FF_OK;
+  return st;
 }
 
 int ff_h5_exists(hid_t loc, const char *name) {

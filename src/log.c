@@ -61,8 +61,13 @@ static void to_file(const char *s) {
 int ff_log_open_file(const char *path) {
   if (L.rank != 0) return FF_OK;
   ff_log_close_file();
-  L.file = fopen(path, "w");
+  /* appended to, never replaced: the log of an earlier run in the same directory stays */
+  L.file = fopen(path, "a");
   if (L.file == NULL) return FF_ERROR(FF_ERR_IO, "cannot open log file '%s' for writing", path);
+  time_t now = time(NULL);
+  char stamp[64];
+  strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", localtime(&now));
+  fprintf(L.file, "==== %s: a run started %s ====\n", L.program, stamp);
   if (L.pending) fputs(L.pending, L.file);
   fflush(L.file);
   FF_FREE(L.pending);

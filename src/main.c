@@ -237,7 +237,8 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
   /* 4. everything is valid: open the log and describe the run */
   char out_log[FF_CONFIG_STR + 32], cuda[512];
   snprintf(out_log, sizeof out_log, "%s/flyfit.log", r->cfg.out_dir);
-  FF_TRY(agree(ff_log_open_file(out_log), comm));
+  /* a fit opens its log only once its own inputs have been checked too (below) */
+  if (r->cfg.mode != FF_MODE_FIT) FF_TRY(agree(ff_log_open_file(out_log), comm));
   ff_cuda_describe(cuda, sizeof cuda);
   int64_t n_in = r->net.n_in, total_in = 0;
   MPI_Reduce(&n_in, &total_in, 1, MPI_INT64_T, MPI_SUM, 0, comm);
@@ -270,7 +271,12 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
     ff_log_file_only("effective configuration:\n%s", r->config_text);
     omp_set_num_threads(threads);
     FfRound1Setup fs = {&r->cfg, r->config_text, FF_VERSION, r->hosts, &r->model, &r->net, threads, comm};
-    return agree(ff_round1_run(&fs), comm);
+    FfRound1 *fit = NULL;
+    st = agree(ff_round1_prepare(&fs, &fit), comm);
+    if (st == FF_OK) st = agree(ff_log_open_file(out_log), comm);
+    if (st == FF_OK) st = agree(ff_round1_run(fit), comm);
+    ff_round1_destroy(&fit);
+    return st;
   }
   ff_log("preset %s: dt %g ms, delay %d steps, refractory %d steps (%d for driven neurons), %lld steps x %lld trial%s",
          ff_preset_name(r->cfg.preset), r->model.dt_ms, r->model.delay_steps, r->model.ref_steps,

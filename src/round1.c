@@ -2,6 +2,7 @@
  * with metrics, checkpoints (parallel HDF5, written under a temporary name, with an
  * order-independent checksum), resume and the results file. */
 #include "flyfit/round1.h"
+#include "flyfit/activity.h"
 #include "flyfit/error.h"
 #include "flyfit/fit.h"
 #include "flyfit/h5.h"
@@ -21,7 +22,7 @@ enum { FF_STREAM_FIT_SHUFFLE = 7, FF_STREAM_FIT_JITTER = 8 };
 
 /* ---- recordings --------------------------------------------------------------------------------- */
 
-void ff_recording_destroy(FfRecording *rec) {
+void ff_fitdata_destroy(FfFitData *rec) {
   if (rec == NULL) return;
   if (rec->names)
     for (int32_t p = 0; p < rec->P; ++p) free(rec->names[p]);
@@ -37,98 +38,75 @@ static uint64_t fnv(uint64_t h, const void *data, size_t n) {
   return h;
 }
 
-/* A whole dataset as float (any stored numeric type). */
-static int read_floats(hid_t f, const char *file, const char *dset, float *buf) {
-  hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
-  herr_t rc = d < 0 ? -1 : H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
-  if (d >= 0) H5Dclose(d);
-  H5Eclear2(H5E_DEFAULT);
-  if (rc < 0) return FF_ERROR(FF_ERR_INPUT, "'%s': reading %s failed", file, dset);
-  return FF_OK;
+static int same_params(const FfPreprocess *a, const FfPreprocess *b) {
+  return a->fs_hz == b->fs_hz && a->highpass_hz == b->highpass_hz && a->trim_frames == b->trim_frames &&
+         a->calcium_tau_s == b->calcium_tau_s && a->deconv_lambda == b->deconv_lambda && a->max_rate_hz == b->max_rate_hz;
 }
 
-/* Rank 0: rates [T x P] of the regions that match connectome neuropils by name. */
-static int load_on_root(const FfConfig *cfg, FfRecording *rec) {
-  hid_t f, c;
-  char **areas = NULL, **np_names = NULL;
-  int64_t n_areas = 0, n_np = 0, dims[2];
-  float *rates = NULL;
-  FF_TRY(ff_h5_open(cfg->activity, H5P_DEFAULT, &f));
-  int st = ff_h5_read_strings(f, cfg->activity, "/areas", &areas, &n_areas);
-  if (st == FF_OK) st = ff_h5_shape(f, cfg->activity, "/rates", 2, dims);
-  if (st == FF_OK && dims[1] != n_areas)
-    st = FF_ERROR(FF_ERR_INPUT, "'%s': /rates has %lld columns for %lld regions in /areas", cfg->activity,
-                  (long long)dims[1], (long long)n_areas);
-  if (st == FF_OK) st = FF_MALLOC(rates, dims[0] * dims[1], "recorded rates");
-  if (st == FF_OK) st = read_floats(f, cfg->activity, "/rates", rates);
-  rec->fs_hz = 1.2;
-  if (st == FF_OK && H5Aexists(f, "fs_hz") > 0) {
-    hid_t a = H5Aopen(f, "fs_hz", H5P_DEFAULT);
-    H5Aread(a, H5T_NATIVE_DOUBLE, &rec->fs_hz);
-    H5Aclose(a);
-  }
-  if (cfg->fs_hz > 0) rec->fs_hz = cfg->fs_hz;
-  snprintf(rec->id, sizeof rec->id, "unknown");
-  if (st == FF_OK && H5Aexists(f, "neural_activity_id") > 0)
-    ff_h5_read_attr_string(f, cfg->activity, "neural_activity_id", rec->id, sizeof rec->id);
-  H5Eclear2(H5E_DEFAULT);
-  H5Fclose(f);
-  if (st == FF_OK && cfg->neural_activity_id[0] && strcmp(cfg->neural_activity_id, rec->id) != 0)
+/* Rank 0: the recording's raw traces through the preprocessing chain, its regions matched to the
+ * connectome's neuropils; rates [T x P] of the kept regions, frame-major. */
+static int load_on_root(const FfConfig *cfg, FfFitData *d) {
+  FfRecording rec;
+  FfPreprocess stored, p;
+  FfRegionMap map = {0, NULL, NULL, NULL};
+  char **np_names = NULL;
+  int64_t n_np = 0, T = 0;
+  double *dff = NULL, *rates = NULL;
+  hid_t c;
+  memset(&rec, 0, sizeof rec);
+  int st = ff_activity_read(cfg->activity, &rec, &stored);
+  if (st == FF_OK && cfg->neural_activity_id[0] && strcmp(cfg->neural_activity_id, rec.id) != 0)
     st = FF_ERROR(FF_ERR_INPUT, "[data] neural_activity_id = %s, but '%s' holds recording %s", cfg->neural_activity_id,
-                  cfg->activity, rec->id);
+                  cfg->activity, rec.id);
+  if (st == FF_OK) {
+    p = (FfPreprocess){cfg->fs_hz > 0 ? cfg->fs_hz : rec.fs_hz, cfg->highpass_hz, cfg->trim_frames,
+                       cfg->calcium_tau_s, cfg->deconv_lambda, cfg->max_rate_hz};
+    if (!(p.fs_hz > 0))
+      st = FF_ERROR(FF_ERR_INPUT, "'%s' does not say its frame rate: set [preprocess] fs_hz", cfg->activity);
+  }
+  if (st == FF_OK) st = ff_preprocess_check(&p);
+  if (st == FF_OK) {
+    const FfTraceLabels lab = {cfg->activity, (const char *const *)rec.areas, rec.rows};
+    st = ff_activity_preprocess(rec.traces, rec.P, rec.T, &p, &lab, &dff, &rates, &T);
+  }
+  if (st == FF_OK)
+    ff_log("preprocessing %s: dF/F, high-pass %g Hz, trim %lld frames, AR(1) deconvolution (tau %g s, lambda %g), "
+           "scaled to %g Hz at %g Hz frames: %lld frames%s",
+           cfg->activity, p.highpass_hz, (long long)p.trim_frames, p.calcium_tau_s, p.deconv_lambda, p.max_rate_hz,
+           p.fs_hz, (long long)T, same_params(&p, &stored) ? " (the parameters of its /rates)" : " (not those of its /rates)");
   if (st == FF_OK) st = ff_h5_open(cfg->connectome, H5P_DEFAULT, &c);
   if (st == FF_OK) {
     st = ff_h5_read_strings(c, cfg->connectome, "/neuropils/names", &np_names, &n_np);
     H5Fclose(c);
   }
-  /* exact-name matching of regions to neuropils */
+  if (st == FF_OK)
+    st = ff_activity_map_regions((const char *const *)rec.areas, rec.P, (const char *const *)np_names, n_np,
+                                 cfg->mapping[0] ? cfg->mapping : NULL, cfg->drop_unmatched, &map);
+  if (st == FF_OK && map.warning) ff_warn("%s", map.warning);
+  if (st == FF_OK && map.n == 0) st = FF_ERROR(FF_ERR_INPUT, "'%s': no region matches a neuropil", cfg->activity);
   if (st == FF_OK) {
-    st = FF_MALLOC(rec->names, n_areas, "neuropil names");
-    if (st == FF_OK) st = FF_MALLOC(rec->np_index, n_areas, "neuropil indices");
+    d->T = T;
+    d->P = (int32_t)map.n;
+    d->fs_hz = p.fs_hz;
+    snprintf(d->id, sizeof d->id, "%s", rec.id);
+    st = FF_CALLOC(d->names, map.n, "neuropil names");
+    if (st == FF_OK) st = FF_MALLOC(d->np_index, map.n, "neuropil indices");
+    if (st == FF_OK) st = FF_MALLOC(d->rates, T * map.n, "recorded rates");
   }
-  char missing[2048] = "";
-  int n_missing = 0;
-  for (int64_t a = 0; st == FF_OK && a < n_areas; ++a) {
-    int64_t q = -1;
-    for (int64_t k = 0; k < n_np && q < 0; ++k)
-      if (!strcmp(areas[a], np_names[k])) q = k;
-    if (q < 0) {
-      if (n_missing++ < 20)
-        snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s'%s'", n_missing > 1 ? ", " : "",
-                 areas[a]);
-      continue;
-    }
-    rec->np_index[rec->P] = (int32_t)q;
-    rec->names[rec->P] = strdup(np_names[q]);
-    for (int64_t t = 0; t < dims[0]; ++t) rates[t * n_areas + rec->P] = rates[t * n_areas + a];
-    rec->P++;
+  for (int64_t k = 0; st == FF_OK && k < map.n; ++k) {
+    d->np_index[k] = map.neuropil[k];
+    if ((d->names[k] = strdup(np_names[map.neuropil[k]])) == NULL) st = FF_ERROR(FF_ERR_NOMEM, "out of memory");
+    for (int64_t t = 0; t < T; ++t) d->rates[t * map.n + k] = rates[map.region[k] * T + t];
   }
-  if (st == FF_OK && n_missing && !cfg->drop_unmatched)
-    st = FF_ERROR(FF_ERR_INPUT, "'%s': %d region%s ha%s no neuropil of the same name in '%s': %s; give a mapping file "
-                                "([data] mapping) or set [data] drop_unmatched = true",
-                  cfg->activity, n_missing, n_missing == 1 ? "" : "s", n_missing == 1 ? "s" : "ve", cfg->connectome,
-                  missing);
-  if (st == FF_OK && n_missing) ff_warn("%d regions without a neuropil are left out: %s", n_missing, missing);
-  if (st == FF_OK && rec->P == 0) st = FF_ERROR(FF_ERR_INPUT, "'%s': no region matches a neuropil", cfg->activity);
-  if (st == FF_OK) {
-    rec->T = dims[0];
-    st = FF_MALLOC(rec->rates, rec->T * rec->P, "recorded rates");
-  }
-  for (int64_t t = 0; st == FF_OK && t < rec->T; ++t)
-    for (int32_t p = 0; p < rec->P; ++p) {
-      const double r = rates[t * n_areas + p];
-      if (!isfinite(r) || r < 0)
-        st = FF_ERROR(FF_ERR_INPUT, "'%s': the rate of %s at frame %lld is %g", cfg->activity, rec->names[p],
-                      (long long)t, r);
-      rec->rates[t * rec->P + p] = r;
-    }
+  free(dff);
   free(rates);
-  ff_h5_free_strings(&areas, n_areas);
+  ff_region_map_destroy(&map);
   ff_h5_free_strings(&np_names, n_np);
+  ff_recording_destroy(&rec);
   return st;
 }
 
-int ff_recording_load(const FfConfig *cfg, MPI_Comm comm, FfRecording *rec) {
+int ff_fitdata_load(const FfConfig *cfg, MPI_Comm comm, FfFitData *rec) {
   int rank;
   MPI_Comm_rank(comm, &rank);
   memset(rec, 0, sizeof *rec);
@@ -136,7 +114,7 @@ int ff_recording_load(const FfConfig *cfg, MPI_Comm comm, FfRecording *rec) {
   MPI_Bcast(&st, 1, MPI_INT, 0, comm);
   if (st != FF_OK) {
     if (rank != 0) st = FF_ERROR(st, "rank 0 could not read the recordings");
-    ff_recording_destroy(rec);
+    ff_fitdata_destroy(rec);
     return st;
   }
   int64_t hdr[2] = {rec->T, rec->P};
@@ -206,12 +184,13 @@ static const char *const METRIC_NAMES[N_METRICS] = {"train_loss", "train_bin_acc
                                                     "test_bin_acc", "test_mse", "grad_norm", "samples_per_s",
                                                     "lr", "seconds"};
 
-typedef struct {
+struct FfRound1 {
+  FfRound1Setup S_copy;
   const FfRound1Setup *S;
   const FfConfig *cfg;
   MPI_Comm comm;
   int rank, size;
-  FfRecording rec;
+  FfFitData rec;
   FfBins bins;
   FfFitNet *f;
   int trainable;
@@ -230,11 +209,13 @@ typedef struct {
   double train_s;
   int64_t train_samples;
   int32_t *np_of;          /* [connectome neuropils] index among the fitted ones, or -1 */
-} Trainer;
+  double setup_s;
+};
+typedef struct FfRound1 Trainer;
 
 static void trainer_destroy(Trainer *t) {
   ff_fit_destroy(&t->f);
-  ff_recording_destroy(&t->rec);
+  ff_fitdata_destroy(&t->rec);
   ff_bins_destroy(&t->bins);
   free(t->hist);
   free(t->x);
@@ -660,8 +641,8 @@ static uint64_t partition_id(const FfRound1Setup *S) {
 static int setup(Trainer *t) {
   const FfRound1Setup *S = t->S;
   const FfConfig *cfg = t->cfg;
-  FF_TRY(ff_recording_load(cfg, t->comm, &t->rec));
-  const FfRecording *rec = &t->rec;
+  FF_TRY(ff_fitdata_load(cfg, t->comm, &t->rec));
+  const FfFitData *rec = &t->rec;
   t->P = rec->P;
   t->B = (int32_t)cfg->fit_batch;
   if (rec->T > 65536)
@@ -806,13 +787,13 @@ static int write_results(Trainer *t, const double *sim, const double *test_pred,
 
 /* ---- the run ------------------------------------------------------------------------------------ */
 
-static int run(Trainer *t) {
+/* Everything that can fail on the inputs: recordings, split, classes, network, the checkpoint to
+ * resume from; and the untrained model's score. */
+static int prepare(Trainer *t) {
   const FfConfig *cfg = t->cfg;
   const double t_setup = ff_wall_seconds();
   FF_TRY(setup(t));
-  char path[FF_CONFIG_STR + 64], best[FF_CONFIG_STR + 64];
-  snprintf(best, sizeof best, "%s/checkpoint-best.h5", cfg->out_dir);
-  /* resume, or score the untrained model */
+  char path[FF_CONFIG_STR + 64];
   if (cfg->resume[0]) {
     if (!strcmp(cfg->resume, "auto")) {
       FF_TRY(find_newest(t, path, sizeof path));
@@ -832,7 +813,15 @@ static int run(Trainer *t) {
     t->best_acc = -1.0;
     ff_log("untrained: test loss %.5g, bin accuracy %.4f, mse %.5g", t->un_loss, t->un_acc, t->un_mse);
   }
-  const double setup_s = ff_wall_seconds() - t_setup;
+  t->setup_s = ff_wall_seconds() - t_setup;
+  return FF_OK;
+}
+
+static int run(Trainer *t) {
+  const FfConfig *cfg = t->cfg;
+  char path[FF_CONFIG_STR + 64], best[FF_CONFIG_STR + 64];
+  snprintf(best, sizeof best, "%s/checkpoint-best.h5", cfg->out_dir);
+  const double setup_s = t->setup_s;
   FfFitStats st0;
   ff_fit_stats(t->f, &st0);
   for (int64_t e = t->epochs_done; e < cfg->epochs_round1; ++e) {
@@ -913,16 +902,35 @@ static int run(Trainer *t) {
   return FF_OK;
 }
 
-int ff_round1_run(const FfRound1Setup *S) {
-  Trainer t;
-  memset(&t, 0, sizeof t);
-  t.S = S;
-  t.cfg = S->cfg;
-  t.comm = S->comm;
-  MPI_Comm_rank(S->comm, &t.rank);
-  MPI_Comm_size(S->comm, &t.size);
-  int st = run(&t);
-  trainer_destroy(&t);
+int ff_round1_prepare(const FfRound1Setup *S, FfRound1 **out) {
+  *out = NULL;
+  Trainer *t;
+  FF_TRY(FF_CALLOC(t, 1, "round 1"));
+  t->S_copy = *S;
+  t->S = &t->S_copy;
+  t->cfg = S->cfg;
+  t->comm = S->comm;
+  MPI_Comm_rank(S->comm, &t->rank);
+  MPI_Comm_size(S->comm, &t->size);
+  const int st = prepare(t);
+  if (st != FF_OK) {
+    ff_round1_destroy(&t);
+    ff_error_trace(__FILE__, __LINE__, __func__);
+    return st;
+  }
+  *out = t;
+  return FF_OK;
+}
+
+int ff_round1_run(FfRound1 *t) {
+  const int st = run(t);
   if (st != FF_OK) ff_error_trace(__FILE__, __LINE__, __func__);
   return st;
+}
+
+void ff_round1_destroy(FfRound1 **t) {
+  if (t == NULL || *t == NULL) return;
+  trainer_destroy(*t);
+  free(*t);
+  *t = NULL;
 }

@@ -1,6 +1,7 @@
 /* Synthetic recordings with a hidden ground truth (include/flyfit/synth.h): the fitting model's own
  * network, run frame after frame by the round-1 stepper, turned into calcium fluorescence. A fit
  * of these recordings can be checked against the truth it should find. */
+#include "flyfit/activity.h"
 #include "flyfit/config.h"
 #include "flyfit/error.h"
 #include "flyfit/fit.h"
@@ -13,6 +14,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { STREAM_TRUTH = FF_STREAM_SYNTH + 8, STREAM_DRIVE, STREAM_NOISE, STREAM_BASE };
 
@@ -147,46 +149,74 @@ static int generate(Gen *g, const char *connectome, const FfSynthActivityOptions
   return FF_OK;
 }
 
+/* activity.h5 as flyfit-import writes it (raw traces, and /dff and /rates through the default
+ * preprocessing), then the truth beside it; renamed into place only when complete. */
 static int write_out(Gen *g, const FfSynthActivityOptions *o, const char *out, const char *created_by) {
-  hid_t f;
-  char tmp[4200], id[64];
-  FF_TRY(ff_h5_create_tmp(out, &f, tmp, sizeof tmp));
   const int64_t T = o->frames, P = g->P, N = g->net.n_local;
+  FfRecording rec;
+  memset(&rec, 0, sizeof rec);
+  rec.P = P;
+  rec.T = T;
+  rec.fs_hz = o->fs_hz;
+  snprintf(rec.id, sizeof rec.id, "synthetic-%llu", (unsigned long long)o->seed);
+  snprintf(rec.source, sizeof rec.source, "flyfit-synth --activity: the brainscale network with a hidden encoder");
+  snprintf(rec.file, sizeof rec.file, "%s", out);
+  FF_TRY(FF_CALLOC(rec.areas, P, "region names"));
+  FF_TRY(FF_MALLOC(rec.rows, P, "region rows"));
+  int st = FF_MALLOC(rec.traces, P * T, "traces");
+  for (int64_t p = 0; st == FF_OK && p < P; ++p) {
+    rec.rows[p] = p;
+    if ((rec.areas[p] = strdup(g->names[p])) == NULL) st = FF_ERROR(FF_ERR_NOMEM, "out of memory");
+    for (int64_t k = 0; k < T; ++k) rec.traces[p * T + k] = g->traces[k * P + p];
+  }
+  if (st == FF_OK) st = ff_recording_round_to_float(&rec);
+  FfPreprocess pp;
+  ff_preprocess_defaults(&pp);
+  pp.fs_hz = o->fs_hz;
+  if (pp.trim_frames >= T) pp.trim_frames = 0; /* a short synthetic recording keeps all its frames */
+  double *dff = NULL, *rates = NULL;
+  int64_t T_out = 0;
+  const FfTraceLabels lab = {out, (const char *const *)rec.areas, NULL};
+  if (st == FF_OK) st = ff_activity_preprocess(rec.traces, P, T, &pp, &lab, &dff, &rates, &T_out);
+  char partial[4200];
+  snprintf(partial, sizeof partial, "%s.partial.%ld", out, (long)getpid());
+  if (st == FF_OK) {
+    const FfActivityFile af = {&rec, &pp, dff, rates, T_out, NULL, NULL, NULL, NULL, created_by};
+    st = ff_activity_write(partial, &af);
+  }
+  free(dff);
+  free(rates);
+  ff_recording_destroy(&rec);
+  FF_TRY(st);
+  hid_t f = H5Fopen(partial, H5F_ACC_RDWR, H5P_DEFAULT);
+  if (f < 0) {
+    unlink(partial);
+    return FF_ERROR(FF_ERR_IO, "cannot reopen '%s' to add the truth", partial);
+  }
   int64_t dims[2] = {T, P};
-  int st = FF_OK;
-  float *buf = malloc((size_t)(T * P > N * P ? T * P : N * P) * sizeof *buf);
-  if (buf == NULL) st = FF_ERROR(FF_ERR_NOMEM, "out of memory writing '%s'", out);
 #define W(call) if (st == FF_OK) st = (call)
-  W(ff_h5_write_strings(f, "/areas", (const char *const *)g->names, P));
-  for (int64_t q = 0; buf && q < T * P; ++q) buf[q] = (float)g->traces[q];
-  W(ff_h5_write(f, "/traces", H5T_NATIVE_FLOAT, 2, dims, buf));
   W(ff_h5_write(f, "/truth/rates", H5T_NATIVE_DOUBLE, 2, dims, g->rates));
   W(ff_h5_write(f, "/truth/drive", H5T_NATIVE_DOUBLE, 2, dims, g->drive));
   dims[0] = N;
   W(ff_h5_write(f, "/truth/encoder_w", H5T_NATIVE_FLOAT, 2, dims, g->truth_w));
   W(ff_h5_write(f, "/truth/encoder_b", H5T_NATIVE_FLOAT, 1, dims, g->truth_b));
-  snprintf(id, sizeof id, "synthetic-%llu", (unsigned long long)o->seed);
-  W(ff_h5_write_attr_double(f, "fs_hz", o->fs_hz));
-  W(ff_h5_write_attr_string(f, "neural_activity_id", id));
-  W(ff_h5_write_attr_string(f, "source", "flyfit-synth --activity: the brainscale network with a hidden encoder"));
-  W(ff_h5_write_attr_string(f, "created_by", created_by));
   if (st == FF_OK) {
     hid_t t = H5Gopen2(f, "/truth", H5P_DEFAULT);
     W(ff_h5_write_attr_double(t, "x_scale_hz", o->x_scale_hz));
     W(ff_h5_write_attr_double(t, "tau_s", o->tau_s));
+    W(ff_h5_write_attr_double(t, "gain", o->gain));
+    W(ff_h5_write_attr_double(t, "noise", o->noise));
     W(ff_h5_write_attr_double(t, "sample_ms", o->sample_ms > 0 ? o->sample_ms : 1000.0 / o->fs_hz));
     W(ff_h5_write_attr_string(t, "about", "encoder_w/encoder_b: the hidden encoder, rows in neuron order, w = "
                                           "ReLU(b + W x / x_scale_hz) with x the previous frame's rates plus the drive; "
-                                          "rates: the network's neuropil rates (Hz) per frame"));
+                                          "rates: the network's neuropil rates (Hz) per frame, before calcium"));
     H5Gclose(t);
   }
 #undef W
-  free(buf);
-  if (st != FF_OK) {
-    ff_h5_abandon(f, tmp);
-    return st;
-  }
-  return ff_h5_commit(f, tmp, out);
+  if (H5Fclose(f) < 0 && st == FF_OK) st = FF_ERROR(FF_ERR_IO, "closing '%s' failed", partial);
+  if (st == FF_OK && rename(partial, out) != 0) st = FF_ERROR(FF_ERR_IO, "cannot rename '%s' to '%s'", partial, out);
+  if (st != FF_OK) unlink(partial);
+  return st;
 }
 
 int ff_synth_activity(const char *connectome, const FfSynthActivityOptions *o, const char *out,

@@ -8,7 +8,8 @@
 
 /* Call once per process (after MPI_Init where MPI is used). */
 void ff_log_init(const char *program, int rank, int size);
-/* Opens the log file (rank 0 only; other ranks ignore the call) and flushes buffered lines into it. */
+/* Opens the log file for appending (rank 0 only; other ranks ignore the call), marks the start of this
+ * run, and flushes buffered lines into it. An earlier run's log in the same file stays. */
 int ff_log_open_file(const char *path);
 void ff_log_close_file(void);
 /* Rank 0 only: one line to stderr and the log file, prefixed with seconds since start. */

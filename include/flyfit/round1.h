@@ -18,7 +18,7 @@
 #include "flyfit/model.h"
 #include "flyfit/net.h"
 
-/* Recorded neuropil rates, the same on every rank. */
+/* The recorded neuropil rates a fit sees, the same on every rank. */
 typedef struct {
   int64_t T;            /* frames */
   int32_t P;            /* fitted neuropils (recording regions matched to the connectome) */
@@ -28,12 +28,13 @@ typedef struct {
   double fs_hz;         /* frame rate */
   char id[256];         /* neural_activity_id */
   uint64_t hash;        /* of the rates and names, for checkpoints */
-} FfRecording;
+} FfFitData;
 
-/* Collective. Rank 0 reads [data] activity, preprocesses its traces with the [preprocess] keys,
- * maps regions to the connectome's neuropils ([data] mapping, drop_unmatched) and broadcasts. */
-int ff_recording_load(const FfConfig *cfg, MPI_Comm comm, FfRecording *rec);
-void ff_recording_destroy(FfRecording *rec);
+/* Collective. Rank 0 reads [data] activity's raw /traces, runs the preprocessing chain with the
+ * [preprocess] keys (activity.h), maps regions to the connectome's neuropils ([data] mapping,
+ * drop_unmatched) and broadcasts. */
+int ff_fitdata_load(const FfConfig *cfg, MPI_Comm comm, FfFitData *rec);
+void ff_fitdata_destroy(FfFitData *rec);
 
 /* Rate classes: edges 0, bin, 2 bin, ... below ceil(max rate), then the top edge. */
 typedef struct {
@@ -53,9 +54,16 @@ typedef struct {
   MPI_Comm comm;
 } FfRound1Setup;
 
+typedef struct FfRound1 FfRound1;
+
+/* Collective. Reads and checks every input (recordings, split, rate classes, the checkpoint to
+ * resume from) and scores the untrained model, writing nothing: a bad input stops here, before
+ * the run's log or any output is touched. */
+int ff_round1_prepare(const FfRound1Setup *s, FfRound1 **r);
 /* Collective. Trains, writes checkpoints and DIR/results.h5, and prints the summary line
  * "fit done: epochs=... train_loss=... test_loss=... test_bin_acc=... untrained_test_loss=...
  * untrained_test_bin_acc=..." as the last line on stdout (rank 0). */
-int ff_round1_run(const FfRound1Setup *s);
+int ff_round1_run(FfRound1 *r);
+void ff_round1_destroy(FfRound1 **r);
 
 #endif

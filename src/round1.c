@@ -77,6 +77,15 @@ static int load_on_root(const FfConfig *cfg, FfFitData *d) {
   if (st == FF_OK) st = ff_h5_open(cfg->connectome, H5P_DEFAULT, &c);
   if (st == FF_OK) {
     st = ff_h5_read_strings(c, cfg->connectome, "/neuropils/names", &np_names, &n_np);
+    char release[64] = "";
+    if (st == FF_OK && cfg->flywire_version[0]) {
+      if (H5Aexists(c, "release") > 0) ff_h5_read_attr_string(c, cfg->connectome, "release", release, sizeof release);
+      H5Eclear2(H5E_DEFAULT);
+      if (strcmp(release, cfg->flywire_version) != 0)
+        st = FF_ERROR(FF_ERR_INPUT, "[data] flywire_version = %s, but '%s' is release '%s'; import the matching "
+                                    "release (flyfit-import ... --release %s) or change the key",
+                      cfg->flywire_version, cfg->connectome, release[0] ? release : "(none)", cfg->flywire_version);
+    }
     H5Fclose(c);
   }
   if (st == FF_OK)

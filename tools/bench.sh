@@ -9,6 +9,10 @@
 #              bytes exchanged per window, peak memory per rank
 #   model      tools/flyfit-scaling calibrated on the 1-rank runs, beside the measured K = 2, 4 runs;
 #              then its predictions for K = 1 ... 1024 GPUs, strong and weak scaling
+#   fit        round 1: peak memory of ES-D-RTRL and D-RTRL against neurons x batch, connections and
+#              sample length (a least-squares fit says what it grows with); samples per second and the
+#              bytes of state touched per step on the full-size brain at batch 128, against the
+#              machine's memory bandwidth
 # usage: tools/bench.sh [SECTION ...]   (default: all; model needs scaleout's runs)
 # Figures go to stdout and to bench/*.csv; the machine is named in every CSV row.
 set -euo pipefail
@@ -16,7 +20,7 @@ cd "$(dirname "$0")/.."
 B=bench
 mkdir -p $B
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader
-sections=${*:-sim import partition scaleout model}
+sections=${*:-sim import partition scaleout model fit}
 machine="$(nproc) cores, $(sed -n 's/model name\s*: //p' /proc/cpuinfo | head -1)"
 cores=$(nproc)
 
@@ -197,6 +201,65 @@ model)
     --connectome $B/full.h5 --weak 138639 --ranks 1...1024 --batch 1,128 --csv $B/model-weak-gpu.csv \
     --plot $B/model-weak-gpu.png 2>/dev/null | tee $B/model-weak-gpu.txt
   ;;
-*) echo "bench: unknown section '$section' (sim, import, partition, scaleout, model)"; exit 1 ;;
+fit)
+  echo "== round 1 (mode = fit): memory of the traces, and throughput"
+  F=$B/fit
+  mkdir -p $F
+  echo "method,neurons,connections,batch,sample_steps,peak_rss_mb,machine" > $B/fit-memory.csv
+  for n in 1500 3000; do for deg in 30 90; do
+    [ -f $F/b-$n-$deg.h5 ] || bin/flyfit-synth --neurons $n --degree $deg --seed 2 -o $F/b-$n-$deg.h5 \
+      --activity $F/a-$n-$deg.h5 --frames 80 --sample-ms 20 --threads 1 > /dev/null 2>&1
+    for bt in 8 32; do for ms in 50 150; do for decay in 0.99 0; do
+      out=$F/m-$n-$deg-$bt-$ms-$decay
+      bin/flyfit /dev/null --set data.connectome=$F/b-$n-$deg.h5 --set data.activity=$F/a-$n-$deg.h5 \
+        --set run.mode=fit --set run.preset=brainscale --set run.threads=1 --set run.progress_s=0 \
+        --set preprocess.trim_frames=0 --set fit.split=0.5 --set fit.batch=$bt --set fit.sample_ms=$ms \
+        --set fit.epochs_round1=1 --set fit.trainable=encoder,connections --set fit.etrace_decay=$decay \
+        --set output.dir=$out > $out.log 2>&1 || { echo "bench: fit failed, see $out.log"; exit 1; }
+      /usr/bin/python3 - "$out.log" "$n" "$deg" "$bt" "$ms" "$decay" "$machine" >> $B/fit-memory.csv <<'PY'
+import re, sys
+log = open(sys.argv[1]).read()
+conn = int(re.search(r"(\d+) connections", log).group(1))
+rss = re.search(r"peak memory per rank \(MB\): ([0-9.]+)", log)
+method = "ES-D-RTRL" if float(sys.argv[6]) > 0 else "D-RTRL"
+print(f"{method},{sys.argv[2]},{conn},{sys.argv[4]},{int(float(sys.argv[5]) / 0.2)},{rss.group(1) if rss else 'nan'},\"{sys.argv[7]}\"")
+PY
+    done; done; done
+  done; done
+  /usr/bin/python3 - $B/fit-memory.csv <<'PY'
+import csv, sys
+import numpy as np
+rows = list(csv.DictReader(open(sys.argv[1])))
+for method in ("ES-D-RTRL", "D-RTRL"):
+    r = [x for x in rows if x["method"] == method]
+    nb = np.array([float(x["neurons"]) * float(x["batch"]) for x in r])
+    e = np.array([float(x["connections"]) for x in r])
+    eb = e * np.array([float(x["batch"]) for x in r])
+    st = np.array([float(x["sample_steps"]) for x in r])
+    y = np.array([float(x["peak_rss_mb"]) for x in r]) * 1e6
+    A = np.column_stack([np.ones_like(y), nb, e, eb, st])
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    print(f"bench: {method} peak memory = {coef[0]/1e6:.1f} MB + {coef[1]:.1f} B x neurons x batch + {coef[2]:.1f} B x "
+          f"connections + {coef[3]:.2f} B x connections x batch + {coef[4]:.0f} B x sample steps "
+          f"({len(r)} runs, range {y.min()/1e6:.0f}-{y.max()/1e6:.0f} MB)")
+PY
+  # throughput on the full-size brain at batch 128 (short samples; a step costs the same in a long one)
+  [ -f $F/full-act.h5 ] || bin/flyfit-synth --seed 1 -o $F/full.h5 --activity $F/full-act.h5 --frames 200 \
+    --sample-ms 2 --threads 2 > $F/full-synth.log 2>&1
+  bw=$(cc -O2 -fopenmp tools/bench/stream.c -o $F/stream && $F/stream)
+  for tr in encoder "encoder,connections"; do
+    out=$F/full-$(echo $tr | tr , -)
+    bin/flyfit /dev/null --set data.connectome=$F/full.h5 --set data.activity=$F/full-act.h5 --set run.mode=fit \
+      --set run.preset=brainscale --set run.threads=0 --set run.progress_s=0 --set preprocess.trim_frames=0 \
+      --set fit.batch=128 --set fit.sample_ms=4 --set fit.epochs_round1=1 --set fit.trainable=$tr \
+      --set output.dir=$out > $out.log 2>&1 || { echo "bench: fit failed, see $out.log"; exit 1; }
+    line=$(grep "rank 0 stepper" $out.log | sed 's/.*stepper: //')
+    ms=$(echo "$line" | sed -n 's/^\([0-9.e+-]*\) ms per step.*/\1/p')
+    echo "bench: full-size brain, batch 128, trainable $tr: $line"
+    awk -v ms="$ms" 'BEGIN { printf "bench:   %.3g samples/s at 4166 steps per sample (one 1.2 Hz frame) on this machine\n", 128 / (ms * 1e-3 * 4166) }'
+  done
+  echo "bench: this machine: $bw"
+  ;;
+*) echo "bench: unknown section '$section' (sim, import, partition, scaleout, model, fit)"; exit 1 ;;
 esac; done
 echo "bench: results in $B/*.csv"

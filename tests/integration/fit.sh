@@ -126,3 +126,5 @@ bad "no recordings given" "\[run\] mode = fit needs \[data\] activity" --set dat
 bad "an unknown trainable set" "\[fit\] trainable: 'weights' is not one of encoder, connections" --set fit.trainable=weights
 bad "a recording of another fly than asked for" "\[data\] neural_activity_id = 2017-10-30_1, but .* holds recording synthetic-3" \
   --set data.neural_activity_id=2017-10-30_1
+bad "a connectome of another FlyWire release than asked for" "\[data\] flywire_version = 630, but .* is release" \
+  --set data.flywire_version=630

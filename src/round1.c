@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 enum { FF_STREAM_FIT_SHUFFLE = 7, FF_STREAM_FIT_JITTER = 8 };
@@ -219,6 +220,7 @@ struct FfRound1 {
   int64_t train_samples;
   int32_t *np_of;          /* [connectome neuropils] index among the fitted ones, or -1 */
   double setup_s;
+  double *peak_rss_mb;     /* [ranks], rank 0 */
 };
 typedef struct FfRound1 Trainer;
 
@@ -234,6 +236,7 @@ static void trainer_destroy(Trainer *t) {
   free(t->keys);
   free(t->fingerprint);
   free(t->np_of);
+  free(t->peak_rss_mb);
 }
 
 /* Input of sample k: frame k's rates, jittered uniformly within their class when training. */
@@ -785,6 +788,8 @@ static int write_results(Trainer *t, const double *sim, const double *test_pred,
     W(ff_h5_write_attr_double(g, "train_s", t->train_s));
     W(ff_h5_write_attr_double(g, "samples_per_s", t->train_s > 0 ? (double)t->train_samples / t->train_s : 0.0));
     H5Gclose(g);
+    const int64_t K = t->size;
+    W(ff_h5_write(f, "/timing/peak_rss_mb", H5T_NATIVE_DOUBLE, 1, &K, t->peak_rss_mb));
   }
 #undef W
   if (st != FF_OK) {
@@ -891,6 +896,19 @@ static int run(Trainer *t) {
   ff_log("best epoch %lld: over the training frames loss %.5g (bin acc %.4f); test loss %.5g (bin acc %.4f, mse %.5g)",
          (long long)t->best_epoch, s_tr.loss / (double)s_tr.n, s_tr.hits / (double)s_tr.n, s_te.loss / (double)s_te.n,
          s_te.hits / (double)s_te.n, s_te.sq / (double)s_te.n);
+  /* peak memory of every rank (ru_maxrss is in KiB on Linux) */
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double rss = (double)ru.ru_maxrss / 1024.0;
+  FF_TRY(FF_CALLOC(t->peak_rss_mb, t->size, "memory report"));
+  MPI_Gather(&rss, 1, MPI_DOUBLE, t->peak_rss_mb, 1, MPI_DOUBLE, 0, t->comm);
+  if (t->rank == 0) {
+    char line[1024];
+    size_t len = 0;
+    for (int q = 0; q < t->size && len < sizeof line - 32; ++q)
+      len += (size_t)snprintf(line + len, sizeof line - len, "%s%.0f", q ? ", " : "", t->peak_rss_mb[q]);
+    ff_log("peak memory per rank (MB): %s", line);
+  }
   int st = t->rank == 0 ? write_results(t, sim, test_pred, setup_s) : FF_OK;
   MPI_Bcast(&st, 1, MPI_INT, 0, t->comm);
   free(sim);

@@ -34,7 +34,7 @@ static const Key KEYS[] = {
     {"data", "flywire_version", T_STRING, "", 0, 0, NULL, "", "when set, the connectome's release must be this (e.g. 783)", OFF(flywire_version)},
     {"data", "neural_activity_id", T_STRING, "", 0, 0, NULL, "", "when set, the recording's id must be this (e.g. 2017-10-30_1)", OFF(neural_activity_id)},
 
-    {"run", "mode", T_ENUM, "simulate", 0, 0, "simulate|fit", "", "what to run: simulate the network, or fit it to recordings (round 1)", OFF(mode)},
+    {"run", "mode", T_ENUM, "simulate", 0, 0, "simulate|fit|round2|predict|all", "", "simulate the network; fit = round 1 (the spiking network); round2 = the recurrent encoder/decoder; predict = forecast the recordings with both; all = fit, round2, predict and figures", OFF(mode)},
     {"run", "preset", T_ENUM, "shiu", 0, 0, "shiu|brainscale", "", "model constants: shiu (Shiu et al. whole-brain LIF, Brian2) or brainscale (the fitting model); every [model] key overrides one value", OFF(preset)},
     {"run", "duration_ms", T_REAL, "1000", 1e-9, 1e9, NULL, "ms", "simulated time of each trial", OFF(duration_ms)},
     {"run", "batch", T_INT, "1", 1, 65535, NULL, "", "independent trials run side by side (different random input)", OFF(batch)},
@@ -96,11 +96,25 @@ static const Key KEYS[] = {
     {"fit", "encoder_bias_mV", T_REAL, "1.2", -1e3, 1e3, NULL, "mV", "initial encoder bias (the input weight of a neuron before training)", OFF(encoder_bias_mV)},
     {"fit", "encoder_sd_mV", T_REAL, "1", 0, 1e3, NULL, "mV", "initial encoder weights ~ N(0, sd^2 / P) per (neuron, neuropil), inputs being rates / max_rate_hz", OFF(encoder_sd_mV)},
     {"fit", "checkpoint_every", T_INT, "1", 1, 1e9, NULL, "epochs", "checkpoint period (the best epoch is always kept)", OFF(checkpoint_every)},
+    {"fit", "epochs_round2", T_INT, "30", 0, 32767, NULL, "", "epochs of round 2 (recurrent encoder/decoder)", OFF(epochs_round2)},
+    {"fit", "rnn_hidden", T_INT, "256", 1, 65536, NULL, "", "GRU hidden units (H)", OFF(rnn_hidden)},
+    {"fit", "rnn_batch", T_INT, "128", 2, 65536, NULL, "", "round-2 sequences per step: half recorded rates jittered in their classes, half round-1 simulated rates plus noise", OFF(rnn_batch)},
+    {"fit", "rnn_iters", T_INT, "100", 1, 1e9, NULL, "", "round-2 optimizer steps per epoch", OFF(rnn_iters)},
+    {"fit", "rnn_seq_len", T_INT, "0", 0, 1e9, NULL, "frames", "round-2 sequences: windows of this many frames at random starts; 0 = all training frames", OFF(rnn_seq_len)},
+    {"fit", "rnn_lr", T_REAL, "0.001", 0, 1e300, NULL, "", "round-2 Adam learning rate", OFF(rnn_lr)},
+    {"fit", "rnn_lr_decay", T_REAL, "0.9", 0, 1, NULL, "", "round-2 learning rate multiplied by this every rnn_lr_decay_every epochs", OFF(rnn_lr_decay)},
+    {"fit", "rnn_lr_decay_every", T_INT, "10", 1, 1e9, NULL, "epochs", "period of the round-2 step decay", OFF(rnn_lr_decay_every)},
+    {"fit", "rnn_noise", T_REAL, "0.1", 0, 1e3, NULL, "", "sd of the Gaussian noise on round-1 simulated rates, as a fraction of max_rate_hz (clamped at 0)", OFF(rnn_noise)},
     {"fit", "max_trace_mb", T_REAL, "4096", 0, 1e12, NULL, "MB", "limit of D-RTRL's per-connection traces per rank", OFF(max_trace_mb)},
+
+    {"predict", "warmup_frames", T_INT, "100", 0, 1e9, NULL, "frames", "frames fed with recorded rates before the model runs on its own predictions", OFF(warmup_frames)},
+    {"predict", "round1_checkpoint", T_STRING, "", 0, 0, NULL, "path", "round-1 parameters; empty = [output] dir/checkpoint-best.h5", OFF(round1_checkpoint)},
+    {"predict", "round2_checkpoint", T_STRING, "", 0, 0, NULL, "path", "round-2 parameters; empty = [output] dir/gru-best.h5", OFF(round2_checkpoint)},
 
     {"output", "dir", T_STRING, "out", 0, 0, NULL, "path", "directory for results.h5, flyfit.log and spikes.txt", OFF(out_dir)},
     {"output", "spikes", T_STRING, "all", 0, 0, NULL, "list", "spikes recorded into results.h5: none, all, or a neuron list", OFF(spikes)},
     {"output", "spikes_txt", T_BOOL, "false", 0, 0, NULL, "", "also write spikes.txt (trial 0: 'neuron_index time_ms', sorted by time then neuron)", OFF(spikes_txt)},
+    {"output", "figures", T_BOOL, "true", 0, 0, NULL, "", "predict and all end by drawing the figures (tools/flyfit-plot) into [output] dir/figures", OFF(figures)},
     {"output", "state_neurons", T_STRING, "", 0, 0, NULL, "list", "neurons whose v and g are recorded at every step into results.h5", OFF(state_neurons)},
 };
 #define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
@@ -259,7 +273,7 @@ static int unknown_key(const char *section, const char *name, const char *where)
   int known_section = 0;
   for (int k = 0; k < N_KEYS; ++k) known_section |= !strcmp(KEYS[k].section, section);
   if (!known_section && !best[0])
-    return FF_ERROR(FF_ERR_INPUT, "%s: unknown section [%s] (sections: data, run, model, stimulus, preprocess, fit, output)", where,
+    return FF_ERROR(FF_ERR_INPUT, "%s: unknown section [%s] (sections: data, run, model, stimulus, preprocess, fit, predict, output)", where,
                     section);
   if (best[0])
     return FF_ERROR(FF_ERR_INPUT, "%s: unknown key [%s] %s (did you mean %s?); flyfit --help-config lists all keys",
@@ -382,12 +396,12 @@ int ff_config_finish(FfConfig *c) {
   if (c->background_rate_hz * c->dt_ms * 1e-3 > 1.0)
     return FF_ERROR(FF_ERR_INPUT, "%s: [stimulus] background_rate_hz = %g is more than one spike per step", cfg,
                     c->background_rate_hz);
-  if (c->mode == FF_MODE_FIT) {
+  if (c->mode != FF_MODE_SIMULATE) {
     if (c->activity[0] == '\0')
-      return FF_ERROR(FF_ERR_INPUT, "%s: [run] mode = fit needs [data] activity, the recordings (activity.h5 from "
+      return FF_ERROR(FF_ERR_INPUT, "%s: [run] mode = fit, round2, predict and all need [data] activity, the recordings (activity.h5 from "
                                     "flyfit-import activity, or flyfit-synth --activity for synthetic ones)", cfg);
     if (c->step_order != FF_ORDER_BRAINSCALE)
-      return FF_ERROR(FF_ERR_INPUT, "%s: [run] mode = fit trains the brainscale model: set [run] preset = brainscale", cfg);
+      return FF_ERROR(FF_ERR_INPUT, "%s: [run] mode = fit, round2, predict and all use the brainscale model: set [run] preset = brainscale", cfg);
     if (c->fit_background_hz * c->dt_ms * 1e-3 >= 1.0)
       return FF_ERROR(FF_ERR_INPUT, "%s: [fit] background_hz = %g is a spike every step or more", cfg, c->fit_background_hz);
     int bits;
@@ -428,7 +442,9 @@ static void value_text(const FfConfig *c, int k, char *buf, size_t cap) {
 int ff_config_fingerprint(const FfConfig *c, char **text) {
   /* what determines a fit's trajectory: the model, the preprocessing, the fit (but how long it runs
    * and how often it saves), the preset and the seed */
-  static const char *const SKIP[] = {"fit.epochs_round1", "fit.checkpoint_every", "fit.max_trace_mb"};
+  static const char *const SKIP[] = {"fit.epochs_round1", "fit.checkpoint_every", "fit.max_trace_mb", "fit.epochs_round2",
+                                     "fit.rnn_hidden", "fit.rnn_batch", "fit.rnn_iters", "fit.rnn_seq_len", "fit.rnn_lr",
+                                     "fit.rnn_lr_decay", "fit.rnn_lr_decay_every", "fit.rnn_noise"};
   size_t cap = (size_t)N_KEYS * (FF_CONFIG_STR + 64) + 64, len = 0;
   char *out;
   FF_TRY(FF_MALLOC(out, cap, "config fingerprint"));

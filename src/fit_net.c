@@ -65,6 +65,8 @@ struct FfFitNet {
   /* window machinery */
   int32_t *chunk_lo;
   EmitVec *emit;       /* [n_chunks] */
+  int record;          /* keep the spikes of sample 0 (ff_fit_record) */
+  EmitVec rec;         /* (local neuron, step, 0) of the last forward */
   int64_t *arr_off;    /* [D x B + 1] arrivals of the current window by (step, trial) */
   int32_t *arr;
   int64_t arr_cap;
@@ -120,6 +122,25 @@ int ff_fit_sync_weights(FfFitNet *f) {
 
 /* ---- creation ----------------------------------------------------------------------------------- */
 
+int ff_fit_reset_params(FfFitNet *f) {
+  const FfFitSetup *s = &f->s;
+  const FfNet *net = f->net;
+  const int32_t P = f->P;
+  /* encoder: bias enc_init_mV, weights enc_init_sd_mV N(0, 1) / sqrt(P), keyed by neuron and neuropil */
+  for (int32_t j = 0; j < f->n; ++j) {
+    f->enc_b[j] = (float)s->enc_init_mV;
+    for (int32_t p = 0; p < P; ++p) {
+      uint32_t r[4];
+      ff_rng4(s->seed, FF_STREAM_FIT_PARAM, (uint32_t)net->gid[j], (uint32_t)p, 0, r);
+      const double z = sqrt(-2.0 * log(ff_u01(r[0]))) * cos(6.283185307179586 * ff_u01(r[1]));
+      f->enc_w[(int64_t)j * P + p] = (float)(s->enc_init_sd_mV * z / sqrt((double)P));
+    }
+  }
+  /* connections: weight w_syn x signed synapse count */
+  for (int64_t e = 0; e < f->E; ++e) f->conn_w[e] = (float)(s->model->w_syn * (double)net->weight[e]);
+  return ff_fit_sync_weights(f);
+}
+
 void ff_fit_destroy(FfFitNet **pf) {
   if (pf == NULL || *pf == NULL) return;
   FfFitNet *f = *pf;
@@ -132,6 +153,7 @@ void ff_fit_destroy(FfFitNet **pf) {
   if (f->emit)
     for (int c = 0; c < f->n_chunks; ++c) free(f->emit[c].v);
   free(f->emit);
+  free(f->rec.v);
   ff_exchange_destroy(&f->x);
   free(f);
   *pf = NULL;
@@ -147,18 +169,8 @@ static int create(FfFitNet *f) {
   if (m->ref_steps > 256) return FF_ERROR(FF_ERR_INPUT, "[model] tau_ref_ms: more than 255 refractory steps");
   f->nrn = (FfFitNeuron){(float)m->em1, (float)m->es1, (float)m->one_minus_em, (float)m->u_th, (float)m->u_reset,
                          0.3f, 1.5f, (m->ref_steps > 1 ? m->ref_steps : 1) - 1};
-  /* encoder: bias enc_init_mV, weights enc_init_sd_mV N(0, 1) / sqrt(P), keyed by neuron and neuropil */
   FF_TRY(FF_MALLOC(f->enc_w, f->n * P, "encoder weights"));
   FF_TRY(FF_MALLOC(f->enc_b, f->n, "encoder biases"));
-  for (int32_t j = 0; j < f->n; ++j) {
-    f->enc_b[j] = (float)s->enc_init_mV;
-    for (int32_t p = 0; p < P; ++p) {
-      uint32_t r[4];
-      ff_rng4(s->seed, FF_STREAM_FIT_PARAM, (uint32_t)net->gid[j], (uint32_t)p, 0, r);
-      const double z = sqrt(-2.0 * log(ff_u01(r[0]))) * cos(6.283185307179586 * ff_u01(r[1]));
-      f->enc_w[(int64_t)j * P + p] = (float)(s->enc_init_sd_mV * z / sqrt((double)P));
-    }
-  }
   FF_TRY(FF_CALLOC(f->enc_m, f->n * P, "encoder Adam state"));
   FF_TRY(FF_CALLOC(f->enc_v, f->n * P, "encoder Adam state"));
   FF_TRY(FF_CALLOC(f->enc_bm, f->n, "encoder Adam state"));
@@ -168,8 +180,7 @@ static int create(FfFitNet *f) {
   /* connections: weight w_syn x signed synapse count */
   FF_TRY(FF_MALLOC(f->wq, f->E, "fixed-point weights"));
   FF_TRY(FF_MALLOC(f->conn_w, f->E, "connection weights"));
-  for (int64_t e = 0; e < f->E; ++e) f->conn_w[e] = (float)(m->w_syn * (double)net->weight[e]);
-  FF_TRY(ff_fit_sync_weights(f));
+  FF_TRY(ff_fit_reset_params(f));
   if (s->trainable & FF_TRAIN_CONNECTIONS) {
     FF_TRY(FF_CALLOC(f->conn_m, f->E, "connection Adam state"));
     FF_TRY(FF_CALLOC(f->conn_v, f->E, "connection Adam state"));
@@ -416,6 +427,12 @@ static int exchange_window(FfFitNet *f, int32_t t0, int status) {
         send[q++] = ff_spike_pack(net->new_base + e->j, e->t - t0, e->b);
       }
   }
+  if (f->record)
+    for (int c = 0; c < f->n_chunks; ++c)
+      for (int64_t i = 0; i < f->emit[c].n; ++i)
+        if (f->emit[c].v[i].b == 0 && emit_push(&f->rec, f->emit[c].v[i].j, f->emit[c].v[i].t, 0) != FF_OK &&
+            status == FF_OK) /* reported through the exchange, so that no rank waits */
+          status = FF_ERROR(FF_ERR_NOMEM, "out of memory recording spikes");
   for (int c = 0; c < f->n_chunks; ++c) f->emit[c].n = 0;
   f->stats.spikes += n;
   const uint64_t *recv;
@@ -465,6 +482,7 @@ int ff_fit_forward(FfFitNet *f, int32_t B, const double *x, const uint32_t *key,
   if (B < 1 || B > f->B) return FF_ERROR(FF_ERR_INTERNAL, "batch of %d samples, room for %d", B, f->B);
   f->Bcur = B;
   f->traces = traces;
+  f->rec.n = 0;
   /* traces are buffers of the trainer; a forward without them leaves them alone */
   float *ev = f->ev, *fv = f->fv, *cv = f->cv, *px = f->px, *st = f->st_s;
   if (!traces) f->ev = f->fv = f->cv = f->px = f->st_s = NULL;
@@ -487,6 +505,9 @@ int ff_fit_forward(FfFitNet *f, int32_t B, const double *x, const uint32_t *key,
     if (t1 < s->steps) status = exchange_window(f, t0, status);
     else
       for (int c = 0; c < f->n_chunks; ++c) { /* spikes of the last window arrive after the end */
+        for (int64_t i = 0; f->record && i < f->emit[c].n; ++i)
+          if (f->emit[c].v[i].b == 0 && emit_push(&f->rec, f->emit[c].v[i].j, f->emit[c].v[i].t, 0) != FF_OK)
+            status = FF_ERROR(FF_ERR_NOMEM, "out of memory recording spikes");
         f->stats.spikes += f->emit[c].n;
         f->emit[c].n = 0;
       }
@@ -714,3 +735,18 @@ void ff_fit_view(FfFitNet *f, FfFitView *v) {
 void ff_fit_stats(const FfFitNet *f, FfFitStats *s) { *s = f->stats; }
 
 void ff_fit_set_adam_t(FfFitNet *f, int64_t t) { f->adam_t = t; }
+
+void ff_fit_record(FfFitNet *f, int on) { f->record = on; }
+
+int ff_fit_recorded(FfFitNet *f, int64_t **gid, int32_t **step, int64_t *n) {
+  *n = f->rec.n;
+  *gid = NULL;
+  *step = NULL;
+  FF_TRY(FF_MALLOC(*gid, f->rec.n > 0 ? f->rec.n : 1, "recorded spikes"));
+  FF_TRY(FF_MALLOC(*step, f->rec.n > 0 ? f->rec.n : 1, "recorded spikes"));
+  for (int64_t i = 0; i < f->rec.n; ++i) {
+    (*gid)[i] = f->net->gid[f->rec.v[i].j];
+    (*step)[i] = f->rec.v[i].t;
+  }
+  return FF_OK;
+}

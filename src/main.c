@@ -25,7 +25,9 @@
 #include "flyfit/net.h"
 #include "flyfit/partition.h"
 #include "flyfit/results.h"
+#include "flyfit/predict.h"
 #include "flyfit/round1.h"
+#include "flyfit/round2.h"
 #include "flyfit/sim.h"
 #include "flyfit/stimulus.h"
 
@@ -115,6 +117,7 @@ typedef struct {
   FfNet net;
   FfSimOutput out;
   char *hosts; /* rank 0: the node of every rank, comma-separated */
+  int rank;
 } Run;
 
 /* Rank 0: the connectome's size and root ids, the stimulus, and a writable output directory. */
@@ -195,9 +198,95 @@ static int check_partition(Run *r, int ranks) {
   return st;
 }
 
+/* tools/flyfit-plot beside the program (bin/../tools), or $FLYFIT_PLOT; NULL when there is none. */
+static const char *plot_tool(void) {
+  static char path[4200];
+  const char *env = getenv("FLYFIT_PLOT");
+  if (env && env[0]) return access(env, R_OK) == 0 ? env : NULL;
+  char exe[4096];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return NULL;
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash == NULL) return NULL;
+  *slash = '\0';
+  snprintf(path, sizeof path, "%s/../tools/flyfit-plot", exe);
+  return access(path, R_OK) == 0 ? path : NULL;
+}
+
+/* The trained model's files for round2 and predict: the configured path, or the default in DIR. */
+static int model_file(const FfConfig *cfg, const char *key, const char *value, const char *dflt, const char *needs,
+                      char *path, size_t cap) {
+  if (value[0]) snprintf(path, cap, "%s", value);
+  else snprintf(path, cap, "%s/%s", cfg->out_dir, dflt);
+  if (access(path, R_OK) != 0)
+    return FF_ERROR(FF_ERR_INPUT, "[run] mode = %s needs a trained model, but %s does not exist: run %s first (or mode = "
+                                  "all), or point [predict] %s at one",
+                    cfg->mode == FF_MODE_ROUND2 ? "round2" : "predict", path, needs, key);
+  return FF_OK;
+}
+
+/* Modes fit, round2, predict and all: every input, the trained models the mode needs included, is
+ * checked before the log opens; then the stages run in order. */
+static int run_fitting(Run *r, MPI_Comm comm, int threads, const char *out_log) {
+  const FfConfig *cfg = &r->cfg;
+  const int mode = cfg->mode;
+  const int train1 = mode == FF_MODE_FIT || mode == FF_MODE_ALL;
+  FfRound1Setup fs = {cfg, r->config_text, FF_VERSION, r->hosts, &r->model, &r->net, threads, comm,
+                      mode == FF_MODE_FIT ? 1 : mode == FF_MODE_ALL ? 2 : 0};
+  FfRound1 *r1 = NULL;
+  FfRound2Result r2;
+  memset(&r2, 0, sizeof r2);
+  double *sim = NULL;
+  char ck1[FF_CONFIG_STR + 64], ck2[FF_CONFIG_STR + 64];
+  int st = agree(ff_round1_prepare(&fs, &r1), comm);
+  if (st == FF_OK && !train1) {
+    st = agree(model_file(cfg, "round1_checkpoint", cfg->round1_checkpoint, "checkpoint-best.h5", "mode = fit", ck1,
+                          sizeof ck1), comm);
+    if (st == FF_OK) st = agree(ff_round1_load_params(r1, ck1), comm);
+  }
+  if (st == FF_OK && mode == FF_MODE_PREDICT) {
+    st = agree(model_file(cfg, "round2_checkpoint", cfg->round2_checkpoint, "gru-best.h5", "mode = round2", ck2,
+                          sizeof ck2), comm);
+    if (st == FF_OK) st = agree(ff_round2_load(cfg, ck2, ff_round1_data(r1)->P, comm, &r2), comm);
+  }
+  if (st == FF_OK) st = agree(ff_log_open_file(out_log), comm);
+  if (st == FF_OK && !train1) ff_log("round 1: the trained network of %s", ck1);
+  if (st == FF_OK && mode == FF_MODE_PREDICT) ff_log("round 2: the trained GRU of %s", ck2);
+  if (st == FF_OK && train1) st = agree(ff_round1_run(r1), comm);
+  if (st == FF_OK && (mode == FF_MODE_ROUND2 || mode == FF_MODE_ALL)) {
+    const double *rates = ff_round1_sim_rates(r1);
+    if (rates == NULL) { /* round 2 on its own: round 1's rates over the training frames, again */
+      st = agree(ff_round1_simulate(r1, 0, ff_round1_train_frames(r1) - 1, &sim), comm);
+      rates = sim;
+    }
+    const FfRound2Setup s2 = {cfg, ff_round1_data(r1), ff_round1_bins(r1), ff_round1_train_frames(r1), rates, comm};
+    if (st == FF_OK) st = agree(ff_round2_run(&s2, &r2), comm);
+    if (st == FF_OK && mode == FF_MODE_ROUND2 && r->rank == 0) {
+      const double *h = r2.epochs ? r2.hist + (r2.epochs - 1) * R2_METRICS : NULL;
+      ff_log("wrote %s/gru-best.h5 (epoch %lld)", cfg->out_dir, (long long)r2.best_epoch);
+      printf("round2 done: epochs=%lld best_epoch=%lld train_loss=%.6g test_loss=%.6g test_bin_acc=%.6g test_mse=%.6g\n",
+             (long long)r2.epochs, (long long)r2.best_epoch, h ? h[R2_TRAIN_LOSS] : NAN, h ? h[R2_TEST_LOSS] : NAN,
+             h ? h[R2_TEST_ACC] : NAN, h ? h[R2_TEST_MSE] : NAN);
+      fflush(stdout);
+    }
+  }
+  if (st == FF_OK && (mode == FF_MODE_PREDICT || mode == FF_MODE_ALL)) {
+    const FfPredictSetup ps = {cfg, r->config_text, FF_VERSION, r->hosts, mode == FF_MODE_ALL ? "all" : "predict", r1,
+                               &r2, plot_tool(), threads, comm};
+    if (ps.plot_tool == NULL && cfg->figures) ff_warn("tools/flyfit-plot not found beside the program: no figures");
+    st = agree(ff_predict_run(&ps), comm);
+  }
+  free(sim);
+  ff_round2_result_destroy(&r2);
+  ff_round1_destroy(&r1);
+  return st;
+}
+
 static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
   int rank, size;
   MPI_Comm_rank(comm, &rank);
+  r->rank = rank;
   MPI_Comm_size(comm, &size);
   double t_start = MPI_Wtime();
 
@@ -265,18 +354,12 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
          threads, threads == 1 ? "" : "s", n_nodes, n_nodes == 1 ? "" : "s", cuda);
   ff_log("connectome %s: %lld neurons, %lld connections", r->cfg.connectome, (long long)r->n_global,
          (long long)total_in);
-  if (r->cfg.mode == FF_MODE_FIT) {
+  if (r->cfg.mode != FF_MODE_SIMULATE) {
     ff_log("preset %s: dt %g ms, delay %d steps, refractory %d steps", ff_preset_name(r->cfg.preset), r->model.dt_ms,
            r->model.delay_steps, r->model.ref_steps);
     ff_log_file_only("effective configuration:\n%s", r->config_text);
     omp_set_num_threads(threads);
-    FfRound1Setup fs = {&r->cfg, r->config_text, FF_VERSION, r->hosts, &r->model, &r->net, threads, comm};
-    FfRound1 *fit = NULL;
-    st = agree(ff_round1_prepare(&fs, &fit), comm);
-    if (st == FF_OK) st = agree(ff_log_open_file(out_log), comm);
-    if (st == FF_OK) st = agree(ff_round1_run(fit), comm);
-    ff_round1_destroy(&fit);
-    return st;
+    return run_fitting(r, comm, threads, out_log);
   }
   ff_log("preset %s: dt %g ms, delay %d steps, refractory %d steps (%d for driven neurons), %lld steps x %lld trial%s",
          ff_preset_name(r->cfg.preset), r->model.dt_ms, r->model.delay_steps, r->model.ref_steps,

@@ -245,6 +245,24 @@ static int write_columns(hid_t f, const char *group, hid_t type, const void *tab
   return st;
 }
 
+int ff_results_copy_partition_report(hid_t out, const char *connectome, int ranks) {
+  if (ranks < 2) return FF_OK;
+  hid_t c;
+  char g[64];
+  snprintf(g, sizeof g, "/partition/k%d/report", ranks);
+  FF_TRY(ff_h5_open(connectome, H5P_DEFAULT, &c));
+  int st = FF_OK;
+  if (ff_h5_exists(c, g)) {
+    hid_t ocpl = H5Pcreate(H5P_OBJECT_COPY);
+    if (H5Ocopy(c, g, out, "/partition_report", ocpl, H5P_DEFAULT) < 0)
+      st = FF_ERROR(FF_ERR_IO, "copying %s of '%s' into the results failed", g, connectome);
+    H5Pclose(ocpl);
+  }
+  H5Eclear2(H5E_DEFAULT);
+  H5Fclose(c);
+  return st;
+}
+
 static int write_h5(const FfRunInfo *info, const FfSimOutput *o, const Gathered *G) {
   const FfConfig *cfg = info->cfg;
   const FfSimSetup *s = info->setup;
@@ -322,6 +340,7 @@ static int write_h5(const FfRunInfo *info, const FfSimOutput *o, const Gathered 
   }
   dims[0] = B;
   dims[1] = N;
+  if (!st) st = ff_results_copy_partition_report(f, cfg->connectome, info->ranks);
   if (!st) st = ff_h5_write(f, "/neurons/spike_count", H5T_NATIVE_INT32, 2, dims, G->count);
   if (!st) st = ff_h5_write_strings(f, "/neuropils/names", (const char *const *)names, P);
   dims[1] = P;

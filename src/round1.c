@@ -8,6 +8,7 @@
 #include "flyfit/h5.h"
 #include "flyfit/log.h"
 #include "flyfit/partition.h"
+#include "flyfit/results.h"
 #include "flyfit/rng.h"
 
 #include <dirent.h>
@@ -221,6 +222,7 @@ struct FfRound1 {
   int32_t *np_of;          /* [connectome neuropils] index among the fitted ones, or -1 */
   double setup_s;
   double *peak_rss_mb;     /* [ranks], rank 0 */
+  double *sim, *test_pred; /* after the run: the best network over the training and test samples */
 };
 typedef struct FfRound1 Trainer;
 
@@ -237,6 +239,8 @@ static void trainer_destroy(Trainer *t) {
   free(t->fingerprint);
   free(t->np_of);
   free(t->peak_rss_mb);
+  free(t->sim);
+  free(t->test_pred);
 }
 
 /* Input of sample k: frame k's rates, jittered uniformly within their class when training. */
@@ -560,7 +564,7 @@ static int checkpoint_read(Trainer *t, const char *path, int params_only) {
     if (st == FF_OK) st = read_attr_double(f, path, "untrained_test_loss", &t->un_loss);
     if (st == FF_OK) st = read_attr_double(f, path, "untrained_test_bin_acc", &t->un_acc);
     if (st == FF_OK) st = read_attr_double(f, path, "untrained_test_mse", &t->un_mse);
-    if (st == FF_OK && e > t->cfg->epochs_round1)
+    if (st == FF_OK && t->S->train && e > t->cfg->epochs_round1)
       st = FF_ERROR(FF_ERR_INPUT, "'%s' has %lld epochs done, more than [fit] epochs_round1 = %lld", path, (long long)e,
                     (long long)t->cfg->epochs_round1);
     if (st == FF_OK) {
@@ -713,21 +717,16 @@ static int setup(Trainer *t) {
 
 /* ---- results ------------------------------------------------------------------------------------ */
 
-static int write_results(Trainer *t, const double *sim, const double *test_pred, double setup_s) {
-  const FfConfig *cfg = t->cfg;
-  char path[FF_CONFIG_STR + 64], tmp[FF_CONFIG_STR + 128];
-  snprintf(path, sizeof path, "%s/results.h5", cfg->out_dir);
-  hid_t f;
-  FF_TRY(ff_h5_create_tmp(path, &f, tmp, sizeof tmp));
+int ff_results_begin(hid_t f, const char *config_text, const char *mode, const char *version, const char *hosts,
+                     int ranks, int threads, const FfConfig *cfg, const char *recording_id) {
   int st = FF_OK;
-  const int64_t E = t->epochs_done, P = t->P, ntr = t->n_train - 1, nte = t->n_test, T = t->rec.T;
 #define W(call) if (st == FF_OK) st = (call)
   {
     hid_t ty = H5Tcopy(H5T_C_S1);
     H5Tset_size(ty, H5T_VARIABLE);
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t d = H5Dcreate2(f, "/config", ty, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (d < 0 || H5Dwrite(d, ty, H5S_ALL, H5S_ALL, H5P_DEFAULT, &t->S->config_text) < 0)
+    if (d < 0 || H5Dwrite(d, ty, H5S_ALL, H5S_ALL, H5P_DEFAULT, &config_text) < 0)
       st = FF_ERROR(FF_ERR_IO, "writing /config failed");
     if (d >= 0) H5Dclose(d);
     H5Sclose(sp);
@@ -736,18 +735,27 @@ static int write_results(Trainer *t, const double *sim, const double *test_pred,
   W(ff_h5_group(f, "/run"));
   if (st == FF_OK) {
     hid_t g = H5Gopen2(f, "/run", H5P_DEFAULT);
-    W(ff_h5_write_attr_string(g, "mode", "fit"));
-    W(ff_h5_write_attr_string(g, "version", t->S->version));
+    W(ff_h5_write_attr_string(g, "mode", mode));
+    W(ff_h5_write_attr_string(g, "version", version));
     W(ff_h5_write_attr_string(g, "backend", "cpu"));
-    W(ff_h5_write_attr_int(g, "ranks", t->size));
-    if (t->S->hosts) W(ff_h5_write_attr_string(g, "hosts", t->S->hosts));
-    W(ff_h5_write_attr_int(g, "threads_rank0", t->S->threads));
+    W(ff_h5_write_attr_int(g, "ranks", ranks));
+    if (hosts) W(ff_h5_write_attr_string(g, "hosts", hosts));
+    W(ff_h5_write_attr_int(g, "threads_rank0", threads));
     W(ff_h5_write_attr_int(g, "seed", cfg->seed));
     W(ff_h5_write_attr_string(g, "connectome", cfg->connectome));
     W(ff_h5_write_attr_string(g, "activity", cfg->activity));
-    W(ff_h5_write_attr_string(g, "neural_activity_id", t->rec.id));
+    W(ff_h5_write_attr_string(g, "neural_activity_id", recording_id));
     H5Gclose(g);
   }
+  W(ff_results_copy_partition_report(f, cfg->connectome, ranks));
+#undef W
+  return st;
+}
+
+int ff_round1_write_sections(const FfRound1 *t, hid_t f, const double *sim, const double *test_pred) {
+  int st = FF_OK;
+  const int64_t E = t->epochs_done, P = t->P, ntr = t->n_train - 1, nte = t->n_test, T = t->rec.T;
+#define W(call) if (st == FF_OK) st = (call)
   /* per-epoch history, one dataset per metric */
   double *col = malloc((size_t)(E > 0 ? E : 1) * sizeof *col);
   if (col == NULL) st = FF_ERROR(FF_ERR_NOMEM, "out of memory writing results");
@@ -763,12 +771,21 @@ static int write_results(Trainer *t, const double *sim, const double *test_pred,
   W(ff_h5_write(f, "/fit/bin_edges", H5T_NATIVE_DOUBLE, 1, &nb, t->bins.edges));
   int64_t dims[2] = {T, P};
   W(ff_h5_write(f, "/fit/recorded_rates", H5T_NATIVE_DOUBLE, 2, dims, t->rec.rates));
-  dims[0] = ntr;
-  W(ff_h5_write(f, "/round1/sim_rates", H5T_NATIVE_DOUBLE, 2, dims, sim));
-  dims[0] = nte;
-  W(ff_h5_write(f, "/round1/test_pred", H5T_NATIVE_DOUBLE, 2, dims, test_pred));
+  if (sim) {
+    dims[0] = ntr;
+    W(ff_h5_write(f, "/round1/sim_rates", H5T_NATIVE_DOUBLE, 2, dims, sim));
+  }
+  if (test_pred) {
+    dims[0] = nte;
+    W(ff_h5_write(f, "/round1/test_pred", H5T_NATIVE_DOUBLE, 2, dims, test_pred));
+  }
   if (st == FF_OK) {
-    hid_t g = H5Gopen2(f, "/fit/round1", H5P_DEFAULT);
+    hid_t g = H5Gopen2(f, "/fit", H5P_DEFAULT);
+    W(ff_h5_write_attr_double(g, "fs_hz", t->rec.fs_hz));
+    W(ff_h5_write_attr_int(g, "train_frames", t->n_train));
+    W(ff_h5_write_attr_int(g, "test_frames", t->n_test));
+    H5Gclose(g);
+    g = H5Gopen2(f, "/fit/round1", H5P_DEFAULT);
     W(ff_h5_write_attr_int(g, "epochs", E));
     W(ff_h5_write_attr_int(g, "best_epoch", t->best_epoch));
     W(ff_h5_write_attr_int(g, "train_frames", t->n_train));
@@ -777,13 +794,31 @@ static int write_results(Trainer *t, const double *sim, const double *test_pred,
     W(ff_h5_write_attr_double(g, "untrained_test_bin_acc", t->un_acc));
     W(ff_h5_write_attr_double(g, "untrained_test_mse", t->un_mse));
     H5Gclose(g);
-    g = H5Gopen2(f, "/round1", H5P_DEFAULT);
+  }
+  if (st == FF_OK && (sim || test_pred)) {
+    hid_t g = H5Gopen2(f, "/round1", H5P_DEFAULT);
     W(ff_h5_write_attr_string(g, "about", "sim_rates[k] is the network's prediction of frame k+1 from frame k over the "
                                           "training frames, with the best epoch's parameters (input for round 2); "
                                           "test_pred[i] predicts frame n_train + i"));
     H5Gclose(g);
+  }
+#undef W
+  return st;
+}
+
+static int write_results(Trainer *t, const double *sim, const double *test_pred, double setup_s) {
+  const FfConfig *cfg = t->cfg;
+  char path[FF_CONFIG_STR + 64], tmp[FF_CONFIG_STR + 128];
+  snprintf(path, sizeof path, "%s/results.h5", cfg->out_dir);
+  hid_t f;
+  FF_TRY(ff_h5_create_tmp(path, &f, tmp, sizeof tmp));
+  int st = ff_results_begin(f, t->S->config_text, "fit", t->S->version, t->S->hosts, t->size, t->S->threads, cfg,
+                            t->rec.id);
+  if (st == FF_OK) st = ff_round1_write_sections(t, f, sim, test_pred);
+#define W(call) if (st == FF_OK) st = (call)
+  if (st == FF_OK) {
     W(ff_h5_group(f, "/timing"));
-    g = H5Gopen2(f, "/timing", H5P_DEFAULT);
+    hid_t g = H5Gopen2(f, "/timing", H5P_DEFAULT);
     W(ff_h5_write_attr_double(g, "setup_s", setup_s));
     W(ff_h5_write_attr_double(g, "train_s", t->train_s));
     W(ff_h5_write_attr_double(g, "samples_per_s", t->train_s > 0 ? (double)t->train_samples / t->train_s : 0.0));
@@ -808,6 +843,10 @@ static int prepare(Trainer *t) {
   const double t_setup = ff_wall_seconds();
   FF_TRY(setup(t));
   char path[FF_CONFIG_STR + 64];
+  if (!t->S->train) {
+    t->setup_s = ff_wall_seconds() - t_setup;
+    return FF_OK;
+  }
   if (cfg->resume[0]) {
     if (!strcmp(cfg->resume, "auto")) {
       FF_TRY(find_newest(t, path, sizeof path));
@@ -909,14 +948,14 @@ static int run(Trainer *t) {
       len += (size_t)snprintf(line + len, sizeof line - len, "%s%.0f", q ? ", " : "", t->peak_rss_mb[q]);
     ff_log("peak memory per rank (MB): %s", line);
   }
-  int st = t->rank == 0 ? write_results(t, sim, test_pred, setup_s) : FF_OK;
+  int st = t->rank == 0 && t->S->train == 1 ? write_results(t, sim, test_pred, setup_s) : FF_OK;
   MPI_Bcast(&st, 1, MPI_INT, 0, t->comm);
-  free(sim);
-  free(test_pred);
+  t->sim = sim;
+  t->test_pred = test_pred;
   if (st != FF_OK) return t->rank == 0 ? st : FF_ERROR(st, "rank 0 could not write the results");
   if (t->rank == 0) {
     const double *h = t->epochs_done ? t->hist + (t->epochs_done - 1) * N_METRICS : NULL;
-    ff_log("wrote %s/results.h5", cfg->out_dir);
+    if (t->S->train == 1) ff_log("wrote %s/results.h5", cfg->out_dir);
     printf("fit done: epochs=%lld best_epoch=%lld train_loss=%.6g train_bin_acc=%.6g test_loss=%.6g test_bin_acc=%.6g "
            "test_mse=%.6g best_test_loss=%.6g best_test_bin_acc=%.6g untrained_test_loss=%.6g "
            "untrained_test_bin_acc=%.6g untrained_test_mse=%.6g samples_per_s=%.4g\n",
@@ -953,6 +992,33 @@ int ff_round1_run(FfRound1 *t) {
   const int st = run(t);
   if (st != FF_OK) ff_error_trace(__FILE__, __LINE__, __func__);
   return st;
+}
+
+const FfFitData *ff_round1_data(const FfRound1 *t) { return &t->rec; }
+const FfBins *ff_round1_bins(const FfRound1 *t) { return &t->bins; }
+int64_t ff_round1_train_frames(const FfRound1 *t) { return t->n_train; }
+struct FfFitNet *ff_round1_net(FfRound1 *t) { return t->f; }
+
+int ff_round1_load_params(FfRound1 *t, const char *path) {
+  FF_TRY(checkpoint_read(t, path, 0));
+  return FF_OK;
+}
+
+const double *ff_round1_sim_rates(const FfRound1 *t) { return t->sim; }
+const double *ff_round1_test_pred(const FfRound1 *t) { return t->test_pred; }
+
+int ff_round1_simulate(FfRound1 *t, int64_t k0, int64_t count, double **rates) {
+  Score s;
+  *rates = NULL;
+  FF_TRY(FF_MALLOC(*rates, (count > 0 ? count : 1) * t->P, "simulated rates"));
+  return evaluate(t, k0, count, &s, *rates);
+}
+
+int64_t ff_round1_history(const FfRound1 *t, const double **hist, const char *const **names, int *n_metrics) {
+  *hist = t->hist;
+  *names = METRIC_NAMES;
+  *n_metrics = N_METRICS;
+  return t->epochs_done;
 }
 
 void ff_round1_destroy(FfRound1 **t) {

@@ -20,7 +20,7 @@ enum { STREAM_TRUTH = FF_STREAM_SYNTH + 8, STREAM_DRIVE, STREAM_NOISE, STREAM_BA
 
 void ff_synth_activity_defaults(FfSynthActivityOptions *o) {
   *o = (FfSynthActivityOptions){.frames = 1900, .fs_hz = 1.2, .sample_ms = 0, .tau_s = 0.8, .gain = 0.05,
-                                .noise = 0.002, .drive_hz = 12.0, .drive_frames = 6.0, .x_scale_hz = 20.0, .bias_mV = -0.6,
+                                .noise = 0.002, .drive_hz = 1.0, .drive_frames = 6.0, .wave_hz = 30.0, .wave_frames = 4.0, .x_scale_hz = 20.0, .bias_mV = -0.6,
                                 .home_mV = 1.6, .seed = 1,
                                 .threads = 1};
 }
@@ -115,15 +115,18 @@ static int generate(Gen *g, const char *connectome, const FfSynthActivityOptions
   FF_TRY(FF_MALLOC(g->rates, T * P, "rates"));
   FF_TRY(FF_MALLOC(g->drive, T * P, "drive"));
   FF_TRY(FF_MALLOC(g->traces, T * P, "traces"));
-  double *x;
+  double *x, *ou;
   FF_TRY(FF_MALLOC(x, P, "input"));
+  FF_TRY(FF_MALLOC(ou, P, "drive"));
   const double rho = exp(-1.0 / o->drive_frames), kick = sqrt(1.0 - rho * rho) * o->drive_hz;
   FfProgress prog;
   ff_progress_start(&prog, "synthetic recordings:", "frames", (double)T, 10.0);
   for (int64_t k = 0; k < T && st == FF_OK; ++k) {
-    for (int64_t p = 0; p < P; ++p) { /* hidden drive (OU), then the input: last frame's rates plus it */
-      const double prev = k ? g->drive[(k - 1) * P + p] : o->drive_hz * gauss(o->seed, STREAM_DRIVE, 0, (uint32_t)p, 7);
-      g->drive[k * P + p] = rho * prev + kick * gauss(o->seed, STREAM_DRIVE, (uint32_t)k + 1, (uint32_t)p, 0);
+    for (int64_t p = 0; p < P; ++p) { /* hidden drive: a wave plus OU; the input: last frame's rates plus it */
+      const double prev = k ? ou[p] : o->drive_hz * gauss(o->seed, STREAM_DRIVE, 0, (uint32_t)p, 7);
+      ou[p] = rho * prev + kick * gauss(o->seed, STREAM_DRIVE, (uint32_t)k + 1, (uint32_t)p, 0);
+      const double wave = o->wave_frames > 0 ? o->wave_hz * sin(6.283185307179586 * ((double)k / o->wave_frames + 0.25 * (double)(p % 4))) : 0.0;
+      g->drive[k * P + p] = ou[p] + wave;
       const double in = (k ? g->rates[(k - 1) * P + p] : 0.0) + g->drive[k * P + p];
       x[p] = in > 0.0 ? in : 0.0;
     }
@@ -132,6 +135,7 @@ static int generate(Gen *g, const char *connectome, const FfSynthActivityOptions
     ff_progress_update(&prog, (double)k + 1);
   }
   free(x);
+  free(ou);
   FF_TRY(st);
   /* calcium and fluorescence */
   const double gamma = exp(-1.0 / (o->tau_s * o->fs_hz));

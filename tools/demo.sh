@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# make demo: build the full-size synthetic brain, simulate it with MPI and draw the figures.
+# make demo: the full-size synthetic brain simulated on MPI ranks, then the whole fitting pipeline
+# (round 1, round 2, prediction, metrics, figures) on a small synthetic brain with synthetic
+# recordings; ends with the metrics table.
 # usage: tools/demo.sh [RANKS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +18,14 @@ tools/pick-neurons $D/connectome.h5 --targets-of $D/sugar.txt --count 4 > $D/wat
 echo "demo: mpirun -np $np bin/flyfit jobs/demo.ini"
 mpirun -np "$np" --oversubscribe bin/flyfit jobs/demo.ini
 tools/flyfit-plot $D/results.h5 -o $D/figures
-echo "demo: results in $D/results.h5, spikes in $D/spikes.txt, log in $D/flyfit.log, figures in $D/figures/"
+echo "demo: simulation results in $D/results.h5, spikes in $D/spikes.txt, figures in $D/figures/"
+
+F=$D/fit
+mkdir -p $F
+if [ ! -f $F/activity.h5 ]; then
+  echo "demo: synthetic recordings of a 1,500-neuron brain ($F/activity.h5)"
+  bin/flyfit-synth --neurons 1500 --seed 1 -o $F/brain.h5 --activity $F/activity.h5 --frames 360
+fi
+echo "demo: mpirun -np $np bin/flyfit jobs/demo-fit.ini  (round 1, round 2, prediction, figures)"
+mpirun -np "$np" --oversubscribe bin/flyfit jobs/demo-fit.ini | tee $F/summary.txt
+echo "demo: fit results in $F/results.h5, checkpoints in $F/, figures in $F/figures/"

@@ -49,8 +49,11 @@ static const char *USAGE =
     "  --fs-hz F                frame rate (default 1.2)\n"
     "  --sample-ms M            simulated time per frame (default 1000/fs: one frame period)\n"
     "  --threads T              threads for the network (default: OMP_NUM_THREADS or all cores)\n"
-    "  --truth-bias-mv B, --truth-home-mv H, --drive-hz D\n"
-    "                           the hidden encoder's bias and home-neuropil weight, and the drive's sd\n"
+    "  --truth-bias-mv B, --truth-home-mv H\n"
+    "                           the hidden encoder's bias (-0.6) and home-neuropil weight (1.6 mV)\n"
+    "  --drive-hz D, --wave-hz A, --wave-frames W\n"
+    "                           the hidden drive: OU noise of sd D (1 Hz) plus a sine of amplitude A (30 Hz)\n"
+    "                           and period W frames (4; 0 = none), phases in four groups of neuropils\n"
     "  -h, --help               this text\n"
     "\n"
     "example: flyfit-synth --neurons 3000 -o small.h5 --codex-csv small.csv.gz --neurons-csv small-neurons.csv\n"
@@ -65,7 +68,8 @@ typedef struct {
 } SynthArgs;
 
 enum { OPT_NEURONS = 256, OPT_SEED, OPT_CODEX, OPT_NEURONS_CSV, OPT_NEURONS_FROM, OPT_DEGREE, OPT_SYNAPSES, OPT_INHIB,
-       OPT_ACTIVITY, OPT_FRAMES, OPT_FS, OPT_SAMPLE_MS, OPT_THREADS, OPT_BIAS, OPT_HOME, OPT_DRIVE };
+       OPT_ACTIVITY, OPT_FRAMES, OPT_FS, OPT_SAMPLE_MS, OPT_THREADS, OPT_BIAS, OPT_HOME, OPT_DRIVE, OPT_WAVE,
+       OPT_WAVE_FRAMES };
 
 static int parse_i64(const char *opt, const char *text, int64_t lo, int64_t hi, int64_t *out) {
   char *end;
@@ -121,6 +125,8 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
                                            {"truth-bias-mv", required_argument, NULL, OPT_BIAS},
                                            {"truth-home-mv", required_argument, NULL, OPT_HOME},
                                            {"drive-hz", required_argument, NULL, OPT_DRIVE},
+                                           {"wave-hz", required_argument, NULL, OPT_WAVE},
+                                           {"wave-frames", required_argument, NULL, OPT_WAVE_FRAMES},
                                            {NULL, 0, NULL, 0}};
   memset(a, 0, sizeof *a);
   ff_synth_defaults(&a->synth);
@@ -153,6 +159,8 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
     case OPT_BIAS: FF_TRY(parse_double("--truth-bias-mv", optarg, -100, 100, 0, &a->act.bias_mV)); break;
     case OPT_HOME: FF_TRY(parse_double("--truth-home-mv", optarg, -100, 100, 0, &a->act.home_mV)); break;
     case OPT_DRIVE: FF_TRY(parse_double("--drive-hz", optarg, 0, 1e4, 0, &a->act.drive_hz)); break;
+    case OPT_WAVE: FF_TRY(parse_double("--wave-hz", optarg, 0, 1e4, 0, &a->act.wave_hz)); break;
+    case OPT_WAVE_FRAMES: FF_TRY(parse_double("--wave-frames", optarg, 0, 1e6, 0, &a->act.wave_frames)); break;
     case OPT_THREADS: {
       int64_t t;
       FF_TRY(parse_i64("--threads", optarg, 1, 4096, &t));

@@ -11,7 +11,7 @@
 
 enum { FF_CONFIG_STR = 4096 };
 
-typedef enum { FF_MODE_SIMULATE = 0, FF_MODE_FIT = 1 } FfMode;
+typedef enum { FF_MODE_SIMULATE = 0, FF_MODE_FIT = 1, FF_MODE_ROUND2 = 2, FF_MODE_PREDICT = 3, FF_MODE_ALL = 4 } FfMode;
 typedef enum { FF_PRESET_SHIU = 0, FF_PRESET_BRAINSCALE = 1 } FfPreset;
 /* Order of the sub-steps within one time step; see src/sim.c for both. */
 typedef enum { FF_ORDER_SHIU = 0, FF_ORDER_BRAINSCALE = 1 } FfStepOrder;
@@ -83,11 +83,20 @@ typedef struct {
   double encoder_bias_mV, encoder_sd_mV; /* initial encoder */
   int64_t checkpoint_every; /* epochs */
   double max_trace_mb;      /* limit of D-RTRL's per-connection traces per rank */
+  /* round 2: the recurrent encoder/decoder */
+  int64_t epochs_round2, rnn_hidden, rnn_batch, rnn_iters, rnn_seq_len;
+  double rnn_lr, rnn_lr_decay, rnn_noise;
+  int64_t rnn_lr_decay_every;
+
+  /* [predict] */
+  int64_t warmup_frames;
+  char round1_checkpoint[FF_CONFIG_STR], round2_checkpoint[FF_CONFIG_STR]; /* "" = in [output] dir */
 
   /* [output] */
   char out_dir[FF_CONFIG_STR];
   char spikes[FF_CONFIG_STR];        /* none | all | neuron list */
   bool spikes_txt;
+  bool figures;                      /* run tools/flyfit-plot at the end of predict and all */
   char state_neurons[FF_CONFIG_STR]; /* neuron list whose v and g are recorded every step */
 
   /* Where each key's value came from (FfConfigSource) and the line it was set on. */

@@ -55,6 +55,8 @@ typedef struct FfFitNet FfFitNet;
  * synapse count) and buffers for batches of up to setup->batch samples. */
 int ff_fit_create(const FfFitSetup *s, FfFitNet **f);
 void ff_fit_destroy(FfFitNet **f);
+/* Puts the encoder and connection weights back to their values at creation (the untrained model). */
+int ff_fit_reset_params(FfFitNet *f);
 
 /* Collective. Simulates B <= batch samples side by side. x: [B x P] input rates (Hz) of each
  * sample, the same on every rank; key: [B] a 32-bit identity per sample that keys its random
@@ -89,6 +91,10 @@ typedef struct {
   const float *ext_w;              /* [n_local x B] encoder output w = ReLU(z), last forward */
 } FfFitView;
 void ff_fit_view(FfFitNet *f, FfFitView *v);
+/* With on, the next forwards keep the spikes of their first sample; ff_fit_recorded hands this
+ * rank's (original neuron index, step) pairs of the last forward (caller frees both arrays). */
+void ff_fit_record(FfFitNet *f, int on);
+int ff_fit_recorded(FfFitNet *f, int64_t **gid, int32_t **step, int64_t *n);
 /* Adam's step count, after parameters were restored from a checkpoint. */
 void ff_fit_set_adam_t(FfFitNet *f, int64_t t);
 /* Re-derives the fixed-point synaptic weights after connection weights were set from outside. */

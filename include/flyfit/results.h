@@ -6,6 +6,7 @@
  *   /timing/peak_rss_mb     float64  [ranks] peak resident memory of each rank
  *   /timing/{create_s, compute_s, pack_s, comm_s, unpack_s}  float64 [ranks] wall seconds per phase
  *   /counts/{spikes, events, words_sent, words_recv, neurons, connections, standins}  int64 [ranks]
+ *   /partition_report/      copy of the connectome's /partition/k{ranks}/report (several ranks)
  *   /neurons/spike_count    int32    [batch, N]
  *   /neuropils/names        string   [P]
  *   /neuropils/rate_hz      float64  [batch, P]   r_P = sum_i w_iP rate_i (DESIGN.md §2.1)
@@ -14,6 +15,7 @@
 #ifndef FLYFIT_RESULTS_H
 #define FLYFIT_RESULTS_H
 
+#include <hdf5.h>
 #include <mpi.h>
 
 #include "flyfit/config.h"
@@ -33,6 +35,10 @@ typedef struct {
 /* Collective. Gathers every rank's output to rank 0, computes neuropil rates and writes
  * DIR/results.h5 (and DIR/spikes.txt when [output] spikes_txt). */
 int ff_results_write(const FfRunInfo *info, const FfSimOutput *local, MPI_Comm comm);
+
+/* Copies the connectome's /partition/k{ranks}/report (neurons, connections, ghosts per rank, edge
+ * cut, imbalance) into the open results file as /partition_report, when there is one. */
+int ff_results_copy_partition_report(hid_t out, const char *connectome, int ranks);
 
 /* Neuropil rates rate[b][P] = sum_i syn[i][P] count[b][i] / (sum_i syn[i][P]) / duration_s.
  * Each rank adds its neurons to the integer sums (syn_sum[P], acc[b x P]), which are then added

@@ -11,6 +11,7 @@
 #ifndef FLYFIT_ROUND1_H
 #define FLYFIT_ROUND1_H
 
+#include <hdf5.h>
 #include <mpi.h>
 #include <stdint.h>
 
@@ -52,6 +53,8 @@ typedef struct {
   const FfNet *net;
   int threads;
   MPI_Comm comm;
+  int train; /* 1: train and write results.h5 (mode fit); 2: train, results written later (mode all);
+              * 0: only load the data and build the network (round 2, predict): no resume, no scoring */
 } FfRound1Setup;
 
 typedef struct FfRound1 FfRound1;
@@ -65,5 +68,29 @@ int ff_round1_prepare(const FfRound1Setup *s, FfRound1 **r);
  * untrained_test_bin_acc=..." as the last line on stdout (rank 0). */
 int ff_round1_run(FfRound1 *r);
 void ff_round1_destroy(FfRound1 **r);
+
+/* For round 2 and prediction, after ff_round1_prepare (and ff_round1_run). */
+const FfFitData *ff_round1_data(const FfRound1 *r);
+const FfBins *ff_round1_bins(const FfRound1 *r);
+int64_t ff_round1_train_frames(const FfRound1 *r); /* n_train */
+struct FfFitNet *ff_round1_net(FfRound1 *r);
+/* After ff_round1_run: the best network's rates over the training samples [n_train - 1 x P] and the
+ * test samples [n_test x P] (owned by r). */
+const double *ff_round1_sim_rates(const FfRound1 *r);
+const double *ff_round1_test_pred(const FfRound1 *r);
+/* Collective: a round-1 checkpoint's parameters (its network, recording and configuration checked)
+ * into the network. */
+int ff_round1_load_params(FfRound1 *r, const char *path);
+/* Collective: the network's neuropil rates for samples [k0, k0 + count) (frame k's rates in, frame
+ * k+1 predicted), the same random input as every evaluation; *rates [count x P], caller frees. */
+int ff_round1_simulate(FfRound1 *r, int64_t k0, int64_t count, double **rates);
+/* Results files: /config, /run attributes and /partition_report of a run (mode names it), then
+ * round 1's sections: /fit/round1/<metric> [epochs], /fit/{neuropils, bin_edges, recorded_rates},
+ * and /round1/{sim_rates, test_pred} when given. Rank 0, on an open serial file. */
+int ff_results_begin(hid_t f, const char *config_text, const char *mode, const char *version, const char *hosts,
+                     int ranks, int threads, const FfConfig *cfg, const char *recording_id);
+int ff_round1_write_sections(const FfRound1 *r, hid_t f, const double *sim, const double *test_pred);
+/* The round-1 history [epochs x 10] and its column names, for results files written later. */
+int64_t ff_round1_history(const FfRound1 *r, const double **hist, const char *const **names, int *n_metrics);
 
 #endif

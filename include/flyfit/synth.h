@@ -56,7 +56,8 @@ int ff_synth_stats(const FfConnectome *c, FfSynthStats *s);
 
 /* Synthetic recordings of a connectome, driven by a hidden ground truth (flyfit-synth --activity).
  * The brainscale network runs frame after frame: each sample's input is the previous frame's
- * neuropil rates plus a slow hidden drive (an Ornstein-Uhlenbeck process per neuropil), through a
+ * neuropil rates plus a hidden drive (a periodic wave, with four phase groups of neuropils, plus an
+ * Ornstein-Uhlenbeck process per neuropil), through a
  * hidden encoder w = ReLU(b* + W* x / x_scale) in which every neuron listens mostly to its home
  * neuropil; the neuropil rates become calcium (AR(1), decay exp(-1/(tau fs)) per frame), then
  * fluorescence F = F0 (1 + gain c)(1 + slow drift) plus noise. activity.h5 gets /areas, /traces,
@@ -69,8 +70,10 @@ typedef struct {
   double tau_s;         /* calcium decay, 0.8 */
   double gain;          /* fluorescence change per spike in a frame, 0.05 */
   double noise;         /* fluorescence noise, relative to F0, 0.002 */
-  double drive_hz;      /* sd of the hidden drive, 12 Hz */
+  double drive_hz;      /* sd of the hidden drive's random part (Ornstein-Uhlenbeck), 1 Hz */
   double drive_frames;  /* its correlation time, 6 frames */
+  double wave_hz;       /* amplitude of its periodic part, 30 Hz: a sine of period wave_frames whose */
+  double wave_frames;   /* phase steps by a quarter period from neuropil to neuropil (4 frames) */
   double x_scale_hz;    /* the hidden encoder's input scale, 20 Hz */
   double bias_mV;       /* the hidden encoder's bias, -0.6 mV */
   double home_mV;       /* its weight from each neuron's home neuropil, 1.6 mV */

@@ -121,8 +121,8 @@ printf 'not hdf5' > "$TMP/junk.h5"
 bad "a damaged checkpoint" "junk.h5' is not a readable HDF5 file" --set run.resume="$TMP/junk.h5"
 bad "Adam diverging" "epoch 1, batch 1: Adam diverged: the encoder (weight of neuron [0-9]+ for fitted neuropil [0-9]+|bias of neuron [0-9]+) is" \
   --set fit.lr=1e300 --set fit.clip_norm=0
-bad "preset shiu" "\[run\] mode = fit trains the brainscale model: set \[run\] preset = brainscale" --set run.preset=shiu
-bad "no recordings given" "\[run\] mode = fit needs \[data\] activity" --set data.activity=
+bad "preset shiu" "\[run\] mode = fit, round2, predict and all use the brainscale model: set \[run\] preset = brainscale" --set run.preset=shiu
+bad "no recordings given" "\[run\] mode = fit, round2, predict and all need \[data\] activity" --set data.activity=
 bad "an unknown trainable set" "\[fit\] trainable: 'weights' is not one of encoder, connections" --set fit.trainable=weights
 bad "a recording of another fly than asked for" "\[data\] neural_activity_id = 2017-10-30_1, but .* holds recording synthetic-3" \
   --set data.neural_activity_id=2017-10-30_1

@@ -1,0 +1,50 @@
+/* Round 2 of the fitting (DESIGN.md §2.4): the recurrent encoder/decoder (gru.h) learns, by
+ * backpropagation through time over the training frames, to predict frame k+1's rates from the
+ * frames up to k. Each step's batch is half recorded rates jittered within their classes and half
+ * the round-1 network's simulated rates plus Gaussian noise (clamped at 0): a simulated input at
+ * frame k is the network's rates driven by frame k, what the chained model feeds the GRU when it
+ * runs on its own (predict.h). The loss is the bin-interval loss: zero inside the target's class.
+ *
+ * The batch is split over the ranks in whole chunks of sequences; gradients and losses are summed
+ * exactly (gru.h), so they are bit-identical for any rank count. Rank 0 owns Adam's state and the
+ * checkpoint DIR/gru-best.h5 (the epoch of lowest test loss) and broadcasts the parameters. */
+#ifndef FLYFIT_ROUND2_H
+#define FLYFIT_ROUND2_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "flyfit/config.h"
+#include "flyfit/gru.h"
+#include "flyfit/round1.h"
+
+enum { R2_TRAIN_LOSS, R2_TRAIN_ACC, R2_TEST_LOSS, R2_TEST_ACC, R2_TEST_MSE, R2_LR, R2_SECONDS, R2_METRICS };
+extern const char *const FF_ROUND2_METRIC_NAMES[R2_METRICS];
+
+typedef struct {
+  const FfConfig *cfg;
+  const FfFitData *data;
+  const FfBins *bins;
+  int64_t n_train;        /* frames; samples k -> k+1 for k < n_train - 1 train */
+  const double *sim;      /* [n_train - 1 x P]: round 1's rates of frame k+1 driven by frame k */
+  MPI_Comm comm;
+} FfRound2Setup;
+
+typedef struct {
+  FfGru *gru;             /* trained: the best epoch's parameters, on every rank */
+  int64_t epochs;
+  int64_t best_epoch;
+  double *hist;           /* [epochs x R2_METRICS] */
+} FfRound2Result;
+
+/* A GRU of the configured size with its initial parameters (the untrained model). */
+int ff_round2_untrained(const FfConfig *cfg, int32_t P, const double *mean_rate, FfGru **g);
+/* Collective. Trains and writes DIR/gru-best.h5. */
+int ff_round2_run(const FfRound2Setup *s, FfRound2Result *r);
+/* Collective. Reads a round-2 checkpoint (rank 0) and broadcasts it; P must be the recording's. */
+int ff_round2_load(const FfConfig *cfg, const char *path, int32_t P, MPI_Comm comm, FfRound2Result *r);
+void ff_round2_result_destroy(FfRound2Result *r);
+/* Writes /fit/round2/<metric> [epochs] with attributes epochs and best_epoch (rank 0, serial file). */
+int ff_round2_write_sections(const FfRound2Result *r, hid_t f);
+
+#endif

@@ -1,0 +1,143 @@
+/* Forecast scores and naive forecasts (include/flyfit/metrics.h). */
+#include "flyfit/metrics.h"
+#include "flyfit/error.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Pearson correlation of a and b over the frames where keep[t]; NaN for a constant series. */
+static double pearson(const double *a, const double *b, int64_t stride_a, int64_t stride_b, const uint8_t *keep,
+                      int64_t t0, int64_t t1) {
+  double ma = 0, mb = 0;
+  int64_t n = 0;
+  for (int64_t t = t0; t < t1; ++t)
+    if (keep[t]) {
+      ma += a[t * stride_a];
+      mb += b[t * stride_b];
+      ++n;
+    }
+  if (n < 2) return NAN;
+  ma /= (double)n;
+  mb /= (double)n;
+  double sab = 0, saa = 0, sbb = 0;
+  for (int64_t t = t0; t < t1; ++t)
+    if (keep[t]) {
+      const double x = a[t * stride_a] - ma, y = b[t * stride_b] - mb;
+      sab += x * y;
+      saa += x * x;
+      sbb += y * y;
+    }
+  return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : NAN;
+}
+
+/* FC matrix [P x P] of series x [T x P] over the kept frames (1 on the diagonal, NaN for a constant series). */
+static void fc_matrix(const double *x, int64_t T, int32_t P, const uint8_t *keep, int64_t t0, int64_t t1, double *fc) {
+  (void)T;
+  for (int32_t p = 0; p < P; ++p)
+    for (int32_t q = p; q < P; ++q) {
+      const double r = p == q ? 1.0 : pearson(x + p, x + q, P, P, keep, t0, t1);
+      fc[(int64_t)p * P + q] = fc[(int64_t)q * P + p] = r;
+    }
+}
+
+int ff_score(const double *pred, const double *rec, int64_t T, int32_t P, int64_t t0, int64_t t1, const FfBins *bins,
+             FfScore *s, double *pearson_out, double *fc_pred, double *fc_rec) {
+  memset(s, 0, sizeof *s);
+  if (t0 < 0) t0 = 0;
+  if (t1 > T) t1 = T;
+  uint8_t *keep;
+  FF_TRY(FF_CALLOC(keep, T > 0 ? T : 1, "frame mask"));
+  double hits = 0, sq = 0;
+  int64_t cells = 0;
+  for (int64_t t = t0; t < t1; ++t) {
+    int ok = 1;
+    for (int32_t p = 0; p < P; ++p) ok &= !isnan(pred[t * P + p]);
+    keep[t] = (uint8_t)ok;
+    if (!ok) continue;
+    s->frames++;
+    for (int32_t p = 0; p < P; ++p) {
+      const double d = pred[t * P + p] - rec[t * P + p];
+      sq += d * d;
+      hits += ff_bins_class(bins, pred[t * P + p]) == ff_bins_class(bins, rec[t * P + p]);
+      ++cells;
+    }
+  }
+  s->bin_acc = cells ? hits / (double)cells : NAN;
+  s->mse = cells ? sq / (double)cells : NAN;
+  double sum_r = 0;
+  int n_r = 0;
+  for (int32_t p = 0; p < P; ++p) {
+    const double r = pearson(pred + p, rec + p, P, P, keep, t0, t1);
+    if (pearson_out) pearson_out[p] = r;
+    if (!isnan(r)) {
+      sum_r += r;
+      ++n_r;
+    }
+  }
+  s->mean_pearson = n_r ? sum_r / n_r : NAN;
+  s->fc_corr = NAN;
+  double *fp = fc_pred, *fr = fc_rec;
+  int own = 0;
+  if (P >= 3 && (fp == NULL || fr == NULL)) {
+    own = 1;
+    fp = malloc((size_t)P * P * sizeof *fp);
+    fr = malloc((size_t)P * P * sizeof *fr);
+    if (fp == NULL || fr == NULL) {
+      free(fp);
+      free(fr);
+      free(keep);
+      return FF_ERROR(FF_ERR_NOMEM, "out of memory for FC matrices");
+    }
+  }
+  if (fp && fr) {
+    fc_matrix(pred, T, P, keep, t0, t1, fp);
+    fc_matrix(rec, T, P, keep, t0, t1, fr);
+    /* correlation of the off-diagonal entries (upper triangle) that both matrices have: a neuropil
+     * whose series is constant has no correlations */
+    double ma = 0, mb = 0;
+    int64_t n = 0;
+    for (int32_t p = 0; p < P; ++p)
+      for (int32_t q = p + 1; q < P; ++q) {
+        const double a = fp[(int64_t)p * P + q], b = fr[(int64_t)p * P + q];
+        if (isnan(a) || isnan(b)) continue;
+        ma += a;
+        mb += b;
+        ++n;
+      }
+    if (n >= 2) {
+      ma /= (double)n;
+      mb /= (double)n;
+      double sab = 0, saa = 0, sbb = 0;
+      for (int32_t p = 0; p < P; ++p)
+        for (int32_t q = p + 1; q < P; ++q) {
+          if (isnan(fp[(int64_t)p * P + q]) || isnan(fr[(int64_t)p * P + q])) continue;
+          const double a = fp[(int64_t)p * P + q] - ma, b = fr[(int64_t)p * P + q] - mb;
+          sab += a * b;
+          saa += a * a;
+          sbb += b * b;
+        }
+      s->fc_corr = saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : NAN;
+    }
+  }
+  if (own) {
+    free(fp);
+    free(fr);
+  }
+  free(keep);
+  return FF_OK;
+}
+
+void ff_forecast_last_frame(const double *rec, int64_t T, int32_t P, double *out) {
+  for (int32_t p = 0; p < P; ++p) out[p] = NAN;
+  for (int64_t t = 1; t < T; ++t) memcpy(out + t * P, rec + (t - 1) * P, (size_t)P * sizeof *out);
+}
+
+void ff_forecast_mean(const double *rec, int64_t T, int32_t P, int64_t n_train, double *out) {
+  for (int32_t p = 0; p < P; ++p) {
+    double m = 0;
+    for (int64_t t = 0; t < n_train; ++t) m += rec[t * P + p];
+    m = n_train > 0 ? m / (double)n_train : NAN;
+    for (int64_t t = 0; t < T; ++t) out[t * P + p] = m;
+  }
+}

@@ -82,7 +82,7 @@ LIB      := build/libflyfit.a
 PROGS    := bin/flyfit bin/flyfit-partition $(patsubst tools/%.c,bin/flyfit-%,$(sort $(wildcard tools/*.c)))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TESTS    := $(TEST_SRC:tests/unit/%.c=build/tests/%)
-TEST_HELPERS := build/tests/ref_sim
+TEST_HELPERS := build/tests/ref_sim build/tests/gru_ranks
 
 .PHONY: all check demo bench clean install-deps
 # Keep the programs' object files: make would otherwise delete them as intermediates and rebuild
@@ -119,6 +119,10 @@ build/tests/%: tests/unit/%.c $(LIB)
 	$(CC) $(CFLAGS) -Itests $< $(LIB) $(LDLIBS) $(shell pkg-config --libs cmocka) -o $@
 
 build/tests/ref_sim: tests/ref_sim.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
+
+build/tests/gru_ranks: tests/gru_ranks.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
 

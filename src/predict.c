@@ -80,16 +80,20 @@ static int chain(const FfPredictSetup *s, FfGru *gru, const char *what, double *
   ff_progress_start(&prog, label, "frames", (double)(T - 1), s->cfg->progress_s);
   int st = FF_OK, recorded = 0;
   for (int64_t k = 0; st == FF_OK && k + 1 < T; ++k) {
+    /* z holds frame k's rates: the GRU predicts frame k+1 */
     double *yhat = pred + (k + 1) * P;
     st = ff_gru_step(gru, 1, z, h, yhat);
     if (st != FF_OK) break;
     if (k + 1 < W) {
       memcpy(z, d->rates + (k + 1) * P, (size_t)P * sizeof *z); /* warm-up: the recording */
-    } else if (k + 2 < T) { /* on its own: the network driven by the forecast gives the next input */
+    } else if (k + 2 < T) {
+      /* on its own: frame k as the model knows it (recorded in the warm-up, else the GRU's forecast
+       * of it) drives the network, whose rates are frame k+1, the GRU's next input */
+      const double *drive = k < W ? d->rates + k * P : pred + k * P;
       const uint32_t key = PREDICT_KEY | (uint32_t)(k + 1);
       const int rec = raster && !recorded;
       ff_fit_record(f, rec);
-      st = ff_fit_forward(f, 1, yhat, &key, 0, z);
+      st = ff_fit_forward(f, 1, drive, &key, 0, z);
       ff_fit_record(f, 0);
       if (st == FF_OK && rec) {
         st = gather_raster(f, s->comm, raster);
@@ -194,7 +198,7 @@ static void figures(const FfPredictSetup *s) {
   char res[FF_CONFIG_STR + 64], dir[FF_CONFIG_STR + 64];
   snprintf(res, sizeof res, "%s/results.h5", s->cfg->out_dir);
   snprintf(dir, sizeof dir, "%s/figures", s->cfg->out_dir);
-  char *argv[] = {"/usr/bin/python3", (char *)s->plot_tool, res, "-o", dir, NULL};
+  char *argv[] = {"/usr/bin/python3", (char *)s->plot_tool, res, "-o", dir, "--quiet", NULL}; /* a fit has no /spikes */
   pid_t pid;
   if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) != 0) {
     ff_warn("could not start %s %s: no figures", argv[0], s->plot_tool);

@@ -101,7 +101,7 @@ int ff_round2_run(const FfRound2Setup *s, FfRound2Result *res) {
   MPI_Comm_size(s->comm, &size);
   memset(res, 0, sizeof *res);
   const int64_t n_seq = s->n_train - 1; /* training samples k -> k+1 */
-  const int32_t L = (int32_t)(cfg->rnn_seq_len > 0 && cfg->rnn_seq_len < n_seq ? cfg->rnn_seq_len : n_seq);
+  const int32_t L = (int32_t)(cfg->rnn_seq_len > 0 && cfg->rnn_seq_len < n_seq - 1 ? cfg->rnn_seq_len : n_seq);
   const int32_t B = (int32_t)cfg->rnn_batch, half = B / 2;
   double *mean;
   FF_TRY(mean_rates(d, s->n_train, &mean));
@@ -134,24 +134,29 @@ int ff_round2_run(const FfRound2Setup *s, FfRound2Result *res) {
     const double t0 = ff_wall_seconds(), lr = cfg->rnn_lr * pow(cfg->rnn_lr_decay, (double)(e / cfg->rnn_lr_decay_every));
     double loss_sum = 0.0;
     int64_t hits = 0, cells = 0;
+    char label[64];
+    snprintf(label, sizeof label, "round 2 epoch %lld/%lld", (long long)e + 1, (long long)cfg->epochs_round2);
+    FfProgress prog;
+    ff_progress_start(&prog, label, "steps", (double)cfg->rnn_iters, cfg->progress_s);
     for (int64_t it = 0; st == FF_OK && it < cfg->rnn_iters; ++it) {
       const uint32_t step = (uint32_t)(e * cfg->rnn_iters + it);
       for (int32_t b = 0; b < count; ++b) { /* sequence first + b of the global batch */
         const int32_t gb = first + b;
         uint32_t r[4];
         ff_rng4((uint64_t)cfg->seed, FF_STREAM_R2, step, (uint32_t)gb, 0xffffffffu, r);
-        const int64_t start = L < n_seq ? (int64_t)(r[0] % (uint32_t)(n_seq - L + 1)) : 0;
+        /* windows start at frame 1 or later when they can: the simulated half needs the frame before */
+        const int64_t start = L < n_seq ? 1 + (int64_t)(r[0] % (uint32_t)(n_seq - L)) : 0;
         for (int32_t t = 0; t < L; ++t) {
           const int64_t k = start + t, q = ((int64_t)b * L + t) * P;
           for (int32_t p = 0; p < P; ++p) {
             double v;
-            if (gb < half) { /* recorded frame k, jittered within its class */
+            if (gb < half || k == 0) { /* recorded frame k, jittered within its class */
               const int32_t c = ff_bins_class(bins, d->rates[k * P + p]);
               uint32_t w[4];
               ff_rng4((uint64_t)cfg->seed, FF_STREAM_R2 + 1, step, (uint32_t)gb, (uint32_t)(k * P + p), w);
               v = bins->edges[c] + ff_u01_53(w[0], w[1]) * (bins->edges[c + 1] - bins->edges[c]);
-            } else { /* round 1's rates driven by frame k, plus noise */
-              v = s->sim[k * P + p] + noise * gauss((uint64_t)cfg->seed, step, (uint32_t)gb, (uint32_t)(k * P + p));
+            } else { /* frame k as the network makes it, driven by frame k-1, plus noise */
+              v = s->sim[(k - 1) * P + p] + noise * gauss((uint64_t)cfg->seed, step, (uint32_t)gb, (uint32_t)(k * P + p));
               if (v < 0.0) v = 0.0;
             }
             x[q + p] = v;
@@ -181,6 +186,7 @@ int ff_round2_run(const FfRound2Setup *s, FfRound2Result *res) {
       if (st == FF_OK) /* rank 0 owns the optimizer: everyone takes its parameters */
         MPI_Bcast(ff_gru_array(g, FF_GRU_PARAMS), (int)ff_gru_nparams(g), MPI_DOUBLE, 0, s->comm);
       loss_sum += loss;
+      ff_progress_update(&prog, (double)(it + 1));
       if (st != FF_OK) ff_error_prefix("round 2, epoch %lld, step %lld: ", (long long)e + 1, (long long)it + 1);
     }
     if (st != FF_OK) break;

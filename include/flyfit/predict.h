@@ -1,8 +1,10 @@
 /* Prediction ([run] mode = predict, and the end of mode = all; DESIGN.md §2.4): the chained model
- * forecasts the recording frame by frame. At frame k the GRU (round 2) reads z_k and predicts frame
- * k+1, y^_{k+1}; that prediction drives the spiking network through the round-1 encoder for one
- * frame, and the network's neuropil rates are z_{k+1}, the GRU's next input:
- *     GRU output -> encoder -> spiking network -> neuropil rates -> next GRU input.
+ * forecasts the recording frame by frame. At frame k the GRU (round 2) reads z_k, frame k's rates,
+ * and predicts frame k+1, y^_{k+1}. Once it runs on its own, frame k as the model knows it, the
+ * GRU's earlier forecast y^_k, drives the spiking network through the round-1 encoder for one frame,
+ * and the network's neuropil rates are frame k+1, z_{k+1}, the GRU's next input:
+ *     GRU output -> encoder -> spiking network -> neuropil rates -> next GRU input
+ * (round 1 maps frame k to frame k+1; round 2 was trained on the network's frames the same way).
  * The first warmup_frames frames feed the recorded rates (z_k = recorded frame k); after that the
  * model runs on its own over the rest of the recording. y^ is the forecast that is scored.
  *

@@ -1,9 +1,10 @@
 /* Round 2 of the fitting (DESIGN.md §2.4): the recurrent encoder/decoder (gru.h) learns, by
  * backpropagation through time over the training frames, to predict frame k+1's rates from the
  * frames up to k. Each step's batch is half recorded rates jittered within their classes and half
- * the round-1 network's simulated rates plus Gaussian noise (clamped at 0): a simulated input at
- * frame k is the network's rates driven by frame k, what the chained model feeds the GRU when it
- * runs on its own (predict.h). The loss is the bin-interval loss: zero inside the target's class.
+ * the round-1 network's simulated rates plus Gaussian noise (clamped at 0). Both halves give the
+ * GRU frame k at position k: the simulated frame k is the network's rates driven by frame k-1,
+ * what the chained model feeds the GRU when it runs on its own (predict.h). The loss is the
+ * bin-interval loss: zero inside the target's class.
  *
  * The batch is split over the ranks in whole chunks of sequences; gradients and losses are summed
  * exactly (gru.h), so they are bit-identical for any rank count. Rank 0 owns Adam's state and the
@@ -26,7 +27,7 @@ typedef struct {
   const FfFitData *data;
   const FfBins *bins;
   int64_t n_train;        /* frames; samples k -> k+1 for k < n_train - 1 train */
-  const double *sim;      /* [n_train - 1 x P]: round 1's rates of frame k+1 driven by frame k */
+  const double *sim;      /* [n_train - 1 x P]: sim[k] is round 1's frame k+1, driven by frame k */
   MPI_Comm comm;
 } FfRound2Setup;
 

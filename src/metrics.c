@@ -9,15 +9,22 @@
 /* Pearson correlation of a and b over the frames where keep[t]; NaN for a constant series. */
 static double pearson(const double *a, const double *b, int64_t stride_a, int64_t stride_b, const uint8_t *keep,
                       int64_t t0, int64_t t1) {
-  double ma = 0, mb = 0;
+  double ma = 0, mb = 0, a0 = NAN, b0 = NAN;
   int64_t n = 0;
+  int vary_a = 0, vary_b = 0; /* tested exactly: a constant's rounded mean would give it a tiny variance */
   for (int64_t t = t0; t < t1; ++t)
     if (keep[t]) {
+      if (n == 0) {
+        a0 = a[t * stride_a];
+        b0 = b[t * stride_b];
+      }
+      vary_a |= a[t * stride_a] != a0;
+      vary_b |= b[t * stride_b] != b0;
       ma += a[t * stride_a];
       mb += b[t * stride_b];
       ++n;
     }
-  if (n < 2) return NAN;
+  if (n < 2 || !vary_a || !vary_b) return NAN;
   ma /= (double)n;
   mb /= (double)n;
   double sab = 0, saa = 0, sbb = 0;

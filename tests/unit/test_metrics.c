@@ -1,7 +1,8 @@
 /* Forecast scores on hand-made series with known answers: exact predictions score 1 and 0; a
  * linear transform keeps Pearson r = +1 or -1; a worked example of bin accuracy and MSE; NaN frames
  * left out; the FC correlation of a forecast whose neuropils pair up as the recording's is 1; the
- * naive forecasts by construction. */
+ * naive forecasts by construction; a constant forecast has no Pearson r (NaN), even where its
+ * rounded mean differs from its value. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,7 +70,31 @@ static void test_naive_forecasts(void **state) {
   assert_close(out[3 * 2 + 1], 20.0, 0);
 }
 
+static void test_constant_forecast(void **state) {
+  (void)state;
+  FfBins bins;
+  assert_int_equal(ff_bins_make(5.0, 20.0, 100.0, &bins), 0);
+  enum { N = 7 };
+  double rec[N * 2], pred[N * 2], r[2];
+  for (int t = 0; t < N; ++t) {
+    rec[t * 2] = t;
+    rec[t * 2 + 1] = t * t;
+    pred[t * 2] = 0.1; /* (7 x 0.1) / 7 != 0.1 in double: a two-pass variance would not be 0 */
+    pred[t * 2 + 1] = t;
+  }
+  double m = 0;
+  for (int t = 0; t < N; ++t) m += pred[t * 2];
+  assert_true(m / N != 0.1); /* the case this test is about */
+  FfScore s;
+  assert_int_equal(ff_score(pred, rec, N, 2, 0, N, &bins, &s, r, NULL, NULL), 0);
+  assert_true(isnan(r[0]));
+  assert_true(r[1] > 0.9);
+  assert_close(s.mean_pearson, r[1], 0); /* the NaN neuropil is left out of the mean */
+  ff_bins_destroy(&bins);
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_scores), cmocka_unit_test(test_naive_forecasts)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_scores), cmocka_unit_test(test_naive_forecasts),
+                                     cmocka_unit_test(test_constant_forecast)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

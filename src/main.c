@@ -245,6 +245,18 @@ static int run_fitting(Run *r, MPI_Comm comm, int threads, const char *out_log) 
                           sizeof ck1), comm);
     if (st == FF_OK) st = agree(ff_round1_load_params(r1, ck1), comm);
   }
+  if (st == FF_OK && (mode == FF_MODE_PREDICT || mode == FF_MODE_ALL)) {
+    const int64_t T = ff_round1_data(r1)->T, k0 = ff_round1_train_frames(r1);
+    if (cfg->warmup_frames >= T - 1)
+      st = FF_ERROR(FF_ERR_INPUT, "[predict] warmup_frames = %lld leaves no frame to forecast: the recordings have %lld "
+                                  "frames (after trimming); set it below %lld (the test frames start at %lld)",
+                    (long long)cfg->warmup_frames, (long long)T, (long long)(T - 1), (long long)k0);
+    else if (cfg->warmup_frames > k0 && r->rank == 0)
+      ff_warn("[predict] warmup_frames = %lld reaches into the test frames (from %lld): those before it are fed the "
+              "recording, not forecast on the model's own",
+              (long long)cfg->warmup_frames, (long long)k0);
+    st = agree(st, comm);
+  }
   if (st == FF_OK && mode == FF_MODE_PREDICT) {
     st = agree(model_file(cfg, "round2_checkpoint", cfg->round2_checkpoint, "gru-best.h5", "mode = round2", ck2,
                           sizeof ck2), comm);
@@ -326,8 +338,8 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
   /* 4. everything is valid: open the log and describe the run */
   char out_log[FF_CONFIG_STR + 32], cuda[512];
   snprintf(out_log, sizeof out_log, "%s/flyfit.log", r->cfg.out_dir);
-  /* a fit opens its log only once its own inputs have been checked too (below) */
-  if (r->cfg.mode != FF_MODE_FIT) FF_TRY(agree(ff_log_open_file(out_log), comm));
+  /* the fitting modes open their log only once their own inputs have been checked too (run_fitting) */
+  if (r->cfg.mode == FF_MODE_SIMULATE) FF_TRY(agree(ff_log_open_file(out_log), comm));
   ff_cuda_describe(cuda, sizeof cuda);
   int64_t n_in = r->net.n_in, total_in = 0;
   MPI_Reduce(&n_in, &total_in, 1, MPI_INT64_T, MPI_SUM, 0, comm);

@@ -17,14 +17,14 @@ tools/pick-neurons $D/connectome.h5 --neuropil GNG --count 21 > $D/sugar.txt
 tools/pick-neurons $D/connectome.h5 --targets-of $D/sugar.txt --count 4 > $D/watch.txt
 echo "demo: mpirun -np $np bin/flyfit jobs/demo.ini"
 mpirun -np "$np" --oversubscribe bin/flyfit jobs/demo.ini
-tools/flyfit-plot $D/results.h5 -o $D/figures
+tools/flyfit-plot $D/results.h5 -o $D/figures --quiet  # a simulation has no fit sections
 echo "demo: simulation results in $D/results.h5, spikes in $D/spikes.txt, figures in $D/figures/"
 
 F=$D/fit
 mkdir -p $F
 if [ ! -f $F/activity.h5 ]; then
   echo "demo: synthetic recordings of a 1,500-neuron brain ($F/activity.h5)"
-  bin/flyfit-synth --neurons 1500 --seed 1 -o $F/brain.h5 --activity $F/activity.h5 --frames 360
+  bin/flyfit-synth --neurons 1500 --seed 1 -o $F/brain.h5 --activity $F/activity.h5 --frames 360 --sample-ms 200
 fi
 echo "demo: mpirun -np $np bin/flyfit jobs/demo-fit.ini  (round 1, round 2, prediction, figures)"
 mpirun -np "$np" --oversubscribe bin/flyfit jobs/demo-fit.ini | tee $F/summary.txt

@@ -91,6 +91,9 @@ plot sim "$TMP/sim.h5"
 check "simulation sections only: exit status 0" status sim 0
 check "simulation sections only: notes for predictions, losses, fc, raster-predict, partition, metrics" notes sim 6
 check "simulation sections only: the simulation figures" cp_ only "$TMP/sim" $SIM
+plot simq "$TMP/sim.h5" --quiet
+check "--quiet: no notes for the missing sections, the same figures" bash -c "[ \$(cat '$TMP/simq.rc') = 0 ] && \
+  ! grep -q 'section;' '$TMP/simq.err' && $PY '$ROOT/tests/tools/check_plot.py' only '$TMP/simq' $SIM"
 check "simulation sections only: real PNGs, labelled" bash -c "$PY '$ROOT/tests/tools/check_plot.py' pngs '$TMP/sim' $SIM && \
   $PY '$ROOT/tests/tools/check_plot.py' labels '$TMP/sim'"
 

@@ -4,7 +4,8 @@ set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=$ROOT/bin
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/flyfit-test.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+# KEEP_TMP=1 keeps the scratch directory for a look after a failure
+[ -n "${KEEP_TMP:-}" ] || trap 'rm -rf "$TMP"' EXIT
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Quiet Open MPI on machines without a high-speed network.
 export OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1 OMPI_MCA_btl_vader_single_copy_mechanism=none

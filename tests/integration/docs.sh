@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README's configuration reference is the one the program prints (so it cannot drift), and
-# every program answers --help.
+# The README's configuration reference is the one the program prints (so it cannot drift), every
+# program answers --help, and every repository file the README and jobs/ name exists.
 source "$(dirname "$0")/../lib.sh"
 "$BIN/flyfit" --help-config markdown > "$TMP/keys.md"
 missing=$(grep -vxFf "$ROOT/README.md" "$TMP/keys.md" | head -3)
@@ -14,3 +14,14 @@ check "flyfit-scaling --help" quiet "$ROOT/tools/flyfit-scaling" --help
 check "jobs/scaling-collect --help" quiet "$ROOT/jobs/scaling-collect" --help
 check "flyfit --version" quiet "$BIN/flyfit" --version
 check "README.md names make demo and make check" grep -q "make demo" "$ROOT/README.md"
+# every file of the repository that the README and the example jobs name exists (brace lists expanded)
+named_missing() {
+  cd "$ROOT" || return 1
+  local f g bad=""
+  for f in $(grep -ohE '\b(jobs|tools|tests|src|include|docs|partition)/[A-Za-z0-9_./{},-]*[A-Za-z0-9_}]' \
+               README.md jobs/*.ini jobs/*.sh jobs/*.sbatch | grep -v '^partition/k' | sort -u); do
+    for g in $(eval "echo $f"); do [ -e "$g" ] || bad="$bad $g"; done
+  done
+  [ -z "$bad" ] || { echo "#   named but missing:$bad"; return 1; }
+}
+check "every repository file the README and jobs/ name exists" named_missing

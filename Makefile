@@ -4,6 +4,7 @@
 #   make demo         install missing Debian packages, build, make the synthetic brain, simulate it
 #   make check        build and run all tests; ends with "N passed, N failed"
 #   make bench        benchmarks (results to stdout and bench/results.csv)
+#   make bench-gpu    the CUDA backend's benchmark (skipped, saying so, without a GPU)
 #
 # Switches:  CUDA=auto|0|1   compile the CUDA sources in src/cuda with nvcc (auto: when nvcc exists)
 #            NCCL=auto|0|1   link NCCL (auto: when nccl.h is found next to CUDA)
@@ -53,7 +54,7 @@ ifeq ($(CUDA_ON),1)
   else
     NCCL_ON := $(NCCL)
   endif
-  NVFLAGS := -O2 -std=c++17 --fmad=false -Iinclude -DFF_HAVE_CUDA \
+  NVFLAGS := -O2 -std=c++17 --fmad=false -Iinclude $(filter -I%,$(PKG_CFLAGS)) -DFF_HAVE_CUDA \
              -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -Xcompiler -Wall,-Wextra,-Werror
   CFLAGS  += -DFF_HAVE_CUDA
@@ -84,7 +85,7 @@ TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TESTS    := $(TEST_SRC:tests/unit/%.c=build/tests/%)
 TEST_HELPERS := build/tests/ref_sim build/tests/gru_ranks
 
-.PHONY: all check demo bench clean install-deps
+.PHONY: all check demo bench bench-gpu clean install-deps
 # Keep the programs' object files: make would otherwise delete them as intermediates and rebuild
 # them on the next call.
 .SECONDARY:
@@ -136,6 +137,10 @@ demo:
 
 bench: $(PROGS)
 	@tools/bench.sh
+
+# the CUDA backend against the CPU backend on the full-size brain; says SKIPPED without a GPU
+bench-gpu: $(PROGS)
+	@tools/bench.sh gpu
 
 install-deps:
 	@tools/install-deps.sh

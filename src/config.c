@@ -42,6 +42,9 @@ static const Key KEYS[] = {
     {"run", "threads", T_INT, "0", 0, 4096, NULL, "", "OpenMP threads per rank; 0 = the cores this rank may use, split evenly among the ranks of its node that share them", OFF(threads)},
     {"run", "partition", T_ENUM, "file", 0, 0, "file|auto", "", "file: use /partition/k{ranks} made by flyfit-partition (one rank needs none); auto: make it with METIS on rank 0 if missing and keep it in the file", OFF(partition)},
     {"run", "exchange", T_ENUM, "auto", 0, 0, "allgather|targeted|auto", "", "spikes to every rank, only to the ranks that need them, or the cheaper of the two (results are the same)", OFF(exchange)},
+    {"run", "backend", T_ENUM, "cpu", 0, 0, "cpu|cuda|emulate", "", "where neurons are advanced (mode = simulate): cpu cores, one CUDA GPU per rank, or emulate = the CUDA backend's kernels run serially on the CPU (slow; for testing without a GPU)", OFF(backend)},
+    {"run", "transport", T_ENUM, "mpi", 0, 0, "mpi|nccl", "", "how spikes travel between ranks: MPI from host memory, or NCCL between GPUs (backend = cuda; emulate imitates it over MPI)", OFF(transport)},
+    {"run", "devices", T_STRING, "", 0, 0, NULL, "list", "GPU ids the ranks of a node use, in node-local rank order (e.g. 0,1,2,3); empty = GPU number = node-local rank", OFF(devices)},
     {"run", "progress_s", T_REAL, "10", 0, 1e6, NULL, "s", "wall seconds between progress lines on rank 0; 0 = none", OFF(progress_s)},
     {"run", "resume", T_STRING, "", 0, 0, NULL, "path", "fit: continue from this checkpoint, or auto = the newest valid one in [output] dir", OFF(resume)},
 
@@ -396,6 +399,23 @@ int ff_config_finish(FfConfig *c) {
   if (c->background_rate_hz * c->dt_ms * 1e-3 > 1.0)
     return FF_ERROR(FF_ERR_INPUT, "%s: [stimulus] background_rate_hz = %g is more than one spike per step", cfg,
                     c->background_rate_hz);
+  if (c->transport == FF_TRANSPORT_NCCL && c->backend == FF_BACKEND_CPU)
+    return FF_ERROR(FF_ERR_INPUT, "%s: [run] transport = nccl moves spikes between GPUs: it needs [run] backend = cuda "
+                                  "(or emulate); with backend = cpu use transport = mpi", cfg);
+  if (c->backend != FF_BACKEND_CPU && c->mode != FF_MODE_SIMULATE)
+    return FF_ERROR(FF_ERR_INPUT, "%s: [run] backend = %s runs mode = simulate only so far; round 1, round 2 and "
+                                  "prediction run on the CPU: set [run] backend = cpu", cfg,
+                    c->backend == FF_BACKEND_CUDA ? "cuda" : "emulate");
+  for (const char *p = c->devices; *p;) { /* "0,1,2": non-negative integers, commas, blanks */
+    char *end;
+    while (*p == ' ' || *p == ',') ++p;
+    if (!*p) break;
+    const long v = strtol(p, &end, 10);
+    if (end == p || v < 0 || v > 1023 || (*end && *end != ',' && *end != ' '))
+      return FF_ERROR(FF_ERR_INPUT, "%s: [run] devices = '%s': give GPU ids as a comma list, e.g. 0,1,2,3", cfg,
+                      c->devices);
+    p = end;
+  }
   if (c->mode != FF_MODE_SIMULATE) {
     if (c->activity[0] == '\0')
       return FF_ERROR(FF_ERR_INPUT, "%s: [run] mode = fit, round2, predict and all need [data] activity, the recordings (activity.h5 from "

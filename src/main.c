@@ -323,6 +323,8 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
     return st;
   }
   const int threads = r->cfg.threads > 0 ? (int)r->cfg.threads : cores_available(comm);
+  int device = -1; /* the GPU of this rank, for backend = cuda */
+  FF_TRY(agree(ff_dev_select(&r->cfg, comm, &device), comm));
 
   /* 2. inputs, checked on rank 0 */
   st = rank == 0 ? check_inputs(r) : FF_OK;
@@ -362,8 +364,10 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
     }
     free(hosts);
   }
-  ff_log("flyfit %s: %d rank%s x %d thread%s on %d node%s, backend cpu; %s", FF_VERSION, size, size == 1 ? "" : "s",
-         threads, threads == 1 ? "" : "s", n_nodes, n_nodes == 1 ? "" : "s", cuda);
+  static const char *const BACKENDS[] = {"cpu", "cuda", "emulate"};
+  ff_log("flyfit %s: %d rank%s x %d thread%s on %d node%s, backend %s%s; %s", FF_VERSION, size, size == 1 ? "" : "s",
+         threads, threads == 1 ? "" : "s", n_nodes, n_nodes == 1 ? "" : "s", BACKENDS[r->cfg.backend],
+         r->cfg.transport == FF_TRANSPORT_NCCL ? " (spikes by NCCL)" : "", cuda);
   ff_log("connectome %s: %lld neurons, %lld connections", r->cfg.connectome, (long long)r->n_global,
          (long long)total_in);
   if (r->cfg.mode != FF_MODE_SIMULATE) {
@@ -387,10 +391,14 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
   /* 5. simulate */
   omp_set_num_threads(threads);
   FfSimSetup setup = {&r->model, &r->net, &r->stim, r->n_steps, (int32_t)r->cfg.batch, (uint64_t)r->cfg.seed,
-                      threads, r->cfg.progress_s, r->cfg.exchange};
+                      threads, r->cfg.progress_s, r->cfg.exchange, comm, r->cfg.transport, device};
+  const int nccl = r->cfg.transport == FF_TRANSPORT_NCCL;
+  const FfBackend *backend = r->cfg.backend == FF_BACKEND_CUDA      ? (nccl ? &ff_backend_cuda_nccl : &ff_backend_cuda)
+                             : r->cfg.backend == FF_BACKEND_EMULATE ? (nccl ? &ff_backend_emulate_nccl : &ff_backend_emulate)
+                                                                    : &ff_backend_cpu;
   MPI_Barrier(comm);
   double t_sim = MPI_Wtime();
-  FF_TRY(agree(ff_sim_run(&ff_backend_cpu, &setup, comm, &r->out), comm));
+  FF_TRY(agree(ff_sim_run(backend, &setup, comm, &r->out), comm));
   double t_end = MPI_Wtime();
 
   int64_t stats[3] = {r->out.spikes, r->out.events, r->out.words_sent}, tot[3];

@@ -311,7 +311,9 @@ static int write_h5(const FfRunInfo *info, const FfSimOutput *o, const Gathered 
     hid_t g = H5Gopen2(f, "/run", H5P_DEFAULT);
     if (!st) st = ff_h5_write_attr_string(g, "mode", "simulate");
     if (!st) st = ff_h5_write_attr_string(g, "version", info->version);
-    if (!st) st = ff_h5_write_attr_string(g, "backend", "cpu");
+    if (!st) st = ff_h5_write_attr_string(g, "backend", info->cfg->backend == FF_BACKEND_CUDA      ? "cuda"
+                                                         : info->cfg->backend == FF_BACKEND_EMULATE ? "emulate"
+                                                                                                    : "cpu");
     if (!st) st = ff_h5_write_attr_string(g, "preset", ff_preset_name(cfg->preset));
     if (!st) st = ff_h5_write_attr_int(g, "ranks", info->ranks);
     if (!st && info->hosts) st = ff_h5_write_attr_string(g, "hosts", info->hosts);

@@ -5,7 +5,9 @@
 #include "flyfit/error.h"
 #include "flyfit/exchange.h"
 #include "flyfit/log.h"
+#include "flyfit/rng.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +23,44 @@ void ff_sim_output_destroy(FfSimOutput *out) {
   memset(out, 0, sizeof *out);
 }
 
+void ff_sim_flags(const FfSimSetup *s, uint8_t *flags) {
+  const FfStimulus *st = s->stim;
+  const FfNet *net = s->net;
+  memset(flags, 0, (size_t)net->n_local);
+  for (int64_t k = 0; k < st->n_poisson; ++k) {
+    const int32_t i = ff_net_local(net, st->poisson[k]);
+    if (i >= 0) flags[i] |= FF_NF_DRIVEN | FF_NF_POISSON;
+  }
+  for (int64_t k = 0; k < st->n_file; ++k) {
+    const int32_t i = ff_net_local(net, st->file_gid[k]);
+    if (i >= 0) flags[i] |= FF_NF_DRIVEN;
+  }
+  for (int64_t k = 0; k < st->n_silence; ++k) {
+    const int32_t i = ff_net_local(net, st->silence[k]);
+    if (i >= 0) flags[i] |= FF_NF_SILENT;
+  }
+  if (st->record_all) {
+    for (int32_t i = 0; i < net->n_local; ++i) flags[i] |= FF_NF_RECORD;
+  } else {
+    for (int64_t k = 0; k < st->n_record; ++k) {
+      const int32_t i = ff_net_local(net, st->record[k]);
+      if (i >= 0) flags[i] |= FF_NF_RECORD;
+    }
+  }
+}
+
+void ff_sim_initial_state(const FfModel *m, uint64_t seed, int64_t gid, int32_t b, double *u, double *g) {
+  *u = 0.0;
+  *g = 0.0;
+  if (m->v_init_sd > 0.0 || m->g_init_max > 0.0) {
+    uint32_t w[4];
+    ff_rng4(seed, FF_STREAM_INIT, 0, (uint32_t)gid, (uint32_t)b, w);
+    const double r = sqrt(-2.0 * log(ff_u01(w[0])));
+    *u = m->v_init_sd * r * cos(6.283185307179586 * ff_u01(w[1]));
+    *g = m->g_init_max * ff_u01(w[2]);
+  }
+}
+
 static int run(const FfBackend *be, void *st, const FfSimSetup *s, MPI_Comm comm, FfSimOutput *out) {
   int size;
   MPI_Comm_size(comm, &size);
@@ -28,9 +68,16 @@ static int run(const FfBackend *be, void *st, const FfSimSetup *s, MPI_Comm comm
   double mean_dests;
   FF_TRY(ff_exchange_create(s->net, s->exchange, comm, &x, &mean_dests));
   out->exchange = ff_exchange_mode(x);
-  ff_log("spike exchange: %s (a neuron's spikes are needed on %.2f of %d ranks on average)",
-         out->exchange == FF_EXCHANGE_TARGETED ? "targeted, MPI_Alltoallv" : "allgather, MPI_Allgatherv", mean_dests,
-         size);
+  if (be->exchange) { /* the backend moves the spikes itself, device to device */
+    if (out->exchange == FF_EXCHANGE_TARGETED && s->exchange == FF_EXCHANGE_TARGETED)
+      ff_log("note: [run] exchange = targeted is done over MPI only; transport = nccl uses allgather");
+    out->exchange = FF_EXCHANGE_ALLGATHER;
+    ff_log("spike exchange: allgather between the devices, NCCL (a neuron's spikes are needed on %.2f of %d ranks "
+           "on average)", mean_dests, size);
+  } else
+    ff_log("spike exchange: %s (a neuron's spikes are needed on %.2f of %d ranks on average)",
+           out->exchange == FF_EXCHANGE_TARGETED ? "targeted, MPI_Alltoallv" : "allgather, MPI_Allgatherv",
+           mean_dests, size);
   const int64_t D = s->model->delay_steps, n_windows = (s->n_steps + D - 1) / D;
   FfProgress prog;
   ff_progress_start(&prog, "simulated", "ms", (double)s->n_steps * s->model->dt_ms, s->progress_s);
@@ -41,7 +88,10 @@ static int run(const FfBackend *be, void *st, const FfSimSetup *s, MPI_Comm comm
     status = be->run_window(st, w);
     double t1 = ff_wall_seconds();
     out->compute_s += t1 - t0;
-    if (w + 1 < n_windows) {
+    if (w + 1 < n_windows && be->exchange) { /* the backend moves its spikes itself (NCCL) */
+      status = be->exchange(st, w, status, &xs);
+      out->windows++;
+    } else if (w + 1 < n_windows) {
       const int64_t n = status ? 0 : be->emitted(st);
       uint64_t *send = NULL;
       if (status == FF_OK) status = ff_exchange_send_buffer(x, n, &send);

@@ -33,7 +33,7 @@
 #include <string.h>
 
 enum { WHEEL = 512 }; /* steps the wheel covers; later predictions wait in an overflow list */
-enum { F_DRIVEN = 1, F_POISSON = 2, F_RECORD = 4, F_SILENT = 8 }; /* F_SILENT: outgoing connections cut */
+enum { F_DRIVEN = FF_NF_DRIVEN, F_POISSON = FF_NF_POISSON, F_RECORD = FF_NF_RECORD, F_SILENT = FF_NF_SILENT };
 
 typedef struct {
   int32_t step, i;
@@ -159,8 +159,7 @@ static void schedule(const FfModel *m, View *v, int32_t i, int32_t now) {
 }
 
 static int32_t refractory_steps(const Cpu *c, int32_t i) {
-  const int32_t r = (c->flags[i] & F_DRIVEN) ? c->m->ref_steps_driven : c->m->ref_steps;
-  return r > 1 ? r : 1;
+  return ff_refractory_steps(c->m, (c->flags[i] & F_DRIVEN) != 0);
 }
 
 /* A spike of neuron i at step n: count, record, reset, and predict from the reset state. */
@@ -426,26 +425,7 @@ static int setup_inputs(Cpu *c) {
   FF_TRY(FF_CALLOC(c->n_file, nc, "file inputs"));
   FF_TRY(FF_CALLOC(c->state_list, nc, "state lists"));
   FF_TRY(FF_CALLOC(c->n_state_list, nc, "state lists"));
-  for (int64_t k = 0; k < st->n_poisson; ++k) {
-    const int32_t i = ff_net_local(net, st->poisson[k]);
-    if (i >= 0) c->flags[i] |= F_DRIVEN | F_POISSON;
-  }
-  for (int64_t k = 0; k < st->n_file; ++k) {
-    const int32_t i = ff_net_local(net, st->file_gid[k]);
-    if (i >= 0) c->flags[i] |= F_DRIVEN;
-  }
-  for (int64_t k = 0; k < st->n_silence; ++k) {
-    const int32_t i = ff_net_local(net, st->silence[k]);
-    if (i >= 0) c->flags[i] |= F_SILENT;
-  }
-  if (st->record_all) {
-    for (int32_t i = 0; i < c->n; ++i) c->flags[i] |= F_RECORD;
-  } else {
-    for (int64_t k = 0; k < st->n_record; ++k) {
-      const int32_t i = ff_net_local(net, st->record[k]);
-      if (i >= 0) c->flags[i] |= F_RECORD;
-    }
-  }
+  ff_sim_flags(&c->s, c->flags);
   for (int ch = 0; ch < nc; ++ch) {
     const int32_t lo = c->chunk_lo[ch], hi = c->chunk_lo[ch + 1];
     int32_t np = 0;
@@ -511,16 +491,7 @@ static void init_state(Cpu *c) {
     View v = view_of(c, U);
     for (int32_t k = 0; k <= WHEEL; ++k) U->head[k] = -1;
     for (int32_t i = U->lo; i < U->hi; ++i) {
-      double u = 0.0, g = 0.0;
-      if (m->v_init_sd > 0.0 || m->g_init_max > 0.0) {
-        uint32_t w[4];
-        ff_rng4(c->s.seed, FF_STREAM_INIT, 0, (uint32_t)c->net->gid[i], (uint32_t)U->b, w);
-        const double r = sqrt(-2.0 * log(ff_u01(w[0])));
-        u = m->v_init_sd * r * cos(6.283185307179586 * ff_u01(w[1]));
-        g = m->g_init_max * ff_u01(w[2]);
-      }
-      v.u[i] = u;
-      v.g[i] = g;
+      ff_sim_initial_state(m, c->s.seed, c->net->gid[i], U->b, &v.u[i], &v.g[i]);
       v.t_anchor[i] = -1;
       v.count[i] = 0;
       v.next[i] = -1;
@@ -634,4 +605,4 @@ static int cpu_finish(void *state, FfSimOutput *out) {
 }
 
 const FfBackend ff_backend_cpu = {"cpu", cpu_create, cpu_run_window, cpu_emitted, cpu_pack,
-                                  cpu_deliver, cpu_finish, cpu_destroy};
+                                  cpu_deliver, cpu_finish, cpu_destroy, NULL};

@@ -13,6 +13,8 @@
 #              sample length (a least-squares fit says what it grows with); samples per second and the
 #              bytes of state touched per step on the full-size brain at batch 128, against the
 #              machine's memory bandwidth
+#   gpu        (make bench-gpu; not in the default set) the CUDA backend against the CPU backend at
+#              batch 1, 32 and 128, MPI and NCCL transport, identical spike counts; skipped without a GPU
 # usage: tools/bench.sh [SECTION ...]   (default: all; model needs scaleout's runs)
 # Figures go to stdout and to bench/*.csv; the machine is named in every CSV row.
 set -euo pipefail
@@ -260,6 +262,42 @@ PY
   done
   echo "bench: this machine: $bw"
   ;;
-*) echo "bench: unknown section '$section' (sim, import, partition, scaleout, model, fit)"; exit 1 ;;
+gpu)
+  echo "== GPU backend: full-size brain, 1 s, 21 neurons at 200 Hz (make bench-gpu)"
+  if ! { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }; then
+    echo "bench-gpu: SKIPPED: no GPU on this machine (nvidia-smi -L fails)"
+    continue
+  fi
+  ldd bin/flyfit | grep -q libcudart \
+    || { echo "bench-gpu: SKIPPED: this build has no CUDA (nvcc missing at build time)"; continue; }
+  ngpu=$(nvidia-smi -L | grep -c '^GPU')
+  sim_table_header
+  simulate gpu-cpu-b1 1 "$cores" --set run.batch=1
+  simulate gpu-cuda-b1 1 1 --set run.backend=cuda --set run.batch=1
+  simulate gpu-cuda-nccl-b1 1 1 --set run.backend=cuda --set run.transport=nccl --set run.batch=1
+  simulate gpu-cpu-b32 1 "$cores" --set run.batch=32
+  simulate gpu-cuda-b32 1 1 --set run.backend=cuda --set run.batch=32
+  simulate gpu-cuda-b128 1 1 --set run.backend=cuda --set run.batch=128
+  if [ "$ngpu" -ge 2 ]; then
+    f=$(partitioned metis)
+    simulate gpu-cuda-nccl-np2-b1 2 1 --set data.connectome=$f --set run.backend=cuda --set run.transport=nccl
+    simulate gpu-cuda-mpi-np2-b1 2 1 --set data.connectome=$f --set run.backend=cuda --set run.transport=mpi
+  fi
+  for b in 1 32; do
+    if cmp -s <(h5dump -d /neurons/spike_count $B/gpu-cpu-b$b/results.h5 | sed 1d) \
+              <(h5dump -d /neurons/spike_count $B/gpu-cuda-b$b/results.h5 | sed 1d); then
+      echo "bench-gpu: batch $b: GPU spike counts identical to the CPU backend's"
+    else
+      echo "bench-gpu: batch $b: GPU spike counts DIFFER from the CPU backend's"
+    fi
+  done
+  for name in gpu-cuda-b1 gpu-cuda-b32 gpu-cuda-b128; do
+    echo "bench-gpu: $name: $(grep -E 'backend cuda: rank 0|device kernels' $B/$name.log | sed 's/^\[[^]]*\] //' | tr '\n' ' ')"
+  done
+  cpu=$(awk -F, '$1 == "gpu-cpu-b32" { print $7 }' $B/results.csv | tail -1)
+  gpu=$(awk -F, '$1 == "gpu-cuda-b32" { print $7 }' $B/results.csv | tail -1)
+  echo "bench-gpu: batch 32: the GPU is $(awk -v a="$cpu" -v b="$gpu" 'BEGIN { printf "%.1f", a / b }')x the CPU backend on $cores cores"
+  ;;
+*) echo "bench: unknown section '$section' (sim, import, partition, scaleout, model, fit, gpu)"; exit 1 ;;
 esac; done
 echo "bench: results in $B/*.csv"

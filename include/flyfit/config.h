@@ -16,6 +16,9 @@ typedef enum { FF_PRESET_SHIU = 0, FF_PRESET_BRAINSCALE = 1 } FfPreset;
 /* Order of the sub-steps within one time step; see src/sim.c for both. */
 typedef enum { FF_ORDER_SHIU = 0, FF_ORDER_BRAINSCALE = 1 } FfStepOrder;
 typedef enum { FF_PARTITION_FILE = 0, FF_PARTITION_AUTO = 1 } FfPartitionSource;
+typedef enum { FF_BACKEND_CPU = 0, FF_BACKEND_CUDA = 1, FF_BACKEND_EMULATE = 2 } FfBackendKind;
+/* Where spikes travel between ranks: MPI (host buffers) or NCCL (device buffers, cuda backend). */
+typedef enum { FF_TRANSPORT_MPI = 0, FF_TRANSPORT_NCCL = 1 } FfTransport;
 
 typedef struct {
   char path[FF_CONFIG_STR]; /* the INI file read, "" if none */
@@ -37,6 +40,9 @@ typedef struct {
   int64_t threads;    /* OpenMP threads per rank, 0 = all cores this rank may use */
   int partition;      /* FfPartitionSource */
   int exchange;       /* FfExchange (sim.h) */
+  int backend;        /* FfBackendKind */
+  int transport;      /* FfTransport (sim.h) */
+  char devices[FF_CONFIG_STR]; /* GPU ids for the ranks of a node, "" = node-local rank */
   double progress_s;  /* seconds between progress lines, 0 = none */
   char resume[FF_CONFIG_STR]; /* checkpoint to continue from, "auto" = the newest valid one in [output] dir */
 

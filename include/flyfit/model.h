@@ -62,6 +62,13 @@ typedef struct {
 int ff_model_build(const FfConfig *cfg, FfModel *m);
 void ff_model_destroy(FfModel *m);
 
+/* Steps a spike at s keeps the neuron refractory: s .. s + R - 1 (at least the spike step itself).
+ * `driven`: the neuron has Poisson or file input. */
+FF_HD static inline int32_t ff_refractory_steps(const FfModel *m, int driven) {
+  const int32_t r = driven ? m->ref_steps_driven : m->ref_steps;
+  return r > 1 ? r : 1;
+}
+
 /* u after j >= 0 free steps from the anchor (u, g). */
 FF_HD static inline double ff_free_u(const FfModel *m, double u, double g, int32_t j) {
   if (j <= 0) return u;

@@ -20,6 +20,9 @@
 #include "flyfit/net.h"
 #include "flyfit/stimulus.h"
 
+/* Per-neuron flags of a simulation (ff_sim_flags). */
+enum { FF_NF_DRIVEN = 1, FF_NF_POISSON = 2, FF_NF_RECORD = 4, FF_NF_SILENT = 8 }; /* SILENT: outgoing connections cut */
+
 typedef struct {
   const FfModel *model;
   const FfNet *net;
@@ -30,6 +33,9 @@ typedef struct {
   int threads;       /* OpenMP threads of this rank */
   double progress_s; /* seconds between progress lines, 0 = none */
   int exchange;      /* FfExchangeMode: allgather, targeted, or auto (decided from the destinations) */
+  MPI_Comm comm;     /* the ranks of the run (device backends pick their GPU and set up NCCL with it) */
+  int transport;     /* FfTransport */
+  int device;        /* the GPU of this rank (ff_dev_select), for the cuda backend */
 } FfSimSetup;
 
 /* What a rank holds after a run: only its own neurons. */
@@ -68,9 +74,28 @@ typedef struct {
   int (*deliver)(void *state, int64_t w, const uint64_t *words, int64_t n);
   int (*finish)(void *state, FfSimOutput *out);
   void (*destroy)(void *state);
+  /* Optional (NULL: the driver packs with emitted/pack and exchanges over MPI). Collective: sends
+   * the spikes of window w and hands the arrivals of window w + 1 to the backend itself;
+   * status != FF_OK tells the other ranks to stop, as ff_exchange_run does. */
+  int (*exchange)(void *state, int64_t w, int status, FfExchangeStats *xs);
 } FfBackend;
 
 extern const FfBackend ff_backend_cpu;
+/* The GPU backend (src/sim_dev.c over src/cuda/sim_cuda.cu), and the same algorithm run serially
+ * on the CPU through the same kernel bodies (src/sim_emul.c), for testing without a GPU. */
+extern const FfBackend ff_backend_cuda, ff_backend_cuda_nccl;
+extern const FfBackend ff_backend_emulate, ff_backend_emulate_nccl;
+
+/* Collective. The GPU of this rank for [run] backend = cuda (or emulate): [run] devices[node-local
+ * rank], or the node-local rank; refuses a build without CUDA, a node without GPUs, and more ranks
+ * on a node than GPUs, naming the host and both numbers. *device = -1 for backend = cpu. */
+int ff_dev_select(const FfConfig *cfg, MPI_Comm comm, int *device);
+
+/* Flags of every local neuron (FF_NF_*), from the stimulus and [output] spikes. */
+void ff_sim_flags(const FfSimSetup *s, uint8_t *flags);
+/* Initial state of (trial b, neuron gid), as the state after step -1: v - v_rest ~ N(0, sd) and
+ * g ~ U(0, max) from the INIT stream. The same numbers for every backend. */
+void ff_sim_initial_state(const FfModel *m, uint64_t seed, int64_t gid, int32_t b, double *u, double *g);
 
 /* Collective: runs the whole simulation with the given backend. */
 int ff_sim_run(const FfBackend *backend, const FfSimSetup *s, MPI_Comm comm, FfSimOutput *out);

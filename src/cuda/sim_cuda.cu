@@ -1,0 +1,488 @@
+/* backend = cuda: the device side of the GPU simulation (include/flyfit/sim_dev.h) on CUDA.
+ *
+ * Each kernel is a thin loop around one body of sim_dev.h, so the per-neuron arithmetic is the
+ * header code that the CPU backend uses too (FF_HD), and every kernel has exactly one launcher
+ * here. A window of D steps is one launch sequence on the compute stream: the host does not wait
+ * between steps; the per-step counts (arrivals, touched cells, file spikes) are read by the
+ * kernels from device memory, so the host never needs them. The host waits once per window, for
+ * the number of spikes the window produced (src/sim_dev.c needs it to size the exchange).
+ *
+ * Accumulation: synaptic input is summed with 64-bit integer atomics, stimulus counts with 32-bit
+ * integer atomics; no float atomics, so sums never depend on thread order. Compaction and the
+ * arrival offsets are exclusive/inclusive prefix sums (cub::DeviceScan).
+ *
+ * NCCL: rank 0 makes the unique id and broadcasts it over MPI; every rank joins. The spike-word
+ * allgather runs on its own stream, ordered after the compaction and before the delivery by
+ * events.
+ *
+ * Memory: every array is allocated once, by name, with cudaMalloc, and recorded in a table; the
+ * peak is reported at the end. The scan scratch is sized on first use and kept. */
+#include <cuda_runtime.h>
+#include <cub/device/device_scan.cuh>
+#define OMPI_SKIP_MPICXX 1 /* the C API only: the MPI C++ bindings do not build warning-free */
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef FF_HAVE_NCCL
+#include <nccl.h>
+#endif
+
+extern "C" {
+#include "flyfit/error.h"
+}
+#include "flyfit/sim_dev.h"
+
+namespace {
+
+constexpr int kThreads = 256;
+
+struct Mem {
+  char name[48];
+  void *p;
+  int64_t bytes;
+};
+
+struct Ctx {
+  int device;
+  cudaStream_t compute, comm_stream;
+  cudaEvent_t packed, gathered, w0, w1, x0, x1;
+  bool timing_pending;
+  Mem *mem;
+  int n_mem, cap_mem;
+  int64_t bytes, peak;
+  void *scratch;
+  size_t scratch_bytes;
+  double update_s, delivery_s;
+  int nccl;
+#ifdef FF_HAVE_NCCL
+  ncclComm_t comm;
+#endif
+};
+
+int cuda_fail(cudaError_t e, const char *what, const char *file, int line) {
+  return ff_error(FF_ERR_INTERNAL, file, line, what, "CUDA: %s failed: %s (%s)", what, cudaGetErrorString(e),
+                  cudaGetErrorName(e));
+}
+#define CU(call)                                                                                                  \
+  do {                                                                                                            \
+    const cudaError_t e_ = (call);                                                                                \
+    if (e_ != cudaSuccess) return cuda_fail(e_, #call, __FILE__, __LINE__);                                      \
+  } while (0)
+#define CU_LAUNCHED(name)                                                                                         \
+  do {                                                                                                            \
+    const cudaError_t e_ = cudaGetLastError();                                                                    \
+    if (e_ != cudaSuccess) return cuda_fail(e_, name, __FILE__, __LINE__);                                       \
+  } while (0)
+
+#ifdef FF_HAVE_NCCL
+#define NC(call)                                                                                                  \
+  do {                                                                                                            \
+    const ncclResult_t r_ = (call);                                                                               \
+    if (r_ != ncclSuccess)                                                                                        \
+      return ff_error(FF_ERR_MPI, __FILE__, __LINE__, #call, "NCCL: %s failed: %s", #call, ncclGetErrorString(r_)); \
+  } while (0)
+#endif
+
+/* Blocks for n elements, at most what keeps every SM busy; the kernels loop over the rest. */
+unsigned blocks_for(int64_t n) {
+  const int64_t b = (n + kThreads - 1) / kThreads;
+  return (unsigned)(b < 1 ? 1 : b > 65535 ? 65535 : b);
+}
+
+#define GRID_STRIDE(q, n) \
+  for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < (n); q += (int64_t)gridDim.x * blockDim.x)
+
+/* ---- kernels: loops around the bodies of sim_dev.h ------------------------------------------- */
+
+__global__ void k_fire(FfDev d, int32_t k) {
+  GRID_STRIDE(c, (int64_t)d.B * d.n) ff_dev_k_fire(&d, c, k);
+}
+
+/* One warp per arriving spike; its lanes walk the spike's connections. */
+__global__ void k_arrive(FfDev d, int32_t k) {
+  int64_t a0, a1;
+  ff_dev_arrivals(&d, k, &a0, &a1);
+  const int lane = threadIdx.x & 31;
+  const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+  const int64_t warps = ((int64_t)gridDim.x * blockDim.x) >> 5;
+  for (int64_t a = a0 + warp; a < a1; a += warps) {
+    const int64_t p = d.arr[a];
+    const int64_t e0 = d.pre_indptr[p], e1 = d.pre_indptr[p + 1];
+    if (lane == 0) ff_dev_add_u64(d.events, (unsigned long long)(e1 - e0));
+    for (int64_t e = e0 + lane; e < e1; e += 32) ff_dev_k_arrive(&d, d.arr_b[a], e);
+  }
+}
+
+__global__ void k_poisson(FfDev d, int32_t k) {
+  GRID_STRIDE(q, (int64_t)d.B * d.n_poisson) ff_dev_k_poisson(&d, q, k);
+}
+
+__global__ void k_file(FfDev d, int32_t k) {
+  const int64_t nf = d.file_off[k + 1] - d.file_off[k];
+  GRID_STRIDE(q, (int64_t)d.B * nf) ff_dev_k_file(&d, q, k);
+}
+
+__global__ void k_background(FfDev d, int32_t k) {
+  GRID_STRIDE(c, (int64_t)d.B * d.n) ff_dev_k_background(&d, c, k);
+}
+
+__global__ void k_update(FfDev d, int32_t k) {
+  const int64_t n = *d.n_touched;
+  GRID_STRIDE(q, n) ff_dev_k_update(&d, q, k);
+}
+
+__global__ void k_state(FfDev d, int32_t k) {
+  GRID_STRIDE(q, (int64_t)d.B * d.n_state) ff_dev_k_state(&d, q, k);
+}
+
+/* wcount widened to 64 bits, to be scanned in place into spk_off */
+__global__ void k_widen(FfDev d) {
+  GRID_STRIDE(c, (int64_t)d.B * d.n) d.spk_off[c] = d.wcount[c];
+}
+
+__global__ void k_total(FfDev d) {
+  const int64_t cells = (int64_t)d.B * d.n;
+  if (blockIdx.x == 0 && threadIdx.x == 0) *d.n_spk = cells > 0 ? d.spk_off[cells - 1] + d.wcount[cells - 1] : 0;
+}
+
+__global__ void k_scatter(FfDev d) {
+  GRID_STRIDE(c, (int64_t)d.B * d.n) ff_dev_k_scatter(&d, c);
+}
+
+__global__ void k_lookup(FfDev d, const uint64_t *words, int64_t n) {
+  GRID_STRIDE(q, n) ff_dev_k_lookup(&d, words, q);
+}
+
+__global__ void k_place(FfDev d, const uint64_t *words, int64_t n) {
+  GRID_STRIDE(q, n) ff_dev_k_place(&d, words, q);
+}
+
+/* ---- launchers: one per kernel --------------------------------------------------------------- */
+
+int launch_fire(Ctx *x, const FfDev *d, int32_t k) {
+  k_fire<<<blocks_for((int64_t)d->B * d->n), kThreads, 0, x->compute>>>(*d, k);
+  CU_LAUNCHED("k_fire");
+  return FF_OK;
+}
+
+int launch_arrive(Ctx *x, const FfDev *d, int32_t k, int64_t bound) {
+  /* the number of arrivals is on the device; size the grid for the bound, one warp each */
+  k_arrive<<<blocks_for(bound * 32), kThreads, 0, x->compute>>>(*d, k);
+  CU_LAUNCHED("k_arrive");
+  return FF_OK;
+}
+
+int launch_poisson(Ctx *x, const FfDev *d, int32_t k) {
+  k_poisson<<<blocks_for((int64_t)d->B * d->n_poisson), kThreads, 0, x->compute>>>(*d, k);
+  CU_LAUNCHED("k_poisson");
+  return FF_OK;
+}
+
+int launch_file(Ctx *x, const FfDev *d, int32_t k, int64_t n_file_window) {
+  k_file<<<blocks_for((int64_t)d->B * n_file_window), kThreads, 0, x->compute>>>(*d, k);
+  CU_LAUNCHED("k_file");
+  return FF_OK;
+}
+
+int launch_background(Ctx *x, const FfDev *d, int32_t k) {
+  k_background<<<blocks_for((int64_t)d->B * d->n), kThreads, 0, x->compute>>>(*d, k);
+  CU_LAUNCHED("k_background");
+  return FF_OK;
+}
+
+int launch_update(Ctx *x, const FfDev *d, int32_t k) {
+  k_update<<<blocks_for((int64_t)d->B * d->n), kThreads, 0, x->compute>>>(*d, k);
+  CU_LAUNCHED("k_update");
+  return FF_OK;
+}
+
+int launch_state(Ctx *x, const FfDev *d, int32_t k) {
+  k_state<<<blocks_for((int64_t)d->B * d->n_state), kThreads, 0, x->compute>>>(*d, k);
+  CU_LAUNCHED("k_state");
+  return FF_OK;
+}
+
+int launch_widen(Ctx *x, const FfDev *d) {
+  k_widen<<<blocks_for((int64_t)d->B * d->n), kThreads, 0, x->compute>>>(*d);
+  CU_LAUNCHED("k_widen");
+  return FF_OK;
+}
+
+int launch_total(Ctx *x, const FfDev *d) {
+  k_total<<<1, 32, 0, x->compute>>>(*d);
+  CU_LAUNCHED("k_total");
+  return FF_OK;
+}
+
+int launch_scatter(Ctx *x, const FfDev *d) {
+  k_scatter<<<blocks_for((int64_t)d->B * d->n), kThreads, 0, x->compute>>>(*d);
+  CU_LAUNCHED("k_scatter");
+  return FF_OK;
+}
+
+int launch_lookup(Ctx *x, const FfDev *d, const uint64_t *words, int64_t n) {
+  k_lookup<<<blocks_for(n), kThreads, 0, x->compute>>>(*d, words, n);
+  CU_LAUNCHED("k_lookup");
+  return FF_OK;
+}
+
+int launch_place(Ctx *x, const FfDev *d, const uint64_t *words, int64_t n) {
+  k_place<<<blocks_for(n), kThreads, 0, x->compute>>>(*d, words, n);
+  CU_LAUNCHED("k_place");
+  return FF_OK;
+}
+
+/* In-place prefix sum of n int64 values on the compute stream (inclusive or exclusive). */
+int scan(Ctx *x, int64_t *v, int64_t n, bool inclusive) {
+  if (n <= 0) return FF_OK;
+  size_t need = 0;
+  if (inclusive) CU(cub::DeviceScan::InclusiveSum(nullptr, need, v, v, n, x->compute));
+  else CU(cub::DeviceScan::ExclusiveSum(nullptr, need, v, v, n, x->compute));
+  if (need > x->scratch_bytes) { /* once per size class; counted like every array */
+    if (x->scratch) {
+      CU(cudaStreamSynchronize(x->compute));
+      CU(cudaFree(x->scratch));
+      x->bytes -= (int64_t)x->scratch_bytes;
+    }
+    CU(cudaMalloc(&x->scratch, need));
+    x->scratch_bytes = need;
+    x->bytes += (int64_t)need;
+    if (x->bytes > x->peak) x->peak = x->bytes;
+  }
+  size_t have = x->scratch_bytes;
+  if (inclusive) CU(cub::DeviceScan::InclusiveSum(x->scratch, have, v, v, n, x->compute));
+  else CU(cub::DeviceScan::ExclusiveSum(x->scratch, have, v, v, n, x->compute));
+  return FF_OK;
+}
+
+/* ---- the FfDevOps table ---------------------------------------------------------------------- */
+
+int cu_init(void **ctx, int device, int nccl, void *mpi_comm) {
+  Ctx *x = (Ctx *)calloc(1, sizeof(Ctx));
+  if (x == nullptr) return FF_ERROR(FF_ERR_NOMEM, "out of memory");
+  *ctx = x;
+  x->device = device;
+  x->nccl = nccl;
+  CU(cudaSetDevice(device));
+  CU(cudaStreamCreateWithFlags(&x->compute, cudaStreamNonBlocking));
+  CU(cudaStreamCreateWithFlags(&x->comm_stream, cudaStreamNonBlocking));
+  CU(cudaEventCreateWithFlags(&x->packed, cudaEventDisableTiming));
+  CU(cudaEventCreateWithFlags(&x->gathered, cudaEventDisableTiming));
+  CU(cudaEventCreate(&x->w0));
+  CU(cudaEventCreate(&x->w1));
+  CU(cudaEventCreate(&x->x0));
+  CU(cudaEventCreate(&x->x1));
+  if (nccl) {
+#ifdef FF_HAVE_NCCL
+    MPI_Comm comm = *(MPI_Comm *)mpi_comm;
+    int rank = 0, size = 1;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    ncclUniqueId id;
+    if (rank == 0) NC(ncclGetUniqueId(&id));
+    if (MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, comm) != MPI_SUCCESS)
+      return FF_ERROR(FF_ERR_MPI, "MPI_Bcast of the NCCL unique id failed");
+    NC(ncclCommInitRank(&x->comm, size, id, rank));
+#else
+    (void)mpi_comm;
+    return FF_ERROR(FF_ERR_UNSUPPORTED, "[run] transport = nccl, but this flyfit was built without NCCL: install "
+                                        "NCCL next to CUDA and rebuild, or set [run] transport = mpi");
+#endif
+  }
+  return FF_OK;
+}
+
+int cu_mem_free(void *ctx, int64_t *free_bytes, int64_t *total_bytes) {
+  (void)ctx;
+  size_t f = 0, t = 0;
+  CU(cudaMemGetInfo(&f, &t));
+  *free_bytes = (int64_t)f;
+  *total_bytes = (int64_t)t;
+  return FF_OK;
+}
+
+int cu_alloc(void *ctx, const char *name, int64_t bytes, void **p) {
+  Ctx *x = (Ctx *)ctx;
+  if (x->n_mem == x->cap_mem) {
+    const int cap = x->cap_mem ? 2 * x->cap_mem : 64;
+    Mem *m = (Mem *)realloc(x->mem, (size_t)cap * sizeof(Mem));
+    if (m == nullptr) return FF_ERROR(FF_ERR_NOMEM, "out of memory");
+    x->mem = m;
+    x->cap_mem = cap;
+  }
+  const size_t b = (size_t)(bytes > 0 ? bytes : 1);
+  const cudaError_t e = cudaMalloc(p, b);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    size_t f = 0, t = 0;
+    cudaMemGetInfo(&f, &t);
+    return FF_ERROR(FF_ERR_NOMEM, "GPU %d: cannot allocate %s (%.1f MB; %.1f MB free of %.1f MB): %s", x->device, name,
+                    (double)b / 1e6, (double)f / 1e6, (double)t / 1e6, cudaGetErrorString(e));
+  }
+  CU(cudaMemset(*p, 0, b));
+  Mem *m = &x->mem[x->n_mem++];
+  snprintf(m->name, sizeof m->name, "%s", name);
+  m->p = *p;
+  m->bytes = (int64_t)b;
+  x->bytes += (int64_t)b;
+  if (x->bytes > x->peak) x->peak = x->bytes;
+  return FF_OK;
+}
+
+int cu_h2d(void *ctx, void *dst, const void *src, int64_t bytes) {
+  Ctx *x = (Ctx *)ctx;
+  if (bytes <= 0) return FF_OK;
+  /* pageable host memory: the copy is staged, and src may be reused as soon as this returns */
+  CU(cudaMemcpyAsync(dst, src, (size_t)bytes, cudaMemcpyHostToDevice, x->compute));
+  CU(cudaStreamSynchronize(x->compute));
+  return FF_OK;
+}
+
+int cu_d2h(void *ctx, void *dst, const void *src, int64_t bytes) {
+  Ctx *x = (Ctx *)ctx;
+  if (bytes <= 0) return FF_OK;
+  CU(cudaMemcpyAsync(dst, src, (size_t)bytes, cudaMemcpyDeviceToHost, x->compute));
+  CU(cudaStreamSynchronize(x->compute));
+  return FF_OK;
+}
+
+int cu_fill(void *ctx, void *p, int byte, int64_t bytes) {
+  Ctx *x = (Ctx *)ctx;
+  if (bytes > 0) CU(cudaMemsetAsync(p, byte, (size_t)bytes, x->compute));
+  return FF_OK;
+}
+
+void cu_describe(void *ctx, char *buf, int cap) {
+  const Ctx *x = (const Ctx *)ctx;
+  cudaDeviceProp p;
+  int rt = 0;
+  cudaRuntimeGetVersion(&rt);
+  if (cudaGetDeviceProperties(&p, x->device) != cudaSuccess) {
+    cudaGetLastError();
+    snprintf(buf, (size_t)cap, "GPU %d (properties unavailable)", x->device);
+    return;
+  }
+  int len = snprintf(buf, (size_t)cap, "GPU %d %s (%.1f GB, sm_%d%d), CUDA %d.%d", x->device, p.name,
+                     (double)p.totalGlobalMem / 1e9, p.major, p.minor, rt / 1000, (rt % 1000) / 10);
+#ifdef FF_HAVE_NCCL
+  int nv = 0;
+  ncclGetVersion(&nv);
+  if (len > 0 && len < cap)
+    snprintf(buf + len, (size_t)(cap - len), ", NCCL %d.%d.%d", nv / 10000, (nv / 100) % 100, nv % 100);
+#else
+  (void)len;
+#endif
+}
+
+/* The kernel times of the last window, once its events have completed. */
+void collect_times(Ctx *x) {
+  if (!x->timing_pending) return;
+  float a = 0.f, b = 0.f;
+  if (cudaEventElapsedTime(&a, x->w0, x->w1) == cudaSuccess) x->update_s += a / 1e3;
+  if (cudaEventElapsedTime(&b, x->x0, x->x1) == cudaSuccess) x->delivery_s += b / 1e3;
+  cudaGetLastError();
+  x->timing_pending = false;
+}
+
+int cu_window(void *ctx, const FfDev *d, int32_t steps, int64_t n_file_window, int64_t arrival_bound) {
+  Ctx *x = (Ctx *)ctx;
+  CU(cudaEventRecord(x->w0, x->compute));
+  for (int32_t k = 0; k < steps; ++k) { /* no host synchronisation inside the window */
+    if (d->m.step_order == FF_ORDER_SHIU) FF_TRY(launch_fire(x, d, k));
+    if (arrival_bound > 0) FF_TRY(launch_arrive(x, d, k, arrival_bound));
+    if (d->m.p_ext_u32 && d->n_poisson > 0) FF_TRY(launch_poisson(x, d, k));
+    if (n_file_window > 0) FF_TRY(launch_file(x, d, k, n_file_window));
+    if (d->m.p_background_u32) FF_TRY(launch_background(x, d, k));
+    FF_TRY(launch_update(x, d, k));
+    CU(cudaMemsetAsync(d->n_touched, 0, sizeof(uint32_t), x->compute));
+    if (d->m.step_order != FF_ORDER_SHIU) FF_TRY(launch_fire(x, d, k));
+    if (d->n_state > 0) FF_TRY(launch_state(x, d, k));
+  }
+  CU(cudaEventRecord(x->w1, x->compute));
+  return FF_OK;
+}
+
+int cu_compact(void *ctx, const FfDev *d, int64_t *n_spikes) {
+  Ctx *x = (Ctx *)ctx;
+  const int64_t cells = (int64_t)d->B * d->n;
+  CU(cudaEventRecord(x->x0, x->compute));
+  FF_TRY(launch_widen(x, d));
+  FF_TRY(scan(x, d->spk_off, cells, false));
+  FF_TRY(launch_total(x, d));
+  FF_TRY(launch_scatter(x, d));
+  CU(cudaEventRecord(x->x1, x->compute));
+  CU(cudaEventRecord(x->packed, x->compute));
+  CU(cudaMemcpyAsync(n_spikes, d->n_spk, sizeof(int64_t), cudaMemcpyDeviceToHost, x->compute));
+  CU(cudaStreamSynchronize(x->compute));
+  x->timing_pending = true;
+  collect_times(x);
+  return FF_OK;
+}
+
+int cu_allgather(void *ctx, const uint64_t *send, uint64_t *recv, int64_t per_rank) {
+  Ctx *x = (Ctx *)ctx;
+#ifdef FF_HAVE_NCCL
+  if (!x->nccl) return FF_ERROR(FF_ERR_INTERNAL, "NCCL allgather without an NCCL communicator");
+  /* on the exchange stream, after the compaction (and the padding) on the compute stream */
+  CU(cudaEventRecord(x->packed, x->compute));
+  CU(cudaStreamWaitEvent(x->comm_stream, x->packed, 0));
+  NC(ncclAllGather(send, recv, (size_t)per_rank, ncclUint64, x->comm, x->comm_stream));
+  CU(cudaEventRecord(x->gathered, x->comm_stream));
+  CU(cudaStreamWaitEvent(x->compute, x->gathered, 0));
+  return FF_OK;
+#else
+  (void)x; (void)send; (void)recv; (void)per_rank;
+  return FF_ERROR(FF_ERR_UNSUPPORTED, "this flyfit was built without NCCL: set [run] transport = mpi");
+#endif
+}
+
+int cu_deliver(void *ctx, const FfDev *d, const uint64_t *words, int64_t n, int64_t cap, int64_t *kept) {
+  Ctx *x = (Ctx *)ctx;
+  const int64_t slots = (int64_t)d->D * d->B;
+  CU(cudaMemsetAsync(d->arr_off, 0, (size_t)(slots + 1) * sizeof(int64_t), x->compute));
+  CU(cudaMemsetAsync(d->slot_fill, 0, (size_t)slots * sizeof(int64_t), x->compute));
+  if (n > 0) FF_TRY(launch_lookup(x, d, words, n));
+  FF_TRY(scan(x, d->arr_off + 1, slots, true));
+  CU(cudaMemcpyAsync(kept, d->arr_off + slots, sizeof(int64_t), cudaMemcpyDeviceToHost, x->compute));
+  CU(cudaStreamSynchronize(x->compute));
+  if (*kept <= cap && n > 0) FF_TRY(launch_place(x, d, words, n));
+  return FF_OK;
+}
+
+void cu_times(void *ctx, double *update_s, double *delivery_s) {
+  Ctx *x = (Ctx *)ctx;
+  if (cudaStreamSynchronize(x->compute) == cudaSuccess) collect_times(x);
+  cudaGetLastError();
+  *update_s = x->update_s;
+  *delivery_s = x->delivery_s;
+}
+
+int64_t cu_peak(void *ctx) { return ((const Ctx *)ctx)->peak; }
+
+void cu_destroy(void *ctx) {
+  Ctx *x = (Ctx *)ctx;
+  if (x == nullptr) return;
+  cudaStreamSynchronize(x->compute);
+#ifdef FF_HAVE_NCCL
+  if (x->nccl && x->comm) ncclCommDestroy(x->comm);
+#endif
+  for (int k = 0; k < x->n_mem; ++k) cudaFree(x->mem[k].p);
+  if (x->scratch) cudaFree(x->scratch);
+  free(x->mem);
+  if (x->compute) cudaStreamDestroy(x->compute);
+  if (x->comm_stream) cudaStreamDestroy(x->comm_stream);
+  cudaEvent_t ev[] = {x->packed, x->gathered, x->w0, x->w1, x->x0, x->x1};
+  for (cudaEvent_t e : ev)
+    if (e) cudaEventDestroy(e);
+  cudaGetLastError();
+  free(x);
+}
+
+const FfDevOps ops = {"cuda",     cu_init,    cu_mem_free,  cu_alloc,  cu_h2d,   cu_d2h,  cu_fill,    cu_describe,
+                      cu_window,  cu_compact, cu_allgather, cu_deliver, cu_times, cu_peak, cu_destroy};
+
+} // namespace
+
+extern "C" const FfDevOps *ff_dev_ops_cuda(void) { return &ops; }

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# backend = cuda on a real GPU against the CPU backend, bit for bit: both presets, batch 1 and 3,
+# MPI and NCCL transport, 1 and 2 ranks (2 ranks share GPU 0 with MPI transport when the machine
+# has one GPU; NCCL needs a GPU per rank). Skipped, saying so, where there is no GPU or no CUDA build.
+source "$(dirname "$0")/../lib.sh"
+if ! { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }; then
+  skip "CUDA backend = CPU backend, bit for bit" "no GPU on this machine"; exit 0
+fi
+if ! ldd "$BIN/flyfit" | grep -q libcudart; then
+  skip "CUDA backend = CPU backend, bit for bit" "flyfit built without CUDA"; exit 0
+fi
+ngpu=$(nvidia-smi -L | grep -c '^GPU')
+/usr/bin/python3 "$ROOT/tests/tools/mknet.py" "$TMP/net.h5" random 2000 9 100 60
+cp "$TMP/net.h5" "$TMP/net-k2.h5"
+"$BIN/flyfit-partition" "$TMP/net-k2.h5" --ranks 2 >/dev/null 2>&1 || fail "flyfit-partition --ranks 2"
+printf '%s\n' "5 3.0" "5 3.1" "40 12.0" "1200 50.2" "7 150.0" > "$TMP/in.txt"
+cat > "$TMP/run.ini" <<INI
+[data]
+connectome = $TMP/net.h5
+[run]
+duration_ms = 300
+[stimulus]
+poisson_neurons = 0-40
+poisson_rate_hz = 250
+spikes_file = $TMP/in.txt
+silence = 50-59
+[output]
+spikes_txt = true
+state_neurons = 2, 41, 1999
+INI
+dump() {
+  h5dump -d /spikes/batch -d /spikes/step -d /spikes/neuron -d /neurons/spike_count -d /neuropils/rate_hz \
+    -d /state/v_mV -d /state/g_mV -m %.17g "$1" | grep -v HDF5
+}
+run() { # name np backend transport [--set ...]
+  local name=$1 np=$2 be=$3 tr=$4; shift 4
+  local net=$TMP/net.h5
+  [ "$np" -gt 1 ] && net=$TMP/net-k$np.h5
+  mpi "$np" "$BIN/flyfit" "$TMP/run.ini" --set output.dir="$TMP/$name" --set data.connectome="$net" \
+    --set run.backend="$be" --set run.transport="$tr" "$@" >"$TMP/$name.log" 2>&1 \
+    || { fail "$name: flyfit exited with $?"; tail -3 "$TMP/$name.log" | sed 's/^/#   /'; return 1; }
+  dump "$TMP/$name/results.h5" > "$TMP/$name.txt"
+}
+cases=("1 mpi" "1 nccl")
+if [ "$ngpu" -ge 2 ]; then cases+=("2 mpi" "2 nccl"); else cases+=("2 mpi --set run.devices=0,0"); fi
+for preset in shiu brainscale; do
+  extra=()
+  [ $preset = brainscale ] && extra=(--set run.preset=brainscale --set stimulus.background_weight_mV=0.4 --set model.w_syn_mV=0.03)
+  for B in 1 3; do
+    ref=$preset-b$B-cpu
+    run "$ref" 1 cpu mpi --set run.batch=$B "${extra[@]}" || continue
+    for cfg in "${cases[@]}"; do
+      set -- $cfg
+      name=$preset-b$B-cuda-np$1-$2
+      np=$1 tr=$2; shift 2
+      run "$name" "$np" cuda "$tr" --set run.batch=$B "${extra[@]}" "$@" || continue
+      if cmp -s "$TMP/$ref.txt" "$TMP/$name.txt" && cmp -s "$TMP/$ref/spikes.txt" "$TMP/$name/spikes.txt"; then
+        ok "$preset batch $B: CUDA backend on $np rank(s), $tr transport = CPU backend, bit for bit"
+      else
+        fail "$preset batch $B: CUDA backend on $np rank(s), $tr transport differs from the CPU backend"
+        diff "$TMP/$ref.txt" "$TMP/$name.txt" | head -4 | sed 's/^/#   /'
+      fi
+    done
+  done
+done
+check "the log names the GPU" grep -qE 'backend cuda: rank 0 on .*GPU [0-9]' "$TMP/shiu-b1-cuda-np1-mpi.log"

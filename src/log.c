@@ -130,6 +130,10 @@ void ff_log_error(const char *fmt, ...) {
 void ff_log_report_status(int status) {
   if (status == FF_OK) return;
   const char *msg = ff_error_message();
+  if (status == FF_STOPPED) { /* not an error: the run can continue from its checkpoint */
+    ff_log("%s", msg);
+    return;
+  }
   ff_log_error("error: %s", msg[0] ? msg : "unknown error");
   if (status == FF_ERR_INTERNAL || getenv("FLYFIT_DEBUG")) fputs(ff_error_traceback(), stderr);
 }

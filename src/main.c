@@ -28,6 +28,8 @@
 #include "flyfit/predict.h"
 #include "flyfit/round1.h"
 #include "flyfit/round2.h"
+#include "flyfit/runjson.h"
+#include "flyfit/signals.h"
 #include "flyfit/sim.h"
 #include "flyfit/stimulus.h"
 
@@ -118,6 +120,9 @@ typedef struct {
   FfSimOutput out;
   char *hosts; /* rank 0: the node of every rank, comma-separated */
   int rank;
+  int started;  /* the log is open: the run got past its input checks (run.json is written) */
+  int threads, device, n_nodes;
+  double t_start;
 } Run;
 
 /* Rank 0: the connectome's size and root ids, the stimulus, and a writable output directory. */
@@ -263,9 +268,13 @@ static int run_fitting(Run *r, MPI_Comm comm, int threads, const char *out_log) 
     if (st == FF_OK) st = agree(ff_round2_load(cfg, ck2, ff_round1_data(r1)->P, comm, &r2), comm);
   }
   if (st == FF_OK) st = agree(ff_log_open_file(out_log), comm);
+  r->started = st == FF_OK;
+  double t_phase = MPI_Wtime();
   if (st == FF_OK && !train1) ff_log("round 1: the trained network of %s", ck1);
   if (st == FF_OK && mode == FF_MODE_PREDICT) ff_log("round 2: the trained GRU of %s", ck2);
   if (st == FF_OK && train1) st = agree(ff_round1_run(r1), comm);
+  if (train1) ff_runjson_phase("round1", MPI_Wtime() - t_phase);
+  t_phase = MPI_Wtime();
   if (st == FF_OK && (mode == FF_MODE_ROUND2 || mode == FF_MODE_ALL)) {
     const double *rates = ff_round1_sim_rates(r1);
     if (rates == NULL) { /* round 2 on its own: round 1's rates over the training frames, again */
@@ -277,17 +286,20 @@ static int run_fitting(Run *r, MPI_Comm comm, int threads, const char *out_log) 
     if (st == FF_OK && mode == FF_MODE_ROUND2 && r->rank == 0) {
       const double *h = r2.epochs ? r2.hist + (r2.epochs - 1) * R2_METRICS : NULL;
       ff_log("wrote %s/gru-best.h5 (epoch %lld)", cfg->out_dir, (long long)r2.best_epoch);
-      printf("round2 done: epochs=%lld best_epoch=%lld train_loss=%.6g test_loss=%.6g test_bin_acc=%.6g test_mse=%.6g\n",
-             (long long)r2.epochs, (long long)r2.best_epoch, h ? h[R2_TRAIN_LOSS] : NAN, h ? h[R2_TEST_LOSS] : NAN,
-             h ? h[R2_TEST_ACC] : NAN, h ? h[R2_TEST_MSE] : NAN);
-      fflush(stdout);
+      ff_summary("round2 done: epochs=%lld best_epoch=%lld train_loss=%.6g test_loss=%.6g test_bin_acc=%.6g "
+                 "test_mse=%.6g\n",
+                 (long long)r2.epochs, (long long)r2.best_epoch, h ? h[R2_TRAIN_LOSS] : NAN, h ? h[R2_TEST_LOSS] : NAN,
+                 h ? h[R2_TEST_ACC] : NAN, h ? h[R2_TEST_MSE] : NAN);
     }
+    ff_runjson_phase("round2", MPI_Wtime() - t_phase);
+    t_phase = MPI_Wtime();
   }
   if (st == FF_OK && (mode == FF_MODE_PREDICT || mode == FF_MODE_ALL)) {
     const FfPredictSetup ps = {cfg, r->config_text, FF_VERSION, r->hosts, mode == FF_MODE_ALL ? "all" : "predict", r1,
                                &r2, plot_tool(), threads, comm};
     if (ps.plot_tool == NULL && cfg->figures) ff_warn("tools/flyfit-plot not found beside the program: no figures");
     st = agree(ff_predict_run(&ps), comm);
+    ff_runjson_phase("predict", MPI_Wtime() - t_phase);
   }
   free(sim);
   ff_round2_result_destroy(&r2);
@@ -301,6 +313,7 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
   r->rank = rank;
   MPI_Comm_size(comm, &size);
   double t_start = MPI_Wtime();
+  r->t_start = t_start;
 
   /* 1. configuration, on every rank */
   ff_config_init(&r->cfg);
@@ -325,6 +338,8 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
   const int threads = r->cfg.threads > 0 ? (int)r->cfg.threads : cores_available(comm);
   int device = -1; /* the GPU of this rank, for backend = cuda */
   FF_TRY(agree(ff_dev_select(&r->cfg, comm, &device), comm));
+  r->threads = threads;
+  r->device = device;
 
   /* 2. inputs, checked on rank 0 */
   st = rank == 0 ? check_inputs(r) : FF_OK;
@@ -341,7 +356,10 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
   char out_log[FF_CONFIG_STR + 32], cuda[512];
   snprintf(out_log, sizeof out_log, "%s/flyfit.log", r->cfg.out_dir);
   /* the fitting modes open their log only once their own inputs have been checked too (run_fitting) */
-  if (r->cfg.mode == FF_MODE_SIMULATE) FF_TRY(agree(ff_log_open_file(out_log), comm));
+  if (r->cfg.mode == FF_MODE_SIMULATE) {
+    FF_TRY(agree(ff_log_open_file(out_log), comm));
+    r->started = 1;
+  }
   ff_cuda_describe(cuda, sizeof cuda);
   int64_t n_in = r->net.n_in, total_in = 0;
   MPI_Reduce(&n_in, &total_in, 1, MPI_INT64_T, MPI_SUM, 0, comm);
@@ -364,6 +382,7 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
     }
     free(hosts);
   }
+  r->n_nodes = n_nodes;
   static const char *const BACKENDS[] = {"cpu", "cuda", "emulate"};
   ff_log("flyfit %s: %d rank%s x %d thread%s on %d node%s, backend %s%s; %s", FF_VERSION, size, size == 1 ? "" : "s",
          threads, threads == 1 ? "" : "s", n_nodes, n_nodes == 1 ? "" : "s", BACKENDS[r->cfg.backend],
@@ -400,6 +419,8 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
   double t_sim = MPI_Wtime();
   FF_TRY(agree(ff_sim_run(backend, &setup, comm, &r->out), comm));
   double t_end = MPI_Wtime();
+  ff_runjson_phase("setup", t_sim - t_start);
+  ff_runjson_phase("simulate", t_end - t_sim);
 
   int64_t stats[3] = {r->out.spikes, r->out.events, r->out.words_sent}, tot[3];
   MPI_Reduce(stats, tot, 3, MPI_INT64_T, MPI_SUM, 0, comm);
@@ -410,6 +431,12 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
   ff_log("spikes %lld (mean %.4g Hz per neuron), synaptic events %lld; %.3g MB sent between ranks (%.3g kB per window)",
          (long long)tot[0], (double)tot[0] / ((double)r->n_global * sim_s * (double)r->cfg.batch), (long long)tot[1],
          (double)tot[2] * 8e-6, r->out.windows ? (double)tot[2] * 8e-3 / (double)r->out.windows : 0.0);
+  if (rank == 0)
+    ff_runjson_metrics("simulate done: spikes=%lld synaptic_events=%lld mean_rate_hz=%.6g "
+                       "wall_s_per_simulated_s=%.6g words_sent=%lld\n",
+                       (long long)tot[0], (long long)tot[1],
+                       (double)tot[0] / ((double)r->n_global * sim_s * (double)r->cfg.batch), (t_end - t_sim) / sim_s,
+                       (long long)tot[2]);
   ff_log("rank 0: set-up %.3f s, compute %.3f s, pack %.3f s, MPI %.3f s, unpack %.3f s", r->out.create_s,
          r->out.compute_s, r->out.pack_s, r->out.comm_s, r->out.unpack_s);
 
@@ -437,6 +464,32 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
   return FF_OK;
 }
 
+/* Collective: run.json in the output directory (runjson.h), for a finished or stopped run. */
+static void write_run_json(const Run *r, int status, MPI_Comm comm) {
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  const double rss = (double)ru.ru_maxrss / 1024.0;
+  double *rss_all = rank == 0 ? calloc((size_t)size, sizeof *rss_all) : NULL;
+  int *dev = rank == 0 ? calloc((size_t)size, sizeof *dev) : NULL;
+  MPI_Gather(&rss, 1, MPI_DOUBLE, rss_all, 1, MPI_DOUBLE, 0, comm);
+  MPI_Gather(&r->device, 1, MPI_INT, dev, 1, MPI_INT, 0, comm);
+  if (rank == 0 && rss_all && dev) {
+    static const char *const MODES[] = {"simulate", "fit", "round2", "predict", "all"};
+    static const char *const BACKENDS[] = {"cpu", "cuda", "emulate"};
+    const int m = r->cfg.mode;
+    const FfRunJson j = {r->cfg.out_dir, FF_VERSION, r->config_text ? r->config_text : "",
+                         m >= 0 && m < 5 ? MODES[m] : "?", BACKENDS[r->cfg.backend],
+                         r->cfg.transport == FF_TRANSPORT_NCCL ? "nccl" : "mpi", r->hosts, status, size, r->threads,
+                         r->n_nodes, dev, rss_all, MPI_Wtime() - r->t_start};
+    if (ff_runjson_write(&j) != FF_OK) ff_warn("%s", ff_error_message());
+  }
+  free(rss_all);
+  free(dev);
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
     fputs(USAGE, stdout);
@@ -462,10 +515,13 @@ int main(int argc, char **argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   ff_log_init("flyfit", rank, size);
+  ff_signals_install();
   ff_h5_init();
   Run r;
   memset(&r, 0, sizeof r);
   int st = run_flyfit(argc, argv, MPI_COMM_WORLD, &r);
+  /* a failed run leaves the earlier run.json alone, like every other output */
+  if (r.started && (st == FF_OK || st == FF_STOPPED)) write_run_json(&r, st, MPI_COMM_WORLD);
   ff_log_close_file();
   ff_sim_output_destroy(&r.out);
   ff_net_destroy(&r.net);

@@ -4,6 +4,7 @@
 #include "flyfit/fit.h"
 #include "flyfit/h5.h"
 #include "flyfit/log.h"
+#include "flyfit/runjson.h"
 #include "flyfit/metrics.h"
 
 #include <math.h>
@@ -259,12 +260,11 @@ int ff_predict_run(const FfPredictSetup *s) {
     print_table(&sc, T - n_train, T - 1, stdout);
     const FfScore *tr = &sc.score[M_TRAINED][1], *un = &sc.score[M_UNTRAINED][1], *la = &sc.score[M_LAST][1],
                   *me = &sc.score[M_MEAN][1];
-    printf("predict done: test_bin_acc=%.6g test_mse=%.6g test_pearson=%.6g test_fc_corr=%.6g untrained_test_bin_acc=%.6g "
+    ff_summary("predict done: test_bin_acc=%.6g test_mse=%.6g test_pearson=%.6g test_fc_corr=%.6g untrained_test_bin_acc=%.6g "
            "untrained_test_mse=%.6g last_frame_test_bin_acc=%.6g last_frame_test_mse=%.6g mean_test_bin_acc=%.6g "
            "mean_test_mse=%.6g all_bin_acc=%.6g all_mse=%.6g\n",
            tr->bin_acc, tr->mse, tr->mean_pearson, tr->fc_corr, un->bin_acc, un->mse, la->bin_acc, la->mse, me->bin_acc,
            me->mse, sc.score[M_TRAINED][0].bin_acc, sc.score[M_TRAINED][0].mse);
-    fflush(stdout);
   }
   ff_gru_destroy(&untrained);
   for (int m = 0; m < N_MODELS; ++m) free(fc[m]);

@@ -7,11 +7,14 @@
 #include "flyfit/fit.h"
 #include "flyfit/h5.h"
 #include "flyfit/log.h"
+#include "flyfit/runjson.h"
 #include "flyfit/partition.h"
 #include "flyfit/results.h"
 #include "flyfit/rng.h"
+#include "flyfit/signals.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,6 +226,10 @@ struct FfRound1 {
   double setup_s;
   double *peak_rss_mb;     /* [ranks], rank 0 */
   double *sim, *test_pred; /* after the run: the best network over the training and test samples */
+  /* a checkpoint written part-way through epoch epochs_done + 1 (stopped by a signal): the batches
+   * of that epoch done, and its running sums (Score and the gradient norms) */
+  int64_t part_batches;
+  double part_loss, part_sq, part_hits, part_n, part_nb, part_norm;
 };
 typedef struct FfRound1 Trainer;
 
@@ -296,7 +303,10 @@ static int evaluate(Trainer *t, int64_t k0, int64_t count, Score *s, double *pre
 }
 
 /* One epoch of training: shuffled batches, jittered inputs, one Adam step per batch. */
-static int train_epoch(Trainer *t, int64_t epoch, double lr, Score *s, double *grad_norm) {
+/* Starts after *batch batches of the epoch (a resumed epoch; s and *norm_sum then hold their
+ * sums) and returns with *batch = the batches done; *stopped when a signal stopped it early. */
+static int train_epoch(Trainer *t, int64_t epoch, double lr, Score *s, double *norm_sum, int64_t *batch,
+                       int *stopped) {
   const FfConfig *cfg = t->cfg;
   const int64_t n = t->n_train - 1;
   int64_t *perm;
@@ -319,14 +329,13 @@ static int train_epoch(Trainer *t, int64_t epoch, double lr, Score *s, double *g
     perm[j + 1] = p;
   }
   free(key);
-  memset(s, 0, sizeof *s);
-  double norm_sum = 0.0;
+  *stopped = 0;
   FfProgress prog;
   char what[64];
   snprintf(what, sizeof what, "epoch %lld: trained", (long long)epoch + 1);
   ff_progress_start(&prog, what, "samples", (double)n, cfg->progress_s);
   int st = FF_OK;
-  for (int64_t a = 0; a < n && st == FF_OK; a += t->B) {
+  for (int64_t a = *batch * t->B; a < n && st == FF_OK; a += t->B) {
     const int32_t B = (int32_t)(n - a < t->B ? n - a : t->B);
     for (int32_t b = 0; b < B; ++b) {
       const int64_t k = perm[a + b];
@@ -344,18 +353,24 @@ static int train_epoch(Trainer *t, int64_t epoch, double lr, Score *s, double *g
     if (st == FF_OK && !isfinite(norm))
       st = FF_ERROR(FF_ERR_INPUT, "epoch %lld, batch %lld: the gradient is not finite (norm %g); lower [fit] lr",
                     (long long)epoch + 1, (long long)(a / t->B) + 1, norm);
-    norm_sum += norm;
+    *norm_sum += norm;
     const double scale = cfg->clip_norm > 0.0 && norm > cfg->clip_norm ? cfg->clip_norm / norm : 1.0;
     if (st == FF_OK) st = ff_fit_adam(t->f, lr, cfg->beta1, cfg->beta2, cfg->adam_eps, scale);
-    int worst = st; /* Adam can fail on one rank only: agree before the next collective */
-    MPI_Allreduce(&st, &worst, 1, MPI_INT, MPI_MAX, t->comm);
-    if (st == FF_OK && worst != FF_OK) st = FF_ERROR(worst, "another rank stopped");
+    /* Adam can fail on one rank only, and a signal may reach some ranks only: agree on both
+     * before the next collective */
+    int mine[2] = {st, ff_signals_stop_requested() != 0}, all[2];
+    MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MAX, t->comm);
+    if (st == FF_OK && all[0] != FF_OK) st = FF_ERROR(all[0], "another rank stopped");
     if (st != FF_OK)
       ff_error_prefix("epoch %lld, batch %lld: ", (long long)epoch + 1, (long long)(a / t->B) + 1);
+    *batch = a / t->B + 1;
     ff_progress_update(&prog, (double)(a + B));
+    if (st == FF_OK && all[1] && a + B < n) { /* stop here; the last batch of an epoch ends it instead */
+      *stopped = 1;
+      break;
+    }
   }
   free(perm);
-  *grad_norm = s->batches ? norm_sum / (double)s->batches : 0.0;
   return st;
 }
 
@@ -436,6 +451,11 @@ static int write_attrs(Trainer *t, hid_t f, uint64_t sum) {
   A(ff_h5_write_attr_int(f, "recording_hash", (int64_t)t->rec.hash));
   A(ff_h5_write_attr_int(f, "trainable", t->trainable));
   A(ff_h5_write_attr_int(f, "checksum", (int64_t)sum));
+  A(ff_h5_write_attr_int(f, "epoch_batches_done", t->part_batches));
+  const double part[6] = {t->part_loss, t->part_sq, t->part_hits, t->part_n, t->part_nb, t->part_norm};
+  static const char *const PART[6] = {"epoch_loss_sum", "epoch_sq_sum", "epoch_hits", "epoch_values", "epoch_batches",
+                                      "epoch_grad_norm_sum"};
+  for (int k = 0; k < 6; ++k) A(ff_h5_write_attr_double(f, PART[k], part[k]));
 #undef A
   return st;
 }
@@ -567,6 +587,16 @@ static int checkpoint_read(Trainer *t, const char *path, int params_only) {
     if (st == FF_OK && t->S->train && e > t->cfg->epochs_round1)
       st = FF_ERROR(FF_ERR_INPUT, "'%s' has %lld epochs done, more than [fit] epochs_round1 = %lld", path, (long long)e,
                     (long long)t->cfg->epochs_round1);
+    t->part_batches = 0;
+    t->part_loss = t->part_sq = t->part_hits = t->part_n = t->part_nb = t->part_norm = 0.0;
+    if (st == FF_OK && H5Aexists(f, "epoch_batches_done") > 0) { /* written part-way through an epoch */
+      st = read_attr_int(f, path, "epoch_batches_done", &t->part_batches);
+      double *part[6] = {&t->part_loss, &t->part_sq, &t->part_hits, &t->part_n, &t->part_nb, &t->part_norm};
+      static const char *const PART[6] = {"epoch_loss_sum", "epoch_sq_sum", "epoch_hits", "epoch_values",
+                                          "epoch_batches", "epoch_grad_norm_sum"};
+      for (int k = 0; k < 6 && st == FF_OK; ++k) st = read_attr_double(f, path, PART[k], part[k]);
+    }
+    H5Eclear2(H5E_DEFAULT);
     if (st == FF_OK) {
       t->epochs_done = e;
       t->best_epoch = best_e;
@@ -582,33 +612,60 @@ static int checkpoint_read(Trainer *t, const char *path, int params_only) {
   return st;
 }
 
-/* resume = auto: the newest checkpoint-epoch-*.h5 in the output directory that opens and checks. */
+/* The name of a checkpoint after `epochs` epochs and `batches` batches of the next one. */
+static void checkpoint_name(const Trainer *t, int64_t epochs, int64_t batches, char *path, size_t cap) {
+  if (batches > 0)
+    snprintf(path, cap, "%s/checkpoint-epoch-%lld-batch-%lld.h5", t->cfg->out_dir, (long long)epochs,
+             (long long)batches);
+  else
+    snprintf(path, cap, "%s/checkpoint-epoch-%lld.h5", t->cfg->out_dir, (long long)epochs);
+}
+
+/* checkpoint-epoch-E.h5 -> (E, 0), checkpoint-epoch-E-batch-J.h5 -> (E, J); 0 for other names. */
+static int parse_name(const char *name, int64_t *e, int64_t *j) {
+  long long a, b;
+  int used = 0;
+  if (sscanf(name, "checkpoint-epoch-%lld-batch-%lld.h5%n", &a, &b, &used) == 2 && used > 0 &&
+      name[used] == '\0' && a >= 0 && b > 0) {
+    *e = a;
+    *j = b;
+    return 1;
+  }
+  used = 0;
+  if (sscanf(name, "checkpoint-epoch-%lld.h5%n", &a, &used) == 1 && used > 0 && name[used] == '\0' && a >= 0) {
+    *e = a;
+    *j = 0;
+    return 1;
+  }
+  return 0;
+}
+
+/* resume = auto: the newest checkpoint (most epochs, then most batches of the next epoch) in the
+ * output directory that opens and checks. */
 static int find_newest(Trainer *t, char *path, size_t cap) {
   path[0] = '\0';
-  int64_t found[64];
+  int64_t found[128][2];
   int n = 0;
   if (t->rank == 0) {
     DIR *d = opendir(t->cfg->out_dir);
     struct dirent *e;
-    while (d && (e = readdir(d)) != NULL && n < 64) {
-      long long k;
-      char tail[8];
-      if (sscanf(e->d_name, "checkpoint-epoch-%lld.h%1s", &k, tail) == 2 && !strcmp(tail, "5") &&
-          strlen(e->d_name) == strlen("checkpoint-epoch-") + (size_t)snprintf(NULL, 0, "%lld", k) + 3)
-        found[n++] = k;
-    }
+    while (d && (e = readdir(d)) != NULL && n < 128)
+      if (parse_name(e->d_name, &found[n][0], &found[n][1])) ++n;
     if (d) closedir(d);
     for (int i = 1; i < n; ++i) /* newest first */
-      for (int j = i; j > 0 && found[j] > found[j - 1]; --j) {
-        const int64_t x = found[j];
-        found[j] = found[j - 1];
-        found[j - 1] = x;
+      for (int j = i; j > 0 && (found[j][0] > found[j - 1][0] ||
+                                (found[j][0] == found[j - 1][0] && found[j][1] > found[j - 1][1])); --j) {
+        const int64_t x0 = found[j][0], x1 = found[j][1];
+        found[j][0] = found[j - 1][0];
+        found[j][1] = found[j - 1][1];
+        found[j - 1][0] = x0;
+        found[j - 1][1] = x1;
       }
   }
   MPI_Bcast(&n, 1, MPI_INT, 0, t->comm);
-  MPI_Bcast(found, n, MPI_INT64_T, 0, t->comm);
+  MPI_Bcast(found, 2 * n, MPI_INT64_T, 0, t->comm);
   for (int i = 0; i < n; ++i) {
-    snprintf(path, cap, "%s/checkpoint-epoch-%lld.h5", t->cfg->out_dir, (long long)found[i]);
+    checkpoint_name(t, found[i][0], found[i][1], path, cap);
     const int st = checkpoint_read(t, path, 0);
     if (st == FF_OK) return FF_OK;
     ff_warn("resume = auto: skipping %s: %s", path, ff_error_message());
@@ -630,6 +687,18 @@ static void prune(Trainer *t) {
     if (access(p, F_OK) != 0) continue;
     if (++kept > 2) unlink(p);
   }
+  /* checkpoints written part-way through an epoch that is now complete */
+  DIR *d = opendir(t->cfg->out_dir);
+  struct dirent *e;
+  while (d && (e = readdir(d)) != NULL) {
+    int64_t ep, jb;
+    char p[FF_CONFIG_STR + 300];
+    if (parse_name(e->d_name, &ep, &jb) && jb > 0 && ep < t->epochs_done) {
+      snprintf(p, sizeof p, "%s/%s", t->cfg->out_dir, e->d_name);
+      unlink(p);
+    }
+  }
+  if (d) closedir(d);
 }
 
 static uint64_t partition_id(const FfRound1Setup *S) {
@@ -842,7 +911,7 @@ static int prepare(Trainer *t) {
   const FfConfig *cfg = t->cfg;
   const double t_setup = ff_wall_seconds();
   FF_TRY(setup(t));
-  char path[FF_CONFIG_STR + 64];
+  char path[FF_CONFIG_STR + 128];
   if (!t->S->train) {
     t->setup_s = ff_wall_seconds() - t_setup;
     return FF_OK;
@@ -850,14 +919,16 @@ static int prepare(Trainer *t) {
   if (cfg->resume[0]) {
     if (!strcmp(cfg->resume, "auto")) {
       FF_TRY(find_newest(t, path, sizeof path));
-      if (path[0]) ff_log("resume = auto: continuing from %s (%lld epochs done)", path, (long long)t->epochs_done);
+      if (path[0])
+        ff_log("resume = auto: continuing from %s (%lld epochs%s done)", path, (long long)t->epochs_done,
+               t->part_batches ? " and some batches of the next" : "");
       else ff_log("resume = auto: no valid checkpoint in %s; starting afresh", cfg->out_dir);
     } else {
       FF_TRY(checkpoint_read(t, cfg->resume, 0));
       ff_log("resumed from %s: %lld epochs done", cfg->resume, (long long)t->epochs_done);
     }
   }
-  if (t->epochs_done == 0) {
+  if (t->epochs_done == 0 && t->part_batches == 0) {
     Score s;
     FF_TRY(evaluate(t, t->n_train - 1, t->n_test, &s, NULL));
     t->un_loss = s.loss / (double)s.n;
@@ -872,17 +943,50 @@ static int prepare(Trainer *t) {
 
 static int run(Trainer *t) {
   const FfConfig *cfg = t->cfg;
-  char path[FF_CONFIG_STR + 64], best[FF_CONFIG_STR + 64];
+  char path[FF_CONFIG_STR + 128], best[FF_CONFIG_STR + 64];
   snprintf(best, sizeof best, "%s/checkpoint-best.h5", cfg->out_dir);
   const double setup_s = t->setup_s;
   FfFitStats st0;
   ff_fit_stats(t->f, &st0);
+  ff_signals_arm(1); /* a signal now stops training at the next batch, with a checkpoint */
   for (int64_t e = t->epochs_done; e < cfg->epochs_round1; ++e) {
     const double lr = cfg->lr * pow(cfg->lr_decay, (double)(e / cfg->lr_decay_every));
     const double t0 = ff_wall_seconds();
     Score tr, te;
-    double gnorm;
-    FF_TRY(train_epoch(t, e, lr, &tr, &gnorm));
+    double norm_sum = 0.0;
+    int64_t batch = 0;
+    memset(&tr, 0, sizeof tr);
+    if (e == t->epochs_done && t->part_batches > 0) { /* resumed part-way through this epoch */
+      batch = t->part_batches;
+      tr.loss = t->part_loss;
+      tr.sq = t->part_sq;
+      tr.hits = t->part_hits;
+      tr.n = (int64_t)t->part_n;
+      tr.batches = (int64_t)t->part_nb;
+      norm_sum = t->part_norm;
+      ff_log("epoch %lld: resuming after batch %lld", (long long)e + 1, (long long)batch);
+    }
+    int stopped = 0;
+    FF_TRY(train_epoch(t, e, lr, &tr, &norm_sum, &batch, &stopped));
+    if (stopped) { /* a signal: save this point of the epoch, collectively, and stop */
+      t->part_batches = batch;
+      t->part_loss = tr.loss;
+      t->part_sq = tr.sq;
+      t->part_hits = tr.hits;
+      t->part_n = (double)tr.n;
+      t->part_nb = (double)tr.batches;
+      t->part_norm = norm_sum;
+      checkpoint_name(t, e, batch, path, sizeof path);
+      FF_TRY(checkpoint_write(t, path));
+      ff_log("stopped by %s after batch %lld of epoch %lld: wrote %s; [run] resume = auto continues from it",
+             ff_signals_stop_requested() == SIGUSR1 ? "SIGUSR1" : ff_signals_stop_requested() == SIGINT ? "SIGINT"
+             : ff_signals_stop_requested() ? "SIGTERM" : "a signal on another rank",
+             (long long)batch, (long long)e + 1, path);
+      return FF_ERROR(FF_STOPPED, "stopped by a signal; checkpoint %s written (exit status %d)", path, FF_STOPPED);
+    }
+    t->part_batches = 0;
+    t->part_loss = t->part_sq = t->part_hits = t->part_n = t->part_nb = t->part_norm = 0.0;
+    const double gnorm = tr.batches ? norm_sum / (double)tr.batches : 0.0;
     const double t1 = ff_wall_seconds();
     FF_TRY(evaluate(t, t->n_train - 1, t->n_test, &te, NULL));
     double *h = t->hist + e * N_METRICS;
@@ -909,12 +1013,13 @@ static int run(Trainer *t) {
            (long long)e + 1, (long long)cfg->epochs_round1, h[M_TRAIN_LOSS], h[M_TRAIN_ACC], h[M_TRAIN_MSE],
            h[M_TEST_LOSS], h[M_TEST_ACC], h[M_TEST_MSE], gnorm, h[M_SPS], lr, is_best ? "  (best)" : "");
     if ((e + 1) % cfg->checkpoint_every == 0 || e + 1 == cfg->epochs_round1) {
-      snprintf(path, sizeof path, "%s/checkpoint-epoch-%lld.h5", cfg->out_dir, (long long)e + 1);
+      checkpoint_name(t, e + 1, 0, path, sizeof path);
       FF_TRY(checkpoint_write(t, path));
       prune(t);
     }
     if (is_best) FF_TRY(checkpoint_write(t, best));
   }
+  ff_signals_arm(0);
   FfFitStats st1;
   ff_fit_stats(t->f, &st1);
   if (st1.steps > st0.steps) {
@@ -956,14 +1061,13 @@ static int run(Trainer *t) {
   if (t->rank == 0) {
     const double *h = t->epochs_done ? t->hist + (t->epochs_done - 1) * N_METRICS : NULL;
     if (t->S->train == 1) ff_log("wrote %s/results.h5", cfg->out_dir);
-    printf("fit done: epochs=%lld best_epoch=%lld train_loss=%.6g train_bin_acc=%.6g test_loss=%.6g test_bin_acc=%.6g "
+    ff_summary("fit done: epochs=%lld best_epoch=%lld train_loss=%.6g train_bin_acc=%.6g test_loss=%.6g test_bin_acc=%.6g "
            "test_mse=%.6g best_test_loss=%.6g best_test_bin_acc=%.6g untrained_test_loss=%.6g "
            "untrained_test_bin_acc=%.6g untrained_test_mse=%.6g samples_per_s=%.4g\n",
            (long long)t->epochs_done, (long long)t->best_epoch, h ? h[M_TRAIN_LOSS] : NAN, h ? h[M_TRAIN_ACC] : NAN,
            h ? h[M_TEST_LOSS] : t->un_loss, h ? h[M_TEST_ACC] : t->un_acc, h ? h[M_TEST_MSE] : t->un_mse,
            s_te.loss / (double)s_te.n, s_te.hits / (double)s_te.n, t->un_loss, t->un_acc, t->un_mse,
            t->train_s > 0 ? (double)t->train_samples / t->train_s : 0.0);
-    fflush(stdout);
   }
   return FF_OK;
 }

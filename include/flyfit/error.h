@@ -15,7 +15,8 @@ typedef enum {
   FF_ERR_NOMEM = 4,    /* allocation failed */
   FF_ERR_MPI = 5,      /* an MPI call failed */
   FF_ERR_INTERNAL = 6, /* a bug: an invariant did not hold */
-  FF_ERR_UNSUPPORTED = 7 /* asked for something this build cannot do */
+  FF_ERR_UNSUPPORTED = 7, /* asked for something this build cannot do */
+  FF_STOPPED = 75 /* stopped by a signal after writing a checkpoint (EX_TEMPFAIL): resume = auto continues */
 } FfStatus;
 
 /* Records the message (printf-style) as the current error of this thread and returns code. */

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Signals, checkpoints and faults during round-1 training (2 ranks):
+# - SIGUSR1 to mpirun (what SLURM's --signal sends before the time limit; mpirun forwards it):
+#   every rank finishes its batch, one checkpoint is written collectively, exit status 75; resume =
+#   auto ends bit-identical to an uninterrupted run (summary line, parameters, Adam state);
+# - SIGTERM to one rank only: the ranks still agree and stop together at the same batch;
+# - a second signal aborts at once (status 128 + 10) and the previous checkpoint stays usable;
+# - a rank killed with SIGKILL stops the job within 30 s with a message naming the rank, and the
+#   last checkpoint resumes to the same result.
+source "$(dirname "$0")/../lib.sh"
+"$BIN/flyfit-synth" --neurons 600 --seed 3 -o "$TMP/brain.h5" --activity "$TMP/act.h5" --frames 120 --sample-ms 60 \
+  --threads 1 > "$TMP/synth.log" 2>&1 || { fail "flyfit-synth --activity"; exit 1; }
+"$BIN/flyfit-partition" "$TMP/brain.h5" --ranks 2 > /dev/null 2>&1 || fail "flyfit-partition --ranks 2"
+cat > "$TMP/fit.ini" <<INI
+[data]
+connectome = $TMP/brain.h5
+activity = $TMP/act.h5
+[run]
+mode = fit
+preset = brainscale
+threads = 1
+progress_s = 0
+[preprocess]
+trim_frames = 10
+[fit]
+batch = 4
+epochs_round1 = 10
+sample_ms = 60
+trainable = encoder, connections
+[output]
+dir = $TMP/ref
+INI
+flyfit() { mpi 2 "$BIN/flyfit" "$TMP/fit.ini" "$@"; }
+flyfit > "$TMP/ref.out" 2> "$TMP/ref.log" || { fail "uninterrupted run exited with $?"; exit 1; }
+same_as_ref() { # what run-dir stdout-file
+  local what=$1 dir=$2 out=$3
+  if diff <(sed 's/ samples_per_s=.*//' "$TMP/ref.out") <(sed 's/ samples_per_s=.*//' "$out") >/dev/null \
+     && h5diff -q "$TMP/ref/checkpoint-best.h5" "$dir/checkpoint-best.h5" /params \
+     && h5diff -q "$TMP/ref/checkpoint-epoch-10.h5" "$dir/checkpoint-epoch-10.h5" /params \
+     && h5diff -q "$TMP/ref/checkpoint-epoch-10.h5" "$dir/checkpoint-epoch-10.h5" /adam; then
+    ok "$what: resumed run = uninterrupted run, bit for bit (summary, parameters, Adam state)"
+  else
+    fail "$what: resumed run differs from the uninterrupted one"
+    diff "$TMP/ref.out" "$out" | head -4 | sed 's/^/#   /'
+  fi
+}
+# start NAME: training in the background, returns when epoch 2 has been logged; $job = mpirun's pid
+start() {
+  local name=$1
+  mpirun -np 2 --bind-to none "$BIN/flyfit" "$TMP/fit.ini" --set output.dir="$TMP/$name" \
+    > "$TMP/$name.out" 2> "$TMP/$name.log" &
+  job=$! # mpirun itself, not a subshell
+  for _ in $(seq 1 600); do grep -q "epoch 2/" "$TMP/$name/flyfit.log" 2>/dev/null && return 0; sleep 0.05; done
+  return 1
+}
+ranks_of() { pgrep -P "$1" -f "$BIN/flyfit"; }
+resume() { # NAME
+  flyfit --set output.dir="$TMP/$1" --set run.resume=auto > "$TMP/$1.res.out" 2> "$TMP/$1.res.log"
+}
+
+# 1. SIGUSR1 to mpirun
+start usr1 || fail "usr1: training did not start"
+kill -USR1 "$job"; wait "$job"; rc=$?
+check "SIGUSR1: exit status 75 (got $rc)" test "$rc" -eq 75
+check "SIGUSR1: the log says where it stopped and how to continue" \
+  grep -qE "stopped by SIGUSR1 after batch [0-9]+ of epoch [0-9]+: wrote .*checkpoint-epoch-[0-9]+(-batch-[0-9]+)?\.h5; \[run\] resume = auto" "$TMP/usr1/flyfit.log"
+check "SIGUSR1: no error reported" bash -c "! grep -q 'error:' '$TMP/usr1.log'"
+runjson() { # DIR PYTHON-CONDITION (j = the parsed run.json)
+  /usr/bin/python3 -c "import json,sys; j = json.load(open(sys.argv[1] + '/run.json')); sys.exit(0 if ($2) else 1)" "$1"
+}
+check "SIGUSR1: run.json says stopped, exit status 75, 2 ranks" \
+  runjson "$TMP/usr1" "j['status'] == 'stopped' and j['exit_status'] == 75 and j['ranks'] == 2 and len(j['peak_memory_mb']) == 2"
+resume usr1 || fail "usr1: resume exited with $?"
+loss=$(sed -n 's/.* test_loss=\([^ ]*\).*/\1/p' "$TMP/usr1.res.out")
+check "resumed: run.json says done, with the phase times, the version and the summary's metrics" \
+  runjson "$TMP/usr1" "j['status'] == 'done' and j['phase_seconds']['round1'] > 0 and j['flyfit_version'] and j['config_hash'].startswith('fnv1a64:') and abs(j['metrics']['fit.test_loss'] - float('$loss')) <= 1e-9 * abs(float('$loss'))"
+check "SIGUSR1: resume = auto continued from the signal's checkpoint" \
+  grep -qE "resume = auto: continuing from .*checkpoint-epoch-[0-9]+-batch-[0-9]+\.h5" "$TMP/usr1.res.log"
+same_as_ref "SIGUSR1" "$TMP/usr1" "$TMP/usr1.res.out"
+check "SIGUSR1: the part-epoch checkpoint is removed once its epoch is complete" \
+  bash -c "! ls '$TMP/usr1' | grep -q -- '-batch-'"
+
+# 2. SIGTERM to rank 1 only
+start term1 || fail "term1: training did not start"
+r=($(ranks_of "$job"))
+check "two rank processes found" test "${#r[@]}" -eq 2
+kill -TERM "${r[1]}"; wait "$job"; rc=$?
+check "SIGTERM to one rank: exit status 75 (got $rc)" test "$rc" -eq 75
+check "SIGTERM to one rank: both ranks stopped at the same batch, one checkpoint" \
+  grep -qE "stopped by (SIGTERM|a signal on another rank) after batch" "$TMP/term1/flyfit.log"
+resume term1 || fail "term1: resume exited with $?"
+same_as_ref "SIGTERM to one rank" "$TMP/term1" "$TMP/term1.res.out"
+
+# 3. two signals: abort at once, the previous checkpoint stays usable
+start twice || fail "twice: training did not start"
+r=($(ranks_of "$job"))
+# rank 1 is held (SIGSTOP) so rank 0 cannot finish its batch before the second signal comes
+kill -STOP "${r[1]}"
+kill -USR1 "${r[0]}"; sleep 0.2 # (two pending signals of one kind would merge into one)
+kill -USR1 "${r[0]}"; sleep 0.2; kill -CONT "${r[1]}"; wait "$job"; rc=$?
+check "a second signal aborts at once with status 138 (got $rc)" test "$rc" -eq 138
+check "... saying the previous checkpoint is kept" grep -q "second SIGUSR1: stopping at once" "$TMP/twice.log"
+resume twice || fail "twice: resume exited with $?"
+same_as_ref "after an abort" "$TMP/twice" "$TMP/twice.res.out"
+
+# 4. a rank killed with SIGKILL
+start killed || fail "killed: training did not start"
+r=($(ranks_of "$job"))
+t0=$(date +%s)
+kill -KILL "${r[1]}"
+for _ in $(seq 1 300); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$job" 2>/dev/null; then fail "a killed rank: the job still runs after 30 s"; kill -KILL "$job"; fi
+wait "$job"; rc=$?
+t=$(( $(date +%s) - t0 ))
+check "a killed rank: the job stops within 30 s (${t} s), non-zero ($rc)" test "$t" -le 30 -a "$rc" -ne 0
+check "a killed rank: the message names the rank" grep -qE "rank 1 .*(exited on signal 9|Killed)|process rank 1" "$TMP/killed.log"
+resume killed || fail "killed: resume exited with $?"
+same_as_ref "after a killed rank" "$TMP/killed" "$TMP/killed.res.out"

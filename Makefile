@@ -3,8 +3,13 @@
 #   make              build bin/flyfit, bin/flyfit-import, bin/flyfit-synth (and the library)
 #   make demo         install missing Debian packages, build, make the synthetic brain, simulate it
 #   make check        build and run all tests; ends with "N passed, N failed"
+#   make check-slurm  the SLURM job scripts (jobs/*.sbatch) on a one-node SLURM cluster started for the
+#                     test (root; tools/install-deps.sh installs SLURM); ends with "N passed, N failed"
 #   make bench        benchmarks (results to stdout and bench/results.csv)
 #   make bench-gpu    the CUDA backend's benchmark (skipped, saying so, without a GPU)
+#   make fuzz         fuzz the input readers (INI, CSV, npz, HDF5) with clang's libFuzzer + ASan/UBSan,
+#                     FUZZ_SECONDS=120 each (FUZZ_TARGETS to pick some); new crashes go to
+#                     build/fuzz/crashes/<target>/ (tests/fuzz/README.md)
 #
 # Switches:  CUDA=auto|0|1   compile the CUDA sources in src/cuda with nvcc (auto: when nvcc exists)
 #            NCCL=auto|0|1   link NCCL (auto: when nccl.h is found next to CUDA)
@@ -26,6 +31,9 @@ PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  := -std=c11 $(OPT) -g -Wall -Wextra -Werror -ffp-contract=off -fopenmp -fno-strict-aliasing \
            -Iinclude $(PKG_CFLAGS) -D_POSIX_C_SOURCE=200809L
 LDLIBS  := $(PKG_LIBS) -lcsv -lmetis -lm -fopenmp
+# the fuzzing build (make fuzz) takes these before CUDA adds to them: it runs without CUDA
+FUZZ_CFLAGS := $(filter-out $(OPT),$(CFLAGS))
+FUZZ_LDLIBS := $(LDLIBS)
 
 # ---- CUDA / NCCL detection ---------------------------------------------------------------------
 NVCC_FOUND := $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard /usr/local/cuda/bin/nvcc))
@@ -84,8 +92,11 @@ PROGS    := bin/flyfit bin/flyfit-partition $(patsubst tools/%.c,bin/flyfit-%,$(
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TESTS    := $(TEST_SRC:tests/unit/%.c=build/tests/%)
 TEST_HELPERS := build/tests/ref_sim build/tests/gru_ranks
+# fuzzing harnesses (tests/fuzz/fuzz_*.c), built with tests/fuzz/replay.c for make check
+FUZZ_TARGETS ?= config csv npz connectome activity checkpoint
+TEST_HELPERS += $(patsubst tests/fuzz/%.c,build/tests/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 
-.PHONY: all check demo bench bench-gpu clean install-deps
+.PHONY: all check check-slurm demo bench bench-gpu fuzz clean install-deps
 # Keep the programs' object files: make would otherwise delete them as intermediates and rebuild
 # them on the next call.
 .SECONDARY:
@@ -127,8 +138,16 @@ build/tests/gru_ranks: tests/gru_ranks.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
+build/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< tests/fuzz/replay.c $(LIB) $(LDLIBS) -o $@
+
 check: $(PROGS) $(TESTS) $(TEST_HELPERS)
 	@tests/run.sh
+
+# the job scripts under a real SLURM (tests/slurm/run.sh; about 2-4 minutes on 2 cores)
+check-slurm: $(PROGS)
+	@tests/slurm/run.sh
 
 demo:
 	@tools/install-deps.sh
@@ -144,6 +163,27 @@ bench-gpu: $(PROGS)
 
 install-deps:
 	@tools/install-deps.sh
+
+# ---- fuzzing: the library again, with clang, libFuzzer's coverage and ASan/UBSan, without CUDA ----
+FUZZ_SECONDS ?= 120
+FUZZ_CC      := OMPI_CC=clang mpicc
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  += -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_OBJ     := $(LIB_SRC:%.c=build/fuzz/%.o)
+FUZZ_LIB     := build/fuzz/libflyfit.a
+
+build/fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FUZZ_LIB): $(FUZZ_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB) $(FUZZ_LDLIBS) -o $@
+
+fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf build bin

@@ -31,6 +31,9 @@ int ff_connectome_validate(const FfConnectome *c, const char *what) {
   for (int64_t i = 0; i < n; ++i) {
     if (c->indptr[i + 1] < c->indptr[i])
       return FF_ERROR(FF_ERR_INPUT, "%s: /connections/indptr decreases at neuron %lld", what, (long long)i);
+    if (c->indptr[i + 1] > c->indptr[n])
+      return FF_ERROR(FF_ERR_INPUT, "%s: /connections/indptr[%lld] = %lld is beyond its last entry, %lld", what,
+                      (long long)i + 1, (long long)c->indptr[i + 1], (long long)c->indptr[n]);
     for (int64_t e = c->indptr[i]; e < c->indptr[i + 1]; ++e) {
       if (c->post[e] < 0 || c->post[e] >= n)
         return FF_ERROR(FF_ERR_INPUT, "%s: connection %lld goes to neuron %d, outside 0..%lld", what, (long long)e,
@@ -49,6 +52,9 @@ int ff_connectome_validate(const FfConnectome *c, const char *what) {
   for (int64_t i = 0; i < n; ++i) {
     if (c->np_indptr[i + 1] < c->np_indptr[i])
       return FF_ERROR(FF_ERR_INPUT, "%s: /neuropils/indptr decreases at neuron %lld", what, (long long)i);
+    if (c->np_indptr[i + 1] > c->np_indptr[n])
+      return FF_ERROR(FF_ERR_INPUT, "%s: /neuropils/indptr[%lld] = %lld is beyond its last entry, %lld", what,
+                      (long long)i + 1, (long long)c->np_indptr[i + 1], (long long)c->np_indptr[n]);
     for (int64_t e = c->np_indptr[i]; e < c->np_indptr[i + 1]; ++e) {
       if (c->np_id[e] < 0 || c->np_id[e] >= c->n_neuropils)
         return FF_ERROR(FF_ERR_INPUT, "%s: neuron %lld lists neuropil %d, outside 0..%d", what, (long long)i, c->np_id[e],
@@ -132,22 +138,25 @@ int ff_connectome_read(const char *path, FfConnectome *c) {
   R(ff_h5_read_attr_string(f, path, "release", c->release, sizeof c->release));
 #undef R
   H5Fclose(f);
+  c->n_neuropils = (int32_t)P; /* so that ff_connectome_destroy frees the names read */
   if (st != FF_OK) {
     ff_connectome_destroy(c);
     ff_error_trace(__FILE__, __LINE__, __func__);
     return st;
   }
   c->n = n;
-  c->n_neuropils = (int32_t)P;
+  /* the message is made before ff_connectome_destroy clears the arrays it quotes */
   if (c->indptr[n] != e) {
+    st = FF_ERROR(FF_ERR_INPUT, "'%s': /connections/indptr ends at %lld but there are %lld connections", path,
+                  (long long)c->indptr[n], (long long)e);
     ff_connectome_destroy(c);
-    return FF_ERROR(FF_ERR_INPUT, "'%s': /connections/indptr ends at %lld but there are %lld connections", path,
-                    (long long)c->indptr[n], (long long)e);
+    return st;
   }
   if (c->np_indptr[n] != nnz) {
+    st = FF_ERROR(FF_ERR_INPUT, "'%s': /neuropils/indptr ends at %lld but there are %lld entries", path,
+                  (long long)c->np_indptr[n], (long long)nnz);
     ff_connectome_destroy(c);
-    return FF_ERROR(FF_ERR_INPUT, "'%s': /neuropils/indptr ends at %lld but there are %lld entries", path,
-                    (long long)c->np_indptr[n], (long long)nnz);
+    return st;
   }
   int vst = ff_connectome_validate(c, path);
   if (vst) {

@@ -10,6 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The longest fixed-length string attribute read (a command line, a source description). */
+enum { FF_H5_ATTR_MAX = 1 << 20 };
+
 void ff_h5_init(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 /* The innermost HDF5 error description, which usually says why (e.g. "truncated file"). */
@@ -95,6 +98,38 @@ static int open_dset(hid_t fid, const char *file, const char *dset, hid_t *d) {
   return FF_OK;
 }
 
+/* Readers allocate what a dataset's dimensions say before they read it, so the dimensions must
+ * describe data the file holds: a damaged file can claim 2^40 elements with nothing stored (HDF5
+ * would hand back fill values), or dimensions whose product overflows. Contiguous data (what
+ * flyfit writes) must be stored in full; chunked data may be compressed, by at most deflate's
+ * ratio of about 1000. */
+static int check_stored(hid_t d, const char *file, const char *dset, int rank, const hsize_t *h) {
+  const hid_t t = H5Dget_type(d), dcpl = H5Dget_create_plist(d);
+  const size_t tsize = t >= 0 ? H5Tget_size(t) : 0;
+  const H5D_layout_t layout = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+  if (t >= 0) H5Tclose(t);
+  if (dcpl >= 0) H5Pclose(dcpl);
+  H5Eclear2(H5E_DEFAULT);
+  uint64_t elems = 1;
+  int overflow = 0;
+  for (int i = 0; i < rank; ++i) {
+    if (h[i] != 0 && elems > (uint64_t)INT64_MAX / h[i]) overflow = 1;
+    else elems *= h[i];
+  }
+  if (overflow || (tsize > 0 && elems > (uint64_t)INT64_MAX / tsize))
+    return FF_ERROR(FF_ERR_INPUT, "'%s': dataset %s has dimensions (the first is %llu) whose size in bytes overflows; "
+                    "the file is damaged", file, dset, (unsigned long long)(rank > 0 ? h[0] : 0));
+  const uint64_t bytes = elems * tsize;
+  if (bytes == 0 || layout == H5D_COMPACT) return FF_OK; /* compact data lies in the header itself */
+  const uint64_t stored = H5Dget_storage_size(d);
+  H5Eclear2(H5E_DEFAULT);
+  if ((layout == H5D_CONTIGUOUS && stored < bytes) || (layout == H5D_CHUNKED && (stored == 0 || bytes / 1100 > stored)))
+    return FF_ERROR(FF_ERR_INPUT, "'%s': dataset %s claims %llu elements (%llu bytes) but the file stores %llu bytes of "
+                    "it; the file is damaged or truncated, or the dataset was created without being written", file,
+                    dset, (unsigned long long)elems, (unsigned long long)bytes, (unsigned long long)stored);
+  return FF_OK;
+}
+
 int ff_h5_shape(hid_t fid, const char *file, const char *dset, int rank, int64_t *dims) {
   hid_t d;
   FF_TRY(open_dset(fid, file, dset, &d));
@@ -108,9 +143,10 @@ int ff_h5_shape(hid_t fid, const char *file, const char *dset, int rank, int64_t
   }
   H5Sget_simple_extent_dims(s, h, NULL);
   for (int i = 0; i < rank; ++i) dims[i] = (int64_t)h[i];
+  const int st = check_stored(d, file, dset, rank, h);
   H5Sclose(s);
   H5Dclose(d);
-  return FF_OK;
+  return st;
 }
 
 int ff_h5_len(hid_t fid, const char *file, const char *dset, int64_t *len) {
@@ -194,44 +230,47 @@ int ff_h5_read_strings(hid_t fid, const char *file, const char *dset, char ***st
     H5Dclose(d);
     return FF_ERROR(FF_ERR_INPUT, "'%s': dataset %s does not hold strings", file, dset);
   }
-  char **out;
-  FF_TRY(FF_CALLOC(out, *n + 1, dset));
-  herr_t rc;
-  if (H5Tis_variable_str(ft) > 0) {
+  /* every failure below closes d and ft and frees what was allocated */
+  char **out = NULL;
+  herr_t rc = -1;
+  int st = FF_CALLOC(out, *n + 1, dset);
+  if (st == FF_OK && H5Tis_variable_str(ft) > 0) {
     hid_t mt = H5Tcopy(H5T_C_S1);
     H5Tset_size(mt, H5T_VARIABLE);
     H5Tset_cset(mt, H5Tget_cset(ft));
     char **raw;
-    FF_TRY(FF_CALLOC(raw, *n + 1, dset));
-    rc = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
-    for (int64_t i = 0; rc >= 0 && i < *n; ++i) out[i] = strdup(raw[i] ? raw[i] : "");
-    if (rc >= 0) {
+    st = FF_CALLOC(raw, *n + 1, dset);
+    if (st == FF_OK) rc = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
+    for (int64_t i = 0; st == FF_OK && rc >= 0 && i < *n; ++i) out[i] = strdup(raw[i] ? raw[i] : "");
+    if (st == FF_OK && rc >= 0) {
       hid_t s = H5Dget_space(d);
       H5Dvlen_reclaim(mt, s, H5P_DEFAULT, raw);
       H5Sclose(s);
     }
     free(raw);
     H5Tclose(mt);
-  } else {
+  } else if (st == FF_OK) {
     size_t w = H5Tget_size(ft);
     hid_t mt = H5Tcopy(H5T_C_S1);
     H5Tset_size(mt, w + 1);
     H5Tset_cset(mt, H5Tget_cset(ft));
     char *raw;
-    FF_TRY(FF_CALLOC(raw, (size_t)(*n) * (w + 1) + 1, dset));
-    rc = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
-    for (int64_t i = 0; rc >= 0 && i < *n; ++i) out[i] = strdup(raw + (size_t)i * (w + 1));
+    st = FF_CALLOC(raw, (size_t)(*n) * (w + 1) + 1, dset);
+    if (st == FF_OK) rc = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
+    for (int64_t i = 0; st == FF_OK && rc >= 0 && i < *n; ++i) out[i] = strdup(raw + (size_t)i * (w + 1));
     free(raw);
     H5Tclose(mt);
   }
   H5Tclose(ft);
   H5Dclose(d);
-  if (rc < 0) {
+  if (st == FF_OK && rc < 0) st = FF_ERROR(FF_ERR_INPUT, "'%s': reading strings %s failed: %s", file, dset, h5_why(why));
+  for (int64_t i = 0; st == FF_OK && i < *n; ++i)
+    if (out[i] == NULL) st = FF_ERROR(FF_ERR_NOMEM, "out of memory copying strings of %s", dset);
+  if (st != FF_OK) {
     ff_h5_free_strings(&out, *n);
-    return FF_ERROR(FF_ERR_INPUT, "'%s': reading strings %s failed: %s", file, dset, h5_why(why));
+    ff_error_trace(__FILE__, __LINE__, __func__);
+    return st;
   }
-  for (int64_t i = 0; i < *n; ++i)
-    if (out[i] == NULL) return FF_ERROR(FF_ERR_NOMEM, "out of memory copying strings of %s", dset);
   *strings = out;
   return FF_OK;
 }
@@ -249,9 +288,12 @@ int ff_h5_read_attr_string(hid_t obj, const char *file, const char *name, char *
     return FF_ERROR(FF_ERR_INPUT, "'%s': attribute '%s' is missing", file, name);
   }
   hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-  hid_t t = H5Aget_type(a);
+  hid_t t = H5Aget_type(a), s = H5Aget_space(a);
+  /* one string, of a sane length: H5Aread writes every element of the attribute into the buffer */
+  const int one = H5Sget_simple_extent_npoints(s) == 1;
+  if (s >= 0) H5Sclose(s);
   herr_t rc = -1;
-  if (H5Tget_class(t) == H5T_STRING) {
+  if (one && H5Tget_class(t) == H5T_STRING && (H5Tis_variable_str(t) > 0 || H5Tget_size(t) <= FF_H5_ATTR_MAX)) {
     hid_t mt = H5Tcopy(H5T_C_S1);
     H5Tset_cset(mt, H5Tget_cset(t)); /* HDF5 converts neither way between ASCII and UTF-8 */
     if (H5Tis_variable_str(t) > 0) {
@@ -274,7 +316,8 @@ int ff_h5_read_attr_string(hid_t obj, const char *file, const char *name, char *
   }
   H5Tclose(t);
   H5Aclose(a);
-  if (rc < 0) return FF_ERROR(FF_ERR_INPUT, "'%s': attribute '%s' is not a readable string", file, name);
+  H5Eclear2(H5E_DEFAULT);
+  if (rc < 0) return FF_ERROR(FF_ERR_INPUT, "'%s': attribute '%s' is not a single readable string", file, name);
   return FF_OK;
 }
 

@@ -108,34 +108,12 @@ static int row_cmp(const void *a, const void *b) {
 
 static int i16_cmp(const void *a, const void *b) { return *(const int16_t *)a - *(const int16_t *)b; }
 
-/* Builds c's connections (and neuropil table when n_np > 0) from the rows; frees the rows. */
-static int merge(Rows *r, int64_t n, int32_t n_np, const char *path, const int64_t *root_ids, FfConnectome *c) {
-  int64_t *off;
-  Row *s;
-  FF_TRY(FF_CALLOC(off, n + 1, "row offsets"));
-  for (int64_t k = 0; k < r->n; ++k) off[r->v[k].pre + 1]++;
-  for (int64_t i = 0; i < n; ++i) off[i + 1] += off[i];
-  FF_TRY(FF_MALLOC(s, r->n, "sorted rows"));
-  {
-    int64_t *at;
-    FF_TRY(FF_MALLOC(at, n, "row cursors"));
-    memcpy(at, off, (size_t)n * sizeof *at);
-    for (int64_t k = 0; k < r->n; ++k) s[at[r->v[k].pre]++] = r->v[k];
-    free(at);
-  }
-  FF_FREE(r->v);
-  c->n = n;
-  FF_TRY(FF_MALLOC(c->indptr, n + 1, "connections"));
-  FF_TRY(FF_MALLOC(c->post, r->n, "connections"));
-  FF_TRY(FF_MALLOC(c->count, r->n, "connections"));
-  FF_TRY(FF_MALLOC(c->np_indptr, n + 1, "neuropil table"));
-  int64_t *acc = NULL, np_cap = 0, np_n = 0;
-  int16_t *touched = NULL;
-  if (n_np > 0) {
-    FF_TRY(FF_CALLOC(acc, n_np, "neuropil sums"));
-    FF_TRY(FF_MALLOC(touched, n_np, "neuropil list"));
-  }
-  int64_t e = 0;
+/* The merge proper: s holds the rows grouped by presynaptic neuron (neuron i's are s[off[i] ..
+ * off[i+1])); acc [n_np] (zero) and touched [n_np] are scratch. Fills c's CSR and neuropil table;
+ * *n_edges receives the number of connections. */
+static int merge_rows(Row *s, const int64_t *off, int64_t n, int32_t n_np, int64_t *acc, int16_t *touched,
+                      const char *path, const int64_t *root_ids, FfConnectome *c, int64_t *n_edges) {
+  int64_t np_cap = 0, np_n = 0, e = 0;
   c->indptr[0] = c->np_indptr[0] = 0;
   for (int64_t i = 0; i < n; ++i) {
     Row *seg = s + off[i];
@@ -182,14 +160,46 @@ static int merge(Rows *r, int64_t n, int32_t n_np, const char *path, const int64
     }
     c->np_indptr[i + 1] = np_n;
   }
+  *n_edges = e;
+  return FF_OK;
+}
+
+/* Builds c's connections (and neuropil table when n_np > 0) from the rows; frees the rows. On an
+ * error, what c holds is the caller's to free (ff_connectome_destroy). */
+static int merge(Rows *r, int64_t n, int32_t n_np, const char *path, const int64_t *root_ids, FfConnectome *c) {
+  int64_t *off = NULL, *at = NULL, *acc = NULL, e = 0;
+  Row *s = NULL;
+  int16_t *touched = NULL;
+  int st = FF_CALLOC(off, n + 1, "row offsets");
+  if (st == FF_OK) {
+    for (int64_t k = 0; k < r->n; ++k) off[r->v[k].pre + 1]++;
+    for (int64_t i = 0; i < n; ++i) off[i + 1] += off[i];
+    st = FF_MALLOC(s, r->n, "sorted rows");
+  }
+  if (st == FF_OK) st = FF_MALLOC(at, n, "row cursors");
+  if (st == FF_OK) {
+    memcpy(at, off, (size_t)n * sizeof *at);
+    for (int64_t k = 0; k < r->n; ++k) s[at[r->v[k].pre]++] = r->v[k];
+    FF_FREE(r->v);
+  }
+  c->n = n;
+  if (st == FF_OK) st = FF_MALLOC(c->indptr, n + 1, "connections");
+  if (st == FF_OK) st = FF_MALLOC(c->post, r->n, "connections");
+  if (st == FF_OK) st = FF_MALLOC(c->count, r->n, "connections");
+  if (st == FF_OK) st = FF_MALLOC(c->np_indptr, n + 1, "neuropil table");
+  if (st == FF_OK && n_np > 0) st = FF_CALLOC(acc, n_np, "neuropil sums");
+  if (st == FF_OK && n_np > 0) st = FF_MALLOC(touched, n_np, "neuropil list");
+  if (st == FF_OK) st = merge_rows(s, off, n, n_np, acc, touched, path, root_ids, c, &e);
+  free(off);
+  free(at);
+  free(s);
+  free(acc);
+  free(touched);
+  FF_TRY(st);
   if (c->np_id == NULL) { /* keep valid (empty) arrays for the writer */
     FF_TRY(FF_MALLOC(c->np_id, 1, "neuropil table"));
     FF_TRY(FF_MALLOC(c->np_syn, 1, "neuropil table"));
   }
-  free(off);
-  free(s);
-  free(acc);
-  free(touched);
   FF_TRY(FF_REALLOC(c->post, e, "connections"));
   FF_TRY(FF_REALLOC(c->count, e, "connections"));
   return FF_OK;
@@ -393,6 +403,8 @@ int ff_import_codex(const char *connections_csv, const char *neurons_csv, FfConn
   }
   if (st == FF_OK) st = ff_csv_read(connections_csv, codex_row, &S);
   if (st == FF_OK && S.width == 0) st = FF_ERROR(FF_ERR_INPUT, "%s: the file is empty (no header)", connections_csv);
+  if (st == FF_OK && !neurons_csv && S.n_ids == 0) /* without a neuron list the rows are all the neurons there are */
+    st = FF_ERROR(FF_ERR_INPUT, "%s: the table has a header but no rows: no neurons to import", connections_csv);
   if (st == FF_OK && S.n_np > 0) { /* renumber neuropils in name order */
     char **sorted;
     int16_t remap[NP_SLOTS / 2];

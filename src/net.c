@@ -159,35 +159,44 @@ static int load_whole(Reader *R, FfNet *net) {
   if (R->status == FF_OK) R->status = ff_h5_len(R->f, R->path, "/neuropils/neuropil", &nnz);
   rd(R, "/neuropils/neuropil", H5T_NATIVE_INT16, 0, nnz, (void **)&net->np_id);
   rd(R, "/neuropils/synapses", H5T_NATIVE_INT32, 0, nnz, (void **)&net->np_syn);
-  FF_TRY(R->status);
-  if (indptr[0] != 0 || indptr[n] != e || np_row[0] != 0 || np_row[n] != nnz)
-    return FF_ERROR(FF_ERR_INPUT, "'%s': /connections/indptr or /neuropils/indptr does not match its data", R->path);
+  /* from here on a failure sets R->status and falls through to the frees at the end */
+  if (R->status == FF_OK && (indptr[0] != 0 || indptr[n] != e || np_row[0] != 0 || np_row[n] != nnz))
+    R->status = FF_ERROR(FF_ERR_INPUT, "'%s': /connections/indptr or /neuropils/indptr does not match its data", R->path);
   net->n_local = (int32_t)n;
   net->new_base = 0;
-  FF_TRY(FF_MALLOC(net->neuron_offsets, 2, "rank offsets"));
-  net->neuron_offsets[0] = 0;
-  net->neuron_offsets[1] = n;
-  FF_TRY(FF_MALLOC(net->gid, n, "local neurons"));
-  FF_TRY(FF_MALLOC(net->pre_new, n, "stand-ins"));
-  FF_TRY(FF_MALLOC(net->pre_indptr, n + 1, "stand-in offsets"));
-  net->pre_indptr[0] = 0;
-  int32_t s = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    net->gid[i] = i;
-    if (indptr[i + 1] < indptr[i])
-      return FF_ERROR(FF_ERR_INPUT, "'%s': /connections/indptr decreases at neuron %lld", R->path, (long long)i);
-    if (indptr[i + 1] > indptr[i]) {
-      net->pre_new[s++] = i;
-      net->pre_indptr[s] = indptr[i + 1];
+  if (R->status == FF_OK) R->status = FF_MALLOC(net->neuron_offsets, 2, "rank offsets");
+  if (R->status == FF_OK) R->status = FF_MALLOC(net->gid, n, "local neurons");
+  if (R->status == FF_OK) R->status = FF_MALLOC(net->pre_new, n, "stand-ins");
+  if (R->status == FF_OK) R->status = FF_MALLOC(net->pre_indptr, n + 1, "stand-in offsets");
+  if (R->status == FF_OK) {
+    net->neuron_offsets[0] = 0;
+    net->neuron_offsets[1] = n;
+    net->pre_indptr[0] = 0;
+    int32_t s = 0;
+    for (int64_t i = 0; i < n && R->status == FF_OK; ++i) {
+      net->gid[i] = i;
+      if (indptr[i + 1] < indptr[i])
+        R->status = FF_ERROR(FF_ERR_INPUT, "'%s': /connections/indptr decreases at neuron %lld", R->path, (long long)i);
+      else if (indptr[i + 1] > indptr[i]) {
+        net->pre_new[s++] = i;
+        net->pre_indptr[s] = indptr[i + 1];
+      }
     }
+    net->n_pre = s;
   }
-  net->n_pre = s;
-  net->n_in = e;
-  net->target = post;
-  net->weight = count;
-  net->np_row = np_row;
+  if (R->status == FF_OK) {
+    net->n_in = e;
+    net->target = post;
+    net->weight = count;
+    net->np_row = np_row;
+    post = count = NULL;
+    np_row = NULL;
+  }
   free(indptr);
-  return FF_OK;
+  free(post);
+  free(count);
+  free(np_row);
+  return R->status;
 }
 
 /* Ranges and order of what was read: every target local, every stand-in a neuron, ascending. */
@@ -198,8 +207,9 @@ static int validate(const FfNet *net, const char *path) {
   for (int32_t s = 0; s < net->n_pre; ++s) {
     if (net->pre_new[s] < 0 || net->pre_new[s] >= net->n_global || (s && net->pre_new[s] <= net->pre_new[s - 1]))
       return FF_ERROR(FF_ERR_INPUT, "'%s': stand-in %d of rank %d is out of range or not ascending", path, s, net->rank);
-    if (net->pre_indptr[s + 1] < net->pre_indptr[s])
-      return FF_ERROR(FF_ERR_INPUT, "'%s': connection offsets of rank %d decrease", path, net->rank);
+    if (net->pre_indptr[s + 1] < net->pre_indptr[s] || net->pre_indptr[s + 1] > net->n_in)
+      return FF_ERROR(FF_ERR_INPUT, "'%s': connection offsets of rank %d decrease or run past its %lld connections", path,
+                      net->rank, (long long)net->n_in);
     for (int64_t k = net->pre_indptr[s]; k < net->pre_indptr[s + 1]; ++k) {
       if (net->target[k] < 0 || net->target[k] >= net->n_local ||
           (k > net->pre_indptr[s] && net->target[k] <= net->target[k - 1]))
@@ -210,8 +220,9 @@ static int validate(const FfNet *net, const char *path) {
     }
   }
   for (int64_t i = 0; i < net->n_local; ++i) {
-    if (net->np_row[i + 1] < net->np_row[i])
-      return FF_ERROR(FF_ERR_INPUT, "'%s': neuropil rows of rank %d decrease", path, net->rank);
+    if (net->np_row[i + 1] < net->np_row[i] || net->np_row[i + 1] > net->np_row[net->n_local])
+      return FF_ERROR(FF_ERR_INPUT, "'%s': neuropil rows of rank %d decrease or run past their last entry", path,
+                      net->rank);
     for (int64_t k = net->np_row[i]; k < net->np_row[i + 1]; ++k)
       if (net->np_id[k] < 0 || net->np_id[k] >= net->n_neuropils || net->np_syn[k] < 0)
         return FF_ERROR(FF_ERR_INPUT, "'%s': neuron %lld lists neuropil %d of %d", path, (long long)net->gid[i],
@@ -271,7 +282,13 @@ int ff_net_load(const char *path, MPI_Comm comm, FfNet *net) {
   H5Pset_dxpl_mpio(R.dxpl, H5FD_MPIO_COLLECTIVE);
   int64_t P = 0;
   R.status = ff_h5_len(R.f, path, "/neurons/root_id", &net->n_global);
+  if (R.status == FF_OK && net->n_global > INT32_MAX)
+    R.status = FF_ERROR(FF_ERR_INPUT, "'%s': %lld neurons is more than flyfit supports (2^31-1)", path,
+                        (long long)net->n_global);
   if (R.status == FF_OK) R.status = ff_h5_len(R.f, path, "/neuropils/names", &P);
+  if (R.status == FF_OK && P > INT16_MAX)
+    R.status = FF_ERROR(FF_ERR_INPUT, "'%s': /neuropils/names has %lld names; flyfit supports at most %d neuropils",
+                        path, (long long)P, INT16_MAX);
   net->n_neuropils = (int32_t)P;
   char group[64];
   snprintf(group, sizeof group, "/partition/k%d", net->size);
@@ -283,11 +300,12 @@ int ff_net_load(const char *path, MPI_Comm comm, FfNet *net) {
     hid_t g = H5Gopen2(R.f, group, H5P_DEFAULT);
     int64_t attr[2] = {-1, -1};
     const char *names[2] = {"ranks", "neurons"};
-    for (int k = 0; k < 2 && g >= 0; ++k)
-      if (H5Aexists(g, names[k]) > 0) {
-        hid_t a = H5Aopen(g, names[k], H5P_DEFAULT);
-        H5Aread(a, H5T_NATIVE_INT64, &attr[k]);
-        H5Aclose(a);
+    for (int k = 0; k < 2 && g >= 0 && R.status == FF_OK; ++k)
+      if (ff_h5_read_attr_int(g, path, names[k], &attr[k]) != FF_OK) { /* missing, or not one number */
+        char why[1024];
+        snprintf(why, sizeof why, "%s", ff_error_message());
+        R.status = FF_ERROR(FF_ERR_INPUT, "%s (in %s); remake the partition with flyfit-partition %s --ranks %d", why,
+                            group, path, net->size);
       }
     if (g >= 0) H5Gclose(g);
     H5Eclear2(H5E_DEFAULT);
@@ -296,9 +314,9 @@ int ff_net_load(const char *path, MPI_Comm comm, FfNet *net) {
                                         "with flyfit-partition %s --ranks %d",
                           path, group, (long long)attr[0], (long long)attr[1], net->size, (long long)net->n_global, path,
                           net->size);
-    load_slab(&R, net);
+    R.status = load_slab(&R, net);
   } else {
-    load_whole(&R, net);
+    R.status = load_whole(&R, net);
   }
   H5Pclose(R.dxpl);
   H5Fclose(R.f);

@@ -17,6 +17,10 @@
 #   --threads T                OpenMP threads per rank (default 1; GPU runs: 1)
 #   --out DIR                  (default out/scaling-strong or out/scaling-weak)
 #   --set section.key=value    passed to every flyfit run (e.g. run.backend=cuda once it exists)
+#   --no-collect               do not run jobs/scaling-collect at the end (jobs/scaling.sbatch: one point
+#                              per array task, collected by jobs/scaling-array-collect)
+# Under SLURM the ranks are started with srun --mpi=$FLYFIT_SRUN_MPI (default pmix: Open MPI and MPICH
+# built with PMIx; `srun --mpi=list` shows what the site has; FLYFIT_SRUN_MPI= uses its MpiDefault).
 # The stimulus is Shiu et al.'s sugar experiment: 21 GNG neurons at 200 Hz per 138,639 neurons (so a
 # weak-scaling brain K times as large has 21 K driven neurons and the same activity per neuron).
 # Partitions are made once per brain and K and kept in the connectome file. Rerunning skips the
@@ -30,7 +34,7 @@ kind=${1:-}
 [ "$kind" = strong ] || [ "$kind" = weak ] || die "usage: jobs/scaling.sh strong|weak [options] (see the top of the script)"
 shift
 ranks="" batch="1" methods="metis" exchanges="allgather targeted" connectome="" npr=138639
-duration=1000 threads=1 out="" sets=()
+duration=1000 threads=1 out="" sets=() collect=1
 while [ $# -gt 0 ]; do
   case $1 in
   --ranks) ranks=$2; shift 2 ;;
@@ -43,6 +47,7 @@ while [ $# -gt 0 ]; do
   --threads) threads=$2; shift 2 ;;
   --out) out=$2; shift 2 ;;
   --set) sets+=(--set "$2"); shift 2 ;;
+  --no-collect) collect=0; shift ;;
   *) die "unknown option '$1' (see the top of jobs/scaling.sh)" ;;
   esac
 done
@@ -55,7 +60,8 @@ mkdir -p "$out"
 # launcher: srun inside a SLURM allocation, mpirun otherwise
 if [ -n "${SLURM_JOB_ID:-}" ]; then
   ranks=${ranks:-$(k=1; l=""; while [ $k -le "${SLURM_NTASKS:-1}" ]; do l="$l $k"; k=$((k * 2)); done; echo $l)}
-  launch() { local np=$1; shift; srun --ntasks="$np" --cpus-per-task="$threads" --kill-on-bad-exit=1 "$@"; }
+  srun_mpi=${FLYFIT_SRUN_MPI-pmix}
+  launch() { local np=$1; shift; srun ${srun_mpi:+--mpi=$srun_mpi} --ntasks="$np" --cpus-per-task="$threads" --kill-on-bad-exit=1 "$@"; }
   echo "scaling.sh: SLURM job $SLURM_JOB_ID, $SLURM_NNODES node(s), ${SLURM_NTASKS:-?} tasks; ranks: $ranks"
 else
   ranks=${ranks:-1 2 4 8}
@@ -137,4 +143,4 @@ INI
     done
   done
 done
-"$ROOT/jobs/scaling-collect" "$out"
+[ $collect -eq 0 ] || "$ROOT/jobs/scaling-collect" "$out"

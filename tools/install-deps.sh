@@ -16,6 +16,7 @@ PACKAGES=(
   libcmocka-dev                       # unit tests
   python3 python3-numpy python3-h5py python3-matplotlib  # flyfit-plot, test helpers
   python3-brian                       # the reference simulator in the tests and benchmark
+  slurmctld slurmd slurm-client munge # SLURM for make check-slurm, which starts daemons of its own
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

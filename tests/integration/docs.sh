@@ -12,6 +12,7 @@ done
 check "flyfit-plot --help" quiet /usr/bin/python3 "$ROOT/tools/flyfit-plot" --help
 check "flyfit-scaling --help" quiet "$ROOT/tools/flyfit-scaling" --help
 check "jobs/scaling-collect --help" quiet "$ROOT/jobs/scaling-collect" --help
+check "jobs/scaling-array-collect --help" quiet "$ROOT/jobs/scaling-array-collect" --help
 check "flyfit --version" quiet "$BIN/flyfit" --version
 check "README.md names make demo and make check" grep -q "make demo" "$ROOT/README.md"
 # every file of the repository that the README and the example jobs name exists (brace lists expanded)

@@ -145,7 +145,7 @@ build/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(
 check: $(PROGS) $(TESTS) $(TEST_HELPERS)
 	@tests/run.sh
 
-# the job scripts under a real SLURM (tests/slurm/run.sh; about 2-4 minutes on 2 cores)
+# the job scripts under a real SLURM (tests/slurm/run.sh; 1-3 minutes on 2 cores)
 check-slurm: $(PROGS)
 	@tests/slurm/run.sh
 

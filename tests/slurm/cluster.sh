@@ -165,7 +165,7 @@ slurm_stop() {
       scancel $jobs 2>/dev/null
       if ! wait_for 40 _no_jobs_running; then
         echo "# slurm_stop: jobs still running 40 s after scancel: $(squeue -h 2>&1 | xargs)"
-        for pid in $pids; do _ours "$pid" && kill -KILL "$pid" 2>/dev/null; done
+        for pid in $pids; do _job_process "$pid" && kill -KILL "$pid" 2>/dev/null; done
       fi
     fi
   fi
@@ -177,11 +177,30 @@ slurm_stop() {
     wait "$pid" 2>/dev/null
   done
   SLURM_PIDS=()
+  # slurmstepd and the jobs' processes are not our children (slurmstepd detaches): wait for the last
+  # of them to end, and end what is left after 15 s
+  if ! wait_for 15 _no_strays; then
+    pids=$(_strays)
+    echo "# slurm_stop: killing what is left of the jobs: ${pids//$'\n'/ }"
+    # shellcheck disable=SC2086  # one argument per process
+    kill -KILL $pids 2>/dev/null
+  fi
 }
 
-# PID is a process of one of this cluster's jobs (its environment names our slurm.conf), not another
-# process that has since been given the same id
-_ours() { tr '\0' '\n' < "/proc/$1/environ" 2>/dev/null | grep -qxF "SLURM_CONF=$SLURM_DIR/slurm.conf"; }
+# the processes of this cluster's jobs: slurmstepd, and what runs in a job (SLURM_JOB_ID), with
+# SLURM_CONF=DIR/slurm.conf in their environment
+_job_process() { # PID
+  grep -qzxF "SLURM_CONF=$SLURM_DIR/slurm.conf" "/proc/$1/environ" 2>/dev/null || return 1
+  [ "$(cat "/proc/$1/comm" 2>/dev/null)" = slurmstepd ] || grep -qz '^SLURM_JOB_ID=' "/proc/$1/environ" 2>/dev/null
+}
+_strays() {
+  local e pid
+  for e in /proc/[0-9]*/environ; do
+    pid=${e#/proc/}; pid=${pid%/environ}
+    if _job_process "$pid"; then echo "$pid"; fi
+  done
+}
+_no_strays() { [ -z "$(_strays)" ]; }
 
 _no_jobs_running() { [ -z "$(squeue -h -t R,CG,S -o %i 2>/dev/null)" ]; }
 

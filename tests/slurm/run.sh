@@ -5,8 +5,9 @@
 #     on 2 ranks: the partition is made (partition = auto) and the spikes equal a 1-rank run's;
 #     jobs/flyfit-multinode.sbatch does the same with srun and with mpirun as the launcher;
 #  2. jobs/scaling.sbatch as a job array (strong and weak, K = 1 and 2) and jobs/scaling-array-collect;
-#  3. jobs/flyfit.sbatch fits (jobs/demo-fit.ini, mode = fit, a 1,500-neuron brain and 200 frames of
-#     synthetic recordings, as tools/demo.sh makes them but shorter) uninterrupted;
+#     jobs/scaling-strong.sbatch (one job, K = 1 and 2) and jobs/scaling-collect;
+#  3. jobs/flyfit.sbatch fits (jobs/demo-fit.ini, mode = fit, 12 epochs, on a 1,500-neuron brain and
+#     200 frames of synthetic recordings, as tools/demo.sh makes them but shorter) uninterrupted;
 #  4. the same fit again, given the time-limit signal by hand (scancel --batch --signal=USR1) once it
 #     trains: flyfit checkpoints and exits with status 75, the job requeues itself, resumes and ends
 #     bit-identical to 3 (checkpoint-best.h5 /params and the "fit done:" line); once with
@@ -61,7 +62,7 @@ t_start=$SECONDS
   tools/pick-neurons "$T/data/brain.h5" --neuropil GNG --count 5 > "$T/data/sugar.txt"
   tools/pick-neurons "$T/data/brain.h5" --targets-of "$T/data/sugar.txt" --count 4 > "$T/data/watch.txt"
   bin/flyfit-synth --neurons 1500 --seed 1 -o "$T/data/fit-brain.h5" --activity "$T/data/activity.h5" \
-    --frames 200 --sample-ms 200 --threads 1
+    --frames 200 --sample-ms 100 --threads 1
 ) > "$T/data/make.log" 2>&1 &
 data_pid=$!
 
@@ -117,11 +118,16 @@ mpirun_job=$(FLYFIT_LAUNCHER=mpirun submit sim-mpirun jobs/flyfit-multinode.sbat
 # ---- 2. the scaling job array (queued behind the simulations) -------------------------------------
 scal_job=$(submit scaling jobs/scaling.sbatch --array=0-3 --nodes=1 -- --modes "strong weak" --ranks "1 2" --out "$T/scaling" \
   --connectome "$T/data/brain.h5" --neurons-per-rank 5000 --duration-ms 200 --exchange allgather)
+# and the one-job sweep, jobs/scaling-strong.sbatch (its own copy of the brain: it partitions it)
+mkdir -p "$T/strong"; cp "$T/data/brain.h5" "$T/strong/brain.h5"
+strong_job=$(submit strong jobs/scaling-strong.sbatch --nodes=1 -- --connectome "$T/strong/brain.h5" --out "$T/strong" \
+  --duration-ms 200 --exchange allgather)
 
 # ---- 3. and 4. the fits (queued behind those) -----------------------------------------------------
-EPOCHS=${SLURM_TEST_EPOCHS:-15}
+EPOCHS=${SLURM_TEST_EPOCHS:-12}
+# 100 ms of network time per frame, as the recordings were made (flyfit-synth --sample-ms 100)
 FIT=(jobs/demo-fit.ini --set run.mode=fit --set data.activity="$T/data/activity.h5" --set fit.epochs_round1="$EPOCHS"
-     --set run.progress_s=0)
+     --set fit.sample_ms=100 --set run.progress_s=0)
 for d in ref sig sig-srun; do mkdir -p "$T/fit-$d"; cp "$T/data/fit-brain.h5" "$T/fit-$d/brain.h5"; done
 ref_job=$(submit fit-ref jobs/flyfit.sbatch -- "${FIT[@]}" --set data.connectome="$T/fit-ref/brain.h5" --set output.dir="$T/fit-ref/out")
 # the interrupted fits are held until the test watches them, so that none can finish unobserved where
@@ -130,9 +136,9 @@ sig_job=$(submit fit-sig jobs/flyfit.sbatch --hold -- "${FIT[@]}" \
   --set data.connectome="$T/fit-sig/brain.h5" --set output.dir="$T/fit-sig/out")
 sig_srun_job=$(FLYFIT_LAUNCHER=srun submit fit-sig-srun jobs/flyfit-multinode.sbatch --hold --nodes=1 -- "${FIT[@]}" \
   --set data.connectome="$T/fit-sig-srun/brain.h5" --set output.dir="$T/fit-sig-srun/out")
-if [ -n "$sim_job" ] && [ -n "$srun_job" ] && [ -n "$mpirun_job" ] && [ -n "$scal_job" ] && [ -n "$ref_job" ] \
+if [ -n "$sim_job" ] && [ -n "$srun_job" ] && [ -n "$mpirun_job" ] && [ -n "$scal_job" ] && [ -n "$strong_job" ] && [ -n "$ref_job" ] \
    && [ -n "$sig_job" ] && [ -n "$sig_srun_job" ]; then
-  ok "sbatch takes jobs/flyfit.sbatch, jobs/flyfit-multinode.sbatch and jobs/scaling.sbatch (array) with the SITE lines overridden"
+  ok "sbatch takes jobs/flyfit.sbatch, jobs/flyfit-multinode.sbatch, jobs/scaling.sbatch (array) and jobs/scaling-strong.sbatch with the SITE lines overridden"
 else
   fail "sbatch takes the job scripts"; sed 's/^/#   /' "$T/jobs/sbatch.err"; exit 1
 fi
@@ -208,6 +214,13 @@ else
   fail "jobs/scaling.sbatch --array=0-3 finished within ${JOB_WAIT} s"
 fi
 
+rows=$(tail -n +2 "$T/strong/scaling.csv" 2>/dev/null | cut -d, -f1,2 | sort | tr '\n' ' ')
+if job_done_ok strong "$strong_job" && [ "$rows" = "strong-k1-b1,1 strong-k2-metis-allgather-b1,2 " ] && [ -s "$T/strong/scaling.png" ]; then
+  ok "jobs/scaling-strong.sbatch (K = 1 and 2 with srun): scaling.csv and scaling.png by jobs/scaling-collect"
+else
+  fail "jobs/scaling-strong.sbatch (K = 1 and 2 with srun): scaling.csv and scaling.png (rows: $rows)"
+fi
+
 # 3.
 ref_ok=0
 if job_done_ok fit-ref "$ref_job" && grep -q "^fit done: epochs=$EPOCHS " "$(job_out fit-ref "$ref_job")" \
@@ -245,8 +258,8 @@ resumed_equals_uninterrupted() {
 }
 [ -z "${signalled_sig:-}" ] || resumed_equals_uninterrupted fit-sig "$sig_job" jobs/flyfit.sbatch
 [ -z "${signalled_sig_srun:-}" ] || resumed_equals_uninterrupted fit-sig-srun "$sig_srun_job" "jobs/flyfit-multinode.sbatch (srun)"
-for j in $sim_job $srun_job $mpirun_job $scal_job $ref_job $sig_job $sig_srun_job; do
-  scontrol show job "$j" 2>/dev/null | tr ' ' '\n' | awk -v j="$j" -F= '
+for j in $sim_job $srun_job $mpirun_job $scal_job $strong_job $ref_job $sig_job $sig_srun_job; do
+  scontrol show job "$j" 2>/dev/null | tr ' ' '\n' | awk -F= '
     /^JobId=/ { id = $2 } /^JobName=/ { n = $2 } /^JobState=/ { st = $2 } /^Restarts=/ { r = $2 }
     /^RunTime=/ { printf "# job %s %s: %s, run time %s, restarts %s\n", id, n, st, $2, r }'
 done

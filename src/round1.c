@@ -489,10 +489,7 @@ static int read_attr_int(hid_t f, const char *path, const char *name, int64_t *v
     H5Eclear2(H5E_DEFAULT);
     return FF_ERROR(FF_ERR_INPUT, "'%s' is not a flyfit round-1 checkpoint (no attribute %s)", path, name);
   }
-  hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-  H5Aread(a, H5T_NATIVE_INT64, v);
-  H5Aclose(a);
-  return FF_OK;
+  return ff_h5_read_attr_int(f, path, name, v); /* checks it is one number */
 }
 
 static int read_attr_double(hid_t f, const char *path, const char *name, double *v) {
@@ -500,10 +497,7 @@ static int read_attr_double(hid_t f, const char *path, const char *name, double 
     H5Eclear2(H5E_DEFAULT);
     return FF_ERROR(FF_ERR_INPUT, "'%s' is not a flyfit round-1 checkpoint (no attribute %s)", path, name);
   }
-  hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-  H5Aread(a, H5T_NATIVE_DOUBLE, v);
-  H5Aclose(a);
-  return FF_OK;
+  return ff_h5_read_attr_double(f, path, name, v);
 }
 
 /* The lines of two fingerprints that differ, as "key: checkpoint A, this run B; ...". */

@@ -242,27 +242,19 @@ int ff_round2_load(const FfConfig *cfg, const char *path, int32_t P, MPI_Comm co
     st = ff_h5_open(path, H5P_DEFAULT, &f);
     if (st == FF_OK) {
       int64_t p = -1;
-      if (H5Aexists(f, "P") > 0) {
-        hid_t a = H5Aopen(f, "P", H5P_DEFAULT);
-        H5Aread(a, H5T_NATIVE_INT64, &p);
-        H5Aclose(a);
-      }
+      if (H5Aexists(f, "P") > 0) st = ff_h5_read_attr_int(f, path, "P", &p); /* one number, checked */
       H5Eclear2(H5E_DEFAULT);
-      if (p != P)
+      if (st == FF_OK && p != P)
         st = FF_ERROR(FF_ERR_INPUT, "'%s' is a round-2 model of %lld neuropils, the recordings have %d: it was trained "
                                     "on other recordings or another region mapping",
                       path, (long long)p, P);
       if (st == FF_OK) st = ff_gru_load(r->gru, f, path);
       int64_t v = 0;
       if (st == FF_OK && H5Aexists(f, "epochs") > 0 && H5Aexists(f, "best_epoch") > 0) {
-        hid_t a = H5Aopen(f, "epochs", H5P_DEFAULT);
-        H5Aread(a, H5T_NATIVE_INT64, &v);
-        H5Aclose(a);
+        st = ff_h5_read_attr_int(f, path, "epochs", &v);
         r->epochs = v;
-        a = H5Aopen(f, "best_epoch", H5P_DEFAULT);
-        H5Aread(a, H5T_NATIVE_INT64, &r->best_epoch);
-        H5Aclose(a);
-        if (r->epochs > 0) {
+        if (st == FF_OK) st = ff_h5_read_attr_int(f, path, "best_epoch", &r->best_epoch);
+        if (st == FF_OK && r->epochs > 0) {
           void *h = NULL;
           int64_t dims[2];
           st = ff_h5_shape(f, path, "/history", 2, dims);

@@ -4,6 +4,8 @@
 #include "flyfit/error.h"
 
 #include <stdarg.h>
+#include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -156,4 +158,27 @@ void ff_progress_update(FfProgress *p, double done) {
   double eta = rate > 0 ? (p->total - done) / rate : 0.0;
   ff_log("%s %.1f / %.1f %s (%.1f%%), %.3g %s per wall second, elapsed %.1f s, ETA %.1f s", p->what, done,
          p->total, p->unit, p->total > 0 ? 100.0 * done / p->total : 100.0, rate, p->unit, el, eta);
+}
+
+int ff_peak_memory(MPI_Comm comm, int log, double **all_mb) {
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  const double rss = (double)ru.ru_maxrss / 1024.0; /* ru_maxrss is in KiB on Linux */
+  double *all = NULL;
+  int st = rank == 0 ? FF_CALLOC(all, size, "memory report") : FF_OK;
+  MPI_Bcast(&st, 1, MPI_INT, 0, comm);
+  if (st != FF_OK) return rank == 0 ? st : FF_ERROR(st, "rank 0 could not allocate the memory report");
+  MPI_Gather(&rss, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, 0, comm);
+  if (rank == 0 && log) {
+    char line[1024];
+    size_t len = 0;
+    for (int q = 0; q < size && len < sizeof line - 32; ++q)
+      len += (size_t)snprintf(line + len, sizeof line - len, "%s%.0f", q ? ", " : "", all[q]);
+    ff_log("peak memory per rank (MB): %s", line);
+  }
+  *all_mb = all;
+  return FF_OK;
 }

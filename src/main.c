@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <math.h>
@@ -440,19 +439,8 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
   ff_log("rank 0: set-up %.3f s, compute %.3f s, pack %.3f s, MPI %.3f s, unpack %.3f s", r->out.create_s,
          r->out.compute_s, r->out.pack_s, r->out.comm_s, r->out.unpack_s);
 
-  /* peak memory of every rank (ru_maxrss is in KiB on Linux) */
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  double rss = (double)ru.ru_maxrss / 1024.0, *rss_all = NULL;
-  if (rank == 0) FF_TRY(FF_MALLOC(rss_all, size, "memory report"));
-  MPI_Gather(&rss, 1, MPI_DOUBLE, rss_all, 1, MPI_DOUBLE, 0, comm);
-  if (rank == 0) {
-    char line[1024];
-    size_t len = 0;
-    for (int q = 0; q < size && len < sizeof line - 32; ++q)
-      len += (size_t)snprintf(line + len, sizeof line - len, "%s%.0f", q ? ", " : "", rss_all[q]);
-    ff_log("peak memory per rank (MB): %s", line);
-  }
+  double *rss_all = NULL;
+  FF_TRY(ff_peak_memory(comm, 1, &rss_all));
 
   /* 6. results */
   FfRunInfo info = {&r->cfg, r->config_text, FF_VERSION, &setup, size, t_sim - t_start, t_end - t_sim, rss_all,
@@ -469,12 +457,9 @@ static void write_run_json(const Run *r, int status, MPI_Comm comm) {
   int rank, size;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  const double rss = (double)ru.ru_maxrss / 1024.0;
-  double *rss_all = rank == 0 ? calloc((size_t)size, sizeof *rss_all) : NULL;
+  double *rss_all = NULL;
+  if (ff_peak_memory(comm, 0, &rss_all) != FF_OK) return;
   int *dev = rank == 0 ? calloc((size_t)size, sizeof *dev) : NULL;
-  MPI_Gather(&rss, 1, MPI_DOUBLE, rss_all, 1, MPI_DOUBLE, 0, comm);
   MPI_Gather(&r->device, 1, MPI_INT, dev, 1, MPI_INT, 0, comm);
   if (rank == 0 && rss_all && dev) {
     static const char *const MODES[] = {"simulate", "fit", "round2", "predict", "all"};

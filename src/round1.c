@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 enum { FF_STREAM_FIT_SHUFFLE = 7, FF_STREAM_FIT_JITTER = 8 };
@@ -1034,19 +1033,7 @@ static int run(Trainer *t) {
   ff_log("best epoch %lld: over the training frames loss %.5g (bin acc %.4f); test loss %.5g (bin acc %.4f, mse %.5g)",
          (long long)t->best_epoch, s_tr.loss / (double)s_tr.n, s_tr.hits / (double)s_tr.n, s_te.loss / (double)s_te.n,
          s_te.hits / (double)s_te.n, s_te.sq / (double)s_te.n);
-  /* peak memory of every rank (ru_maxrss is in KiB on Linux) */
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  double rss = (double)ru.ru_maxrss / 1024.0;
-  FF_TRY(FF_CALLOC(t->peak_rss_mb, t->size, "memory report"));
-  MPI_Gather(&rss, 1, MPI_DOUBLE, t->peak_rss_mb, 1, MPI_DOUBLE, 0, t->comm);
-  if (t->rank == 0) {
-    char line[1024];
-    size_t len = 0;
-    for (int q = 0; q < t->size && len < sizeof line - 32; ++q)
-      len += (size_t)snprintf(line + len, sizeof line - len, "%s%.0f", q ? ", " : "", t->peak_rss_mb[q]);
-    ff_log("peak memory per rank (MB): %s", line);
-  }
+  FF_TRY(ff_peak_memory(t->comm, 1, &t->peak_rss_mb));
   int st = t->rank == 0 && t->S->train == 1 ? write_results(t, sim, test_pred, setup_s) : FF_OK;
   MPI_Bcast(&st, 1, MPI_INT, 0, t->comm);
   t->sim = sim;

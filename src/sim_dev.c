@@ -188,10 +188,8 @@ static int create(const FfSimSetup *s, void **state, const FfDevOps *ops, int nc
   v->B = s->batch;
   v->D = m->delay_steps;
   v->n_steps = s->n_steps;
-  if (ops == NULL)
-    return FF_ERROR(FF_ERR_INPUT, "[run] backend = cuda, but this flyfit was built without CUDA (no nvcc at build "
-                                  "time): rebuild on a machine with the CUDA toolkit (make CUDA=1), or set "
-                                  "[run] backend = cpu");
+  if (ops == NULL) /* ff_dev_select refuses backend = cuda in a build without CUDA, before this */
+    return FF_ERROR(FF_ERR_INTERNAL, "backend = cuda in a build without CUDA reached the GPU set-up");
   const int64_t cells = (int64_t)v->B * v->n;
   if (cells >= INT32_MAX)
     return FF_ERROR(FF_ERR_INPUT, "rank %d holds %d neurons x %d trials = %lld cells; the GPU backend indexes "

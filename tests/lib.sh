@@ -30,3 +30,20 @@ expect_error() {
     fail "$what (message did not match /$pat/)"; sed 's/^/#   /' "$err" | head -5
   fi
 }
+# sim_dump RESULTS.h5: the text of every dataset of a simulation that must not depend on ranks,
+# threads, partition, exchange or backend
+sim_dump() {
+  h5dump -d /spikes/batch -d /spikes/step -d /spikes/neuron -d /neurons/spike_count -d /neuropils/rate_hz \
+    -d /state/v_mV -d /state/g_mV -m %.17g "$1" | grep -v HDF5
+}
+# backend_run NAME NP BACKEND TRANSPORT [--set ...]: $TMP/run.ini on $TMP/net.h5 (1 rank) or
+# $TMP/net-kNP.h5, output in $TMP/NAME, log in $TMP/NAME.log, sim_dump in $TMP/NAME.txt
+backend_run() {
+  local name=$1 np=$2 be=$3 tr=$4; shift 4
+  local net=$TMP/net.h5
+  [ "$np" -gt 1 ] && net=$TMP/net-k$np.h5
+  mpi "$np" "$BIN/flyfit" "$TMP/run.ini" --set output.dir="$TMP/$name" --set data.connectome="$net" \
+    --set run.backend="$be" --set run.transport="$tr" "$@" >"$TMP/$name.log" 2>&1 \
+    || { fail "$name: flyfit exited with $?"; tail -3 "$TMP/$name.log" | sed 's/^/#   /'; return 1; }
+  sim_dump "$TMP/$name/results.h5" > "$TMP/$name.txt"
+}

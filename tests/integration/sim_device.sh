@@ -27,31 +27,18 @@ silence = 20-24
 spikes_txt = true
 state_neurons = 2, 41, 299
 INI
-dump() {
-  h5dump -d /spikes/batch -d /spikes/step -d /spikes/neuron -d /neurons/spike_count -d /neuropils/rate_hz \
-    -d /state/v_mV -d /state/g_mV -m %.17g "$1" | grep -v HDF5
-}
-run() { # name np backend transport [--set ...]
-  local name=$1 np=$2 be=$3 tr=$4; shift 4
-  local net=$TMP/net.h5
-  [ "$np" -gt 1 ] && net=$TMP/net-k$np.h5
-  mpi "$np" "$BIN/flyfit" "$TMP/run.ini" --set output.dir="$TMP/$name" --set data.connectome="$net" \
-    --set run.backend="$be" --set run.transport="$tr" "$@" >"$TMP/$name.log" 2>&1 \
-    || { fail "$name: flyfit exited with $?"; tail -3 "$TMP/$name.log" | sed 's/^/#   /'; return 1; }
-  dump "$TMP/$name/results.h5" > "$TMP/$name.txt"
-}
 for preset in shiu brainscale; do
   extra=()
   [ $preset = brainscale ] && extra=(--set run.preset=brainscale --set stimulus.background_weight_mV=0.4 --set model.w_syn_mV=0.03)
   for B in 1 3; do
     ref=$preset-b$B-cpu
-    run "$ref" 1 cpu mpi --set run.batch=$B "${extra[@]}" || continue
+    backend_run "$ref" 1 cpu mpi --set run.batch=$B "${extra[@]}" || continue
     n=$(grep -c . "$TMP/$ref/spikes.txt")
     check "$preset batch $B: the CPU reference has spikes ($n)" test "$n" -gt 200
     for cfg in "1 mpi" "1 nccl" "2 mpi" "2 nccl" "3 mpi" "3 nccl"; do
       set -- $cfg
       name=$preset-b$B-emulate-np$1-$2
-      run "$name" "$1" emulate "$2" --set run.batch=$B "${extra[@]}" || continue
+      backend_run "$name" "$1" emulate "$2" --set run.batch=$B "${extra[@]}" || continue
       if cmp -s "$TMP/$ref.txt" "$TMP/$name.txt" && cmp -s "$TMP/$ref/spikes.txt" "$TMP/$name/spikes.txt"; then
         ok "$preset batch $B: emulated GPU backend on $1 rank(s), $2 transport = CPU backend, bit for bit"
       else

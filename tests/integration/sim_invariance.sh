@@ -25,10 +25,6 @@ silence = 30-35
 spikes_txt = true
 state_neurons = 3, 150, 399
 INI
-dump() { # results.h5 -> text of every dataset that must not depend on ranks, threads, partition or exchange
-  h5dump -d /spikes/batch -d /spikes/step -d /spikes/neuron -d /neurons/spike_count -d /neuropils/rate_hz \
-    -d /state/v_mV -d /state/g_mV -m %.17g "$1" | grep -v HDF5
-}
 run() { # name np threads method exchange [--set ...]
   local name=$1 np=$2 th=$3 m=$4 x=$5; shift 5
   local net=$TMP/net.h5
@@ -36,7 +32,7 @@ run() { # name np threads method exchange [--set ...]
   mpi "$np" "$BIN/flyfit" "$TMP/run.ini" --set output.dir="$TMP/$name" --set run.threads="$th" \
     --set data.connectome="$net" --set run.exchange="$x" "$@" >"$TMP/$name.log" 2>&1 \
     || { fail "$name: flyfit exited with $?"; tail -3 "$TMP/$name.log"; return 1; }
-  dump "$TMP/$name/results.h5" > "$TMP/$name.txt" && grep -q 'DATASET "/state/g_mV"' "$TMP/$name.txt" \
+  sim_dump "$TMP/$name/results.h5" > "$TMP/$name.txt" && grep -q 'DATASET "/state/g_mV"' "$TMP/$name.txt" \
     || { fail "$name: results.h5 lacks datasets"; return 1; }
 }
 for preset in shiu brainscale; do

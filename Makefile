@@ -1,17 +1,17 @@
 # flyfit: one build for the library, the programs, the tests and the benchmarks.
 #
-#   make              build bin/flyfit, bin/flyfit-import, bin/flyfit-synth (and the library)
+#   make              build bin/flyfit, bin/flyfit-partition, bin/flyfit-import, bin/flyfit-synth (and the library)
 #   make demo         install missing Debian packages, build, make the synthetic brain, simulate it
 #   make check        build and run all tests; ends with "N passed, N failed"
 #   make check-slurm  the SLURM job scripts (jobs/*.sbatch) on a one-node SLURM cluster started for the
 #                     test (root; tools/install-deps.sh installs SLURM); ends with "N passed, N failed"
-#   make bench        benchmarks (results to stdout and bench/results.csv)
+#   make bench        benchmarks (results to stdout and build/bench/*.csv)
 #   make bench-gpu    the CUDA backend's benchmark (skipped, saying so, without a GPU)
 #   make fuzz         fuzz the input readers (INI, CSV, npz, HDF5) with clang's libFuzzer + ASan/UBSan,
 #                     FUZZ_SECONDS=120 each (FUZZ_TARGETS to pick some); new crashes go to
 #                     build/fuzz/crashes/<target>/ (tests/fuzz/README.md)
 #
-# Switches:  CUDA=auto|0|1   compile the CUDA sources in src/cuda with nvcc (auto: when nvcc exists)
+# Switches:  CUDA=auto|0|1   compile the CUDA sources in src/sim/cuda with nvcc (auto: when nvcc exists)
 #            NCCL=auto|0|1   link NCCL (auto: when nccl.h is found next to CUDA)
 #            OPT=-O2         optimisation flags
 #            NP=2            MPI ranks for demo
@@ -82,16 +82,17 @@ ifeq ($(MAKELEVEL),0)
 endif
 
 # ---- sources -----------------------------------------------------------------------------------
-LIB_SRC  := $(sort $(wildcard src/*.c partition/*.c))
-LIB_SRC  := $(filter-out src/main.c partition/main.c,$(LIB_SRC))
-CU_SRC   := $(if $(filter 1,$(CUDA_ON)),$(sort $(wildcard src/cuda/*.cu)))
+# the library: every stage of the pipeline under src/ (core, io, data, partition, sim, fit); the
+# programs' main()s under apps/, one file each
+LIB_SRC  := $(sort $(wildcard src/*/*.c))
+CU_SRC   := $(if $(filter 1,$(CUDA_ON)),$(sort $(wildcard src/sim/cuda/*.cu)))
 LIB_OBJ  := $(LIB_SRC:%.c=build/%.o) $(CU_SRC:%.cu=build/%.o)
 LIB      := build/libflyfit.a
 
-PROGS    := bin/flyfit bin/flyfit-partition $(patsubst tools/%.c,bin/flyfit-%,$(sort $(wildcard tools/*.c)))
+PROGS    := $(patsubst apps/%.c,bin/%,$(sort $(wildcard apps/*.c)))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TESTS    := $(TEST_SRC:tests/unit/%.c=build/tests/%)
-TEST_HELPERS := build/tests/ref_sim build/tests/gru_ranks
+TEST_HELPERS := $(patsubst tests/helpers/%.c,build/tests/%,$(sort $(wildcard tests/helpers/*.c)))
 # fuzzing harnesses (tests/fuzz/fuzz_*.c), built with tests/fuzz/replay.c for make check
 FUZZ_TARGETS ?= config csv npz connectome activity checkpoint
 TEST_HELPERS += $(patsubst tests/fuzz/%.c,build/tests/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
@@ -114,27 +115,16 @@ $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-bin/flyfit: build/src/main.o $(LIB)
+bin/%: build/apps/%.o $(LIB)
 	@mkdir -p bin
 	$(CC) $< $(LIB) $(LDLIBS) -o $@
 
-bin/flyfit-partition: build/partition/main.o $(LIB)
-	@mkdir -p bin
-	$(CC) $< $(LIB) $(LDLIBS) -o $@
-
-bin/flyfit-%: build/tools/%.o $(LIB)
-	@mkdir -p bin
-	$(CC) $< $(LIB) $(LDLIBS) -o $@
-
-build/tests/%: tests/unit/%.c $(LIB)
+build/tests/test_%: tests/unit/test_%.c tests/helpers/testutil.h $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests $< $(LIB) $(LDLIBS) $(shell pkg-config --libs cmocka) -o $@
+	$(CC) $(CFLAGS) -Itests/helpers $< $(LIB) $(LDLIBS) $(shell pkg-config --libs cmocka) -o $@
 
-build/tests/ref_sim: tests/ref_sim.c $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
-
-build/tests/gru_ranks: tests/gru_ranks.c $(LIB)
+# test drivers run by the integration scripts (tests/helpers/*.c, one program each)
+build/tests/%: tests/helpers/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
 
@@ -155,11 +145,11 @@ demo:
 	@tools/demo.sh $(NP)
 
 bench: $(PROGS)
-	@tools/bench.sh
+	@bench/run.sh
 
 # the CUDA backend against the CPU backend on the full-size brain; says SKIPPED without a GPU
 bench-gpu: $(PROGS)
-	@tools/bench.sh gpu
+	@bench/run.sh gpu
 
 install-deps:
 	@tools/install-deps.sh
@@ -191,4 +181,4 @@ clean:
 -include $(shell find build -name '*.d' 2>/dev/null)
 
 # The version string goes into bin/flyfit only, so that a commit does not rebuild the library.
-build/src/main.o: CFLAGS += -DFF_VERSION='"$(shell git describe --always --dirty 2>/dev/null || echo unknown)"'
+build/apps/flyfit.o: CFLAGS += -DFF_VERSION='"$(shell git describe --always --dirty 2>/dev/null || echo unknown)"'

@@ -1,6 +1,6 @@
 """The whole-brain LIF model of Shiu et al. (philshiu/Drosophila_brain_model, model.py) in Brian2,
 built the way that code builds it. One definition serves the Brian2 comparison test
-(tests/tools/brian2_shiu.py) and the speed reference of make bench (tools/bench/brian2_standalone.py)."""
+(tests/tools/brian2_shiu.py) and the speed reference of make bench (bench/brian2_standalone.py)."""
 from brian2 import NeuronGroup, Synapses, mV, ms
 
 PARAMS = {"v_0": -52 * mV, "v_rst": -52 * mV, "v_th": -45 * mV, "t_mbr": 20 * ms, "tau": 5 * ms,

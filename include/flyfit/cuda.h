@@ -1,5 +1,5 @@
-/* What the CUDA side of this build can see. The GPU simulation backend lives in src/cuda/ and
- * plugs into the backend table of sim.h; builds without nvcc get the stub in src/cuda_none.c. */
+/* What the CUDA side of this build can see. The GPU simulation backend lives in src/sim/cuda/ and
+ * plugs into the backend table of sim.h; builds without nvcc get the stub in src/sim/cuda_none.c. */
 #ifndef FLYFIT_CUDA_H
 #define FLYFIT_CUDA_H
 

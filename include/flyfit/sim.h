@@ -81,8 +81,8 @@ typedef struct {
 } FfBackend;
 
 extern const FfBackend ff_backend_cpu;
-/* The GPU backend (src/sim_dev.c over src/cuda/sim_cuda.cu), and the same algorithm run serially
- * on the CPU through the same kernel bodies (src/sim_emul.c), for testing without a GPU. */
+/* The GPU backend (src/sim/sim_dev.c over src/sim/cuda/sim_cuda.cu), and the same algorithm run serially
+ * on the CPU through the same kernel bodies (src/sim/sim_emul.c), for testing without a GPU. */
 extern const FfBackend ff_backend_cuda, ff_backend_cuda_nccl;
 extern const FfBackend ff_backend_emulate, ff_backend_emulate_nccl;
 

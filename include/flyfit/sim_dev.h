@@ -1,10 +1,10 @@
 /* The GPU simulation backend's device algorithm: the data it keeps on the device and the body of
- * every kernel, one element at a time. The CUDA kernels (src/cuda/sim_cuda.cu) are thin loops
- * around these bodies, and src/sim_emul.c runs the same bodies serially on the CPU, in a scrambled
+ * every kernel, one element at a time. The CUDA kernels (src/sim/cuda/sim_cuda.cu) are thin loops
+ * around these bodies, and src/sim/sim_emul.c runs the same bodies serially on the CPU, in a scrambled
  * order, so the algorithm is tested on machines without a GPU (backend = emulate) against the CPU
- * backend, bit for bit. The host side of both (src/sim_dev.c) is shared too.
+ * backend, bit for bit. The host side of both (src/sim/sim_dev.c) is shared too.
  *
- * The algorithm is the CPU backend's (src/sim_cpu.c), reorganised for thousands of threads: each
+ * The algorithm is the CPU backend's (src/sim/sim_cpu.c), reorganised for thousands of threads: each
  * (trial, neuron) "cell" keeps an anchor (u, g, t_anchor) and the step of its next predicted spike,
  * `next`; it changes only when input arrives, by the closed form of model.h. Per step n:
  *   fire    every cell with next == n spikes: count, reset, predict again      (dense, one per cell)
@@ -292,7 +292,7 @@ FF_DEV static inline void ff_dev_k_place(const FfDev *d, const uint64_t *words, 
   d->arr_b[at] = b;
 }
 
-/* ---- the host side's view of a device (src/sim_dev.c) ---------------------------------------- */
+/* ---- the host side's view of a device (src/sim/sim_dev.c) ---------------------------------------- */
 
 /* What a device implementation provides: memory by name, copies, and the kernel sequences. The
  * CUDA one is ff_dev_ops_cuda() (NULL in a build without CUDA), the serial one ff_dev_ops_emulate. */

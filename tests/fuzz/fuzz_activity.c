@@ -1,4 +1,4 @@
-/* Fuzzes the reader of activity.h5 (ff_activity_read, src/activity_io.c), then runs the
+/* Fuzzes the reader of activity.h5 (ff_activity_read, src/data/activity_io.c), then runs the
  * preprocessing chain on what it read with the parameters stored beside it, as round 1 does:
  * every stored value (NaN traces, a constant region, trim_frames beyond the recording, a cutoff
  * above Nyquist) must be refused with a message. Input: the file's bytes. */

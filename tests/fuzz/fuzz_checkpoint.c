@@ -1,4 +1,4 @@
-/* Fuzzes the reader of round-2 checkpoints (gru-best.h5, gru-epoch*.h5): ff_gru_load (src/gru.c)
+/* Fuzzes the reader of round-2 checkpoints (gru-best.h5, gru-epoch*.h5): ff_gru_load (src/fit/gru.c)
  * into a GRU of P = 2 neuropils and H = 3 hidden units. A checkpoint of another size, a missing or
  * mistyped dataset or attribute must be refused and leave the model as it was. Input: the file's
  * bytes. (The round-1 checkpoint reader needs a whole trainer and is not fuzzed here.) */

@@ -1,5 +1,5 @@
-/* Fuzzes the two readers of connectome.h5: ff_connectome_read (src/connectome.c: the whole file,
- * for the tools) and ff_net_load (src/net.c: one rank's slice, here the only rank, from the
+/* Fuzzes the two readers of connectome.h5: ff_connectome_read (src/data/connectome.c: the whole file,
+ * for the tools) and ff_net_load (src/sim/net.c: one rank's slice, here the only rank, from the
  * connection table or from a stored /partition/k1, through parallel HDF5 on MPI_COMM_SELF),
  * followed by ff_net_find_destinations. Input: the file's bytes. */
 #include <hdf5.h>

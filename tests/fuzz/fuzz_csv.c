@@ -1,4 +1,4 @@
-/* Fuzzes the CSV importers of flyfit-import (src/csv.c over libcsv and zlib, src/import.c): the
+/* Fuzzes the CSV importers of flyfit-import (src/io/csv.c over libcsv and zlib, src/data/import.c): the
  * Shiu neuron list and connectivity table and FlyWire Codex's connections table, plain or gzip.
  * Input: one byte choosing the reader, then file A, then optionally the separator line SEP and
  * file B:

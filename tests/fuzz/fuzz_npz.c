@@ -1,5 +1,5 @@
-/* Fuzzes the numpy readers (src/npz.c over libzip) and the recording reader of
- * `flyfit-import activity` (ff_recording_read_npz in src/activity_io.c).
+/* Fuzzes the numpy readers (src/io/npz.c over libzip) and the recording reader of
+ * `flyfit-import activity` (ff_recording_read_npz in src/data/activity_io.c).
  * Input: an .npz archive (every member is listed, its header read, and its data read as numbers or
  * strings as the header says; then the archive is read as a recording with members areas and
  * traces), or a bare .npy stream (starting \x93NUMPY), whose header alone is parsed. */

@@ -102,7 +102,7 @@ put("npz", "spelled.npz", zb.getvalue())
 
 
 def slab_checksum(g):
-    """ff_partition_slab_checksum (partition/build.c) of the one rank's slab: FNV-1a over the arrays."""
+    """ff_partition_slab_checksum (src/partition/build.c) of the one rank's slab: FNV-1a over the arrays."""
     h = 0xcbf29ce484222325
     for name in ("order", "pre", "pre_conn", "target", "weight", "np_row", "np_id", "np_syn"):
         a = g[name][()]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU backend's algorithm without a GPU: backend = emulate runs the CUDA kernels' bodies
 # (include/flyfit/sim_dev.h) serially on the CPU in scrambled orders, with the host side the CUDA
-# build uses (src/sim_dev.c). Its results must equal the CPU backend's bit for bit, for both
+# build uses (src/sim/sim_dev.c). Its results must equal the CPU backend's bit for bit, for both
 # presets, batch 1 and 3, 1-3 ranks, MPI and NCCL-style transport, with Poisson, file and silenced
 # inputs and recorded state. Then the device backends' refusals: no GPU, too little device memory,
 # NCCL with the CPU backend, a GPU backend for a mode it does not run, too few listed devices.

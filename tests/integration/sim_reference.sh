@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# flyfit's event-driven simulation against tests/ref_sim.c, the slow obvious step-by-step
+# flyfit's event-driven simulation against tests/helpers/ref_sim.c, the slow obvious step-by-step
 # simulator: identical spike trains, spike for spike, for both presets and many settings.
 source "$(dirname "$0")/../lib.sh"
 MK=$ROOT/tests/tools/mknet.py

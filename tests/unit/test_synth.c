@@ -1,4 +1,4 @@
-/* Tests of the synthetic brain generator (src/synth.c): connectome invariants, determinism across
+/* Tests of the synthetic brain generator (src/data/synth.c): connectome invariants, determinism across
  * seeds and thread counts, FlyWire-like statistics at N = 20000 computed here from the raw arrays,
  * and the Codex CSV export read back by an independent parser in this file. */
 #include <setjmp.h>

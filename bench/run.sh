@@ -15,11 +15,11 @@
 #              machine's memory bandwidth
 #   gpu        (make bench-gpu; not in the default set) the CUDA backend against the CPU backend at
 #              batch 1, 32 and 128, MPI and NCCL transport, identical spike counts; skipped without a GPU
-# usage: tools/bench.sh [SECTION ...]   (default: all; model needs scaleout's runs)
-# Figures go to stdout and to bench/*.csv; the machine is named in every CSV row.
+# usage: bench/run.sh [SECTION ...]   (default: all; model needs scaleout's runs)
+# Figures go to stdout and to build/bench/*.csv; the machine is named in every CSV row.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-B=bench
+B=build/bench
 mkdir -p $B
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader
 sections=${*:-sim import partition scaleout model fit}
@@ -94,7 +94,7 @@ sim)
     simulate "sim-np$1-t$2-b$3" "$1" "$2" --set data.connectome=$f --set run.batch="$3"
   done
   if /usr/bin/python3 -c "import brian2" 2>/dev/null; then
-    line=$(/usr/bin/python3 tools/bench/brian2_standalone.py $B/full.h5 $B/sugar.txt 200 1000 1 $B/brian2 2>$B/brian2.log | tail -1) \
+    line=$(/usr/bin/python3 bench/brian2_standalone.py $B/full.h5 $B/sugar.txt 200 1000 1 $B/brian2 2>$B/brian2.log | tail -1) \
       || { echo "bench: the Brian2 reference failed, see $B/brian2.log"; exit 1; }
     run_s=$(echo "$line" | sed -n 's/.*run_s=\([0-9.]*\).*/\1/p')
     spikes=$(echo "$line" | sed -n 's/.*spikes=\([0-9]*\).*/\1/p')
@@ -248,7 +248,7 @@ PY
   # throughput on the full-size brain at batch 128 (short samples; a step costs the same in a long one)
   [ -f $F/full-act.h5 ] || bin/flyfit-synth --seed 1 -o $F/full.h5 --activity $F/full-act.h5 --frames 200 \
     --sample-ms 2 --threads 2 > $F/full-synth.log 2>&1
-  bw=$(cc -O2 -fopenmp tools/bench/stream.c -o $F/stream && $F/stream)
+  bw=$(cc -O2 -fopenmp bench/stream.c -o $F/stream && $F/stream)
   for tr in encoder "encoder,connections"; do
     out=$F/full-$(echo $tr | tr , -)
     bin/flyfit /dev/null --set data.connectome=$F/full.h5 --set data.activity=$F/full-act.h5 --set run.mode=fit \

@@ -5,7 +5,7 @@
  * here. A window of D steps is one launch sequence on the compute stream: the host does not wait
  * between steps; the per-step counts (arrivals, touched cells, file spikes) are read by the
  * kernels from device memory, so the host never needs them. The host waits once per window, for
- * the number of spikes the window produced (src/sim_dev.c needs it to size the exchange).
+ * the number of spikes the window produced (src/sim/sim_dev.c needs it to size the exchange).
  *
  * Accumulation: synaptic input is summed with 64-bit integer atomics, stimulus counts with 32-bit
  * integer atomics; no float atomics, so sums never depend on thread order. Compaction and the

@@ -1,6 +1,6 @@
 /* The host side of the device backends (include/flyfit/sim_dev.h): set-up, memory plan, per-window
  * bookkeeping and the exchange, over an FfDevOps table. backend = cuda runs it on the GPU
- * (src/cuda/sim_cuda.cu); backend = emulate runs the same kernel bodies serially (src/sim_emul.c).
+ * (src/sim/cuda/sim_cuda.cu); backend = emulate runs the same kernel bodies serially (src/sim/sim_emul.c).
  *
  * Every device array is allocated once, by name, before the first step, from sizes that are exact
  * upper bounds: a cell spikes at most ceil(D / R) times in a window of D steps (R: its refractory

@@ -25,6 +25,7 @@
 #include "flyfit/partition.h"
 #include "flyfit/results.h"
 #include "flyfit/predict.h"
+#include "flyfit/ranks.h"
 #include "flyfit/round1.h"
 #include "flyfit/round2.h"
 #include "flyfit/runjson.h"
@@ -41,48 +42,6 @@ static const char USAGE[] =
     "       flyfit --help-config [markdown]   list every configuration key\n"
     "       flyfit --version\n"
     "Runs the whole-brain spiking model described by CONFIG.ini; see README.md.\n";
-
-/* Returns the status every rank agrees on (the largest); the lowest failing rank prints it. */
-static int agree(int status, MPI_Comm comm) {
-  int rank, worst = status, first;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, comm);
-  if (worst == FF_OK) return FF_OK;
-  int me = status ? rank : INT32_MAX;
-  MPI_Allreduce(&me, &first, 1, MPI_INT, MPI_MIN, comm);
-  if (rank == first) ff_log_report_status(status);
-  return worst;
-}
-
-/* Collective. The cores this rank may use, shared evenly with the other ranks of its node whose
- * affinity overlaps its own: ranks bound to their own cores get all of them, and unbound ranks
- * (mpirun --bind-to none) split the node instead of each starting a thread per core, which would
- * oversubscribe the cores and make OpenMP's spinning barriers crawl. */
-static int cores_available(MPI_Comm comm) {
-  cpu_set_t mine;
-  CPU_ZERO(&mine);
-  if (sched_getaffinity(0, sizeof mine, &mine) != 0)
-    for (int c = 0; c < omp_get_num_procs() && c < CPU_SETSIZE; ++c) CPU_SET(c, &mine);
-  MPI_Comm node;
-  int local;
-  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-  MPI_Comm_size(node, &local);
-  cpu_set_t *all = malloc((size_t)local * sizeof *all);
-  int sharing = 1;
-  if (all != NULL) {
-    MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, node);
-    sharing = 0;
-    for (int q = 0; q < local; ++q) {
-      cpu_set_t both;
-      CPU_AND(&both, &mine, &all[q]);
-      sharing += CPU_COUNT(&both) > 0;
-    }
-    free(all);
-  }
-  MPI_Comm_free(&node);
-  const int cores = CPU_COUNT(&mine) / (sharing > 0 ? sharing : 1);
-  return cores > 0 ? cores : 1;
-}
 
 static int make_dir(const char *path) {
   char buf[FF_CONFIG_STR];
@@ -243,11 +202,11 @@ static int run_fitting(Run *r, MPI_Comm comm, int threads, const char *out_log) 
   memset(&r2, 0, sizeof r2);
   double *sim = NULL;
   char ck1[FF_CONFIG_STR + 64], ck2[FF_CONFIG_STR + 64];
-  int st = agree(ff_round1_prepare(&fs, &r1), comm);
+  int st = ff_ranks_agree(ff_round1_prepare(&fs, &r1), comm);
   if (st == FF_OK && !train1) {
-    st = agree(model_file(cfg, "round1_checkpoint", cfg->round1_checkpoint, "checkpoint-best.h5", "mode = fit", ck1,
+    st = ff_ranks_agree(model_file(cfg, "round1_checkpoint", cfg->round1_checkpoint, "checkpoint-best.h5", "mode = fit", ck1,
                           sizeof ck1), comm);
-    if (st == FF_OK) st = agree(ff_round1_load_params(r1, ck1), comm);
+    if (st == FF_OK) st = ff_ranks_agree(ff_round1_load_params(r1, ck1), comm);
   }
   if (st == FF_OK && (mode == FF_MODE_PREDICT || mode == FF_MODE_ALL)) {
     const int64_t T = ff_round1_data(r1)->T, k0 = ff_round1_train_frames(r1);
@@ -259,29 +218,29 @@ static int run_fitting(Run *r, MPI_Comm comm, int threads, const char *out_log) 
       ff_warn("[predict] warmup_frames = %lld reaches into the test frames (from %lld): those before it are fed the "
               "recording, not forecast on the model's own",
               (long long)cfg->warmup_frames, (long long)k0);
-    st = agree(st, comm);
+    st = ff_ranks_agree(st, comm);
   }
   if (st == FF_OK && mode == FF_MODE_PREDICT) {
-    st = agree(model_file(cfg, "round2_checkpoint", cfg->round2_checkpoint, "gru-best.h5", "mode = round2", ck2,
+    st = ff_ranks_agree(model_file(cfg, "round2_checkpoint", cfg->round2_checkpoint, "gru-best.h5", "mode = round2", ck2,
                           sizeof ck2), comm);
-    if (st == FF_OK) st = agree(ff_round2_load(cfg, ck2, ff_round1_data(r1)->P, comm, &r2), comm);
+    if (st == FF_OK) st = ff_ranks_agree(ff_round2_load(cfg, ck2, ff_round1_data(r1)->P, comm, &r2), comm);
   }
-  if (st == FF_OK) st = agree(ff_log_open_file(out_log), comm);
+  if (st == FF_OK) st = ff_ranks_agree(ff_log_open_file(out_log), comm);
   r->started = st == FF_OK;
   double t_phase = MPI_Wtime();
   if (st == FF_OK && !train1) ff_log("round 1: the trained network of %s", ck1);
   if (st == FF_OK && mode == FF_MODE_PREDICT) ff_log("round 2: the trained GRU of %s", ck2);
-  if (st == FF_OK && train1) st = agree(ff_round1_run(r1), comm);
+  if (st == FF_OK && train1) st = ff_ranks_agree(ff_round1_run(r1), comm);
   if (train1) ff_runjson_phase("round1", MPI_Wtime() - t_phase);
   t_phase = MPI_Wtime();
   if (st == FF_OK && (mode == FF_MODE_ROUND2 || mode == FF_MODE_ALL)) {
     const double *rates = ff_round1_sim_rates(r1);
     if (rates == NULL) { /* round 2 on its own: round 1's rates over the training frames, again */
-      st = agree(ff_round1_simulate(r1, 0, ff_round1_train_frames(r1) - 1, &sim), comm);
+      st = ff_ranks_agree(ff_round1_simulate(r1, 0, ff_round1_train_frames(r1) - 1, &sim), comm);
       rates = sim;
     }
     const FfRound2Setup s2 = {cfg, ff_round1_data(r1), ff_round1_bins(r1), ff_round1_train_frames(r1), rates, comm};
-    if (st == FF_OK) st = agree(ff_round2_run(&s2, &r2), comm);
+    if (st == FF_OK) st = ff_ranks_agree(ff_round2_run(&s2, &r2), comm);
     if (st == FF_OK && mode == FF_MODE_ROUND2 && r->rank == 0) {
       const double *h = r2.epochs ? r2.hist + (r2.epochs - 1) * R2_METRICS : NULL;
       ff_log("wrote %s/gru-best.h5 (epoch %lld)", cfg->out_dir, (long long)r2.best_epoch);
@@ -297,7 +256,7 @@ static int run_fitting(Run *r, MPI_Comm comm, int threads, const char *out_log) 
     const FfPredictSetup ps = {cfg, r->config_text, FF_VERSION, r->hosts, mode == FF_MODE_ALL ? "all" : "predict", r1,
                                &r2, plot_tool(), threads, comm};
     if (ps.plot_tool == NULL && cfg->figures) ff_warn("tools/flyfit-plot not found beside the program: no figures");
-    st = agree(ff_predict_run(&ps), comm);
+    st = ff_ranks_agree(ff_predict_run(&ps), comm);
     ff_runjson_phase("predict", MPI_Wtime() - t_phase);
   }
   free(sim);
@@ -334,29 +293,29 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
     if (rank == 0) ff_log_report_status(st);
     return st;
   }
-  const int threads = r->cfg.threads > 0 ? (int)r->cfg.threads : cores_available(comm);
+  const int threads = r->cfg.threads > 0 ? (int)r->cfg.threads : ff_ranks_cores(comm);
   int device = -1; /* the GPU of this rank, for backend = cuda */
-  FF_TRY(agree(ff_dev_select(&r->cfg, comm, &device), comm));
+  FF_TRY(ff_ranks_agree(ff_dev_select(&r->cfg, comm, &device), comm));
   r->threads = threads;
   r->device = device;
 
   /* 2. inputs, checked on rank 0 */
   st = rank == 0 ? check_inputs(r) : FF_OK;
   if (st == FF_OK && rank == 0) st = check_partition(r, size);
-  FF_TRY(agree(st, comm));
+  FF_TRY(ff_ranks_agree(st, comm));
   MPI_Bcast(&r->n_global, 1, MPI_INT64_T, 0, comm);
-  FF_TRY(agree(ff_stimulus_bcast(&r->stim, comm), comm));
+  FF_TRY(ff_ranks_agree(ff_stimulus_bcast(&r->stim, comm), comm));
 
   /* 3. this rank's share of the network */
-  FF_TRY(agree(ff_net_load(r->cfg.connectome, comm, &r->net), comm));
-  FF_TRY(agree(ff_net_find_destinations(&r->net, comm), comm));
+  FF_TRY(ff_ranks_agree(ff_net_load(r->cfg.connectome, comm, &r->net), comm));
+  FF_TRY(ff_ranks_agree(ff_net_find_destinations(&r->net, comm), comm));
 
   /* 4. everything is valid: open the log and describe the run */
   char out_log[FF_CONFIG_STR + 32], cuda[512];
   snprintf(out_log, sizeof out_log, "%s/flyfit.log", r->cfg.out_dir);
   /* the fitting modes open their log only once their own inputs have been checked too (run_fitting) */
   if (r->cfg.mode == FF_MODE_SIMULATE) {
-    FF_TRY(agree(ff_log_open_file(out_log), comm));
+    FF_TRY(ff_ranks_agree(ff_log_open_file(out_log), comm));
     r->started = 1;
   }
   ff_cuda_describe(cuda, sizeof cuda);
@@ -416,7 +375,7 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
                                                                     : &ff_backend_cpu;
   MPI_Barrier(comm);
   double t_sim = MPI_Wtime();
-  FF_TRY(agree(ff_sim_run(backend, &setup, comm, &r->out), comm));
+  FF_TRY(ff_ranks_agree(ff_sim_run(backend, &setup, comm, &r->out), comm));
   double t_end = MPI_Wtime();
   ff_runjson_phase("setup", t_sim - t_start);
   ff_runjson_phase("simulate", t_end - t_sim);
@@ -445,7 +404,7 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
   /* 6. results */
   FfRunInfo info = {&r->cfg, r->config_text, FF_VERSION, &setup, size, t_sim - t_start, t_end - t_sim, rss_all,
                     r->hosts};
-  st = agree(ff_results_write(&info, &r->out, comm), comm);
+  st = ff_ranks_agree(ff_results_write(&info, &r->out, comm), comm);
   free(rss_all);
   if (st) return st;
   ff_log("wrote %s/results.h5%s", r->cfg.out_dir, r->cfg.spikes_txt ? " and spikes.txt" : "");

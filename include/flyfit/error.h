@@ -1,6 +1,7 @@
 /* Status codes and the one propagate macro used everywhere.
  * A failing function records a message with ff_error() and returns a nonzero FfStatus; every
- * caller passes it up with FF_TRY, which appends file:line:function to a per-thread traceback.
+ * caller passes it up with FF_CALL or FF_TRY, which append file:line:function to a per-thread
+ * traceback.
  * The status doubles as the process exit code, so scripts can tell bad input from a crash. */
 #ifndef FLYFIT_ERROR_H
 #define FLYFIT_ERROR_H
@@ -33,14 +34,35 @@ void ff_error_clear(void);
 
 #define FF_ERROR(code, ...) ff_error((code), __FILE__, __LINE__, __func__, __VA_ARGS__)
 
-#define FF_TRY(expr)                                                                               \
+/* The one propagate macro. FF_CALL(st, expr) evaluates expr into st only while st is FF_OK; a
+ * failure appends this file:line:function to the traceback. A function that must release what it
+ * holds whatever happens runs its steps as FF_CALLs on one status and cleans up once at the end:
+ *     int st = FF_OK;
+ *     FF_CALL(st, open_it(&f));
+ *     FF_CALL(st, write_it(f));
+ *     close_it(f);
+ *     return st;
+ * FF_TRY(expr) is the same for a function with nothing to release: it returns on failure. */
+#define FF_CALL(st, expr)                                                                          \
   do {                                                                                             \
-    int ff_try_status_ = (expr);                                                                   \
-    if (ff_try_status_ != FF_OK) {                                                                 \
-      ff_error_trace(__FILE__, __LINE__, __func__);                                                \
-      return ff_try_status_;                                                                       \
+    if ((st) == FF_OK) {                                                                           \
+      (st) = (expr);                                                                               \
+      if ((st) != FF_OK) ff_error_trace(__FILE__, __LINE__, __func__);                             \
     }                                                                                              \
   } while (0)
+
+#define FF_TRY(expr)                                                                               \
+  do {                                                                                             \
+    int ff_try_status_ = FF_OK;                                                                    \
+    FF_CALL(ff_try_status_, (expr));                                                               \
+    if (ff_try_status_ != FF_OK) return ff_try_status_;                                            \
+  } while (0)
+
+/* FF_MPI(call): every MPI call goes through this. Its value is FF_OK, or FF_ERR_MPI with a message
+ * naming the call, MPI's reason and file:line (MPI_COMM_WORLD returns errors: main sets
+ * MPI_ERRORS_RETURN). Use it as any status: FF_TRY(FF_MPI(MPI_Bcast(...))) or FF_CALL(st, FF_MPI(...)). */
+#define FF_MPI(call) ff_mpi_status((call), #call, __FILE__, __LINE__, __func__)
+int ff_mpi_status(int mpi_rc, const char *call, const char *file, int line, const char *func);
 
 /* Allocation that reports what it was for. *p is set to NULL on failure; n*size overflow is caught. */
 int ff_alloc_(void **p, size_t n, size_t size, int zero, const char *what, const char *file, int line,

@@ -11,12 +11,42 @@
 
 #include "flyfit/hd.h"
 
-enum {
-  FF_STREAM_POISSON = 1,    /* stimulus Poisson input: counter (step/4, neuron, batch) */
+/* Every random stream of the project, in one place, so that a new use cannot collide with an old
+ * one: a number is never reused or renumbered (that would change every result drawn from it).
+ * The comment says what draws from it and its counter words (c0, c1, c2). New streams take the
+ * next free number below FF_STREAM_END, or a new block of 16 beyond it. */
+enum FfStream {
+  /* simulation */
+  FF_STREAM_POISSON = 1,    /* stimulus Poisson input: (step/4, neuron, batch) */
   FF_STREAM_BACKGROUND = 2, /* background Poisson input to every neuron: (step/4, neuron, batch) */
   FF_STREAM_INIT = 3,       /* initial state: (0, neuron, batch) */
-  FF_STREAM_PARTITION = 4,  /* random partition: (neuron, 0, 0) */
-  FF_STREAM_SYNTH = 16      /* flyfit-synth uses streams 16..31 */
+  /* partitioning */
+  FF_STREAM_PARTITION = 4, /* random partition: (neuron, neuron >> 32, 0) */
+  /* round 1 */
+  FF_STREAM_FIT_BG = 5,      /* background Poisson input of a sample: (neuron, step, sample key) */
+  FF_STREAM_FIT_INIT = 6,    /* initial state of a sample: (neuron, sample key, 0) */
+  FF_STREAM_FIT_SHUFFLE = 7, /* order of the training samples: (sample, epoch, 0) */
+  FF_STREAM_FIT_JITTER = 8,  /* input jitter inside the rate bins: (frame, neuropil, epoch) */
+  FF_STREAM_FIT_PARAM = 9,   /* initial encoder weights: (neuron, neuropil, 0) */
+  /* round 2 */
+  FF_STREAM_GRU_INIT = 10,  /* initial GRU parameters: (index, index >> 32, 0) */
+  /* 11: never used */
+  FF_STREAM_R2 = 12,        /* round-2 batches: window starts and jitter (step, sequence, ...) */
+  FF_STREAM_R2_NOISE = 13,  /* round-2 noise on simulated rates: (step, sequence, frame x neuropil) */
+  /* flyfit-synth: the connectome (16-22) and the recordings (24-26) */
+  FF_STREAM_SYNTH_REGION = 16, /* shuffle of region labels: (position) */
+  FF_STREAM_SYNTH_NEURON = 17, /* per-neuron properties: (neuron, 0 or 1) */
+  FF_STREAM_SYNTH_TARGET = 18, /* candidate targets: (neuron, draw low, draw high) */
+  FF_STREAM_SYNTH_COUNT = 19,  /* synapse count: (neuron, position in row) */
+  FF_STREAM_SYNTH_SPLIT = 20,  /* second neuropil of a connection: (neuron, position in row) */
+  FF_STREAM_SYNTH_ROOT = 21,   /* synthetic root ids: (neuron) */
+  FF_STREAM_SYNTH_FILL = 22,   /* start of the deterministic fill of a saturated row: (neuron) */
+  /* 23: never used */
+  FF_STREAM_SYNTH_TRUTH = 24,  /* the hidden encoder of synthetic recordings: (neuron, neuropil, 1 or 2) */
+  FF_STREAM_SYNTH_DRIVE = 25,  /* the hidden slow drive: (frame, neuropil, 0 or 7) */
+  FF_STREAM_SYNTH_NOISE = 26,  /* calcium noise: (frame, region, 0) */
+  /* 27: never used */
+  FF_STREAM_END = 32           /* the first free number */
 };
 
 /* Four 32-bit words for counter (c0, c1, c2) in `stream`, under the 64-bit seed. */

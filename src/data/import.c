@@ -6,6 +6,7 @@
 #include "flyfit/csv.h"
 #include "flyfit/error.h"
 #include "flyfit/idmap.h"
+#include "flyfit/hash.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -308,15 +309,9 @@ typedef struct {
   Rows rows;
 } CodexState;
 
-static uint32_t fnv1a(const char *s) {
-  uint32_t h = 2166136261u;
-  for (; *s; ++s) h = (h ^ (unsigned char)*s) * 16777619u;
-  return h;
-}
-
 static int neuropil_id(CodexState *S, const char *name, int64_t line, int16_t *id) {
   if (name[0] == '\0') return FF_ERROR(FF_ERR_INPUT, "%s:%lld: the neuropil is empty", S->path, (long long)line);
-  for (uint32_t h = fnv1a(name) & (NP_SLOTS - 1);; h = (h + 1) & (NP_SLOTS - 1)) {
+  for (uint32_t h = (uint32_t)ff_fnv1a_str(name) & (NP_SLOTS - 1);; h = (h + 1) & (NP_SLOTS - 1)) {
     if (S->np_slot[h] < 0) {
       if (S->n_np >= NP_SLOTS / 2) return FF_ERROR(FF_ERR_INPUT, "%s:%lld: more than %d neuropil names", S->path, (long long)line, NP_SLOTS / 2);
       S->np_name[S->n_np] = strdup(name);

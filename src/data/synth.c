@@ -17,16 +17,6 @@
 #include <unistd.h>
 #include <zlib.h>
 
-enum {
-  ST_REGION = FF_STREAM_SYNTH + 0, /* shuffle of region labels: (position) */
-  ST_NEURON = FF_STREAM_SYNTH + 1, /* per-neuron properties: (neuron, 0 or 1) */
-  ST_TARGET = FF_STREAM_SYNTH + 2, /* candidate targets: (neuron, draw low, draw high) */
-  ST_COUNT = FF_STREAM_SYNTH + 3,  /* synapse count: (neuron, position in row) */
-  ST_SPLIT = FF_STREAM_SYNTH + 4,  /* second neuropil of a connection: (neuron, position in row) */
-  ST_ROOT = FF_STREAM_SYNTH + 5,   /* synthetic root ids: (neuron) */
-  ST_FILL = FF_STREAM_SYNTH + 6    /* start of the deterministic fill of a saturated row: (neuron) */
-};
-
 /* Model constants. The lognormal widths give FlyWire-like tails: out-degree up to tens of times the
  * mean, in-degree likewise (targets are weighted by a per-neuron attractiveness), and synapse counts
  * with ~35% single-synapse connections, ~20% with 5 or more and a tail past a thousand. */
@@ -188,7 +178,7 @@ static int gen_regions(Gen *g) {
     for (int64_t q = 0; q < g->quota[p]; ++q) g->region[k++] = (int16_t)p;
   for (int64_t j = n - 1; j > 0; --j) {
     uint32_t r[4];
-    ff_rng4(g->seed, ST_REGION, (uint32_t)j, 0, 0, r);
+    ff_rng4(g->seed, FF_STREAM_SYNTH_REGION, (uint32_t)j, 0, 0, r);
     int64_t s = (int64_t)(ff_u01_53(r[0], r[1]) * (double)(j + 1));
     if (s > j) s = j;
     int16_t t = g->region[j];
@@ -272,7 +262,7 @@ static int gen_members(Gen *g) {
 #pragma omp parallel for schedule(static)
   for (int64_t t = 0; t < n; ++t) {
     uint32_t r[4];
-    ff_rng4(g->seed, ST_NEURON, (uint32_t)g->member[t], 1, 0, r);
+    ff_rng4(g->seed, FF_STREAM_SYNTH_NEURON, (uint32_t)g->member[t], 1, 0, r);
     g->alias_prob[t] = exp(INWEIGHT_SIGMA * box_muller(r[0], r[1]));
   }
   int64_t *work;
@@ -289,7 +279,7 @@ static int gen_members(Gen *g) {
 
 static int64_t neuron_degree(const Gen *g, int64_t i) {
   uint32_t r[4];
-  ff_rng4(g->seed, ST_NEURON, (uint32_t)i, 0, 0, r);
+  ff_rng4(g->seed, FF_STREAM_SYNTH_NEURON, (uint32_t)i, 0, 0, r);
   /* floor(x + u) with u uniform has expectation x: the mean degree is exact, not rounded. */
   double x = exp(g->deg_mu + DEGREE_SIGMA * box_muller(r[0], r[1])) + ff_u01(r[2]);
   if (!(x < (double)(g->n - 1))) return g->n - 1;
@@ -298,7 +288,7 @@ static int64_t neuron_degree(const Gen *g, int64_t i) {
 
 static int neuron_inhibitory(const Gen *g, int64_t i, double fraction) {
   uint32_t r[4];
-  ff_rng4(g->seed, ST_NEURON, (uint32_t)i, 0, 0, r);
+  ff_rng4(g->seed, FF_STREAM_SYNTH_NEURON, (uint32_t)i, 0, 0, r);
   return (uint64_t)r[3] < ff_bernoulli_threshold(fraction);
 }
 
@@ -324,7 +314,7 @@ static int32_t member_sample(const Gen *g, int p, uint32_t slot_bits, uint32_t k
 
 static int32_t draw_target(const Gen *g, int64_t i, uint64_t draw, int uniform_only) {
   uint32_t r[4];
-  ff_rng4(g->seed, ST_TARGET, (uint32_t)i, (uint32_t)draw, (uint32_t)(draw >> 32), r);
+  ff_rng4(g->seed, FF_STREAM_SYNTH_TARGET, (uint32_t)i, (uint32_t)draw, (uint32_t)(draw >> 32), r);
   double u = ff_u01(r[0]);
   int p = -1;
   if (!uniform_only && u < P_HOME + P_NEAR) p = u < P_HOME ? g->region[i] : near_sample(g, g->region[i], ff_u01(r[1]));
@@ -394,7 +384,7 @@ static void row_targets(const Gen *g, int64_t i, int32_t *row, int64_t k) {
   for (int round = 0; m < k; ++round) {
     if (round == MIXED_ROUNDS + UNIFORM_ROUNDS) {
       uint32_t r[4];
-      ff_rng4(g->seed, ST_FILL, (uint32_t)i, 0, 0, r);
+      ff_rng4(g->seed, FF_STREAM_SYNTH_FILL, (uint32_t)i, 0, 0, r);
       int64_t j = (int64_t)(ff_u01_53(r[0], r[1]) * (double)g->n) % g->n, t = m;
       for (int64_t seen = 0; t < k && seen < g->n; ++seen, j = (j + 1 == g->n ? 0 : j + 1))
         if (j != i && !in_sorted(row, m, (int32_t)j)) row[t++] = (int32_t)j;
@@ -411,7 +401,7 @@ static void row_targets(const Gen *g, int64_t i, int32_t *row, int64_t k) {
 
 static int32_t conn_synapses(const Gen *g, int64_t i, int64_t e_local) {
   uint32_t r[4];
-  ff_rng4(g->seed, ST_COUNT, (uint32_t)i, (uint32_t)e_local, 0, r);
+  ff_rng4(g->seed, FF_STREAM_SYNTH_COUNT, (uint32_t)i, (uint32_t)e_local, 0, r);
   double x = exp(g->syn_mu + SYN_SIGMA * box_muller(r[0], r[1]));
   if (!(x < (double)SYN_MAX)) return SYN_MAX;
   int32_t s = (int32_t)ceil(x);
@@ -433,7 +423,7 @@ static void conn_place(const Gen *g, int64_t i, int64_t e_local, int32_t post, i
   pl->syn[0] = s;
   if (s < 2) return;
   uint32_t r[4];
-  ff_rng4(g->seed, ST_SPLIT, (uint32_t)i, (uint32_t)e_local, 0, r);
+  ff_rng4(g->seed, FF_STREAM_SYNTH_SPLIT, (uint32_t)i, (uint32_t)e_local, 0, r);
   if ((uint64_t)r[0] >= ff_bernoulli_threshold(P_SPLIT)) return;
   int b = g->region[i] != a ? g->region[i] : near_sample(g, a, ff_u01(r[2]));
   if (b < 0 || b == a) return;
@@ -502,7 +492,7 @@ static int set_root_ids(const Gen *g, const FfSynthOptions *o, FfConnectome *c) 
 #pragma omp parallel for schedule(static)
   for (int64_t j = 0; j < n; ++j) {
     uint32_t r[4];
-    ff_rng4(g->seed, ST_ROOT, (uint32_t)j, 0, 0, r);
+    ff_rng4(g->seed, FF_STREAM_SYNTH_ROOT, (uint32_t)j, 0, 0, r);
     c->root_id[j] = ROOT_ID_BASE + j * stride + (stride > 1 ? (int64_t)(r[0] % (uint32_t)stride) : 0);
   }
   return FF_OK;
@@ -712,7 +702,7 @@ int ff_synth_write_neuron_list(const FfConnectome *c, const char *path) {
  * reads it); which transmitter within the sign is drawn per neuron. */
 static const char *neuron_nt(const Gen *g, int64_t i, int inhibitory) {
   uint32_t r[4];
-  ff_rng4(g->seed, ST_NEURON, (uint32_t)i, 1, 0, r);
+  ff_rng4(g->seed, FF_STREAM_SYNTH_NEURON, (uint32_t)i, 1, 0, r);
   double u = ff_u01(r[2]);
   if (inhibitory) return u < 0.55 ? "GABA" : "GLUT";
   return u < 0.90 ? "ACH" : u < 0.96 ? "DA" : u < 0.98 ? "SER" : "OCT";

@@ -16,7 +16,6 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { STREAM_TRUTH = FF_STREAM_SYNTH + 8, STREAM_DRIVE, STREAM_NOISE, STREAM_BASE };
 
 void ff_synth_activity_defaults(FfSynthActivityOptions *o) {
   *o = (FfSynthActivityOptions){.frames = 1900, .fs_hz = 1.2, .sample_ms = 0, .tau_s = 0.8, .gain = 0.05,
@@ -74,8 +73,8 @@ static void hidden_encoder(Gen *g, const FfSynthActivityOptions *o) {
     if (home >= 0) w[home] = (float)o->home_mV;
     for (int q = 0; q < 3; ++q) {
       uint32_t r[4];
-      ff_rng4(seed, STREAM_TRUTH, (uint32_t)gid, (uint32_t)q, 1, r);
-      w[r[2] % (uint32_t)g->P] += (float)(0.6 * gauss(seed, STREAM_TRUTH, (uint32_t)gid, (uint32_t)q, 2));
+      ff_rng4(seed, FF_STREAM_SYNTH_TRUTH, (uint32_t)gid, (uint32_t)q, 1, r);
+      w[r[2] % (uint32_t)g->P] += (float)(0.6 * gauss(seed, FF_STREAM_SYNTH_TRUTH, (uint32_t)gid, (uint32_t)q, 2));
     }
     g->truth_b[j] = (float)o->bias_mV;
   }
@@ -123,8 +122,8 @@ static int generate(Gen *g, const char *connectome, const FfSynthActivityOptions
   ff_progress_start(&prog, "synthetic recordings:", "frames", (double)T, 10.0);
   for (int64_t k = 0; k < T && st == FF_OK; ++k) {
     for (int64_t p = 0; p < P; ++p) { /* hidden drive: a wave plus OU; the input: last frame's rates plus it */
-      const double prev = k ? ou[p] : o->drive_hz * gauss(o->seed, STREAM_DRIVE, 0, (uint32_t)p, 7);
-      ou[p] = rho * prev + kick * gauss(o->seed, STREAM_DRIVE, (uint32_t)k + 1, (uint32_t)p, 0);
+      const double prev = k ? ou[p] : o->drive_hz * gauss(o->seed, FF_STREAM_SYNTH_DRIVE, 0, (uint32_t)p, 7);
+      ou[p] = rho * prev + kick * gauss(o->seed, FF_STREAM_SYNTH_DRIVE, (uint32_t)k + 1, (uint32_t)p, 0);
       const double wave = o->wave_frames > 0 ? o->wave_hz * sin(6.283185307179586 * ((double)k / o->wave_frames + 0.25 * (double)(p % 4))) : 0.0;
       g->drive[k * P + p] = ou[p] + wave;
       const double in = (k ? g->rates[(k - 1) * P + p] : 0.0) + g->drive[k * P + p];
@@ -147,7 +146,7 @@ static int generate(Gen *g, const char *connectome, const FfSynthActivityOptions
       c = gamma * c + g->rates[k * P + p] / o->fs_hz;
       const double drift = 1.0 + 0.03 * sin(6.283185307179586 * (double)k / (double)(T > 2 ? T : 2) + phase);
       g->traces[k * P + p] = f0 * (1.0 + o->gain * c) * drift +
-                             o->noise * f0 * gauss(o->seed, STREAM_NOISE, (uint32_t)k, (uint32_t)p, 0);
+                             o->noise * f0 * gauss(o->seed, FF_STREAM_SYNTH_NOISE, (uint32_t)k, (uint32_t)p, 0);
     }
   }
   return FF_OK;

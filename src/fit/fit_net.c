@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { FF_STREAM_FIT_BG = 5, FF_STREAM_FIT_INIT = 6, FF_STREAM_FIT_PARAM = 9 };
 
 typedef struct {
   int32_t j, t, b;

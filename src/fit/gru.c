@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { FF_STREAM_GRU_INIT = 10 }; /* round 1 uses streams 5-9 */
 
 /* ---- exact fixed-point sums ------------------------------------------------------------------ */
 

@@ -12,6 +12,7 @@
 #include "flyfit/results.h"
 #include "flyfit/rng.h"
 #include "flyfit/signals.h"
+#include "flyfit/hash.h"
 
 #include <dirent.h>
 #include <signal.h>
@@ -21,7 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { FF_STREAM_FIT_SHUFFLE = 7, FF_STREAM_FIT_JITTER = 8 };
 #define EVAL_KEY 0x80000000u /* samples scored without training: the same random input every epoch */
 
 /* ---- recordings --------------------------------------------------------------------------------- */
@@ -34,12 +34,6 @@ void ff_fitdata_destroy(FfFitData *rec) {
   free(rec->np_index);
   free(rec->rates);
   memset(rec, 0, sizeof *rec);
-}
-
-static uint64_t fnv(uint64_t h, const void *data, size_t n) {
-  const unsigned char *b = data;
-  for (size_t k = 0; k < n; ++k) h = (h ^ b[k]) * 0x100000001b3ull;
-  return h;
 }
 
 static int same_params(const FfPreprocess *a, const FfPreprocess *b) {
@@ -149,9 +143,9 @@ int ff_fitdata_load(const FfConfig *cfg, MPI_Comm comm, FfFitData *rec) {
     MPI_Bcast(name, sizeof name, MPI_CHAR, 0, comm);
     if (rank != 0 && (rec->names[p] = strdup(name)) == NULL) return FF_ERROR(FF_ERR_NOMEM, "out of memory");
   }
-  uint64_t h = 0xcbf29ce484222325ull;
-  h = fnv(h, rec->rates, (size_t)(rec->T * rec->P) * sizeof *rec->rates);
-  for (int32_t p = 0; p < rec->P; ++p) h = fnv(h, rec->names[p], strlen(rec->names[p]) + 1);
+  uint64_t h = FF_FNV_BASIS;
+  h = ff_fnv1a(h, rec->rates, (size_t)(rec->T * rec->P) * sizeof *rec->rates);
+  for (int32_t p = 0; p < rec->P; ++p) h = ff_fnv1a(h, rec->names[p], strlen(rec->names[p]) + 1);
   rec->hash = h;
   return FF_OK;
 }
@@ -706,7 +700,7 @@ static uint64_t partition_id(const FfRound1Setup *S) {
     uint64_t *sums = NULL;
     if (ff_h5_open(S->cfg->connectome, H5P_DEFAULT, &f) == FF_OK) {
       if (ff_h5_read_all(f, S->cfg->connectome, d, H5T_NATIVE_UINT64, size, (void **)&sums, NULL) == FF_OK)
-        id = fnv(0xcbf29ce484222325ull, sums, (size_t)size * sizeof *sums);
+        id = ff_fnv1a(FF_FNV_BASIS, sums, (size_t)size * sizeof *sums);
       free(sums);
       H5Fclose(f);
     }

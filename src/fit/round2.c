@@ -11,7 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { FF_STREAM_R2 = 12 };
 const char *const FF_ROUND2_METRIC_NAMES[R2_METRICS] = {"train_loss", "train_bin_acc", "test_loss", "test_bin_acc",
                                                         "test_mse", "lr", "seconds"};
 
@@ -153,7 +152,7 @@ int ff_round2_run(const FfRound2Setup *s, FfRound2Result *res) {
             if (gb < half || k == 0) { /* recorded frame k, jittered within its class */
               const int32_t c = ff_bins_class(bins, d->rates[k * P + p]);
               uint32_t w[4];
-              ff_rng4((uint64_t)cfg->seed, FF_STREAM_R2 + 1, step, (uint32_t)gb, (uint32_t)(k * P + p), w);
+              ff_rng4((uint64_t)cfg->seed, FF_STREAM_R2_NOISE, step, (uint32_t)gb, (uint32_t)(k * P + p), w);
               v = bins->edges[c] + ff_u01_53(w[0], w[1]) * (bins->edges[c + 1] - bins->edges[c]);
             } else { /* frame k as the network makes it, driven by frame k-1, plus noise */
               v = s->sim[(k - 1) * P + p] + noise * gauss((uint64_t)cfg->seed, step, (uint32_t)gb, (uint32_t)(k * P + p));

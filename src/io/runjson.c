@@ -3,6 +3,7 @@
 #include "flyfit/runjson.h"
 
 #include "flyfit/error.h"
+#include "flyfit/hash.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -99,12 +100,6 @@ static void put_value(FILE *f, const char *v) {
   }
 }
 
-static uint64_t fnv1a(const char *s) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; ++s) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
-
 int ff_runjson_write(const FfRunJson *r) {
   char path[4200], tmp[4220];
   snprintf(path, sizeof path, "%s/run.json", r->dir);
@@ -114,7 +109,7 @@ int ff_runjson_write(const FfRunJson *r) {
   const char *status = r->status == FF_OK ? "done" : r->status == FF_STOPPED ? "stopped" : "failed";
   fprintf(f, "{\n  \"flyfit_version\": ");
   put_string(f, r->version);
-  fprintf(f, ",\n  \"config_hash\": \"fnv1a64:%016llx\",\n  \"mode\": ", (unsigned long long)fnv1a(r->config_text));
+  fprintf(f, ",\n  \"config_hash\": \"fnv1a64:%016llx\",\n  \"mode\": ", (unsigned long long)ff_fnv1a_str(r->config_text));
   put_string(f, r->mode);
   fprintf(f, ",\n  \"status\": \"%s\",\n  \"exit_status\": %d,\n", status, r->status);
   fprintf(f, "  \"ranks\": %d,\n  \"threads_per_rank\": %d,\n  \"nodes\": %d,\n  \"hosts\": [", r->ranks, r->threads,

@@ -3,6 +3,7 @@
 #include "flyfit/error.h"
 #include "flyfit/log.h"
 #include "flyfit/partition.h"
+#include "flyfit/hash.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,33 +25,27 @@ void ff_partition_destroy(FfPartition *p) {
   memset(p, 0, sizeof *p);
 }
 
-static uint64_t fnv(uint64_t h, const void *data, size_t bytes) {
-  const unsigned char *b = data;
-  for (size_t k = 0; k < bytes; ++k) h = (h ^ b[k]) * 0x100000001b3ull;
-  return h;
-}
-
 /* pre_conn holds global offsets; the checksum covers the rank's offsets made relative to its
  * first connection, so that it depends on the slab alone. */
 uint64_t ff_partition_slab_checksum(const int64_t *order, int64_t n_order, const int64_t *pre, int64_t n_pre,
                                     const int64_t *pre_conn, const int32_t *target, const int32_t *weight,
                                     int64_t n_conn, const int64_t *np_row, const int16_t *np_id,
                                     const int32_t *np_syn, int64_t n_np) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  h = fnv(h, order, (size_t)n_order * sizeof *order);
-  h = fnv(h, pre, (size_t)n_pre * sizeof *pre);
+  uint64_t h = FF_FNV_BASIS;
+  h = ff_fnv1a(h, order, (size_t)n_order * sizeof *order);
+  h = ff_fnv1a(h, pre, (size_t)n_pre * sizeof *pre);
   for (int64_t s = 0; s <= n_pre; ++s) {
     const int64_t rel = pre_conn[s] - pre_conn[0];
-    h = fnv(h, &rel, sizeof rel);
+    h = ff_fnv1a(h, &rel, sizeof rel);
   }
-  h = fnv(h, target, (size_t)n_conn * sizeof *target);
-  h = fnv(h, weight, (size_t)n_conn * sizeof *weight);
+  h = ff_fnv1a(h, target, (size_t)n_conn * sizeof *target);
+  h = ff_fnv1a(h, weight, (size_t)n_conn * sizeof *weight);
   for (int64_t i = 0; i <= n_order; ++i) {
     const int64_t rel = np_row[i] - np_row[0];
-    h = fnv(h, &rel, sizeof rel);
+    h = ff_fnv1a(h, &rel, sizeof rel);
   }
-  h = fnv(h, np_id, (size_t)n_np * sizeof *np_id);
-  return fnv(h, np_syn, (size_t)n_np * sizeof *np_syn);
+  h = ff_fnv1a(h, np_id, (size_t)n_np * sizeof *np_id);
+  return ff_fnv1a(h, np_syn, (size_t)n_np * sizeof *np_syn);
 }
 
 static int build(const FfConnectome *c, FfPartition *p) {

@@ -1,0 +1,19 @@
+/* What the ranks of a job agree on: one status for all (so that every rank stops together and one
+ * rank reports), and the cores each rank may use. MPI calls themselves are checked by FF_MPI
+ * (error.h). Every function here is collective: all ranks of the communicator must call it. */
+#ifndef FLYFIT_RANKS_H
+#define FLYFIT_RANKS_H
+
+#include <mpi.h>
+
+/* Collective. The status every rank agrees on (the largest); the lowest failing rank reports its
+ * own message (ff_log_report_status), so a failure is told once, by the rank that saw it. */
+int ff_ranks_agree(int status, MPI_Comm comm);
+
+/* Collective. The cores this rank may use, shared evenly with the other ranks of its node whose
+ * affinity overlaps its own: ranks bound to their own cores get all of them, and unbound ranks
+ * (mpirun --bind-to none) split the node instead of each starting a thread per core, which would
+ * oversubscribe the cores and make OpenMP's spinning barriers crawl. At least 1. */
+int ff_ranks_cores(MPI_Comm comm);
+
+#endif

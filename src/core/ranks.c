@@ -1,0 +1,66 @@
+/* Agreement between ranks and checked MPI calls (ranks.h, FF_MPI in error.h). */
+#define _GNU_SOURCE
+#include "flyfit/ranks.h"
+
+#include <omp.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "flyfit/error.h"
+#include "flyfit/log.h"
+
+int ff_mpi_status(int mpi_rc, const char *call, const char *file, int line, const char *func) {
+  if (mpi_rc == MPI_SUCCESS) return FF_OK;
+  char why[MPI_MAX_ERROR_STRING] = "";
+  int len = 0;
+  if (MPI_Error_string(mpi_rc, why, &len) != MPI_SUCCESS) snprintf(why, sizeof why, "MPI error %d", mpi_rc);
+  /* the call's text up to its first parenthesis names it well enough: "MPI_Allreduce failed: ..." */
+  int name = 0;
+  while (call[name] && call[name] != '(') ++name;
+  return ff_error(FF_ERR_MPI, file, line, func, "%.*s failed: %s", name, call, why);
+}
+
+int ff_ranks_agree(int status, MPI_Comm comm) {
+  int rank = 0, worst = status, first = 0;
+  /* if the agreement itself fails, every rank that sees it reports its own failure */
+  int st = FF_MPI(MPI_Comm_rank(comm, &rank));
+  FF_CALL(st, FF_MPI(MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, comm)));
+  if (st != FF_OK) {
+    ff_log_report_status(st);
+    return st;
+  }
+  if (worst == FF_OK) return FF_OK;
+  int me = status ? rank : INT32_MAX;
+  FF_CALL(st, FF_MPI(MPI_Allreduce(&me, &first, 1, MPI_INT, MPI_MIN, comm)));
+  if (st != FF_OK || rank == first) ff_log_report_status(st != FF_OK ? st : status);
+  return st != FF_OK ? st : worst;
+}
+
+int ff_ranks_cores(MPI_Comm comm) {
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  if (sched_getaffinity(0, sizeof mine, &mine) != 0)
+    for (int c = 0; c < omp_get_num_procs() && c < CPU_SETSIZE; ++c) CPU_SET(c, &mine);
+  MPI_Comm node = MPI_COMM_NULL;
+  int local = 1, sharing = 1;
+  int st = FF_MPI(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+  FF_CALL(st, FF_MPI(MPI_Comm_size(node, &local)));
+  cpu_set_t *all = st == FF_OK ? malloc((size_t)local * sizeof *all) : NULL;
+  if (all == NULL) st = FF_ERR_NOMEM; /* a few hundred bytes: never seen, but never a NULL buffer to MPI */
+  FF_CALL(st, FF_MPI(MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, node)));
+  if (st == FF_OK) {
+    sharing = 0;
+    for (int q = 0; q < local; ++q) {
+      cpu_set_t both;
+      CPU_AND(&both, &mine, &all[q]);
+      sharing += CPU_COUNT(&both) > 0;
+    }
+  }
+  free(all);
+  if (node != MPI_COMM_NULL) (void)FF_MPI(MPI_Comm_free(&node));
+  /* without the node's view (an MPI failure) a rank counts its own cores: slower, never wrong */
+  const int cores = CPU_COUNT(&mine) / (sharing > 0 ? sharing : 1);
+  return cores > 0 ? cores : 1;
+}

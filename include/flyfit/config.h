@@ -121,6 +121,10 @@ int ff_config_load(FfConfig *c, const char *path);
 int ff_config_set(FfConfig *c, const char *assignment);
 /* Fills preset-dependent keys that were not set and checks relations between keys. */
 int ff_config_finish(FfConfig *c);
+/* What a mode reads: the connectome (and its partition), and the recordings of [data] activity.
+ * The one place that says so: ff_config_finish's checks and the run driver's mode table use it. */
+bool ff_mode_uses_connectome(FfMode mode);
+bool ff_mode_uses_activity(FfMode mode);
 /* [fit] trainable as bits (1 encoder, 2 connections); an unknown word is an error naming the key. */
 int ff_config_trainable(const FfConfig *c, int *bits);
 /* "section.key=value" lines of every key that determines a fit's trajectory (checkpoints store it;

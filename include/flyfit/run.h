@@ -1,7 +1,8 @@
 /* The run driver of bin/flyfit: configuration, the checks every input gets before anything is
  * written, this rank's share of the network, the mode, and run.json. A mode is one entry of the
- * table in src/run/run.c: its name (the [run] mode value), whether it needs the connectome, and the
- * function that runs it on an FfRun whose shared inputs are ready. */
+ * table in src/run/run.c: its name (the [run] mode value) and the function that runs it on an FfRun
+ * whose shared inputs are ready; a mode that uses the connectome (config.h: ff_mode_uses_connectome)
+ * finds the network loaded, the others only the configuration. */
 #ifndef FLYFIT_RUN_H
 #define FLYFIT_RUN_H
 
@@ -25,7 +26,7 @@ typedef struct {
   int threads, device;   /* OpenMP threads of this rank; its GPU (-1: none) */
   double t_start;        /* MPI_Wtime() at the start */
   char log_path[FF_CONFIG_STR + 32]; /* [output] dir/flyfit.log */
-  /* modes that need the network (FfMode.needs_network): */
+  /* modes that use the connectome (ff_mode_uses_connectome): */
   int64_t n_global;      /* neurons in the connectome */
   int64_t n_steps;       /* simulation steps of [run] duration_ms */
   FfStimulus stim;

@@ -366,6 +366,14 @@ int ff_config_set(FfConfig *c, const char *assignment) {
 
 static double steps_of(double t, double dt) { return t / dt; }
 
+bool ff_mode_uses_connectome(FfMode mode) {
+  return mode == FF_MODE_SIMULATE || ff_mode_uses_activity(mode);
+}
+
+bool ff_mode_uses_activity(FfMode mode) {
+  return mode == FF_MODE_FIT || mode == FF_MODE_ROUND2 || mode == FF_MODE_PREDICT || mode == FF_MODE_ALL;
+}
+
 int ff_config_finish(FfConfig *c) {
   for (int k = 0; k < N_KEYS; ++k) {
     if (KEYS[k].def || c->source[k] != FF_SRC_DEFAULT) continue;
@@ -375,7 +383,7 @@ int ff_config_finish(FfConfig *c) {
     c->source[k] = FF_SRC_PRESET;
   }
   const char *cfg = c->path[0] ? c->path : "configuration";
-  if (c->connectome[0] == '\0')
+  if (ff_mode_uses_connectome(c->mode) && c->connectome[0] == '\0')
     return FF_ERROR(FF_ERR_INPUT, "%s: [data] connectome is not set; give the path of a connectome.h5 "
                                   "(bin/flyfit-synth -o FILE makes a synthetic one)", cfg);
   if (!(c->v_th_mV > c->v_rest_mV) || !(c->v_th_mV > c->v_reset_mV))
@@ -416,7 +424,7 @@ int ff_config_finish(FfConfig *c) {
                       c->devices);
     p = end;
   }
-  if (c->mode != FF_MODE_SIMULATE) {
+  if (ff_mode_uses_activity(c->mode)) {
     if (c->activity[0] == '\0')
       return FF_ERROR(FF_ERR_INPUT, "%s: [run] mode = fit, round2, predict and all need [data] activity, the recordings (activity.h5 from "
                                     "flyfit-import activity, or flyfit-synth --activity for synthetic ones)", cfg);

@@ -23,17 +23,18 @@
 #include "flyfit/ranks.h"
 #include "flyfit/runjson.h"
 
+/* A mode that uses the connectome (ff_mode_uses_connectome) gets its inputs checked, its partition
+ * and this rank's slice of the network before it runs; the others get the configuration only. */
 typedef struct {
   FfMode mode;
-  const char *name;  /* the [run] mode value */
-  int needs_network; /* reads [data] connectome, its partition and this rank's slice */
+  const char *name; /* the [run] mode value */
   int (*run)(FfRun *r);
 } FfModeEntry;
 
 static const FfModeEntry MODES[] = {
-    {FF_MODE_SIMULATE, "simulate", 1, ff_mode_simulate}, {FF_MODE_FIT, "fit", 1, ff_mode_fitting},
-    {FF_MODE_ROUND2, "round2", 1, ff_mode_fitting},     {FF_MODE_PREDICT, "predict", 1, ff_mode_fitting},
-    {FF_MODE_ALL, "all", 1, ff_mode_fitting},
+    {FF_MODE_SIMULATE, "simulate", ff_mode_simulate}, {FF_MODE_FIT, "fit", ff_mode_fitting},
+    {FF_MODE_ROUND2, "round2", ff_mode_fitting},     {FF_MODE_PREDICT, "predict", ff_mode_fitting},
+    {FF_MODE_ALL, "all", ff_mode_fitting},
 };
 enum { N_MODES = sizeof MODES / sizeof MODES[0] };
 
@@ -265,7 +266,7 @@ static int run(FfRun *r, int argc, char **argv) {
   r->threads = r->cfg.threads > 0 ? (int)r->cfg.threads : ff_ranks_cores(r->comm);
   FF_TRY(ff_ranks_agree(ff_dev_select(&r->cfg, r->comm, &r->device), r->comm));
   /* 2. the inputs the network modes share, and this rank's slice */
-  if (m->needs_network) FF_TRY(prepare_network(r));
+  if (ff_mode_uses_connectome(r->cfg.mode)) FF_TRY(prepare_network(r));
   /* 3. the mode */
   omp_set_num_threads(r->threads);
   return m->run(r);

@@ -33,7 +33,7 @@ enum FfStream {
   /* 11: never used */
   FF_STREAM_R2 = 12,        /* round-2 batches: window starts and jitter (step, sequence, ...) */
   FF_STREAM_R2_NOISE = 13,  /* round-2 noise on simulated rates: (step, sequence, frame x neuropil) */
-  /* flyfit-synth: the connectome (16-22) and the recordings (24-26) */
+  /* flyfit-synth: the connectome (16-22), the recordings of the network (24-26), realistic ones (28-30) */
   FF_STREAM_SYNTH_REGION = 16, /* shuffle of region labels: (position) */
   FF_STREAM_SYNTH_NEURON = 17, /* per-neuron properties: (neuron, 0 or 1) */
   FF_STREAM_SYNTH_TARGET = 18, /* candidate targets: (neuron, draw low, draw high) */
@@ -46,7 +46,10 @@ enum FfStream {
   FF_STREAM_SYNTH_DRIVE = 25,  /* the hidden slow drive: (frame, neuropil, 0 or 7) */
   FF_STREAM_SYNTH_NOISE = 26,  /* calcium noise: (frame, region, 0) */
   /* 27: never used */
-  FF_STREAM_END = 32           /* the first free number */
+  FF_STREAM_SYNTH_REAL_NOISE = 28,   /* realistic recordings: the 1/f, factor and private processes (step, process, component) */
+  FF_STREAM_SYNTH_REAL_REGION = 29,  /* realistic recordings: per-neuropil loadings and constants (neuropil, what) */
+  FF_STREAM_SYNTH_REAL_MEASURE = 30, /* realistic recordings: measurement noise (frame, neuropil) */
+  FF_STREAM_END = 32                 /* the first free number */
 };
 
 /* Four 32-bit words for counter (c0, c1, c2) in `stream`, under the 64-bit seed. */

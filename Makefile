@@ -22,7 +22,7 @@ CUDA    ?= auto
 NCCL    ?= auto
 NP      ?= 2
 
-PKGS        := hdf5-openmpi inih zlib libzip openblas
+PKGS        := hdf5-openmpi inih zlib libzip openblas lapacke
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -12,7 +12,7 @@ PACKAGES=(
   librandom123-dev                    # counter-based random numbers (Philox)
   zlib1g-dev libcsv-dev               # gzip and CSV reading for the importer
   libzip-dev                          # numpy .npz archives (calcium recordings)
-  libopenblas-dev                     # CBLAS for the round-2 GRU
+  libopenblas-dev liblapacke-dev      # CBLAS for the round-2 GRU, LAPACK for the ridge controls
   libcmocka-dev                       # unit tests
   python3 python3-numpy python3-h5py python3-matplotlib  # flyfit-plot, test helpers
   python3-brian                       # the reference simulator in the tests and benchmark

@@ -49,6 +49,7 @@ enum FfStream {
   FF_STREAM_SYNTH_REAL_NOISE = 28,   /* realistic recordings: the 1/f, factor and private processes (step, process, component) */
   FF_STREAM_SYNTH_REAL_REGION = 29,  /* realistic recordings: per-neuropil loadings and constants (neuropil, what) */
   FF_STREAM_SYNTH_REAL_MEASURE = 30, /* realistic recordings: measurement noise (frame, neuropil) */
+  FF_STREAM_SHUFFLE = 31,            /* degree-preserving shuffle: (attempt, attempt >> 32, 0) */
   FF_STREAM_END = 32                 /* the first free number */
 };
 

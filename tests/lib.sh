@@ -2,7 +2,11 @@
 # "ok - what" or "not ok - what", which tests/run.sh counts.
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN=$ROOT/bin
+# the programs (FLYFIT_BIN, default bin) and the test drivers (FLYFIT_BUILD/tests, default
+# build/tests) under test; make check SAN=1 points both into build/san
+abs() { case $1 in /*) echo "$1" ;; *) echo "$ROOT/$1" ;; esac; }
+BIN=$(abs "${FLYFIT_BIN:-bin}")
+TESTBIN=$(abs "${FLYFIT_BUILD:-build}")/tests
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/flyfit-test.XXXXXX")
 # KEEP_TMP=1 keeps the scratch directory for a look after a failure
 [ -n "${KEEP_TMP:-}" ] || trap 'rm -rf "$TMP"' EXIT

@@ -5,6 +5,13 @@
 #   make check        build and run all tests; ends with "N passed, N failed"
 #   make check-slurm  the SLURM job scripts (jobs/*.sbatch) on a one-node SLURM cluster started for the
 #                     test (root; tools/install-deps.sh installs SLURM); ends with "N passed, N failed"
+#   make check SAN=1  the unit tests and a 1-3 rank integration subset (SAN_TESTS: simulate, a small fit,
+#                     partition, import, config lines, the collective modules on 2 and 3 ranks) built with
+#                     AddressSanitizer + UndefinedBehaviorSanitizer into build/san; any report fails the
+#                     test (reports in build/san/test-logs/san-reports/). .ci/run runs it: it took 5.7 min of
+#                     CPU (2.5 user + 3.2 system, mostly MPI ranks polling) for 229 checks, so about 3-6 min
+#                     of wall time on 2 idle cores (20 min on the shared 2-core machine at load 15),
+#                     and its build another 1-2 min
 #   make bench        benchmarks (results to stdout and build/bench/*.csv)
 #   make bench-gpu    the CUDA backend's benchmark (skipped, saying so, without a GPU)
 #   make fuzz         fuzz the input readers (INI, CSV, npz, HDF5) with clang's libFuzzer + ASan/UBSan,
@@ -14,13 +21,27 @@
 # Switches:  CUDA=auto|0|1   compile the CUDA sources in src/sim/cuda with nvcc (auto: when nvcc exists)
 #            NCCL=auto|0|1   link NCCL (auto: when nccl.h is found next to CUDA)
 #            OPT=-O2         optimisation flags
+#            CUDA_ARCH="80 90"  the GPU architectures nvcc compiles for (sm_80 = A100, sm_90 = H100)
 #            NP=2            MPI ranks for demo
+#            SAN=1           build into build/san (programs in build/san/bin) with AddressSanitizer and
+#                            UndefinedBehaviorSanitizer, CUDA off (make check SAN=1 above)
+#            CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS, NVCCFLAGS (command line or environment): added after
+#                            the project's own flags, never replacing them (make CFLAGS=-march=native)
 
 CC      := mpicc
 OPT     ?= -O2
 CUDA    ?= auto
 NCCL    ?= auto
 NP      ?= 2
+SAN     ?= 0
+CUDA_ARCH ?= 80 90
+# the user's flags: they follow the project's (FF_*), so they add to them and can override a choice
+# such as -O2, but the required ones (-std=c11, -ffp-contract=off, the include paths) stay
+CFLAGS    ?=
+CPPFLAGS  ?=
+LDFLAGS   ?=
+LDLIBS    ?=
+NVCCFLAGS ?=
 
 PKGS        := hdf5-openmpi inih zlib libzip openblas lapacke
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -28,16 +49,32 @@ PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 # -ffp-contract=off: no fused multiply-add, so per-neuron arithmetic gives the same bits as the
 # CUDA kernels (built with --fmad=false) and as itself under any compiler choice.
-CFLAGS  := -std=c11 $(OPT) -g -Wall -Wextra -Werror -ffp-contract=off -fopenmp -fno-strict-aliasing \
-           -Iinclude $(PKG_CFLAGS) -D_POSIX_C_SOURCE=200809L
-LDLIBS  := $(PKG_LIBS) -lcsv -lmetis -lm -fopenmp
+FF_CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -ffp-contract=off -fopenmp -fno-strict-aliasing \
+             -Iinclude $(PKG_CFLAGS) -D_POSIX_C_SOURCE=200809L
+FF_LDLIBS := $(PKG_LIBS) -lcsv -lmetis -lm -fopenmp
 # the fuzzing build (make fuzz) takes these before CUDA adds to them: it runs without CUDA
-FUZZ_CFLAGS := $(filter-out $(OPT),$(CFLAGS))
-FUZZ_LDLIBS := $(LDLIBS)
+FUZZ_CFLAGS := $(filter-out $(OPT),$(FF_CFLAGS))
+FUZZ_LDLIBS := $(FF_LDLIBS)
+
+# ---- where a build goes: build/ and bin/, or build/san/ with SAN=1 -------------------------------
+# The sanitizer build: ASan + UBSan (every UB report fatal), -O1, no CUDA (nvcc does not take the
+# flags, and no sanitizer sees inside a kernel), its own objects so that a normal build is untouched.
+B       := build
+BIN_DIR := bin
+ifeq ($(SAN),1)
+  B         := build/san
+  BIN_DIR   := build/san/bin
+  SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+  # -Werror is the normal build's job: at -O1 gcc's truncation analysis warns of other things
+  FF_CFLAGS := $(filter-out $(OPT) -Werror,$(FF_CFLAGS)) -O1 $(SAN_FLAGS)
+  FF_LDLIBS += $(SAN_FLAGS)
+endif
 
 # ---- CUDA / NCCL detection ---------------------------------------------------------------------
 NVCC_FOUND := $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard /usr/local/cuda/bin/nvcc))
-ifeq ($(CUDA),auto)
+ifeq ($(SAN),1)
+  CUDA_ON := 0
+else ifeq ($(CUDA),auto)
   CUDA_ON := $(if $(NVCC_FOUND),1,0)
 else
   CUDA_ON := $(CUDA)
@@ -63,39 +100,45 @@ ifeq ($(CUDA_ON),1)
     NCCL_ON := $(NCCL)
   endif
   NVFLAGS := -O2 -std=c++17 --fmad=false -Iinclude $(filter -I%,$(PKG_CFLAGS)) -DFF_HAVE_CUDA \
-             -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+             $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
              -Xcompiler -Wall,-Wextra,-Werror
-  CFLAGS  += -DFF_HAVE_CUDA
-  LDLIBS  += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lstdc++
+  FF_CFLAGS += -DFF_HAVE_CUDA
+  FF_LDLIBS += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lstdc++
   ifeq ($(NCCL_ON),1)
-    CFLAGS  += -DFF_HAVE_NCCL
-    NVFLAGS += -DFF_HAVE_NCCL
-    LDLIBS  += -lnccl
+    FF_CFLAGS += -DFF_HAVE_NCCL
+    NVFLAGS   += -DFF_HAVE_NCCL
+    FF_LDLIBS += -lnccl
   endif
 else
   NCCL_ON := 0
 endif
 
+comma := ,
 ifeq ($(MAKELEVEL),0)
   $(info flyfit build: CC=$(CC) ($(shell $(CC) -dumpversion 2>/dev/null)), libraries ($(PKGS)): $(if $(PKG_LIBS),yes,MISSING - run tools/install-deps.sh), \
-    CUDA: $(if $(filter 1,$(CUDA_ON)),on (nvcc $(NVCC_VER), sm_80 sm_90),off), NCCL: $(if $(filter 1,$(NCCL_ON)),on,off))
+    CUDA: $(if $(filter 1,$(CUDA_ON)),on (nvcc $(NVCC_VER), $(CUDA_ARCH:%=sm_%)),off), NCCL: $(if $(filter 1,$(NCCL_ON)),on,off)$(if \
+    $(filter 1,$(SAN)),$(comma) sanitizers: ASan+UBSan into $(B)))
 endif
+
+# the flags every compile and link uses: the project's, then the user's
+ALL_CFLAGS  = $(FF_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+ALL_LDLIBS  = $(FF_LDLIBS) $(LDLIBS)
 
 # ---- sources -----------------------------------------------------------------------------------
 # the library: every stage of the pipeline under src/ (core, io, data, partition, sim, fit); the
 # programs' main()s under apps/, one file each
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 CU_SRC   := $(if $(filter 1,$(CUDA_ON)),$(sort $(wildcard src/sim/cuda/*.cu)))
-LIB_OBJ  := $(LIB_SRC:%.c=build/%.o) $(CU_SRC:%.cu=build/%.o)
-LIB      := build/libflyfit.a
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o) $(CU_SRC:%.cu=$(B)/%.o)
+LIB      := $(B)/libflyfit.a
 
-PROGS    := $(patsubst apps/%.c,bin/%,$(sort $(wildcard apps/*.c)))
+PROGS    := $(patsubst apps/%.c,$(BIN_DIR)/%,$(sort $(wildcard apps/*.c)))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
-TESTS    := $(TEST_SRC:tests/unit/%.c=build/tests/%)
-TEST_HELPERS := $(patsubst tests/helpers/%.c,build/tests/%,$(sort $(wildcard tests/helpers/*.c)))
+TESTS    := $(TEST_SRC:tests/unit/%.c=$(B)/tests/%)
+TEST_HELPERS := $(patsubst tests/helpers/%.c,$(B)/tests/%,$(sort $(wildcard tests/helpers/*.c)))
 # fuzzing harnesses (tests/fuzz/fuzz_*.c), built with tests/fuzz/replay.c for make check
 FUZZ_TARGETS ?= config csv npz connectome activity checkpoint
-TEST_HELPERS += $(patsubst tests/fuzz/%.c,build/tests/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+TEST_HELPERS += $(patsubst tests/fuzz/%.c,$(B)/tests/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 
 .PHONY: all check check-slurm demo bench bench-gpu fuzz clean install-deps
 # Keep the programs' object files: make would otherwise delete them as intermediates and rebuild
@@ -103,37 +146,47 @@ TEST_HELPERS += $(patsubst tests/fuzz/%.c,build/tests/%,$(sort $(wildcard tests/
 .SECONDARY:
 all: $(PROGS)
 
-build/%.o: %.c
+$(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
-build/%.o: %.cu
+$(B)/%.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVFLAGS) -MMD -MP -c $< -o $@
+	$(NVCC) $(NVFLAGS) $(NVCCFLAGS) -MMD -MP -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-bin/%: build/apps/%.o $(LIB)
-	@mkdir -p bin
-	$(CC) $< $(LIB) $(LDLIBS) -o $@
-
-build/tests/test_%: tests/unit/test_%.c tests/helpers/testutil.h $(LIB)
+$(BIN_DIR)/%: $(B)/apps/%.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/helpers $< $(LIB) $(LDLIBS) $(shell pkg-config --libs cmocka) -o $@
+	$(CC) $(LDFLAGS) $< $(LIB) $(ALL_LDLIBS) -o $@
+
+$(B)/tests/test_%: tests/unit/test_%.c tests/helpers/testutil.h $(wildcard tests/unit/*.h) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/helpers $(LDFLAGS) $< $(LIB) $(ALL_LDLIBS) $(shell pkg-config --libs cmocka) -o $@
 
 # test drivers run by the integration scripts (tests/helpers/*.c, one program each)
-build/tests/%: tests/helpers/%.c $(LIB)
+$(B)/tests/%: tests/helpers/%.c $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(LIB) $(LDLIBS) -o $@
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(LIB) $(ALL_LDLIBS) -o $@
 
-build/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(LIB)
+$(B)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< tests/fuzz/replay.c $(LIB) $(LDLIBS) -o $@
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< tests/fuzz/replay.c $(LIB) $(ALL_LDLIBS) -o $@
 
+ifeq ($(SAN),1)
+# the sanitizer run: every unit test, and the integration scripts of SAN_TESTS (each a name pattern
+# of tests/run.sh) on the sanitized programs; any ASan, LSan or UBSan report is a failure
+# (tests/run.sh finds them in build/san/test-logs/san/). Leaks inside Open MPI and HDF5 are
+# suppressed (tests/fuzz/lsan.supp), never flyfit's.
+SAN_TESTS ?= test_ unit_ranks partition sim_closed_form synth_roundtrip import_errors config_lines fit_small
+check: $(PROGS) $(TESTS) $(TEST_HELPERS)
+	@FLYFIT_BUILD=$(B) FLYFIT_BIN=$(BIN_DIR) FLYFIT_SAN=1 tests/run.sh $(SAN_TESTS)
+else
 check: $(PROGS) $(TESTS) $(TEST_HELPERS)
 	@tests/run.sh
+endif
 
 # the job scripts under a real SLURM (tests/slurm/run.sh; 1-3 minutes on 2 cores)
 check-slurm: $(PROGS)
@@ -164,13 +217,13 @@ FUZZ_LIB     := build/fuzz/libflyfit.a
 
 build/fuzz/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(FUZZ_LIB): $(FUZZ_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB) $(FUZZ_LDLIBS) -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) $< $(FUZZ_LIB) $(FUZZ_LDLIBS) $(LDLIBS) -o $@
 
 fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
@@ -181,4 +234,4 @@ clean:
 -include $(shell find build -name '*.d' 2>/dev/null)
 
 # The version string goes into bin/flyfit only, so that a commit does not rebuild the library.
-build/apps/flyfit.o: CFLAGS += -DFF_VERSION='"$(shell git describe --always --dirty 2>/dev/null || echo unknown)"'
+$(B)/apps/flyfit.o: FF_CFLAGS += -DFF_VERSION='"$(shell git describe --always --dirty 2>/dev/null || echo unknown)"'

@@ -81,43 +81,39 @@ int main(int argc, char **argv) {
   const char *path = argv[optind];
   FfConnectome c;
   FfPartition p;
+  memset(&c, 0, sizeof c);
+  memset(&p, 0, sizeof p);
   const double t0 = ff_wall_seconds();
   FILE *jf = NULL;
-  if (json != NULL && strcmp(json, "-") != 0 && (jf = fopen(json, "w")) == NULL) { /* fail before the long work */
+  if (json != NULL && strcmp(json, "-") != 0 && (jf = fopen(json, "w")) == NULL) /* fail before the long work */
     st = FF_ERROR(FF_ERR_IO, "--json %s: cannot write: %s", json, strerror(errno));
-    ff_log_report_status(st);
-    return st;
-  }
-  st = ff_connectome_read(path, &c);
-  if (st == FF_OK) st = ff_partition_make(&c, (int)ranks, method, balance, seed, &p);
+  FF_CALL(st, ff_connectome_read(path, &c));
+  FF_CALL(st, ff_partition_make(&c, (int)ranks, method, balance, seed, &p));
   if (st == FF_OK && !report_only) {
     char created[1024];
     snprintf(created, sizeof created, "flyfit-partition --ranks %lld --method %s --balance %s --seed %llu", ranks,
              METHODS[method], BALANCES[balance], seed);
-    st = ff_partition_store(path, &p, created);
+    FF_CALL(st, ff_partition_store(path, &p, created));
   }
+  if (st == FF_OK) {
+    ff_partition_print_report(&p, stdout);
+    if (json != NULL) ff_partition_print_json(&p, jf != NULL ? jf : stdout);
+  }
+  if (jf != NULL) {
+    const int closed = fclose(jf);
+    if (st == FF_OK && closed != 0) st = FF_ERROR(FF_ERR_IO, "--json %s: writing failed", json);
+    if (st != FF_OK) remove(json);
+  }
+  /* one way out: what was read and made is freed on success and on every failure alike */
+  ff_partition_destroy(&p);
+  ff_connectome_destroy(&c);
   if (st != FF_OK) {
-    if (jf != NULL) {
-      fclose(jf);
-      remove(json);
-    }
     ff_log_report_status(st);
     return st;
-  }
-  ff_partition_print_report(&p, stdout);
-  if (json != NULL) {
-    ff_partition_print_json(&p, jf != NULL ? jf : stdout);
-    if (jf != NULL && fclose(jf) != 0) {
-      st = FF_ERROR(FF_ERR_IO, "--json %s: writing failed", json);
-      ff_log_report_status(st);
-      return st;
-    }
   }
   if (report_only)
     fprintf(stderr, "flyfit-partition: report only; %s is unchanged (%.2f s)\n", path, ff_wall_seconds() - t0);
   else
     fprintf(stderr, "flyfit-partition: stored /partition/k%lld in %s (%.2f s)\n", ranks, path, ff_wall_seconds() - t0);
-  ff_partition_destroy(&p);
-  ff_connectome_destroy(&c);
   return 0;
 }

@@ -2,7 +2,11 @@
 # "ok - what" or "not ok - what", which tests/run.sh counts.
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN=$ROOT/bin
+# the programs (FLYFIT_BIN, default bin) and the test drivers (FLYFIT_BUILD/tests, default
+# build/tests) under test; make check SAN=1 points both into build/san
+abs() { case $1 in /*) echo "$1" ;; *) echo "$ROOT/$1" ;; esac; }
+BIN=$(abs "${FLYFIT_BIN:-bin}")
+TESTBIN=$(abs "${FLYFIT_BUILD:-build}")/tests
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/flyfit-test.XXXXXX")
 # KEEP_TMP=1 keeps the scratch directory for a look after a failure
 [ -n "${KEEP_TMP:-}" ] || trap 'rm -rf "$TMP"' EXIT
@@ -46,4 +50,55 @@ backend_run() {
     --set run.backend="$be" --set run.transport="$tr" "$@" >"$TMP/$name.log" 2>&1 \
     || { fail "$name: flyfit exited with $?"; tail -3 "$TMP/$name.log" | sed 's/^/#   /'; return 1; }
   sim_dump "$TMP/$name/results.h5" > "$TMP/$name.txt"
+}
+
+# fit_fixture [--neurons N] [--sample-ms MS] [--synth 'ARGS'] [--ini FILE] SEED FRAMES [section.key=value]...
+# The fitting tests' fixture: a synthetic brain of N neurons (600) with FRAMES frames of synthetic
+# recordings, from flyfit-synth --seed SEED --sample-ms MS (60; '' = its default) and the --synth
+# ARGS (split at blanks), into $TMP/brain.h5 and $TMP/act.h5; and FILE ($TMP/fit.ini), a round-1 fit of them:
+#   [data] connectome, activity   [run] mode = fit, preset = brainscale, threads = 1, progress_s = 0
+#   [preprocess] trim_frames = 10   [fit] sample_ms = MS (unless '')   [output] dir = $TMP/out
+# Each section.key=value replaces the line of that key, or adds one. flyfit-synth runs one thread
+# (its output does not depend on the count). On failure: a TAP failure line, status 1. Safe under set -e
+# (tests/golden/capture.sh).
+fit_fixture() {
+  local neurons=600 sample_ms=60 ini=$TMP/fit.ini synth=()
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --neurons) neurons=$2; shift 2 ;;
+      --sample-ms) sample_ms=$2; shift 2 ;;
+      --synth) read -ra synth <<< "$2"; shift 2 ;;
+      --ini) ini=$2; shift 2 ;;
+      *) break ;;
+    esac
+  done
+  local seed=$1 frames=$2; shift 2
+  if [ -n "$sample_ms" ]; then synth=(--sample-ms "$sample_ms" "${synth[@]}"); fi
+  "$BIN/flyfit-synth" --neurons "$neurons" --seed "$seed" -o "$TMP/brain.h5" --activity "$TMP/act.h5" \
+    --frames "$frames" "${synth[@]}" --threads 1 > "$TMP/synth.log" 2>&1 \
+    || { fail "flyfit-synth --activity"; tail -3 "$TMP/synth.log" | sed 's/^/#   /'; return 1; }
+  local lines=("data.connectome=$TMP/brain.h5" "data.activity=$TMP/act.h5" run.mode=fit run.preset=brainscale
+               run.threads=1 run.progress_s=0 preprocess.trim_frames=10)
+  if [ -n "$sample_ms" ]; then lines+=("fit.sample_ms=$sample_ms"); fi
+  lines+=("output.dir=$TMP/out" "$@")
+  # one INI line per key, in the order the keys first appear, grouped by section
+  local -A value=()
+  local order=() sections=() kv key s
+  for kv in "${lines[@]}"; do
+    key=${kv%%=*}
+    if [ -z "${value[$key]+set}" ]; then order+=("$key"); fi
+    value[$key]=${kv#*=}
+  done
+  for key in "${order[@]}"; do
+    s=${key%%.*}
+    if [[ " ${sections[*]} " != *" $s "* ]]; then sections+=("$s"); fi
+  done
+  {
+    for s in "${sections[@]}"; do
+      echo "[$s]"
+      for key in "${order[@]}"; do
+        if [ "${key%%.*}" = "$s" ]; then echo "${key#*.} = ${value[$key]}"; fi
+      done
+    done
+  } > "$ini"
 }

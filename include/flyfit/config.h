@@ -1,6 +1,7 @@
-/* Run configuration: INI files (inih) and --set overrides, all driven by one table of keys
- * (section, name, type, default, range, unit, help) in src/core/config.c. That table also prints
- * `flyfit --help-config` and the effective configuration echoed into the log and results.h5.
+/* Run configuration: INI files (inih's syntax, lines of any length) and --set overrides, all driven
+ * by one table of keys (section, name, type, default, range, unit, help) in src/core/config.c. That
+ * table also prints `flyfit --help-config` and the effective configuration echoed into the log and
+ * results.h5.
  * Model constants default to the chosen preset's values unless set explicitly. */
 #ifndef FLYFIT_CONFIG_H
 #define FLYFIT_CONFIG_H
@@ -115,7 +116,7 @@ typedef enum { FF_SRC_DEFAULT = 0, FF_SRC_PRESET, FF_SRC_FILE, FF_SRC_SET } FfCo
 /* Defaults of every key (preset keys are filled in by ff_config_finish). */
 void ff_config_init(FfConfig *c);
 /* Reads an INI file; unknown sections/keys, wrong types and out-of-range values are errors naming
- * file, line and key. */
+ * file, line and key. A list key may continue on indented lines (the parts joined by commas). */
 int ff_config_load(FfConfig *c, const char *path);
 /* Applies one "section.key=value" override. */
 int ff_config_set(FfConfig *c, const char *assignment);

@@ -23,8 +23,9 @@ void ff_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reports the current ff_error() message on this rank; the traceback too when FLYFIT_DEBUG is set
  * or the status is an internal error. */
 void ff_log_report_status(int status);
-/* Collective: the peak resident memory (MB) of every rank, into *all_mb on rank 0 (NULL on the
- * others; the caller frees it); with log, rank 0 also logs "peak memory per rank (MB): ...". */
+/* Collective: all ranks of COMM must call it. The peak resident memory (MB) of every rank, into
+ * *all_mb on rank 0 (NULL on the others, and on failure; the caller frees it); with log, rank 0
+ * also logs "peak memory per rank (MB): ...". */
 int ff_peak_memory(MPI_Comm comm, int log, double **all_mb);
 double ff_wall_seconds(void);
 int ff_log_rank(void);

@@ -1,10 +1,12 @@
-/* The configuration key table and everything driven by it: INI parsing (inih), --set overrides,
+/* The configuration key table and everything driven by it: INI parsing, --set overrides,
  * presets, range checks, the effective-config echo and --help-config.
- * Invariant: every FfConfig field that a user can set has exactly one row in KEYS. */
+ * Invariant: every FfConfig field that a user can set has exactly one row in KEYS.
+ * INI files are read line by line here, by inih's rules but with no limit on a line's length
+ * (libinih reads each line into a buffer fixed when the library is built, 200 bytes in Debian's). */
 #include "flyfit/config.h"
 #include "flyfit/error.h"
 
-#include <ini.h>
+#include <ctype.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -229,9 +231,15 @@ static int key_assign(FfConfig *c, int k, const char *value, const char *where) 
       return FF_ERROR(FF_ERR_INPUT, "%s: [%s] %s: '%s' is not true or false", where, key->section, key->name, value);
     break;
   case T_STRING:
-    if (strlen(value) >= FF_CONFIG_STR)
-      return FF_ERROR(FF_ERR_INPUT, "%s: [%s] %s: value longer than %d characters (use @FILE for long lists)", where,
-                      key->section, key->name, FF_CONFIG_STR - 1);
+    if (strlen(value) >= FF_CONFIG_STR) {
+      if (!strcmp(key->unit, "list"))
+        return FF_ERROR(FF_ERR_INPUT, "%s: [%s] %s: the value is %zu characters long, longer than the limit of %d; "
+                                      "put the list in a file, one neuron index or root id per line, and write "
+                                      "%s = @FILE", where, key->section, key->name, strlen(value), FF_CONFIG_STR - 1,
+                        key->name);
+      return FF_ERROR(FF_ERR_INPUT, "%s: [%s] %s: the value is %zu characters long, longer than the limit of %d",
+                      where, key->section, key->name, strlen(value), FF_CONFIG_STR - 1);
+    }
     strcpy(field, value);
     break;
   case T_ENUM: {
@@ -293,57 +301,117 @@ void ff_config_init(FfConfig *c) {
     }
 }
 
-typedef struct {
-  FfConfig *c;
-  const char *path;
-  FILE *f;
-  int line;
-  int status;
-} ParseState;
+/* ---- INI lines (inih's rules) ---------------------------------------------------------------
+ * A line is blank, a comment (first non-blank ';' or '#'), "[section]" (anything after ']' is
+ * ignored), "name = value" or "name : value", or an indented continuation of the value above it.
+ * Blanks around names and values are stripped; ';' after a blank starts a comment; a UTF-8 BOM
+ * may open the file. inih leaves a continuation to the handler: here only list keys take one, the
+ * parts joined by commas (a list ignores empty items). */
 
-static char *reader(char *str, int num, void *stream) {
-  ParseState *ps = stream;
-  char *r = fgets(str, num, ps->f);
-  if (r) ++ps->line;
-  return r;
+static char *rstrip(char *s) {
+  char *p = s + strlen(s);
+  while (p > s && isspace((unsigned char)p[-1])) *--p = '\0';
+  return s;
 }
 
-static int handler(void *user, const char *section, const char *name, const char *value) {
-  ParseState *ps = user;
-  char where[FF_CONFIG_STR + 32];
-  if (ps->status != FF_OK) return 0;
-  snprintf(where, sizeof where, "%s:%d", ps->path, ps->line);
-  if (name == NULL) return 1; /* a section header on its own */
+static char *lskip(char *s) {
+  while (*s && isspace((unsigned char)*s)) ++s;
+  return s;
+}
+
+/* The first character of s that is in chars (NULL: none is), or that starts an inline comment
+ * (';' after a blank), or the end of s. */
+static char *find_chars_or_comment(char *s, const char *chars) {
+  int was_space = 0;
+  while (*s && (!chars || !strchr(chars, *s)) && !(was_space && *s == ';')) {
+    was_space = isspace((unsigned char)*s);
+    ++s;
+  }
+  return s;
+}
+
+/* One "name = value" of the file: key lookup, "set twice", assignment. */
+static int file_assign(FfConfig *c, const char *section, const char *name, const char *value, const char *where,
+                       int lineno, int *key) {
   int k = key_find(section, name);
-  if (k < 0) {
-    ps->status = unknown_key(section, name, where);
-    return 0;
-  }
-  if (ps->c->source[k] == FF_SRC_FILE) {
-    ps->status = FF_ERROR(FF_ERR_INPUT, "%s: [%s] %s is set twice (first on line %d)", where, section, name,
-                          ps->c->line[k]);
-    return 0;
-  }
-  ps->status = key_assign(ps->c, k, value, where);
-  if (ps->status != FF_OK) return 0;
-  ps->c->source[k] = FF_SRC_FILE;
-  ps->c->line[k] = ps->line;
-  return 1;
+  if (k < 0) return unknown_key(section, name, where);
+  if (c->source[k] == FF_SRC_FILE)
+    return FF_ERROR(FF_ERR_INPUT, "%s: [%s] %s is set twice (first on line %d)", where, section, name, c->line[k]);
+  FF_TRY(key_assign(c, k, value, where));
+  c->source[k] = FF_SRC_FILE;
+  c->line[k] = lineno;
+  *key = k;
+  return FF_OK;
+}
+
+/* An indented line after key k (set on an earlier line): more items of a list. */
+static int file_continue(FfConfig *c, int k, const char *more, const char *where) {
+  const Key *key = &KEYS[k];
+  if (strcmp(key->unit, "list") != 0)
+    return FF_ERROR(FF_ERR_INPUT, "%s: this line is indented, so it continues [%s] %s of line %d, which takes one "
+                                  "line; only lists continue on indented lines (remove the indentation if it is a "
+                                  "key of its own)", where, key->section, key->name, c->line[k]);
+  const char *field = (const char *)c + key->offset;
+  size_t n = strlen(field), m = strlen(more);
+  char *joined;
+  FF_TRY(FF_MALLOC(joined, n + m + 2, "config list"));
+  memcpy(joined, field, n);
+  joined[n] = ',';
+  memcpy(joined + n + 1, more, m + 1);
+  int st = key_assign(c, k, joined, where);
+  free(joined);
+  return st;
 }
 
 int ff_config_load(FfConfig *c, const char *path) {
-  ParseState ps = {c, path, NULL, 0, FF_OK};
   if (strlen(path) >= sizeof c->path) return FF_ERROR(FF_ERR_INPUT, "config path too long: %s", path);
-  ps.f = fopen(path, "r");
-  if (ps.f == NULL) return FF_ERROR(FF_ERR_INPUT, "cannot read config file '%s'; check the path", path);
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return FF_ERROR(FF_ERR_INPUT, "cannot read config file '%s'; check the path", path);
   strcpy(c->path, path);
-  int rc = ini_parse_stream(reader, &ps, handler, &ps);
-  fclose(ps.f);
-  if (ps.status != FF_OK) return ps.status;
-  if (rc > 0)
-    return FF_ERROR(FF_ERR_INPUT, "%s:%d: not an INI line (expected '[section]' or 'key = value')", path, rc);
-  if (rc < 0) return FF_ERROR(FF_ERR_IO, "%s: could not be read", path);
-  return FF_OK;
+  char *line = NULL, *section = NULL; /* section: the last "[...]" seen, NULL before any */
+  size_t cap = 0;
+  int lineno = 0, prev = -1, st = FF_OK; /* prev: the key of the last "name = value", -1 after a section */
+  char where[FF_CONFIG_STR + 32];
+  while (st == FF_OK && getline(&line, &cap, f) != -1) {
+    ++lineno;
+    snprintf(where, sizeof where, "%s:%d", path, lineno);
+    char *start = line;
+    if (lineno == 1 && (unsigned char)line[0] == 0xEF && (unsigned char)line[1] == 0xBB &&
+        (unsigned char)line[2] == 0xBF)
+      start += 3;
+    start = lskip(rstrip(start));
+    if (*start == '\0' || *start == ';' || *start == '#') continue;
+    if (prev >= 0 && start > line && *start != '[') { /* inih would take an indented "[x]" as a value too */
+      *find_chars_or_comment(start, NULL) = '\0';
+      FF_CALL(st, file_continue(c, prev, rstrip(start), where));
+    } else if (*start == '[') {
+      char *end = find_chars_or_comment(start + 1, "]");
+      if (*end != ']') {
+        st = FF_ERROR(FF_ERR_INPUT, "%s: not an INI line: a section header lacks its ']'", where);
+        break;
+      }
+      *end = '\0';
+      free(section);
+      section = strdup(start + 1);
+      if (section == NULL) st = FF_ERROR(FF_ERR_NOMEM, "out of memory reading %s", where);
+      prev = -1;
+    } else {
+      char *end = find_chars_or_comment(start, "=:");
+      if (*end != '=' && *end != ':') {
+        st = FF_ERROR(FF_ERR_INPUT, "%s: not an INI line (expected '[section]' or 'key = value')", where);
+        break;
+      }
+      *end = '\0';
+      char *value = end + 1;
+      *find_chars_or_comment(value, NULL) = '\0';
+      FF_CALL(st, file_assign(c, section ? section : "", rstrip(start), rstrip(lskip(value)), where, lineno, &prev));
+    }
+  }
+  if (st == FF_OK && ferror(f)) st = FF_ERROR(FF_ERR_IO, "%s: could not be read", path);
+  free(line);
+  free(section);
+  fclose(f);
+  return st;
 }
 
 int ff_config_set(FfConfig *c, const char *assignment) {

@@ -161,17 +161,23 @@ void ff_progress_update(FfProgress *p, double done) {
 }
 
 int ff_peak_memory(MPI_Comm comm, int log, double **all_mb) {
-  int rank, size;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
+  int rank = 0, size = 1, alloc_st = FF_OK;
+  *all_mb = NULL;
+  FF_TRY(FF_MPI(MPI_Comm_rank(comm, &rank)));
+  FF_TRY(FF_MPI(MPI_Comm_size(comm, &size)));
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   const double rss = (double)ru.ru_maxrss / 1024.0; /* ru_maxrss is in KiB on Linux */
   double *all = NULL;
-  int st = rank == 0 ? FF_CALLOC(all, size, "memory report") : FF_OK;
-  MPI_Bcast(&st, 1, MPI_INT, 0, comm);
-  if (st != FF_OK) return rank == 0 ? st : FF_ERROR(st, "rank 0 could not allocate the memory report");
-  MPI_Gather(&rss, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, 0, comm);
+  if (rank == 0) alloc_st = FF_CALLOC(all, size, "memory report");
+  int st = FF_MPI(MPI_Bcast(&alloc_st, 1, MPI_INT, 0, comm));
+  if (st == FF_OK && alloc_st != FF_OK)
+    st = rank == 0 ? alloc_st : FF_ERROR(alloc_st, "rank 0 could not allocate the memory report");
+  FF_CALL(st, FF_MPI(MPI_Gather(&rss, 1, MPI_DOUBLE, all, 1, MPI_DOUBLE, 0, comm)));
+  if (st != FF_OK) {
+    free(all);
+    return st;
+  }
   if (rank == 0 && log) {
     char line[1024];
     size_t len = 0;

@@ -7,14 +7,11 @@
 # usage: tests/golden/capture.sh [ROOT] > golden.txt      (ROOT: the tree whose bin/ to run; default .)
 #        diff <(git stash; make; tests/golden/capture.sh) <(...) is the intended use.
 set -euo pipefail
-ROOT=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
-BIN=$ROOT/bin
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/flyfit-golden.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+RUN_ROOT=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
+# the test helpers (mpi, fit_fixture, Open MPI's settings, $TMP), then the programs of RUN_ROOT
+source "$(dirname "$0")/../lib.sh"
+BIN=$RUN_ROOT/bin
 PY=/usr/bin/python3
-mpi() { local np=$1; shift; mpirun -np "$np" --bind-to none "$@"; }
 # the "... done:" lines of a run's stdout, without the fields that measure time
 summary() { { grep -E '^[a-z0-9]+ done:' "$1" || true; } | sed -E 's/ (samples_per_s|wall_s_per_simulated_s)=[^ ]*//g'; }
 # SHA-256 of every dataset of an HDF5 file, by name, except wall-clock ones and the effective
@@ -78,38 +75,11 @@ INI
 done
 
 # ---- round 1, round 2 and prediction: the fixtures of tests/integration/fit.sh and predict.sh ----
-"$BIN/flyfit-synth" --neurons 600 --seed 3 -o "$TMP/brain.h5" --activity "$TMP/act.h5" --frames 80 --sample-ms 60 \
-  --threads 1 > /dev/null 2>&1
+fit_fixture 3 80 run.mode=all fit.batch=8 fit.epochs_round1=2 "fit.trainable=encoder, connections" \
+  fit.epochs_round2=3 fit.rnn_hidden=16 fit.rnn_batch=6 fit.rnn_seq_len=12 fit.rnn_iters=3 fit.rnn_lr=0.01 \
+  predict.warmup_frames=20 output.figures=false
 cp "$TMP/brain.h5" "$TMP/brain2.h5"
 "$BIN/flyfit-partition" "$TMP/brain2.h5" --ranks 2 > /dev/null
-cat > "$TMP/fit.ini" <<INI
-[data]
-connectome = $TMP/brain.h5
-activity = $TMP/act.h5
-[run]
-mode = all
-preset = brainscale
-threads = 1
-progress_s = 0
-[preprocess]
-trim_frames = 10
-[fit]
-batch = 8
-epochs_round1 = 2
-sample_ms = 60
-trainable = encoder, connections
-epochs_round2 = 3
-rnn_hidden = 16
-rnn_batch = 6
-rnn_seq_len = 12
-rnn_iters = 3
-rnn_lr = 0.01
-[predict]
-warmup_frames = 20
-[output]
-dir = $TMP/out
-figures = false
-INI
 for run in "1 0.99" "2 0.99" "1 0"; do
   set -- $run
   net=$TMP/brain.h5; [ "$1" = 2 ] && net=$TMP/brain2.h5
@@ -124,10 +94,10 @@ for run in "1 0.99" "2 0.99" "1 0"; do
 done
 
 # ---- the demo (make demo), when it has been run ----------------------------------------------------
-if [ -f "$ROOT/out/demo/results.h5" ]; then
-  digest demo "$ROOT/out/demo/results.h5" | grep -E ' /(spikes|state|neurons|neuropils)/'
+if [ -f "$RUN_ROOT/out/demo/results.h5" ]; then
+  digest demo "$RUN_ROOT/out/demo/results.h5" | grep -E ' /(spikes|state|neurons|neuropils)/'
 fi
-if [ -f "$ROOT/out/demo/fit/summary.txt" ]; then
-  summary "$ROOT/out/demo/fit/summary.txt" | sed 's/^/demo-fit: /'
-  digest demo-fit "$ROOT/out/demo/fit/results.h5"
+if [ -f "$RUN_ROOT/out/demo/fit/summary.txt" ]; then
+  summary "$RUN_ROOT/out/demo/fit/summary.txt" | sed 's/^/demo-fit: /'
+  digest demo-fit "$RUN_ROOT/out/demo/fit/results.h5"
 fi

@@ -6,8 +6,7 @@
 # - the summary line, results.h5 and the checkpoints hold what they promise;
 # - every bad input named in the issue stops with its message and leaves earlier output alone.
 source "$(dirname "$0")/../lib.sh"
-"$BIN/flyfit-synth" --neurons 600 --seed 3 -o "$TMP/brain.h5" --activity "$TMP/act.h5" --frames 70 --sample-ms 60 \
-  --threads 1 > "$TMP/synth.log" 2>&1 || { fail "flyfit-synth --activity"; tail -3 "$TMP/synth.log"; exit 1; }
+fit_fixture 3 70 fit.batch=8 fit.epochs_round1=2 "fit.trainable=encoder, connections" || exit 1
 check "flyfit-synth --activity writes traces, rates and the truth" \
   bash -c "h5dump -n '$TMP/act.h5' | grep -q '/truth/encoder_w' && h5dump -n '$TMP/act.h5' | grep -q '/rates'"
 for K in 2 3 4; do
@@ -16,25 +15,6 @@ for K in 2 3 4; do
     "$BIN/flyfit-partition" "$TMP/brain-k$K-$m.h5" --ranks $K --method $m > /dev/null 2>&1 || fail "partition k$K $m"
   done
 done
-cat > "$TMP/fit.ini" <<INI
-[data]
-connectome = $TMP/brain.h5
-activity = $TMP/act.h5
-[run]
-mode = fit
-preset = brainscale
-threads = 1
-progress_s = 0
-[preprocess]
-trim_frames = 10
-[fit]
-batch = 8
-epochs_round1 = 2
-sample_ms = 60
-trainable = encoder, connections
-[output]
-dir = $TMP/out
-INI
 fit() { # name np connectome [--set ...]: runs, keeps stdout's last line in $TMP/name.summary
   local name=$1 np=$2 conn=$3; shift 3
   mpi "$np" "$BIN/flyfit" "$TMP/fit.ini" --set data.connectome="$conn" --set output.dir="$TMP/$name" "$@" \

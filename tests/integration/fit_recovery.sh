@@ -6,21 +6,9 @@
 # home neuropil ranked high among its 78 fitted weights (median rank <= 20; chance 38.5).
 source "$(dirname "$0")/../lib.sh"
 # the drive is random only (no periodic wave): neuropils sharing a wave's phase would look alike to the fit
-"$BIN/flyfit-synth" --neurons 600 --seed 11 -o "$TMP/brain.h5" --activity "$TMP/act.h5" --frames 250 --wave-hz 0 --drive-hz 12 \
-  > "$TMP/synth.log" 2>&1 || { fail "flyfit-synth --activity"; tail -3 "$TMP/synth.log"; exit 1; }
-cat > "$TMP/fit.ini" <<INI
-[data]
-connectome = $TMP/brain.h5
-activity = $TMP/act.h5
-[run]
-mode = fit
-preset = brainscale
-progress_s = 0
-[fit]
-batch = 16
-[output]
-dir = $TMP/out
-INI
+# (sample_ms, trim_frames and threads at flyfit's defaults: one frame period, 100 frames, every core)
+fit_fixture --sample-ms '' --synth '--wave-hz 0 --drive-hz 12' 11 250 run.threads=0 preprocess.trim_frames=100 \
+  fit.batch=16 || exit 1
 "$BIN/flyfit" "$TMP/fit.ini" > "$TMP/fit.out" 2> "$TMP/fit.log" || { fail "flyfit mode = fit"; tail -3 "$TMP/fit.log"; exit 1; }
 summary=$(tail -1 "$TMP/fit.out")
 echo "# $summary"

@@ -120,26 +120,8 @@ check "--help names every figure" bash -c "for x in $SIM $FIT predictions-NN.png
   grep -qF \"\${x%.png}\" '$TMP/help.txt' || { echo \"#   --help lacks \$x\"; exit 1; }; done"
 
 # --- the files bin/flyfit writes today: a simulation and a round-1 fit ---
-"$BIN/flyfit-synth" --neurons 300 --seed 3 -o "$TMP/brain.h5" --activity "$TMP/act.h5" --frames 40 --sample-ms 40 \
-  --threads 1 > "$TMP/synth.log" 2>&1 || fail "flyfit-synth --activity"
-cat > "$TMP/fit.ini" <<INI
-[data]
-connectome = $TMP/brain.h5
-activity = $TMP/act.h5
-[run]
-mode = fit
-preset = brainscale
-threads = 1
-progress_s = 0
-[preprocess]
-trim_frames = 5
-[fit]
-batch = 4
-epochs_round1 = 3
-sample_ms = 40
-[output]
-dir = $TMP/fit
-INI
+fit_fixture --neurons 300 --sample-ms 40 3 40 preprocess.trim_frames=5 fit.batch=4 fit.epochs_round1=3 \
+  "output.dir=$TMP/fit"
 "$BIN/flyfit" "$TMP/fit.ini" > "$TMP/fit.log" 2>&1 || fail "flyfit mode = fit"
 plot realfit "$TMP/fit/results.h5"
 check "a real round-1 fit: exit status 0" status realfit 0

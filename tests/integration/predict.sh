@@ -9,39 +9,13 @@
 # - bad inputs (no trained model, a GRU of another neuropil count, a damaged GRU file) stop with
 #   their message and leave earlier output alone.
 source "$(dirname "$0")/../lib.sh"
-"$BIN/flyfit-synth" --neurons 600 --seed 5 -o "$TMP/brain.h5" --activity "$TMP/act.h5" --frames 80 --sample-ms 60 \
-  --threads 1 > "$TMP/synth.log" 2>&1 || { fail "flyfit-synth --activity"; tail -3 "$TMP/synth.log"; exit 1; }
+fit_fixture --ini "$TMP/run.ini" 5 80 run.mode=all fit.batch=8 fit.epochs_round1=1 fit.epochs_round2=3 \
+  fit.rnn_hidden=16 fit.rnn_batch=6 fit.rnn_seq_len=12 fit.rnn_iters=3 fit.rnn_lr=0.01 predict.warmup_frames=20 \
+  output.figures=false || exit 1
 for K in 2 3 4; do
   cp "$TMP/brain.h5" "$TMP/brain-k$K.h5"
   "$BIN/flyfit-partition" "$TMP/brain-k$K.h5" --ranks $K > /dev/null 2>&1 || fail "partition k$K"
 done
-cat > "$TMP/run.ini" <<INI
-[data]
-connectome = $TMP/brain.h5
-activity = $TMP/act.h5
-[run]
-mode = all
-preset = brainscale
-threads = 1
-progress_s = 0
-[preprocess]
-trim_frames = 10
-[fit]
-batch = 8
-epochs_round1 = 1
-sample_ms = 60
-epochs_round2 = 3
-rnn_hidden = 16
-rnn_batch = 6
-rnn_seq_len = 12
-rnn_iters = 3
-rnn_lr = 0.01
-[predict]
-warmup_frames = 20
-[output]
-dir = $TMP/out
-figures = false
-INI
 run() { # name np connectome [--set ...]: stdout's last line in $TMP/name.summary
   local name=$1 np=$2 conn=$3; shift 3
   mpi "$np" "$BIN/flyfit" "$TMP/run.ini" --set data.connectome="$conn" --set output.dir="$TMP/$name" "$@" \

@@ -8,28 +8,8 @@
 # - a rank killed with SIGKILL stops the job within 30 s with a message naming the rank, and the
 #   last checkpoint resumes to the same result.
 source "$(dirname "$0")/../lib.sh"
-"$BIN/flyfit-synth" --neurons 600 --seed 3 -o "$TMP/brain.h5" --activity "$TMP/act.h5" --frames 120 --sample-ms 60 \
-  --threads 1 > "$TMP/synth.log" 2>&1 || { fail "flyfit-synth --activity"; exit 1; }
+fit_fixture 3 120 fit.batch=4 fit.epochs_round1=10 "fit.trainable=encoder, connections" "output.dir=$TMP/ref" || exit 1
 "$BIN/flyfit-partition" "$TMP/brain.h5" --ranks 2 > /dev/null 2>&1 || fail "flyfit-partition --ranks 2"
-cat > "$TMP/fit.ini" <<INI
-[data]
-connectome = $TMP/brain.h5
-activity = $TMP/act.h5
-[run]
-mode = fit
-preset = brainscale
-threads = 1
-progress_s = 0
-[preprocess]
-trim_frames = 10
-[fit]
-batch = 4
-epochs_round1 = 10
-sample_ms = 60
-trainable = encoder, connections
-[output]
-dir = $TMP/ref
-INI
 flyfit() { mpi 2 "$BIN/flyfit" "$TMP/fit.ini" "$@"; }
 flyfit > "$TMP/ref.out" 2> "$TMP/ref.log" || { fail "uninterrupted run exited with $?"; exit 1; }
 same_as_ref() { # what run-dir stdout-file

@@ -1,6 +1,7 @@
 /* Round 2 (include/flyfit/round2.h): the epoch loop around the GRU of gru.c. */
 #include "flyfit/round2.h"
 #include "flyfit/error.h"
+#include "flyfit/exact.h"
 #include "flyfit/h5.h"
 #include "flyfit/log.h"
 #include "flyfit/rng.h"
@@ -176,7 +177,7 @@ int ff_round2_run(const FfRound2Setup *s, FfRound2Result *res) {
       cells += (int64_t)count * L * P;
       if (st == FF_OK) st = ff_gru_backward(g, tape, dl);
       double loss = 0.0;
-      if (st == FF_OK) st = ff_gru_sum_exact(s->comm, seq_loss, count, &loss);
+      if (st == FF_OK) st = ff_exact_sum(s->comm, seq_loss, count, &loss);
       if (st == FF_OK) st = ff_gru_reduce_grads(g, s->comm);
       if (st == FF_OK && rank == 0) st = ff_gru_adam(g, lr, cfg->beta1, cfg->beta2, cfg->adam_eps);
       int worst = st;

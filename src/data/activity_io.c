@@ -28,27 +28,13 @@ static const char *base_name(const char *path) {
   return s ? s + 1 : path;
 }
 
-/* "has no member 'traces' (it holds ...)" plus how to name the members. */
-static int need_member(FfNpz *z, const char *member) {
-  if (ff_npz_has(z, member)) return FF_OK;
-  char **names;
-  int64_t n;
-  FF_TRY(ff_npz_list(z, &names, &n));
-  char list[1024] = "";
-  size_t used = 0;
-  for (int64_t i = 0; i < n && used + 1 < sizeof list; ++i)
-    used += (size_t)snprintf(list + used, sizeof list - used, "%s'%s'", i ? ", " : "", names[i]);
-  ff_npz_free_strings(&names, n);
-  return FF_ERROR(FF_ERR_INPUT, "'%s' has no member '%s' (it holds %s); name the members with --names-key and "
-                  "--traces-key", ff_npz_path(z), member, n ? list : "no arrays");
-}
-
 static int read_npz(FfNpz *z, const char *path, const char *names_key, const char *traces_key, FfRecording *rec,
                     char ***names, int64_t *n_names, double **tr) {
   int nd;
   int64_t dims[FF_NPY_MAX_DIMS];
-  FF_TRY(need_member(z, names_key));
-  FF_TRY(need_member(z, traces_key));
+  static const char HINT[] = "name the members with --names-key and --traces-key";
+  FF_TRY(ff_npz_require(z, names_key, HINT));
+  FF_TRY(ff_npz_require(z, traces_key, HINT));
   FF_TRY(ff_npz_read_strings(z, names_key, names, n_names));
   FF_TRY(ff_npz_read_f64(z, traces_key, tr, &nd, dims));
   if (nd != 2)

@@ -2,6 +2,7 @@
  * string is escaped here, so no JSON library is needed. */
 #include "flyfit/runjson.h"
 
+#include "flyfit/atomic.h"
 #include "flyfit/error.h"
 #include "flyfit/hash.h"
 
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 enum { MAX_PHASES = 16, MAX_METRICS = 96 };
 static struct {
@@ -100,12 +100,8 @@ static void put_value(FILE *f, const char *v) {
   }
 }
 
-int ff_runjson_write(const FfRunJson *r) {
-  char path[4200], tmp[4220];
-  snprintf(path, sizeof path, "%s/run.json", r->dir);
-  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-  FILE *f = fopen(tmp, "w");
-  if (f == NULL) return FF_ERROR(FF_ERR_IO, "cannot write '%s'", tmp);
+static int runjson_body(FILE *f, void *ctx) {
+  const FfRunJson *r = ctx;
   const char *status = r->status == FF_OK ? "done" : r->status == FF_STOPPED ? "stopped" : "failed";
   fprintf(f, "{\n  \"flyfit_version\": ");
   put_string(f, r->version);
@@ -147,10 +143,12 @@ int ff_runjson_write(const FfRunJson *r) {
     put_value(f, g_metric[k].value);
   }
   fprintf(f, "%s}\n}\n", g_n_metric ? "\n  " : "");
-  const int bad = ferror(f);
-  if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-    unlink(tmp);
-    return FF_ERROR(FF_ERR_IO, "cannot write '%s'", path);
-  }
+  return FF_OK;
+}
+
+int ff_runjson_write(const FfRunJson *r) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/run.json", r->dir);
+  FF_TRY(ff_atomic_write(path, runjson_body, (void *)r));
   return FF_OK;
 }

@@ -14,7 +14,6 @@
 #ifndef FLYFIT_GRU_H
 #define FLYFIT_GRU_H
 
-#include <hdf5.h>
 #include <mpi.h>
 #include <stdint.h>
 
@@ -86,6 +85,8 @@ void ff_gru_group(const FfGru *g, FfGruGroupId q, FfGruGroup *out);
 double *ff_gru_array(FfGru *g, FfGruArray which); /* [nparams] */
 void ff_gru_view(FfGru *g, FfGruArray which, FfGruView *v);
 int64_t ff_gru_adam_steps(const FfGru *g);
+/* Adam's step count, as a checkpoint restores it. */
+void ff_gru_set_adam_steps(FfGru *g, int64_t steps);
 
 /* Sets the output bias so that, with W_o h = 0, the output is rate_hz [P] (e.g. the training
  * frames' mean rates): a start near the data rather than at random rates around 0, where half the
@@ -158,14 +159,6 @@ double ff_gru_clip_grads(FfGru *g, double max_norm);
  * caller applies the step decay). FF_ERR_INPUT naming the parameter when one becomes non-finite. */
 int ff_gru_adam(FfGru *g, double lr, double beta1, double beta2, double eps);
 
-/* ---- checkpoints ------------------------------------------------------------------------------
- * Under the open group `loc`: params/<name>, adam_m/<name>, adam_v/<name> (double, 2-D for the
- * matrices, 1-D for vectors) and attributes P, H, out_scale_hz, adam_steps. The model is
- * replicated, so one rank (0) writes and reads; broadcasting after a load is the caller's. */
-int ff_gru_save(const FfGru *g, hid_t loc);
-/* Restores parameters, Adam's moments and step count; `file` names the file in messages. A dataset
- * of another shape (a GRU of other P or H) or another out_scale_hz is FF_ERR_INPUT naming the file
- * and the dataset; g is unchanged then. */
-int ff_gru_load(FfGru *g, hid_t loc, const char *file);
+/* Checkpoints of the GRU: ff_checkpoint_write_gru and ff_checkpoint_read_gru (checkpoint.h). */
 
 #endif

@@ -63,10 +63,10 @@ int ff_recording_read_npz(const char *path, const char *names_key, const char *t
   int64_t n_names = 0;
   double *tr = NULL;
   int st = ff_npz_open(path, &z);
-  if (st == FF_OK) st = read_npz(z, path, names_key, traces_key, rec, &names, &n_names, &tr);
+  FF_CALL(st, read_npz(z, path, names_key, traces_key, rec, &names, &n_names, &tr));
   ff_npz_close(&z);
-  if (st == FF_OK) st = FF_CALLOC(rec->areas, rec->P + 1, "region names");
-  if (st == FF_OK) st = FF_MALLOC(rec->rows, rec->P, "region rows");
+  FF_CALL(st, FF_CALLOC(rec->areas, rec->P + 1, "region names"));
+  FF_CALL(st, FF_MALLOC(rec->rows, rec->P, "region rows"));
   if (st == FF_OK) {
     /* Row 0 is the background: its name and trace go; the traces move up one row. */
     for (int64_t p = 0; p < rec->P; ++p) {
@@ -87,10 +87,7 @@ int ff_recording_read_npz(const char *path, const char *names_key, const char *t
   }
   ff_npz_free_strings(&names, n_names);
   free(tr);
-  if (st != FF_OK) {
-    ff_recording_destroy(rec);
-    ff_error_trace(__FILE__, __LINE__, __func__);
-  }
+  if (st != FF_OK) ff_recording_destroy(rec);
   return st;
 }
 
@@ -135,7 +132,7 @@ static int to_frame_major(const double *x, int64_t P, int64_t T, float **out) {
   return FF_OK;
 }
 
-static int write_body(hid_t f, const FfActivityFile *a) {
+int ff_activity_write_into(hid_t f, const FfActivityFile *a) {
   const FfRecording *r = a->rec;
   const FfPreprocess *p = a->params;
   float *buf = NULL;
@@ -177,17 +174,10 @@ static int write_body(hid_t f, const FfActivityFile *a) {
   return FF_OK;
 }
 
+static int write_body(hid_t f, void *a) { return ff_activity_write_into(f, a); }
+
 int ff_activity_write(const char *path, const FfActivityFile *a) {
-  hid_t f;
-  char tmp[4096];
-  FF_TRY(ff_h5_create_tmp(path, &f, tmp, sizeof tmp));
-  int st = write_body(f, a);
-  if (st != FF_OK) {
-    ff_h5_abandon(f, tmp);
-    ff_error_trace(__FILE__, __LINE__, __func__);
-    return st;
-  }
-  FF_TRY(ff_h5_commit(f, tmp, path));
+  FF_TRY(ff_h5_write_atomic(path, write_body, (void *)a));
   return FF_OK;
 }
 
@@ -203,7 +193,7 @@ static int read_body(hid_t f, const char *path, FfRecording *rec, FfPreprocess *
   float *buf;
   FF_TRY(FF_MALLOC(buf, rec->T * rec->P, "traces"));
   int st = FF_MALLOC(rec->traces, rec->T * rec->P, "traces");
-  if (st == FF_OK) st = FF_MALLOC(rec->rows, rec->P, "region rows");
+  FF_CALL(st, FF_MALLOC(rec->rows, rec->P, "region rows"));
   if (st == FF_OK && rec->T * rec->P > 0) {
     /* 2-D read through the 1-D helper's checks would not fit; read the whole dataset directly. */
     hid_t d = H5Dopen2(f, "/traces", H5P_DEFAULT);

@@ -11,7 +11,6 @@
 #include "flyfit/gru.h"
 #include "flyfit/error.h"
 #include "flyfit/exact.h"
-#include "flyfit/h5.h"
 #include "flyfit/rng.h"
 
 #include <cblas.h>
@@ -173,6 +172,7 @@ int64_t ff_gru_nparams(const FfGru *g) { return g->np; }
 const FfGruSetup *ff_gru_setup(const FfGru *g) { return &g->s; }
 void ff_gru_group(const FfGru *g, FfGruGroupId q, FfGruGroup *out) { *out = g->grp[q]; }
 int64_t ff_gru_adam_steps(const FfGru *g) { return g->adam_t; }
+void ff_gru_set_adam_steps(FfGru *g, int64_t steps) { g->adam_t = steps; }
 
 double *ff_gru_array(FfGru *g, FfGruArray which) {
   switch (which) {
@@ -524,82 +524,5 @@ int ff_gru_adam(FfGru *g, double lr, double beta1, double beta2, double eps) {
     return FF_ERROR(FF_ERR_INPUT, "Adam diverged: GRU parameter %s is %g after step %lld", name, g->p[bad],
                     (long long)g->adam_t);
   }
-  return FF_OK;
-}
-
-/* ---- checkpoints ------------------------------------------------------------------------------ */
-
-static const char *const array_dir[3] = {"params", "adam_m", "adam_v"};
-
-int ff_gru_save(const FfGru *g, hid_t loc) {
-  const double *arr[3] = {g->p, g->m, g->v};
-  for (int a = 0; a < 3; ++a)
-    for (int q = 0; q < FF_GRU_NGROUPS; ++q) {
-      const FfGruGroup *G = &g->grp[q];
-      char name[64];
-      snprintf(name, sizeof name, "%s/%s", array_dir[a], G->name);
-      const int64_t dims[2] = {G->rows, G->cols};
-      FF_TRY(ff_h5_write(loc, name, H5T_NATIVE_DOUBLE, G->rank, dims, arr[a] + G->offset));
-    }
-  FF_TRY(ff_h5_write_attr_int(loc, "P", g->P));
-  FF_TRY(ff_h5_write_attr_int(loc, "H", g->H));
-  FF_TRY(ff_h5_write_attr_double(loc, "out_scale_hz", g->s.out_scale_hz));
-  FF_TRY(ff_h5_write_attr_int(loc, "adam_steps", g->adam_t));
-  return FF_OK;
-}
-
-static int load_arrays(FfGru *g, hid_t loc, const char *file, double *buf[3]) {
-  char base[448] = "";
-  if (H5Iget_name(loc, base, sizeof base) < 0) base[0] = '\0';
-  if (strcmp(base, "/") == 0) base[0] = '\0';
-  for (int a = 0; a < 3; ++a)
-    for (int q = 0; q < FF_GRU_NGROUPS; ++q) {
-      const FfGruGroup *G = &g->grp[q];
-      const int rank = G->rank;
-      char path[512];
-      snprintf(path, sizeof path, "%s/%s/%s", base, array_dir[a], G->name);
-      int64_t dims[2] = {0, 1};
-      FF_TRY(ff_h5_shape(loc, file, path, rank, dims));
-      if (dims[0] != G->rows || dims[1] != G->cols) {
-        if (rank == 1)
-          return FF_ERROR(FF_ERR_INPUT, "'%s': dataset %s has %lld elements, expected %d for a GRU with P = %d, H = %d: "
-                          "a checkpoint of another model size", file, path, (long long)dims[0], (int)G->rows,
-                          (int)g->P, (int)g->H);
-        return FF_ERROR(FF_ERR_INPUT, "'%s': dataset %s is %lld x %lld, expected %d x %d for a GRU with P = %d, H = %d: "
-                        "a checkpoint of another model size", file, path, (long long)dims[0], (long long)dims[1],
-                        (int)G->rows, (int)G->cols, (int)g->P, (int)g->H);
-      }
-      const hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
-      const herr_t rc = d < 0 ? -1 : H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf[a] + G->offset);
-      if (d >= 0) H5Dclose(d);
-      if (rc < 0) {
-        H5Eclear2(H5E_DEFAULT);
-        return FF_ERROR(FF_ERR_INPUT, "'%s': dataset %s cannot be read as numbers (a damaged file?)", file, path);
-      }
-    }
-  return FF_OK;
-}
-
-int ff_gru_load(FfGru *g, hid_t loc, const char *file) {
-  double scale;
-  int64_t steps;
-  FF_TRY(ff_h5_read_attr_double(loc, file, "out_scale_hz", &scale));
-  FF_TRY(ff_h5_read_attr_int(loc, file, "adam_steps", &steps));
-  if (scale != g->s.out_scale_hz)
-    return FF_ERROR(FF_ERR_INPUT, "'%s': the GRU was saved with out_scale_hz = %g, this one has %g", file, scale,
-                    g->s.out_scale_hz);
-  if (steps < 0) return FF_ERROR(FF_ERR_INPUT, "'%s': attribute adam_steps = %lld is negative", file, (long long)steps);
-  double *buf[3] = {NULL, NULL, NULL};
-  int st = FF_OK;
-  for (int a = 0; a < 3 && st == FF_OK; ++a) st = FF_MALLOC(buf[a], g->np, "GRU checkpoint");
-  if (st == FF_OK) st = load_arrays(g, loc, file, buf);
-  if (st == FF_OK) {
-    memcpy(g->p, buf[0], (size_t)g->np * sizeof *g->p);
-    memcpy(g->m, buf[1], (size_t)g->np * sizeof *g->m);
-    memcpy(g->v, buf[2], (size_t)g->np * sizeof *g->v);
-    g->adam_t = steps;
-  }
-  for (int a = 0; a < 3; ++a) free(buf[a]);
-  FF_TRY(st);
   return FF_OK;
 }

@@ -23,6 +23,7 @@
 
 #include "flyfit/error.h"
 #include "flyfit/exact.h"
+#include "flyfit/checkpoint.h"
 #include "flyfit/gru.h"
 #include "flyfit/h5.h"
 
@@ -507,13 +508,13 @@ static void test_checkpoint(void **state) {
   assert_true(f >= 0);
   assert_int_equal(ff_h5_group(f, "/round2/gru"), FF_OK);
   hid_t grp = H5Gopen2(f, "/round2/gru", H5P_DEFAULT);
-  assert_int_equal(ff_gru_save(a, grp), FF_OK);
+  assert_int_equal(ff_checkpoint_write_gru(grp, a), FF_OK);
   H5Gclose(grp);
   H5Fclose(f);
 
   assert_int_equal(ff_h5_open(path, H5P_DEFAULT, &f), FF_OK);
   grp = H5Gopen2(f, "/round2/gru", H5P_DEFAULT);
-  assert_int_equal(ff_gru_load(b, grp, path), FF_OK);
+  assert_int_equal(ff_checkpoint_read_gru(grp, path, b), FF_OK);
   assert_memory_equal(ff_gru_array(a, FF_GRU_PARAMS), ff_gru_array(b, FF_GRU_PARAMS), (size_t)np * sizeof(double));
   assert_memory_equal(ff_gru_array(a, FF_GRU_ADAM_M), ff_gru_array(b, FF_GRU_ADAM_M), (size_t)np * sizeof(double));
   assert_memory_equal(ff_gru_array(a, FF_GRU_ADAM_V), ff_gru_array(b, FF_GRU_ADAM_V), (size_t)np * sizeof(double));
@@ -529,7 +530,7 @@ static void test_checkpoint(void **state) {
     FfGru *c = make_model(bad[k].P, bad[k].H, 2, 33);
     double *before = malloc((size_t)ff_gru_nparams(c) * sizeof *before);
     memcpy(before, ff_gru_array(c, FF_GRU_PARAMS), (size_t)ff_gru_nparams(c) * sizeof *before);
-    assert_int_equal(ff_gru_load(c, grp, path), FF_ERR_INPUT);
+    assert_int_equal(ff_checkpoint_read_gru(grp, path, c), FF_ERR_INPUT);
     const char *msg = ff_error_message();
     print_message("# P %d H %d: %s\n", bad[k].P, bad[k].H, msg);
     assert_non_null(strstr(msg, path));
@@ -544,7 +545,7 @@ static void test_checkpoint(void **state) {
   FfGruSetup s = {.P = 5, .H = 7, .out_scale_hz = 50.0};
   FfGru *d;
   assert_int_equal(ff_gru_create(&s, &d), FF_OK);
-  assert_int_equal(ff_gru_load(d, grp, path), FF_ERR_INPUT);
+  assert_int_equal(ff_checkpoint_read_gru(grp, path, d), FF_ERR_INPUT);
   assert_non_null(strstr(ff_error_message(), "out_scale_hz"));
   ff_error_clear();
   ff_gru_destroy(&d);

@@ -72,24 +72,30 @@ int ff_h5_open_parallel(const char *path, MPI_Comm comm, hid_t *fid) {
   return st;
 }
 
-int ff_h5_exists(hid_t loc, const char *name) {
-  /* H5Lexists fails on a missing intermediate group, so test each component. */
+/* Walks the components of path ("/a/b/c": /a, /a/b, /a/b/c) and calls step(loc, prefix) on each
+ * that is missing; H5Lexists fails on a missing intermediate group, so each is tested in turn.
+ * Returns 0 when all exist (or step made them), 1 when one is missing and step is NULL, or step's
+ * nonzero status. */
+static int walk_path(hid_t loc, const char *path, int (*step)(hid_t loc, const char *prefix)) {
   char buf[512];
-  snprintf(buf, sizeof buf, "%s", name);
-  for (char *p = buf + 1; ; ++p) {
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1;; ++p) {
     if (*p == '/' || *p == '\0') {
-      char c = *p;
+      const char c = *p;
       *p = '\0';
       if (H5Lexists(loc, buf, H5P_DEFAULT) <= 0) {
         H5Eclear2(H5E_DEFAULT);
-        return 0;
+        const int st = step ? step(loc, buf) : 1;
+        if (st != 0) return st;
       }
       *p = c;
       if (c == '\0') break;
     }
   }
-  return 1;
+  return 0;
 }
+
+int ff_h5_exists(hid_t loc, const char *name) { return walk_path(loc, name, NULL) == 0; }
 
 static int open_dset(hid_t fid, const char *file, const char *dset, hid_t *d) {
   char why[256];
@@ -357,25 +363,17 @@ static hid_t untimed(hid_t cls) {
   return p;
 }
 
+static int create_group(hid_t loc, const char *path) {
+  hid_t gcpl = untimed(H5P_GROUP_CREATE);
+  hid_t g = H5Gcreate2(loc, path, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+  H5Pclose(gcpl);
+  if (g < 0) return FF_ERROR(FF_ERR_IO, "creating group %s failed", path);
+  H5Gclose(g);
+  return FF_OK;
+}
+
 int ff_h5_group(hid_t loc, const char *path) {
-  char buf[512];
-  snprintf(buf, sizeof buf, "%s", path);
-  for (char *p = buf + 1;; ++p) {
-    if (*p == '/' || *p == '\0') {
-      const char c = *p;
-      *p = '\0';
-      if (H5Lexists(loc, buf, H5P_DEFAULT) <= 0) {
-        H5Eclear2(H5E_DEFAULT);
-        hid_t gcpl = untimed(H5P_GROUP_CREATE);
-        hid_t g = H5Gcreate2(loc, buf, H5P_DEFAULT, gcpl, H5P_DEFAULT);
-        H5Pclose(gcpl);
-        if (g < 0) return FF_ERROR(FF_ERR_IO, "creating group %s failed", buf);
-        H5Gclose(g);
-      }
-      *p = c;
-      if (c == '\0') break;
-    }
-  }
+  FF_TRY(walk_path(loc, path, create_group));
   return FF_OK;
 }
 

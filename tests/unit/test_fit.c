@@ -301,23 +301,31 @@ static void test_forward_matches_reference(void **state) {
   free_case(&c);
 }
 
-/* D-RTRL encoder gradient == exact BPTT when the recurrent weights are zero. */
-static void test_drtrl_encoder_equals_bptt(void **state) {
-  (void)state;
-  Case c;
-  make_case(&c, 0.0, 5);
-  FfFitSetup s = setup_for(&c, FF_TRAIN_ENCODER, 0.0);
+/* One batch through the stepper (forward with traces, MSE loss, backward) and through the reference:
+ * fv views the stepper's gradients, gw [N x P], gb [N] and gc the reference's. */
+static FfFitNet *one_batch(Case *c, int trainable, double decay, FfFitView *fv, double *gw, double *gb,
+                           double gc[N][N]) {
+  FfFitSetup s = setup_for(c, trainable, decay);
   FfFitNet *f;
   assert_int_equal(ff_fit_create(&s, &f), 0);
   double rates[B * P], dl[B * P];
   assert_int_equal(ff_fit_forward(f, B, X, KEYS, 1, rates), 0);
   ff_fit_loss(FF_LOSS_MSE, 1.0, rates, Y, B * P, dl);
   assert_int_equal(ff_fit_backward(f, dl), 0);
-  FfFitView fv;
-  ff_fit_view(f, &fv);
-  double gw[N * P], gb[N], gc[N][N];
+  ff_fit_view(f, fv);
   int counts[B][N];
-  ref_batch(&c, &fv, gw, gb, gc, counts);
+  ref_batch(c, fv, gw, gb, gc, counts);
+  return f;
+}
+
+/* D-RTRL encoder gradient == exact BPTT when the recurrent weights are zero. */
+static void test_drtrl_encoder_equals_bptt(void **state) {
+  (void)state;
+  Case c;
+  make_case(&c, 0.0, 5);
+  FfFitView fv;
+  double gw[N * P], gb[N], gc[N][N];
+  FfFitNet *f = one_batch(&c, FF_TRAIN_ENCODER, 0.0, &fv, gw, gb, gc);
   const double ew = rel_err(gw, fv.g_enc_w, N * P), eb = rel_err(gb, fv.g_enc_b, N);
   double norm = 0;
   for (int i = 0; i < N * P; ++i) norm += gw[i] * gw[i];
@@ -344,18 +352,9 @@ static double cosine(const double *a, const double *b, int n) {
 static void connection_gradients(double decay, uint64_t seed, double *cos_out) {
   Case c;
   make_case(&c, 0.35, seed);
-  FfFitSetup s = setup_for(&c, FF_TRAIN_ENCODER | FF_TRAIN_CONNECTIONS, decay);
-  FfFitNet *f;
-  assert_int_equal(ff_fit_create(&s, &f), 0);
-  double rates[B * P], dl[B * P];
-  assert_int_equal(ff_fit_forward(f, B, X, KEYS, 1, rates), 0);
-  ff_fit_loss(FF_LOSS_MSE, 1.0, rates, Y, B * P, dl);
-  assert_int_equal(ff_fit_backward(f, dl), 0);
   FfFitView fv;
-  ff_fit_view(f, &fv);
   double gw[N * P], gb[N], gc[N][N];
-  int counts[B][N];
-  ref_batch(&c, &fv, gw, gb, gc, counts);
+  FfFitNet *f = one_batch(&c, FF_TRAIN_ENCODER | FF_TRAIN_CONNECTIONS, decay, &fv, gw, gb, gc);
   /* the stepper's connections in slab order -> the reference's matrix */
   double *ref = malloc(fv.n_conn * sizeof *ref), *got = malloc(fv.n_conn * sizeof *got);
   for (int32_t si = 0; si < c.net.n_pre; ++si)

@@ -56,24 +56,29 @@ static void keep_pairs(const char *line) {
   }
 }
 
-void ff_summary(const char *fmt, ...) {
+/* Formats the line, keeps its pairs, and prints it on stdout when print is set. */
+static void keep_line(int print, const char *fmt, va_list ap) {
   char line[4096];
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(line, sizeof line, fmt, ap);
-  va_end(ap);
-  fputs(line, stdout);
-  fflush(stdout);
+  if (print) {
+    fputs(line, stdout);
+    fflush(stdout);
+  }
   keep_pairs(line);
 }
 
-void ff_runjson_metrics(const char *fmt, ...) {
-  char line[4096];
+void ff_summary(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  keep_line(1, fmt, ap);
   va_end(ap);
-  keep_pairs(line);
+}
+
+void ff_runjson_metrics(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  keep_line(0, fmt, ap);
+  va_end(ap);
 }
 
 static void put_string(FILE *f, const char *s) {

@@ -11,6 +11,7 @@
 #ifndef FLYFIT_ACTIVITY_H
 #define FLYFIT_ACTIVITY_H
 
+#include <hdf5.h>
 #include <stdint.h>
 
 typedef struct {
@@ -141,6 +142,9 @@ typedef struct {
  * /neuropil_index int32[P] when given, and attributes fs_hz, neural_activity_id, source,
  * created_by, format, every preprocessing parameter, calcium_gamma, frames_raw, frames. */
 int ff_activity_write(const char *path, const FfActivityFile *a);
+/* The same content into an open file, for a writer that adds its own before the file is committed
+ * (flyfit-synth --activity adds the ground truth). */
+int ff_activity_write_into(hid_t f, const FfActivityFile *a);
 /* Reads /areas, /traces (back to region-major), fs_hz, neural_activity_id and source; and, when
  * params is not NULL, the preprocessing parameters stored with the rates. */
 int ff_activity_read(const char *path, FfRecording *rec, FfPreprocess *params);

@@ -6,7 +6,7 @@
  * losses are bit-identical for any rank count because (1) sequences are computed in chunks of
  * `chunk` consecutive sequences of the global batch, and a chunk's numbers depend on nothing else
  * (not on the rank holding it, nor on the OpenBLAS thread count: the BLAS calls run on one thread),
- * and (2) each chunk's gradient enters an exact fixed-point accumulator whose integers the ranks add.
+ * and (2) each chunk's gradient enters an exact fixed-point sum (exact.h) whose integers the ranks add.
  *
  * Layouts: a batch of B sequences of L frames is [B x L x P], sequence slowest, feature fastest.
  * The functions that compute set OpenBLAS's process-wide thread count to 1 and restore it on return:
@@ -14,18 +14,15 @@
 #ifndef FLYFIT_GRU_H
 #define FLYFIT_GRU_H
 
-#include <hdf5.h>
 #include <mpi.h>
 #include <stdint.h>
 
 enum {
   FF_GRU_H_DEFAULT = 256,   /* hidden units (DESIGN.md §2.4) */
-  FF_GRU_CHUNK_DEFAULT = 8, /* sequences per BLAS call: the unit of bit-reproducibility */
-  FF_GRU_FIX_BITS = 128     /* gradients and losses are summed in multiples of 2^-128 */
+  FF_GRU_CHUNK_DEFAULT = 8  /* sequences per BLAS call: the unit of bit-reproducibility */
 };
 #define FF_GRU_OUT_SCALE_DEFAULT 100.0 /* Hz: y = ReLU(out_scale (W_o h + b_o)) */
 #define FF_GRU_LN_EPS 1e-5             /* LayerNorm's variance epsilon (PyTorch's default) */
-#define FF_GRU_SUM_MAX 0x1p100         /* |values| the exact sums accept; larger is divergence */
 
 typedef struct {
   int32_t P;           /* features in and out: the fitted neuropils */
@@ -88,6 +85,8 @@ void ff_gru_group(const FfGru *g, FfGruGroupId q, FfGruGroup *out);
 double *ff_gru_array(FfGru *g, FfGruArray which); /* [nparams] */
 void ff_gru_view(FfGru *g, FfGruArray which, FfGruView *v);
 int64_t ff_gru_adam_steps(const FfGru *g);
+/* Adam's step count, as a checkpoint restores it. */
+void ff_gru_set_adam_steps(FfGru *g, int64_t steps);
 
 /* Sets the output bias so that, with W_o h = 0, the output is rate_hz [P] (e.g. the training
  * frames' mean rates): a start near the data rather than at random rates around 0, where half the
@@ -119,19 +118,14 @@ int ff_gru_backward(FfGru *g, const FfGruTape *tape, const double *dy);
 /* Clears the fixed-point accumulator and the gradient array. */
 void ff_gru_zero_grad(FfGru *g);
 
-/* Collective. Sums every rank's accumulator (integers, so the sum does not depend on how the
- * chunks were spread) and writes the result, rounded once to double, into the FF_GRU_GRADS array
+/* Collective: all ranks of comm must call it. Sums every rank's accumulator (integers, so the sum
+ * does not depend on how the chunks were spread) and writes the result, rounded once to double, into the FF_GRU_GRADS array
  * of every rank. Each chunk's contribution is rounded to a multiple of 2^-128 before the exact sum,
  * so an element is within half an ulp of the exact sum of the chunks' doubles plus (chunks x 2^-129).
  * Use MPI_COMM_SELF on one process. A non-finite or over-2^100 contribution on any rank makes every
  * rank return FF_ERR_INPUT naming the parameter (training diverged). Accumulators are left as they
  * were: call ff_gru_zero_grad before the next batch. */
 int ff_gru_reduce_grads(FfGru *g, MPI_Comm comm);
-
-/* Collective. *sum = the sum of x [n] over all ranks of comm (n may differ by rank), exact and then
- * correctly rounded, the same for any split of the values over ranks. NaN when any value is not
- * finite or beyond 2^100. For losses: each rank passes its sequences' losses. */
-int ff_gru_sum_exact(MPI_Comm comm, const double *x, int64_t n, double *sum);
 
 /* The chunk-aligned share of a global batch of B sequences for `rank` of `size`: sequences
  * [first, first + count). Whole chunks are dealt out in order, the first ranks taking one more. */
@@ -165,14 +159,6 @@ double ff_gru_clip_grads(FfGru *g, double max_norm);
  * caller applies the step decay). FF_ERR_INPUT naming the parameter when one becomes non-finite. */
 int ff_gru_adam(FfGru *g, double lr, double beta1, double beta2, double eps);
 
-/* ---- checkpoints ------------------------------------------------------------------------------
- * Under the open group `loc`: params/<name>, adam_m/<name>, adam_v/<name> (double, 2-D for the
- * matrices, 1-D for vectors) and attributes P, H, out_scale_hz, adam_steps. The model is
- * replicated, so one rank (0) writes and reads; broadcasting after a load is the caller's. */
-int ff_gru_save(const FfGru *g, hid_t loc);
-/* Restores parameters, Adam's moments and step count; `file` names the file in messages. A dataset
- * of another shape (a GRU of other P or H) or another out_scale_hz is FF_ERR_INPUT naming the file
- * and the dataset; g is unchanged then. */
-int ff_gru_load(FfGru *g, hid_t loc, const char *file);
+/* Checkpoints of the GRU: ff_checkpoint_write_gru and ff_checkpoint_read_gru (checkpoint.h). */
 
 #endif

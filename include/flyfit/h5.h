@@ -1,6 +1,7 @@
 /* Thin helpers over HDF5 that turn every failure into one message naming the file and dataset.
  * All datasets flyfit writes are 1-D to 3-D, contiguous, uncompressed (so that parallel HDF5 can
- * read slabs collectively). Files are written under a temporary name and renamed when complete. */
+ * read slabs collectively). Files are written atomically: under a temporary name, renamed when
+ * complete (ff_h5_write_atomic). */
 #ifndef FLYFIT_H5_H
 #define FLYFIT_H5_H
 
@@ -14,7 +15,8 @@ void ff_h5_init(void);
 /* Opens an existing file read-only. Missing file, a file that is not HDF5 and a damaged file each
  * get their own message. fapl may be H5P_DEFAULT. */
 int ff_h5_open(const char *path, hid_t fapl, hid_t *fid);
-/* Collective: opens an existing file read-only on every rank of comm through MPI-IO. */
+/* Collective: all ranks of comm must call it. Opens an existing file read-only on every rank of
+ * comm through MPI-IO. */
 int ff_h5_open_parallel(const char *path, MPI_Comm comm, hid_t *fid);
 int ff_h5_exists(hid_t loc, const char *name);
 /* Length of 1-D dataset `dset`; an error names file and dataset if it is missing or not 1-D. */
@@ -38,11 +40,16 @@ int ff_h5_read_attr_string(hid_t obj, const char *file, const char *name, char *
 int ff_h5_read_attr_double(hid_t obj, const char *file, const char *name, double *value);
 int ff_h5_read_attr_int(hid_t obj, const char *file, const char *name, int64_t *value);
 
-/* Creates `tmp` (path + ".tmp.<pid>") for writing; ff_h5_commit closes it and renames it to `path`.
- * ff_h5_abandon closes and deletes it. */
-int ff_h5_create_tmp(const char *path, hid_t *fid, char *tmp, size_t tmp_cap);
-int ff_h5_commit(hid_t fid, const char *tmp, const char *path);
-void ff_h5_abandon(hid_t fid, const char *tmp);
+/* Writes a new HDF5 file atomically (atomic.h): creates it under the temporary name, without
+ * modification times (the same content gives the same bytes), runs body(f, ctx) to fill it, then
+ * closes, syncs and renames it to path. A failing body's status is returned and the temporary file
+ * removed: path is never left damaged. */
+typedef int (*FfH5Body)(hid_t f, void *ctx);
+int ff_h5_write_atomic(const char *path, FfH5Body body, void *ctx);
+/* Collective: all ranks of comm must call it. The same for a parallel file (MPI-IO, one temporary
+ * name for every rank): body runs on every rank and must give every rank the same status (its
+ * writes are collective); rank 0 renames the file once every rank has closed it. */
+int ff_h5_write_atomic_parallel(const char *path, MPI_Comm comm, FfH5Body body, void *ctx);
 
 /* Creates group `path` and any missing parents (no modification times are stored anywhere, so
  * the same content always gives the same file). */
@@ -57,15 +64,31 @@ int ff_h5_write_attr_string_fixed(hid_t obj, const char *name, const char *value
 int ff_h5_write_attr_double(hid_t obj, const char *name, double value);
 int ff_h5_write_attr_int(hid_t obj, const char *name, int64_t value);
 
-/* Parallel files. Collective over comm: every rank creates (the same temporary name), writes its
- * own rows of each dataset (rows [row0, row0 + rows) of a 1-D or 2-D dataset of dims; 0 rows is
- * fine) and commits; rank 0 renames the file when every rank has closed it. Attributes written to a
- * parallel file must be written by every rank with the same value. */
-int ff_h5_create_tmp_parallel(const char *path, MPI_Comm comm, hid_t *fid, char *tmp, size_t tmp_cap);
+/* A table of attributes, written in order by ff_h5_write_attrs:
+ *     const FfH5Attr a[] = {FF_ATTR_INT("epochs", E), FF_ATTR_DOUBLE("fs_hz", fs), FF_ATTR_STRING("about", text)};
+ * A string attribute whose value is NULL is left out. FIXED strings are fixed-length (see above). */
+typedef enum { FF_H5_ATTR_INT, FF_H5_ATTR_DOUBLE, FF_H5_ATTR_STRING, FF_H5_ATTR_STRING_FIXED } FfH5AttrKind;
+typedef struct {
+  const char *name;
+  FfH5AttrKind kind;
+  int64_t i;     /* FF_H5_ATTR_INT */
+  double d;      /* FF_H5_ATTR_DOUBLE */
+  const char *s; /* the strings */
+} FfH5Attr;
+#define FF_ATTR_INT(name, v) {(name), FF_H5_ATTR_INT, (int64_t)(v), 0.0, NULL}
+#define FF_ATTR_DOUBLE(name, v) {(name), FF_H5_ATTR_DOUBLE, 0, (v), NULL}
+#define FF_ATTR_STRING(name, v) {(name), FF_H5_ATTR_STRING, 0, 0.0, (v)}
+#define FF_ATTR_FIXED(name, v) {(name), FF_H5_ATTR_STRING_FIXED, 0, 0.0, (v)}
+/* Writes a[n] on the object at path obj below loc (a group or dataset; NULL or ".": loc itself). */
+int ff_h5_write_attrs(hid_t loc, const char *obj, const FfH5Attr *a, int n);
+
+/* Parallel files (ff_h5_write_atomic_parallel, ff_h5_open_parallel). Collective over the file's
+ * communicator: every rank writes or reads its own rows of each dataset (rows [row0, row0 + rows)
+ * of a 1-D or 2-D dataset of dims; 0 rows is fine). Attributes written to a parallel file must be
+ * written by every rank with the same value. */
 int ff_h5_write_rows(hid_t fid, const char *dset, hid_t memtype, int rank, const int64_t *dims, int64_t row0,
                      int64_t rows, const void *buf);
 int ff_h5_read_rows(hid_t fid, const char *file, const char *dset, hid_t memtype, int rank, const int64_t *dims,
                     int64_t row0, int64_t rows, void *buf);
-int ff_h5_commit_parallel(hid_t fid, const char *tmp, const char *path, MPI_Comm comm);
 
 #endif

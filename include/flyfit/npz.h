@@ -53,6 +53,9 @@ const char *ff_npz_path(const FfNpz *npz);
 int ff_npz_list(const FfNpz *npz, char ***names, int64_t *n);
 /* 1 when the archive holds `member` ("traces" finds traces.npy). */
 int ff_npz_has(const FfNpz *npz, const char *member);
+/* FF_OK when it does; else FF_ERR_INPUT "'fly.npz' has no member 'F' (it holds 'areas', 'traces')",
+ * followed by "; " and hint (how to name another member) when hint is not NULL. */
+int ff_npz_require(const FfNpz *npz, const char *member, const char *hint);
 /* The header of a member, without reading its data. A missing member lists the ones present. */
 int ff_npz_header(FfNpz *npz, const char *member, FfNpyHeader *h);
 

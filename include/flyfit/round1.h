@@ -16,35 +16,10 @@
 #include <stdint.h>
 
 #include "flyfit/config.h"
+#include "flyfit/dataset.h"
 #include "flyfit/model.h"
 #include "flyfit/net.h"
-
-/* The recorded neuropil rates a fit sees, the same on every rank. */
-typedef struct {
-  int64_t T;            /* frames */
-  int32_t P;            /* fitted neuropils (recording regions matched to the connectome) */
-  char **names;         /* [P] connectome neuropil names */
-  int32_t *np_index;    /* [P] index in the connectome's /neuropils/names */
-  double *rates;        /* [T x P] Hz */
-  double fs_hz;         /* frame rate */
-  char id[256];         /* neural_activity_id */
-  uint64_t hash;        /* of the rates and names, for checkpoints */
-} FfFitData;
-
-/* Collective. Rank 0 reads [data] activity's raw /traces, runs the preprocessing chain with the
- * [preprocess] keys (activity.h), maps regions to the connectome's neuropils ([data] mapping,
- * drop_unmatched) and broadcasts. */
-int ff_fitdata_load(const FfConfig *cfg, MPI_Comm comm, FfFitData *rec);
-void ff_fitdata_destroy(FfFitData *rec);
-
-/* Rate classes: edges 0, bin, 2 bin, ... below ceil(max rate), then the top edge. */
-typedef struct {
-  int32_t n;      /* classes */
-  double *edges;  /* [n + 1] */
-} FfBins;
-int ff_bins_make(double bin_size, double max_rate, double top, FfBins *b);
-int32_t ff_bins_class(const FfBins *b, double rate);
-void ff_bins_destroy(FfBins *b);
+#include "flyfit/results.h"
 
 typedef struct {
   const FfConfig *cfg;
@@ -59,12 +34,12 @@ typedef struct {
 
 typedef struct FfRound1 FfRound1;
 
-/* Collective. Reads and checks every input (recordings, split, rate classes, the checkpoint to
- * resume from) and scores the untrained model, writing nothing: a bad input stops here, before
- * the run's log or any output is touched. */
+/* Collective: all ranks of s->comm must call it. Reads and checks every input (recordings, split,
+ * rate classes, the checkpoint to resume from) and scores the untrained model, writing nothing: a
+ * bad input stops here, before the run's log or any output is touched. */
 int ff_round1_prepare(const FfRound1Setup *s, FfRound1 **r);
-/* Collective. Trains, writes checkpoints and DIR/results.h5, and prints the summary line
- * "fit done: epochs=... train_loss=... test_loss=... test_bin_acc=... untrained_test_loss=...
+/* Collective: all ranks of the setup's comm must call it. Trains, writes checkpoints and
+ * DIR/results.h5, and prints the summary line "fit done: epochs=... train_loss=... test_loss=... test_bin_acc=... untrained_test_loss=...
  * untrained_test_bin_acc=..." as the last line on stdout (rank 0). */
 int ff_round1_run(FfRound1 *r);
 void ff_round1_destroy(FfRound1 **r);
@@ -78,18 +53,16 @@ struct FfFitNet *ff_round1_net(FfRound1 *r);
  * test samples [n_test x P] (owned by r). */
 const double *ff_round1_sim_rates(const FfRound1 *r);
 const double *ff_round1_test_pred(const FfRound1 *r);
-/* Collective: a round-1 checkpoint's parameters (its network, recording and configuration checked)
- * into the network. */
+/* Collective: all ranks of the setup's comm must call it. A round-1 checkpoint's parameters (its
+ * network, recording and configuration checked) into the network. */
 int ff_round1_load_params(FfRound1 *r, const char *path);
-/* Collective: the network's neuropil rates for samples [k0, k0 + count) (frame k's rates in, frame
- * k+1 predicted), the same random input as every evaluation; *rates [count x P], caller frees. */
+/* Collective: all ranks of the setup's comm must call it. The network's neuropil rates for samples
+ * [k0, k0 + count) (frame k's rates in, frame k+1 predicted), the same random input as every
+ * evaluation; *rates [count x P], caller frees. */
 int ff_round1_simulate(FfRound1 *r, int64_t k0, int64_t count, double **rates);
-/* Results files: /config, /run attributes and /partition_report of a run (mode names it), then
- * round 1's sections: /fit/round1/<metric> [epochs], /fit/{neuropils, bin_edges, recorded_rates},
- * and /round1/{sim_rates, test_pred} when given. Rank 0, on an open serial file. */
-int ff_results_begin(hid_t f, const char *config_text, const char *mode, const char *version, const char *hosts,
-                     int ranks, int threads, const FfConfig *cfg, const char *recording_id);
-int ff_round1_write_sections(const FfRound1 *r, hid_t f, const double *sim, const double *test_pred);
+/* What round 1 puts in a results file (ff_results_write_round1): its history, data, classes and
+ * scores, and after ff_round1_run the best network's rates. The pointers are r's. */
+void ff_round1_results(const FfRound1 *r, FfRound1Results *out);
 /* The round-1 history [epochs x 10] and its column names, for results files written later. */
 int64_t ff_round1_history(const FfRound1 *r, const double **hist, const char *const **names, int *n_metrics);
 

@@ -40,12 +40,12 @@ typedef struct {
 
 /* A GRU of the configured size with its initial parameters (the untrained model). */
 int ff_round2_untrained(const FfConfig *cfg, int32_t P, const double *mean_rate, FfGru **g);
-/* Collective. Trains and writes DIR/gru-best.h5. */
+/* Collective: all ranks of s->comm must call it. Trains and writes DIR/gru-best.h5 (checkpoint.h);
+ * its results section: ff_results_write_round2 (results.h). */
 int ff_round2_run(const FfRound2Setup *s, FfRound2Result *r);
-/* Collective. Reads a round-2 checkpoint (rank 0) and broadcasts it; P must be the recording's. */
+/* Collective: all ranks of comm must call it. Reads a round-2 checkpoint (rank 0) and broadcasts
+ * it; P must be the recording's. */
 int ff_round2_load(const FfConfig *cfg, const char *path, int32_t P, MPI_Comm comm, FfRound2Result *r);
 void ff_round2_result_destroy(FfRound2Result *r);
-/* Writes /fit/round2/<metric> [epochs] with attributes epochs and best_epoch (rank 0, serial file). */
-int ff_round2_write_sections(const FfRound2Result *r, hid_t f);
 
 #endif

@@ -28,27 +28,13 @@ static const char *base_name(const char *path) {
   return s ? s + 1 : path;
 }
 
-/* "has no member 'traces' (it holds ...)" plus how to name the members. */
-static int need_member(FfNpz *z, const char *member) {
-  if (ff_npz_has(z, member)) return FF_OK;
-  char **names;
-  int64_t n;
-  FF_TRY(ff_npz_list(z, &names, &n));
-  char list[1024] = "";
-  size_t used = 0;
-  for (int64_t i = 0; i < n && used + 1 < sizeof list; ++i)
-    used += (size_t)snprintf(list + used, sizeof list - used, "%s'%s'", i ? ", " : "", names[i]);
-  ff_npz_free_strings(&names, n);
-  return FF_ERROR(FF_ERR_INPUT, "'%s' has no member '%s' (it holds %s); name the members with --names-key and "
-                  "--traces-key", ff_npz_path(z), member, n ? list : "no arrays");
-}
-
 static int read_npz(FfNpz *z, const char *path, const char *names_key, const char *traces_key, FfRecording *rec,
                     char ***names, int64_t *n_names, double **tr) {
   int nd;
   int64_t dims[FF_NPY_MAX_DIMS];
-  FF_TRY(need_member(z, names_key));
-  FF_TRY(need_member(z, traces_key));
+  static const char HINT[] = "name the members with --names-key and --traces-key";
+  FF_TRY(ff_npz_require(z, names_key, HINT));
+  FF_TRY(ff_npz_require(z, traces_key, HINT));
   FF_TRY(ff_npz_read_strings(z, names_key, names, n_names));
   FF_TRY(ff_npz_read_f64(z, traces_key, tr, &nd, dims));
   if (nd != 2)
@@ -77,10 +63,10 @@ int ff_recording_read_npz(const char *path, const char *names_key, const char *t
   int64_t n_names = 0;
   double *tr = NULL;
   int st = ff_npz_open(path, &z);
-  if (st == FF_OK) st = read_npz(z, path, names_key, traces_key, rec, &names, &n_names, &tr);
+  FF_CALL(st, read_npz(z, path, names_key, traces_key, rec, &names, &n_names, &tr));
   ff_npz_close(&z);
-  if (st == FF_OK) st = FF_CALLOC(rec->areas, rec->P + 1, "region names");
-  if (st == FF_OK) st = FF_MALLOC(rec->rows, rec->P, "region rows");
+  FF_CALL(st, FF_CALLOC(rec->areas, rec->P + 1, "region names"));
+  FF_CALL(st, FF_MALLOC(rec->rows, rec->P, "region rows"));
   if (st == FF_OK) {
     /* Row 0 is the background: its name and trace go; the traces move up one row. */
     for (int64_t p = 0; p < rec->P; ++p) {
@@ -101,10 +87,7 @@ int ff_recording_read_npz(const char *path, const char *names_key, const char *t
   }
   ff_npz_free_strings(&names, n_names);
   free(tr);
-  if (st != FF_OK) {
-    ff_recording_destroy(rec);
-    ff_error_trace(__FILE__, __LINE__, __func__);
-  }
+  if (st != FF_OK) ff_recording_destroy(rec);
   return st;
 }
 
@@ -149,7 +132,7 @@ static int to_frame_major(const double *x, int64_t P, int64_t T, float **out) {
   return FF_OK;
 }
 
-static int write_body(hid_t f, const FfActivityFile *a) {
+int ff_activity_write_into(hid_t f, const FfActivityFile *a) {
   const FfRecording *r = a->rec;
   const FfPreprocess *p = a->params;
   float *buf = NULL;
@@ -191,17 +174,10 @@ static int write_body(hid_t f, const FfActivityFile *a) {
   return FF_OK;
 }
 
+static int write_body(hid_t f, void *a) { return ff_activity_write_into(f, a); }
+
 int ff_activity_write(const char *path, const FfActivityFile *a) {
-  hid_t f;
-  char tmp[4096];
-  FF_TRY(ff_h5_create_tmp(path, &f, tmp, sizeof tmp));
-  int st = write_body(f, a);
-  if (st != FF_OK) {
-    ff_h5_abandon(f, tmp);
-    ff_error_trace(__FILE__, __LINE__, __func__);
-    return st;
-  }
-  FF_TRY(ff_h5_commit(f, tmp, path));
+  FF_TRY(ff_h5_write_atomic(path, write_body, (void *)a));
   return FF_OK;
 }
 
@@ -217,7 +193,7 @@ static int read_body(hid_t f, const char *path, FfRecording *rec, FfPreprocess *
   float *buf;
   FF_TRY(FF_MALLOC(buf, rec->T * rec->P, "traces"));
   int st = FF_MALLOC(rec->traces, rec->T * rec->P, "traces");
-  if (st == FF_OK) st = FF_MALLOC(rec->rows, rec->P, "region rows");
+  FF_CALL(st, FF_MALLOC(rec->rows, rec->P, "region rows"));
   if (st == FF_OK && rec->T * rec->P > 0) {
     /* 2-D read through the 1-D helper's checks would not fit; read the whole dataset directly. */
     hid_t d = H5Dopen2(f, "/traces", H5P_DEFAULT);

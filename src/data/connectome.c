@@ -85,35 +85,35 @@ int ff_connectome_set_home(FfConnectome *c) {
   return FF_OK;
 }
 
-int ff_connectome_write(const FfConnectome *c, const char *path, const char *created_by) {
-  char tmp[4200];
-  hid_t f;
-  FF_TRY(ff_connectome_validate(c, path));
-  FF_TRY(ff_h5_create_tmp(path, &f, tmp, sizeof tmp));
-  int64_t n = c->n, e = ff_connectome_n_conn(c), np1 = n + 1, nnz = c->np_indptr[n], P = c->n_neuropils;
+typedef struct {
+  const FfConnectome *c;
+  const char *created_by;
+} WriteCtx;
+
+static int write_body(hid_t f, void *ctx) {
+  const FfConnectome *c = ((const WriteCtx *)ctx)->c;
+  const int64_t n = c->n, e = ff_connectome_n_conn(c), np1 = n + 1, nnz = c->np_indptr[n], P = c->n_neuropils;
   int st = FF_OK;
-#define W(call)                                                                                    \
-  if (st == FF_OK) st = (call)
-  W(ff_h5_write(f, "/neurons/root_id", H5T_NATIVE_INT64, 1, &n, c->root_id));
-  W(ff_h5_write(f, "/neurons/neuropil", H5T_NATIVE_INT16, 1, &n, c->home));
-  W(ff_h5_write(f, "/connections/indptr", H5T_NATIVE_INT64, 1, &np1, c->indptr));
-  W(ff_h5_write(f, "/connections/post", H5T_NATIVE_INT32, 1, &e, c->post));
-  W(ff_h5_write(f, "/connections/count", H5T_NATIVE_INT32, 1, &e, c->count));
-  W(ff_h5_write_strings(f, "/neuropils/names", (const char *const *)c->neuropil_names, P));
-  W(ff_h5_write(f, "/neuropils/indptr", H5T_NATIVE_INT64, 1, &np1, c->np_indptr));
-  W(ff_h5_write(f, "/neuropils/neuropil", H5T_NATIVE_INT16, 1, &nnz, c->np_id));
-  W(ff_h5_write(f, "/neuropils/synapses", H5T_NATIVE_INT32, 1, &nnz, c->np_syn));
-  W(ff_h5_write_attr_string(f, "source", c->source));
-  W(ff_h5_write_attr_string(f, "release", c->release));
-  W(ff_h5_write_attr_string(f, "created_by", created_by));
-  W(ff_h5_write_attr_string(f, "format", "flyfit-connectome-1"));
-#undef W
-  if (st != FF_OK) {
-    ff_h5_abandon(f, tmp);
-    ff_error_trace(__FILE__, __LINE__, __func__);
-    return st;
-  }
-  FF_TRY(ff_h5_commit(f, tmp, path));
+  FF_CALL(st, ff_h5_write(f, "/neurons/root_id", H5T_NATIVE_INT64, 1, &n, c->root_id));
+  FF_CALL(st, ff_h5_write(f, "/neurons/neuropil", H5T_NATIVE_INT16, 1, &n, c->home));
+  FF_CALL(st, ff_h5_write(f, "/connections/indptr", H5T_NATIVE_INT64, 1, &np1, c->indptr));
+  FF_CALL(st, ff_h5_write(f, "/connections/post", H5T_NATIVE_INT32, 1, &e, c->post));
+  FF_CALL(st, ff_h5_write(f, "/connections/count", H5T_NATIVE_INT32, 1, &e, c->count));
+  FF_CALL(st, ff_h5_write_strings(f, "/neuropils/names", (const char *const *)c->neuropil_names, P));
+  FF_CALL(st, ff_h5_write(f, "/neuropils/indptr", H5T_NATIVE_INT64, 1, &np1, c->np_indptr));
+  FF_CALL(st, ff_h5_write(f, "/neuropils/neuropil", H5T_NATIVE_INT16, 1, &nnz, c->np_id));
+  FF_CALL(st, ff_h5_write(f, "/neuropils/synapses", H5T_NATIVE_INT32, 1, &nnz, c->np_syn));
+  const FfH5Attr attrs[] = {FF_ATTR_STRING("source", c->source), FF_ATTR_STRING("release", c->release),
+                            FF_ATTR_STRING("created_by", ((const WriteCtx *)ctx)->created_by),
+                            FF_ATTR_STRING("format", "flyfit-connectome-1")};
+  FF_CALL(st, ff_h5_write_attrs(f, NULL, attrs, 4));
+  return st;
+}
+
+int ff_connectome_write(const FfConnectome *c, const char *path, const char *created_by) {
+  FF_TRY(ff_connectome_validate(c, path));
+  WriteCtx ctx = {c, created_by};
+  FF_TRY(ff_h5_write_atomic(path, write_body, &ctx));
   return FF_OK;
 }
 
@@ -123,25 +123,21 @@ int ff_connectome_read(const char *path, FfConnectome *c) {
   memset(c, 0, sizeof *c);
   FF_TRY(ff_h5_open(path, H5P_DEFAULT, &f));
   int st = FF_OK;
-#define R(call)                                                                                    \
-  if (st == FF_OK) st = (call)
-  R(ff_h5_read_all(f, path, "/neurons/root_id", H5T_NATIVE_INT64, -1, (void **)&c->root_id, &n));
-  R(ff_h5_read_all(f, path, "/neurons/neuropil", H5T_NATIVE_INT16, n, (void **)&c->home, NULL));
-  R(ff_h5_read_all(f, path, "/connections/indptr", H5T_NATIVE_INT64, n + 1, (void **)&c->indptr, NULL));
-  R(ff_h5_read_all(f, path, "/connections/post", H5T_NATIVE_INT32, -1, (void **)&c->post, &e));
-  R(ff_h5_read_all(f, path, "/connections/count", H5T_NATIVE_INT32, e, (void **)&c->count, NULL));
-  R(ff_h5_read_strings(f, path, "/neuropils/names", &c->neuropil_names, &P));
-  R(ff_h5_read_all(f, path, "/neuropils/indptr", H5T_NATIVE_INT64, n + 1, (void **)&c->np_indptr, NULL));
-  R(ff_h5_read_all(f, path, "/neuropils/neuropil", H5T_NATIVE_INT16, -1, (void **)&c->np_id, &nnz));
-  R(ff_h5_read_all(f, path, "/neuropils/synapses", H5T_NATIVE_INT32, nnz, (void **)&c->np_syn, NULL));
-  R(ff_h5_read_attr_string(f, path, "source", c->source, sizeof c->source));
-  R(ff_h5_read_attr_string(f, path, "release", c->release, sizeof c->release));
-#undef R
+  FF_CALL(st, ff_h5_read_all(f, path, "/neurons/root_id", H5T_NATIVE_INT64, -1, (void **)&c->root_id, &n));
+  FF_CALL(st, ff_h5_read_all(f, path, "/neurons/neuropil", H5T_NATIVE_INT16, n, (void **)&c->home, NULL));
+  FF_CALL(st, ff_h5_read_all(f, path, "/connections/indptr", H5T_NATIVE_INT64, n + 1, (void **)&c->indptr, NULL));
+  FF_CALL(st, ff_h5_read_all(f, path, "/connections/post", H5T_NATIVE_INT32, -1, (void **)&c->post, &e));
+  FF_CALL(st, ff_h5_read_all(f, path, "/connections/count", H5T_NATIVE_INT32, e, (void **)&c->count, NULL));
+  FF_CALL(st, ff_h5_read_strings(f, path, "/neuropils/names", &c->neuropil_names, &P));
+  FF_CALL(st, ff_h5_read_all(f, path, "/neuropils/indptr", H5T_NATIVE_INT64, n + 1, (void **)&c->np_indptr, NULL));
+  FF_CALL(st, ff_h5_read_all(f, path, "/neuropils/neuropil", H5T_NATIVE_INT16, -1, (void **)&c->np_id, &nnz));
+  FF_CALL(st, ff_h5_read_all(f, path, "/neuropils/synapses", H5T_NATIVE_INT32, nnz, (void **)&c->np_syn, NULL));
+  FF_CALL(st, ff_h5_read_attr_string(f, path, "source", c->source, sizeof c->source));
+  FF_CALL(st, ff_h5_read_attr_string(f, path, "release", c->release, sizeof c->release));
   H5Fclose(f);
   c->n_neuropils = (int32_t)P; /* so that ff_connectome_destroy frees the names read */
   if (st != FF_OK) {
     ff_connectome_destroy(c);
-    ff_error_trace(__FILE__, __LINE__, __func__);
     return st;
   }
   c->n = n;

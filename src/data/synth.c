@@ -5,10 +5,10 @@
  * pair; neuropil indices are positions in the strcmp-sorted name table; the neuropil a connection's
  * synapses lie in is recomputable from (seed, neuron, position in row), which the CSV writer uses. */
 #include "flyfit/synth.h"
+#include "flyfit/atomic.h"
 #include "flyfit/error.h"
 #include "flyfit/rng.h"
 
-#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -31,7 +31,7 @@
 #define MIXED_ROUNDS 8       /* rounds of redrawing duplicates before drawing uniformly ... */
 #define UNIFORM_ROUNDS 8     /* ... and before filling a saturated row deterministically */
 #define ROOT_ID_BASE 720575940600000000LL
-#define CODEX_CHUNK_CONN 32768 /* connections per independently formatted/compressed CSV chunk */
+#define CODEX_CHUNK_CONN 32768 /* connections per independently formatted CSV chunk */
 #define CODEX_GZIP_LEVEL 1     /* full size: 2.8 s and 147 MB at level 1, 8.8 s and 123 MB at level 6 */
 
 enum { NPIL = FF_SYNTH_NEUROPILS };
@@ -562,14 +562,10 @@ int ff_synth_generate(const FfSynthOptions *o, FfConnectome *c) {
   Gen g;
   memset(c, 0, sizeof *c);
   int st = gen_init(&g, o);
-  if (st == FF_OK) st = generate(&g, o, c);
+  FF_CALL(st, generate(&g, o, c));
   gen_free(&g);
-  if (st != FF_OK) {
-    ff_connectome_destroy(c);
-    ff_error_trace(__FILE__, __LINE__, __func__);
-    return st;
-  }
-  return FF_OK;
+  if (st != FF_OK) ff_connectome_destroy(c);
+  return st;
 }
 
 /* ---- statistics ---------------------------------------------------------------------------- */
@@ -640,61 +636,24 @@ static char *put_str(char *p, const char *s) {
   return p;
 }
 
-/* An output opened under a temporary name; out_close renames it into place only when every
- * write succeeded, so a failed run never leaves a truncated file under the real name. */
-typedef struct {
-  FILE *f;
-  const char *path;
-  char tmp[4200];
-  int failed;
-} OutFile;
-
-static int out_open(OutFile *o, const char *path) {
-  o->path = path;
-  o->failed = 0;
-  snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%ld", path, (long)getpid());
-  o->f = fopen(o->tmp, "wb");
-  if (o->f == NULL)
-    return FF_ERROR(FF_ERR_IO, "cannot create '%s' (written first as '%s'): %s", path, o->tmp, strerror(errno));
-  return FF_OK;
-}
-
-static void out_write(OutFile *o, const void *buf, size_t len) {
-  if (!o->failed && len > 0 && fwrite(buf, 1, len, o->f) != len) o->failed = errno ? errno : EIO;
-}
-
-static int out_close(OutFile *o, int ok) {
-  if (fclose(o->f) != 0 && !o->failed) o->failed = errno ? errno : EIO;
-  o->f = NULL;
-  if (!ok || o->failed) {
-    int why = o->failed;
-    remove(o->tmp);
-    if (why) return FF_ERROR(FF_ERR_IO, "cannot write '%s': %s", o->tmp, strerror(why));
-    return FF_ERR_IO; /* the caller's error is already recorded */
-  }
-  if (rename(o->tmp, o->path) != 0) {
-    int why = errno;
-    remove(o->tmp);
-    return FF_ERROR(FF_ERR_IO, "cannot rename '%s' to '%s': %s", o->tmp, o->path, strerror(why));
-  }
-  return FF_OK;
-}
-
-int ff_synth_write_neuron_list(const FfConnectome *c, const char *path) {
-  OutFile out;
-  FF_TRY(out_open(&out, path));
+static int neuron_list_body(FILE *f, void *ctx) {
+  const FfConnectome *c = ctx;
   char buf[1 << 16], *p = buf;
   p = put_str(p, ",Completed\n");
   for (int64_t i = 0; i < c->n; ++i) {
     if (p - buf > (long)sizeof buf - 64) {
-      out_write(&out, buf, (size_t)(p - buf));
+      fwrite(buf, 1, (size_t)(p - buf), f);
       p = buf;
     }
     p = put_i64(p, c->root_id[i]);
     p = put_str(p, ",True\n");
   }
-  out_write(&out, buf, (size_t)(p - buf));
-  FF_TRY(out_close(&out, 1));
+  fwrite(buf, 1, (size_t)(p - buf), f);
+  return FF_OK;
+}
+
+int ff_synth_write_neuron_list(const FfConnectome *c, const char *path) {
+  FF_TRY(ff_atomic_write(path, neuron_list_body, (void *)c));
   return FF_OK;
 }
 
@@ -708,14 +667,11 @@ static const char *neuron_nt(const Gen *g, int64_t i, int inhibitory) {
   return u < 0.90 ? "ACH" : u < 0.96 ? "DA" : u < 0.98 ? "SER" : "OCT";
 }
 
-/* One chunk of the CSV: formatted text, and (for .gz) its raw-deflate compression. */
+/* One chunk of the CSV: the rows of neurons [first, last), formatted in parallel. */
 typedef struct {
   int64_t first, last; /* neurons [first, last) */
   char *text;
   size_t text_len, text_cap;
-  unsigned char *z;
-  size_t z_len, z_cap;
-  uLong crc;
   int status;
 } CodexChunk;
 
@@ -754,37 +710,6 @@ static int chunk_format(const Gen *g, const FfConnectome *c, CodexChunk *k, int 
   return FF_OK;
 }
 
-/* Raw deflate of one chunk. Non-final chunks end with a sync flush (byte-aligned, not final), so the
- * chunks concatenate into one valid deflate stream: a single-member gzip file any reader accepts. */
-static int chunk_deflate(CodexChunk *k, int final) {
-  if (k->text_len > 0x7fffffffu)
-    return FF_ERROR(FF_ERR_UNSUPPORTED, "one neuron's CSV rows exceed 2 GB; zlib cannot take them in one piece");
-  z_stream zs;
-  memset(&zs, 0, sizeof zs);
-  if (deflateInit2(&zs, CODEX_GZIP_LEVEL, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-    return FF_ERROR(FF_ERR_NOMEM, "zlib could not start a compressor");
-  size_t need = deflateBound(&zs, (uLong)k->text_len) + 64;
-  if (need > k->z_cap) {
-    int st = FF_REALLOC(k->z, need, "compressed CSV chunk");
-    if (st) {
-      deflateEnd(&zs);
-      return st;
-    }
-    k->z_cap = need;
-  }
-  zs.next_in = (Bytef *)k->text;
-  zs.avail_in = (uInt)k->text_len;
-  zs.next_out = k->z;
-  zs.avail_out = (uInt)k->z_cap;
-  int rc = deflate(&zs, final ? Z_FINISH : Z_SYNC_FLUSH);
-  int ok = final ? rc == Z_STREAM_END : rc == Z_OK && zs.avail_in == 0;
-  k->z_len = k->z_cap - zs.avail_out;
-  deflateEnd(&zs); /* reports a "premature end" after a sync flush, which is intended here */
-  if (!ok) return FF_ERROR(FF_ERR_INTERNAL, "zlib failed to compress a CSV chunk (code %d)", rc);
-  k->crc = crc32(0L, (const Bytef *)k->text, (uInt)k->text_len);
-  return FF_OK;
-}
-
 static int codex_check(const Gen *g, const FfConnectome *c, const FfSynthOptions *o) {
   if (c->n != o->n_neurons)
     return FF_ERROR(FF_ERR_INPUT, "the connectome has %lld neurons but the options say %lld; write the CSV with the "
@@ -799,94 +724,99 @@ static int codex_check(const Gen *g, const FfConnectome *c, const FfSynthOptions
   return FF_OK;
 }
 
-static int write_codex(const Gen *g, const FfConnectome *c, const char *path) {
-  const int gz = ends_with(path, ".gz");
-  const int64_t n = c->n;
-  /* Chunk boundaries by connection count, so that chunks cost about the same. */
-  int64_t n_chunks = 0, cap = 16;
-  int64_t *starts;
-  FF_TRY(FF_MALLOC(starts, cap, "CSV chunk list"));
-  starts[n_chunks++] = 0;
-  for (int64_t i = 0; i < n; ++i)
-    if (c->indptr[i] - c->indptr[starts[n_chunks - 1]] >= CODEX_CHUNK_CONN) {
-      if (n_chunks == cap) {
+typedef struct {
+  const Gen *g;
+  const FfConnectome *c;
+  const char *path;
+  int gz;
+} CodexCtx;
+
+/* Chunk boundaries by connection count, so that chunks cost about the same: *starts [*n] first
+ * neurons. */
+static int chunk_starts(const FfConnectome *c, int64_t **starts, int64_t *n) {
+  int64_t cap = 16;
+  *n = 0;
+  FF_TRY(FF_MALLOC(*starts, cap, "CSV chunk list"));
+  (*starts)[(*n)++] = 0;
+  for (int64_t i = 0; i < c->n; ++i)
+    if (c->indptr[i] - c->indptr[(*starts)[*n - 1]] >= CODEX_CHUNK_CONN) {
+      if (*n == cap) {
         cap *= 2;
-        int st = FF_REALLOC(starts, cap, "CSV chunk list");
+        const int st = FF_REALLOC(*starts, cap, "CSV chunk list");
         if (st) {
-          free(starts);
+          FF_FREE(*starts);
           return st;
         }
       }
-      starts[n_chunks++] = i;
+      (*starts)[(*n)++] = i;
     }
-  const int threads = omp_get_max_threads();
-  const int slots = 2 * threads;
+  return FF_OK;
+}
+
+/* The CSV in rounds of 2 chunks per thread: formatted in parallel, written in order, through zlib's
+ * gzip stream (on the temporary file's descriptor) for a .gz path. */
+static int codex_body(FILE *f, void *ctx) {
+  const CodexCtx *x = ctx;
+  int64_t *starts, n_chunks;
+  FF_TRY(chunk_starts(x->c, &starts, &n_chunks));
+  const int slots = 2 * omp_get_max_threads();
   CodexChunk *ck;
   int st = FF_CALLOC(ck, slots, "CSV chunk buffers");
-  if (st) {
-    free(starts);
-    return st;
+  gzFile z = NULL;
+  if (st == FF_OK && x->gz) {
+    char mode[8];
+    snprintf(mode, sizeof mode, "wb%d", CODEX_GZIP_LEVEL);
+    const int fd = dup(fileno(f)); /* gzclose closes its own descriptor; the caller closes f */
+    if (fd < 0 || (z = gzdopen(fd, mode)) == NULL) {
+      if (fd >= 0) close(fd);
+      st = FF_ERROR(FF_ERR_NOMEM, "zlib could not start a compressor for '%s'", x->path);
+    }
   }
-  OutFile out;
-  st = out_open(&out, path);
-  static const unsigned char gz_header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
-  if (st == FF_OK && gz) out_write(&out, gz_header, sizeof gz_header);
-  uLong crc = crc32(0L, Z_NULL, 0);
-  uint64_t total = 0;
   for (int64_t b0 = 0; st == FF_OK && b0 < n_chunks; b0 += slots) {
-    int64_t nb = n_chunks - b0 < slots ? n_chunks - b0 : slots;
+    const int64_t nb = n_chunks - b0 < slots ? n_chunks - b0 : slots;
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t s = 0; s < nb; ++s) {
       CodexChunk *k = &ck[s];
-      int64_t id = b0 + s;
+      const int64_t id = b0 + s;
       k->first = starts[id];
-      k->last = id + 1 < n_chunks ? starts[id + 1] : n;
-      k->status = chunk_format(g, c, k, id == 0);
-      if (k->status == FF_OK && gz) k->status = chunk_deflate(k, id == n_chunks - 1);
+      k->last = id + 1 < n_chunks ? starts[id + 1] : x->c->n;
+      k->status = chunk_format(x->g, x->c, k, id == 0);
     }
     for (int64_t s = 0; s < nb && st == FF_OK; ++s) {
-      CodexChunk *k = &ck[s];
+      const CodexChunk *k = &ck[s];
       if (k->status != FF_OK) {
         st = k->status; /* the message is in that thread's error slot: name what failed here */
-        FF_ERROR(st, "cannot prepare the Codex CSV '%s' (out of memory or a compression failure)", path);
-        break;
-      }
-      if (gz) {
-        out_write(&out, k->z, k->z_len);
-        crc = crc32_combine(crc, k->crc, (z_off_t)k->text_len);
+        FF_ERROR(st, "cannot prepare the Codex CSV '%s' (out of memory)", x->path);
+      } else if (k->text_len > 0x7fffffffu) {
+        st = FF_ERROR(FF_ERR_UNSUPPORTED, "one neuron's CSV rows exceed 2 GB; zlib cannot take them in one piece");
+      } else if (z) {
+        if (k->text_len > 0 && gzwrite(z, k->text, (unsigned)k->text_len) == 0) {
+          int zerr;
+          st = FF_ERROR(FF_ERR_IO, "cannot write '%s': %s", x->path, gzerror(z, &zerr));
+        }
       } else {
-        out_write(&out, k->text, k->text_len);
+        fwrite(k->text, 1, k->text_len, f);
       }
-      total += k->text_len;
     }
   }
-  if (st == FF_OK && gz) {
-    unsigned char tail[8];
-    for (int b = 0; b < 4; ++b) {
-      tail[b] = (unsigned char)(crc >> (8 * b));
-      tail[4 + b] = (unsigned char)(total >> (8 * b)); /* ISIZE is the length modulo 2^32 */
-    }
-    out_write(&out, tail, sizeof tail);
-  }
-  if (out.f) {
-    int cst = out_close(&out, st == FF_OK);
-    if (st == FF_OK) st = cst;
-  }
-  for (int s = 0; s < slots; ++s) {
-    free(ck[s].text);
-    free(ck[s].z);
-  }
+  if (z && gzclose(z) != Z_OK && st == FF_OK) st = FF_ERROR(FF_ERR_IO, "cannot write '%s' (zlib)", x->path);
+  for (int s = 0; ck && s < slots; ++s) free(ck[s].text);
   free(ck);
   free(starts);
   return st;
 }
 
+static int write_codex(const Gen *g, const FfConnectome *c, const char *path) {
+  CodexCtx ctx = {g, c, path, ends_with(path, ".gz")};
+  FF_TRY(ff_atomic_write(path, codex_body, &ctx));
+  return FF_OK;
+}
+
 int ff_synth_write_codex(const FfConnectome *c, const FfSynthOptions *o, const char *path) {
   Gen g;
   int st = gen_init(&g, o);
-  if (st == FF_OK) st = codex_check(&g, c, o);
-  if (st == FF_OK) st = write_codex(&g, c, path);
+  FF_CALL(st, codex_check(&g, c, o));
+  FF_CALL(st, write_codex(&g, c, path));
   gen_free(&g);
-  if (st != FF_OK) ff_error_trace(__FILE__, __LINE__, __func__);
   return st;
 }

@@ -14,7 +14,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 
 void ff_synth_activity_defaults(FfSynthActivityOptions *o) {
@@ -152,10 +151,40 @@ static int generate(Gen *g, const char *connectome, const FfSynthActivityOptions
   return FF_OK;
 }
 
+typedef struct {
+  const Gen *g;
+  const FfSynthActivityOptions *o;
+  const FfActivityFile *af;
+} OutCtx;
+
+/* The recording as ff_activity_write writes it, then the truth beside it. */
+static int write_body(hid_t f, void *ctx) {
+  const OutCtx *c = ctx;
+  const Gen *g = c->g;
+  const FfSynthActivityOptions *o = c->o;
+  int64_t dims[2] = {o->frames, g->P};
+  const int64_t N = g->net.n_local;
+  int st = FF_OK;
+  FF_CALL(st, ff_activity_write_into(f, c->af));
+  FF_CALL(st, ff_h5_write(f, "/truth/rates", H5T_NATIVE_DOUBLE, 2, dims, g->rates));
+  FF_CALL(st, ff_h5_write(f, "/truth/drive", H5T_NATIVE_DOUBLE, 2, dims, g->drive));
+  dims[0] = N;
+  FF_CALL(st, ff_h5_write(f, "/truth/encoder_w", H5T_NATIVE_FLOAT, 2, dims, g->truth_w));
+  FF_CALL(st, ff_h5_write(f, "/truth/encoder_b", H5T_NATIVE_FLOAT, 1, dims, g->truth_b));
+  const FfH5Attr attrs[] = {
+      FF_ATTR_DOUBLE("x_scale_hz", o->x_scale_hz), FF_ATTR_DOUBLE("tau_s", o->tau_s), FF_ATTR_DOUBLE("gain", o->gain),
+      FF_ATTR_DOUBLE("noise", o->noise), FF_ATTR_DOUBLE("sample_ms", o->sample_ms > 0 ? o->sample_ms : 1000.0 / o->fs_hz),
+      FF_ATTR_STRING("about", "encoder_w/encoder_b: the hidden encoder, rows in neuron order, w = ReLU(b + W x / "
+                              "x_scale_hz) with x the previous frame's rates plus the drive; rates: the network's "
+                              "neuropil rates (Hz) per frame, before calcium")};
+  FF_CALL(st, ff_h5_write_attrs(f, "/truth", attrs, 6));
+  return st;
+}
+
 /* activity.h5 as flyfit-import writes it (raw traces, and /dff and /rates through the default
- * preprocessing), then the truth beside it; renamed into place only when complete. */
+ * preprocessing), then the truth beside it, in one atomic write. */
 static int write_out(Gen *g, const FfSynthActivityOptions *o, const char *out, const char *created_by) {
-  const int64_t T = o->frames, P = g->P, N = g->net.n_local;
+  const int64_t T = o->frames, P = g->P;
   FfRecording rec;
   memset(&rec, 0, sizeof rec);
   rec.P = P;
@@ -172,7 +201,7 @@ static int write_out(Gen *g, const FfSynthActivityOptions *o, const char *out, c
     if ((rec.areas[p] = strdup(g->names[p])) == NULL) st = FF_ERROR(FF_ERR_NOMEM, "out of memory");
     for (int64_t k = 0; k < T; ++k) rec.traces[p * T + k] = g->traces[k * P + p];
   }
-  if (st == FF_OK) st = ff_recording_round_to_float(&rec);
+  FF_CALL(st, ff_recording_round_to_float(&rec));
   FfPreprocess pp;
   ff_preprocess_defaults(&pp);
   pp.fs_hz = o->fs_hz;
@@ -180,45 +209,13 @@ static int write_out(Gen *g, const FfSynthActivityOptions *o, const char *out, c
   double *dff = NULL, *rates = NULL;
   int64_t T_out = 0;
   const FfTraceLabels lab = {out, (const char *const *)rec.areas, NULL};
-  if (st == FF_OK) st = ff_activity_preprocess(rec.traces, P, T, &pp, &lab, &dff, &rates, &T_out);
-  char partial[4200];
-  snprintf(partial, sizeof partial, "%s.partial.%ld", out, (long)getpid());
-  if (st == FF_OK) {
-    const FfActivityFile af = {&rec, &pp, dff, rates, T_out, NULL, NULL, NULL, NULL, created_by};
-    st = ff_activity_write(partial, &af);
-  }
+  FF_CALL(st, ff_activity_preprocess(rec.traces, P, T, &pp, &lab, &dff, &rates, &T_out));
+  const FfActivityFile af = {&rec, &pp, dff, rates, T_out, NULL, NULL, NULL, NULL, created_by};
+  OutCtx ctx = {g, o, &af};
+  FF_CALL(st, ff_h5_write_atomic(out, write_body, &ctx));
   free(dff);
   free(rates);
   ff_recording_destroy(&rec);
-  FF_TRY(st);
-  hid_t f = H5Fopen(partial, H5F_ACC_RDWR, H5P_DEFAULT);
-  if (f < 0) {
-    unlink(partial);
-    return FF_ERROR(FF_ERR_IO, "cannot reopen '%s' to add the truth", partial);
-  }
-  int64_t dims[2] = {T, P};
-#define W(call) if (st == FF_OK) st = (call)
-  W(ff_h5_write(f, "/truth/rates", H5T_NATIVE_DOUBLE, 2, dims, g->rates));
-  W(ff_h5_write(f, "/truth/drive", H5T_NATIVE_DOUBLE, 2, dims, g->drive));
-  dims[0] = N;
-  W(ff_h5_write(f, "/truth/encoder_w", H5T_NATIVE_FLOAT, 2, dims, g->truth_w));
-  W(ff_h5_write(f, "/truth/encoder_b", H5T_NATIVE_FLOAT, 1, dims, g->truth_b));
-  if (st == FF_OK) {
-    hid_t t = H5Gopen2(f, "/truth", H5P_DEFAULT);
-    W(ff_h5_write_attr_double(t, "x_scale_hz", o->x_scale_hz));
-    W(ff_h5_write_attr_double(t, "tau_s", o->tau_s));
-    W(ff_h5_write_attr_double(t, "gain", o->gain));
-    W(ff_h5_write_attr_double(t, "noise", o->noise));
-    W(ff_h5_write_attr_double(t, "sample_ms", o->sample_ms > 0 ? o->sample_ms : 1000.0 / o->fs_hz));
-    W(ff_h5_write_attr_string(t, "about", "encoder_w/encoder_b: the hidden encoder, rows in neuron order, w = "
-                                          "ReLU(b + W x / x_scale_hz) with x the previous frame's rates plus the drive; "
-                                          "rates: the network's neuropil rates (Hz) per frame, before calcium"));
-    H5Gclose(t);
-  }
-#undef W
-  if (H5Fclose(f) < 0 && st == FF_OK) st = FF_ERROR(FF_ERR_IO, "closing '%s' failed", partial);
-  if (st == FF_OK && rename(partial, out) != 0) st = FF_ERROR(FF_ERR_IO, "cannot rename '%s' to '%s'", partial, out);
-  if (st != FF_OK) unlink(partial);
   return st;
 }
 
@@ -228,8 +225,7 @@ int ff_synth_activity(const char *connectome, const FfSynthActivityOptions *o, c
   Gen g;
   memset(&g, 0, sizeof g);
   int st = generate(&g, connectome, o);
-  if (st == FF_OK) st = write_out(&g, o, out, created_by);
+  FF_CALL(st, write_out(&g, o, out, created_by));
   gen_destroy(&g);
-  if (st != FF_OK) ff_error_trace(__FILE__, __LINE__, __func__);
   return st;
 }

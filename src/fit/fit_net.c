@@ -12,6 +12,7 @@
  * last arrival) and decayed by a^(t - last) when touched. */
 #include "flyfit/fit.h"
 #include "flyfit/error.h"
+#include "flyfit/exact.h"
 #include "flyfit/log.h"
 #include "flyfit/results.h"
 #include "flyfit/rng.h"
@@ -626,15 +627,15 @@ static int groups(FfFitNet *f, Group *gr) {
 int ff_fit_grad_norm(FfFitNet *f, double *norm) {
   Group gr[3];
   const int ng = groups(f, gr);
-  /* exact and order-free: scale by the global max (an exact reduction) into [0, 1], then add the
-   * squares in 128-bit fixed point, 2^-100 */
+  /* exact and order-free: scale by the global max (an exact reduction) into [0, 1], cut each square
+   * down to a multiple of 2^-100 and add them exactly (exact.h) */
   double mx = 0.0;
   for (int q = 0; q < ng; ++q)
     for (int64_t i = 0; i < gr[q].n; ++i) {
       const double a = fabs((double)gr[q].g[i]);
       if (a > mx || a != a) mx = a != a ? INFINITY : a;
     }
-  MPI_Allreduce(MPI_IN_PLACE, &mx, 1, MPI_DOUBLE, MPI_MAX, f->s.comm);
+  FF_TRY(FF_MPI(MPI_Allreduce(MPI_IN_PLACE, &mx, 1, MPI_DOUBLE, MPI_MAX, f->s.comm)));
   if (!isfinite(mx)) {
     *norm = INFINITY;
     return FF_OK;
@@ -646,20 +647,17 @@ int ff_fit_grad_norm(FfFitNet *f, double *norm) {
   int ex;
   frexp(mx, &ex);
   const double sc = ldexp(1.0, -ex); /* mx * sc in [0.5, 1) */
-  unsigned __int128 sum = 0;
+  FfExact mine = {0}, all;
   for (int q = 0; q < ng; ++q)
     for (int64_t i = 0; i < gr[q].n; ++i) {
       const double y = (double)gr[q].g[i] * sc;
-      sum += (unsigned __int128)ldexp(y * y, 100);
+      ff_exact_add(&mine, ldexp(floor(ldexp(y * y, 100)), -100)); /* a multiple of 2^-100 below 1: added exactly */
     }
-  int K;
-  MPI_Comm_size(f->s.comm, &K);
-  uint64_t mine[2] = {(uint64_t)(sum >> 64), (uint64_t)sum}, *all = malloc((size_t)K * 2 * sizeof *all);
-  if (all == NULL) return FF_ERROR(FF_ERR_NOMEM, "out of memory reducing the gradient norm");
-  MPI_Allgather(mine, 2, MPI_UINT64_T, all, 2, MPI_UINT64_T, f->s.comm);
-  unsigned __int128 tot = 0;
-  for (int r = 0; r < K; ++r) tot += (unsigned __int128)all[2 * r] << 64 | all[2 * r + 1];
-  free(all);
+  FF_TRY(ff_exact_reduce(&mine, &all, 1, f->s.comm));
+  unsigned __int128 tot; /* the sum of squares in units of 2^-100 */
+  FF_TRY(ff_exact_fixed(&all, 100, &tot));
+  /* rounded to double as the norm always was: its two 64-bit halves, each rounded, then added (not
+   * the correctly rounded value, which would move the clipping of some batch by an ulp) */
   const double hi = (double)(uint64_t)(tot >> 64), lo = (double)(uint64_t)tot;
   *norm = sqrt(ldexp(hi, -36) + ldexp(lo, -100)) / sc;
   return FF_OK;

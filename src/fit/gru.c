@@ -1,21 +1,16 @@
-/* The round-2 GRU (include/flyfit/gru.h): forward, backpropagation through time, exact gradient
- * sums, Adam and checkpoints.
+/* The round-2 GRU (include/flyfit/gru.h): forward, backpropagation through time, the gradient's
+ * reduction over ranks, and Adam.
  *
  * Every matrix product is one cblas_dgemm over one chunk of sequences, for one frame (forward,
  * hidden-state gradient) or for all the chunk's frames (weight gradients), with shapes fixed by
  * (P, H, L, chunk size): a chunk gives the same bits wherever it runs. OpenBLAS is held to one
  * thread during these calls, because a threaded GEMM or GEMV may split the work, and with it the
  * sums, differently for another thread count. ff_gru_step and ff_gru_forward share cell_forward
- * call for call, so autoregressive prediction reproduces teacher forcing exactly.
- *
- * Exact sums: a double x becomes the integer X = round(x 2^128) (|x| < 2^100, so |X| < 2^228), kept
- * as signed 48-bit digits in five int64 limbs. Digits of many values add without carries (room for
- * 2^14 additions between carry passes), integer addition is associative, so an MPI_SUM of limbs
- * gives the same integers however the values were spread over ranks; one carry pass then makes
- * them canonical and they are rounded once to double. */
+ * call for call, so autoregressive prediction reproduces teacher forcing exactly. Each chunk's
+ * gradient enters one exact sum per parameter (exact.h), which the ranks add as integers. */
 #include "flyfit/gru.h"
 #include "flyfit/error.h"
-#include "flyfit/h5.h"
+#include "flyfit/exact.h"
 #include "flyfit/rng.h"
 
 #include <cblas.h>
@@ -25,95 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-/* ---- exact fixed-point sums ------------------------------------------------------------------ */
-
-enum { LIMBS = 5, DIGIT = 48, NORMALISE_EVERY = 1 << 14 };
-#define DIGIT_MASK ((int64_t)((1ull << DIGIT) - 1))
-
-/* Adds x to the limbs a[LIMBS]; -1 (and nothing added) when x is not finite or |x| >= 2^100. */
-static int xs_add(int64_t *a, double x) {
-  if (x == 0.0) return 0;
-  if (!(fabs(x) < FF_GRU_SUM_MAX)) return -1;
-  int e;
-  const double m = frexp(fabs(x), &e); /* |x| = m 2^e, m in [0.5, 1) */
-  uint64_t M;
-  int sh; /* |X| = M 2^sh */
-  if (e + FF_GRU_FIX_BITS >= 53) {
-    M = (uint64_t)ldexp(m, 53);
-    sh = e + FF_GRU_FIX_BITS - 53;
-  } else { /* below the grid's reach of 53 bits: round to the nearest multiple of 2^-128 */
-    M = (uint64_t)nearbyint(ldexp(fabs(x), FF_GRU_FIX_BITS));
-    sh = 0;
-  }
-  const unsigned __int128 v = (unsigned __int128)M << (sh % DIGIT);
-  const int k = sh / DIGIT;
-  const int64_t sg = x < 0.0 ? -1 : 1;
-  a[k] += sg * (int64_t)(uint64_t)(v & (unsigned __int128)DIGIT_MASK);
-  if (k + 1 < LIMBS) a[k + 1] += sg * (int64_t)(uint64_t)((v >> DIGIT) & (unsigned __int128)DIGIT_MASK);
-  if (k + 2 < LIMBS) a[k + 2] += sg * (int64_t)(uint64_t)(v >> (2 * DIGIT)); /* zero past the top, as |X| < 2^228 */
-  return 0;
-}
-
-/* Carries so that limbs 0..LIMBS-2 lie in [0, 2^48) and the top one holds the sign: the value is
- * unchanged and the representation becomes unique. (>> of a negative int64 is an arithmetic shift
- * in GCC and Clang, i.e. floor division.) */
-static void xs_normalise(int64_t *a) {
-  for (int k = 0; k < LIMBS - 1; ++k) {
-    const int64_t c = a[k] >> DIGIT;
-    a[k] -= c * ((int64_t)1 << DIGIT);
-    a[k + 1] += c;
-  }
-}
-
-/* The value of normalised limbs, correctly rounded to double. */
-static double xs_value(const int64_t *in) {
-  int64_t a[LIMBS];
-  memcpy(a, in, sizeof a);
-  double sign = 1.0;
-  if (a[LIMBS - 1] < 0) {
-    for (int k = 0; k < LIMBS; ++k) a[k] = -a[k];
-    xs_normalise(a);
-    sign = -1.0;
-  }
-  int j = LIMBS - 1;
-  while (j > 0 && a[j] == 0) --j;
-  if (j == 0) return sign * ldexp((double)a[0], -FF_GRU_FIX_BITS);
-  /* the two leading limbs, then one sticky bit for anything below them: rounding the 98-bit-or-more
-   * integer once gives the correctly rounded value */
-  unsigned __int128 v = (unsigned __int128)(uint64_t)a[j] << DIGIT | (uint64_t)a[j - 1];
-  int sticky = 0;
-  for (int k = 0; k < j - 1; ++k) sticky |= a[k] != 0;
-  v = v << 1 | (unsigned)sticky;
-  return sign * ldexp((double)v, DIGIT * (j - 1) - 1 - FF_GRU_FIX_BITS);
-}
-
-/* MPI_SUM of n limbs, in pieces that fit an int count. */
-static int xs_allreduce(const int64_t *send, int64_t *recv, int64_t n, MPI_Comm comm) {
-  for (int64_t i = 0; i < n; i += 1 << 28) {
-    const int cnt = (int)(n - i < (1 << 28) ? n - i : (1 << 28));
-    if (MPI_Allreduce(send + i, recv + i, cnt, MPI_INT64_T, MPI_SUM, comm) != MPI_SUCCESS)
-      return FF_ERROR(FF_ERR_MPI, "MPI_Allreduce of the GRU's fixed-point sums failed");
-  }
-  return FF_OK;
-}
-
-int ff_gru_sum_exact(MPI_Comm comm, const double *x, int64_t n, double *sum) {
-  int64_t a[LIMBS + 1] = {0}, all[LIMBS + 1]; /* last: values that could not be summed */
-  for (int64_t i = 0; i < n; ++i) {
-    if (xs_add(a, x[i])) a[LIMBS]++;
-    if ((i + 1) % NORMALISE_EVERY == 0) xs_normalise(a);
-  }
-  xs_normalise(a);
-  FF_TRY(xs_allreduce(a, all, LIMBS + 1, comm));
-  if (all[LIMBS] > 0) {
-    *sum = NAN;
-    return FF_OK;
-  }
-  xs_normalise(all);
-  *sum = xs_value(all);
-  return FF_OK;
-}
 
 /* ---- the model -------------------------------------------------------------------------------- */
 
@@ -139,8 +45,7 @@ struct FfGru {
   double *p, *grad, *m, *v; /* [np] parameters, gradient, Adam's moments */
   FfGruView pv;             /* named views of p */
   int64_t adam_t;
-  int64_t *acc;      /* [np x LIMBS] this rank's exact gradient sum */
-  int64_t deposits;  /* chunks added to acc since its last carry pass */
+  FfExact *acc;      /* [np] this rank's exact gradient sums */
   int64_t bad;       /* first parameter whose contribution could not be summed, or -1 */
   double bad_value;
   /* forward and step workspaces, one chunk */
@@ -224,7 +129,7 @@ int ff_gru_create(const FfGruSetup *s, FfGru **out) {
   int st = FF_OK;
   if ((st = FF_CALLOC(g->p, g->np, "GRU parameters")) || (st = FF_CALLOC(g->grad, g->np, "GRU gradient")) ||
       (st = FF_CALLOC(g->m, g->np, "GRU Adam state")) || (st = FF_CALLOC(g->v, g->np, "GRU Adam state")) ||
-      (st = FF_CALLOC(g->acc, g->np * LIMBS, "GRU gradient sums")) || (st = FF_MALLOC(g->gc, g->np, "GRU gradient")) ||
+      (st = FF_CALLOC(g->acc, g->np, "GRU gradient sums")) || (st = FF_MALLOC(g->gc, g->np, "GRU gradient")) ||
       (st = FF_MALLOC(g->wa, c * 3 * H, "GRU workspace")) || (st = FF_MALLOC(g->wh, c * 3 * H, "GRU workspace")) ||
       (st = FF_MALLOC(g->wo, c * P, "GRU workspace")) || (st = FF_MALLOC(g->sx, c * P, "GRU workspace")) ||
       (st = FF_MALLOC(g->su, c * P, "GRU workspace")) || (st = FF_MALLOC(g->sr, c * H, "GRU workspace")) ||
@@ -267,6 +172,7 @@ int64_t ff_gru_nparams(const FfGru *g) { return g->np; }
 const FfGruSetup *ff_gru_setup(const FfGru *g) { return &g->s; }
 void ff_gru_group(const FfGru *g, FfGruGroupId q, FfGruGroup *out) { *out = g->grp[q]; }
 int64_t ff_gru_adam_steps(const FfGru *g) { return g->adam_t; }
+void ff_gru_set_adam_steps(FfGru *g, int64_t steps) { g->adam_t = steps; }
 
 double *ff_gru_array(FfGru *g, FfGruArray which) {
   switch (which) {
@@ -431,17 +337,13 @@ static int backward_reserve(FfGru *g, int32_t L) {
   return FF_OK;
 }
 
-/* Adds one chunk's gradient v [np] to the exact accumulator. */
+/* Adds one chunk's gradient v [np] to the exact sums. */
 static void deposit(FfGru *g, const double *v) {
   for (int64_t i = 0; i < g->np; ++i)
-    if (xs_add(g->acc + i * LIMBS, v[i]) && g->bad < 0) {
+    if (ff_exact_add(&g->acc[i], v[i]) && g->bad < 0) {
       g->bad = i;
       g->bad_value = v[i];
     }
-  if (++g->deposits >= NORMALISE_EVERY) {
-    for (int64_t i = 0; i < g->np; ++i) xs_normalise(g->acc + i * LIMBS);
-    g->deposits = 0;
-  }
 }
 
 /* The gradient of the loss over one chunk's sequences [s0, s0 + c) into g->gc: the adjoint runs
@@ -522,9 +424,8 @@ int ff_gru_backward(FfGru *g, const FfGruTape *t, const double *dy) {
 }
 
 void ff_gru_zero_grad(FfGru *g) {
-  memset(g->acc, 0, (size_t)(g->np * LIMBS) * sizeof *g->acc);
+  memset(g->acc, 0, (size_t)g->np * sizeof *g->acc);
   memset(g->grad, 0, (size_t)g->np * sizeof *g->grad);
-  g->deposits = 0;
   g->bad = -1;
 }
 
@@ -541,8 +442,7 @@ static void param_name(const FfGru *g, int64_t i, char *buf, size_t cap) {
 int ff_gru_reduce_grads(FfGru *g, MPI_Comm comm) {
   /* first agree on whether any rank could not sum, so that every rank returns the same status */
   int64_t bad = g->bad < 0 ? INT64_MAX : g->bad;
-  if (MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT64_T, MPI_MIN, comm) != MPI_SUCCESS)
-    return FF_ERROR(FF_ERR_MPI, "MPI_Allreduce of the GRU's gradient status failed");
+  FF_TRY(FF_MPI(MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT64_T, MPI_MIN, comm)));
   if (bad != INT64_MAX) {
     char name[64];
     param_name(g, bad, name, sizeof name);
@@ -552,16 +452,11 @@ int ff_gru_reduce_grads(FfGru *g, MPI_Comm comm) {
     return FF_ERROR(FF_ERR_INPUT, "GRU gradient of %s is not finite or beyond 2^100 on another rank: training diverged",
                     name);
   }
-  int64_t *sum;
-  FF_TRY(FF_MALLOC(sum, g->np * LIMBS, "GRU gradient sums"));
-  for (int64_t i = 0; i < g->np; ++i) xs_normalise(g->acc + i * LIMBS);
-  g->deposits = 0;
-  const int st = xs_allreduce(g->acc, sum, g->np * LIMBS, comm);
+  FfExact *sum;
+  FF_TRY(FF_MALLOC(sum, g->np, "GRU gradient sums"));
+  const int st = ff_exact_reduce(g->acc, sum, g->np, comm);
   if (st == FF_OK)
-    for (int64_t i = 0; i < g->np; ++i) {
-      xs_normalise(sum + i * LIMBS);
-      g->grad[i] = xs_value(sum + i * LIMBS);
-    }
+    for (int64_t i = 0; i < g->np; ++i) g->grad[i] = ff_exact_value(&sum[i]);
   free(sum);
   FF_TRY(st);
   return FF_OK;
@@ -629,82 +524,5 @@ int ff_gru_adam(FfGru *g, double lr, double beta1, double beta2, double eps) {
     return FF_ERROR(FF_ERR_INPUT, "Adam diverged: GRU parameter %s is %g after step %lld", name, g->p[bad],
                     (long long)g->adam_t);
   }
-  return FF_OK;
-}
-
-/* ---- checkpoints ------------------------------------------------------------------------------ */
-
-static const char *const array_dir[3] = {"params", "adam_m", "adam_v"};
-
-int ff_gru_save(const FfGru *g, hid_t loc) {
-  const double *arr[3] = {g->p, g->m, g->v};
-  for (int a = 0; a < 3; ++a)
-    for (int q = 0; q < FF_GRU_NGROUPS; ++q) {
-      const FfGruGroup *G = &g->grp[q];
-      char name[64];
-      snprintf(name, sizeof name, "%s/%s", array_dir[a], G->name);
-      const int64_t dims[2] = {G->rows, G->cols};
-      FF_TRY(ff_h5_write(loc, name, H5T_NATIVE_DOUBLE, G->rank, dims, arr[a] + G->offset));
-    }
-  FF_TRY(ff_h5_write_attr_int(loc, "P", g->P));
-  FF_TRY(ff_h5_write_attr_int(loc, "H", g->H));
-  FF_TRY(ff_h5_write_attr_double(loc, "out_scale_hz", g->s.out_scale_hz));
-  FF_TRY(ff_h5_write_attr_int(loc, "adam_steps", g->adam_t));
-  return FF_OK;
-}
-
-static int load_arrays(FfGru *g, hid_t loc, const char *file, double *buf[3]) {
-  char base[448] = "";
-  if (H5Iget_name(loc, base, sizeof base) < 0) base[0] = '\0';
-  if (strcmp(base, "/") == 0) base[0] = '\0';
-  for (int a = 0; a < 3; ++a)
-    for (int q = 0; q < FF_GRU_NGROUPS; ++q) {
-      const FfGruGroup *G = &g->grp[q];
-      const int rank = G->rank;
-      char path[512];
-      snprintf(path, sizeof path, "%s/%s/%s", base, array_dir[a], G->name);
-      int64_t dims[2] = {0, 1};
-      FF_TRY(ff_h5_shape(loc, file, path, rank, dims));
-      if (dims[0] != G->rows || dims[1] != G->cols) {
-        if (rank == 1)
-          return FF_ERROR(FF_ERR_INPUT, "'%s': dataset %s has %lld elements, expected %d for a GRU with P = %d, H = %d: "
-                          "a checkpoint of another model size", file, path, (long long)dims[0], (int)G->rows,
-                          (int)g->P, (int)g->H);
-        return FF_ERROR(FF_ERR_INPUT, "'%s': dataset %s is %lld x %lld, expected %d x %d for a GRU with P = %d, H = %d: "
-                        "a checkpoint of another model size", file, path, (long long)dims[0], (long long)dims[1],
-                        (int)G->rows, (int)G->cols, (int)g->P, (int)g->H);
-      }
-      const hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
-      const herr_t rc = d < 0 ? -1 : H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf[a] + G->offset);
-      if (d >= 0) H5Dclose(d);
-      if (rc < 0) {
-        H5Eclear2(H5E_DEFAULT);
-        return FF_ERROR(FF_ERR_INPUT, "'%s': dataset %s cannot be read as numbers (a damaged file?)", file, path);
-      }
-    }
-  return FF_OK;
-}
-
-int ff_gru_load(FfGru *g, hid_t loc, const char *file) {
-  double scale;
-  int64_t steps;
-  FF_TRY(ff_h5_read_attr_double(loc, file, "out_scale_hz", &scale));
-  FF_TRY(ff_h5_read_attr_int(loc, file, "adam_steps", &steps));
-  if (scale != g->s.out_scale_hz)
-    return FF_ERROR(FF_ERR_INPUT, "'%s': the GRU was saved with out_scale_hz = %g, this one has %g", file, scale,
-                    g->s.out_scale_hz);
-  if (steps < 0) return FF_ERROR(FF_ERR_INPUT, "'%s': attribute adam_steps = %lld is negative", file, (long long)steps);
-  double *buf[3] = {NULL, NULL, NULL};
-  int st = FF_OK;
-  for (int a = 0; a < 3 && st == FF_OK; ++a) st = FF_MALLOC(buf[a], g->np, "GRU checkpoint");
-  if (st == FF_OK) st = load_arrays(g, loc, file, buf);
-  if (st == FF_OK) {
-    memcpy(g->p, buf[0], (size_t)g->np * sizeof *g->p);
-    memcpy(g->m, buf[1], (size_t)g->np * sizeof *g->m);
-    memcpy(g->v, buf[2], (size_t)g->np * sizeof *g->v);
-    g->adam_t = steps;
-  }
-  for (int a = 0; a < 3; ++a) free(buf[a]);
-  FF_TRY(st);
   return FF_OK;
 }

@@ -48,6 +48,34 @@ static void fc_matrix(const double *x, int64_t T, int32_t P, const uint8_t *keep
     }
 }
 
+/* Correlation of the off-diagonal entries (upper triangle) that both FC matrices [P x P] have: a
+ * neuropil whose series is constant has no correlations. NaN with fewer than 2 such pairs. */
+static double matrix_corr(const double *fp, const double *fr, int32_t P) {
+  double ma = 0, mb = 0;
+  int64_t n = 0;
+  for (int32_t p = 0; p < P; ++p)
+    for (int32_t q = p + 1; q < P; ++q) {
+      const double a = fp[(int64_t)p * P + q], b = fr[(int64_t)p * P + q];
+      if (isnan(a) || isnan(b)) continue;
+      ma += a;
+      mb += b;
+      ++n;
+    }
+  if (n < 2) return NAN;
+  ma /= (double)n;
+  mb /= (double)n;
+  double sab = 0, saa = 0, sbb = 0;
+  for (int32_t p = 0; p < P; ++p)
+    for (int32_t q = p + 1; q < P; ++q) {
+      if (isnan(fp[(int64_t)p * P + q]) || isnan(fr[(int64_t)p * P + q])) continue;
+      const double a = fp[(int64_t)p * P + q] - ma, b = fr[(int64_t)p * P + q] - mb;
+      sab += a * b;
+      saa += a * a;
+      sbb += b * b;
+    }
+  return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : NAN;
+}
+
 int ff_score(const double *pred, const double *rec, int64_t T, int32_t P, int64_t t0, int64_t t1, const FfBins *bins,
              FfScore *s, double *pearson_out, double *fc_pred, double *fc_rec) {
   memset(s, 0, sizeof *s);
@@ -100,32 +128,7 @@ int ff_score(const double *pred, const double *rec, int64_t T, int32_t P, int64_
   if (fp && fr) {
     fc_matrix(pred, T, P, keep, t0, t1, fp);
     fc_matrix(rec, T, P, keep, t0, t1, fr);
-    /* correlation of the off-diagonal entries (upper triangle) that both matrices have: a neuropil
-     * whose series is constant has no correlations */
-    double ma = 0, mb = 0;
-    int64_t n = 0;
-    for (int32_t p = 0; p < P; ++p)
-      for (int32_t q = p + 1; q < P; ++q) {
-        const double a = fp[(int64_t)p * P + q], b = fr[(int64_t)p * P + q];
-        if (isnan(a) || isnan(b)) continue;
-        ma += a;
-        mb += b;
-        ++n;
-      }
-    if (n >= 2) {
-      ma /= (double)n;
-      mb /= (double)n;
-      double sab = 0, saa = 0, sbb = 0;
-      for (int32_t p = 0; p < P; ++p)
-        for (int32_t q = p + 1; q < P; ++q) {
-          if (isnan(fp[(int64_t)p * P + q]) || isnan(fr[(int64_t)p * P + q])) continue;
-          const double a = fp[(int64_t)p * P + q] - ma, b = fr[(int64_t)p * P + q] - mb;
-          sab += a * b;
-          saa += a * a;
-          sbb += b * b;
-        }
-      s->fc_corr = saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : NAN;
-    }
+    s->fc_corr = matrix_corr(fp, fr, P);
   }
   if (own) {
     free(fp);

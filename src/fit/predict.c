@@ -29,11 +29,12 @@ typedef struct {
   int64_t frame;
 } Raster;
 
-/* Gathers every rank's recorded spikes of the last forward to rank 0. */
+/* Collective: all ranks of comm must call it. Gathers every rank's recorded spikes of the last
+ * forward to rank 0. */
 static int gather_raster(FfFitNet *f, MPI_Comm comm, Raster *r) {
   int rank, size;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
+  FF_TRY(FF_MPI(MPI_Comm_rank(comm, &rank)));
+  FF_TRY(FF_MPI(MPI_Comm_size(comm, &size)));
   int64_t *gid = NULL, n = 0;
   int32_t *step = NULL;
   FF_TRY(ff_fit_recorded(f, &gid, &step, &n));
@@ -42,9 +43,9 @@ static int gather_raster(FfFitNet *f, MPI_Comm comm, Raster *r) {
     FF_TRY(FF_MALLOC(cnt, size, "raster counts"));
     FF_TRY(FF_MALLOC(dsp, size, "raster offsets"));
   }
-  MPI_Gather(&mine, 1, MPI_INT, cnt, 1, MPI_INT, 0, comm);
+  int st = FF_MPI(MPI_Gather(&mine, 1, MPI_INT, cnt, 1, MPI_INT, 0, comm));
   int64_t total = 0;
-  if (rank == 0) {
+  if (st == FF_OK && rank == 0) {
     for (int q = 0; q < size; ++q) {
       dsp[q] = (int)total;
       total += cnt[q];
@@ -53,13 +54,13 @@ static int gather_raster(FfFitNet *f, MPI_Comm comm, Raster *r) {
     FF_TRY(FF_MALLOC(r->step, total > 0 ? total : 1, "raster"));
     r->n = total;
   }
-  MPI_Gatherv(gid, mine, MPI_INT64_T, r->gid, cnt, dsp, MPI_INT64_T, 0, comm);
-  MPI_Gatherv(step, mine, MPI_INT32_T, r->step, cnt, dsp, MPI_INT32_T, 0, comm);
+  FF_CALL(st, FF_MPI(MPI_Gatherv(gid, mine, MPI_INT64_T, r->gid, cnt, dsp, MPI_INT64_T, 0, comm)));
+  FF_CALL(st, FF_MPI(MPI_Gatherv(step, mine, MPI_INT32_T, r->step, cnt, dsp, MPI_INT32_T, 0, comm)));
   free(gid);
   free(step);
   free(cnt);
   free(dsp);
-  return FF_OK;
+  return st;
 }
 
 /* One forecast of the whole recording by the chain of gru and the network f as they are now.
@@ -128,70 +129,81 @@ static void print_table(const Scores *sc, int64_t n_test, int64_t n_all, FILE *o
           (long long)n_test, (long long)n_all);
 }
 
-static int write_results(const FfPredictSetup *s, double *const fc[N_MODELS], const Scores *sc, const Raster *ras,
-                         double seconds) {
+typedef struct {
+  const FfPredictSetup *s;
+  double *const *fc; /* [N_MODELS] forecasts [T x P] */
+  const Scores *sc;
+  const Raster *ras;
+  double seconds;
+  int size;
+} ResultsCtx;
+
+/* /predict/<model> and /predict/metrics/<model>/{all, test}: each forecast and its scores. */
+static int write_forecasts(hid_t f, const ResultsCtx *c, int64_t T, int64_t P) {
+  const Scores *sc = c->sc;
+  const int64_t dims[2] = {T, P};
+  int st = FF_OK;
+  for (int m = 0; m < N_MODELS && st == FF_OK; ++m) {
+    char name[64];
+    snprintf(name, sizeof name, "/predict/%s", MODEL_NAMES[m]);
+    FF_CALL(st, ff_h5_write(f, name, H5T_NATIVE_DOUBLE, 2, dims, c->fc[m]));
+    for (int scope = 0; scope < 2 && st == FF_OK; ++scope) {
+      char g[96], d[112];
+      snprintf(g, sizeof g, "/predict/metrics/%s/%s", MODEL_NAMES[m], scope ? "test" : "all");
+      snprintf(d, sizeof d, "%s/pearson", g);
+      FF_CALL(st, ff_h5_write(f, d, H5T_NATIVE_DOUBLE, 1, &P, sc->pearson + ((int64_t)m * 2 + scope) * P));
+      const FfScore *x = &sc->score[m][scope];
+      const FfH5Attr attrs[] = {FF_ATTR_DOUBLE("bin_acc", x->bin_acc), FF_ATTR_DOUBLE("mse", x->mse),
+                                FF_ATTR_DOUBLE("mean_pearson", x->mean_pearson), FF_ATTR_DOUBLE("fc_corr", x->fc_corr),
+                                FF_ATTR_INT("frames", x->frames)};
+      FF_CALL(st, ff_h5_write_attrs(f, g, attrs, 5));
+    }
+  }
+  return st;
+}
+
+static int results_body(hid_t f, void *ctx) {
+  const ResultsCtx *c = ctx;
+  const FfPredictSetup *s = c->s;
+  const Raster *ras = c->ras;
   const FfConfig *cfg = s->cfg;
   const FfFitData *d = ff_round1_data(s->r1);
   const int64_t T = d->T, P = d->P;
-  int size;
-  MPI_Comm_size(s->comm, &size);
-  char path[FF_CONFIG_STR + 64], tmp[FF_CONFIG_STR + 128];
-  snprintf(path, sizeof path, "%s/results.h5", cfg->out_dir);
-  hid_t f;
-  FF_TRY(ff_h5_create_tmp(path, &f, tmp, sizeof tmp));
-  int st = ff_results_begin(f, s->config_text, s->mode, s->version, s->hosts, size, s->threads, cfg, d->id);
-  if (st == FF_OK)
-    st = ff_round1_write_sections(s->r1, f, ff_round1_sim_rates(s->r1), ff_round1_test_pred(s->r1));
-  if (st == FF_OK && s->r2->epochs > 0 && s->r2->hist) st = ff_round2_write_sections(s->r2, f);
-#define W(call) if (st == FF_OK) st = (call)
   int64_t dims[2] = {T, P};
-  W(ff_h5_write(f, "/predict/recorded", H5T_NATIVE_DOUBLE, 2, dims, d->rates));
-  for (int m = 0; m < N_MODELS; ++m) {
-    char name[64];
-    snprintf(name, sizeof name, "/predict/%s", MODEL_NAMES[m]);
-    W(ff_h5_write(f, name, H5T_NATIVE_DOUBLE, 2, dims, fc[m]));
-    for (int scope = 0; scope < 2; ++scope) {
-      char g[96];
-      snprintf(g, sizeof g, "/predict/metrics/%s/%s/pearson", MODEL_NAMES[m], scope ? "test" : "all");
-      const int64_t np = P;
-      W(ff_h5_write(f, g, H5T_NATIVE_DOUBLE, 1, &np, sc->pearson + ((int64_t)m * 2 + scope) * P));
-      if (st != FF_OK) break;
-      *strrchr(g, '/') = '\0';
-      hid_t gr = H5Gopen2(f, g, H5P_DEFAULT);
-      const FfScore *x = &sc->score[m][scope];
-      W(ff_h5_write_attr_double(gr, "bin_acc", x->bin_acc));
-      W(ff_h5_write_attr_double(gr, "mse", x->mse));
-      W(ff_h5_write_attr_double(gr, "mean_pearson", x->mean_pearson));
-      W(ff_h5_write_attr_double(gr, "fc_corr", x->fc_corr));
-      W(ff_h5_write_attr_int(gr, "frames", x->frames));
-      H5Gclose(gr);
-    }
-  }
+  FfRound1Results r1;
+  ff_round1_results(s->r1, &r1);
+  int st = ff_results_begin(f, s->config_text, s->mode, s->version, s->hosts, c->size, s->threads, cfg, d->id);
+  FF_CALL(st, ff_results_write_round1(f, &r1));
+  if (s->r2->epochs > 0 && s->r2->hist)
+    FF_CALL(st, ff_results_write_round2(f, s->r2->hist, s->r2->epochs, R2_METRICS, FF_ROUND2_METRIC_NAMES,
+                                        s->r2->best_epoch));
+  FF_CALL(st, ff_h5_write(f, "/predict/recorded", H5T_NATIVE_DOUBLE, 2, dims, d->rates));
+  FF_CALL(st, write_forecasts(f, c, T, P));
   dims[0] = P;
-  W(ff_h5_write(f, "/predict/fc/recorded", H5T_NATIVE_DOUBLE, 2, dims, sc->fc_rec));
-  W(ff_h5_write(f, "/predict/fc/trained", H5T_NATIVE_DOUBLE, 2, dims, sc->fc_pred));
-  W(ff_h5_write(f, "/predict/raster/neuron", H5T_NATIVE_INT64, 1, &ras->n, ras->gid));
-  W(ff_h5_write(f, "/predict/raster/step", H5T_NATIVE_INT32, 1, &ras->n, ras->step));
-  if (st == FF_OK) {
-    hid_t g = H5Gopen2(f, "/predict/raster", H5P_DEFAULT);
-    W(ff_h5_write_attr_double(g, "dt_ms", cfg->dt_ms));
-    W(ff_h5_write_attr_int(g, "frame", ras->frame));
-    H5Gclose(g);
-    g = H5Gopen2(f, "/predict", H5P_DEFAULT);
-    W(ff_h5_write_attr_int(g, "warmup_frames", cfg->warmup_frames < T - 1 ? cfg->warmup_frames : T - 1));
-    W(ff_h5_write_attr_int(g, "test_start", ff_round1_train_frames(s->r1)));
-    W(ff_h5_write_attr_int(g, "frames", T));
-    W(ff_h5_write_attr_double(g, "seconds", seconds));
-    W(ff_h5_write_attr_string(g, "about", "trained/untrained: the chained model's forecast of each frame (NaN: none); "
-                                          "last_frame: the recorded previous frame; mean: the training frames' mean"));
-    H5Gclose(g);
-  }
-#undef W
-  if (st != FF_OK) {
-    ff_h5_abandon(f, tmp);
-    return st;
-  }
-  return ff_h5_commit(f, tmp, path);
+  FF_CALL(st, ff_h5_write(f, "/predict/fc/recorded", H5T_NATIVE_DOUBLE, 2, dims, c->sc->fc_rec));
+  FF_CALL(st, ff_h5_write(f, "/predict/fc/trained", H5T_NATIVE_DOUBLE, 2, dims, c->sc->fc_pred));
+  FF_CALL(st, ff_h5_write(f, "/predict/raster/neuron", H5T_NATIVE_INT64, 1, &ras->n, ras->gid));
+  FF_CALL(st, ff_h5_write(f, "/predict/raster/step", H5T_NATIVE_INT32, 1, &ras->n, ras->step));
+  const FfH5Attr raster[] = {FF_ATTR_DOUBLE("dt_ms", cfg->dt_ms), FF_ATTR_INT("frame", ras->frame)};
+  FF_CALL(st, ff_h5_write_attrs(f, "/predict/raster", raster, 2));
+  const FfH5Attr predict[] = {
+      FF_ATTR_INT("warmup_frames", cfg->warmup_frames < T - 1 ? cfg->warmup_frames : T - 1),
+      FF_ATTR_INT("test_start", ff_round1_train_frames(s->r1)), FF_ATTR_INT("frames", T),
+      FF_ATTR_DOUBLE("seconds", c->seconds),
+      FF_ATTR_STRING("about", "trained/untrained: the chained model's forecast of each frame (NaN: none); last_frame: "
+                              "the recorded previous frame; mean: the training frames' mean")};
+  FF_CALL(st, ff_h5_write_attrs(f, "/predict", predict, 5));
+  return st;
+}
+
+/* Rank 0: DIR/results.h5 of a prediction: round 1's and round 2's sections, then /predict. */
+static int write_results(const FfPredictSetup *s, double *const fc[N_MODELS], const Scores *sc, const Raster *ras,
+                         double seconds) {
+  char path[FF_CONFIG_STR + 64];
+  snprintf(path, sizeof path, "%s/results.h5", s->cfg->out_dir);
+  ResultsCtx c = {s, fc, sc, ras, seconds, 0};
+  FF_TRY(FF_MPI(MPI_Comm_size(s->comm, &c.size)));
+  return ff_h5_write_atomic(path, results_body, &c);
 }
 
 /* tools/flyfit-plot results.h5 -o DIR/figures, on rank 0; a failure is a warning, not an error. */
@@ -211,69 +223,89 @@ static void figures(const FfPredictSetup *s) {
   else ff_warn("%s exited with status %d: the figures in %s may be missing", s->plot_tool, WEXITSTATUS(status), dir);
 }
 
-int ff_predict_run(const FfPredictSetup *s) {
-  int rank;
-  MPI_Comm_rank(s->comm, &rank);
+/* Collective. The four forecasts fc[N_MODELS] [T x P]: the trained chain (the network holds the
+ * trained parameters; its first simulated frame's spikes into ras), then the untrained one, and the
+ * two naive ones. */
+static int forecasts(const FfPredictSetup *s, double *const fc[N_MODELS], Raster *ras) {
   const FfFitData *d = ff_round1_data(s->r1);
-  const FfBins *bins = ff_round1_bins(s->r1);
   const int64_t T = d->T, P = d->P, n_train = ff_round1_train_frames(s->r1);
+  FfGru *untrained = NULL;
+  double *mean = NULL;
+  int st = FF_CALLOC(mean, P, "mean rates");
+  FF_CALL(st, chain(s, s->r2->gru, "trained", fc[M_TRAINED], ras));
+  FF_CALL(st, ff_fit_reset_params(ff_round1_net(s->r1)));
+  if (st == FF_OK)
+    for (int64_t t = 0; t < n_train; ++t)
+      for (int64_t p = 0; p < P; ++p) mean[p] += d->rates[t * P + p] / (double)n_train;
+  FF_CALL(st, ff_round2_untrained(s->cfg, (int32_t)P, mean, &untrained));
+  FF_CALL(st, chain(s, untrained, "untrained", fc[M_UNTRAINED], NULL));
+  if (st == FF_OK) {
+    ff_forecast_last_frame(d->rates, T, (int32_t)P, fc[M_LAST]);
+    ff_forecast_mean(d->rates, T, (int32_t)P, n_train, fc[M_MEAN]);
+  }
+  ff_gru_destroy(&untrained);
+  free(mean);
+  return st;
+}
+
+/* Every forecast's scores over all frames and over the test frames, with the trained one's FC
+ * matrices. */
+static int score_all(const FfPredictSetup *s, double *const fc[N_MODELS], Scores *sc) {
+  const FfFitData *d = ff_round1_data(s->r1);
+  const int64_t T = d->T, P = d->P, n_train = ff_round1_train_frames(s->r1);
+  FF_TRY(FF_MALLOC(sc->pearson, N_MODELS * 2 * P, "correlations"));
+  FF_TRY(FF_MALLOC(sc->fc_rec, P * P, "FC matrix"));
+  FF_TRY(FF_MALLOC(sc->fc_pred, P * P, "FC matrix"));
+  for (int m = 0; m < N_MODELS; ++m)
+    for (int scope = 0; scope < 2; ++scope)
+      FF_TRY(ff_score(fc[m], d->rates, T, (int32_t)P, scope ? n_train : 1, T, ff_round1_bins(s->r1), &sc->score[m][scope],
+                      sc->pearson + ((int64_t)m * 2 + scope) * P, m == M_TRAINED && scope ? sc->fc_pred : NULL,
+                      m == M_TRAINED && scope ? sc->fc_rec : NULL));
+  return FF_OK;
+}
+
+/* Rank 0: the log, the figures, the table and the summary line. */
+static void report(const FfPredictSetup *s, const Scores *sc, double seconds) {
+  const int64_t T = ff_round1_data(s->r1)->T, n_train = ff_round1_train_frames(s->r1);
+  ff_log("wrote %s/results.h5 (prediction %.1f s)", s->cfg->out_dir, seconds);
+  if (s->plot_tool && s->cfg->figures) figures(s);
+  print_table(sc, T - n_train, T - 1, stdout);
+  const FfScore *tr = &sc->score[M_TRAINED][1], *un = &sc->score[M_UNTRAINED][1], *la = &sc->score[M_LAST][1],
+                *me = &sc->score[M_MEAN][1];
+  ff_summary("predict done: test_bin_acc=%.6g test_mse=%.6g test_pearson=%.6g test_fc_corr=%.6g untrained_test_bin_acc=%.6g "
+         "untrained_test_mse=%.6g last_frame_test_bin_acc=%.6g last_frame_test_mse=%.6g mean_test_bin_acc=%.6g "
+         "mean_test_mse=%.6g all_bin_acc=%.6g all_mse=%.6g\n",
+         tr->bin_acc, tr->mse, tr->mean_pearson, tr->fc_corr, un->bin_acc, un->mse, la->bin_acc, la->mse, me->bin_acc,
+         me->mse, sc->score[M_TRAINED][0].bin_acc, sc->score[M_TRAINED][0].mse);
+}
+
+int ff_predict_run(const FfPredictSetup *s) {
+  const FfFitData *d = ff_round1_data(s->r1);
+  const int64_t T = d->T, P = d->P;
   const double t0 = ff_wall_seconds();
   double *fc[N_MODELS] = {NULL, NULL, NULL, NULL};
   Scores sc;
   memset(&sc, 0, sizeof sc);
   Raster ras;
   memset(&ras, 0, sizeof ras);
-  FfGru *untrained = NULL;
-  double *mean = NULL;
-  int st = FF_OK;
-  for (int m = 0; m < N_MODELS && st == FF_OK; ++m) st = FF_MALLOC(fc[m], T * P, "forecasts");
-  if (st == FF_OK) st = FF_CALLOC(mean, P, "mean rates");
+  int rank;
+  int st = FF_MPI(MPI_Comm_rank(s->comm, &rank));
+  for (int m = 0; m < N_MODELS; ++m) FF_CALL(st, FF_MALLOC(fc[m], T * P, "forecasts"));
   ff_log("prediction: %lld frames, the first %lld fed with the recording, then on its own; test frames from %lld",
-         (long long)T, (long long)(s->cfg->warmup_frames < T - 1 ? s->cfg->warmup_frames : T - 1), (long long)n_train);
-  /* the trained chain (the network holds the trained parameters), then the untrained one */
-  if (st == FF_OK) st = chain(s, s->r2->gru, "trained", fc[M_TRAINED], &ras);
-  if (st == FF_OK) st = ff_fit_reset_params(ff_round1_net(s->r1));
-  if (st == FF_OK) {
-    for (int64_t t = 0; t < n_train; ++t)
-      for (int64_t p = 0; p < P; ++p) mean[p] += d->rates[t * P + p] / (double)n_train;
-    st = ff_round2_untrained(s->cfg, (int32_t)P, mean, &untrained);
-  }
-  if (st == FF_OK) st = chain(s, untrained, "untrained", fc[M_UNTRAINED], NULL);
-  if (st == FF_OK) {
-    ff_forecast_last_frame(d->rates, T, (int32_t)P, fc[M_LAST]);
-    ff_forecast_mean(d->rates, T, (int32_t)P, n_train, fc[M_MEAN]);
-    st = FF_MALLOC(sc.pearson, N_MODELS * 2 * P, "correlations");
-  }
-  if (st == FF_OK) st = FF_MALLOC(sc.fc_rec, P * P, "FC matrix");
-  if (st == FF_OK) st = FF_MALLOC(sc.fc_pred, P * P, "FC matrix");
-  for (int m = 0; m < N_MODELS && st == FF_OK; ++m)
-    for (int scope = 0; scope < 2 && st == FF_OK; ++scope)
-      st = ff_score(fc[m], d->rates, T, (int32_t)P, scope ? n_train : 1, T, bins, &sc.score[m][scope],
-                    sc.pearson + ((int64_t)m * 2 + scope) * P, m == M_TRAINED && scope ? sc.fc_pred : NULL,
-                    m == M_TRAINED && scope ? sc.fc_rec : NULL);
+         (long long)T, (long long)(s->cfg->warmup_frames < T - 1 ? s->cfg->warmup_frames : T - 1),
+         (long long)ff_round1_train_frames(s->r1));
+  FF_CALL(st, forecasts(s, fc, &ras));
+  FF_CALL(st, score_all(s, fc, &sc));
   const double seconds = ff_wall_seconds() - t0;
-  if (st == FF_OK && rank == 0) st = write_results(s, fc, &sc, &ras, seconds);
-  MPI_Bcast(&st, 1, MPI_INT, 0, s->comm);
-  if (st == FF_OK && rank == 0) {
-    ff_log("wrote %s/results.h5 (prediction %.1f s)", s->cfg->out_dir, seconds);
-    if (s->plot_tool && s->cfg->figures) figures(s);
-    print_table(&sc, T - n_train, T - 1, stdout);
-    const FfScore *tr = &sc.score[M_TRAINED][1], *un = &sc.score[M_UNTRAINED][1], *la = &sc.score[M_LAST][1],
-                  *me = &sc.score[M_MEAN][1];
-    ff_summary("predict done: test_bin_acc=%.6g test_mse=%.6g test_pearson=%.6g test_fc_corr=%.6g untrained_test_bin_acc=%.6g "
-           "untrained_test_mse=%.6g last_frame_test_bin_acc=%.6g last_frame_test_mse=%.6g mean_test_bin_acc=%.6g "
-           "mean_test_mse=%.6g all_bin_acc=%.6g all_mse=%.6g\n",
-           tr->bin_acc, tr->mse, tr->mean_pearson, tr->fc_corr, un->bin_acc, un->mse, la->bin_acc, la->mse, me->bin_acc,
-           me->mse, sc.score[M_TRAINED][0].bin_acc, sc.score[M_TRAINED][0].mse);
-  }
-  ff_gru_destroy(&untrained);
+  if (rank == 0) FF_CALL(st, write_results(s, fc, &sc, &ras, seconds));
+  const int sent = FF_MPI(MPI_Bcast(&st, 1, MPI_INT, 0, s->comm)); /* rank 0's status is everyone's */
+  if (sent != FF_OK) st = sent;
+  if (st == FF_OK && rank == 0) report(s, &sc, seconds);
   for (int m = 0; m < N_MODELS; ++m) free(fc[m]);
-  free(mean);
   free(sc.pearson);
   free(sc.fc_rec);
   free(sc.fc_pred);
   free(ras.gid);
   free(ras.step);
-  if (st != FF_OK) ff_error_trace(__FILE__, __LINE__, __func__);
   return st;
 }

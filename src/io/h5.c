@@ -1,6 +1,7 @@
 /* HDF5 helpers with flyfit error messages (see include/flyfit/h5.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "flyfit/h5.h"
+#include "flyfit/atomic.h"
 #include "flyfit/error.h"
 
 #include <errno.h>
@@ -56,37 +57,45 @@ int ff_h5_open(const char *path, hid_t fapl, hid_t *fid) {
 }
 
 int ff_h5_open_parallel(const char *path, MPI_Comm comm, hid_t *fid) {
-  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  *fid = H5I_INVALID_HID;
   MPI_Info info;
-  MPI_Info_create(&info);
+  FF_TRY(FF_MPI(MPI_Info_create(&info)));
   /* Small collective buffers: each rank reads one contiguous slab, so bigger aggregation buffers
    * gain nothing and would add to every aggregating rank's peak memory. */
-  MPI_Info_set(info, "cb_buffer_size", "1048576");
-  H5Pset_fapl_mpio(fapl, comm, info);
-  MPI_Info_free(&info);
-  const int st = ff_h5_open(path, fapl, fid); /* the same checks and messages as a serial open */
+  int st = FF_MPI(MPI_Info_set(info, "cb_buffer_size", "1048576"));
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (st == FF_OK) H5Pset_fapl_mpio(fapl, comm, info);
+  const int freed = FF_MPI(MPI_Info_free(&info));
+  FF_CALL(st, freed);
+  FF_CALL(st, ff_h5_open(path, fapl, fid)); /* the same checks and messages as a serial open */
   H5Pclose(fapl);
   return st;
 }
 
-int ff_h5_exists(hid_t loc, const char *name) {
-  /* H5Lexists fails on a missing intermediate group, so test each component. */
+/* Walks the components of path ("/a/b/c": /a, /a/b, /a/b/c) and calls step(loc, prefix) on each
+ * that is missing; H5Lexists fails on a missing intermediate group, so each is tested in turn.
+ * Returns 0 when all exist (or step made them), 1 when one is missing and step is NULL, or step's
+ * nonzero status. */
+static int walk_path(hid_t loc, const char *path, int (*step)(hid_t loc, const char *prefix)) {
   char buf[512];
-  snprintf(buf, sizeof buf, "%s", name);
-  for (char *p = buf + 1; ; ++p) {
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1;; ++p) {
     if (*p == '/' || *p == '\0') {
-      char c = *p;
+      const char c = *p;
       *p = '\0';
       if (H5Lexists(loc, buf, H5P_DEFAULT) <= 0) {
         H5Eclear2(H5E_DEFAULT);
-        return 0;
+        const int st = step ? step(loc, buf) : 1;
+        if (st != 0) return st;
       }
       *p = c;
       if (c == '\0') break;
     }
   }
-  return 1;
+  return 0;
 }
+
+int ff_h5_exists(hid_t loc, const char *name) { return walk_path(loc, name, NULL) == 0; }
 
 static int open_dset(hid_t fid, const char *file, const char *dset, hid_t *d) {
   char why[256];
@@ -347,39 +356,6 @@ int ff_h5_read_attr_int(hid_t obj, const char *file, const char *name, int64_t *
   return read_attr_number(obj, file, name, H5T_NATIVE_INT64, value);
 }
 
-int ff_h5_create_tmp(const char *path, hid_t *fid, char *tmp, size_t tmp_cap) {
-  char why[256];
-  snprintf(tmp, tmp_cap, "%s.tmp.%ld", path, (long)getpid());
-  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE);
-  H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
-  H5Pset_obj_track_times(fcpl, 0); /* the root group too: same content, same bytes */
-  *fid = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
-  H5Pclose(fcpl);
-  H5Pclose(fapl);
-  if (*fid < 0) return FF_ERROR(FF_ERR_IO, "cannot create '%s': %s", tmp, h5_why(why));
-  return FF_OK;
-}
-
-int ff_h5_commit(hid_t fid, const char *tmp, const char *path) {
-  char why[256];
-  if (H5Fclose(fid) < 0) {
-    unlink(tmp);
-    return FF_ERROR(FF_ERR_IO, "closing '%s' failed: %s", tmp, h5_why(why));
-  }
-  if (rename(tmp, path) != 0) {
-    int e = errno;
-    unlink(tmp);
-    return FF_ERROR(FF_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(e));
-  }
-  return FF_OK;
-}
-
-void ff_h5_abandon(hid_t fid, const char *tmp) {
-  if (fid >= 0) H5Fclose(fid);
-  H5Eclear2(H5E_DEFAULT);
-  unlink(tmp);
-}
-
 /* Creation properties without modification times, so that the same content gives the same bytes. */
 static hid_t untimed(hid_t cls) {
   hid_t p = H5Pcreate(cls);
@@ -387,25 +363,17 @@ static hid_t untimed(hid_t cls) {
   return p;
 }
 
+static int create_group(hid_t loc, const char *path) {
+  hid_t gcpl = untimed(H5P_GROUP_CREATE);
+  hid_t g = H5Gcreate2(loc, path, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+  H5Pclose(gcpl);
+  if (g < 0) return FF_ERROR(FF_ERR_IO, "creating group %s failed", path);
+  H5Gclose(g);
+  return FF_OK;
+}
+
 int ff_h5_group(hid_t loc, const char *path) {
-  char buf[512];
-  snprintf(buf, sizeof buf, "%s", path);
-  for (char *p = buf + 1;; ++p) {
-    if (*p == '/' || *p == '\0') {
-      const char c = *p;
-      *p = '\0';
-      if (H5Lexists(loc, buf, H5P_DEFAULT) <= 0) {
-        H5Eclear2(H5E_DEFAULT);
-        hid_t gcpl = untimed(H5P_GROUP_CREATE);
-        hid_t g = H5Gcreate2(loc, buf, H5P_DEFAULT, gcpl, H5P_DEFAULT);
-        H5Pclose(gcpl);
-        if (g < 0) return FF_ERROR(FF_ERR_IO, "creating group %s failed", buf);
-        H5Gclose(g);
-      }
-      *p = c;
-      if (c == '\0') break;
-    }
-  }
+  FF_TRY(walk_path(loc, path, create_group));
   return FF_OK;
 }
 
@@ -500,28 +468,6 @@ int ff_h5_write_attr_int(hid_t obj, const char *name, int64_t value) {
 
 /* ---- parallel files: every rank writes or reads its own rows (collective MPI-IO) ---------------- */
 
-int ff_h5_create_tmp_parallel(const char *path, MPI_Comm comm, hid_t *fid, char *tmp, size_t tmp_cap) {
-  char why[256];
-  long pid = (long)getpid();
-  MPI_Bcast(&pid, 1, MPI_LONG, 0, comm); /* one name for every rank: rank 0's process id */
-  snprintf(tmp, tmp_cap, "%s.tmp.%ld", path, pid);
-  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE);
-  H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
-  H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
-  H5Pset_obj_track_times(fcpl, 0);
-  *fid = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
-  H5Pclose(fcpl);
-  H5Pclose(fapl);
-  int ok = *fid >= 0, all;
-  MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
-  if (!all) {
-    if (*fid >= 0) H5Fclose(*fid);
-    *fid = H5I_INVALID_HID;
-    return FF_ERROR(FF_ERR_IO, "cannot create '%s': %s", tmp, ok ? "another rank failed to" : h5_why(why));
-  }
-  return FF_OK;
-}
-
 /* A selection of rows [row0, row0 + rows) of a dataset of `rank` (1 or 2) dims. */
 static void select_rows(hid_t fs, int rank, const int64_t *dims, int64_t row0, int64_t rows, hid_t *ms) {
   hsize_t off[2] = {(hsize_t)row0, 0}, cnt[2] = {(hsize_t)rows, rank > 1 ? (hsize_t)dims[1] : 1};
@@ -585,21 +531,101 @@ int ff_h5_read_rows(hid_t fid, const char *file, const char *dset, hid_t memtype
   return FF_OK;
 }
 
-int ff_h5_commit_parallel(hid_t fid, const char *tmp, const char *path, MPI_Comm comm) {
-  char why[256];
-  int rank, ok = H5Fclose(fid) >= 0, all;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
+/* ---- atomic writes: a temporary file, committed when complete (atomic.h) ------------------------- */
+
+/* Creates tmp through fapl (serial, or MPI-IO) without modification times and with the 1.8 object
+ * format or later, so that the same content always gives the same bytes. */
+static hid_t create_untimed(const char *tmp, hid_t fapl) {
+  hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+  H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+  H5Pset_obj_track_times(fcpl, 0); /* the root group too */
+  const hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
+  H5Pclose(fcpl);
+  return f;
+}
+
+int ff_h5_write_atomic(const char *path, FfH5Body body, void *ctx) {
+  char tmp[4200], why[256];
+  ff_atomic_tmp_name(path, (long)getpid(), tmp, sizeof tmp);
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  const hid_t f = create_untimed(tmp, fapl);
+  H5Pclose(fapl);
+  if (f < 0) return FF_ERROR(FF_ERR_IO, "cannot create '%s': %s", tmp, h5_why(why));
+  const int st = body(f, ctx);
+  if (st != FF_OK) {
+    H5Fclose(f);
+    H5Eclear2(H5E_DEFAULT);
+    unlink(tmp);
+    ff_error_trace(__FILE__, __LINE__, __func__);
+    return st;
+  }
+  if (H5Fclose(f) < 0) {
+    unlink(tmp);
+    return FF_ERROR(FF_ERR_IO, "closing '%s' failed: %s", tmp, h5_why(why));
+  }
+  return ff_atomic_commit(tmp, path);
+}
+
+int ff_h5_write_atomic_parallel(const char *path, MPI_Comm comm, FfH5Body body, void *ctx) {
+  char tmp[4200], why[256];
+  int rank;
+  long pid = (long)getpid();
+  FF_TRY(FF_MPI(MPI_Comm_rank(comm, &rank)));
+  FF_TRY(FF_MPI(MPI_Bcast(&pid, 1, MPI_LONG, 0, comm))); /* one name for every rank: rank 0's process id */
+  ff_atomic_tmp_name(path, pid, tmp, sizeof tmp);
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
+  hid_t f = create_untimed(tmp, fapl);
+  H5Pclose(fapl);
+  int ok = f >= 0, all;
+  FF_TRY(FF_MPI(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm)));
+  if (!all) {
+    if (f >= 0) H5Fclose(f);
+    return FF_ERROR(FF_ERR_IO, "cannot create '%s': %s", tmp, ok ? "another rank failed to" : h5_why(why));
+  }
+  int st = body(f, ctx);
+  if (st != FF_OK) { /* every rank has the same status: the body's writes are collective */
+    H5Fclose(f);
+    H5Eclear2(H5E_DEFAULT);
+    if (rank == 0) unlink(tmp);
+    ff_error_trace(__FILE__, __LINE__, __func__);
+    return st;
+  }
+  ok = H5Fclose(f) >= 0;
+  FF_TRY(FF_MPI(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm)));
   if (!all) {
     if (rank == 0) unlink(tmp);
     return FF_ERROR(FF_ERR_IO, "closing '%s' failed: %s", tmp, ok ? "on another rank" : h5_why(why));
   }
-  int e = 0;
-  if (rank == 0 && rename(tmp, path) != 0) {
-    e = errno;
-    unlink(tmp);
+  st = rank == 0 ? ff_atomic_commit(tmp, path) : FF_OK; /* once every rank has closed it */
+  FF_TRY(FF_MPI(MPI_Bcast(&st, 1, MPI_INT, 0, comm)));
+  if (st != FF_OK && rank != 0) return FF_ERROR(st, "rank 0 could not put '%s' in place", path);
+  return st;
+}
+
+/* ---- attribute tables ----------------------------------------------------------------------------- */
+
+int ff_h5_write_attrs(hid_t loc, const char *obj, const FfH5Attr *a, int n) {
+  const int self = obj == NULL || strcmp(obj, ".") == 0;
+  const hid_t o = self ? loc : H5Oopen(loc, obj, H5P_DEFAULT);
+  if (o < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return FF_ERROR(FF_ERR_IO, "cannot open %s to write its attributes", obj);
   }
-  MPI_Bcast(&e, 1, MPI_INT, 0, comm);
-  if (e) return FF_ERROR(FF_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(e));
-  return FF_OK;
+  int st = FF_OK;
+  for (int k = 0; k < n && st == FF_OK; ++k) {
+    switch (a[k].kind) {
+    case FF_H5_ATTR_INT: st = ff_h5_write_attr_int(o, a[k].name, a[k].i); break;
+    case FF_H5_ATTR_DOUBLE: st = ff_h5_write_attr_double(o, a[k].name, a[k].d); break;
+    case FF_H5_ATTR_STRING:
+      if (a[k].s) st = ff_h5_write_attr_string(o, a[k].name, a[k].s);
+      break;
+    case FF_H5_ATTR_STRING_FIXED:
+      if (a[k].s) st = ff_h5_write_attr_string_fixed(o, a[k].name, a[k].s);
+      break;
+    }
+  }
+  if (!self) H5Oclose(o);
+  if (st != FF_OK) ff_error_trace(__FILE__, __LINE__, __func__);
+  return st;
 }

@@ -400,7 +400,8 @@ static zip_int64_t locate(const FfNpz *npz, const char *member) {
 
 int ff_npz_has(const FfNpz *npz, const char *member) { return locate(npz, member) >= 0; }
 
-static int missing_member(const FfNpz *npz, const char *member) {
+int ff_npz_require(const FfNpz *npz, const char *member, const char *hint) {
+  if (ff_npz_has(npz, member)) return FF_OK;
   char **names;
   int64_t n;
   FF_TRY(ff_npz_list(npz, &names, &n));
@@ -409,8 +410,8 @@ static int missing_member(const FfNpz *npz, const char *member) {
   for (int64_t i = 0; i < n && used + 1 < sizeof list; ++i)
     used += (size_t)snprintf(list + used, sizeof list - used, "%s'%s'", i ? ", " : "", names[i]);
   ff_npz_free_strings(&names, n);
-  return FF_ERROR(FF_ERR_INPUT, "'%s' has no member '%s' (it holds %s)", npz->path, member,
-                  n ? list : "no arrays at all");
+  return FF_ERROR(FF_ERR_INPUT, "'%s' has no member '%s' (it holds %s)%s%s", npz->path, member,
+                  n ? list : "no arrays at all", hint ? "; " : "", hint ? hint : "");
 }
 
 /* Reads exactly n bytes; a short read is a truncated member, a failed one a damaged archive. */
@@ -432,7 +433,7 @@ static int open_member(FfNpz *npz, const char *member, char where[WHERE_MAX], zi
   snprintf(where, WHERE_MAX, "'%s' member '%s'", npz->path, member);
   *zf = NULL;
   const zip_int64_t idx = locate(npz, member);
-  if (idx < 0) return missing_member(npz, member);
+  if (idx < 0) return ff_npz_require(npz, member, NULL);
   zip_stat_t zs;
   zip_stat_init(&zs);
   if (zip_stat_index(npz->za, (zip_uint64_t)idx, 0, &zs) != 0 || !(zs.valid & ZIP_STAT_SIZE))
@@ -460,7 +461,7 @@ static int open_member(FfNpz *npz, const char *member, char where[WHERE_MAX], zi
         if (zs.size < total) st = FF_ERROR(FF_ERR_INPUT, "%s: the .npy header is truncated", where);
         else st = read_exact(*zf, buf + npre, total - npre, where);
       }
-      if (st == FF_OK) st = ff_npy_parse_header(buf, total > npre ? total : npre, where, h);
+      FF_CALL(st, ff_npy_parse_header(buf, total > npre ? total : npre, where, h));
       /* The data starts right after the header; a v1 header shorter than our 12-byte prefix would
        * need the 2 extra bytes given back, which a 10-byte header plus "{}" cannot be. */
       if (st == FF_OK && h->data_offset < npre)
@@ -541,26 +542,40 @@ static double to_double(const unsigned char *p, const FfNpyHeader *h) {
   }
 }
 
+/* Opens a member, refuses a kind the reader cannot take (strings: a 1-D array of strings; else
+ * numbers), and reads its data into a new buffer *raw [h->count x h->itemsize]. */
+static int read_member(FfNpz *npz, const char *member, int strings, char where[WHERE_MAX], FfNpyHeader *h,
+                       unsigned char **raw) {
+  zip_file_t *zf;
+  *raw = NULL;
+  FF_TRY(open_member(npz, member, where, &zf, h));
+  const int text = h->kind == FF_NPY_UNICODE || h->kind == FF_NPY_BYTES;
+  int st = FF_OK;
+  if (h->kind == FF_NPY_OBJECT)
+    st = FF_ERROR(FF_ERR_INPUT, "%s is a pickled object array, which flyfit does not read; %s", where,
+                  strings ? "save region names as a fixed-width string array (np.array(names, dtype=str))"
+                          : "save numbers with a numeric dtype (np.asarray(x, dtype=float))");
+  else if (!strings && text)
+    st = FF_ERROR(FF_ERR_INPUT, "%s holds strings ('%s'), not numbers", where, h->descr);
+  else if (strings && !text)
+    st = FF_ERROR(FF_ERR_INPUT, "%s holds numbers ('%s'), not strings", where, h->descr);
+  else if (strings && h->ndim != 1)
+    st = FF_ERROR(FF_ERR_INPUT, "%s has %d dimensions; expected a 1-D array of names", where, h->ndim);
+  FF_CALL(st, read_data(zf, h, where, raw));
+  zip_fclose(zf);
+  return st;
+}
+
 int ff_npz_read_f64(FfNpz *npz, const char *member, double **data, int *ndim, int64_t *dims) {
   char where[WHERE_MAX];
-  zip_file_t *zf;
-  FfNpyHeader h;
-  *data = NULL;
-  FF_TRY(open_member(npz, member, where, &zf, &h));
-  int st = FF_OK;
-  if (h.kind == FF_NPY_OBJECT)
-    st = FF_ERROR(FF_ERR_INPUT, "%s is a pickled object array, which flyfit does not read; save numbers with a "
-                  "numeric dtype (np.asarray(x, dtype=float))", where);
-  else if (h.kind == FF_NPY_UNICODE || h.kind == FF_NPY_BYTES)
-    st = FF_ERROR(FF_ERR_INPUT, "%s holds strings ('%s'), not numbers", where, h.descr);
+  FfNpyHeader h = {0};
   unsigned char *raw = NULL;
-  if (st == FF_OK) st = read_data(zf, &h, where, &raw);
-  zip_fclose(zf);
   double *out = NULL;
-  if (st == FF_OK) st = FF_MALLOC(out, h.count, where);
+  *data = NULL;
+  int st = read_member(npz, member, 0, where, &h, &raw);
+  FF_CALL(st, FF_MALLOC(out, h.count, where));
   if (st != FF_OK) {
     free(raw);
-    ff_error_trace(__FILE__, __LINE__, __func__);
     return st;
   }
   if (h.fortran_order && h.ndim > 1) {
@@ -628,24 +643,13 @@ static int bytes_to_string(const unsigned char *p, int64_t n, const char *where,
 
 int ff_npz_read_strings(FfNpz *npz, const char *member, char ***strings, int64_t *n) {
   char where[WHERE_MAX];
-  zip_file_t *zf;
-  FfNpyHeader h;
+  FfNpyHeader h = {0};
+  unsigned char *raw = NULL;
+  char **out = NULL;
   *strings = NULL;
   *n = 0;
-  FF_TRY(open_member(npz, member, where, &zf, &h));
-  int st = FF_OK;
-  if (h.kind == FF_NPY_OBJECT)
-    st = FF_ERROR(FF_ERR_INPUT, "%s is a pickled object array, which flyfit does not read; save region names as a "
-                  "fixed-width string array (np.array(names, dtype=str))", where);
-  else if (h.kind != FF_NPY_UNICODE && h.kind != FF_NPY_BYTES)
-    st = FF_ERROR(FF_ERR_INPUT, "%s holds numbers ('%s'), not strings", where, h.descr);
-  else if (h.ndim != 1)
-    st = FF_ERROR(FF_ERR_INPUT, "%s has %d dimensions; expected a 1-D array of names", where, h.ndim);
-  unsigned char *raw = NULL;
-  if (st == FF_OK) st = read_data(zf, &h, where, &raw);
-  zip_fclose(zf);
-  char **out = NULL;
-  if (st == FF_OK) st = FF_CALLOC(out, h.count + 1, where);
+  int st = read_member(npz, member, 1, where, &h, &raw);
+  FF_CALL(st, FF_CALLOC(out, h.count + 1, where));
   const int64_t w = h.kind == FF_NPY_UNICODE ? h.itemsize / 4 : h.itemsize;
   for (int64_t i = 0; st == FF_OK && i < h.count; ++i) {
     const unsigned char *p = raw + i * h.itemsize;
@@ -654,7 +658,6 @@ int ff_npz_read_strings(FfNpz *npz, const char *member, char ***strings, int64_t
   free(raw);
   if (st != FF_OK) {
     ff_npz_free_strings(&out, h.count);
-    ff_error_trace(__FILE__, __LINE__, __func__);
     return st;
   }
   *strings = out;

@@ -1,15 +1,15 @@
-/* Gathering a run's outputs on rank 0 and writing results.h5 / spikes.txt (include/flyfit/results.h). */
+/* Results files (include/flyfit/results.h): a simulation's outputs gathered on rank 0 and written as
+ * results.h5 and spikes.txt; the sections every fit's results.h5 shares. */
 #include "flyfit/results.h"
+#include "flyfit/atomic.h"
 #include "flyfit/error.h"
 #include "flyfit/h5.h"
 #include "flyfit/log.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 void ff_neuropil_sums(int64_t n, int32_t n_neuropils, const int64_t *np_row, const int16_t *np_id, const int32_t *np_syn,
                       int32_t batch, const int32_t *count, int64_t *syn_sum, int64_t *acc) {
@@ -33,22 +33,23 @@ void ff_neuropil_rates(int32_t n_neuropils, int32_t batch, const int64_t *syn_su
     }
 }
 
-/* Gathers `local_n` items of `elem` bytes from every rank to rank 0 (result allocated there). */
+/* Collective: all ranks of comm must call it. Gathers `local_n` items of `elem` bytes from every
+ * rank to rank 0 (result allocated there). */
 static int gather(const void *local, int64_t local_n, size_t elem, MPI_Comm comm, void **all, int64_t *all_n) {
   int size, rank;
-  MPI_Comm_size(comm, &size);
-  MPI_Comm_rank(comm, &rank);
+  FF_TRY(FF_MPI(MPI_Comm_size(comm, &size)));
+  FF_TRY(FF_MPI(MPI_Comm_rank(comm, &rank)));
   int64_t bytes = local_n * (int64_t)elem;
   int64_t *sizes = NULL;
   if (rank == 0) FF_TRY(FF_MALLOC(sizes, size, "gather sizes"));
-  MPI_Gather(&bytes, 1, MPI_INT64_T, sizes, 1, MPI_INT64_T, 0, comm);
+  FF_TRY(FF_MPI(MPI_Gather(&bytes, 1, MPI_INT64_T, sizes, 1, MPI_INT64_T, 0, comm)));
   int too_big = 0, *cnt = NULL, *dsp = NULL;
   int64_t total = 0;
   if (rank == 0) {
     for (int r = 0; r < size; ++r) total += sizes[r];
     too_big = total > INT_MAX;
   }
-  MPI_Bcast(&too_big, 1, MPI_INT, 0, comm);
+  FF_TRY(FF_MPI(MPI_Bcast(&too_big, 1, MPI_INT, 0, comm)));
   if (too_big) return FF_ERROR(FF_ERR_UNSUPPORTED, "output of %lld bytes is too large to gather on rank 0; record fewer "
                                                    "spikes or state neurons", (long long)total);
   char *buf = NULL;
@@ -63,12 +64,12 @@ static int gather(const void *local, int64_t local_n, size_t elem, MPI_Comm comm
     }
     *all_n = total / (int64_t)elem;
   }
-  MPI_Gatherv(local, (int)bytes, MPI_BYTE, buf, cnt, dsp, MPI_BYTE, 0, comm);
+  const int st = FF_MPI(MPI_Gatherv(local, (int)bytes, MPI_BYTE, buf, cnt, dsp, MPI_BYTE, 0, comm));
   free(sizes);
   free(cnt);
   free(dsp);
   if (rank == 0) *all = buf;
-  return FF_OK;
+  return st;
 }
 
 typedef struct {
@@ -101,63 +102,47 @@ static const char *const TIME_NAMES[N_TIMES] = {"create_s", "compute_s", "pack_s
 static const char *const STAT_NAMES[N_STATS] = {"spikes", "events", "words_sent", "words_recv",
                                                 "neurons", "connections", "standins"};
 
-static int gather_all(const FfRunInfo *info, const FfSimOutput *o, MPI_Comm comm, Gathered *G) {
-  int rank;
-  MPI_Comm_rank(comm, &rank);
+/* Collective: the per-rank timings and counts, and the neuropil rates (integer sums of every
+ * rank's neurons, added across ranks). */
+static int gather_tables(const FfRunInfo *info, const FfSimOutput *o, MPI_Comm comm, int rank, int size, Gathered *G) {
   const FfNet *net = info->setup->net;
   const int32_t B = info->setup->batch;
-  const int64_t N = net->n_global, T = info->setup->n_steps;
-  memset(G, 0, sizeof *G);
-  int size;
-  MPI_Comm_size(comm, &size);
   const double times[N_TIMES] = {o->create_s, o->compute_s, o->pack_s, o->comm_s, o->unpack_s};
   const int64_t stats[N_STATS] = {o->spikes, o->events, o->words_sent, o->words_recv, net->n_local, net->n_in, net->n_pre};
   if (rank == 0) {
     FF_TRY(FF_MALLOC(G->times, (int64_t)size * N_TIMES, "per-rank timings"));
     FF_TRY(FF_MALLOC(G->stats, (int64_t)size * N_STATS, "per-rank counts"));
   }
-  MPI_Gather(times, N_TIMES, MPI_DOUBLE, G->times, N_TIMES, MPI_DOUBLE, 0, comm);
-  MPI_Gather(stats, N_STATS, MPI_INT64_T, G->stats, N_STATS, MPI_INT64_T, 0, comm);
-  /* neuropil rates: integer sums of every rank's neurons, added across ranks */
+  FF_TRY(FF_MPI(MPI_Gather(times, N_TIMES, MPI_DOUBLE, G->times, N_TIMES, MPI_DOUBLE, 0, comm)));
+  FF_TRY(FF_MPI(MPI_Gather(stats, N_STATS, MPI_INT64_T, G->stats, N_STATS, MPI_INT64_T, 0, comm)));
   const int32_t P = net->n_neuropils;
   int64_t *sums, *all_sums = NULL;
   FF_TRY(FF_CALLOC(sums, P + (int64_t)B * P, "neuropil sums"));
   ff_neuropil_sums(net->n_local, P, net->np_row, net->np_id, net->np_syn, B, o->count, sums, sums + P);
   if (rank == 0) FF_TRY(FF_MALLOC(all_sums, P + (int64_t)B * P, "neuropil sums"));
-  MPI_Reduce(sums, all_sums, (int)(P + (int64_t)B * P), MPI_INT64_T, MPI_SUM, 0, comm);
+  const int st = FF_MPI(MPI_Reduce(sums, all_sums, (int)(P + (int64_t)B * P), MPI_INT64_T, MPI_SUM, 0, comm));
   free(sums);
-  if (rank == 0) {
+  if (st == FF_OK && rank == 0) {
     FF_TRY(FF_MALLOC(G->rate, (int64_t)B * P, "neuropil rates"));
-    ff_neuropil_rates(P, B, all_sums, all_sums + P, (double)T * info->setup->model->dt_ms * 1e-3, G->rate);
-    free(all_sums);
+    ff_neuropil_rates(P, B, all_sums, all_sums + P, (double)info->setup->n_steps * info->setup->model->dt_ms * 1e-3,
+                      G->rate);
   }
-  /* spike counts: gids and [B x n_local] counts, placed by gid */
-  int64_t *gids = NULL, n_all = 0, n_cnt = 0;
+  free(all_sums);
+  return st;
+}
+
+/* Collective: the spike counts [B x N], placed by gid on rank 0. */
+static int gather_counts(const FfRunInfo *info, const FfSimOutput *o, MPI_Comm comm, int rank, int size, Gathered *G) {
+  const FfNet *net = info->setup->net;
+  const int32_t B = info->setup->batch;
+  const int64_t N = net->n_global;
+  int64_t *gids = NULL, n_all = 0, n_cnt = 0, *ln = NULL, nl = net->n_local;
   int32_t *cnt = NULL;
   FF_TRY(gather(net->gid, net->n_local, sizeof(int64_t), comm, (void **)&gids, &n_all));
   FF_TRY(gather(o->count, (int64_t)B * net->n_local, sizeof(int32_t), comm, (void **)&cnt, &n_cnt));
-  /* recorded spikes */
-  Rec *mine;
-  FF_TRY(FF_MALLOC(mine, o->n_rec, "recorded spikes"));
-  for (int64_t k = 0; k < o->n_rec; ++k) mine[k] = (Rec){o->rec_batch[k], o->rec_step[k], o->rec_gid[k]};
-  FF_TRY(gather(mine, o->n_rec, sizeof(Rec), comm, (void **)&G->rec, &G->n_rec));
-  free(mine);
-  /* recorded state: per rank, gids then values laid out [B x T x k_local] */
-  int64_t *sgid = NULL, n_sgid = 0, n_sv = 0;
-  double *sv = NULL, *sg = NULL;
-  FF_TRY(gather(o->state_gid, o->n_state, sizeof(int64_t), comm, (void **)&sgid, &n_sgid));
-  FF_TRY(gather(o->state_v, (int64_t)B * T * o->n_state, sizeof(double), comm, (void **)&sv, &n_sv));
-  FF_TRY(gather(o->state_g, (int64_t)B * T * o->n_state, sizeof(double), comm, (void **)&sg, &n_sv));
-  /* the per-rank counts of state neurons, to unpack the blocks */
-  int64_t *ks = NULL;
-  if (rank == 0) FF_TRY(FF_MALLOC(ks, size, "state counts"));
-  MPI_Gather(&o->n_state, 1, MPI_INT64_T, ks, 1, MPI_INT64_T, 0, comm);
-  int64_t *ln = NULL;
   if (rank == 0) FF_TRY(FF_MALLOC(ln, size, "local counts"));
-  int64_t nl = net->n_local;
-  MPI_Gather(&nl, 1, MPI_INT64_T, ln, 1, MPI_INT64_T, 0, comm);
+  FF_TRY(FF_MPI(MPI_Gather(&nl, 1, MPI_INT64_T, ln, 1, MPI_INT64_T, 0, comm)));
   if (rank != 0) return FF_OK;
-
   FF_TRY(FF_CALLOC(G->count, (int64_t)B * N, "spike counts"));
   for (int r = 0, off = 0; r < size; ++r) { /* rank r sent gids[off..off+ln) and B blocks of counts */
     const int64_t *g = gids + off;
@@ -166,8 +151,37 @@ static int gather_all(const FfRunInfo *info, const FfSimOutput *o, MPI_Comm comm
       for (int64_t i = 0; i < ln[r]; ++i) G->count[(int64_t)b * N + g[i]] = c[(int64_t)b * ln[r] + i];
     off += (int)ln[r];
   }
-  qsort(G->rec, (size_t)G->n_rec, sizeof(Rec), rec_cmp);
-  /* state: order neurons by gid (lists are ascending per rank; merge by sorting an index) */
+  free(gids);
+  free(cnt);
+  free(ln);
+  return FF_OK;
+}
+
+/* Collective: the recorded spikes, sorted by (batch, step, neuron) on rank 0. */
+static int gather_spikes(const FfSimOutput *o, MPI_Comm comm, int rank, Gathered *G) {
+  Rec *mine;
+  FF_TRY(FF_MALLOC(mine, o->n_rec, "recorded spikes"));
+  for (int64_t k = 0; k < o->n_rec; ++k) mine[k] = (Rec){o->rec_batch[k], o->rec_step[k], o->rec_gid[k]};
+  const int st = gather(mine, o->n_rec, sizeof(Rec), comm, (void **)&G->rec, &G->n_rec);
+  free(mine);
+  if (st == FF_OK && rank == 0) qsort(G->rec, (size_t)G->n_rec, sizeof(Rec), rec_cmp);
+  return st;
+}
+
+/* Collective: the recorded state; per rank, gids then values laid out [B x T x k_local], merged on
+ * rank 0 into columns ordered by gid. */
+static int gather_state(const FfRunInfo *info, const FfSimOutput *o, MPI_Comm comm, int rank, int size, Gathered *G) {
+  const int32_t B = info->setup->batch;
+  const int64_t T = info->setup->n_steps;
+  int64_t *sgid = NULL, n_sgid = 0, n_sv = 0, *ks = NULL;
+  double *sv = NULL, *sg = NULL;
+  FF_TRY(gather(o->state_gid, o->n_state, sizeof(int64_t), comm, (void **)&sgid, &n_sgid));
+  FF_TRY(gather(o->state_v, (int64_t)B * T * o->n_state, sizeof(double), comm, (void **)&sv, &n_sv));
+  FF_TRY(gather(o->state_g, (int64_t)B * T * o->n_state, sizeof(double), comm, (void **)&sg, &n_sv));
+  if (rank == 0) FF_TRY(FF_MALLOC(ks, size, "state counts")); /* to unpack the blocks */
+  FF_TRY(FF_MPI(MPI_Gather(&o->n_state, 1, MPI_INT64_T, ks, 1, MPI_INT64_T, 0, comm)));
+  if (rank != 0) return FF_OK;
+  /* lists are ascending per rank: merge by sorting an index */
   const int64_t K = n_sgid;
   G->n_state = K;
   FF_TRY(FF_MALLOC(G->state_gid, K, "state neurons"));
@@ -192,13 +206,23 @@ static int gather_all(const FfRunInfo *info, const FfSimOutput *o, MPI_Comm comm
     k0 += (int)kr;
   }
   free(col);
-  free(gids);
-  free(cnt);
   free(sgid);
   free(sv);
   free(sg);
   free(ks);
-  free(ln);
+  return FF_OK;
+}
+
+/* Collective: all ranks of comm must call it. Everything a results file holds, on rank 0. */
+static int gather_all(const FfRunInfo *info, const FfSimOutput *o, MPI_Comm comm, Gathered *G) {
+  int rank, size;
+  memset(G, 0, sizeof *G);
+  FF_TRY(FF_MPI(MPI_Comm_rank(comm, &rank)));
+  FF_TRY(FF_MPI(MPI_Comm_size(comm, &size)));
+  FF_TRY(gather_tables(info, o, comm, rank, size, G));
+  FF_TRY(gather_counts(info, o, comm, rank, size, G));
+  FF_TRY(gather_spikes(o, comm, rank, G));
+  FF_TRY(gather_state(info, o, comm, rank, size, G));
   return FF_OK;
 }
 
@@ -213,18 +237,24 @@ static void gathered_destroy(Gathered *G) {
   free(G->state_g);
 }
 
+typedef struct {
+  const Gathered *G;
+  double dt;
+} SpikesCtx;
+
+static int spikes_body(FILE *f, void *ctx) {
+  const SpikesCtx *c = ctx;
+  for (int64_t k = 0; k < c->G->n_rec && c->G->rec[k].b == 0; ++k)
+    fprintf(f, "%lld %.10g\n", (long long)c->G->rec[k].gid, c->G->rec[k].step * c->dt);
+  return FF_OK;
+}
+
+/* DIR/spikes.txt: "neuron time_ms" per spike of the first trial. */
 static int write_spikes_txt(const char *dir, const Gathered *G, double dt) {
-  char path[FF_CONFIG_STR + 64], tmp[FF_CONFIG_STR + 96];
+  char path[FF_CONFIG_STR + 64];
   snprintf(path, sizeof path, "%s/spikes.txt", dir);
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  FILE *f = fopen(tmp, "w");
-  if (f == NULL) return FF_ERROR(FF_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
-  for (int64_t k = 0; k < G->n_rec && G->rec[k].b == 0; ++k)
-    fprintf(f, "%lld %.10g\n", (long long)G->rec[k].gid, G->rec[k].step * dt);
-  if (fclose(f) != 0 || rename(tmp, path) != 0) {
-    unlink(tmp);
-    return FF_ERROR(FF_ERR_IO, "writing '%s' failed: %s", path, strerror(errno));
-  }
+  SpikesCtx ctx = {G, dt};
+  FF_TRY(ff_atomic_write(path, spikes_body, &ctx));
   return FF_OK;
 }
 
@@ -263,130 +293,214 @@ int ff_results_copy_partition_report(hid_t out, const char *connectome, int rank
   return st;
 }
 
-static int write_h5(const FfRunInfo *info, const FfSimOutput *o, const Gathered *G) {
+/* /config: the effective configuration (INI text) as one variable-length string. */
+static int write_config(hid_t f, const char *text) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, H5T_VARIABLE);
+  hid_t sp = H5Screate(H5S_SCALAR);
+  hid_t d = H5Dcreate2(f, "/config", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  const int st = d < 0 || H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &text) < 0
+                     ? FF_ERROR(FF_ERR_IO, "writing /config failed")
+                     : FF_OK;
+  if (d >= 0) H5Dclose(d);
+  H5Sclose(sp);
+  H5Tclose(t);
+  return st;
+}
+
+typedef struct {
+  const FfRunInfo *info;
+  const FfSimOutput *o;
+  const Gathered *G;
+  char **names; /* [P] the connectome's neuropil names */
+  int64_t P;
+} SimCtx;
+
+/* /config, /run, /timing and /counts: what ran, where, and how long it took. */
+static int write_run(hid_t f, const SimCtx *c) {
+  const FfRunInfo *info = c->info;
   const FfConfig *cfg = info->cfg;
   const FfSimSetup *s = info->setup;
-  const int32_t B = s->batch;
-  const int64_t N = s->net->n_global, T = s->n_steps;
-  char path[FF_CONFIG_STR + 64], tmp[FF_CONFIG_STR + 128];
-  snprintf(path, sizeof path, "%s/results.h5", cfg->out_dir);
+  const int64_t T = s->n_steps, ranks = info->ranks;
+  const char *backend = cfg->backend == FF_BACKEND_CUDA ? "cuda" : cfg->backend == FF_BACKEND_EMULATE ? "emulate" : "cpu";
+  int st = write_config(f, info->config_text);
+  FF_CALL(st, ff_h5_group(f, "/run"));
+  const FfH5Attr run[] = {FF_ATTR_STRING("mode", "simulate"),
+                          FF_ATTR_STRING("version", info->version),
+                          FF_ATTR_STRING("backend", backend),
+                          FF_ATTR_STRING("preset", ff_preset_name(cfg->preset)),
+                          FF_ATTR_INT("ranks", info->ranks),
+                          FF_ATTR_STRING("hosts", info->hosts),
+                          FF_ATTR_INT("threads_rank0", s->threads),
+                          FF_ATTR_INT("batch", s->batch),
+                          FF_ATTR_INT("steps", T),
+                          FF_ATTR_INT("seed", cfg->seed),
+                          FF_ATTR_DOUBLE("dt_ms", s->model->dt_ms),
+                          FF_ATTR_DOUBLE("duration_ms", (double)T * s->model->dt_ms),
+                          FF_ATTR_INT("delay_steps", s->model->delay_steps),
+                          FF_ATTR_STRING("connectome", cfg->connectome)};
+  FF_CALL(st, ff_h5_write_attrs(f, "/run", run, (int)(sizeof run / sizeof *run)));
+  FF_CALL(st, ff_h5_group(f, "/timing"));
+  const FfH5Attr timing[] = {FF_ATTR_DOUBLE("setup_s", info->setup_s), FF_ATTR_DOUBLE("simulate_s", info->simulate_s),
+                             FF_ATTR_INT("windows", c->o->windows),
+                             FF_ATTR_STRING("exchange", c->o->exchange == FF_EXCHANGE_TARGETED ? "targeted" : "allgather")};
+  FF_CALL(st, ff_h5_write_attrs(f, "/timing", timing, 4));
+  FF_CALL(st, ff_h5_write(f, "/timing/peak_rss_mb", H5T_NATIVE_DOUBLE, 1, &ranks, info->peak_rss_mb));
+  FF_CALL(st, write_columns(f, "/timing", H5T_NATIVE_DOUBLE, c->G->times, sizeof *c->G->times, info->ranks, N_TIMES,
+                            TIME_NAMES));
+  FF_CALL(st, write_columns(f, "/counts", H5T_NATIVE_INT64, c->G->stats, sizeof *c->G->stats, info->ranks, N_STATS,
+                            STAT_NAMES));
+  return st;
+}
 
-  hid_t cf;
-  int64_t P = 0;
-  char **names = NULL;
-  FF_TRY(ff_h5_open(cfg->connectome, H5P_DEFAULT, &cf));
-  int st = ff_h5_read_strings(cf, cfg->connectome, "/neuropils/names", &names, &P);
-  H5Fclose(cf);
-  if (st) return st;
-  const double *rate = G->rate;
-
-  hid_t f;
-  FF_TRY(ff_h5_create_tmp(path, &f, tmp, sizeof tmp));
-  int64_t dims[3];
+/* /spikes/{batch, step, neuron}: the gathered records as three columns. */
+static int write_spikes(hid_t f, const Gathered *G, const FfConfig *cfg, double dt_ms) {
   int32_t *rb = NULL, *rs = NULL;
   int64_t *rg = NULL;
-  st = FF_MALLOC(rb, G->n_rec, "spikes");
-  if (!st) st = FF_MALLOC(rs, G->n_rec, "spikes");
-  if (!st) st = FF_MALLOC(rg, G->n_rec, "spikes");
-  for (int64_t k = 0; !st && k < G->n_rec; ++k) {
+  int st = FF_MALLOC(rb, G->n_rec, "spikes");
+  FF_CALL(st, FF_MALLOC(rs, G->n_rec, "spikes"));
+  FF_CALL(st, FF_MALLOC(rg, G->n_rec, "spikes"));
+  for (int64_t k = 0; st == FF_OK && k < G->n_rec; ++k) {
     rb[k] = G->rec[k].b;
     rs[k] = G->rec[k].step;
     rg[k] = G->rec[k].gid;
   }
-  const char *text = info->config_text;
-  int64_t one = 1;
-  if (!st) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t d = H5Dcreate2(f, "/config", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (d < 0 || H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &text) < 0) st = FF_ERROR(FF_ERR_IO, "writing /config failed");
-    if (d >= 0) H5Dclose(d);
-    H5Sclose(sp);
-    H5Tclose(t);
-    (void)one;
-  }
-  if (!st) {
-    st = ff_h5_group(f, "/run");
-    hid_t g = H5Gopen2(f, "/run", H5P_DEFAULT);
-    if (!st) st = ff_h5_write_attr_string(g, "mode", "simulate");
-    if (!st) st = ff_h5_write_attr_string(g, "version", info->version);
-    if (!st) st = ff_h5_write_attr_string(g, "backend", info->cfg->backend == FF_BACKEND_CUDA      ? "cuda"
-                                                         : info->cfg->backend == FF_BACKEND_EMULATE ? "emulate"
-                                                                                                    : "cpu");
-    if (!st) st = ff_h5_write_attr_string(g, "preset", ff_preset_name(cfg->preset));
-    if (!st) st = ff_h5_write_attr_int(g, "ranks", info->ranks);
-    if (!st && info->hosts) st = ff_h5_write_attr_string(g, "hosts", info->hosts);
-    if (!st) st = ff_h5_write_attr_int(g, "threads_rank0", s->threads);
-    if (!st) st = ff_h5_write_attr_int(g, "batch", B);
-    if (!st) st = ff_h5_write_attr_int(g, "steps", T);
-    if (!st) st = ff_h5_write_attr_int(g, "seed", cfg->seed);
-    if (!st) st = ff_h5_write_attr_double(g, "dt_ms", s->model->dt_ms);
-    if (!st) st = ff_h5_write_attr_double(g, "duration_ms", (double)T * s->model->dt_ms);
-    if (!st) st = ff_h5_write_attr_int(g, "delay_steps", s->model->delay_steps);
-    if (!st) st = ff_h5_write_attr_string(g, "connectome", cfg->connectome);
-    H5Gclose(g);
-  }
-  if (!st) {
-    st = ff_h5_group(f, "/timing");
-    hid_t g = H5Gopen2(f, "/timing", H5P_DEFAULT);
-    if (!st) st = ff_h5_write_attr_double(g, "setup_s", info->setup_s);
-    if (!st) st = ff_h5_write_attr_double(g, "simulate_s", info->simulate_s);
-    if (!st) st = ff_h5_write_attr_int(g, "windows", o->windows);
-    if (!st) st = ff_h5_write_attr_string(g, "exchange", o->exchange == FF_EXCHANGE_TARGETED ? "targeted" : "allgather");
-    H5Gclose(g);
-    int64_t ranks = info->ranks;
-    if (!st) st = ff_h5_write(f, "/timing/peak_rss_mb", H5T_NATIVE_DOUBLE, 1, &ranks, info->peak_rss_mb);
-    st = st ? st : write_columns(f, "/timing", H5T_NATIVE_DOUBLE, G->times, sizeof *G->times, info->ranks, N_TIMES, TIME_NAMES);
-    st = st ? st : write_columns(f, "/counts", H5T_NATIVE_INT64, G->stats, sizeof *G->stats, info->ranks, N_STATS, STAT_NAMES);
-  }
-  dims[0] = B;
-  dims[1] = N;
-  if (!st) st = ff_results_copy_partition_report(f, cfg->connectome, info->ranks);
-  if (!st) st = ff_h5_write(f, "/neurons/spike_count", H5T_NATIVE_INT32, 2, dims, G->count);
-  if (!st) st = ff_h5_write_strings(f, "/neuropils/names", (const char *const *)names, P);
-  dims[1] = P;
-  if (!st) st = ff_h5_write(f, "/neuropils/rate_hz", H5T_NATIVE_DOUBLE, 2, dims, rate);
-  if (!st) st = ff_h5_write(f, "/spikes/batch", H5T_NATIVE_INT32, 1, &G->n_rec, rb);
-  if (!st) st = ff_h5_write(f, "/spikes/step", H5T_NATIVE_INT32, 1, &G->n_rec, rs);
-  if (!st) st = ff_h5_write(f, "/spikes/neuron", H5T_NATIVE_INT64, 1, &G->n_rec, rg);
-  if (!st) {
-    hid_t g = H5Gopen2(f, "/spikes", H5P_DEFAULT);
-    st = ff_h5_write_attr_double(g, "dt_ms", s->model->dt_ms);
-    if (!st) st = ff_h5_write_attr_string(g, "recorded", cfg->spikes);
-    H5Gclose(g);
-  }
-  if (!st && G->n_state > 0) {
-    st = ff_h5_write(f, "/state/neuron", H5T_NATIVE_INT64, 1, &G->n_state, G->state_gid);
-    dims[0] = B;
-    dims[1] = T;
-    dims[2] = G->n_state;
-    if (!st) st = ff_h5_write(f, "/state/v_mV", H5T_NATIVE_DOUBLE, 3, dims, G->state_v);
-    if (!st) st = ff_h5_write(f, "/state/g_mV", H5T_NATIVE_DOUBLE, 3, dims, G->state_g);
-  }
+  FF_CALL(st, ff_h5_write(f, "/spikes/batch", H5T_NATIVE_INT32, 1, &G->n_rec, rb));
+  FF_CALL(st, ff_h5_write(f, "/spikes/step", H5T_NATIVE_INT32, 1, &G->n_rec, rs));
+  FF_CALL(st, ff_h5_write(f, "/spikes/neuron", H5T_NATIVE_INT64, 1, &G->n_rec, rg));
+  const FfH5Attr attrs[] = {FF_ATTR_DOUBLE("dt_ms", dt_ms), FF_ATTR_STRING("recorded", cfg->spikes)};
+  FF_CALL(st, ff_h5_write_attrs(f, "/spikes", attrs, 2));
   free(rb);
   free(rs);
   free(rg);
-  ff_h5_free_strings(&names, P);
-  if (st) {
-    ff_h5_abandon(f, tmp);
-    ff_error_trace(__FILE__, __LINE__, __func__);
-    return st;
+  return st;
+}
+
+static int sim_body(hid_t f, void *ctx) {
+  const SimCtx *c = ctx;
+  const FfSimSetup *s = c->info->setup;
+  const Gathered *G = c->G;
+  int64_t dims[3] = {s->batch, s->net->n_global, 0};
+  int st = write_run(f, c);
+  FF_CALL(st, ff_results_copy_partition_report(f, c->info->cfg->connectome, c->info->ranks));
+  FF_CALL(st, ff_h5_write(f, "/neurons/spike_count", H5T_NATIVE_INT32, 2, dims, G->count));
+  FF_CALL(st, ff_h5_write_strings(f, "/neuropils/names", (const char *const *)c->names, c->P));
+  dims[1] = c->P;
+  FF_CALL(st, ff_h5_write(f, "/neuropils/rate_hz", H5T_NATIVE_DOUBLE, 2, dims, G->rate));
+  FF_CALL(st, write_spikes(f, G, c->info->cfg, s->model->dt_ms));
+  if (G->n_state > 0) {
+    FF_CALL(st, ff_h5_write(f, "/state/neuron", H5T_NATIVE_INT64, 1, &G->n_state, G->state_gid));
+    const int64_t sdims[3] = {s->batch, s->n_steps, G->n_state};
+    FF_CALL(st, ff_h5_write(f, "/state/v_mV", H5T_NATIVE_DOUBLE, 3, sdims, G->state_v));
+    FF_CALL(st, ff_h5_write(f, "/state/g_mV", H5T_NATIVE_DOUBLE, 3, sdims, G->state_g));
   }
-  FF_TRY(ff_h5_commit(f, tmp, path));
-  return FF_OK;
+  return st;
+}
+
+/* DIR/results.h5 of a simulation, on rank 0. */
+static int write_h5(const FfRunInfo *info, const FfSimOutput *o, const Gathered *G) {
+  const FfConfig *cfg = info->cfg;
+  char path[FF_CONFIG_STR + 64];
+  snprintf(path, sizeof path, "%s/results.h5", cfg->out_dir);
+  hid_t cf;
+  SimCtx ctx = {info, o, G, NULL, 0};
+  FF_TRY(ff_h5_open(cfg->connectome, H5P_DEFAULT, &cf));
+  int st = ff_h5_read_strings(cf, cfg->connectome, "/neuropils/names", &ctx.names, &ctx.P);
+  H5Fclose(cf);
+  FF_CALL(st, ff_h5_write_atomic(path, sim_body, &ctx));
+  ff_h5_free_strings(&ctx.names, ctx.P);
+  return st;
 }
 
 int ff_results_write(const FfRunInfo *info, const FfSimOutput *local, MPI_Comm comm) {
   int rank;
-  MPI_Comm_rank(comm, &rank);
+  FF_TRY(FF_MPI(MPI_Comm_rank(comm, &rank)));
   Gathered G;
   int st = gather_all(info, local, comm, &G);
-  if (rank == 0 && st == FF_OK) {
-    st = write_h5(info, local, &G);
-    if (st == FF_OK && info->cfg->spikes_txt) st = write_spikes_txt(info->cfg->out_dir, &G, info->setup->model->dt_ms);
+  if (rank == 0) {
+    FF_CALL(st, write_h5(info, local, &G));
+    if (info->cfg->spikes_txt) FF_CALL(st, write_spikes_txt(info->cfg->out_dir, &G, info->setup->model->dt_ms));
   }
   if (rank == 0) gathered_destroy(&G);
-  if (st != FF_OK) ff_error_trace(__FILE__, __LINE__, __func__);
+  return st;
+}
+
+/* ---- a fit's results ----------------------------------------------------------------------------- */
+
+int ff_results_begin(hid_t f, const char *config_text, const char *mode, const char *version, const char *hosts,
+                     int ranks, int threads, const FfConfig *cfg, const char *recording_id) {
+  const FfH5Attr run[] = {FF_ATTR_STRING("mode", mode),
+                          FF_ATTR_STRING("version", version),
+                          FF_ATTR_STRING("backend", "cpu"),
+                          FF_ATTR_INT("ranks", ranks),
+                          FF_ATTR_STRING("hosts", hosts),
+                          FF_ATTR_INT("threads_rank0", threads),
+                          FF_ATTR_INT("seed", cfg->seed),
+                          FF_ATTR_STRING("connectome", cfg->connectome),
+                          FF_ATTR_STRING("activity", cfg->activity),
+                          FF_ATTR_STRING("neural_activity_id", recording_id)};
+  int st = write_config(f, config_text);
+  FF_CALL(st, ff_h5_group(f, "/run"));
+  FF_CALL(st, ff_h5_write_attrs(f, "/run", run, (int)(sizeof run / sizeof *run)));
+  FF_CALL(st, ff_results_copy_partition_report(f, cfg->connectome, ranks));
+  return st;
+}
+
+int ff_results_write_history(hid_t f, const char *group, const double *hist, int64_t epochs, int n_metrics,
+                             const char *const *names) {
+  double *col;
+  FF_TRY(FF_MALLOC(col, epochs > 0 ? epochs : 1, "a history column"));
+  int st = FF_OK;
+  for (int m = 0; m < n_metrics && st == FF_OK; ++m) {
+    char d[160];
+    for (int64_t e = 0; e < epochs; ++e) col[e] = hist[e * n_metrics + m];
+    snprintf(d, sizeof d, "%s/%s", group, names[m]);
+    FF_CALL(st, ff_h5_write(f, d, H5T_NATIVE_DOUBLE, 1, &epochs, col));
+  }
+  free(col);
+  return st;
+}
+
+int ff_results_write_round1(hid_t f, const FfRound1Results *r) {
+  const FfFitData *d = r->data;
+  const int64_t P = d->P, nb = r->bins->n + 1;
+  int64_t dims[2] = {d->T, P};
+  int st = ff_results_write_history(f, "/fit/round1", r->hist, r->epochs, r->n_metrics, r->metric_names);
+  FF_CALL(st, ff_h5_write_strings(f, "/fit/neuropils", (const char *const *)d->names, P));
+  FF_CALL(st, ff_h5_write(f, "/fit/bin_edges", H5T_NATIVE_DOUBLE, 1, &nb, r->bins->edges));
+  FF_CALL(st, ff_h5_write(f, "/fit/recorded_rates", H5T_NATIVE_DOUBLE, 2, dims, d->rates));
+  if (r->sim) {
+    dims[0] = r->n_train - 1;
+    FF_CALL(st, ff_h5_write(f, "/round1/sim_rates", H5T_NATIVE_DOUBLE, 2, dims, r->sim));
+  }
+  if (r->test_pred) {
+    dims[0] = r->n_test;
+    FF_CALL(st, ff_h5_write(f, "/round1/test_pred", H5T_NATIVE_DOUBLE, 2, dims, r->test_pred));
+  }
+  const FfH5Attr fit[] = {FF_ATTR_DOUBLE("fs_hz", d->fs_hz), FF_ATTR_INT("train_frames", r->n_train),
+                          FF_ATTR_INT("test_frames", r->n_test)};
+  FF_CALL(st, ff_h5_write_attrs(f, "/fit", fit, 3));
+  const FfH5Attr round1[] = {FF_ATTR_INT("epochs", r->epochs),
+                             FF_ATTR_INT("best_epoch", r->best_epoch),
+                             FF_ATTR_INT("train_frames", r->n_train),
+                             FF_ATTR_INT("test_frames", r->n_test),
+                             FF_ATTR_DOUBLE("untrained_test_loss", r->untrained_loss),
+                             FF_ATTR_DOUBLE("untrained_test_bin_acc", r->untrained_acc),
+                             FF_ATTR_DOUBLE("untrained_test_mse", r->untrained_mse)};
+  FF_CALL(st, ff_h5_write_attrs(f, "/fit/round1", round1, 7));
+  if (r->sim || r->test_pred) {
+    const FfH5Attr about[] = {FF_ATTR_STRING(
+        "about", "sim_rates[k] is the network's prediction of frame k+1 from frame k over the training frames, with the "
+                 "best epoch's parameters (input for round 2); test_pred[i] predicts frame n_train + i")};
+    FF_CALL(st, ff_h5_write_attrs(f, "/round1", about, 1));
+  }
+  return st;
+}
+
+int ff_results_write_round2(hid_t f, const double *hist, int64_t epochs, int n_metrics, const char *const *names,
+                            int64_t best_epoch) {
+  const FfH5Attr attrs[] = {FF_ATTR_INT("epochs", epochs), FF_ATTR_INT("best_epoch", best_epoch)};
+  int st = ff_results_write_history(f, "/fit/round2", hist, epochs, n_metrics, names);
+  FF_CALL(st, ff_h5_write_attrs(f, "/fit/round2", attrs, 2));
   return st;
 }

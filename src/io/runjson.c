@@ -2,6 +2,7 @@
  * string is escaped here, so no JSON library is needed. */
 #include "flyfit/runjson.h"
 
+#include "flyfit/atomic.h"
 #include "flyfit/error.h"
 #include "flyfit/hash.h"
 
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 enum { MAX_PHASES = 16, MAX_METRICS = 96 };
 static struct {
@@ -56,24 +56,29 @@ static void keep_pairs(const char *line) {
   }
 }
 
-void ff_summary(const char *fmt, ...) {
+/* Formats the line, keeps its pairs, and prints it on stdout when print is set. */
+static void keep_line(int print, const char *fmt, va_list ap) {
   char line[4096];
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(line, sizeof line, fmt, ap);
-  va_end(ap);
-  fputs(line, stdout);
-  fflush(stdout);
+  if (print) {
+    fputs(line, stdout);
+    fflush(stdout);
+  }
   keep_pairs(line);
 }
 
-void ff_runjson_metrics(const char *fmt, ...) {
-  char line[4096];
+void ff_summary(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  keep_line(1, fmt, ap);
   va_end(ap);
-  keep_pairs(line);
+}
+
+void ff_runjson_metrics(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  keep_line(0, fmt, ap);
+  va_end(ap);
 }
 
 static void put_string(FILE *f, const char *s) {
@@ -100,12 +105,8 @@ static void put_value(FILE *f, const char *v) {
   }
 }
 
-int ff_runjson_write(const FfRunJson *r) {
-  char path[4200], tmp[4220];
-  snprintf(path, sizeof path, "%s/run.json", r->dir);
-  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-  FILE *f = fopen(tmp, "w");
-  if (f == NULL) return FF_ERROR(FF_ERR_IO, "cannot write '%s'", tmp);
+static int runjson_body(FILE *f, void *ctx) {
+  const FfRunJson *r = ctx;
   const char *status = r->status == FF_OK ? "done" : r->status == FF_STOPPED ? "stopped" : "failed";
   fprintf(f, "{\n  \"flyfit_version\": ");
   put_string(f, r->version);
@@ -147,10 +148,12 @@ int ff_runjson_write(const FfRunJson *r) {
     put_value(f, g_metric[k].value);
   }
   fprintf(f, "%s}\n}\n", g_n_metric ? "\n  " : "");
-  const int bad = ferror(f);
-  if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-    unlink(tmp);
-    return FF_ERROR(FF_ERR_IO, "cannot write '%s'", path);
-  }
+  return FF_OK;
+}
+
+int ff_runjson_write(const FfRunJson *r) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/run.json", r->dir);
+  FF_TRY(ff_atomic_write(path, runjson_body, (void *)r));
   return FF_OK;
 }

@@ -1,17 +1,14 @@
 /* Storing a partition in connectome.h5 without ever leaving the file damaged
  * (include/flyfit/partition.h): every other object is copied into a new file beside it, the
- * partition is added, the new file is flushed to disk and renamed over the original. An
- * interruption at any point leaves the original file as it was. */
+ * partition is added, and the new file replaces the original atomically (ff_h5_write_atomic: synced
+ * to disk, then renamed). An interruption at any point leaves the original file as it was. */
 #include "flyfit/error.h"
 #include "flyfit/h5.h"
 #include "flyfit/partition.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 typedef struct {
   hid_t src, dst;
@@ -73,100 +70,85 @@ static herr_t copy_link(hid_t g, const char *name, const H5L_info_t *info, void 
   return 0;
 }
 
-#define W(call)                                                                                    \
-  do {                                                                                             \
-    if (st == FF_OK) st = (call);                                                                  \
-  } while (0)
-
 static int write_partition(hid_t f, const char *group, const FfPartition *p, const char *created_by) {
-  char d[256];
-  int st = FF_OK;
   const int64_t K = p->ranks, K1 = K + 1, n = p->n, n1 = p->n + 1, S = p->n_standins, S1 = S + 1, E = p->n_conn;
   const int64_t nnz = p->np_row[p->n];
-#define D(name) (snprintf(d, sizeof d, "%s/%s", group, name), d)
-  W(ff_h5_write(f, D("owner"), H5T_NATIVE_INT32, 1, &n, p->owner));
-  W(ff_h5_write(f, D("order"), H5T_NATIVE_INT64, 1, &n, p->order));
-  W(ff_h5_write(f, D("neuron_offsets"), H5T_NATIVE_INT64, 1, &K1, p->neuron_offsets));
-  W(ff_h5_write(f, D("pre"), H5T_NATIVE_INT64, 1, &S, p->pre));
-  W(ff_h5_write(f, D("pre_offsets"), H5T_NATIVE_INT64, 1, &K1, p->pre_offsets));
-  W(ff_h5_write(f, D("pre_conn"), H5T_NATIVE_INT64, 1, &S1, p->pre_conn));
-  W(ff_h5_write(f, D("target"), H5T_NATIVE_INT32, 1, &E, p->target));
-  W(ff_h5_write(f, D("weight"), H5T_NATIVE_INT32, 1, &E, p->weight));
-  W(ff_h5_write(f, D("np_row"), H5T_NATIVE_INT64, 1, &n1, p->np_row));
-  W(ff_h5_write(f, D("np_id"), H5T_NATIVE_INT16, 1, &nnz, p->np_id));
-  W(ff_h5_write(f, D("np_syn"), H5T_NATIVE_INT32, 1, &nnz, p->np_syn));
-  W(ff_h5_write(f, D("checksum"), H5T_NATIVE_UINT64, 1, &K, p->checksum));
-  W(ff_h5_write(f, D("report/neurons"), H5T_NATIVE_INT64, 1, &K, p->rep_neurons));
-  W(ff_h5_write(f, D("report/connections"), H5T_NATIVE_INT64, 1, &K, p->rep_connections));
-  W(ff_h5_write(f, D("report/ghosts"), H5T_NATIVE_INT64, 1, &K, p->rep_ghosts));
-  W(ff_h5_write(f, D("report/send_pairs"), H5T_NATIVE_INT64, 1, &K, p->rep_send_pairs));
-  W(ff_h5_write(f, D("report/send_peers"), H5T_NATIVE_INT64, 1, &K, p->rep_send_peers));
-  W(ff_h5_write(f, D("report/recv_peers"), H5T_NATIVE_INT64, 1, &K, p->rep_recv_peers));
-#undef D
-  if (st) return st;
-  hid_t g = H5Gopen2(f, group, H5P_DEFAULT);
-  W(ff_h5_write_attr_int(g, "ranks", K));
-  W(ff_h5_write_attr_int(g, "neurons", n));
-  W(ff_h5_write_attr_int(g, "connections", E));
-  W(ff_h5_write_attr_string(g, "method", ff_part_method_name(p->method)));
-  W(ff_h5_write_attr_string(g, "balance", ff_part_balance_name(p->balance)));
-  W(ff_h5_write_attr_int(g, "seed", (int64_t)p->seed));
-  W(ff_h5_write_attr_string(g, "created_by", created_by));
-  H5Gclose(g);
+  const struct {
+    const char *name;
+    hid_t type;
+    const int64_t *len;
+    const void *data;
+  } dsets[] = {{"owner", H5T_NATIVE_INT32, &n, p->owner},
+               {"order", H5T_NATIVE_INT64, &n, p->order},
+               {"neuron_offsets", H5T_NATIVE_INT64, &K1, p->neuron_offsets},
+               {"pre", H5T_NATIVE_INT64, &S, p->pre},
+               {"pre_offsets", H5T_NATIVE_INT64, &K1, p->pre_offsets},
+               {"pre_conn", H5T_NATIVE_INT64, &S1, p->pre_conn},
+               {"target", H5T_NATIVE_INT32, &E, p->target},
+               {"weight", H5T_NATIVE_INT32, &E, p->weight},
+               {"np_row", H5T_NATIVE_INT64, &n1, p->np_row},
+               {"np_id", H5T_NATIVE_INT16, &nnz, p->np_id},
+               {"np_syn", H5T_NATIVE_INT32, &nnz, p->np_syn},
+               {"checksum", H5T_NATIVE_UINT64, &K, p->checksum},
+               {"report/neurons", H5T_NATIVE_INT64, &K, p->rep_neurons},
+               {"report/connections", H5T_NATIVE_INT64, &K, p->rep_connections},
+               {"report/ghosts", H5T_NATIVE_INT64, &K, p->rep_ghosts},
+               {"report/send_pairs", H5T_NATIVE_INT64, &K, p->rep_send_pairs},
+               {"report/send_peers", H5T_NATIVE_INT64, &K, p->rep_send_peers},
+               {"report/recv_peers", H5T_NATIVE_INT64, &K, p->rep_recv_peers}};
+  int st = FF_OK;
+  char d[256];
+  for (size_t k = 0; k < sizeof dsets / sizeof *dsets; ++k) {
+    snprintf(d, sizeof d, "%s/%s", group, dsets[k].name);
+    FF_CALL(st, ff_h5_write(f, d, dsets[k].type, 1, dsets[k].len, dsets[k].data));
+  }
+  const FfH5Attr attrs[] = {FF_ATTR_INT("ranks", K),
+                            FF_ATTR_INT("neurons", n),
+                            FF_ATTR_INT("connections", E),
+                            FF_ATTR_STRING("method", ff_part_method_name(p->method)),
+                            FF_ATTR_STRING("balance", ff_part_balance_name(p->balance)),
+                            FF_ATTR_INT("seed", (int64_t)p->seed),
+                            FF_ATTR_STRING("created_by", created_by)};
+  FF_CALL(st, ff_h5_write_attrs(f, group, attrs, 7));
+  const FfH5Attr report[] = {FF_ATTR_INT("edge_cut", p->edge_cut),
+                             FF_ATTR_DOUBLE("imbalance_neurons", p->imbalance_neurons),
+                             FF_ATTR_DOUBLE("imbalance_connections", p->imbalance_connections)};
   snprintf(d, sizeof d, "%s/report", group);
-  g = H5Gopen2(f, d, H5P_DEFAULT);
-  W(ff_h5_write_attr_int(g, "edge_cut", p->edge_cut));
-  W(ff_h5_write_attr_double(g, "imbalance_neurons", p->imbalance_neurons));
-  W(ff_h5_write_attr_double(g, "imbalance_connections", p->imbalance_connections));
-  H5Gclose(g);
+  FF_CALL(st, ff_h5_write_attrs(f, d, report, 3));
+  return st;
+}
+
+typedef struct {
+  hid_t src;
+  const char *path, *group, *skip, *created_by;
+  const FfPartition *p;
+} StoreCtx;
+
+/* The new file: the original's attributes and objects, the other partitions, then this one. */
+static int store_body(hid_t dst, void *ctx) {
+  const StoreCtx *c = ctx;
+  CopyState S = {c->src, dst, c->skip, FF_OK};
+  if (H5Aiterate2(c->src, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_attr, &S) < 0 && S.status == FF_OK)
+    S.status = FF_ERROR(FF_ERR_IO, "'%s': copying the file's attributes failed", c->path);
+  if (S.status == FF_OK && H5Literate(c->src, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_link, &S) < 0 && S.status == FF_OK)
+    S.status = FF_ERROR(FF_ERR_IO, "'%s': copying its contents failed", c->path);
+  int st = S.status;
+  FF_CALL(st, write_partition(dst, c->group, c->p, c->created_by));
   return st;
 }
 
 int ff_partition_store(const char *path, const FfPartition *p, const char *created_by) {
-  hid_t src, dst;
-  char tmp[4200], group[64], skip[32];
+  char group[64], skip[32];
+  hid_t src;
   FF_TRY(ff_h5_open(path, H5P_DEFAULT, &src));
   snprintf(skip, sizeof skip, "k%d", p->ranks);
   snprintf(group, sizeof group, "/partition/%s", skip);
-  int st = ff_h5_create_tmp(path, &dst, tmp, sizeof tmp);
-  if (st) {
-    H5Fclose(src);
-    return st;
-  }
-  CopyState S = {src, dst, skip, FF_OK};
-  if (H5Aiterate2(src, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_attr, &S) < 0 && S.status == FF_OK)
-    S.status = FF_ERROR(FF_ERR_IO, "'%s': copying the file's attributes failed", path);
-  if (S.status == FF_OK && H5Literate(src, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_link, &S) < 0 && S.status == FF_OK)
-    S.status = FF_ERROR(FF_ERR_IO, "'%s': copying its contents failed", path);
+  StoreCtx ctx = {src, path, group, skip, created_by, p};
+  const int st = ff_h5_write_atomic(path, store_body, &ctx);
   H5Fclose(src);
-  st = S.status;
-  if (st == FF_OK) st = write_partition(dst, group, p, created_by);
-  if (st == FF_OK && H5Fflush(dst, H5F_SCOPE_GLOBAL) < 0) st = FF_ERROR(FF_ERR_IO, "flushing '%s' failed", tmp);
-  if (st != FF_OK) {
-    ff_h5_abandon(dst, tmp);
-    ff_error_prefix("storing the partition in '%s': ", path);
-    return st;
-  }
-  if (H5Fclose(dst) < 0) {
-    unlink(tmp);
-    return FF_ERROR(FF_ERR_IO, "closing '%s' failed", tmp);
-  }
-  int fd = open(tmp, O_RDONLY); /* on disk before it replaces the original */
-  if (fd < 0 || fsync(fd) != 0) {
-    int e = errno;
-    if (fd >= 0) close(fd);
-    unlink(tmp);
-    return FF_ERROR(FF_ERR_IO, "cannot sync '%s': %s", tmp, strerror(e));
-  }
-  close(fd);
-  if (rename(tmp, path) != 0) {
-    int e = errno;
-    unlink(tmp);
-    return FF_ERROR(FF_ERR_IO, "cannot replace '%s': %s", path, strerror(e));
-  }
-  return FF_OK;
+  if (st != FF_OK) ff_error_prefix("storing the partition in '%s': ", path);
+  return st;
 }
-#undef W
 
 typedef struct {
   int ks[256];

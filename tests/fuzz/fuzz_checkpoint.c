@@ -1,11 +1,12 @@
-/* Fuzzes the reader of round-2 checkpoints (gru-best.h5, gru-epoch*.h5): ff_gru_load (src/fit/gru.c)
- * into a GRU of P = 2 neuropils and H = 3 hidden units. A checkpoint of another size, a missing or
+/* Fuzzes the reader of round-2 checkpoints (gru-best.h5, gru-epoch*.h5): ff_checkpoint_read_gru
+ * (src/io/checkpoint.c) into a GRU of P = 2 neuropils and H = 3 hidden units. A checkpoint of another size, a missing or
  * mistyped dataset or attribute must be refused and leave the model as it was. Input: the file's
  * bytes. (The round-1 checkpoint reader needs a whole trainer and is not fuzzed here.) */
 #include <hdf5.h>
 
 #include "fuzz.h"
 
+#include "flyfit/checkpoint.h"
 #include "flyfit/gru.h"
 #include "flyfit/h5.h"
 
@@ -35,8 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int st = ff_h5_open(path, H5P_DEFAULT, &f);
   fuzz_outcome("ff_h5_open", st);
   if (st == FF_OK) {
-    st = ff_gru_load(gru, f, path);
-    fuzz_outcome("ff_gru_load", st);
+    st = ff_checkpoint_read_gru(f, path, gru);
+    fuzz_outcome("ff_checkpoint_read_gru", st);
     H5Fclose(f);
     const int64_t n = ff_gru_nparams(gru);
     double *p = ff_gru_array(gru, FF_GRU_PARAMS);
@@ -45,6 +46,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memcpy(p, before, (size_t)n * sizeof *p); /* the next input starts from the same model */
   }
   unlink(path);
-  fuzz_h5_all_closed("ff_gru_load");
+  fuzz_h5_all_closed("ff_checkpoint_read_gru");
   return 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "flyfit/error.h"
+#include "flyfit/exact.h"
 #include "flyfit/gru.h"
 #include "flyfit/rng.h"
 
@@ -76,7 +77,7 @@ int main(int argc, char **argv) {
     if (ff_gru_backward(g, tape, dl)) return die(rank);
     if (ff_gru_reduce_grads(g, MPI_COMM_WORLD)) return die(rank);
     double total, naive;
-    if (ff_gru_sum_exact(MPI_COMM_WORLD, loss, count, &total)) return die(rank);
+    if (ff_exact_sum(MPI_COMM_WORLD, loss, count, &total)) return die(rank);
     MPI_Allreduce(&local, &naive, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     const double norm = ff_gru_clip_grads(g, 1.0);
     const uint64_t gh = fnv(ff_gru_array(g, FF_GRU_GRADS), (size_t)ff_gru_nparams(g) * sizeof(double));

@@ -5,7 +5,8 @@
  *   with recurrent weights, ES-D-RTRL's connection gradient must point the same way (cosine >= 0.8);
  * - central finite differences of the smooth parts: the loss functions, and the sub-threshold
  *   membrane trace (d v_T / d w of a neuron that never spikes is smooth in w);
- * - the stepper's own forward pass against the reference forward, spike for spike.
+ * - the stepper's own forward pass against the reference forward, spike for spike;
+ * - the gradient norm (it feeds clipping) against its definition written out plainly, bit for bit.
  * The reference shares nothing with the stepper but the model's random numbers (background spike
  * times and initial state), which are an input here, not what is tested. */
 #include <setjmp.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "flyfit/config.h"
+#include "flyfit/error.h"
 #include "flyfit/fit.h"
 #include "flyfit/model.h"
 #include "flyfit/net.h"
@@ -299,23 +301,31 @@ static void test_forward_matches_reference(void **state) {
   free_case(&c);
 }
 
-/* D-RTRL encoder gradient == exact BPTT when the recurrent weights are zero. */
-static void test_drtrl_encoder_equals_bptt(void **state) {
-  (void)state;
-  Case c;
-  make_case(&c, 0.0, 5);
-  FfFitSetup s = setup_for(&c, FF_TRAIN_ENCODER, 0.0);
+/* One batch through the stepper (forward with traces, MSE loss, backward) and through the reference:
+ * fv views the stepper's gradients, gw [N x P], gb [N] and gc the reference's. */
+static FfFitNet *one_batch(Case *c, int trainable, double decay, FfFitView *fv, double *gw, double *gb,
+                           double gc[N][N]) {
+  FfFitSetup s = setup_for(c, trainable, decay);
   FfFitNet *f;
   assert_int_equal(ff_fit_create(&s, &f), 0);
   double rates[B * P], dl[B * P];
   assert_int_equal(ff_fit_forward(f, B, X, KEYS, 1, rates), 0);
   ff_fit_loss(FF_LOSS_MSE, 1.0, rates, Y, B * P, dl);
   assert_int_equal(ff_fit_backward(f, dl), 0);
-  FfFitView fv;
-  ff_fit_view(f, &fv);
-  double gw[N * P], gb[N], gc[N][N];
+  ff_fit_view(f, fv);
   int counts[B][N];
-  ref_batch(&c, &fv, gw, gb, gc, counts);
+  ref_batch(c, fv, gw, gb, gc, counts);
+  return f;
+}
+
+/* D-RTRL encoder gradient == exact BPTT when the recurrent weights are zero. */
+static void test_drtrl_encoder_equals_bptt(void **state) {
+  (void)state;
+  Case c;
+  make_case(&c, 0.0, 5);
+  FfFitView fv;
+  double gw[N * P], gb[N], gc[N][N];
+  FfFitNet *f = one_batch(&c, FF_TRAIN_ENCODER, 0.0, &fv, gw, gb, gc);
   const double ew = rel_err(gw, fv.g_enc_w, N * P), eb = rel_err(gb, fv.g_enc_b, N);
   double norm = 0;
   for (int i = 0; i < N * P; ++i) norm += gw[i] * gw[i];
@@ -342,18 +352,9 @@ static double cosine(const double *a, const double *b, int n) {
 static void connection_gradients(double decay, uint64_t seed, double *cos_out) {
   Case c;
   make_case(&c, 0.35, seed);
-  FfFitSetup s = setup_for(&c, FF_TRAIN_ENCODER | FF_TRAIN_CONNECTIONS, decay);
-  FfFitNet *f;
-  assert_int_equal(ff_fit_create(&s, &f), 0);
-  double rates[B * P], dl[B * P];
-  assert_int_equal(ff_fit_forward(f, B, X, KEYS, 1, rates), 0);
-  ff_fit_loss(FF_LOSS_MSE, 1.0, rates, Y, B * P, dl);
-  assert_int_equal(ff_fit_backward(f, dl), 0);
   FfFitView fv;
-  ff_fit_view(f, &fv);
   double gw[N * P], gb[N], gc[N][N];
-  int counts[B][N];
-  ref_batch(&c, &fv, gw, gb, gc, counts);
+  FfFitNet *f = one_batch(&c, FF_TRAIN_ENCODER | FF_TRAIN_CONNECTIONS, decay, &fv, gw, gb, gc);
   /* the stepper's connections in slab order -> the reference's matrix */
   double *ref = malloc(fv.n_conn * sizeof *ref), *got = malloc(fv.n_conn * sizeof *got);
   for (int32_t si = 0; si < c.net.n_pre; ++si)
@@ -402,6 +403,66 @@ static void test_loss_gradients_finite_differences(void **state) {
   }
 }
 
+/* The gradient norm, which feeds clipping, against its definition written out here: squares scaled
+ * by the power of two above the largest |g|, each cut down to a multiple of 2^-100 and summed as
+ * 128-bit integers, the sum's two 64-bit halves rounded to double and added (bit for bit); and
+ * against a plain double sum of squares (to 1e-12). */
+static double norm_reference(const float *const *g, const int64_t *n, int ng) {
+  double mx = 0.0;
+  for (int q = 0; q < ng; ++q)
+    for (int64_t i = 0; i < n[q]; ++i) mx = fabs((double)g[q][i]) > mx ? fabs((double)g[q][i]) : mx;
+  if (mx == 0.0) return 0.0;
+  int ex;
+  frexp(mx, &ex);
+  const double sc = ldexp(1.0, -ex);
+  unsigned __int128 sum = 0;
+  for (int q = 0; q < ng; ++q)
+    for (int64_t i = 0; i < n[q]; ++i) {
+      const double y = (double)g[q][i] * sc;
+      sum += (unsigned __int128)ldexp(y * y, 100);
+    }
+  const double hi = (double)(uint64_t)(sum >> 64), lo = (double)(uint64_t)sum;
+  return sqrt(ldexp(hi, -36) + ldexp(lo, -100)) / sc;
+}
+
+static void test_grad_norm_bits(void **state) {
+  (void)state;
+  Case c;
+  make_case(&c, 0.35, 5);
+  FfFitSetup s = setup_for(&c, FF_TRAIN_ENCODER | FF_TRAIN_CONNECTIONS, 0.99);
+  FfFitNet *f;
+  assert_int_equal(ff_fit_create(&s, &f), 0);
+  FfFitView fv;
+  ff_fit_view(f, &fv);
+  float *g[3] = {fv.g_enc_w, fv.g_enc_b, fv.g_conn};
+  const int64_t n[3] = {(int64_t)N * P, N, fv.n_conn};
+  double norm;
+  assert_int_equal(ff_fit_grad_norm(f, &norm), FF_OK);
+  assert_true(norm == 0.0);
+  uint64_t r = 99;
+  for (int trial = 0; trial < 200; ++trial) {
+    /* magnitudes spread over up to 2^60, so that many squares fall below the 2^-100 grid */
+    const int spread = trial % 61;
+    double plain = 0.0;
+    for (int q = 0; q < 3; ++q)
+      for (int64_t i = 0; i < n[q]; ++i) {
+        const double u = (double)(lcg(&r) >> 11) * 0x1p-53, e = (double)(lcg(&r) >> 11) * 0x1p-53;
+        g[q][i] = (float)((u - 0.5) * ldexp(1.0, -(int)(e * spread)) * (trial % 7 == 0 ? 1e-30 : 3.0));
+        plain += (double)g[q][i] * g[q][i];
+      }
+    assert_int_equal(ff_fit_grad_norm(f, &norm), FF_OK);
+    const double ref = norm_reference((const float *const *)g, n, 3);
+    if (norm != ref) print_message("# trial %d: norm %a, reference %a\n", trial, norm, ref);
+    assert_true(norm == ref);
+    assert_close(norm, sqrt(plain), 1e-12 * sqrt(plain));
+  }
+  g[2][1] = NAN;
+  assert_int_equal(ff_fit_grad_norm(f, &norm), FF_OK);
+  assert_true(isinf(norm));
+  ff_fit_destroy(&f);
+  free_case(&c);
+}
+
 /* A neuron that never spikes has a smooth v_T(w): its trace e_v equals the finite difference. */
 static void test_subthreshold_trace_finite_differences(void **state) {
   (void)state;
@@ -445,6 +506,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_connection_gradients_against_bptt),
       cmocka_unit_test(test_loss_gradients_finite_differences),
       cmocka_unit_test(test_subthreshold_trace_finite_differences),
+      cmocka_unit_test(test_grad_norm_bits),
   };
   const int rc = cmocka_run_group_tests(tests, NULL, NULL);
   MPI_Finalize();

@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "flyfit/error.h"
+#include "flyfit/exact.h"
+#include "flyfit/checkpoint.h"
 #include "flyfit/gru.h"
 #include "flyfit/h5.h"
 
@@ -343,22 +345,22 @@ static void test_exact_sum(void **state) {
   (void)state;
   double s;
   const double a[3] = {1.0, 1e-20, -1.0};
-  assert_int_equal(ff_gru_sum_exact(MPI_COMM_SELF, a, 3, &s), FF_OK);
+  assert_int_equal(ff_exact_sum(MPI_COMM_SELF, a, 3, &s), FF_OK);
   assert_true(s == 1e-20); /* a float sum gives 0 */
   const double b[3] = {0x1p99, 3.0, -0x1p99};
-  assert_int_equal(ff_gru_sum_exact(MPI_COMM_SELF, b, 3, &s), FF_OK);
+  assert_int_equal(ff_exact_sum(MPI_COMM_SELF, b, 3, &s), FF_OK);
   assert_true(s == 3.0);
   double tenth[10];
   for (int i = 0; i < 10; ++i) tenth[i] = 0.1;
-  assert_int_equal(ff_gru_sum_exact(MPI_COMM_SELF, tenth, 10, &s), FF_OK);
+  assert_int_equal(ff_exact_sum(MPI_COMM_SELF, tenth, 10, &s), FF_OK);
   assert_true(s == 1.0); /* 10 x 0.1000000000000000055 rounds to 1; the float sum is 0.9999999999999999 */
   const double tiny[2] = {0x1.8p-129, 0x1p-130}; /* below the grid of 2^-128: rounded to 2^-128 and 0 */
-  assert_int_equal(ff_gru_sum_exact(MPI_COMM_SELF, tiny, 2, &s), FF_OK);
+  assert_int_equal(ff_exact_sum(MPI_COMM_SELF, tiny, 2, &s), FF_OK);
   assert_true(s == 0x1p-128);
   const double big[2] = {0x1p100, 1.0}, nan_[2] = {NAN, 1.0};
-  assert_int_equal(ff_gru_sum_exact(MPI_COMM_SELF, big, 2, &s), FF_OK);
+  assert_int_equal(ff_exact_sum(MPI_COMM_SELF, big, 2, &s), FF_OK);
   assert_true(isnan(s));
-  assert_int_equal(ff_gru_sum_exact(MPI_COMM_SELF, nan_, 2, &s), FF_OK);
+  assert_int_equal(ff_exact_sum(MPI_COMM_SELF, nan_, 2, &s), FF_OK);
   assert_true(isnan(s));
   /* random multiples of 2^-60 of up to 2^52: their exact sum is an integer sum, whose single rounding
    * to double is the reference; every order and grouping must give it */
@@ -371,7 +373,7 @@ static void test_exact_sum(void **state) {
     exact += k;
   }
   const double ref = ldexp((double)exact, -60);
-  assert_int_equal(ff_gru_sum_exact(MPI_COMM_SELF, v, N, &s), FF_OK);
+  assert_int_equal(ff_exact_sum(MPI_COMM_SELF, v, N, &s), FF_OK);
   assert_true(s == ref);
   for (int i = N - 1; i > 0; --i) { /* shuffle */
     const int j = (int)(urand() * (i + 1));
@@ -380,11 +382,39 @@ static void test_exact_sum(void **state) {
     v[j] = tmp;
   }
   double s2, naive = 0.0;
-  assert_int_equal(ff_gru_sum_exact(MPI_COMM_SELF, v, N, &s2), FF_OK);
+  assert_int_equal(ff_exact_sum(MPI_COMM_SELF, v, N, &s2), FF_OK);
   for (int i = 0; i < N; ++i) naive += v[i];
   print_message("# %d values: exact sum %.17g, reference %.17g, float sum %.17g\n", N, s2, ref, naive);
   assert_true(s2 == ref);
   free(v);
+}
+
+/* ff_exact_fixed: the sum as a count of 2^-100, against 128-bit integer arithmetic; refused when
+ * negative or when a value was lost. */
+static void test_exact_fixed(void **state) {
+  (void)state;
+  FfExact a = {0}, all;
+  unsigned __int128 ref = 0, got;
+  for (int i = 0; i < 50000; ++i) { /* more than FF_EXACT_CARRY_EVERY additions */
+    const uint64_t k = (uint64_t)(urand() * 0x1p52) >> (int)(urand() * 50);
+    const int up = (int)(urand() * 48); /* k 2^up < 2^100 */
+    ff_exact_add(&a, ldexp((double)k, up - 100));
+    ref += (unsigned __int128)k << up;
+  }
+  assert_int_equal(ff_exact_reduce(&a, &all, 1, MPI_COMM_SELF), FF_OK);
+  assert_int_equal(ff_exact_fixed(&all, 100, &got), FF_OK);
+  assert_true(got == ref);
+  assert_int_equal(ff_exact_fixed(&all, 128, &got), FF_ERR_INTERNAL); /* 2^128 units of 2^-128 or more */
+  ff_error_clear();
+  FfExact neg = {0};
+  ff_exact_add(&neg, -1.0);
+  assert_int_equal(ff_exact_fixed(&neg, 100, &got), FF_ERR_INTERNAL);
+  ff_error_clear();
+  FfExact lost = {0};
+  assert_int_equal(ff_exact_add(&lost, INFINITY), -1);
+  assert_true(isnan(ff_exact_value(&lost)));
+  assert_int_equal(ff_exact_fixed(&lost, 100, &got), FF_ERR_INTERNAL);
+  ff_error_clear();
 }
 
 /* ---- Adam -------------------------------------------------------------------------------------- */
@@ -478,13 +508,13 @@ static void test_checkpoint(void **state) {
   assert_true(f >= 0);
   assert_int_equal(ff_h5_group(f, "/round2/gru"), FF_OK);
   hid_t grp = H5Gopen2(f, "/round2/gru", H5P_DEFAULT);
-  assert_int_equal(ff_gru_save(a, grp), FF_OK);
+  assert_int_equal(ff_checkpoint_write_gru(grp, a), FF_OK);
   H5Gclose(grp);
   H5Fclose(f);
 
   assert_int_equal(ff_h5_open(path, H5P_DEFAULT, &f), FF_OK);
   grp = H5Gopen2(f, "/round2/gru", H5P_DEFAULT);
-  assert_int_equal(ff_gru_load(b, grp, path), FF_OK);
+  assert_int_equal(ff_checkpoint_read_gru(grp, path, b), FF_OK);
   assert_memory_equal(ff_gru_array(a, FF_GRU_PARAMS), ff_gru_array(b, FF_GRU_PARAMS), (size_t)np * sizeof(double));
   assert_memory_equal(ff_gru_array(a, FF_GRU_ADAM_M), ff_gru_array(b, FF_GRU_ADAM_M), (size_t)np * sizeof(double));
   assert_memory_equal(ff_gru_array(a, FF_GRU_ADAM_V), ff_gru_array(b, FF_GRU_ADAM_V), (size_t)np * sizeof(double));
@@ -500,7 +530,7 @@ static void test_checkpoint(void **state) {
     FfGru *c = make_model(bad[k].P, bad[k].H, 2, 33);
     double *before = malloc((size_t)ff_gru_nparams(c) * sizeof *before);
     memcpy(before, ff_gru_array(c, FF_GRU_PARAMS), (size_t)ff_gru_nparams(c) * sizeof *before);
-    assert_int_equal(ff_gru_load(c, grp, path), FF_ERR_INPUT);
+    assert_int_equal(ff_checkpoint_read_gru(grp, path, c), FF_ERR_INPUT);
     const char *msg = ff_error_message();
     print_message("# P %d H %d: %s\n", bad[k].P, bad[k].H, msg);
     assert_non_null(strstr(msg, path));
@@ -515,7 +545,7 @@ static void test_checkpoint(void **state) {
   FfGruSetup s = {.P = 5, .H = 7, .out_scale_hz = 50.0};
   FfGru *d;
   assert_int_equal(ff_gru_create(&s, &d), FF_OK);
-  assert_int_equal(ff_gru_load(d, grp, path), FF_ERR_INPUT);
+  assert_int_equal(ff_checkpoint_read_gru(grp, path, d), FF_ERR_INPUT);
   assert_non_null(strstr(ff_error_message(), "out_scale_hz"));
   ff_error_clear();
   ff_gru_destroy(&d);
@@ -584,6 +614,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_loss_known_values),
       cmocka_unit_test(test_blas_threads),
       cmocka_unit_test(test_exact_sum),
+      cmocka_unit_test(test_exact_fixed),
       cmocka_unit_test(test_adam_known_answer),
       cmocka_unit_test(test_nonfinite_gradient_named),
       cmocka_unit_test(test_checkpoint),

@@ -1,0 +1,64 @@
+/* Atomic file writes (include/flyfit/atomic.h): temporary name, sync, rename, sync of the directory.
+ * The rename is atomic within a directory, so readers see the old file or the new one; the syncs
+ * make the new one survive a crash once the call has returned. */
+#include "flyfit/atomic.h"
+#include "flyfit/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+void ff_atomic_tmp_name(const char *path, long pid, char *tmp, size_t cap) {
+  snprintf(tmp, cap, "%s.tmp.%ld", path, pid);
+}
+
+/* Best effort: the new file is already in place, only its survival of a power loss is in question,
+ * and some file systems refuse fsync on a directory. */
+static void sync_dir(const char *path) {
+  char dir[4200];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash == NULL) snprintf(dir, sizeof dir, ".");
+  else if (slash == dir) slash[1] = '\0';
+  else *slash = '\0';
+  const int fd = open(dir, O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return;
+  (void)fsync(fd);
+  close(fd);
+}
+
+int ff_atomic_commit(const char *tmp, const char *path) {
+  const int fd = open(tmp, O_RDONLY);
+  if (fd < 0 || fsync(fd) != 0) {
+    const int e = errno;
+    if (fd >= 0) close(fd);
+    unlink(tmp);
+    return FF_ERROR(FF_ERR_IO, "cannot sync '%s' to disk: %s", tmp, strerror(e));
+  }
+  close(fd);
+  if (rename(tmp, path) != 0) {
+    const int e = errno;
+    unlink(tmp);
+    return FF_ERROR(FF_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(e));
+  }
+  sync_dir(path);
+  return FF_OK;
+}
+
+int ff_atomic_write(const char *path, FfFileBody body, void *ctx) {
+  char tmp[4200];
+  ff_atomic_tmp_name(path, (long)getpid(), tmp, sizeof tmp);
+  FILE *f = fopen(tmp, "wb");
+  if (f == NULL) return FF_ERROR(FF_ERR_IO, "cannot create '%s' (written first as '%s'): %s", path, tmp, strerror(errno));
+  int st = body(f, ctx);
+  if (st == FF_OK && (ferror(f) || fflush(f) != 0))
+    st = FF_ERROR(FF_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno ? errno : EIO));
+  if (fclose(f) != 0 && st == FF_OK) st = FF_ERROR(FF_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+  if (st != FF_OK) {
+    unlink(tmp);
+    ff_error_trace(__FILE__, __LINE__, __func__);
+    return st;
+  }
+  return ff_atomic_commit(tmp, path);
+}

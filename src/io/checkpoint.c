@@ -1,0 +1,476 @@
+/* Checkpoints of rounds 1 and 2 (include/flyfit/checkpoint.h): one set of helpers for arrays
+ * (parameters, Adam's moments, history), attributes and atomic writing, serving both rounds.
+ * Round 1's checksum is a wrapping sum of a hash of (array, index, value) over every value: each
+ * rank adds its own rows, so any rank count gives the same sum. */
+#include "flyfit/checkpoint.h"
+#include "flyfit/error.h"
+#include "flyfit/h5.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- arrays ------------------------------------------------------------------------------------- */
+
+int ff_checkpoint_write_arrays(hid_t loc, int collective, const FfCheckpointArray *a, int n) {
+  for (int k = 0; k < n; ++k) {
+    const int64_t dims[2] = {a[k].rows, a[k].cols};
+    if (collective)
+      FF_TRY(ff_h5_write_rows(loc, a[k].name, a[k].type, a[k].rank, dims, a[k].row0, a[k].n, a[k].data));
+    else
+      FF_TRY(ff_h5_write(loc, a[k].name, a[k].type, a[k].rank, dims, a[k].data));
+  }
+  return FF_OK;
+}
+
+/* A whole array of a serial file, its shape checked first. */
+static int read_whole(hid_t loc, const char *file, const char *base, const FfCheckpointArray *a, const char *model) {
+  char path[512];
+  if (a->name[0] == '/') snprintf(path, sizeof path, "%s", a->name);
+  else snprintf(path, sizeof path, "%s/%s", base, a->name);
+  int64_t dims[2] = {0, 1};
+  FF_TRY(ff_h5_shape(loc, file, path, a->rank, dims));
+  char why[160] = "";
+  if (model) snprintf(why, sizeof why, " for %s: a checkpoint of another model size", model);
+  if (dims[0] != a->rows || dims[1] != a->cols) {
+    if (a->rank == 1)
+      return FF_ERROR(FF_ERR_INPUT, "'%s': dataset %s has %lld elements, expected %lld%s", file, path, (long long)dims[0],
+                      (long long)a->rows, why);
+    return FF_ERROR(FF_ERR_INPUT, "'%s': dataset %s is %lld x %lld, expected %lld x %lld%s", file, path,
+                    (long long)dims[0], (long long)dims[1], (long long)a->rows, (long long)a->cols, why);
+  }
+  const hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
+  const herr_t rc = d < 0 ? -1 : H5Dread(d, a->type, H5S_ALL, H5S_ALL, H5P_DEFAULT, a->data);
+  if (d >= 0) H5Dclose(d);
+  if (rc < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return FF_ERROR(FF_ERR_INPUT, "'%s': dataset %s cannot be read as numbers (a damaged file?)", file, path);
+  }
+  return FF_OK;
+}
+
+int ff_checkpoint_read_arrays(hid_t loc, const char *file, int collective, const FfCheckpointArray *a, int n,
+                              const char *model) {
+  char base[448] = ""; /* relative names are under loc: messages name the whole path */
+  if (!collective && H5Iget_name(loc, base, sizeof base) < 0) base[0] = '\0';
+  if (strcmp(base, "/") == 0) base[0] = '\0';
+  for (int k = 0; k < n; ++k) {
+    const int64_t dims[2] = {a[k].rows, a[k].cols};
+    if (collective)
+      FF_TRY(ff_h5_read_rows(loc, file, a[k].name, a[k].type, a[k].rank, dims, a[k].row0, a[k].n, a[k].data));
+    else
+      FF_TRY(read_whole(loc, file, base, &a[k], model));
+  }
+  return FF_OK;
+}
+
+/* ---- round 1 ------------------------------------------------------------------------------------ */
+
+static uint64_t mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* Collective: all ranks of comm must call it. The checksum of the float arrays a[n]. */
+static int checksum(const FfCheckpointArray *a, int n, MPI_Comm comm, uint64_t *sum) {
+  uint64_t s = 0;
+  for (int k = 0; k < n; ++k) {
+    const float *v = a[k].data;
+    const uint64_t tag = (uint64_t)k + 1, first = (uint64_t)(a[k].row0 * a[k].cols);
+    for (int64_t i = 0; i < a[k].n * a[k].cols; ++i) {
+      uint32_t bits;
+      memcpy(&bits, &v[i], sizeof bits);
+      s += mix(tag << 56 ^ (first + (uint64_t)i) << 20 ^ mix(bits));
+    }
+  }
+  FF_TRY(FF_MPI(MPI_Allreduce(MPI_IN_PLACE, &s, 1, MPI_UINT64_T, MPI_SUM, comm)));
+  *sum = s;
+  return FF_OK;
+}
+
+typedef struct {
+  const FfCheckpointArray *a;
+  int n, n_metrics, rank;
+  const double *hist;
+  const FfCheckpointIdentity *id;
+  const FfCheckpointState *s;
+  uint64_t sum;
+} Round1Ctx;
+
+static int round1_body(hid_t f, void *ctx) {
+  const Round1Ctx *c = ctx;
+  const FfCheckpointIdentity *id = c->id;
+  const FfCheckpointState *s = c->s;
+  const FfCheckpointArray history = {"/history", H5T_NATIVE_DOUBLE, (void *)c->hist, 2, s->epochs_done, c->n_metrics,
+                                     0, c->rank == 0 ? s->epochs_done : 0};
+  const FfH5Attr attrs[] = {FF_ATTR_FIXED("format", "flyfit round-1 checkpoint 1"),
+                            FF_ATTR_FIXED("fingerprint", id->fingerprint),
+                            FF_ATTR_INT("epochs_done", s->epochs_done),
+                            FF_ATTR_INT("adam_t", s->adam_t),
+                            FF_ATTR_INT("best_epoch", s->best_epoch),
+                            FF_ATTR_DOUBLE("best_train_bin_acc", s->best_acc),
+                            FF_ATTR_DOUBLE("untrained_test_loss", s->untrained_loss),
+                            FF_ATTR_DOUBLE("untrained_test_bin_acc", s->untrained_acc),
+                            FF_ATTR_DOUBLE("untrained_test_mse", s->untrained_mse),
+                            FF_ATTR_INT("neurons", id->neurons),
+                            FF_ATTR_INT("connections", id->connections),
+                            FF_ATTR_INT("neuropils", id->neuropils),
+                            FF_ATTR_INT("ranks", id->ranks),
+                            FF_ATTR_INT("partition_id", (int64_t)id->partition_id),
+                            FF_ATTR_INT("recording_hash", (int64_t)id->recording_hash),
+                            FF_ATTR_INT("trainable", id->trainable),
+                            FF_ATTR_INT("checksum", (int64_t)c->sum),
+                            FF_ATTR_INT("epoch_batches_done", s->part_batches),
+                            FF_ATTR_DOUBLE("epoch_loss_sum", s->part_loss),
+                            FF_ATTR_DOUBLE("epoch_sq_sum", s->part_sq),
+                            FF_ATTR_DOUBLE("epoch_hits", s->part_hits),
+                            FF_ATTR_DOUBLE("epoch_values", s->part_values),
+                            FF_ATTR_DOUBLE("epoch_batches", s->part_count),
+                            FF_ATTR_DOUBLE("epoch_grad_norm_sum", s->part_norm)};
+  int st = ff_checkpoint_write_arrays(f, 1, c->a, c->n);
+  FF_CALL(st, ff_checkpoint_write_arrays(f, 1, &history, 1));
+  FF_CALL(st, ff_h5_write_attrs(f, NULL, attrs, (int)(sizeof attrs / sizeof *attrs)));
+  return st;
+}
+
+int ff_checkpoint_write_round1(const char *path, MPI_Comm comm, const FfCheckpointArray *a, int n, const double *hist,
+                               int n_metrics, const FfCheckpointIdentity *id, const FfCheckpointState *s) {
+  Round1Ctx c = {a, n, n_metrics, 0, hist, id, s, 0};
+  FF_TRY(FF_MPI(MPI_Comm_rank(comm, &c.rank)));
+  FF_TRY(checksum(a, n, comm, &c.sum));
+  const int st = ff_h5_write_atomic_parallel(path, comm, round1_body, &c);
+  if (st != FF_OK) ff_error_prefix("writing checkpoint '%s': ", path);
+  return st;
+}
+
+/* Round-1 attributes: a missing one means the file is something else. One number each, checked. */
+typedef struct {
+  const char *name;
+  int64_t *i; /* or */
+  double *d;
+} AttrRef;
+
+static int read_attrs(hid_t f, const char *path, const AttrRef *r, int n) {
+  for (int k = 0; k < n; ++k) {
+    if (H5Aexists(f, r[k].name) <= 0) {
+      H5Eclear2(H5E_DEFAULT);
+      return FF_ERROR(FF_ERR_INPUT, "'%s' is not a flyfit round-1 checkpoint (no attribute %s)", path, r[k].name);
+    }
+    if (r[k].i) FF_TRY(ff_h5_read_attr_int(f, path, r[k].name, r[k].i));
+    else FF_TRY(ff_h5_read_attr_double(f, path, r[k].name, r[k].d));
+  }
+  return FF_OK;
+}
+
+/* The lines of two fingerprints that differ, as "key: checkpoint A, this run B; ...". */
+static void fingerprint_diff(const char *a, const char *b, char *out, size_t cap) {
+  out[0] = '\0';
+  size_t len = 0;
+  int shown = 0;
+  for (const char *p = a; *p;) {
+    const char *nl = strchr(p, '\n'), *eq = strchr(p, '=');
+    if (!nl || !eq || eq > nl) break;
+    char key[160], va[256], vb[256] = "(absent)";
+    snprintf(key, sizeof key, "%.*s", (int)(eq - p), p);
+    snprintf(va, sizeof va, "%.*s", (int)(nl - eq - 1), eq + 1);
+    for (const char *q = b; *q;) {
+      const char *nl2 = strchr(q, '\n'), *eq2 = strchr(q, '=');
+      if (!nl2 || !eq2 || eq2 > nl2) break;
+      if ((size_t)(eq2 - q) == strlen(key) && !strncmp(q, key, strlen(key))) {
+        snprintf(vb, sizeof vb, "%.*s", (int)(nl2 - eq2 - 1), eq2 + 1);
+        break;
+      }
+      q = nl2 + 1;
+    }
+    if (strcmp(va, vb) != 0 && shown++ < 8 && len < cap - 1)
+      len += (size_t)snprintf(out + len, cap - len, "%s%s: checkpoint %s, this run %s", shown > 1 ? "; " : "", key,
+                              va, vb);
+    p = nl + 1;
+  }
+}
+
+/* The file's identity against id; *sum its checksum. */
+static int check_identity(hid_t f, const char *path, const FfCheckpointIdentity *id, uint64_t *sum) {
+  int64_t v[8] = {0};
+  const AttrRef refs[8] = {{"neurons", &v[0], NULL},        {"connections", &v[1], NULL},
+                           {"neuropils", &v[2], NULL},      {"ranks", &v[3], NULL},
+                           {"partition_id", &v[4], NULL},   {"recording_hash", &v[5], NULL},
+                           {"trainable", &v[6], NULL},      {"checksum", &v[7], NULL}};
+  FF_TRY(read_attrs(f, path, refs, 8));
+  *sum = (uint64_t)v[7];
+  char *fp = NULL, why[1024];
+  int st = FF_MALLOC(fp, 65536, "fingerprint");
+  FF_CALL(st, ff_h5_read_attr_string(f, path, "fingerprint", fp, 65536));
+  if (st == FF_OK && (v[0] != id->neurons || v[1] != id->connections))
+    st = FF_ERROR(FF_ERR_INPUT, "'%s' belongs to another network: %lld neurons and %lld connections, this one has %lld "
+                                "and %lld",
+                  path, (long long)v[0], (long long)v[1], (long long)id->neurons, (long long)id->connections);
+  if (st == FF_OK && (v[3] != id->ranks || (uint64_t)v[4] != id->partition_id))
+    st = FF_ERROR(FF_ERR_INPUT, "'%s' was written by %lld ranks%s; a checkpoint continues on the same partition: run "
+                                "with %lld ranks and the same /partition/k%lld",
+                  path, (long long)v[3], v[3] == id->ranks ? " with another partition" : "", (long long)v[3],
+                  (long long)v[3]);
+  if (st == FF_OK && ((uint64_t)v[5] != id->recording_hash || v[2] != id->neuropils))
+    st = FF_ERROR(FF_ERR_INPUT, "'%s' was fitted to other recordings (or another preprocessing or region mapping) than "
+                                "[data] activity = %s gives now",
+                  path, id->activity);
+  if (st == FF_OK && strcmp(fp, id->fingerprint) != 0) {
+    fingerprint_diff(fp, id->fingerprint, why, sizeof why);
+    st = FF_ERROR(FF_ERR_INPUT, "'%s' was made with another configuration: %s", path, why);
+  }
+  if (st == FF_OK && v[6] != id->trainable)
+    st = FF_ERROR(FF_ERR_INPUT, "'%s' trained another set of parameters ([fit] trainable)", path);
+  free(fp);
+  return st;
+}
+
+/* The counters, and the history into *hist (grown to fit). Every rank reads the same. */
+static int read_state(hid_t f, const char *path, int64_t max_epochs, FfCheckpointState *s, double **hist,
+                      int64_t *hist_cap, int n_metrics) {
+  FfCheckpointState r;
+  memset(&r, 0, sizeof r);
+  const AttrRef refs[7] = {{"epochs_done", &r.epochs_done, NULL},
+                           {"adam_t", &r.adam_t, NULL},
+                           {"best_epoch", &r.best_epoch, NULL},
+                           {"best_train_bin_acc", NULL, &r.best_acc},
+                           {"untrained_test_loss", NULL, &r.untrained_loss},
+                           {"untrained_test_bin_acc", NULL, &r.untrained_acc},
+                           {"untrained_test_mse", NULL, &r.untrained_mse}};
+  FF_TRY(read_attrs(f, path, refs, 7));
+  if (max_epochs >= 0 && r.epochs_done > max_epochs)
+    return FF_ERROR(FF_ERR_INPUT, "'%s' has %lld epochs done, more than [fit] epochs_round1 = %lld", path,
+                    (long long)r.epochs_done, (long long)max_epochs);
+  if (H5Aexists(f, "epoch_batches_done") > 0) { /* written part-way through an epoch */
+    const AttrRef part[7] = {{"epoch_batches_done", &r.part_batches, NULL}, {"epoch_loss_sum", NULL, &r.part_loss},
+                             {"epoch_sq_sum", NULL, &r.part_sq},           {"epoch_hits", NULL, &r.part_hits},
+                             {"epoch_values", NULL, &r.part_values},       {"epoch_batches", NULL, &r.part_count},
+                             {"epoch_grad_norm_sum", NULL, &r.part_norm}};
+    FF_TRY(read_attrs(f, path, part, 7));
+  }
+  H5Eclear2(H5E_DEFAULT);
+  if (r.epochs_done > *hist_cap) { /* more epochs than this run trains (a run that only loads it) */
+    FF_TRY(FF_REALLOC(*hist, r.epochs_done * n_metrics, "the history"));
+    *hist_cap = r.epochs_done;
+  }
+  const FfCheckpointArray history = {"/history", H5T_NATIVE_DOUBLE, *hist, 2, r.epochs_done, n_metrics, 0,
+                                     r.epochs_done};
+  FF_TRY(ff_checkpoint_read_arrays(f, path, 1, &history, 1, NULL));
+  *s = r;
+  return FF_OK;
+}
+
+int ff_checkpoint_read_round1(const char *path, MPI_Comm comm, const FfCheckpointArray *a, int n,
+                              const FfCheckpointIdentity *id, int64_t max_epochs, FfCheckpointState *s, double **hist,
+                              int64_t *hist_cap, int n_metrics) {
+  hid_t f;
+  uint64_t stored = 0, sum = 0;
+  FF_TRY(ff_h5_open_parallel(path, comm, &f));
+  int st = check_identity(f, path, id, &stored);
+  FF_CALL(st, ff_checkpoint_read_arrays(f, path, 1, a, n, NULL));
+  FF_CALL(st, checksum(a, n, comm, &sum));
+  if (st == FF_OK && sum != stored)
+    st = FF_ERROR(FF_ERR_INPUT, "'%s' is damaged: its parameters do not match its checksum", path);
+  if (s) FF_CALL(st, read_state(f, path, max_epochs, s, hist, hist_cap, n_metrics));
+  H5Fclose(f);
+  return st;
+}
+
+void ff_checkpoint_name(const char *dir, int64_t epochs, int64_t batches, char *path, size_t cap) {
+  if (batches > 0)
+    snprintf(path, cap, "%s/checkpoint-epoch-%lld-batch-%lld.h5", dir, (long long)epochs, (long long)batches);
+  else
+    snprintf(path, cap, "%s/checkpoint-epoch-%lld.h5", dir, (long long)epochs);
+}
+
+/* checkpoint-epoch-E.h5 -> (E, 0), checkpoint-epoch-E-batch-J.h5 -> (E, J); 0 for other names. */
+static int parse_name(const char *name, int64_t *e, int64_t *j) {
+  long long a, b;
+  int used = 0;
+  if (sscanf(name, "checkpoint-epoch-%lld-batch-%lld.h5%n", &a, &b, &used) == 2 && used > 0 &&
+      name[used] == '\0' && a >= 0 && b > 0) {
+    *e = a;
+    *j = b;
+    return 1;
+  }
+  used = 0;
+  if (sscanf(name, "checkpoint-epoch-%lld.h5%n", &a, &used) == 1 && used > 0 && name[used] == '\0' && a >= 0) {
+    *e = a;
+    *j = 0;
+    return 1;
+  }
+  return 0;
+}
+
+int ff_checkpoint_list(const char *dir, MPI_Comm comm, int64_t (*found)[2], int cap, int *n) {
+  int rank;
+  FF_TRY(FF_MPI(MPI_Comm_rank(comm, &rank)));
+  *n = 0;
+  if (rank == 0) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL && *n < cap)
+      if (parse_name(e->d_name, &found[*n][0], &found[*n][1])) ++*n;
+    if (d) closedir(d);
+    for (int i = 1; i < *n; ++i) /* newest first */
+      for (int j = i; j > 0 && (found[j][0] > found[j - 1][0] ||
+                                (found[j][0] == found[j - 1][0] && found[j][1] > found[j - 1][1])); --j) {
+        const int64_t x0 = found[j][0], x1 = found[j][1];
+        found[j][0] = found[j - 1][0];
+        found[j][1] = found[j - 1][1];
+        found[j - 1][0] = x0;
+        found[j - 1][1] = x1;
+      }
+  }
+  FF_TRY(FF_MPI(MPI_Bcast(n, 1, MPI_INT, 0, comm)));
+  FF_TRY(FF_MPI(MPI_Bcast(found, 2 * *n, MPI_INT64_T, 0, comm)));
+  return FF_OK;
+}
+
+void ff_checkpoint_prune(const char *dir, int64_t epochs_done, int64_t every) {
+  int kept = 0;
+  for (int64_t e = epochs_done; e >= 1; --e) {
+    if (e % every != 0 && e != epochs_done) continue;
+    char p[4200];
+    ff_checkpoint_name(dir, e, 0, p, sizeof p);
+    if (access(p, F_OK) != 0) continue;
+    if (++kept > 2) unlink(p);
+  }
+  /* checkpoints written part-way through an epoch that is now complete */
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  while (d && (e = readdir(d)) != NULL) {
+    int64_t ep, jb;
+    char p[4400];
+    if (parse_name(e->d_name, &ep, &jb) && jb > 0 && ep < epochs_done) {
+      snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+      unlink(p);
+    }
+  }
+  if (d) closedir(d);
+}
+
+/* ---- round 2 ------------------------------------------------------------------------------------ */
+
+static const char *const GRU_DIRS[3] = {"params", "adam_m", "adam_v"};
+
+/* The GRU's three flat arrays (parameters, Adam's moments) as 3 x FF_GRU_NGROUPS named arrays,
+ * backed by buf[3] [nparams]; names[] holds their paths. */
+static void gru_arrays(const FfGru *g, double *const buf[3], char names[3 * FF_GRU_NGROUPS][64],
+                       FfCheckpointArray *a) {
+  for (int k = 0; k < 3; ++k)
+    for (int q = 0; q < FF_GRU_NGROUPS; ++q) {
+      FfGruGroup G;
+      ff_gru_group(g, (FfGruGroupId)q, &G);
+      const int i = k * FF_GRU_NGROUPS + q;
+      snprintf(names[i], sizeof names[i], "%s/%s", GRU_DIRS[k], G.name);
+      a[i] = (FfCheckpointArray){names[i], H5T_NATIVE_DOUBLE, buf[k] + G.offset, G.rank, G.rows, G.cols, 0, G.rows};
+    }
+}
+
+int ff_checkpoint_write_gru(hid_t loc, const FfGru *g) {
+  FfGru *m = (FfGru *)g; /* the arrays are only read */
+  double *const buf[3] = {ff_gru_array(m, FF_GRU_PARAMS), ff_gru_array(m, FF_GRU_ADAM_M), ff_gru_array(m, FF_GRU_ADAM_V)};
+  char names[3 * FF_GRU_NGROUPS][64];
+  FfCheckpointArray a[3 * FF_GRU_NGROUPS];
+  gru_arrays(g, buf, names, a);
+  const FfGruSetup *s = ff_gru_setup(g);
+  const FfH5Attr attrs[] = {FF_ATTR_INT("P", s->P), FF_ATTR_INT("H", s->H), FF_ATTR_DOUBLE("out_scale_hz", s->out_scale_hz),
+                            FF_ATTR_INT("adam_steps", ff_gru_adam_steps(g))};
+  int st = ff_checkpoint_write_arrays(loc, 0, a, 3 * FF_GRU_NGROUPS);
+  FF_CALL(st, ff_h5_write_attrs(loc, NULL, attrs, 4));
+  return st;
+}
+
+int ff_checkpoint_read_gru(hid_t loc, const char *file, FfGru *g) {
+  const FfGruSetup *s = ff_gru_setup(g);
+  double scale;
+  int64_t steps;
+  FF_TRY(ff_h5_read_attr_double(loc, file, "out_scale_hz", &scale));
+  FF_TRY(ff_h5_read_attr_int(loc, file, "adam_steps", &steps));
+  if (scale != s->out_scale_hz)
+    return FF_ERROR(FF_ERR_INPUT, "'%s': the GRU was saved with out_scale_hz = %g, this one has %g", file, scale,
+                    s->out_scale_hz);
+  if (steps < 0) return FF_ERROR(FF_ERR_INPUT, "'%s': attribute adam_steps = %lld is negative", file, (long long)steps);
+  const int64_t np = ff_gru_nparams(g);
+  double *buf[3] = {NULL, NULL, NULL}; /* read aside: g changes only when everything was read */
+  int st = FF_OK;
+  for (int k = 0; k < 3; ++k) FF_CALL(st, FF_MALLOC(buf[k], np, "GRU checkpoint"));
+  if (st == FF_OK) {
+    char names[3 * FF_GRU_NGROUPS][64], model[96];
+    FfCheckpointArray a[3 * FF_GRU_NGROUPS];
+    gru_arrays(g, buf, names, a);
+    snprintf(model, sizeof model, "a GRU with P = %d, H = %d", (int)s->P, (int)s->H);
+    FF_CALL(st, ff_checkpoint_read_arrays(loc, file, 0, a, 3 * FF_GRU_NGROUPS, model));
+  }
+  if (st == FF_OK) {
+    static const FfGruArray which[3] = {FF_GRU_PARAMS, FF_GRU_ADAM_M, FF_GRU_ADAM_V};
+    for (int k = 0; k < 3; ++k) memcpy(ff_gru_array(g, which[k]), buf[k], (size_t)np * sizeof *buf[k]);
+    ff_gru_set_adam_steps(g, steps);
+  }
+  for (int k = 0; k < 3; ++k) free(buf[k]);
+  return st;
+}
+
+typedef struct {
+  const FfGru *g;
+  int64_t epochs, best_epoch;
+  const double *hist;
+  int n_metrics;
+} Round2Ctx;
+
+static int round2_body(hid_t f, void *ctx) {
+  const Round2Ctx *c = ctx;
+  const FfH5Attr attrs[] = {FF_ATTR_STRING("format", "flyfit round-2 checkpoint 1"),
+                            FF_ATTR_INT("best_epoch", c->best_epoch), FF_ATTR_INT("epochs", c->epochs)};
+  const FfCheckpointArray history = {"/history", H5T_NATIVE_DOUBLE, (void *)c->hist, 2, c->epochs, c->n_metrics, 0,
+                                     c->epochs};
+  int st = ff_checkpoint_write_gru(f, c->g);
+  FF_CALL(st, ff_h5_write_attrs(f, NULL, attrs, 3));
+  FF_CALL(st, ff_checkpoint_write_arrays(f, 0, &history, 1));
+  return st;
+}
+
+int ff_checkpoint_write_round2(const char *path, const FfGru *g, int64_t epochs, int64_t best_epoch,
+                               const double *hist, int n_metrics) {
+  Round2Ctx c = {g, epochs, best_epoch, hist, n_metrics};
+  FF_TRY(ff_h5_write_atomic(path, round2_body, &c));
+  return FF_OK;
+}
+
+/* The history of an open round-2 file, when it says how many epochs it has. */
+static int read_round2_history(hid_t f, const char *path, int64_t *epochs, int64_t *best_epoch, double **hist,
+                               int n_metrics) {
+  if (H5Aexists(f, "epochs") <= 0 || H5Aexists(f, "best_epoch") <= 0) return FF_OK;
+  FF_TRY(ff_h5_read_attr_int(f, path, "epochs", epochs));
+  FF_TRY(ff_h5_read_attr_int(f, path, "best_epoch", best_epoch));
+  if (*epochs <= 0) return FF_OK;
+  FF_TRY(FF_MALLOC(*hist, *epochs * n_metrics, "round-2 history"));
+  const FfCheckpointArray history = {"/history", H5T_NATIVE_DOUBLE, *hist, 2, *epochs, n_metrics, 0, *epochs};
+  FF_TRY(ff_checkpoint_read_arrays(f, path, 0, &history, 1, NULL));
+  return FF_OK;
+}
+
+int ff_checkpoint_read_round2(const char *path, FfGru *g, int64_t *epochs, int64_t *best_epoch, double **hist,
+                              int n_metrics) {
+  *epochs = *best_epoch = 0;
+  *hist = NULL;
+  const int32_t P = ff_gru_setup(g)->P;
+  hid_t f;
+  FF_TRY(ff_h5_open(path, H5P_DEFAULT, &f));
+  int64_t p = -1;
+  int st = FF_OK;
+  if (H5Aexists(f, "P") > 0) st = ff_h5_read_attr_int(f, path, "P", &p); /* one number, checked */
+  H5Eclear2(H5E_DEFAULT);
+  if (st == FF_OK && p != P)
+    st = FF_ERROR(FF_ERR_INPUT, "'%s' is a round-2 model of %lld neuropils, the recordings have %d: it was trained on "
+                                "other recordings or another region mapping",
+                  path, (long long)p, P);
+  FF_CALL(st, ff_checkpoint_read_gru(f, path, g));
+  FF_CALL(st, read_round2_history(f, path, epochs, best_epoch, hist, n_metrics));
+  H5Eclear2(H5E_DEFAULT);
+  H5Fclose(f);
+  return st;
+}

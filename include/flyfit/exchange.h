@@ -11,16 +11,9 @@
 #include <stdint.h>
 
 #include "flyfit/net.h"
+#include "flyfit/spike.h" /* the spike word */
 
 typedef enum { FF_EXCHANGE_ALLGATHER = 0, FF_EXCHANGE_TARGETED = 1, FF_EXCHANGE_AUTO = 2 } FfExchangeMode;
-
-/* Spike word: new id of the neuron (32 bits) | step within its window (16) | batch element (16). */
-static inline uint64_t ff_spike_pack(int64_t q, int32_t step_in_window, int32_t b) {
-  return (uint64_t)q | (uint64_t)(uint16_t)step_in_window << 32 | (uint64_t)(uint16_t)b << 48;
-}
-static inline int64_t ff_spike_gid(uint64_t w) { return (int64_t)(w & 0xffffffffu); }
-static inline int32_t ff_spike_step(uint64_t w) { return (int32_t)((w >> 32) & 0xffff); }
-static inline int32_t ff_spike_batch(uint64_t w) { return (int32_t)(w >> 48); }
 
 typedef struct {
   int64_t words_sent, words_recv; /* 8-byte words to and from other ranks */

@@ -18,10 +18,8 @@
 #include "flyfit/exchange.h"
 #include "flyfit/model.h"
 #include "flyfit/net.h"
+#include "flyfit/spike.h"
 #include "flyfit/stimulus.h"
-
-/* Per-neuron flags of a simulation (ff_sim_flags). */
-enum { FF_NF_DRIVEN = 1, FF_NF_POISSON = 2, FF_NF_RECORD = 4, FF_NF_SILENT = 8 }; /* SILENT: outgoing connections cut */
 
 typedef struct {
   const FfModel *model;

@@ -7,6 +7,7 @@
 #include "flyfit/error.h"
 #include "flyfit/h5.h"
 #include "flyfit/partition.h"
+#include "flyfit/spike.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,18 +30,9 @@ void ff_net_destroy(FfNet *net) {
   memset(net, 0, sizeof *net);
 }
 
-static int32_t find(const int64_t *sorted, int64_t n, int64_t x) {
-  int64_t lo = 0, hi = n;
-  while (lo < hi) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    if (sorted[mid] < x) lo = mid + 1; else hi = mid;
-  }
-  return lo < n && sorted[lo] == x ? (int32_t)lo : -1;
-}
+int32_t ff_net_local(const FfNet *net, int64_t gid) { return ff_find_sorted(net->gid, net->n_local, gid); }
 
-int32_t ff_net_local(const FfNet *net, int64_t gid) { return find(net->gid, net->n_local, gid); }
-
-int32_t ff_net_standin(const FfNet *net, int64_t q) { return find(net->pre_new, net->n_pre, q); }
+int32_t ff_net_standin(const FfNet *net, int64_t q) { return ff_find_sorted(net->pre_new, net->n_pre, q); }
 
 int ff_net_owner(const FfNet *net, int64_t q) {
   int lo = 0, hi = net->size; /* the last r with neuron_offsets[r] <= q */

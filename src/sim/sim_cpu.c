@@ -33,7 +33,6 @@
 #include <string.h>
 
 enum { WHEEL = 512 }; /* steps the wheel covers; later predictions wait in an overflow list */
-enum { F_DRIVEN = FF_NF_DRIVEN, F_POISSON = FF_NF_POISSON, F_RECORD = FF_NF_RECORD, F_SILENT = FF_NF_SILENT };
 
 typedef struct {
   int32_t step, i;
@@ -154,22 +153,15 @@ static void wheel_migrate(View *v, int32_t now) {
 }
 
 static void schedule(const FfModel *m, View *v, int32_t i, int32_t now) {
-  const int32_t j = ff_first_crossing(m, v->u[i], v->g[i]);
-  wheel_add(v, i, j > 0 ? v->t_anchor[i] + j : -1, now);
-}
-
-static int32_t refractory_steps(const Cpu *c, int32_t i) {
-  return ff_refractory_steps(c->m, (c->flags[i] & F_DRIVEN) != 0);
+  wheel_add(v, i, ff_next_spike(m, v->u[i], v->g[i], v->t_anchor[i]), now);
 }
 
 /* A spike of neuron i at step n: count, record, reset, and predict from the reset state. */
 static void fire(Cpu *c, Unit *U, View *v, int32_t i, int32_t n) {
   v->count[i]++;
   if (vec_push(&U->win, n, i)) U->status = FF_ERR_NOMEM;
-  if ((c->flags[i] & F_RECORD) && vec_push(&U->rec, n, i)) U->status = FF_ERR_NOMEM;
-  v->u[i] = c->m->u_reset;
-  v->g[i] = 0.0;
-  v->t_anchor[i] = n + refractory_steps(c, i) - 1;
+  if ((c->flags[i] & FF_NF_RECORD) && vec_push(&U->rec, n, i)) U->status = FF_ERR_NOMEM;
+  ff_after_spike(c->m, (c->flags[i] & FF_NF_DRIVEN) != 0, n, &v->u[i], &v->g[i], &v->t_anchor[i]);
   schedule(c->m, v, i, n);
 }
 
@@ -227,10 +219,7 @@ static int32_t gather_inputs(Cpu *c, Unit *U, Scratch *s, int32_t n) {
     const int32_t *pl = c->poisson[U->chunk];
     for (int32_t k = 0; k < c->n_poisson[U->chunk]; ++k) {
       const int32_t i = pl[k];
-      const int64_t gid = net->gid[i];
-      uint32_t w[4];
-      ff_rng4(seed, FF_STREAM_POISSON, (uint32_t)(n >> 2), (uint32_t)gid, (uint32_t)b, w);
-      if (w[n & 3] < c->m->p_ext_u32) {
+      if (ff_input_spike(seed, FF_STREAM_POISSON, net->gid[i], b, n, c->m->p_ext_u32)) {
         touch(s, &nt, i);
         s->ext[i]++;
       }
@@ -244,9 +233,7 @@ static int32_t gather_inputs(Cpu *c, Unit *U, Scratch *s, int32_t n) {
   }
   if (c->m->p_background_u32) {
     for (int32_t i = lo; i < hi; ++i) {
-      uint32_t w[4];
-      ff_rng4(seed, FF_STREAM_BACKGROUND, (uint32_t)(n >> 2), (uint32_t)net->gid[i], (uint32_t)b, w);
-      if (w[n & 3] < c->m->p_background_u32) {
+      if (ff_input_spike(seed, FF_STREAM_BACKGROUND, net->gid[i], b, n, c->m->p_background_u32)) {
         touch(s, &nt, i);
         s->bg[i]++;
       }
@@ -262,56 +249,41 @@ static void clear_inputs(Scratch *s, int32_t t) {
   s->bg[t] = 0;
 }
 
-static void step_shiu(Cpu *c, Unit *U, Scratch *s, View *v, int32_t n) {
+/* Every touched neuron takes its input (model.h, as the device kernels do); brainscale neurons that
+ * cross threshold spike at once. Input at or before a neuron's anchor (spiking now, refractory) is
+ * dropped. */
+static void take_inputs(Cpu *c, Unit *U, Scratch *s, View *v, int32_t n, int32_t nt) {
   const FfModel *m = c->m;
-  fire_bucket(c, U, v, n); /* threshold and reset: the reset's t_anchor makes step 3 drop their input */
-  const int32_t nt = gather_inputs(c, U, s, n);
   for (int32_t k = 0; k < nt; ++k) {
     const int32_t t = s->touched[k];
-    if (n > v->t_anchor[t]) { /* not spiking now, not refractory: bring the anchor to step n */
-      const int32_t j = n - v->t_anchor[t];
-      const double u = ff_free_u(m, v->u[t], v->g[t], j), g = ff_free_g(m, v->g[t], j);
-      v->u[t] = u;
-      v->g[t] = g;
-      v->t_anchor[t] = n;
-      v->g[t] += m->w_syn * (double)s->acc[t];
-      v->u[t] += m->w_ext * (double)s->ext[t] + m->w_background * (double)s->bg[t];
+    if (n > v->t_anchor[t]) {
       wheel_remove(v, t);
-      schedule(m, v, t, n);
+      if (ff_take_input(m, n, (double)s->acc[t], (double)s->ext[t], (double)s->bg[t], &v->u[t], &v->g[t],
+                        &v->t_anchor[t]))
+        fire(c, U, v, t, n);
+      else
+        schedule(m, v, t, n);
     }
     clear_inputs(s, t);
   }
 }
 
-static void step_brainscale(Cpu *c, Unit *U, Scratch *s, View *v, int32_t n) {
-  const FfModel *m = c->m;
-  const int32_t nt = gather_inputs(c, U, s, n);
-  for (int32_t k = 0; k < nt; ++k) {
-    const int32_t t = s->touched[k];
-    if (n > v->t_anchor[t]) { /* refractory neurons drop their input */
-      const int32_t j = n - 1 - v->t_anchor[t];
-      double u = ff_free_u(m, v->u[t], v->g[t], j), g = ff_free_g(m, v->g[t], j);
-      g = m->es1 * g + m->w_syn * (double)s->acc[t];
-      u = m->em1 * u + m->one_minus_em * g + (m->w_ext * (double)s->ext[t] + m->w_background * (double)s->bg[t]);
-      wheel_remove(v, t);
-      v->u[t] = u;
-      v->g[t] = g;
-      v->t_anchor[t] = n;
-      if (u > m->u_th) fire(c, U, v, t, n); else schedule(m, v, t, n);
-    }
-    clear_inputs(s, t);
-  }
-  fire_bucket(c, U, v, n);
+/* Step n in the model's order: shiu thresholds (the wheel's entries for n) before its input, so
+ * the reset's anchor drops the input of a neuron spiking now; brainscale takes input first. */
+static void step(Cpu *c, Unit *U, Scratch *s, View *v, int32_t n) {
+  const int shiu = c->m->step_order == FF_ORDER_SHIU;
+  if (shiu) fire_bucket(c, U, v, n);
+  take_inputs(c, U, s, v, n, gather_inputs(c, U, s, n));
+  if (!shiu) fire_bucket(c, U, v, n);
 }
 
 static void record_state(Cpu *c, Unit *U, View *v, int32_t n) {
   const FfModel *m = c->m;
   const int32_t *list = c->state_list[U->chunk];
   for (int32_t k = 0; k < c->n_state_list[U->chunk]; ++k) {
-    const int32_t i = list[k], j = n - v->t_anchor[i];
+    const int32_t i = list[k];
     const int64_t at = ((int64_t)U->b * c->n_steps + n) * c->n_state + c->state_k[i];
-    c->state_v[at] = m->v_rest + (j > 0 ? ff_free_u(m, v->u[i], v->g[i], j) : v->u[i]);
-    c->state_g[at] = j > 0 ? ff_free_g(m, v->g[i], j) : v->g[i];
+    ff_state_at(m, v->u[i], v->g[i], v->t_anchor[i], n, &c->state_v[at], &c->state_g[at]);
   }
 }
 
@@ -324,8 +296,8 @@ static View view_of(Cpu *c, Unit *U) {
 static int cpu_run_window(void *state, int64_t w) {
   Cpu *c = state;
   c->window = w;
-  const int32_t n0 = (int32_t)(w * c->D);
-  const int32_t n1 = (int32_t)((w + 1) * c->D < c->n_steps ? (w + 1) * c->D : c->n_steps);
+  const FfWindow win = ff_window(w, c->D, c->n_steps);
+  const int32_t n0 = (int32_t)win.first, n1 = (int32_t)win.end;
 #pragma omp parallel for schedule(static) num_threads(c->n_threads)
   for (int ui = 0; ui < c->n_units; ++ui) {
     Unit *U = &c->units[ui];
@@ -334,7 +306,7 @@ static int cpu_run_window(void *state, int64_t w) {
     U->win.n = 0;
     for (int32_t n = n0; n < n1; ++n) {
       if ((n & (WHEEL - 1)) == 0) wheel_migrate(&v, n);
-      if (c->m->step_order == FF_ORDER_SHIU) step_shiu(c, U, s, &v, n); else step_brainscale(c, U, s, &v, n);
+      step(c, U, s, &v, n);
       if (c->n_state_list[U->chunk]) record_state(c, U, &v, n);
     }
   }
@@ -343,23 +315,26 @@ static int cpu_run_window(void *state, int64_t w) {
   return FF_OK;
 }
 
-/* A silenced neuron still spikes, but its spikes are never sent: its outgoing connections are cut. */
+/* A silenced neuron still spikes, but its spikes are never sent (spike.h). */
 static int64_t cpu_emitted(void *state) {
   Cpu *c = state;
   int64_t total = 0;
   for (int ui = 0; ui < c->n_units; ++ui)
-    for (int64_t q = 0; q < c->units[ui].win.n; ++q) total += !(c->flags[c->units[ui].win.v[q].i] & F_SILENT);
+    for (int64_t q = 0; q < c->units[ui].win.n; ++q) total += ff_spike_sent(c->flags[c->units[ui].win.v[q].i]);
   return total;
 }
 
 static void cpu_pack(void *state, int64_t w, uint64_t *words) {
   Cpu *c = state;
+  const int64_t n0 = ff_window(w, c->D, c->n_steps).first;
   int64_t k = 0;
   for (int ui = 0; ui < c->n_units; ++ui) {
     const Unit *U = &c->units[ui];
-    for (int64_t q = 0; q < U->win.n; ++q)
-      if (!(c->flags[U->win.v[q].i] & F_SILENT))
-        words[k++] = ff_spike_pack(c->net->new_base + U->win.v[q].i, (int32_t)(U->win.v[q].step - w * c->D), U->b);
+    for (int64_t q = 0; q < U->win.n; ++q) {
+      const Spike *sp = &U->win.v[q];
+      const uint64_t word = ff_spike_word(c->flags[sp->i], c->net->new_base + sp->i, sp->step, n0, U->b);
+      if (word != FF_SPIKE_NONE) words[k++] = word;
+    }
   }
 }
 
@@ -429,10 +404,10 @@ static int setup_inputs(Cpu *c) {
   for (int ch = 0; ch < nc; ++ch) {
     const int32_t lo = c->chunk_lo[ch], hi = c->chunk_lo[ch + 1];
     int32_t np = 0;
-    for (int32_t i = lo; i < hi; ++i) np += (c->flags[i] & F_POISSON) != 0;
+    for (int32_t i = lo; i < hi; ++i) np += (c->flags[i] & FF_NF_POISSON) != 0;
     FF_TRY(FF_MALLOC(c->poisson[ch], np, "Poisson list"));
     for (int32_t i = lo; i < hi; ++i)
-      if (c->flags[i] & F_POISSON) c->poisson[ch][c->n_poisson[ch]++] = i;
+      if (c->flags[i] & FF_NF_POISSON) c->poisson[ch][c->n_poisson[ch]++] = i;
   }
   /* file spikes are sorted by (step, global index); local order follows global order */
   for (int64_t k = 0; k < st->n_file; ++k) {

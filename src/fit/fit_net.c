@@ -11,6 +11,7 @@
  * Presynaptic ES traces change only when a spike arrives, so they are kept lazily as (value, step of
  * last arrival) and decayed by a^(t - last) when touched. */
 #include "flyfit/fit.h"
+#include "flyfit/arrivals.h"
 #include "flyfit/error.h"
 #include "flyfit/log.h"
 #include "flyfit/results.h"
@@ -66,11 +67,7 @@ struct FfFitNet {
   EmitVec *emit;       /* [n_chunks] */
   int record;          /* keep the spikes of sample 0 (ff_fit_record) */
   EmitVec rec;         /* (local neuron, step, 0) of the last forward */
-  int64_t *arr_off;    /* [D x B + 1] arrivals of the current window by (step, trial) */
-  int32_t *arr;
-  int64_t arr_cap;
-  int32_t *look;
-  int64_t look_cap;
+  FfArrivals arr;      /* arrivals of the current window, step-major: slot k B + b */
   FfExchange *x;
   double *apow;        /* [steps + 1] a^k for the lazy presynaptic traces */
   FfFitStats stats;
@@ -147,12 +144,13 @@ void ff_fit_destroy(FfFitNet **pf) {
                   f->conn_w, f->conn_m, f->conn_v, f->g_conn, f->conn_sign, f->wq, f->v, f->g, f->w, f->hold,
                   f->count, f->next_bg, f->acc, f->ev, f->eg, f->ec, f->fv, f->fg, f->fc, f->cv, f->cg, f->cc,
                   f->st_s, f->st_sg, f->st_held, f->xmark, f->px, f->plast, f->np_row_syn, f->dldc, f->xhat, f->keys,
-                  f->chunk_lo, f->arr_off, f->arr, f->look, f->apow};
+                  f->chunk_lo, f->apow};
   for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; ++k) free(bufs[k]);
   if (f->emit)
     for (int c = 0; c < f->n_chunks; ++c) free(f->emit[c].v);
   free(f->emit);
   free(f->rec.v);
+  ff_arrivals_destroy(&f->arr);
   ff_exchange_destroy(&f->x);
   free(f);
   *pf = NULL;
@@ -246,7 +244,7 @@ static int create(FfFitNet *f) {
   FF_TRY(FF_MALLOC(f->chunk_lo, f->n_chunks + 1, "chunks"));
   for (int c = 0; c <= f->n_chunks; ++c) f->chunk_lo[c] = (int32_t)((int64_t)f->n * c / f->n_chunks);
   FF_TRY(FF_CALLOC(f->emit, f->n_chunks, "spike lists"));
-  FF_TRY(FF_MALLOC(f->arr_off, (int64_t)f->D * f->B + 1, "arrivals"));
+  FF_TRY(ff_arrivals_create(&f->arr, f->B, f->D, 0, 0));
   return FF_OK;
 }
 
@@ -326,17 +324,18 @@ static void start_batch(FfFitNet *f, const double *x, const uint32_t *key) {
 static void deliver(FfFitNet *f, int32_t k) {
   const FfNet *net = f->net;
   const int32_t B = f->B;
-  const int64_t a0 = f->arr_off[(int64_t)k * B], a1 = f->arr_off[(int64_t)(k + 1) * B];
+  const int64_t *off = f->arr.off;
+  const int64_t a0 = off[(int64_t)k * B], a1 = off[(int64_t)(k + 1) * B];
   if (a1 == a0) return;
   int64_t events = 0;
 #pragma omp parallel for schedule(dynamic, 64) reduction(+ : events) num_threads(f->s.threads > 0 ? f->s.threads : 1)
   for (int64_t a = a0; a < a1; ++a) {
-    const int32_t sidx = f->arr[a];
+    const int32_t sidx = f->arr.pre[a];
     /* the trial is the slot this arrival was sorted into */
-    int32_t lo = 0, hi = B; /* the b with arr_off[k*B + b] <= a < arr_off[k*B + b + 1] */
+    int32_t lo = 0, hi = B; /* the b with off[k*B + b] <= a < off[k*B + b + 1] */
     while (hi - lo > 1) {
       const int32_t mid = (lo + hi) / 2;
-      if (f->arr_off[(int64_t)k * B + mid] <= a) lo = mid; else hi = mid;
+      if (off[(int64_t)k * B + mid] <= a) lo = mid; else hi = mid;
     }
     const int32_t b = lo;
     for (int64_t e = net->pre_indptr[sidx]; e < net->pre_indptr[sidx + 1]; ++e) {
@@ -440,34 +439,13 @@ static int exchange_window(FfFitNet *f, int32_t t0, int status) {
   const double t_x = ff_wall_seconds();
   FF_TRY(ff_exchange_run(f->x, n, status, &recv, &got, &xs));
   f->stats.exchange_s += ff_wall_seconds() - t_x;
-  if (got > f->look_cap) {
-    FF_TRY(FF_REALLOC(f->look, got, "arriving spikes"));
-    f->look_cap = got;
-  }
-  const int64_t slots = (int64_t)D * B;
-  memset(f->arr_off, 0, (size_t)(slots + 1) * sizeof *f->arr_off);
-  int64_t kept = 0;
-  for (int64_t q = 0; q < got; ++q) {
-    f->look[q] = ff_net_standin(net, ff_spike_gid(recv[q]));
-    if (f->look[q] < 0) continue;
-    f->arr_off[(int64_t)ff_spike_step(recv[q]) * B + ff_spike_batch(recv[q]) + 1]++;
-    ++kept;
-  }
-  for (int64_t k = 0; k < slots; ++k) f->arr_off[k + 1] += f->arr_off[k];
-  if (kept > f->arr_cap) {
-    FF_TRY(FF_REALLOC(f->arr, kept, "arriving spikes"));
-    f->arr_cap = kept;
-  }
-  for (int64_t q = 0; q < got; ++q)
-    if (f->look[q] >= 0) f->arr[f->arr_off[(int64_t)ff_spike_step(recv[q]) * B + ff_spike_batch(recv[q])]++] = f->look[q];
-  for (int64_t k = slots; k > 0; --k) f->arr_off[k] = f->arr_off[k - 1];
-  f->arr_off[0] = 0;
+  FF_TRY(ff_arrivals_sort(&f->arr, net, recv, got));
   if (f->px) { /* arrivals at step t0 + D + k: eps = a^(t - last) eps + 1 */
-    for (int64_t k = 0; k < slots; ++k) {
+    for (int64_t k = 0; k < (int64_t)D * B; ++k) {
       const int32_t t = t0 + D + (int32_t)(k / B), b = (int32_t)(k % B);
       if (t >= f->s.steps) break; /* arrives after the end of the sample */
-      for (int64_t a = f->arr_off[k]; a < f->arr_off[k + 1]; ++a) {
-        const int64_t q = (int64_t)f->arr[a] * B + b;
+      for (int64_t a = f->arr.off[k]; a < f->arr.off[k + 1]; ++a) {
+        const int64_t q = (int64_t)f->arr.pre[a] * B + b;
         f->px[q] = (float)(f->apow[t - f->plast[q]] * f->px[q]) + 1.0f;
         f->plast[q] = t;
       }
@@ -486,7 +464,7 @@ int ff_fit_forward(FfFitNet *f, int32_t B, const double *x, const uint32_t *key,
   float *ev = f->ev, *fv = f->fv, *cv = f->cv, *px = f->px, *st = f->st_s;
   if (!traces) f->ev = f->fv = f->cv = f->px = f->st_s = NULL;
   start_batch(f, x, key);
-  memset(f->arr_off, 0, (size_t)((int64_t)f->D * f->B + 1) * sizeof *f->arr_off);
+  ff_arrivals_clear(&f->arr);
   int status = FF_OK;
   for (int32_t t0 = 0; t0 < s->steps; t0 += f->D) {
     const int32_t t1 = t0 + f->D < s->steps ? t0 + f->D : s->steps;

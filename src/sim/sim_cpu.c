@@ -24,6 +24,7 @@
  *   hold their values and drop all input; 4. threshold; 5. count; 6. reset v = v_reset, g = 0.
  *
  * Work is split into units (trial b, chunk of neurons); units are independent within a window. */
+#include "flyfit/arrivals.h"
 #include "flyfit/error.h"
 #include "flyfit/rng.h"
 #include "flyfit/sim.h"
@@ -92,13 +93,7 @@ typedef struct {
   int n_units;
   Scratch *scratch;
   int n_threads;
-  /* arrivals of the current window: arr[arr_off[b*D + k] ..] = stand-ins of spikes arriving at
-   * step w*D + k of trial b */
-  int64_t *arr_off;
-  int32_t *arr;
-  int64_t arr_cap;
-  int32_t *look;        /* [look_cap] stand-in of each received spike, -1 = none here */
-  int64_t look_cap;
+  FfArrivals arr;       /* arrivals of the current window, trial-major: slot b D + k is step w D + k of trial b */
   int64_t window;       /* the window being run */
 } Cpu;
 
@@ -199,8 +194,8 @@ static int32_t gather_inputs(Cpu *c, Unit *U, Scratch *s, int32_t n) {
   int32_t nt = 0;
   if (c->window > 0) {
     const int64_t k = (int64_t)b * c->D + (n - c->window * c->D);
-    for (int64_t a = c->arr_off[k]; a < c->arr_off[k + 1]; ++a) {
-      const int32_t p = c->arr[a];
+    for (int64_t a = c->arr.off[k]; a < c->arr.off[k + 1]; ++a) {
+      const int32_t p = c->arr.pre[a];
       int64_t e0 = net->pre_indptr[p], e1 = net->pre_indptr[p + 1];
       if (c->n_chunks > 1) {
         e0 = lower_bound(net->target, e0, e1, lo);
@@ -341,30 +336,7 @@ static void cpu_pack(void *state, int64_t w, uint64_t *words) {
 static int cpu_deliver(void *state, int64_t w, const uint64_t *words, int64_t n) {
   Cpu *c = state;
   (void)w;
-  const int64_t slots = (int64_t)c->B * c->D;
-  if (n > c->look_cap) {
-    FF_TRY(FF_REALLOC(c->look, n, "arriving spikes"));
-    c->look_cap = n;
-  }
-  /* counting sort of the spikes that have a stand-in here by (trial, step) */
-  memset(c->arr_off, 0, (size_t)(slots + 1) * sizeof *c->arr_off);
-  int64_t kept = 0;
-  for (int64_t q = 0; q < n; ++q) {
-    c->look[q] = ff_net_standin(c->net, ff_spike_gid(words[q]));
-    if (c->look[q] < 0) continue;
-    c->arr_off[(int64_t)ff_spike_batch(words[q]) * c->D + ff_spike_step(words[q]) + 1]++;
-    ++kept;
-  }
-  for (int64_t k = 0; k < slots; ++k) c->arr_off[k + 1] += c->arr_off[k];
-  if (kept > c->arr_cap) {
-    FF_TRY(FF_REALLOC(c->arr, kept, "arriving spikes"));
-    c->arr_cap = kept;
-  }
-  for (int64_t q = 0; q < n; ++q) /* fill, advancing each slot's offset, then shift them back */
-    if (c->look[q] >= 0) c->arr[c->arr_off[(int64_t)ff_spike_batch(words[q]) * c->D + ff_spike_step(words[q])]++] = c->look[q];
-  for (int64_t k = slots; k > 0; --k) c->arr_off[k] = c->arr_off[k - 1];
-  c->arr_off[0] = 0;
-  return FF_OK;
+  return ff_arrivals_sort(&c->arr, c->net, words, n);
 }
 
 /* Chunks of roughly equal work (neurons plus incoming connections). */
@@ -494,7 +466,8 @@ static void cpu_destroy(void *state) {
     Scratch *s = &c->scratch[t];
     free(s->acc); free(s->ext); free(s->bg); free(s->mark); free(s->touched);
   }
-  free(c->scratch); free(c->arr_off); free(c->arr); free(c->look);
+  free(c->scratch);
+  ff_arrivals_destroy(&c->arr);
   free(c);
 }
 
@@ -544,7 +517,7 @@ static int cpu_create(const FfSimSetup *s, void **state) {
     FF_TRY(FF_CALLOC(sc->mark, c->n, "input marks"));
     FF_TRY(FF_MALLOC(sc->touched, c->n, "touched list"));
   }
-  FF_TRY(FF_CALLOC(c->arr_off, (int64_t)c->B * c->D + 1, "arrival offsets"));
+  FF_TRY(ff_arrivals_create(&c->arr, c->B, c->D, 1, 0));
   init_state(c);
   return FF_OK;
 }

@@ -7,6 +7,7 @@
  * steps), so the window's spike list, the words a rank can receive and the arrivals it can get
  * all have known bounds. A network whose arrays do not fit in the GPU's free memory is refused
  * before anything is allocated, with both numbers. */
+#include "flyfit/arrivals.h"
 #include "flyfit/cuda.h"
 #include "flyfit/error.h"
 #include "flyfit/log.h"
@@ -35,12 +36,10 @@ typedef struct {
   /* recorded spikes, whole run */
   int32_t *rec_b, *rec_step;
   int64_t *rec_gid, n_rec, rec_cap;
-  /* arrivals (MPI transport: sorted on the host) */
+  /* arrivals */
   int64_t arr_cap;            /* bound on the arrivals of one window */
   int64_t n_arr;              /* arrivals delivered for the next window */
-  int64_t *h_arr_off;         /* [D B + 1] */
-  int32_t *h_arr, *h_arr_b, *look;
-  int64_t look_cap, h_arr_cap;
+  FfArrivals arr;             /* MPI transport: sorted on the host, step-major with trials */
   /* file input of local neurons, sorted by step */
   int32_t *file_i, *file_step;
   int64_t n_file, file_pos, file_cap; /* file_cap: most file spikes in one window */
@@ -167,7 +166,7 @@ static void dev_destroy(void *state) {
   if (v->ops && v->ctx) v->ops->destroy(v->ctx);
   free(v->flags); free(v->slot_off); free(v->h_cell); free(v->h_step);
   free(v->rec_b); free(v->rec_step); free(v->rec_gid);
-  free(v->h_arr_off); free(v->h_arr); free(v->h_arr_b); free(v->look);
+  ff_arrivals_destroy(&v->arr);
   free(v->file_i); free(v->file_step); free(v->h_file_off);
   free(v);
 }
@@ -306,7 +305,7 @@ static int create(const FfSimSetup *s, void **state, const FfDevOps *ops, int nc
   if (st == FF_OK) st = initial_state(v);
   if (st == FF_OK) st = FF_MALLOC(v->h_cell, v->win_cap, "window spikes");
   if (st == FF_OK) st = FF_MALLOC(v->h_step, v->win_cap, "window spikes");
-  if (st == FF_OK) st = FF_CALLOC(v->h_arr_off, (int64_t)v->D * v->B + 1, "arrival offsets");
+  if (st == FF_OK) st = ff_arrivals_create(&v->arr, v->B, v->D, 0, 1);
   if (st == FF_OK) st = FF_MALLOC(v->h_file_off, v->D + 1, "file offsets");
   if (st != FF_OK) return st;
 
@@ -400,47 +399,25 @@ static void dev_pack(void *state, int64_t w, uint64_t *words) {
   }
 }
 
+/* The arrivals of a window cannot exceed the bound the arrays were sized for. */
+static int check_arrivals(const Dev *v, int64_t kept) {
+  if (kept > v->arr_cap)
+    return FF_ERROR(FF_ERR_INTERNAL, "rank %d: %lld arriving spikes in one window, more than the bound %lld", v->rank,
+                    (long long)kept, (long long)v->arr_cap);
+  return FF_OK;
+}
+
 /* MPI transport: the arrivals sorted by slot (step * B + trial) on the host, then uploaded. */
 static int dev_deliver(void *state, int64_t w, const uint64_t *words, int64_t n) {
   Dev *v = state;
   (void)w;
   const int64_t slots = (int64_t)v->B * v->D;
-  if (n > v->look_cap) {
-    FF_TRY(FF_REALLOC(v->look, n, "arriving spikes"));
-    v->look_cap = n;
-  }
-  memset(v->h_arr_off, 0, (size_t)(slots + 1) * sizeof *v->h_arr_off);
-  int64_t kept = 0;
-  for (int64_t q = 0; q < n; ++q) {
-    v->look[q] = ff_net_standin(v->s.net, ff_spike_gid(words[q]));
-    if (v->look[q] < 0) continue;
-    v->h_arr_off[(int64_t)ff_spike_step(words[q]) * v->B + ff_spike_batch(words[q]) + 1]++;
-    ++kept;
-  }
-  if (kept > v->arr_cap)
-    return FF_ERROR(FF_ERR_INTERNAL, "rank %d: %lld arriving spikes in one window, more than the bound %lld",
-                    v->rank, (long long)kept, (long long)v->arr_cap);
-  for (int64_t k = 0; k < slots; ++k) v->h_arr_off[k + 1] += v->h_arr_off[k];
-  if (kept > v->h_arr_cap) {
-    FF_TRY(FF_REALLOC(v->h_arr, kept, "arriving spikes"));
-    FF_TRY(FF_REALLOC(v->h_arr_b, kept, "arriving spikes"));
-    v->h_arr_cap = kept;
-  }
-  for (int64_t q = 0; q < n; ++q) /* fill, advancing each slot's offset, then shift them back */
-    if (v->look[q] >= 0) {
-      const int64_t slot = (int64_t)ff_spike_step(words[q]) * v->B + ff_spike_batch(words[q]);
-      v->h_arr_b[v->h_arr_off[slot]] = ff_spike_batch(words[q]);
-      v->h_arr[v->h_arr_off[slot]++] = v->look[q];
-    }
-  for (int64_t k = slots; k > 0; --k) v->h_arr_off[k] = v->h_arr_off[k - 1];
-  v->h_arr_off[0] = 0;
-  v->n_arr = kept;
-  FF_TRY(v->ops->h2d(v->ctx, v->d.arr_off, v->h_arr_off, (slots + 1) * 8));
-  if (kept > 0) {
-    FF_TRY(v->ops->h2d(v->ctx, v->d.arr, v->h_arr, kept * 4));
-    FF_TRY(v->ops->h2d(v->ctx, v->d.arr_b, v->h_arr_b, kept * 4));
-  }
-  return FF_OK;
+  FF_TRY(ff_arrivals_sort(&v->arr, v->s.net, words, n));
+  FF_TRY(check_arrivals(v, v->arr.n));
+  v->n_arr = v->arr.n;
+  FF_TRY(v->ops->h2d(v->ctx, v->d.arr_off, v->arr.off, (slots + 1) * 8));
+  FF_TRY(upload(v, v->d.arr, v->arr.pre, v->n_arr * 4));
+  return upload(v, v->d.arr_b, v->arr.trial, v->n_arr * 4);
 }
 
 /* NCCL transport: the counts (and any rank's failure) over MPI, then every rank's words, padded
@@ -472,9 +449,7 @@ static int dev_exchange(void *state, int64_t w, int status, FfExchangeStats *xs)
   int64_t kept = 0;
   if (st == FF_OK) st = v->ops->deliver(v->ctx, &v->d, v->d_recv, per_rank * v->size, v->arr_cap, &kept);
   v->n_arr = kept;
-  if (st == FF_OK && kept > v->arr_cap)
-    st = FF_ERROR(FF_ERR_INTERNAL, "rank %d: %lld arriving spikes in one window, more than the bound %lld", v->rank,
-                  (long long)kept, (long long)v->arr_cap);
+  FF_CALL(st, check_arrivals(v, kept));
   return st;
 }
 

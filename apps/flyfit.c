@@ -369,10 +369,7 @@ static int run_flyfit(int argc, char **argv, MPI_Comm comm, Run *r) {
   omp_set_num_threads(threads);
   FfSimSetup setup = {&r->model, &r->net, &r->stim, r->n_steps, (int32_t)r->cfg.batch, (uint64_t)r->cfg.seed,
                       threads, r->cfg.progress_s, r->cfg.exchange, comm, r->cfg.transport, device};
-  const int nccl = r->cfg.transport == FF_TRANSPORT_NCCL;
-  const FfBackend *backend = r->cfg.backend == FF_BACKEND_CUDA      ? (nccl ? &ff_backend_cuda_nccl : &ff_backend_cuda)
-                             : r->cfg.backend == FF_BACKEND_EMULATE ? (nccl ? &ff_backend_emulate_nccl : &ff_backend_emulate)
-                                                                    : &ff_backend_cpu;
+  const FfBackend *backend = ff_backend_find(r->cfg.backend);
   MPI_Barrier(comm);
   double t_sim = MPI_Wtime();
   FF_TRY(ff_ranks_agree(ff_sim_run(backend, &setup, comm, &r->out), comm));

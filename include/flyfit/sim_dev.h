@@ -287,7 +287,8 @@ static inline int ff_dev_step_kernels(const FfDev *d, int64_t n_file_window, int
  * CUDA one is ff_dev_ops_cuda() (NULL in a build without CUDA), the serial one ff_dev_ops_emulate. */
 typedef struct FfDevOps {
   const char *name;
-  /* device `device` for this rank; NCCL joins `comm` when nccl is set */
+  /* device `device` for this rank; with nccl set, NCCL joins `comm`: then collective, all ranks of
+   * comm must call it */
   int (*init)(void **ctx, int device, int nccl, void *mpi_comm);
   int (*mem_free)(void *ctx, int64_t *free_bytes, int64_t *total_bytes);
   int (*alloc)(void *ctx, const char *name, int64_t bytes, void **p); /* zeroed */
@@ -300,7 +301,8 @@ typedef struct FfDevOps {
   int (*window)(void *ctx, const FfDev *d, int32_t steps, int64_t n_file_window, int64_t arrivals);
   /* scan + scatter of the window's spikes; *n_spikes = their number (waits) */
   int (*compact)(void *ctx, const FfDev *d, int64_t *n_spikes);
-  /* NCCL (or its MPI imitation): every rank's `per_rank` words into recv [size x per_rank] */
+  /* NCCL (or its MPI imitation): every rank's `per_rank` words into recv [size x per_rank].
+   * Collective: all ranks must call it */
   int (*allgather)(void *ctx, const uint64_t *send, uint64_t *recv, int64_t per_rank);
   /* lookup, scan and place of n received words on the device (arr_off, arr, arr_b); *kept =
    * the arrivals found; none is placed when that exceeds cap */

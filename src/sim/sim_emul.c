@@ -172,12 +172,11 @@ static int emu_compact(void *ctx, const FfDev *d, int64_t *n_spikes) {
   return FF_OK;
 }
 
+/* Collective: all ranks of the run must call it (NCCL's allgather, imitated over MPI). */
 static int emu_allgather(void *ctx, const uint64_t *send, uint64_t *recv, int64_t per_rank) {
   Emu *e = ctx;
   if (per_rank > INT32_MAX) return FF_ERROR(FF_ERR_MPI, "%lld spike words per rank: too many for MPI", (long long)per_rank);
-  if (MPI_Allgather(send, (int)per_rank, MPI_UINT64_T, recv, (int)per_rank, MPI_UINT64_T, e->comm) != MPI_SUCCESS)
-    return FF_ERROR(FF_ERR_MPI, "MPI_Allgather of spike words failed");
-  return FF_OK;
+  return FF_MPI(MPI_Allgather(send, (int)per_rank, MPI_UINT64_T, recv, (int)per_rank, MPI_UINT64_T, e->comm));
 }
 
 static int emu_deliver(void *ctx, const FfDev *d, const uint64_t *words, int64_t n, int64_t cap, int64_t *kept) {

@@ -216,6 +216,7 @@ int scan(Ctx *x, int64_t *v, int64_t n, bool inclusive) {
 
 /* ---- the FfDevOps table ---------------------------------------------------------------------- */
 
+/* Collective with nccl: all ranks of *mpi_comm must call it (rank 0 makes NCCL's unique id). */
 int cu_init(void **ctx, int device, int nccl, void *mpi_comm) {
   Ctx *x = (Ctx *)calloc(1, sizeof(Ctx));
   if (x == nullptr) return FF_ERROR(FF_ERR_NOMEM, "out of memory");
@@ -235,12 +236,11 @@ int cu_init(void **ctx, int device, int nccl, void *mpi_comm) {
 #ifdef FF_HAVE_NCCL
     MPI_Comm comm = *(MPI_Comm *)mpi_comm;
     int rank = 0, size = 1;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
+    FF_TRY(FF_MPI(MPI_Comm_rank(comm, &rank)));
+    FF_TRY(FF_MPI(MPI_Comm_size(comm, &size)));
     ncclUniqueId id;
     if (rank == 0) NC(ncclGetUniqueId(&id));
-    if (MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, comm) != MPI_SUCCESS)
-      return FF_ERROR(FF_ERR_MPI, "MPI_Bcast of the NCCL unique id failed");
+    FF_TRY(FF_MPI(MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, comm)));
     NC(ncclCommInitRank(&x->comm, size, id, rank));
 #else
     (void)mpi_comm;
@@ -372,6 +372,7 @@ int cu_compact(void *ctx, const FfDev *d, int64_t *n_spikes) {
   return FF_OK;
 }
 
+/* Collective: all ranks of the NCCL communicator must call it. */
 int cu_allgather(void *ctx, const uint64_t *send, uint64_t *recv, int64_t per_rank) {
   Ctx *x = (Ctx *)ctx;
 #ifdef FF_HAVE_NCCL

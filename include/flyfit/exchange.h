@@ -22,15 +22,17 @@ typedef struct {
 
 typedef struct FfExchange FfExchange;
 
-/* Collective. mode FF_EXCHANGE_AUTO picks targeted when a neuron's spikes are needed on clearly
- * fewer ranks than all (net->dest lists, from ff_net_find_destinations). *mean_dests: ranks that
- * need a neuron's spikes, averaged over neurons (may be NULL). */
+/* Collective: all ranks of comm must call it. mode FF_EXCHANGE_AUTO picks targeted when a
+ * neuron's spikes are needed on clearly fewer ranks than all (net->dest lists, from
+ * ff_net_find_destinations). *mean_dests: ranks that need a neuron's spikes, averaged over neurons
+ * (may be NULL). */
 int ff_exchange_create(const FfNet *net, int mode, MPI_Comm comm, FfExchange **x, double *mean_dests);
 int ff_exchange_mode(const FfExchange *x);
 /* A buffer of at least n words for the caller to pack its spikes into (valid until the next call). */
 int ff_exchange_send_buffer(FfExchange *x, int64_t n, uint64_t **words);
-/* Collective. Sends the n words of the send buffer; status != FF_OK tells the other ranks to stop
- * (and is returned). On success *recv holds *got words from every rank (valid until the next call). */
+/* Collective: all ranks of the exchange's comm must call it. Sends the n words of the send buffer;
+ * status != FF_OK tells the other ranks to stop (and is returned). On success *recv holds *got
+ * words from every rank (valid until the next call). */
 int ff_exchange_run(FfExchange *x, int64_t n, int status, const uint64_t **recv, int64_t *got, FfExchangeStats *st);
 /* Frees x (NULL allowed) and clears the caller's pointer. */
 void ff_exchange_destroy(FfExchange **x);

@@ -23,85 +23,17 @@
  *   1. g = Es g + arriving input; 2. u = Em u + (1 - Em) g + external input; 3. refractory neurons
  *   hold their values and drop all input; 4. threshold; 5. count; 6. reset v = v_reset, g = 0.
  *
- * Work is split into units (trial b, chunk of neurons); units are independent within a window. */
+ * Work is split into units (trial b, chunk of neurons); units are independent within a window.
+ * This file steps them; src/sim/sim_cpu_setup.c builds them, src/sim/sim_cpu.h holds their state. */
 #include "flyfit/arrivals.h"
 #include "flyfit/error.h"
 #include "flyfit/rng.h"
 #include "flyfit/sim.h"
+#include "sim_cpu.h"
 
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum { WHEEL = 512 }; /* steps the wheel covers; later predictions wait in an overflow list */
-
-typedef struct {
-  int32_t step, i;
-} Spike;
-
-typedef struct {
-  Spike *v;
-  int64_t n, cap;
-} SpikeVec;
-
-typedef struct {
-  int32_t lo, hi; /* local neurons [lo, hi) */
-  int32_t b, chunk;
-  int32_t *head;  /* [WHEEL + 1] bucket heads, WHEEL = overflow */
-  SpikeVec win;   /* spikes of the current window */
-  SpikeVec rec;   /* recorded spikes, whole run */
-  int64_t file_pos, events;
-  int status;
-} Unit;
-
-typedef struct {
-  int64_t *acc;   /* [n_local] summed signed synapse counts of this step */
-  int32_t *ext;   /* [n_local] Poisson / file input spikes of this step */
-  int32_t *bg;    /* [n_local] background spikes of this step */
-  uint8_t *mark;  /* [n_local] touched this step */
-  int32_t *touched;
-} Scratch;
-
-typedef struct {
-  FfSimSetup s;
-  const FfModel *m;
-  const FfNet *net;
-  int32_t n, B, D;
-  int64_t n_steps;
-  /* per (trial, neuron), index b * n + i */
-  double *u, *g;        /* anchor state, mV relative to rest */
-  int32_t *t_anchor;    /* step the anchor belongs to */
-  int32_t *next;        /* predicted spike step, -1 = none */
-  int32_t *lnext, *lprev; /* wheel lists; lprev < 0 encodes the bucket (-bucket - 2) of a head */
-  int32_t *count;
-  /* per neuron */
-  uint8_t *flags;
-  int32_t *state_k;     /* index among recorded-state neurons, -1 = none */
-  int64_t n_state;
-  int64_t *state_gid;
-  double *state_v, *state_g; /* [B x n_steps x n_state] */
-  /* chunks of neurons, and their driven neurons and file inputs */
-  int n_chunks;
-  int32_t *chunk_lo;    /* [n_chunks + 1] */
-  int32_t **poisson;    /* [chunk] local indices with Poisson input */
-  int32_t *n_poisson;
-  int32_t **file_i, **file_step; /* [chunk] file input spikes sorted by (step, neuron) */
-  int64_t *n_file;
-  int32_t **state_list; /* [chunk] local indices whose state is recorded */
-  int32_t *n_state_list;
-  Unit *units;
-  int n_units;
-  Scratch *scratch;
-  int n_threads;
-  FfArrivals arr;       /* arrivals of the current window, trial-major: slot b D + k is step w D + k of trial b */
-  int64_t window;       /* the window being run */
-} Cpu;
-
-typedef struct { /* one unit's slice of the per-(trial, neuron) arrays */
-  double *u, *g;
-  int32_t *t_anchor, *next, *lnext, *lprev, *count;
-  int32_t *head;
-} View;
 
 static int vec_push(SpikeVec *v, int32_t step, int32_t i) {
   if (v->n == v->cap) {
@@ -113,42 +45,6 @@ static int vec_push(SpikeVec *v, int32_t step, int32_t i) {
   }
   v->v[v->n++] = (Spike){step, i};
   return FF_OK;
-}
-
-static void wheel_add(View *v, int32_t i, int32_t when, int32_t now) {
-  v->next[i] = when;
-  if (when < 0) return;
-  const int32_t bucket = when - now < WHEEL ? (when & (WHEEL - 1)) : WHEEL;
-  const int32_t h = v->head[bucket];
-  v->lnext[i] = h;
-  v->lprev[i] = -bucket - 2;
-  if (h >= 0) v->lprev[h] = i;
-  v->head[bucket] = i;
-}
-
-static void wheel_remove(View *v, int32_t i) {
-  if (v->next[i] < 0) return;
-  const int32_t p = v->lprev[i], q = v->lnext[i];
-  if (p >= 0) v->lnext[p] = q; else v->head[-p - 2] = q;
-  if (q >= 0) v->lprev[q] = p;
-  v->next[i] = -1;
-}
-
-/* At the start of each lap, predictions that now fall inside the wheel leave the overflow list. */
-static void wheel_migrate(View *v, int32_t now) {
-  int32_t i = v->head[WHEEL];
-  while (i >= 0) {
-    const int32_t nx = v->lnext[i], when = v->next[i];
-    if (when - now < WHEEL) {
-      wheel_remove(v, i);
-      wheel_add(v, i, when, now);
-    }
-    i = nx;
-  }
-}
-
-static void schedule(const FfModel *m, View *v, int32_t i, int32_t now) {
-  wheel_add(v, i, ff_next_spike(m, v->u[i], v->g[i], v->t_anchor[i]), now);
 }
 
 /* A spike of neuron i at step n: count, record, reset, and predict from the reset state. */
@@ -282,12 +178,6 @@ static void record_state(Cpu *c, Unit *U, View *v, int32_t n) {
   }
 }
 
-static View view_of(Cpu *c, Unit *U) {
-  const int64_t o = (int64_t)U->b * c->n;
-  return (View){c->u + o, c->g + o, c->t_anchor + o, c->next + o, c->lnext + o, c->lprev + o, c->count + o,
-                U->head};
-}
-
 static int cpu_run_window(void *state, int64_t w) {
   Cpu *c = state;
   c->window = w;
@@ -339,189 +229,6 @@ static int cpu_deliver(void *state, int64_t w, const uint64_t *words, int64_t n)
   return ff_arrivals_sort(&c->arr, c->net, words, n);
 }
 
-/* Chunks of roughly equal work (neurons plus incoming connections). */
-static int make_chunks(Cpu *c) {
-  FF_TRY(FF_MALLOC(c->chunk_lo, c->n_chunks + 1, "chunks"));
-  int64_t total = 0;
-  for (int32_t i = 0; i < c->n; ++i) total += 1 + c->net->in_degree[i];
-  int64_t acc = 0;
-  int ch = 0;
-  c->chunk_lo[0] = 0;
-  for (int32_t i = 0; i < c->n && ch + 1 < c->n_chunks; ++i) {
-    acc += 1 + c->net->in_degree[i];
-    if (acc * c->n_chunks >= total * (ch + 1)) c->chunk_lo[++ch] = i + 1;
-  }
-  while (ch + 1 <= c->n_chunks) c->chunk_lo[++ch] = c->n;
-  return FF_OK;
-}
-
-static int chunk_of(const Cpu *c, int32_t i) {
-  int ch = 0;
-  while (i >= c->chunk_lo[ch + 1]) ++ch;
-  return ch;
-}
-
-static int setup_inputs(Cpu *c) {
-  const FfStimulus *st = c->s.stim;
-  const FfNet *net = c->net;
-  const int nc = c->n_chunks;
-  FF_TRY(FF_CALLOC(c->poisson, nc, "Poisson lists"));
-  FF_TRY(FF_CALLOC(c->n_poisson, nc, "Poisson lists"));
-  FF_TRY(FF_CALLOC(c->file_i, nc, "file inputs"));
-  FF_TRY(FF_CALLOC(c->file_step, nc, "file inputs"));
-  FF_TRY(FF_CALLOC(c->n_file, nc, "file inputs"));
-  FF_TRY(FF_CALLOC(c->state_list, nc, "state lists"));
-  FF_TRY(FF_CALLOC(c->n_state_list, nc, "state lists"));
-  ff_sim_flags(&c->s, c->flags);
-  for (int ch = 0; ch < nc; ++ch) {
-    const int32_t lo = c->chunk_lo[ch], hi = c->chunk_lo[ch + 1];
-    int32_t np = 0;
-    for (int32_t i = lo; i < hi; ++i) np += (c->flags[i] & FF_NF_POISSON) != 0;
-    FF_TRY(FF_MALLOC(c->poisson[ch], np, "Poisson list"));
-    for (int32_t i = lo; i < hi; ++i)
-      if (c->flags[i] & FF_NF_POISSON) c->poisson[ch][c->n_poisson[ch]++] = i;
-  }
-  /* file spikes are sorted by (step, global index); local order follows global order */
-  for (int64_t k = 0; k < st->n_file; ++k) {
-    const int32_t i = ff_net_local(net, st->file_gid[k]);
-    if (i >= 0) c->n_file[chunk_of(c, i)]++;
-  }
-  for (int ch = 0; ch < nc; ++ch) {
-    FF_TRY(FF_MALLOC(c->file_i[ch], c->n_file[ch], "file inputs"));
-    FF_TRY(FF_MALLOC(c->file_step[ch], c->n_file[ch], "file inputs"));
-    c->n_file[ch] = 0;
-  }
-  for (int64_t k = 0; k < st->n_file; ++k) {
-    const int32_t i = ff_net_local(net, st->file_gid[k]);
-    if (i < 0) continue;
-    const int ch = chunk_of(c, i);
-    c->file_i[ch][c->n_file[ch]] = i;
-    c->file_step[ch][c->n_file[ch]++] = st->file_step[k];
-  }
-  /* recorded state */
-  FF_TRY(FF_MALLOC(c->state_k, c->n, "state map"));
-  for (int32_t i = 0; i < c->n; ++i) c->state_k[i] = -1;
-  for (int64_t k = 0; k < st->n_state; ++k)
-    if (ff_net_local(net, st->state[k]) >= 0) c->n_state++;
-  FF_TRY(FF_MALLOC(c->state_gid, c->n_state, "state neurons"));
-  int64_t ks = 0;
-  for (int64_t k = 0; k < st->n_state; ++k) {
-    const int32_t i = ff_net_local(net, st->state[k]);
-    if (i < 0) continue;
-    c->state_gid[ks] = st->state[k];
-    c->state_k[i] = (int32_t)ks++;
-    c->n_state_list[chunk_of(c, i)]++;
-  }
-  for (int ch = 0; ch < nc; ++ch) {
-    FF_TRY(FF_MALLOC(c->state_list[ch], c->n_state_list[ch], "state list"));
-    c->n_state_list[ch] = 0;
-  }
-  for (int32_t i = 0; i < c->n; ++i)
-    if (c->state_k[i] >= 0) {
-      const int ch = chunk_of(c, i);
-      c->state_list[ch][c->n_state_list[ch]++] = i;
-    }
-  const int64_t cells = (int64_t)c->B * c->n_steps * c->n_state;
-  FF_TRY(FF_MALLOC(c->state_v, cells, "recorded v"));
-  FF_TRY(FF_MALLOC(c->state_g, cells, "recorded g"));
-  return FF_OK;
-}
-
-/* Initial state of every (trial, neuron): v ~ N(v_rest, sd), g ~ U(0, max) from the INIT stream,
- * as the state after step -1, with its first spike predicted. */
-static void init_state(Cpu *c) {
-  const FfModel *m = c->m;
-  /* same unit-to-thread mapping as cpu_run_window, so each thread first touches its own pages */
-#pragma omp parallel for schedule(static) num_threads(c->n_threads)
-  for (int ui = 0; ui < c->n_units; ++ui) {
-    Unit *U = &c->units[ui];
-    View v = view_of(c, U);
-    for (int32_t k = 0; k <= WHEEL; ++k) U->head[k] = -1;
-    for (int32_t i = U->lo; i < U->hi; ++i) {
-      ff_sim_initial_state(m, c->s.seed, c->net->gid[i], U->b, &v.u[i], &v.g[i]);
-      v.t_anchor[i] = -1;
-      v.count[i] = 0;
-      v.next[i] = -1;
-      schedule(m, &v, i, -1);
-    }
-  }
-}
-
-static void cpu_destroy(void *state) {
-  Cpu *c = state;
-  if (c == NULL) return;
-  free(c->u); free(c->g); free(c->t_anchor); free(c->next); free(c->lnext); free(c->lprev);
-  free(c->count); free(c->flags); free(c->state_k); free(c->state_gid);
-  free(c->state_v); free(c->state_g);
-  for (int ch = 0; ch < c->n_chunks && c->poisson; ++ch) {
-    free(c->poisson[ch]); free(c->file_i[ch]); free(c->file_step[ch]); free(c->state_list[ch]);
-  }
-  free(c->poisson); free(c->n_poisson); free(c->file_i); free(c->file_step); free(c->n_file);
-  free(c->state_list); free(c->n_state_list); free(c->chunk_lo);
-  for (int ui = 0; ui < c->n_units && c->units; ++ui) {
-    free(c->units[ui].head); free(c->units[ui].win.v); free(c->units[ui].rec.v);
-  }
-  free(c->units);
-  for (int t = 0; t < c->n_threads && c->scratch; ++t) {
-    Scratch *s = &c->scratch[t];
-    free(s->acc); free(s->ext); free(s->bg); free(s->mark); free(s->touched);
-  }
-  free(c->scratch);
-  ff_arrivals_destroy(&c->arr);
-  free(c);
-}
-
-static int cpu_create(const FfSimSetup *s, void **state) {
-  Cpu *c;
-  FF_TRY(FF_CALLOC(c, 1, "CPU backend"));
-  *state = c;
-  c->s = *s;
-  c->m = s->model;
-  c->net = s->net;
-  c->n = s->net->n_local;
-  c->B = s->batch;
-  c->D = s->model->delay_steps;
-  c->n_steps = s->n_steps;
-  c->n_threads = s->threads > 0 ? s->threads : 1;
-  /* Units must keep every thread busy: with fewer trials than threads, split neurons too. */
-  c->n_chunks = (c->B % c->n_threads == 0) ? 1 : c->n_threads;
-  if (c->n_chunks > c->n && c->n > 0) c->n_chunks = c->n;
-  if (c->n == 0) c->n_chunks = 1;
-  const int64_t cells = (int64_t)c->B * c->n;
-  FF_TRY(FF_MALLOC(c->u, cells, "v"));
-  FF_TRY(FF_MALLOC(c->g, cells, "g"));
-  FF_TRY(FF_MALLOC(c->t_anchor, cells, "anchor steps"));
-  FF_TRY(FF_MALLOC(c->next, cells, "predicted spikes"));
-  FF_TRY(FF_MALLOC(c->lnext, cells, "timing wheel"));
-  FF_TRY(FF_MALLOC(c->lprev, cells, "timing wheel"));
-  FF_TRY(FF_MALLOC(c->count, cells, "spike counts"));
-  FF_TRY(FF_CALLOC(c->flags, c->n, "neuron flags"));
-  FF_TRY(make_chunks(c));
-  FF_TRY(setup_inputs(c));
-  c->n_units = c->B * c->n_chunks;
-  FF_TRY(FF_CALLOC(c->units, c->n_units, "units"));
-  for (int ui = 0; ui < c->n_units; ++ui) {
-    Unit *U = &c->units[ui];
-    U->b = ui / c->n_chunks;
-    U->chunk = ui % c->n_chunks;
-    U->lo = c->chunk_lo[U->chunk];
-    U->hi = c->chunk_lo[U->chunk + 1];
-    FF_TRY(FF_MALLOC(U->head, WHEEL + 1, "timing wheel"));
-  }
-  FF_TRY(FF_CALLOC(c->scratch, c->n_threads, "scratch"));
-  for (int t = 0; t < c->n_threads; ++t) {
-    Scratch *sc = &c->scratch[t];
-    FF_TRY(FF_CALLOC(sc->acc, c->n, "input accumulator"));
-    FF_TRY(FF_CALLOC(sc->ext, c->n, "input accumulator"));
-    FF_TRY(FF_CALLOC(sc->bg, c->n, "input accumulator"));
-    FF_TRY(FF_CALLOC(sc->mark, c->n, "input marks"));
-    FF_TRY(FF_MALLOC(sc->touched, c->n, "touched list"));
-  }
-  FF_TRY(ff_arrivals_create(&c->arr, c->B, c->D, 1, 0));
-  init_state(c);
-  return FF_OK;
-}
-
 static int cpu_finish(void *state, FfSimOutput *out) {
   Cpu *c = state;
   int64_t n_rec = 0;
@@ -552,5 +259,5 @@ static int cpu_finish(void *state, FfSimOutput *out) {
   return FF_OK;
 }
 
-const FfBackend ff_backend_cpu = {"cpu", cpu_create, cpu_run_window, cpu_emitted, cpu_pack,
-                                  cpu_deliver, cpu_finish, cpu_destroy, NULL};
+const FfBackend ff_backend_cpu = {"cpu", ff_cpu_create, cpu_run_window, cpu_emitted, cpu_pack,
+                                  cpu_deliver, cpu_finish, ff_cpu_destroy, NULL};

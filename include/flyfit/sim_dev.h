@@ -2,7 +2,7 @@
  * every kernel, one element at a time. The CUDA kernels (src/sim/cuda/sim_cuda.cu) are thin loops
  * around these bodies, and src/sim/sim_emul.c runs the same bodies serially on the CPU, in a scrambled
  * order, so the algorithm is tested on machines without a GPU (backend = emulate) against the CPU
- * backend, bit for bit. The host side of both (src/sim/sim_dev.c) is shared too.
+ * backend, bit for bit. The host side of both (src/sim/sim_dev_setup.c, src/sim/sim_dev.c) is shared too.
  *
  * The algorithm is the CPU backend's (src/sim/sim_cpu.c), reorganised for thousands of threads: each
  * (trial, neuron) "cell" keeps an anchor (u, g, t_anchor) and the step of its next predicted spike,
@@ -281,7 +281,7 @@ static inline int ff_dev_step_kernels(const FfDev *d, int64_t n_file_window, int
   return n;
 }
 
-/* ---- the host side's view of a device (src/sim/sim_dev.c) ---------------------------------------- */
+/* ---- the host side's view of a device (src/sim/sim_dev_setup.c, sim_dev.c) ------------------------- */
 
 /* What a device implementation provides: memory by name, copies, and the kernel sequences. The
  * CUDA one is ff_dev_ops_cuda() (NULL in a build without CUDA), the serial one ff_dev_ops_emulate. */

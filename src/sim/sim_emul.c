@@ -1,6 +1,6 @@
 /* backend = emulate: the GPU backend's kernels (include/flyfit/sim_dev.h) run serially on the CPU,
  * in the order src/sim/cuda/sim_cuda.cu launches them, so the device algorithm and the host side it
- * shares with the CUDA build (src/sim/sim_dev.c) are tested on machines without a GPU.
+ * shares with the CUDA build (src/sim/sim_dev_setup.c, sim_dev.c) are tested on machines without a GPU.
  *
  * A GPU runs a kernel's elements in no fixed order. To catch any dependence on order, each loop
  * here visits its elements in a scrambled order (a stride coprime with the count), different for

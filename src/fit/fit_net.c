@@ -508,7 +508,8 @@ static int neuropil_rates(FfFitNet *f, int32_t B, int status, double *rates) {
     for (int64_t k = net->np_row[j]; k < net->np_row[j + 1]; ++k) {
       const int32_t p = s->np_of[net->np_id[k]];
       if (p < 0) continue;
-      for (int32_t b = 0; b < B; ++b) sums[(int64_t)b * P + p] += (int64_t)net->np_syn[k] * f->count[(int64_t)j * f->B + b];
+      for (int32_t b = 0; b < B; ++b)
+        sums[(int64_t)b * P + p] += (int64_t)net->np_syn[k] * f->count[(int64_t)j * f->B + b];
     }
   sums[nr] = status != FF_OK;
   int st = FF_MPI(MPI_Allreduce(MPI_IN_PLACE, sums, (int)(nr + 1), MPI_INT64_T, MPI_SUM, s->comm));
@@ -589,7 +590,8 @@ static void connection_grads(FfFitNet *f) {
       const int64_t j = net->target[e];
       float acc = 0.0f;
       if (es)
-        for (int32_t b = 0; b < Bc; ++b) acc += f->dldc[j * B + b] * f->fc[j * B + b] / norm * f->px[(int64_t)sidx * B + b];
+        for (int32_t b = 0; b < Bc; ++b)
+          acc += f->dldc[j * B + b] * f->fc[j * B + b] / norm * f->px[(int64_t)sidx * B + b];
       else
         for (int32_t b = 0; b < Bc; ++b) acc += f->dldc[j * B + b] * f->cc[e * B + b];
       f->g_conn[e] += acc;

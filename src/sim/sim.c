@@ -22,7 +22,10 @@ static int agree(int status, MPI_Comm comm, const char *why) {
 
 /* Every backend, at the index of its [run] backend kind. */
 static const FfBackend *const backends[] = {
-    [FF_BACKEND_CPU] = &ff_backend_cpu, [FF_BACKEND_CUDA] = &ff_backend_cuda, [FF_BACKEND_EMULATE] = &ff_backend_emulate};
+    [FF_BACKEND_CPU] = &ff_backend_cpu,
+    [FF_BACKEND_CUDA] = &ff_backend_cuda,
+    [FF_BACKEND_EMULATE] = &ff_backend_emulate,
+};
 
 const FfBackend *ff_backend_find(int kind) {
   return kind >= 0 && kind < (int)(sizeof backends / sizeof backends[0]) ? backends[kind] : NULL;

@@ -288,21 +288,21 @@ int cu_alloc(void *ctx, const char *name, int64_t bytes, void **p) {
   return FF_OK;
 }
 
-int cu_h2d(void *ctx, void *dst, const void *src, int64_t bytes) {
-  Ctx *x = (Ctx *)ctx;
+/* A copy on the compute stream that has finished when this returns: host memory is pageable, so
+ * the copy is staged, and the host side may reuse or read its buffer at once. */
+int copy_sync(Ctx *x, void *dst, const void *src, int64_t bytes, cudaMemcpyKind kind) {
   if (bytes <= 0) return FF_OK;
-  /* pageable host memory: the copy is staged, and src may be reused as soon as this returns */
-  CU(cudaMemcpyAsync(dst, src, (size_t)bytes, cudaMemcpyHostToDevice, x->compute));
+  CU(cudaMemcpyAsync(dst, src, (size_t)bytes, kind, x->compute));
   CU(cudaStreamSynchronize(x->compute));
   return FF_OK;
 }
 
+int cu_h2d(void *ctx, void *dst, const void *src, int64_t bytes) {
+  return copy_sync((Ctx *)ctx, dst, src, bytes, cudaMemcpyHostToDevice);
+}
+
 int cu_d2h(void *ctx, void *dst, const void *src, int64_t bytes) {
-  Ctx *x = (Ctx *)ctx;
-  if (bytes <= 0) return FF_OK;
-  CU(cudaMemcpyAsync(dst, src, (size_t)bytes, cudaMemcpyDeviceToHost, x->compute));
-  CU(cudaStreamSynchronize(x->compute));
-  return FF_OK;
+  return copy_sync((Ctx *)ctx, dst, src, bytes, cudaMemcpyDeviceToHost);
 }
 
 int cu_fill(void *ctx, void *p, int byte, int64_t bytes) {
@@ -374,8 +374,8 @@ int cu_compact(void *ctx, const FfDev *d, int64_t *n_spikes) {
 
 /* Collective: all ranks of the NCCL communicator must call it. */
 int cu_allgather(void *ctx, const uint64_t *send, uint64_t *recv, int64_t per_rank) {
-  Ctx *x = (Ctx *)ctx;
 #ifdef FF_HAVE_NCCL
+  Ctx *x = (Ctx *)ctx;
   if (!x->nccl) return FF_ERROR(FF_ERR_INTERNAL, "NCCL allgather without an NCCL communicator");
   /* on the exchange stream, after the compaction (and the padding) on the compute stream */
   CU(cudaEventRecord(x->packed, x->compute));
@@ -385,7 +385,7 @@ int cu_allgather(void *ctx, const uint64_t *send, uint64_t *recv, int64_t per_ra
   CU(cudaStreamWaitEvent(x->compute, x->gathered, 0));
   return FF_OK;
 #else
-  (void)x; (void)send; (void)recv; (void)per_rank;
+  (void)ctx; (void)send; (void)recv; (void)per_rank;
   return FF_ERROR(FF_ERR_UNSUPPORTED, "this flyfit was built without NCCL: set [run] transport = mpi");
 #endif
 }

@@ -59,13 +59,14 @@ typedef struct {
   double create_s, compute_s, pack_s, comm_s, unpack_s;
 } FfSimOutput;
 
-/* The backend table. `state` is the backend's own. */
+/* The backend table. `state` is the backend's own. create and finish are collective for the
+ * device backends: the driver calls them on all ranks of the run, whatever their status. */
 typedef struct {
-  const char *name;
+  const char *name; /* the [run] backend that selects it */
   int (*create)(const FfSimSetup *s, void **state);
-  /* Advances steps [w*D, min((w+1)*D, n_steps)). */
+  /* Advances the steps of window w (ff_window, spike.h). */
   int (*run_window)(void *state, int64_t w);
-  /* Number of spikes emitted in the last window, and packed words for them (ff_spike_pack). */
+  /* Number of spikes emitted in the last window that are sent, and their words (ff_spike_word). */
   int64_t (*emitted)(void *state);
   void (*pack)(void *state, int64_t w, uint64_t *words);
   /* Spikes (packed, from all ranks) that arrive during window w. */
@@ -81,17 +82,18 @@ typedef struct {
 } FfBackend;
 
 extern const FfBackend ff_backend_cpu;
-/* The GPU backend (src/sim/sim_dev.c over src/sim/cuda/sim_cuda.cu), and the same algorithm run serially
- * on the CPU through the same kernel bodies (src/sim/sim_emul.c), for testing without a GPU. Each
- * takes its transport ([run] transport, FfSimSetup.transport) from the setup. */
+/* The GPU backend (src/sim/sim_dev_setup.c and sim_dev.c over src/sim/cuda/sim_cuda.cu), and the
+ * same algorithm run serially on the CPU through the same kernel bodies (src/sim/sim_emul.c), for
+ * testing without a GPU. Each takes its transport ([run] transport, FfSimSetup.transport) from the
+ * setup. */
 extern const FfBackend ff_backend_cuda, ff_backend_emulate;
 
 /* The backend of [run] backend = kind (FfBackendKind): its name is the config's name of the kind.
  * NULL for an unknown kind. */
 const FfBackend *ff_backend_find(int kind);
 
-/* Collective: all ranks of comm must call it. The GPU of this rank for [run] backend = cuda (or emulate): [run] devices[node-local
- * rank], or the node-local rank; refuses a build without CUDA, a node without GPUs, and more ranks
+/* Collective: all ranks of comm must call it. The GPU of this rank for [run] backend = cuda (or
+ * emulate): [run] devices[node-local rank], or the node-local rank; refuses a build without CUDA, a node without GPUs, and more ranks
  * on a node than GPUs, naming the host and both numbers. *device = -1 for backend = cpu. */
 int ff_dev_select(const FfConfig *cfg, MPI_Comm comm, int *device);
 

@@ -21,6 +21,9 @@ typedef struct {
 
 FF_HD static inline int64_t ff_window_count(int64_t n_steps, int32_t D) { return (n_steps + D - 1) / D; }
 
+/* The window that step n belongs to. */
+FF_HD static inline int64_t ff_window_of(int64_t n, int32_t D) { return n / D; }
+
 FF_HD static inline FfWindow ff_window(int64_t w, int32_t D, int64_t n_steps) {
   const int64_t end = (w + 1) * D;
   FfWindow win = {w * D, end < n_steps ? end : n_steps};

@@ -16,6 +16,7 @@
 #include "flyfit/log.h"
 #include "flyfit/results.h"
 #include "flyfit/rng.h"
+#include "flyfit/spike.h"
 
 #include <math.h>
 #include <omp.h>

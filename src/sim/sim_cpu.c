@@ -89,7 +89,7 @@ static int32_t gather_inputs(Cpu *c, Unit *U, Scratch *s, int32_t n) {
   const int32_t b = U->b, lo = U->lo, hi = U->hi;
   int32_t nt = 0;
   if (c->window > 0) {
-    const int64_t k = (int64_t)b * c->D + (n - c->window * c->D);
+    const int64_t k = (int64_t)b * c->D + (n - ff_window(c->window, c->D, c->n_steps).first);
     for (int64_t a = c->arr.off[k]; a < c->arr.off[k + 1]; ++a) {
       const int32_t p = c->arr.pre[a];
       int64_t e0 = net->pre_indptr[p], e1 = net->pre_indptr[p + 1];

@@ -171,9 +171,9 @@ static int setup_files(Dev *v) {
     v->file_step[v->n_file++] = st->file_step[k];
   }
   for (int64_t a = 0; a < v->n_file;) {
-    const int64_t w = v->file_step[a] / v->D;
+    const int64_t w = ff_window_of(v->file_step[a], v->D);
     int64_t b = a;
-    while (b < v->n_file && v->file_step[b] / v->D == w) ++b;
+    while (b < v->n_file && ff_window_of(v->file_step[b], v->D) == w) ++b;
     if (b - a > v->file_cap) v->file_cap = b - a;
     a = b;
   }

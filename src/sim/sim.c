@@ -1,6 +1,6 @@
 /* The simulation driver (include/flyfit/sim.h): windows of D steps, one spike exchange per
  * window (include/flyfit/exchange.h), which also stops every rank at the next window when one
- * fails; the backends by name; what every backend derives the same way (flags, initial state). */
+ * fails; the table of backends; what every backend derives the same way (flags, initial state). */
 #include "flyfit/sim.h"
 #include "flyfit/error.h"
 #include "flyfit/exchange.h"
@@ -102,8 +102,8 @@ static int exchange_create(const FfSimSetup *s, MPI_Comm comm, int by_backend, F
   return FF_OK;
 }
 
-/* Collective: all ranks must call it, whatever their status. The spikes of window w over MPI:
- * packed by the backend, exchanged, and the arrivals of window w + 1 handed back to it. */
+/* Collective: all ranks of x's comm must call it, whatever their status. The spikes of window w
+ * over MPI: packed by the backend, exchanged, and the arrivals of window w + 1 handed to it. */
 static int exchange_mpi(const FfBackend *be, void *st, FfExchange *x, int64_t w, int status, FfExchangeStats *xs,
                         FfSimOutput *out) {
   const double t0 = ff_wall_seconds();

@@ -102,3 +102,37 @@ fit_fixture() {
     done
   } > "$ini"
 }
+
+# backend_vs_cpu LABEL BACKEND MIN_SPIKES "NP TRANSPORT [--set k=v ...]"...: for both presets and
+# batch 1 and 3, the CPU backend on 1 rank ($TMP/PRESET-bB-cpu; with at least MIN_SPIKES spikes) and
+# BACKEND in each case ($TMP/PRESET-bB-BACKEND-npNP-TRANSPORT) on $TMP/run.ini; every case's
+# sim_dump and spikes.txt must equal the CPU backend's, bit for bit (backend_run)
+backend_vs_cpu() {
+  local label=$1 be=$2 min=$3; shift 3
+  local cases=("$@") preset B ref n cfg name np tr args_text
+  local -a extra args
+  for preset in shiu brainscale; do
+    extra=()
+    [ $preset = brainscale ] && extra=(--set run.preset=brainscale --set stimulus.background_weight_mV=0.4 --set model.w_syn_mV=0.03)
+    for B in 1 3; do
+      ref=$preset-b$B-cpu
+      backend_run "$ref" 1 cpu mpi --set run.batch=$B "${extra[@]}" || continue
+      if [ "$min" -gt 0 ]; then
+        n=$(grep -c . "$TMP/$ref/spikes.txt")
+        check "$preset batch $B: the CPU reference has spikes ($n)" test "$n" -gt "$min"
+      fi
+      for cfg in "${cases[@]}"; do
+        read -r np tr args_text <<<"$cfg"
+        read -r -a args <<<"${args_text:-}"
+        name=$preset-b$B-$be-np$np-$tr
+        backend_run "$name" "$np" "$be" "$tr" --set run.batch=$B "${extra[@]}" "${args[@]}" || continue
+        if cmp -s "$TMP/$ref.txt" "$TMP/$name.txt" && cmp -s "$TMP/$ref/spikes.txt" "$TMP/$name/spikes.txt"; then
+          ok "$preset batch $B: $label on $np rank(s), $tr transport = CPU backend, bit for bit"
+        else
+          fail "$preset batch $B: $label on $np rank(s), $tr transport differs from the CPU backend"
+          diff "$TMP/$ref.txt" "$TMP/$name.txt" | head -4 | sed 's/^/#   /'
+        fi
+      done
+    done
+  done
+}

@@ -51,17 +51,19 @@ typedef struct {
 
 typedef struct FfFitNet FfFitNet;
 
-/* Collective. Builds the rank's parameters (encoder from the seed; connection weights w_syn x signed
- * synapse count) and buffers for batches of up to setup->batch samples. */
+/* Collective: all ranks of s->comm must call it. Builds the rank's parameters (encoder from the
+ * seed; connection weights w_syn x signed synapse count) and buffers for batches of up to
+ * setup->batch samples. A rank that fails still takes part in every collective step. */
 int ff_fit_create(const FfFitSetup *s, FfFitNet **f);
 void ff_fit_destroy(FfFitNet **f);
 /* Puts the encoder and connection weights back to their values at creation (the untrained model). */
 int ff_fit_reset_params(FfFitNet *f);
 
-/* Collective. Simulates B <= batch samples side by side. x: [B x P] input rates (Hz) of each
- * sample, the same on every rank; key: [B] a 32-bit identity per sample that keys its random
- * numbers (initial state, background). With traces != 0 the eligibility traces are updated too.
- * On return rates: [B x P] the neuropil rates (Hz) of each sample, identical on every rank. */
+/* Collective: all ranks of the setup's comm must call it. Simulates B <= batch samples side by
+ * side. x: [B x P] input rates (Hz) of each sample, the same on every rank; key: [B] a 32-bit
+ * identity per sample that keys its random numbers (initial state, background). With traces != 0
+ * the eligibility traces are updated too. On return rates: [B x P] the neuropil rates (Hz) of each
+ * sample, identical on every rank. A failure on any rank fails the call on every rank. */
 int ff_fit_forward(FfFitNet *f, int32_t B, const double *x, const uint32_t *key, int traces, double *rates);
 
 /* After a forward with traces: adds dL/dtheta of this batch to the gradient accumulators, given

@@ -19,6 +19,7 @@
 
 #include "flyfit/config.h"
 #include "flyfit/hd.h"
+#include "flyfit/rng.h"
 
 typedef struct {
   double em; /* Em^j */
@@ -127,6 +128,68 @@ FF_HD static inline int32_t ff_first_crossing(const FfModel *m, double u, double
     if (ff_free_u(m, u, g, mid) > th) hi = mid; else lo = mid;
   }
   return hi;
+}
+
+/* ---- one neuron, as every simulation backend advances it ----------------------------------------
+ * A neuron's state is an anchor (u, g, t_anchor): its value after step t_anchor. These functions
+ * are the whole per-neuron arithmetic of the CPU backend and the device kernels alike. */
+
+/* The step of the next spike of a neuron anchored at (u, g) after step t_anchor, or -1 when it
+ * does not spike without new input. */
+FF_HD static inline int32_t ff_next_spike(const FfModel *m, double u, double g, int32_t t_anchor) {
+  const int32_t j = ff_first_crossing(m, u, g);
+  return j > 0 ? t_anchor + j : -1;
+}
+
+/* The anchor right after a spike at step n: u = u_reset, g = 0, after the last refractory step, so
+ * that input before then is dropped. `driven`: the neuron has Poisson or file input. */
+FF_HD static inline void ff_after_spike(const FfModel *m, int driven, int32_t n, double *u, double *g,
+                                        int32_t *t_anchor) {
+  *u = m->u_reset;
+  *g = 0.0;
+  *t_anchor = n + ff_refractory_steps(m, driven) - 1;
+}
+
+/* Input at step n > *t_anchor: `syn` signed synapse counts (into g), `ext` stimulus and `bg`
+ * background spikes (into v), added in the model's step order; the anchor moves to n. Returns 1
+ * when the neuron crosses threshold at n now (brainscale; a shiu neuron's spikes are predicted by
+ * ff_next_spike). */
+FF_HD static inline int ff_take_input(const FfModel *m, int32_t n, double syn, double ext, double bg, double *u,
+                                      double *g, int32_t *t_anchor) {
+  if (m->step_order == FF_ORDER_SHIU) {
+    const int32_t j = n - *t_anchor;
+    const double u1 = ff_free_u(m, *u, *g, j), g1 = ff_free_g(m, *g, j);
+    *t_anchor = n;
+    *g = g1 + m->w_syn * syn;
+    *u = u1 + (m->w_ext * ext + m->w_background * bg);
+    return 0;
+  }
+  const int32_t j = n - 1 - *t_anchor;
+  double u1 = ff_free_u(m, *u, *g, j), g1 = ff_free_g(m, *g, j);
+  g1 = m->es1 * g1 + m->w_syn * syn;
+  u1 = m->em1 * u1 + m->one_minus_em * g1 + (m->w_ext * ext + m->w_background * bg);
+  *u = u1;
+  *g = g1;
+  *t_anchor = n;
+  return u1 > m->u_th;
+}
+
+/* v (mV) and g (mV) at step n of a neuron anchored at (u, g, t_anchor), as recorded. */
+FF_HD static inline void ff_state_at(const FfModel *m, double u, double g, int32_t t_anchor, int32_t n, double *v_mV,
+                                     double *g_mV) {
+  const int32_t j = n - t_anchor;
+  *v_mV = m->v_rest + (j > 0 ? ff_free_u(m, u, g, j) : u);
+  *g_mV = j > 0 ? ff_free_g(m, g, j) : g;
+}
+
+/* Whether (neuron gid, trial b) gets a spike at step n from the Bernoulli input `stream`
+ * (FF_STREAM_POISSON or FF_STREAM_BACKGROUND) with threshold p_u32 (rng.h): one Philox draw,
+ * keyed by neuron, step / 4 and trial, serves 4 steps, whichever thread draws it. */
+FF_HD static inline int ff_input_spike(uint64_t seed, uint32_t stream, int64_t gid, int32_t b, int32_t n,
+                                       uint64_t p_u32) {
+  uint32_t w[4];
+  ff_rng4(seed, stream, (uint32_t)(n >> 2), (uint32_t)gid, (uint32_t)b, w);
+  return w[n & 3] < p_u32;
 }
 
 #endif

@@ -38,12 +38,13 @@ typedef struct {
   int from_partition;      /* 1: read from /partition/k{size}; 0: one rank, the whole table */
 } FfNet;
 
-/* Collective. Reads this rank's slab of /partition/k{size} (every rank only its own, by
+/* Collective: all ranks of comm must call it. Reads this rank's slab of /partition/k{size} (every rank only its own, by
  * collective MPI-IO reads), or, on one rank without a stored partition, the whole connection
  * table, and checks the slab's checksum and ranges. Returns this rank's own status: the caller
  * lets the ranks agree before the next collective step. */
 int ff_net_load(const char *path, MPI_Comm comm, FfNet *net);
-/* Collective, after every rank loaded: which ranks hold a stand-in of each local neuron. */
+/* Collective: all ranks of comm must call it, after every rank loaded. Which ranks hold a stand-in
+ * of each local neuron. */
 int ff_net_find_destinations(FfNet *net, MPI_Comm comm);
 void ff_net_destroy(FfNet *net);
 /* Local index of original neuron gid, or -1 when another rank owns it. */

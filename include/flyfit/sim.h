@@ -5,8 +5,8 @@
  * (batch, step, neuron) words, either to every rank (MPI_Allgatherv) or only to the ranks that
  * hold a stand-in of the neuron (MPI_Alltoallv), and never synchronise inside a window.
  * A backend advances its neurons through one window and reports the spikes it emitted; it is
- * then handed the spikes that arrive in the next window. Backends are a table chosen by name
- * ([run] backend once the CUDA one exists). Results never depend on rank count, thread count,
+ * then handed the spikes that arrive in the next window. Backends are tables of functions, one
+ * per [run] backend (ff_backend_find). Results never depend on rank count, thread count,
  * partition or exchange mode: inputs are summed in integers and random numbers are keyed by the
  * original neuron index. */
 #ifndef FLYFIT_SIM_H
@@ -18,10 +18,8 @@
 #include "flyfit/exchange.h"
 #include "flyfit/model.h"
 #include "flyfit/net.h"
+#include "flyfit/spike.h"
 #include "flyfit/stimulus.h"
-
-/* Per-neuron flags of a simulation (ff_sim_flags). */
-enum { FF_NF_DRIVEN = 1, FF_NF_POISSON = 2, FF_NF_RECORD = 4, FF_NF_SILENT = 8 }; /* SILENT: outgoing connections cut */
 
 typedef struct {
   const FfModel *model;
@@ -34,7 +32,7 @@ typedef struct {
   double progress_s; /* seconds between progress lines, 0 = none */
   int exchange;      /* FfExchangeMode: allgather, targeted, or auto (decided from the destinations) */
   MPI_Comm comm;     /* the ranks of the run (device backends pick their GPU and set up NCCL with it) */
-  int transport;     /* FfTransport */
+  int transport;     /* FfTransport: how a device backend moves spikes between ranks */
   int device;        /* the GPU of this rank (ff_dev_select), for the cuda backend */
 } FfSimSetup;
 
@@ -61,33 +59,41 @@ typedef struct {
   double create_s, compute_s, pack_s, comm_s, unpack_s;
 } FfSimOutput;
 
-/* The backend table. `state` is the backend's own. */
+/* The backend table. `state` is the backend's own. create and finish are collective for the
+ * device backends: the driver calls them on all ranks of the run, whatever their status. */
 typedef struct {
-  const char *name;
+  const char *name; /* the [run] backend that selects it */
   int (*create)(const FfSimSetup *s, void **state);
-  /* Advances steps [w*D, min((w+1)*D, n_steps)). */
+  /* Advances the steps of window w (ff_window, spike.h). */
   int (*run_window)(void *state, int64_t w);
-  /* Number of spikes emitted in the last window, and packed words for them (ff_spike_pack). */
+  /* Number of spikes emitted in the last window that are sent, and their words (ff_spike_word). */
   int64_t (*emitted)(void *state);
   void (*pack)(void *state, int64_t w, uint64_t *words);
   /* Spikes (packed, from all ranks) that arrive during window w. */
   int (*deliver)(void *state, int64_t w, const uint64_t *words, int64_t n);
   int (*finish)(void *state, FfSimOutput *out);
   void (*destroy)(void *state);
-  /* Optional (NULL: the driver packs with emitted/pack and exchanges over MPI). Collective: sends
-   * the spikes of window w and hands the arrivals of window w + 1 to the backend itself;
-   * status != FF_OK tells the other ranks to stop, as ff_exchange_run does. */
+  /* For [run] transport = nccl (NULL where the backend has no devices): the backend moves the
+   * spikes itself instead of the driver packing them with emitted/pack for the MPI exchange.
+   * Collective: all ranks of the run must call it. Sends the spikes of window w and hands the
+   * arrivals of window w + 1 to the backend; status != FF_OK tells the other ranks to stop, as
+   * ff_exchange_run does. */
   int (*exchange)(void *state, int64_t w, int status, FfExchangeStats *xs);
 } FfBackend;
 
 extern const FfBackend ff_backend_cpu;
-/* The GPU backend (src/sim/sim_dev.c over src/sim/cuda/sim_cuda.cu), and the same algorithm run serially
- * on the CPU through the same kernel bodies (src/sim/sim_emul.c), for testing without a GPU. */
-extern const FfBackend ff_backend_cuda, ff_backend_cuda_nccl;
-extern const FfBackend ff_backend_emulate, ff_backend_emulate_nccl;
+/* The GPU backend (src/sim/sim_dev_setup.c and sim_dev.c over src/sim/cuda/sim_cuda.cu), and the
+ * same algorithm run serially on the CPU through the same kernel bodies (src/sim/sim_emul.c), for
+ * testing without a GPU. Each takes its transport ([run] transport, FfSimSetup.transport) from the
+ * setup. */
+extern const FfBackend ff_backend_cuda, ff_backend_emulate;
 
-/* Collective. The GPU of this rank for [run] backend = cuda (or emulate): [run] devices[node-local
- * rank], or the node-local rank; refuses a build without CUDA, a node without GPUs, and more ranks
+/* The backend of [run] backend = kind (FfBackendKind): its name is the config's name of the kind.
+ * NULL for an unknown kind. */
+const FfBackend *ff_backend_find(int kind);
+
+/* Collective: all ranks of comm must call it. The GPU of this rank for [run] backend = cuda (or
+ * emulate): [run] devices[node-local rank], or the node-local rank; refuses a build without CUDA, a node without GPUs, and more ranks
  * on a node than GPUs, naming the host and both numbers. *device = -1 for backend = cpu. */
 int ff_dev_select(const FfConfig *cfg, MPI_Comm comm, int *device);
 
@@ -97,7 +103,7 @@ void ff_sim_flags(const FfSimSetup *s, uint8_t *flags);
  * g ~ U(0, max) from the INIT stream. The same numbers for every backend. */
 void ff_sim_initial_state(const FfModel *m, uint64_t seed, int64_t gid, int32_t b, double *u, double *g);
 
-/* Collective: runs the whole simulation with the given backend. */
+/* Collective: all ranks of comm must call it. Runs the whole simulation with the given backend. */
 int ff_sim_run(const FfBackend *backend, const FfSimSetup *s, MPI_Comm comm, FfSimOutput *out);
 void ff_sim_output_destroy(FfSimOutput *out);
 

@@ -2,7 +2,7 @@
  * every kernel, one element at a time. The CUDA kernels (src/sim/cuda/sim_cuda.cu) are thin loops
  * around these bodies, and src/sim/sim_emul.c runs the same bodies serially on the CPU, in a scrambled
  * order, so the algorithm is tested on machines without a GPU (backend = emulate) against the CPU
- * backend, bit for bit. The host side of both (src/sim/sim_dev.c) is shared too.
+ * backend, bit for bit. The host side of both (src/sim/sim_dev_setup.c, src/sim/sim_dev.c) is shared too.
  *
  * The algorithm is the CPU backend's (src/sim/sim_cpu.c), reorganised for thousands of threads: each
  * (trial, neuron) "cell" keeps an anchor (u, g, t_anchor) and the step of its next predicted spike,
@@ -27,16 +27,13 @@
 #include "flyfit/hd.h"
 #include "flyfit/model.h"
 #include "flyfit/rng.h"
+#include "flyfit/spike.h"
 
 #if defined(__CUDACC__)
 #define FF_DEV __device__
 #else
 #define FF_DEV
 #endif
-
-enum { FF_DEV_NF_DRIVEN = 1, FF_DEV_NF_POISSON = 2, FF_DEV_NF_RECORD = 4, FF_DEV_NF_SILENT = 8 }; /* = FF_NF_* */
-
-#define FF_DEV_NO_WORD 0xffffffffffffffffull /* padding and silenced neurons in device spike words */
 
 /* Everything the kernels see: sizes, the model (its table on the device) and device pointers.
  * Passed to every kernel by value; the pointers never change during a run. */
@@ -61,7 +58,7 @@ typedef struct {
   const int64_t *slot_off;   /* [n + 1] */
   int32_t *overflow;         /* [1] set if a cell had more spikes than slots (never, by the bound) */
   /* per neuron */
-  const uint8_t *flags;      /* FF_DEV_NF_* */
+  const uint8_t *flags;      /* FF_NF_* (spike.h) */
   const int64_t *gid;
   /* incoming connections, grouped by stand-in (net.h) */
   int32_t n_pre;
@@ -87,7 +84,7 @@ typedef struct {
   int64_t *spk_off;          /* [B n] exclusive scan of wcount */
   int64_t *n_spk;            /* [1] total */
   int32_t *spk_cell, *spk_step;
-  uint64_t *spk_word;        /* packed exchange words (FF_DEV_NO_WORD for silenced neurons) */
+  uint64_t *spk_word;        /* packed exchange words (FF_SPIKE_NONE for silenced neurons) */
   /* delivery of received words on the device (NCCL transport) */
   int32_t *look;             /* stand-in of each received word, -1 = none here */
   int64_t *slot_fill;        /* [D B] */
@@ -113,24 +110,8 @@ static inline uint32_t ff_dev_exch(uint32_t *p, uint32_t v) { const uint32_t o =
 /* ---- small helpers ----------------------------------------------------------------------------- */
 FF_DEV static inline int32_t ff_dev_step(const FfDev *d, int32_t k) { return *d->n0 + k; }
 
-/* Index of key in the ascending a[0..n), or -1. */
-FF_HD static inline int32_t ff_dev_find(const int64_t *a, int32_t n, int64_t key) {
-  int32_t lo = 0, hi = n;
-  while (lo < hi) {
-    const int32_t mid = lo + (hi - lo) / 2;
-    if (a[mid] < key) lo = mid + 1; else hi = mid;
-  }
-  return lo < n && a[lo] == key ? lo : -1;
-}
-
-/* The exchange word of a spike, as ff_spike_pack (exchange.h) makes it. */
-FF_HD static inline uint64_t ff_dev_word(int64_t q, int32_t step_in_window, int32_t b) {
-  return (uint64_t)q | (uint64_t)(uint16_t)step_in_window << 32 | (uint64_t)(uint16_t)b << 48;
-}
-
 FF_DEV static inline void ff_dev_schedule(const FfDev *d, int64_t c) {
-  const int32_t j = ff_first_crossing(&d->m, d->u[c], d->g[c]);
-  d->next[c] = j > 0 ? d->t_anchor[c] + j : -1;
+  d->next[c] = ff_next_spike(&d->m, d->u[c], d->g[c], d->t_anchor[c]);
 }
 
 /* A spike of cell c at step n: count, keep for the exchange, reset, predict from the reset state. */
@@ -142,9 +123,7 @@ FF_DEV static inline void ff_dev_fire(const FfDev *d, int64_t c, int32_t n) {
   if (base + s < (int64_t)b * d->slots + d->slot_off[i + 1]) d->wstep[base + s] = n;
   else *d->overflow = 1;
   d->wcount[c] = s + 1;
-  d->u[c] = d->m.u_reset;
-  d->g[c] = 0.0;
-  d->t_anchor[c] = n + ff_refractory_steps(&d->m, (d->flags[i] & FF_DEV_NF_DRIVEN) != 0) - 1;
+  ff_after_spike(&d->m, (d->flags[i] & FF_NF_DRIVEN) != 0, n, &d->u[c], &d->g[c], &d->t_anchor[c]);
   ff_dev_schedule(d, c);
 }
 
@@ -179,9 +158,7 @@ FF_DEV static inline void ff_dev_k_poisson(const FfDev *d, int64_t q, int32_t k)
   const int32_t n = ff_dev_step(d, k);
   if (n >= d->n_steps) return;
   const int32_t b = (int32_t)(q / d->n_poisson), i = d->poisson[q % d->n_poisson];
-  uint32_t w[4];
-  ff_rng4(d->seed, FF_STREAM_POISSON, (uint32_t)(n >> 2), (uint32_t)d->gid[i], (uint32_t)b, w);
-  if (w[n & 3] < d->m.p_ext_u32) {
+  if (ff_input_spike(d->seed, FF_STREAM_POISSON, d->gid[i], b, n, d->m.p_ext_u32)) {
     const int64_t c = (int64_t)b * d->n + i;
     ff_dev_add_i32(&d->ext[c], 1);
     ff_dev_touch(d, c);
@@ -202,39 +179,21 @@ FF_DEV static inline void ff_dev_k_background(const FfDev *d, int64_t c, int32_t
   const int32_t n = ff_dev_step(d, k);
   if (n >= d->n_steps) return;
   const int32_t i = (int32_t)(c % d->n), b = (int32_t)(c / d->n);
-  uint32_t w[4];
-  ff_rng4(d->seed, FF_STREAM_BACKGROUND, (uint32_t)(n >> 2), (uint32_t)d->gid[i], (uint32_t)b, w);
-  if (w[n & 3] < d->m.p_background_u32) {
+  if (ff_input_spike(d->seed, FF_STREAM_BACKGROUND, d->gid[i], b, n, d->m.p_background_u32)) {
     d->bg[c]++;
     ff_dev_touch(d, c);
   }
 }
 
-/* update: the q-th touched cell. The arithmetic is sim_cpu.c's step_shiu / step_brainscale,
- * expression for expression, so both give the same bits. */
+/* update: the q-th touched cell takes its input (model.h, as the CPU backend does); brainscale
+ * cells that cross threshold spike at once. */
 FF_DEV static inline void ff_dev_k_update(const FfDev *d, int64_t q, int32_t k) {
   const int32_t n = ff_dev_step(d, k);
   const int64_t c = d->touched[q];
-  const FfModel *m = &d->m;
-  const double acc = (double)(long long)d->acc[c], ext = (double)d->ext[c], bg = (double)d->bg[c];
   if (n > d->t_anchor[c]) {
-    if (m->step_order == FF_ORDER_SHIU) {
-      const int32_t j = n - d->t_anchor[c];
-      const double u = ff_free_u(m, d->u[c], d->g[c], j), g = ff_free_g(m, d->g[c], j);
-      d->t_anchor[c] = n;
-      d->g[c] = g + m->w_syn * acc;
-      d->u[c] = u + (m->w_ext * ext + m->w_background * bg);
-      ff_dev_schedule(d, c);
-    } else {
-      const int32_t j = n - 1 - d->t_anchor[c];
-      double u = ff_free_u(m, d->u[c], d->g[c], j), g = ff_free_g(m, d->g[c], j);
-      g = m->es1 * g + m->w_syn * acc;
-      u = m->em1 * u + m->one_minus_em * g + (m->w_ext * ext + m->w_background * bg);
-      d->u[c] = u;
-      d->g[c] = g;
-      d->t_anchor[c] = n;
-      if (u > m->u_th) ff_dev_fire(d, c, n); else ff_dev_schedule(d, c);
-    }
+    const double syn = (double)(long long)d->acc[c], ext = (double)d->ext[c], bg = (double)d->bg[c];
+    if (ff_take_input(&d->m, n, syn, ext, bg, &d->u[c], &d->g[c], &d->t_anchor[c])) ff_dev_fire(d, c, n);
+    else ff_dev_schedule(d, c);
   }
   d->acc[c] = 0;
   d->ext[c] = 0;
@@ -248,36 +207,35 @@ FF_DEV static inline void ff_dev_k_state(const FfDev *d, int64_t q, int32_t k) {
   if (n >= d->n_steps) return;
   const int32_t b = (int32_t)(q / d->n_state), s = (int32_t)(q % d->n_state);
   const int64_t c = (int64_t)b * d->n + d->state_i[s];
-  const int32_t j = n - d->t_anchor[c];
   const int64_t at = ((int64_t)b * d->n_steps + n) * d->n_state + s;
-  d->state_v[at] = d->m.v_rest + (j > 0 ? ff_free_u(&d->m, d->u[c], d->g[c], j) : d->u[c]);
-  d->state_g[at] = j > 0 ? ff_free_g(&d->m, d->g[c], j) : d->g[c];
+  ff_state_at(&d->m, d->u[c], d->g[c], d->t_anchor[c], n, &d->state_v[at], &d->state_g[at]);
 }
 
 /* compaction, after the scan of wcount into spk_off: cell c's spikes into the window's list. */
 FF_DEV static inline void ff_dev_k_scatter(const FfDev *d, int64_t c) {
   const int32_t i = (int32_t)(c % d->n), b = (int32_t)(c / d->n);
   const int64_t base = (int64_t)b * d->slots + d->slot_off[i], o = d->spk_off[c];
-  const int32_t n0 = *d->n0, silent = (d->flags[i] & FF_DEV_NF_SILENT) != 0;
+  const int32_t n0 = *d->n0;
   for (int32_t s = 0; s < d->wcount[c]; ++s) {
     const int32_t step = d->wstep[base + s];
     d->spk_cell[o + s] = (int32_t)c;
     d->spk_step[o + s] = step;
-    d->spk_word[o + s] = silent ? FF_DEV_NO_WORD : ff_dev_word(d->new_base + i, step - n0, b);
+    d->spk_word[o + s] = ff_spike_word(d->flags[i], d->new_base + i, step, n0, b);
   }
   d->wcount[c] = 0;
+}
+
+/* The arrival slot of a received word: step in window * B + trial, as the host sorts them. */
+FF_HD static inline int64_t ff_dev_slot(const FfDev *d, uint64_t w) {
+  return (int64_t)ff_spike_step(w) * d->B + ff_spike_batch(w);
 }
 
 /* device delivery, pass 1: the stand-in of received word q, counted into its slot. */
 FF_DEV static inline void ff_dev_k_lookup(const FfDev *d, const uint64_t *words, int64_t q) {
   const uint64_t w = words[q];
-  int32_t p = -1;
-  if (w != FF_DEV_NO_WORD) p = ff_dev_find(d->pre_new, d->n_pre, (int64_t)(w & 0xffffffffu));
+  const int32_t p = w == FF_SPIKE_NONE ? -1 : ff_find_sorted(d->pre_new, d->n_pre, ff_spike_gid(w));
   d->look[q] = p;
-  if (p >= 0) {
-    const int32_t step = (int32_t)((w >> 32) & 0xffff), b = (int32_t)(w >> 48);
-    ff_dev_add_i64(&d->arr_off[(int64_t)step * d->B + b + 1], 1);
-  }
+  if (p >= 0) ff_dev_add_i64(&d->arr_off[ff_dev_slot(d, w) + 1], 1);
 }
 
 /* device delivery, pass 2 (after the scan of arr_off): word q into its slot. Order within a slot
@@ -285,20 +243,52 @@ FF_DEV static inline void ff_dev_k_lookup(const FfDev *d, const uint64_t *words,
 FF_DEV static inline void ff_dev_k_place(const FfDev *d, const uint64_t *words, int64_t q) {
   if (d->look[q] < 0) return;
   const uint64_t w = words[q];
-  const int32_t step = (int32_t)((w >> 32) & 0xffff), b = (int32_t)(w >> 48);
-  const int64_t slot = (int64_t)step * d->B + b;
+  const int64_t slot = ff_dev_slot(d, w);
   const int64_t at = d->arr_off[slot] + ff_dev_add_i64(&d->slot_fill[slot], 1);
   d->arr[at] = d->look[q];
-  d->arr_b[at] = b;
+  d->arr_b[at] = ff_spike_batch(w);
 }
 
-/* ---- the host side's view of a device (src/sim/sim_dev.c) ---------------------------------------- */
+/* ---- the order of a step ----------------------------------------------------------------------- */
+
+/* The kernels of one step. Every device runs the list ff_dev_step_kernels gives, in its order. */
+typedef enum {
+  FF_DEV_FIRE,       /* ff_dev_k_fire over every cell */
+  FF_DEV_ARRIVE,     /* ff_dev_k_arrive over the connections of the step's arrivals, counting events */
+  FF_DEV_POISSON,    /* ff_dev_k_poisson over trials x Poisson neurons */
+  FF_DEV_FILE,       /* ff_dev_k_file over trials x the step's file spikes */
+  FF_DEV_BACKGROUND, /* ff_dev_k_background over every cell */
+  FF_DEV_UPDATE,     /* ff_dev_k_update over the touched cells, then the touched count back to 0 */
+  FF_DEV_STATE,      /* ff_dev_k_state over trials x recorded neurons */
+  FF_DEV_KERNELS     /* the number of kinds: the longest list */
+} FfDevKernel;
+
+/* The kernels of a step, in the model's step order (shiu: fire, arrive, inputs, update; brainscale:
+ * arrive, inputs, update, fire), leaving out those with nothing to do in this window: n_file_window
+ * file spikes and `arrivals` arriving spikes. Returns how many were written to k. */
+static inline int ff_dev_step_kernels(const FfDev *d, int64_t n_file_window, int64_t arrivals,
+                                      FfDevKernel k[FF_DEV_KERNELS]) {
+  const int shiu = d->m.step_order == FF_ORDER_SHIU;
+  int n = 0;
+  if (shiu) k[n++] = FF_DEV_FIRE;
+  if (arrivals > 0) k[n++] = FF_DEV_ARRIVE;
+  if (d->m.p_ext_u32 && d->n_poisson > 0) k[n++] = FF_DEV_POISSON;
+  if (n_file_window > 0) k[n++] = FF_DEV_FILE;
+  if (d->m.p_background_u32) k[n++] = FF_DEV_BACKGROUND;
+  k[n++] = FF_DEV_UPDATE;
+  if (!shiu) k[n++] = FF_DEV_FIRE;
+  if (d->n_state > 0) k[n++] = FF_DEV_STATE;
+  return n;
+}
+
+/* ---- the host side's view of a device (src/sim/sim_dev_setup.c, sim_dev.c) ------------------------- */
 
 /* What a device implementation provides: memory by name, copies, and the kernel sequences. The
  * CUDA one is ff_dev_ops_cuda() (NULL in a build without CUDA), the serial one ff_dev_ops_emulate. */
 typedef struct FfDevOps {
   const char *name;
-  /* device `device` for this rank; NCCL joins `comm` when nccl is set */
+  /* device `device` for this rank; with nccl set, NCCL joins `comm`: then collective, all ranks of
+   * comm must call it */
   int (*init)(void **ctx, int device, int nccl, void *mpi_comm);
   int (*mem_free)(void *ctx, int64_t *free_bytes, int64_t *total_bytes);
   int (*alloc)(void *ctx, const char *name, int64_t bytes, void **p); /* zeroed */
@@ -311,7 +301,8 @@ typedef struct FfDevOps {
   int (*window)(void *ctx, const FfDev *d, int32_t steps, int64_t n_file_window, int64_t arrivals);
   /* scan + scatter of the window's spikes; *n_spikes = their number (waits) */
   int (*compact)(void *ctx, const FfDev *d, int64_t *n_spikes);
-  /* NCCL (or its MPI imitation): every rank's `per_rank` words into recv [size x per_rank] */
+  /* NCCL (or its MPI imitation): every rank's `per_rank` words into recv [size x per_rank].
+   * Collective: all ranks must call it */
   int (*allgather)(void *ctx, const uint64_t *send, uint64_t *recv, int64_t per_rank);
   /* lookup, scan and place of n received words on the device (arr_off, arr, arr_b); *kept =
    * the arrivals found; none is placed when that exceeds cap */

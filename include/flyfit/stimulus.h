@@ -38,7 +38,7 @@ int ff_neuron_list_parse(const char *text, const char *what, int64_t n, const in
 /* Rank 0: reads every list and the spikes file of the config. n_steps bounds the input spikes. */
 int ff_stimulus_load(const FfConfig *cfg, const FfModel *m, int64_t n, const int64_t *root_ids, int64_t n_steps,
                      FfStimulus *s);
-/* Collective: rank 0's stimulus to every rank. */
+/* Collective: all ranks of comm must call it. Rank 0's stimulus to every rank. */
 int ff_stimulus_bcast(FfStimulus *s, MPI_Comm comm);
 void ff_stimulus_destroy(FfStimulus *s);
 

@@ -11,11 +11,13 @@
  * Presynaptic ES traces change only when a spike arrives, so they are kept lazily as (value, step of
  * last arrival) and decayed by a^(t - last) when touched. */
 #include "flyfit/fit.h"
+#include "flyfit/arrivals.h"
 #include "flyfit/error.h"
 #include "flyfit/exact.h"
 #include "flyfit/log.h"
 #include "flyfit/results.h"
 #include "flyfit/rng.h"
+#include "flyfit/spike.h"
 
 #include <math.h>
 #include <omp.h>
@@ -67,11 +69,7 @@ struct FfFitNet {
   EmitVec *emit;       /* [n_chunks] */
   int record;          /* keep the spikes of sample 0 (ff_fit_record) */
   EmitVec rec;         /* (local neuron, step, 0) of the last forward */
-  int64_t *arr_off;    /* [D x B + 1] arrivals of the current window by (step, trial) */
-  int32_t *arr;
-  int64_t arr_cap;
-  int32_t *look;
-  int64_t look_cap;
+  FfArrivals arr;      /* arrivals of the current window, step-major: slot k B + b */
   FfExchange *x;
   double *apow;        /* [steps + 1] a^k for the lazy presynaptic traces */
   FfFitStats stats;
@@ -148,22 +146,23 @@ void ff_fit_destroy(FfFitNet **pf) {
                   f->conn_w, f->conn_m, f->conn_v, f->g_conn, f->conn_sign, f->wq, f->v, f->g, f->w, f->hold,
                   f->count, f->next_bg, f->acc, f->ev, f->eg, f->ec, f->fv, f->fg, f->fc, f->cv, f->cg, f->cc,
                   f->st_s, f->st_sg, f->st_held, f->xmark, f->px, f->plast, f->np_row_syn, f->dldc, f->xhat, f->keys,
-                  f->chunk_lo, f->arr_off, f->arr, f->look, f->apow};
+                  f->chunk_lo, f->apow};
   for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; ++k) free(bufs[k]);
   if (f->emit)
     for (int c = 0; c < f->n_chunks; ++c) free(f->emit[c].v);
   free(f->emit);
   free(f->rec.v);
+  ff_arrivals_destroy(&f->arr);
   ff_exchange_destroy(&f->x);
   free(f);
   *pf = NULL;
 }
 
-static int create(FfFitNet *f) {
+/* The neuron model, and the encoder and connection parameters with their Adam state. */
+static int create_params(FfFitNet *f) {
   const FfFitSetup *s = &f->s;
-  const FfNet *net = s->net;
   const FfModel *m = s->model;
-  const int64_t nb = (int64_t)f->n * f->B, P = f->P;
+  const int64_t P = f->P;
   if (m->step_order != FF_ORDER_BRAINSCALE)
     return FF_ERROR(FF_ERR_INPUT, "[run] mode = fit needs the brainscale step order ([run] preset = brainscale)");
   if (m->ref_steps > 256) return FF_ERROR(FF_ERR_INPUT, "[model] tau_ref_ms: more than 255 refractory steps");
@@ -186,9 +185,14 @@ static int create(FfFitNet *f) {
     FF_TRY(FF_CALLOC(f->conn_v, f->E, "connection Adam state"));
     FF_TRY(FF_CALLOC(f->g_conn, f->E, "connection gradient"));
     FF_TRY(FF_MALLOC(f->conn_sign, f->E, "connection signs"));
-    for (int64_t e = 0; e < f->E; ++e) f->conn_sign[e] = net->weight[e] > 0 ? 1 : -1;
+    for (int64_t e = 0; e < f->E; ++e) f->conn_sign[e] = f->net->weight[e] > 0 ? 1 : -1;
   }
-  /* neuron-trial state */
+  return FF_OK;
+}
+
+/* The state of every neuron-trial, and the batch's inputs. */
+static int create_state(FfFitNet *f) {
+  const int64_t nb = (int64_t)f->n * f->B;
   FF_TRY(FF_MALLOC(f->v, nb, "membrane potentials"));
   FF_TRY(FF_MALLOC(f->g, nb, "synaptic currents"));
   FF_TRY(FF_MALLOC(f->w, nb, "encoder outputs"));
@@ -197,57 +201,76 @@ static int create(FfFitNet *f) {
   FF_TRY(FF_MALLOC(f->next_bg, nb, "background spikes"));
   FF_TRY(FF_CALLOC(f->acc, nb, "synaptic input"));
   FF_TRY(FF_MALLOC(f->dldc, nb, "count gradients"));
+  FF_TRY(FF_MALLOC(f->xhat, (int64_t)f->B * f->P, "encoder input"));
+  return FF_MALLOC(f->keys, f->B, "sample keys");
+}
+
+/* The eligibility traces of what is trained: the encoder's per neuron-trial; for connections
+ * ES-D-RTRL's factors (etrace_decay > 0) or D-RTRL's per connection, refused above max_trace_bytes. */
+static int create_traces(FfFitNet *f) {
+  const FfFitSetup *s = &f->s;
+  const int64_t nb = (int64_t)f->n * f->B;
   if (s->trainable & FF_TRAIN_ENCODER) {
     FF_TRY(FF_MALLOC(f->ev, nb, "encoder traces"));
     FF_TRY(FF_MALLOC(f->eg, nb, "encoder traces"));
     FF_TRY(FF_MALLOC(f->ec, nb, "encoder traces"));
   }
-  if (s->trainable & FF_TRAIN_CONNECTIONS) {
-    if (s->etrace_decay > 0.0) {
-      FF_TRY(FF_MALLOC(f->fv, nb, "ES traces"));
-      FF_TRY(FF_MALLOC(f->fg, nb, "ES traces"));
-      FF_TRY(FF_MALLOC(f->fc, nb, "ES traces"));
-      FF_TRY(FF_MALLOC(f->px, (int64_t)f->n_pre * f->B, "presynaptic traces"));
-      FF_TRY(FF_MALLOC(f->plast, (int64_t)f->n_pre * f->B, "presynaptic traces"));
-      FF_TRY(FF_MALLOC(f->apow, s->steps + 1, "decay powers"));
-      f->apow[0] = 1.0;
-      for (int32_t k = 1; k <= s->steps; ++k) f->apow[k] = f->apow[k - 1] * s->etrace_decay;
-    } else {
-      const double bytes = (double)f->E * f->B * 3 * sizeof(float);
-      if (bytes > s->max_trace_bytes)
-        return FF_ERROR(FF_ERR_INPUT,
-                        "[fit] etrace_decay = 0 (D-RTRL) keeps 3 traces per connection and sample: %.3g GB for %lld "
-                        "connections x %d samples on rank %d, above [fit] max_trace_mb; use ES-D-RTRL "
-                        "([fit] etrace_decay = 0.99) or fewer samples per batch",
-                        bytes / 1e9, (long long)f->E, f->B, net->rank);
-      FF_TRY(FF_MALLOC(f->cv, f->E * f->B, "connection traces"));
-      FF_TRY(FF_MALLOC(f->cg, f->E * f->B, "connection traces"));
-      FF_TRY(FF_MALLOC(f->cc, f->E * f->B, "connection traces"));
-      FF_TRY(FF_MALLOC(f->st_s, nb, "step record"));
-      FF_TRY(FF_MALLOC(f->st_sg, nb, "step record"));
-      FF_TRY(FF_MALLOC(f->st_held, nb, "step record"));
-      FF_TRY(FF_CALLOC(f->xmark, (int64_t)f->n_pre * f->B, "arrival marks"));
-    }
+  if (!(s->trainable & FF_TRAIN_CONNECTIONS)) return FF_OK;
+  if (s->etrace_decay > 0.0) {
+    FF_TRY(FF_MALLOC(f->fv, nb, "ES traces"));
+    FF_TRY(FF_MALLOC(f->fg, nb, "ES traces"));
+    FF_TRY(FF_MALLOC(f->fc, nb, "ES traces"));
+    FF_TRY(FF_MALLOC(f->px, (int64_t)f->n_pre * f->B, "presynaptic traces"));
+    FF_TRY(FF_MALLOC(f->plast, (int64_t)f->n_pre * f->B, "presynaptic traces"));
+    FF_TRY(FF_MALLOC(f->apow, s->steps + 1, "decay powers"));
+    f->apow[0] = 1.0;
+    for (int32_t k = 1; k <= s->steps; ++k) f->apow[k] = f->apow[k - 1] * s->etrace_decay;
+    return FF_OK;
   }
-  FF_TRY(FF_MALLOC(f->xhat, (int64_t)f->B * P, "encoder input"));
-  FF_TRY(FF_MALLOC(f->keys, f->B, "sample keys"));
-  /* readout: synapses of every fitted neuropil over all neurons (an integer sum across ranks) */
+  const double bytes = (double)f->E * f->B * 3 * sizeof(float);
+  if (bytes > s->max_trace_bytes)
+    return FF_ERROR(FF_ERR_INPUT,
+                    "[fit] etrace_decay = 0 (D-RTRL) keeps 3 traces per connection and sample: %.3g GB for %lld "
+                    "connections x %d samples on rank %d, above [fit] max_trace_mb; use ES-D-RTRL "
+                    "([fit] etrace_decay = 0.99) or fewer samples per batch",
+                    bytes / 1e9, (long long)f->E, f->B, f->net->rank);
+  FF_TRY(FF_MALLOC(f->cv, f->E * f->B, "connection traces"));
+  FF_TRY(FF_MALLOC(f->cg, f->E * f->B, "connection traces"));
+  FF_TRY(FF_MALLOC(f->cc, f->E * f->B, "connection traces"));
+  FF_TRY(FF_MALLOC(f->st_s, nb, "step record"));
+  FF_TRY(FF_MALLOC(f->st_sg, nb, "step record"));
+  FF_TRY(FF_MALLOC(f->st_held, nb, "step record"));
+  return FF_CALLOC(f->xmark, (int64_t)f->n_pre * f->B, "arrival marks");
+}
+
+/* Chunks of neurons for the threads (spikes are collected per chunk, merged in chunk order) and the
+ * arrivals of a window. */
+static int create_windows(FfFitNet *f) {
+  f->n_chunks = f->n > 0 ? (f->s.threads > 0 ? 4 * f->s.threads : 4) : 1;
+  if (f->n_chunks > f->n && f->n > 0) f->n_chunks = f->n;
+  FF_TRY(FF_MALLOC(f->chunk_lo, f->n_chunks + 1, "chunks"));
+  for (int c = 0; c <= f->n_chunks; ++c) f->chunk_lo[c] = (int32_t)((int64_t)f->n * c / f->n_chunks);
+  FF_TRY(FF_CALLOC(f->emit, f->n_chunks, "spike lists"));
+  return ff_arrivals_create(&f->arr, f->B, f->D, 0, 0);
+}
+
+/* Collective: all ranks of f->s.comm must call it, whatever their status (a rank that failed before
+ * still takes part). The synapses of every fitted neuropil over all neurons, an integer sum across
+ * ranks, for the readout. */
+static int create_readout(FfFitNet *f, int status) {
+  const FfFitSetup *s = &f->s;
+  const FfNet *net = f->net;
+  const int32_t P = f->P;
   FF_TRY(FF_CALLOC(f->np_row_syn, P > 0 ? P : 1, "neuropil synapses"));
   for (int32_t j = 0; j < f->n; ++j)
     for (int64_t k = net->np_row[j]; k < net->np_row[j + 1]; ++k) {
       const int32_t p = s->np_of[net->np_id[k]];
       if (p >= 0) f->np_row_syn[p] += net->np_syn[k];
     }
-  MPI_Allreduce(MPI_IN_PLACE, f->np_row_syn, (int)P, MPI_INT64_T, MPI_SUM, s->comm);
+  FF_TRY(FF_MPI(MPI_Allreduce(MPI_IN_PLACE, f->np_row_syn, (int)P, MPI_INT64_T, MPI_SUM, s->comm)));
+  FF_TRY(status);
   for (int32_t p = 0; p < P; ++p)
     if (f->np_row_syn[p] <= 0) return FF_ERROR(FF_ERR_INPUT, "fitted neuropil %d has no presynaptic synapses", p);
-  /* chunks of neurons for the threads; spikes are collected per chunk, merged in chunk order */
-  f->n_chunks = f->n > 0 ? (s->threads > 0 ? 4 * s->threads : 4) : 1;
-  if (f->n_chunks > f->n && f->n > 0) f->n_chunks = f->n;
-  FF_TRY(FF_MALLOC(f->chunk_lo, f->n_chunks + 1, "chunks"));
-  for (int c = 0; c <= f->n_chunks; ++c) f->chunk_lo[c] = (int32_t)((int64_t)f->n * c / f->n_chunks);
-  FF_TRY(FF_CALLOC(f->emit, f->n_chunks, "spike lists"));
-  FF_TRY(FF_MALLOC(f->arr_off, (int64_t)f->D * f->B + 1, "arrivals"));
   return FF_OK;
 }
 
@@ -263,11 +286,16 @@ int ff_fit_create(const FfFitSetup *s, FfFitNet **out) {
   f->D = s->model->delay_steps;
   f->E = s->net->n_in;
   f->n_pre = s->net->n_pre;
-  int st = create(f);
-  if (st == FF_OK) st = ff_exchange_create(s->net, s->exchange, s->comm, &f->x, NULL);
+  int st = create_params(f);
+  FF_CALL(st, create_state(f));
+  FF_CALL(st, create_traces(f));
+  FF_CALL(st, create_windows(f));
+  /* the collective steps: every rank takes part, so that a failure here leaves no rank waiting */
+  st = create_readout(f, st);
+  const int xst = ff_exchange_create(s->net, s->exchange, s->comm, &f->x, NULL);
+  FF_CALL(st, xst);
   if (st != FF_OK) {
     ff_fit_destroy(&f);
-    ff_error_trace(__FILE__, __LINE__, __func__);
     return st;
   }
   const double per = 4 + 4 + 1 + 8 + 4 + (f->ev ? 24 : 0) + (f->fv ? 24 : 0); /* v g hold acc(r+w) next_bg traces */
@@ -327,17 +355,18 @@ static void start_batch(FfFitNet *f, const double *x, const uint32_t *key) {
 static void deliver(FfFitNet *f, int32_t k) {
   const FfNet *net = f->net;
   const int32_t B = f->B;
-  const int64_t a0 = f->arr_off[(int64_t)k * B], a1 = f->arr_off[(int64_t)(k + 1) * B];
+  const int64_t *off = f->arr.off;
+  const int64_t a0 = off[(int64_t)k * B], a1 = off[(int64_t)(k + 1) * B];
   if (a1 == a0) return;
   int64_t events = 0;
 #pragma omp parallel for schedule(dynamic, 64) reduction(+ : events) num_threads(f->s.threads > 0 ? f->s.threads : 1)
   for (int64_t a = a0; a < a1; ++a) {
-    const int32_t sidx = f->arr[a];
+    const int32_t sidx = f->arr.pre[a];
     /* the trial is the slot this arrival was sorted into */
-    int32_t lo = 0, hi = B; /* the b with arr_off[k*B + b] <= a < arr_off[k*B + b + 1] */
+    int32_t lo = 0, hi = B; /* the b with off[k*B + b] <= a < off[k*B + b + 1] */
     while (hi - lo > 1) {
       const int32_t mid = (lo + hi) / 2;
-      if (f->arr_off[(int64_t)k * B + mid] <= a) lo = mid; else hi = mid;
+      if (off[(int64_t)k * B + mid] <= a) lo = mid; else hi = mid;
     }
     const int32_t b = lo;
     for (int64_t e = net->pre_indptr[sidx]; e < net->pre_indptr[sidx + 1]; ++e) {
@@ -410,15 +439,32 @@ static void update_connection_traces(FfFitNet *f, int32_t t) {
   memset(f->xmark, 0, (size_t)f->n_pre * B);
 }
 
-/* After a window: pack its spikes, exchange them, and sort the arrivals of the next window by
- * (step, trial); presynaptic ES traces take their arrivals in time order. */
+/* The end of a window: the spikes of sample 0 into the record (ff_fit_record), the spike count,
+ * and the chunks' lists emptied. */
+static int end_window(FfFitNet *f) {
+  int st = FF_OK;
+  for (int c = 0; c < f->n_chunks; ++c) {
+    for (int64_t i = 0; f->record && i < f->emit[c].n; ++i) {
+      const Emit *e = &f->emit[c].v[i];
+      if (e->b == 0 && st == FF_OK && emit_push(&f->rec, e->j, e->t, 0) != FF_OK)
+        st = FF_ERROR(FF_ERR_NOMEM, "out of memory recording spikes");
+    }
+    f->stats.spikes += f->emit[c].n;
+    f->emit[c].n = 0;
+  }
+  return st;
+}
+
+/* Collective: all ranks of f->s.comm must call it. After window [t0, t0 + D): pack its spikes,
+ * exchange them, and sort the arrivals of the next window by (step, trial); presynaptic ES traces
+ * take their arrivals in time order. status != FF_OK tells the other ranks to stop. */
 static int exchange_window(FfFitNet *f, int32_t t0, int status) {
   const FfNet *net = f->net;
   const int32_t B = f->B, D = f->D;
   int64_t n = 0;
   for (int c = 0; c < f->n_chunks; ++c) n += f->emit[c].n;
   uint64_t *send = NULL;
-  if (status == FF_OK) status = ff_exchange_send_buffer(f->x, n, &send);
+  FF_CALL(status, ff_exchange_send_buffer(f->x, n, &send));
   if (status == FF_OK) {
     int64_t q = 0;
     for (int c = 0; c < f->n_chunks; ++c)
@@ -427,54 +473,72 @@ static int exchange_window(FfFitNet *f, int32_t t0, int status) {
         send[q++] = ff_spike_pack(net->new_base + e->j, e->t - t0, e->b);
       }
   }
-  if (f->record)
-    for (int c = 0; c < f->n_chunks; ++c)
-      for (int64_t i = 0; i < f->emit[c].n; ++i)
-        if (f->emit[c].v[i].b == 0 && emit_push(&f->rec, f->emit[c].v[i].j, f->emit[c].v[i].t, 0) != FF_OK &&
-            status == FF_OK) /* reported through the exchange, so that no rank waits */
-          status = FF_ERROR(FF_ERR_NOMEM, "out of memory recording spikes");
-  for (int c = 0; c < f->n_chunks; ++c) f->emit[c].n = 0;
-  f->stats.spikes += n;
+  /* a failure to record is reported through the exchange, so that no rank waits */
+  FF_CALL(status, end_window(f));
   const uint64_t *recv;
   int64_t got;
   FfExchangeStats xs = {0, 0, 0.0, 0.0};
   const double t_x = ff_wall_seconds();
   FF_TRY(ff_exchange_run(f->x, n, status, &recv, &got, &xs));
   f->stats.exchange_s += ff_wall_seconds() - t_x;
-  if (got > f->look_cap) {
-    FF_TRY(FF_REALLOC(f->look, got, "arriving spikes"));
-    f->look_cap = got;
-  }
-  const int64_t slots = (int64_t)D * B;
-  memset(f->arr_off, 0, (size_t)(slots + 1) * sizeof *f->arr_off);
-  int64_t kept = 0;
-  for (int64_t q = 0; q < got; ++q) {
-    f->look[q] = ff_net_standin(net, ff_spike_gid(recv[q]));
-    if (f->look[q] < 0) continue;
-    f->arr_off[(int64_t)ff_spike_step(recv[q]) * B + ff_spike_batch(recv[q]) + 1]++;
-    ++kept;
-  }
-  for (int64_t k = 0; k < slots; ++k) f->arr_off[k + 1] += f->arr_off[k];
-  if (kept > f->arr_cap) {
-    FF_TRY(FF_REALLOC(f->arr, kept, "arriving spikes"));
-    f->arr_cap = kept;
-  }
-  for (int64_t q = 0; q < got; ++q)
-    if (f->look[q] >= 0) f->arr[f->arr_off[(int64_t)ff_spike_step(recv[q]) * B + ff_spike_batch(recv[q])]++] = f->look[q];
-  for (int64_t k = slots; k > 0; --k) f->arr_off[k] = f->arr_off[k - 1];
-  f->arr_off[0] = 0;
+  FF_TRY(ff_arrivals_sort(&f->arr, net, recv, got));
   if (f->px) { /* arrivals at step t0 + D + k: eps = a^(t - last) eps + 1 */
-    for (int64_t k = 0; k < slots; ++k) {
+    for (int64_t k = 0; k < (int64_t)D * B; ++k) {
       const int32_t t = t0 + D + (int32_t)(k / B), b = (int32_t)(k % B);
       if (t >= f->s.steps) break; /* arrives after the end of the sample */
-      for (int64_t a = f->arr_off[k]; a < f->arr_off[k + 1]; ++a) {
-        const int64_t q = (int64_t)f->arr[a] * B + b;
+      for (int64_t a = f->arr.off[k]; a < f->arr.off[k + 1]; ++a) {
+        const int64_t q = (int64_t)f->arr.pre[a] * B + b;
         f->px[q] = (float)(f->apow[t - f->plast[q]] * f->px[q]) + 1.0f;
         f->plast[q] = t;
       }
     }
   }
   return FF_OK;
+}
+
+/* Collective: all ranks of f->s.comm must call it, whatever their status. The neuropil rates of
+ * the B samples into rates [B x P]: integer sums of synapses x counts, added across ranks, with a
+ * flag of any rank's failure in the same sum, so that all ranks stop together. */
+static int neuropil_rates(FfFitNet *f, int32_t B, int status, double *rates) {
+  const FfFitSetup *s = &f->s;
+  const FfNet *net = f->net;
+  const int32_t P = f->P;
+  const int64_t nr = (int64_t)B * P;
+  int64_t *sums;
+  FF_TRY(FF_CALLOC(sums, nr + 1, "neuropil sums"));
+  for (int32_t j = 0; status == FF_OK && j < f->n; ++j)
+    for (int64_t k = net->np_row[j]; k < net->np_row[j + 1]; ++k) {
+      const int32_t p = s->np_of[net->np_id[k]];
+      if (p < 0) continue;
+      for (int32_t b = 0; b < B; ++b)
+        sums[(int64_t)b * P + p] += (int64_t)net->np_syn[k] * f->count[(int64_t)j * f->B + b];
+    }
+  sums[nr] = status != FF_OK;
+  int st = FF_MPI(MPI_Allreduce(MPI_IN_PLACE, sums, (int)(nr + 1), MPI_INT64_T, MPI_SUM, s->comm));
+  if (st == FF_OK && status == FF_OK && sums[nr] > 0)
+    st = FF_ERROR(FF_ERR_MPI, "%lld other rank(s) failed in the last window of a batch", (long long)sums[nr]);
+  const double t_count = (double)(s->steps - s->warmup) * s->model->dt_ms * 1e-3;
+  for (int64_t q = 0; st == FF_OK && status == FF_OK && q < nr; ++q)
+    rates[q] = (double)sums[q] / (double)f->np_row_syn[q % P] / t_count;
+  free(sums);
+  return status != FF_OK ? status : st;
+}
+
+/* The steps of window [t0, t1): arrivals, then every neuron-trial (and D-RTRL's connection traces). */
+static int run_steps(FfFitNet *f, int32_t t0, int32_t t1) {
+  int status = FF_OK;
+  double ta = ff_wall_seconds();
+  for (int32_t t = t0; t < t1 && status == FF_OK; ++t) {
+    if (t0 > 0) deliver(f, t - t0);
+    const double tb = ff_wall_seconds();
+    f->stats.deliver_s += tb - ta;
+    status = update(f, t);
+    if (status == FF_OK && f->cv) update_connection_traces(f, t);
+    ta = ff_wall_seconds();
+    f->stats.step_s += ta - tb;
+    f->stats.steps++;
+  }
+  return status;
 }
 
 int ff_fit_forward(FfFitNet *f, int32_t B, const double *x, const uint32_t *key, int traces, double *rates) {
@@ -487,31 +551,14 @@ int ff_fit_forward(FfFitNet *f, int32_t B, const double *x, const uint32_t *key,
   float *ev = f->ev, *fv = f->fv, *cv = f->cv, *px = f->px, *st = f->st_s;
   if (!traces) f->ev = f->fv = f->cv = f->px = f->st_s = NULL;
   start_batch(f, x, key);
-  memset(f->arr_off, 0, (size_t)((int64_t)f->D * f->B + 1) * sizeof *f->arr_off);
+  ff_arrivals_clear(&f->arr);
   int status = FF_OK;
-  for (int32_t t0 = 0; t0 < s->steps; t0 += f->D) {
-    const int32_t t1 = t0 + f->D < s->steps ? t0 + f->D : s->steps;
-    double ta = ff_wall_seconds();
-    for (int32_t t = t0; t < t1 && status == FF_OK; ++t) {
-      if (t0 > 0) deliver(f, t - t0);
-      double tb = ff_wall_seconds();
-      f->stats.deliver_s += tb - ta;
-      status = update(f, t);
-      if (status == FF_OK && f->cv) update_connection_traces(f, t);
-      ta = ff_wall_seconds();
-      f->stats.step_s += ta - tb;
-      f->stats.steps++;
-    }
-    if (t1 < s->steps) status = exchange_window(f, t0, status);
-    else
-      for (int c = 0; c < f->n_chunks; ++c) { /* spikes of the last window arrive after the end */
-        for (int64_t i = 0; f->record && i < f->emit[c].n; ++i)
-          if (f->emit[c].v[i].b == 0 && emit_push(&f->rec, f->emit[c].v[i].j, f->emit[c].v[i].t, 0) != FF_OK)
-            status = FF_ERROR(FF_ERR_NOMEM, "out of memory recording spikes");
-        f->stats.spikes += f->emit[c].n;
-        f->emit[c].n = 0;
-      }
-    if (status != FF_OK) break;
+  const int64_t n_windows = ff_window_count(s->steps, f->D);
+  for (int64_t w = 0; w < n_windows && status == FF_OK; ++w) {
+    const FfWindow win = ff_window(w, f->D, s->steps);
+    status = run_steps(f, (int32_t)win.first, (int32_t)win.end);
+    if (w + 1 < n_windows) status = exchange_window(f, (int32_t)win.first, status);
+    else FF_CALL(status, end_window(f)); /* spikes of the last window arrive after the end */
   }
   if (!traces) {
     f->ev = ev;
@@ -520,31 +567,38 @@ int ff_fit_forward(FfFitNet *f, int32_t B, const double *x, const uint32_t *key,
     f->px = px;
     f->st_s = st;
   }
-  FF_TRY(status);
-  if (f->px && traces) /* decay every presynaptic trace to the last step */
+  /* the last window has no exchange: the rates' sum tells the ranks of a failure in it */
+  if (f->px && traces && status == FF_OK) /* decay every presynaptic trace to the last step */
     for (int64_t q = 0; q < (int64_t)f->n_pre * f->B; ++q) {
       f->px[q] = (float)(f->apow[s->steps - 1 - f->plast[q]] * f->px[q]);
       f->plast[q] = s->steps - 1;
     }
-  /* neuropil rates: integer sums of synapses x counts, added across ranks */
-  const FfNet *net = f->net;
-  const int32_t P = f->P;
-  int64_t *sums;
-  FF_TRY(FF_CALLOC(sums, (int64_t)B * P, "neuropil sums"));
-  for (int32_t j = 0; j < f->n; ++j)
-    for (int64_t k = net->np_row[j]; k < net->np_row[j + 1]; ++k) {
-      const int32_t p = s->np_of[net->np_id[k]];
-      if (p < 0) continue;
-      for (int32_t b = 0; b < B; ++b) sums[(int64_t)b * P + p] += (int64_t)net->np_syn[k] * f->count[(int64_t)j * f->B + b];
-    }
-  MPI_Allreduce(MPI_IN_PLACE, sums, (int)((int64_t)B * P), MPI_INT64_T, MPI_SUM, s->comm);
-  const double t_count = (double)(s->steps - s->warmup) * s->model->dt_ms * 1e-3;
-  for (int64_t q = 0; q < (int64_t)B * P; ++q) rates[q] = (double)sums[q] / (double)f->np_row_syn[q % P] / t_count;
-  free(sums);
-  return FF_OK;
+  return neuropil_rates(f, B, status, rates);
 }
 
 /* ---- gradients and Adam ------------------------------------------------------------------------- */
+
+/* Every connection's gradient, summed over the batch's samples, onto g_conn: ES-D-RTRL (fv kept)
+ * dL/dW_ij = (dL/dc_j eps_f,c_j) / (1 - (1 - a)^T) eps_x,i; D-RTRL (cv kept) dL/dW = dL/dc e_c. */
+static void connection_grads(FfFitNet *f) {
+  const FfFitSetup *s = &f->s;
+  const FfNet *net = f->net;
+  const int32_t B = f->B, Bc = f->Bcur;
+  const int es = f->fv != NULL;
+  const float norm = es ? (float)(1.0 - pow(1.0 - s->etrace_decay, (double)s->steps)) : 1.0f;
+#pragma omp parallel for schedule(dynamic, 16) num_threads(s->threads > 0 ? s->threads : 1)
+  for (int32_t sidx = 0; sidx < f->n_pre; ++sidx)
+    for (int64_t e = net->pre_indptr[sidx]; e < net->pre_indptr[sidx + 1]; ++e) {
+      const int64_t j = net->target[e];
+      float acc = 0.0f;
+      if (es)
+        for (int32_t b = 0; b < Bc; ++b)
+          acc += f->dldc[j * B + b] * f->fc[j * B + b] / norm * f->px[(int64_t)sidx * B + b];
+      else
+        for (int32_t b = 0; b < Bc; ++b) acc += f->dldc[j * B + b] * f->cc[e * B + b];
+      f->g_conn[e] += acc;
+    }
+}
 
 int ff_fit_backward(FfFitNet *f, const double *dl_drates) {
   const FfFitSetup *s = &f->s;
@@ -576,27 +630,7 @@ int ff_fit_backward(FfFitNet *f, const double *dl_drates) {
         for (int32_t p = 0; p < P; ++p) f->g_enc_w[(int64_t)j * P + p] += gw * (float)f->xhat[(int64_t)b * P + p];
       }
   }
-  if (f->fv) { /* ES-D-RTRL: dL/dW_ij = (dL/dc_j eps_f,c_j) / (1 - (1 - a)^T) eps_x,i */
-    const float norm = (float)(1.0 - pow(1.0 - s->etrace_decay, (double)s->steps));
-#pragma omp parallel for schedule(dynamic, 16) num_threads(s->threads > 0 ? s->threads : 1)
-    for (int32_t sidx = 0; sidx < f->n_pre; ++sidx)
-      for (int64_t e = net->pre_indptr[sidx]; e < net->pre_indptr[sidx + 1]; ++e) {
-        const int64_t j = net->target[e];
-        float acc = 0.0f;
-        for (int32_t b = 0; b < Bc; ++b)
-          acc += f->dldc[j * B + b] * f->fc[j * B + b] / norm * f->px[(int64_t)sidx * B + b];
-        f->g_conn[e] += acc;
-      }
-  } else if (f->cv) { /* D-RTRL: dL/dW = dL/dc e_c per connection */
-#pragma omp parallel for schedule(dynamic, 16) num_threads(s->threads > 0 ? s->threads : 1)
-    for (int32_t sidx = 0; sidx < f->n_pre; ++sidx)
-      for (int64_t e = net->pre_indptr[sidx]; e < net->pre_indptr[sidx + 1]; ++e) {
-        const int64_t j = net->target[e];
-        float acc = 0.0f;
-        for (int32_t b = 0; b < Bc; ++b) acc += f->dldc[j * B + b] * f->cc[e * B + b];
-        f->g_conn[e] += acc;
-      }
-  }
+  if (f->fv || f->cv) connection_grads(f);
   f->stats.grad_s += ff_wall_seconds() - t0;
   return FF_OK;
 }

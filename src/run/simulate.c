@@ -49,10 +49,7 @@ int ff_mode_simulate(FfRun *r) {
   log_setup(r);
   FfSimSetup setup = {&r->model, &r->net, &r->stim, r->n_steps, (int32_t)r->cfg.batch, (uint64_t)r->cfg.seed,
                       r->threads, r->cfg.progress_s, r->cfg.exchange, r->comm, r->cfg.transport, r->device};
-  const int nccl = r->cfg.transport == FF_TRANSPORT_NCCL;
-  const FfBackend *backend = r->cfg.backend == FF_BACKEND_CUDA      ? (nccl ? &ff_backend_cuda_nccl : &ff_backend_cuda)
-                             : r->cfg.backend == FF_BACKEND_EMULATE ? (nccl ? &ff_backend_emulate_nccl : &ff_backend_emulate)
-                                                                    : &ff_backend_cpu;
+  const FfBackend *backend = ff_backend_find(r->cfg.backend);
   FF_TRY(ff_ranks_agree(FF_MPI(MPI_Barrier(r->comm)), r->comm));
   const double t_sim = MPI_Wtime();
   FF_TRY(ff_ranks_agree(ff_sim_run(backend, &setup, r->comm, &r->out), r->comm));

@@ -7,6 +7,7 @@
 #include "flyfit/error.h"
 #include "flyfit/h5.h"
 #include "flyfit/partition.h"
+#include "flyfit/spike.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,18 +30,9 @@ void ff_net_destroy(FfNet *net) {
   memset(net, 0, sizeof *net);
 }
 
-static int32_t find(const int64_t *sorted, int64_t n, int64_t x) {
-  int64_t lo = 0, hi = n;
-  while (lo < hi) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    if (sorted[mid] < x) lo = mid + 1; else hi = mid;
-  }
-  return lo < n && sorted[lo] == x ? (int32_t)lo : -1;
-}
+int32_t ff_net_local(const FfNet *net, int64_t gid) { return ff_find_sorted(net->gid, net->n_local, gid); }
 
-int32_t ff_net_local(const FfNet *net, int64_t gid) { return find(net->gid, net->n_local, gid); }
-
-int32_t ff_net_standin(const FfNet *net, int64_t q) { return find(net->pre_new, net->n_pre, q); }
+int32_t ff_net_standin(const FfNet *net, int64_t q) { return ff_find_sorted(net->pre_new, net->n_pre, q); }
 
 int ff_net_owner(const FfNet *net, int64_t q) {
   int lo = 0, hi = net->size; /* the last r with neuron_offsets[r] <= q */
@@ -231,29 +223,13 @@ static int validate(const FfNet *net, const char *path) {
   return FF_OK;
 }
 
-int ff_net_find_destinations(FfNet *net, MPI_Comm comm) {
-  const int K = net->size;
-  int *scount, *rcount, *sdispl, *rdispl;
-  FF_TRY(FF_CALLOC(scount, K, "destinations"));
-  FF_TRY(FF_CALLOC(rcount, K, "destinations"));
-  FF_TRY(FF_CALLOC(sdispl, K, "destinations"));
-  FF_TRY(FF_CALLOC(rdispl, K, "destinations"));
-  for (int32_t s = 0; s < net->n_pre; ++s) scount[ff_net_owner(net, net->pre_new[s])]++;
-  MPI_Alltoall(scount, 1, MPI_INT, rcount, 1, MPI_INT, comm);
-  int64_t total = 0;
-  for (int q = 0; q < K; ++q) {
-    rdispl[q] = (int)total;
-    total += rcount[q];
-    if (q) sdispl[q] = sdispl[q - 1] + scount[q - 1];
-  }
-  int64_t *need; /* new ids of my neurons that rank q needs, rank by rank */
-  FF_TRY(FF_MALLOC(need, total, "destinations"));
-  /* stand-ins are ascending by new id, so they are already grouped by owner */
-  MPI_Alltoallv(net->pre_new, scount, sdispl, MPI_INT64_T, need, rcount, rdispl, MPI_INT64_T, comm);
+/* net->dest_indptr and net->dest from the `total` new ids in need, rank q's from rdispl[q] on. */
+static int fill_destinations(FfNet *net, const int64_t *need, int64_t total, const int *rcount, const int *rdispl) {
   FF_TRY(FF_CALLOC(net->dest_indptr, net->n_local + 1, "destinations"));
   for (int64_t k = 0; k < total; ++k) {
     const int64_t i = need[k] - net->new_base;
-    if (i < 0 || i >= net->n_local) return FF_ERROR(FF_ERR_INTERNAL, "rank %d asked for neuron %lld it does not own", net->rank, (long long)need[k]);
+    if (i < 0 || i >= net->n_local)
+      return FF_ERROR(FF_ERR_INTERNAL, "rank %d asked for neuron %lld it does not own", net->rank, (long long)need[k]);
     net->dest_indptr[i + 1]++;
   }
   for (int32_t i = 0; i < net->n_local; ++i) net->dest_indptr[i + 1] += net->dest_indptr[i];
@@ -261,21 +237,44 @@ int ff_net_find_destinations(FfNet *net, MPI_Comm comm) {
   int64_t *at;
   FF_TRY(FF_MALLOC(at, net->n_local + 1, "destinations"));
   memcpy(at, net->dest_indptr, (size_t)(net->n_local + 1) * sizeof *at);
-  for (int q = 0; q < K; ++q) /* ranks in ascending order, so each list is sorted */
+  for (int q = 0; q < net->size; ++q) /* ranks in ascending order, so each list is sorted */
     for (int k = rdispl[q]; k < rdispl[q] + rcount[q]; ++k) net->dest[at[need[k] - net->new_base]++] = q;
   free(at);
+  return FF_OK;
+}
+
+int ff_net_find_destinations(FfNet *net, MPI_Comm comm) {
+  const int K = net->size;
+  int *scount = NULL, *rcount = NULL, *sdispl = NULL, *rdispl = NULL;
+  int64_t *need = NULL; /* new ids of my neurons that rank q needs, rank by rank */
+  int64_t total = 0;
+  int st = FF_CALLOC(scount, K, "destinations");
+  FF_CALL(st, FF_CALLOC(rcount, K, "destinations"));
+  FF_CALL(st, FF_CALLOC(sdispl, K, "destinations"));
+  FF_CALL(st, FF_CALLOC(rdispl, K, "destinations"));
+  for (int32_t s = 0; st == FF_OK && s < net->n_pre; ++s) scount[ff_net_owner(net, net->pre_new[s])]++;
+  FF_CALL(st, FF_MPI(MPI_Alltoall(scount, 1, MPI_INT, rcount, 1, MPI_INT, comm)));
+  for (int q = 0; st == FF_OK && q < K; ++q) {
+    rdispl[q] = (int)total;
+    total += rcount[q];
+    if (q) sdispl[q] = sdispl[q - 1] + scount[q - 1];
+  }
+  FF_CALL(st, FF_MALLOC(need, total, "destinations"));
+  /* stand-ins are ascending by new id, so they are already grouped by owner */
+  FF_CALL(st, FF_MPI(MPI_Alltoallv(net->pre_new, scount, sdispl, MPI_INT64_T, need, rcount, rdispl, MPI_INT64_T, comm)));
+  FF_CALL(st, fill_destinations(net, need, total, rcount, rdispl));
   free(need);
   free(scount);
   free(rcount);
   free(sdispl);
   free(rdispl);
-  return FF_OK;
+  return st;
 }
 
 int ff_net_load(const char *path, MPI_Comm comm, FfNet *net) {
   memset(net, 0, sizeof *net);
-  MPI_Comm_rank(comm, &net->rank);
-  MPI_Comm_size(comm, &net->size);
+  FF_TRY(FF_MPI(MPI_Comm_rank(comm, &net->rank)));
+  FF_TRY(FF_MPI(MPI_Comm_size(comm, &net->size)));
   Reader R = {-1, -1, path, FF_OK};
   FF_TRY(ff_h5_open_parallel(path, comm, &R.f));
   R.dxpl = H5Pcreate(H5P_DATASET_XFER);

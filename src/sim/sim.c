@@ -1,6 +1,6 @@
 /* The simulation driver (include/flyfit/sim.h): windows of D steps, one spike exchange per
  * window (include/flyfit/exchange.h), which also stops every rank at the next window when one
- * fails. */
+ * fails; the table of backends; what every backend derives the same way (flags, initial state). */
 #include "flyfit/sim.h"
 #include "flyfit/error.h"
 #include "flyfit/exchange.h"
@@ -10,6 +10,26 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Collective: all ranks of comm must call it. The worst status of all ranks: this rank's own, or an
+ * error saying `why` when another rank failed. */
+static int agree(int status, MPI_Comm comm, const char *why) {
+  int any = status;
+  FF_TRY(FF_MPI(MPI_Allreduce(&status, &any, 1, MPI_INT, MPI_MAX, comm)));
+  if (status == FF_OK && any != FF_OK) return FF_ERROR(any, "%s", why);
+  return status;
+}
+
+/* Every backend, at the index of its [run] backend kind. */
+static const FfBackend *const backends[] = {
+    [FF_BACKEND_CPU] = &ff_backend_cpu,
+    [FF_BACKEND_CUDA] = &ff_backend_cuda,
+    [FF_BACKEND_EMULATE] = &ff_backend_emulate,
+};
+
+const FfBackend *ff_backend_find(int kind) {
+  return kind >= 0 && kind < (int)(sizeof backends / sizeof backends[0]) ? backends[kind] : NULL;
+}
 
 void ff_sim_output_destroy(FfSimOutput *out) {
   if (out == NULL) return;
@@ -61,14 +81,15 @@ void ff_sim_initial_state(const FfModel *m, uint64_t seed, int64_t gid, int32_t 
   }
 }
 
-static int run(const FfBackend *be, void *st, const FfSimSetup *s, MPI_Comm comm, FfSimOutput *out) {
+/* Collective: all ranks of comm must call it. Sets up the exchange of the driver (the MPI one; a
+ * backend that moves spikes itself only reports its own) and logs which is used. */
+static int exchange_create(const FfSimSetup *s, MPI_Comm comm, int by_backend, FfExchange **x, FfSimOutput *out) {
   int size;
-  MPI_Comm_size(comm, &size);
-  FfExchange *x;
   double mean_dests;
-  FF_TRY(ff_exchange_create(s->net, s->exchange, comm, &x, &mean_dests));
-  out->exchange = ff_exchange_mode(x);
-  if (be->exchange) { /* the backend moves the spikes itself, device to device */
+  FF_TRY(FF_MPI(MPI_Comm_size(comm, &size)));
+  FF_TRY(ff_exchange_create(s->net, s->exchange, comm, x, &mean_dests));
+  out->exchange = ff_exchange_mode(*x);
+  if (by_backend) { /* the backend moves the spikes itself, device to device */
     if (out->exchange == FF_EXCHANGE_TARGETED && s->exchange == FF_EXCHANGE_TARGETED)
       ff_log("note: [run] exchange = targeted is done over MPI only; transport = nccl uses allgather");
     out->exchange = FF_EXCHANGE_ALLGATHER;
@@ -78,56 +99,70 @@ static int run(const FfBackend *be, void *st, const FfSimSetup *s, MPI_Comm comm
     ff_log("spike exchange: %s (a neuron's spikes are needed on %.2f of %d ranks on average)",
            out->exchange == FF_EXCHANGE_TARGETED ? "targeted, MPI_Alltoallv" : "allgather, MPI_Allgatherv",
            mean_dests, size);
-  const int64_t D = s->model->delay_steps, n_windows = (s->n_steps + D - 1) / D;
+  return FF_OK;
+}
+
+/* Collective: all ranks of x's comm must call it, whatever their status. The spikes of window w
+ * over MPI: packed by the backend, exchanged, and the arrivals of window w + 1 handed to it. */
+static int exchange_mpi(const FfBackend *be, void *st, FfExchange *x, int64_t w, int status, FfExchangeStats *xs,
+                        FfSimOutput *out) {
+  const double t0 = ff_wall_seconds();
+  const int64_t n = status ? 0 : be->emitted(st);
+  uint64_t *send = NULL;
+  FF_CALL(status, ff_exchange_send_buffer(x, n, &send));
+  if (status == FF_OK) be->pack(st, w, send);
+  out->pack_s += ff_wall_seconds() - t0;
+  const uint64_t *recv;
+  int64_t got;
+  status = ff_exchange_run(x, n, status, &recv, &got, xs);
+  const double t1 = ff_wall_seconds();
+  FF_CALL(status, be->deliver(st, w + 1, recv, got));
+  out->unpack_s += ff_wall_seconds() - t1;
+  return status;
+}
+
+/* Collective: all ranks of comm must call it. Every window, each followed by an exchange but the
+ * last; the ranks agree on the outcome before the backend's (collective) finish. */
+static int run(const FfBackend *be, void *st, const FfSimSetup *s, MPI_Comm comm, FfSimOutput *out) {
+  const int by_backend = be->exchange != NULL && s->transport == FF_TRANSPORT_NCCL;
+  FfExchange *x;
+  FF_TRY(exchange_create(s, comm, by_backend, &x, out));
+  const int32_t D = s->model->delay_steps;
+  const int64_t n_windows = ff_window_count(s->n_steps, D);
   FfProgress prog;
   ff_progress_start(&prog, "simulated", "ms", (double)s->n_steps * s->model->dt_ms, s->progress_s);
   FfExchangeStats xs = {0, 0, 0.0, 0.0};
   int status = FF_OK;
   for (int64_t w = 0; w < n_windows && status == FF_OK; ++w) {
-    double t0 = ff_wall_seconds();
+    const double t0 = ff_wall_seconds();
     status = be->run_window(st, w);
-    double t1 = ff_wall_seconds();
-    out->compute_s += t1 - t0;
-    if (w + 1 < n_windows && be->exchange) { /* the backend moves its spikes itself (NCCL) */
-      status = be->exchange(st, w, status, &xs);
-      out->windows++;
-    } else if (w + 1 < n_windows) {
-      const int64_t n = status ? 0 : be->emitted(st);
-      uint64_t *send = NULL;
-      if (status == FF_OK) status = ff_exchange_send_buffer(x, n, &send);
-      if (status == FF_OK) be->pack(st, w, send);
-      out->pack_s += ff_wall_seconds() - t1;
-      const uint64_t *recv;
-      int64_t got;
-      status = ff_exchange_run(x, n, status, &recv, &got, &xs);
-      const double t2 = ff_wall_seconds();
-      if (status == FF_OK) status = be->deliver(st, w + 1, recv, got);
-      out->unpack_s += ff_wall_seconds() - t2;
+    out->compute_s += ff_wall_seconds() - t0;
+    if (w + 1 < n_windows) {
+      status = by_backend ? be->exchange(st, w, status, &xs) : exchange_mpi(be, st, x, w, status, &xs, out);
       out->windows++;
     }
-    ff_progress_update(&prog, (double)((w + 1) * D < s->n_steps ? (w + 1) * D : s->n_steps) * s->model->dt_ms);
+    ff_progress_update(&prog, (double)ff_window(w, D, s->n_steps).end * s->model->dt_ms);
   }
   ff_exchange_destroy(&x);
   out->words_sent = xs.words_sent;
   out->words_recv = xs.words_recv;
   out->pack_s += xs.pack_s;
   out->comm_s = xs.comm_s;
-  FF_TRY(status);
+  /* the last window has no exchange to carry a failure to the other ranks */
+  FF_TRY(agree(status, comm, "another rank failed in the last window"));
   return be->finish(st, out);
 }
 
 int ff_sim_run(const FfBackend *be, const FfSimSetup *s, MPI_Comm comm, FfSimOutput *out) {
   void *st = NULL;
   memset(out, 0, sizeof *out);
+  if (be == NULL) return FF_ERROR(FF_ERR_INTERNAL, "no simulation backend");
   double t0 = ff_wall_seconds();
   int status = be->create(s, &st);
   out->create_s = ff_wall_seconds() - t0;
   /* creation may fail on one rank only (memory): agree before the first collective of the run */
-  int any = status;
-  MPI_Allreduce(&status, &any, 1, MPI_INT, MPI_MAX, comm);
-  if (status == FF_OK && any != FF_OK) status = FF_ERROR(any, "another rank failed to set up the simulation");
-  if (status == FF_OK) status = run(be, st, s, comm, out);
+  status = agree(status, comm, "another rank failed to set up the simulation");
+  FF_CALL(status, run(be, st, s, comm, out));
   be->destroy(st);
-  if (status != FF_OK) ff_error_trace(__FILE__, __LINE__, __func__);
   return status;
 }

@@ -23,91 +23,17 @@
  *   1. g = Es g + arriving input; 2. u = Em u + (1 - Em) g + external input; 3. refractory neurons
  *   hold their values and drop all input; 4. threshold; 5. count; 6. reset v = v_reset, g = 0.
  *
- * Work is split into units (trial b, chunk of neurons); units are independent within a window. */
+ * Work is split into units (trial b, chunk of neurons); units are independent within a window.
+ * This file steps them; src/sim/sim_cpu_setup.c builds them, src/sim/sim_cpu.h holds their state. */
+#include "flyfit/arrivals.h"
 #include "flyfit/error.h"
 #include "flyfit/rng.h"
 #include "flyfit/sim.h"
+#include "sim_cpu.h"
 
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum { WHEEL = 512 }; /* steps the wheel covers; later predictions wait in an overflow list */
-enum { F_DRIVEN = FF_NF_DRIVEN, F_POISSON = FF_NF_POISSON, F_RECORD = FF_NF_RECORD, F_SILENT = FF_NF_SILENT };
-
-typedef struct {
-  int32_t step, i;
-} Spike;
-
-typedef struct {
-  Spike *v;
-  int64_t n, cap;
-} SpikeVec;
-
-typedef struct {
-  int32_t lo, hi; /* local neurons [lo, hi) */
-  int32_t b, chunk;
-  int32_t *head;  /* [WHEEL + 1] bucket heads, WHEEL = overflow */
-  SpikeVec win;   /* spikes of the current window */
-  SpikeVec rec;   /* recorded spikes, whole run */
-  int64_t file_pos, events;
-  int status;
-} Unit;
-
-typedef struct {
-  int64_t *acc;   /* [n_local] summed signed synapse counts of this step */
-  int32_t *ext;   /* [n_local] Poisson / file input spikes of this step */
-  int32_t *bg;    /* [n_local] background spikes of this step */
-  uint8_t *mark;  /* [n_local] touched this step */
-  int32_t *touched;
-} Scratch;
-
-typedef struct {
-  FfSimSetup s;
-  const FfModel *m;
-  const FfNet *net;
-  int32_t n, B, D;
-  int64_t n_steps;
-  /* per (trial, neuron), index b * n + i */
-  double *u, *g;        /* anchor state, mV relative to rest */
-  int32_t *t_anchor;    /* step the anchor belongs to */
-  int32_t *next;        /* predicted spike step, -1 = none */
-  int32_t *lnext, *lprev; /* wheel lists; lprev < 0 encodes the bucket (-bucket - 2) of a head */
-  int32_t *count;
-  /* per neuron */
-  uint8_t *flags;
-  int32_t *state_k;     /* index among recorded-state neurons, -1 = none */
-  int64_t n_state;
-  int64_t *state_gid;
-  double *state_v, *state_g; /* [B x n_steps x n_state] */
-  /* chunks of neurons, and their driven neurons and file inputs */
-  int n_chunks;
-  int32_t *chunk_lo;    /* [n_chunks + 1] */
-  int32_t **poisson;    /* [chunk] local indices with Poisson input */
-  int32_t *n_poisson;
-  int32_t **file_i, **file_step; /* [chunk] file input spikes sorted by (step, neuron) */
-  int64_t *n_file;
-  int32_t **state_list; /* [chunk] local indices whose state is recorded */
-  int32_t *n_state_list;
-  Unit *units;
-  int n_units;
-  Scratch *scratch;
-  int n_threads;
-  /* arrivals of the current window: arr[arr_off[b*D + k] ..] = stand-ins of spikes arriving at
-   * step w*D + k of trial b */
-  int64_t *arr_off;
-  int32_t *arr;
-  int64_t arr_cap;
-  int32_t *look;        /* [look_cap] stand-in of each received spike, -1 = none here */
-  int64_t look_cap;
-  int64_t window;       /* the window being run */
-} Cpu;
-
-typedef struct { /* one unit's slice of the per-(trial, neuron) arrays */
-  double *u, *g;
-  int32_t *t_anchor, *next, *lnext, *lprev, *count;
-  int32_t *head;
-} View;
 
 static int vec_push(SpikeVec *v, int32_t step, int32_t i) {
   if (v->n == v->cap) {
@@ -121,55 +47,12 @@ static int vec_push(SpikeVec *v, int32_t step, int32_t i) {
   return FF_OK;
 }
 
-static void wheel_add(View *v, int32_t i, int32_t when, int32_t now) {
-  v->next[i] = when;
-  if (when < 0) return;
-  const int32_t bucket = when - now < WHEEL ? (when & (WHEEL - 1)) : WHEEL;
-  const int32_t h = v->head[bucket];
-  v->lnext[i] = h;
-  v->lprev[i] = -bucket - 2;
-  if (h >= 0) v->lprev[h] = i;
-  v->head[bucket] = i;
-}
-
-static void wheel_remove(View *v, int32_t i) {
-  if (v->next[i] < 0) return;
-  const int32_t p = v->lprev[i], q = v->lnext[i];
-  if (p >= 0) v->lnext[p] = q; else v->head[-p - 2] = q;
-  if (q >= 0) v->lprev[q] = p;
-  v->next[i] = -1;
-}
-
-/* At the start of each lap, predictions that now fall inside the wheel leave the overflow list. */
-static void wheel_migrate(View *v, int32_t now) {
-  int32_t i = v->head[WHEEL];
-  while (i >= 0) {
-    const int32_t nx = v->lnext[i], when = v->next[i];
-    if (when - now < WHEEL) {
-      wheel_remove(v, i);
-      wheel_add(v, i, when, now);
-    }
-    i = nx;
-  }
-}
-
-static void schedule(const FfModel *m, View *v, int32_t i, int32_t now) {
-  const int32_t j = ff_first_crossing(m, v->u[i], v->g[i]);
-  wheel_add(v, i, j > 0 ? v->t_anchor[i] + j : -1, now);
-}
-
-static int32_t refractory_steps(const Cpu *c, int32_t i) {
-  return ff_refractory_steps(c->m, (c->flags[i] & F_DRIVEN) != 0);
-}
-
 /* A spike of neuron i at step n: count, record, reset, and predict from the reset state. */
 static void fire(Cpu *c, Unit *U, View *v, int32_t i, int32_t n) {
   v->count[i]++;
   if (vec_push(&U->win, n, i)) U->status = FF_ERR_NOMEM;
-  if ((c->flags[i] & F_RECORD) && vec_push(&U->rec, n, i)) U->status = FF_ERR_NOMEM;
-  v->u[i] = c->m->u_reset;
-  v->g[i] = 0.0;
-  v->t_anchor[i] = n + refractory_steps(c, i) - 1;
+  if ((c->flags[i] & FF_NF_RECORD) && vec_push(&U->rec, n, i)) U->status = FF_ERR_NOMEM;
+  ff_after_spike(c->m, (c->flags[i] & FF_NF_DRIVEN) != 0, n, &v->u[i], &v->g[i], &v->t_anchor[i]);
   schedule(c->m, v, i, n);
 }
 
@@ -206,9 +89,9 @@ static int32_t gather_inputs(Cpu *c, Unit *U, Scratch *s, int32_t n) {
   const int32_t b = U->b, lo = U->lo, hi = U->hi;
   int32_t nt = 0;
   if (c->window > 0) {
-    const int64_t k = (int64_t)b * c->D + (n - c->window * c->D);
-    for (int64_t a = c->arr_off[k]; a < c->arr_off[k + 1]; ++a) {
-      const int32_t p = c->arr[a];
+    const int64_t k = (int64_t)b * c->D + (n - ff_window(c->window, c->D, c->n_steps).first);
+    for (int64_t a = c->arr.off[k]; a < c->arr.off[k + 1]; ++a) {
+      const int32_t p = c->arr.pre[a];
       int64_t e0 = net->pre_indptr[p], e1 = net->pre_indptr[p + 1];
       if (c->n_chunks > 1) {
         e0 = lower_bound(net->target, e0, e1, lo);
@@ -227,10 +110,7 @@ static int32_t gather_inputs(Cpu *c, Unit *U, Scratch *s, int32_t n) {
     const int32_t *pl = c->poisson[U->chunk];
     for (int32_t k = 0; k < c->n_poisson[U->chunk]; ++k) {
       const int32_t i = pl[k];
-      const int64_t gid = net->gid[i];
-      uint32_t w[4];
-      ff_rng4(seed, FF_STREAM_POISSON, (uint32_t)(n >> 2), (uint32_t)gid, (uint32_t)b, w);
-      if (w[n & 3] < c->m->p_ext_u32) {
+      if (ff_input_spike(seed, FF_STREAM_POISSON, net->gid[i], b, n, c->m->p_ext_u32)) {
         touch(s, &nt, i);
         s->ext[i]++;
       }
@@ -244,9 +124,7 @@ static int32_t gather_inputs(Cpu *c, Unit *U, Scratch *s, int32_t n) {
   }
   if (c->m->p_background_u32) {
     for (int32_t i = lo; i < hi; ++i) {
-      uint32_t w[4];
-      ff_rng4(seed, FF_STREAM_BACKGROUND, (uint32_t)(n >> 2), (uint32_t)net->gid[i], (uint32_t)b, w);
-      if (w[n & 3] < c->m->p_background_u32) {
+      if (ff_input_spike(seed, FF_STREAM_BACKGROUND, net->gid[i], b, n, c->m->p_background_u32)) {
         touch(s, &nt, i);
         s->bg[i]++;
       }
@@ -262,70 +140,49 @@ static void clear_inputs(Scratch *s, int32_t t) {
   s->bg[t] = 0;
 }
 
-static void step_shiu(Cpu *c, Unit *U, Scratch *s, View *v, int32_t n) {
+/* Every touched neuron takes its input (model.h, as the device kernels do); brainscale neurons that
+ * cross threshold spike at once. Input at or before a neuron's anchor (spiking now, refractory) is
+ * dropped. */
+static void take_inputs(Cpu *c, Unit *U, Scratch *s, View *v, int32_t n, int32_t nt) {
   const FfModel *m = c->m;
-  fire_bucket(c, U, v, n); /* threshold and reset: the reset's t_anchor makes step 3 drop their input */
-  const int32_t nt = gather_inputs(c, U, s, n);
   for (int32_t k = 0; k < nt; ++k) {
     const int32_t t = s->touched[k];
-    if (n > v->t_anchor[t]) { /* not spiking now, not refractory: bring the anchor to step n */
-      const int32_t j = n - v->t_anchor[t];
-      const double u = ff_free_u(m, v->u[t], v->g[t], j), g = ff_free_g(m, v->g[t], j);
-      v->u[t] = u;
-      v->g[t] = g;
-      v->t_anchor[t] = n;
-      v->g[t] += m->w_syn * (double)s->acc[t];
-      v->u[t] += m->w_ext * (double)s->ext[t] + m->w_background * (double)s->bg[t];
+    if (n > v->t_anchor[t]) {
       wheel_remove(v, t);
-      schedule(m, v, t, n);
+      if (ff_take_input(m, n, (double)s->acc[t], (double)s->ext[t], (double)s->bg[t], &v->u[t], &v->g[t],
+                        &v->t_anchor[t]))
+        fire(c, U, v, t, n);
+      else
+        schedule(m, v, t, n);
     }
     clear_inputs(s, t);
   }
 }
 
-static void step_brainscale(Cpu *c, Unit *U, Scratch *s, View *v, int32_t n) {
-  const FfModel *m = c->m;
-  const int32_t nt = gather_inputs(c, U, s, n);
-  for (int32_t k = 0; k < nt; ++k) {
-    const int32_t t = s->touched[k];
-    if (n > v->t_anchor[t]) { /* refractory neurons drop their input */
-      const int32_t j = n - 1 - v->t_anchor[t];
-      double u = ff_free_u(m, v->u[t], v->g[t], j), g = ff_free_g(m, v->g[t], j);
-      g = m->es1 * g + m->w_syn * (double)s->acc[t];
-      u = m->em1 * u + m->one_minus_em * g + (m->w_ext * (double)s->ext[t] + m->w_background * (double)s->bg[t]);
-      wheel_remove(v, t);
-      v->u[t] = u;
-      v->g[t] = g;
-      v->t_anchor[t] = n;
-      if (u > m->u_th) fire(c, U, v, t, n); else schedule(m, v, t, n);
-    }
-    clear_inputs(s, t);
-  }
-  fire_bucket(c, U, v, n);
+/* Step n in the model's order: shiu thresholds (the wheel's entries for n) before its input, so
+ * the reset's anchor drops the input of a neuron spiking now; brainscale takes input first. */
+static void step(Cpu *c, Unit *U, Scratch *s, View *v, int32_t n) {
+  const int shiu = c->m->step_order == FF_ORDER_SHIU;
+  if (shiu) fire_bucket(c, U, v, n);
+  take_inputs(c, U, s, v, n, gather_inputs(c, U, s, n));
+  if (!shiu) fire_bucket(c, U, v, n);
 }
 
 static void record_state(Cpu *c, Unit *U, View *v, int32_t n) {
   const FfModel *m = c->m;
   const int32_t *list = c->state_list[U->chunk];
   for (int32_t k = 0; k < c->n_state_list[U->chunk]; ++k) {
-    const int32_t i = list[k], j = n - v->t_anchor[i];
+    const int32_t i = list[k];
     const int64_t at = ((int64_t)U->b * c->n_steps + n) * c->n_state + c->state_k[i];
-    c->state_v[at] = m->v_rest + (j > 0 ? ff_free_u(m, v->u[i], v->g[i], j) : v->u[i]);
-    c->state_g[at] = j > 0 ? ff_free_g(m, v->g[i], j) : v->g[i];
+    ff_state_at(m, v->u[i], v->g[i], v->t_anchor[i], n, &c->state_v[at], &c->state_g[at]);
   }
-}
-
-static View view_of(Cpu *c, Unit *U) {
-  const int64_t o = (int64_t)U->b * c->n;
-  return (View){c->u + o, c->g + o, c->t_anchor + o, c->next + o, c->lnext + o, c->lprev + o, c->count + o,
-                U->head};
 }
 
 static int cpu_run_window(void *state, int64_t w) {
   Cpu *c = state;
   c->window = w;
-  const int32_t n0 = (int32_t)(w * c->D);
-  const int32_t n1 = (int32_t)((w + 1) * c->D < c->n_steps ? (w + 1) * c->D : c->n_steps);
+  const FfWindow win = ff_window(w, c->D, c->n_steps);
+  const int32_t n0 = (int32_t)win.first, n1 = (int32_t)win.end;
 #pragma omp parallel for schedule(static) num_threads(c->n_threads)
   for (int ui = 0; ui < c->n_units; ++ui) {
     Unit *U = &c->units[ui];
@@ -334,7 +191,7 @@ static int cpu_run_window(void *state, int64_t w) {
     U->win.n = 0;
     for (int32_t n = n0; n < n1; ++n) {
       if ((n & (WHEEL - 1)) == 0) wheel_migrate(&v, n);
-      if (c->m->step_order == FF_ORDER_SHIU) step_shiu(c, U, s, &v, n); else step_brainscale(c, U, s, &v, n);
+      step(c, U, s, &v, n);
       if (c->n_state_list[U->chunk]) record_state(c, U, &v, n);
     }
   }
@@ -343,235 +200,33 @@ static int cpu_run_window(void *state, int64_t w) {
   return FF_OK;
 }
 
-/* A silenced neuron still spikes, but its spikes are never sent: its outgoing connections are cut. */
+/* A silenced neuron still spikes, but its spikes are never sent (spike.h). */
 static int64_t cpu_emitted(void *state) {
   Cpu *c = state;
   int64_t total = 0;
   for (int ui = 0; ui < c->n_units; ++ui)
-    for (int64_t q = 0; q < c->units[ui].win.n; ++q) total += !(c->flags[c->units[ui].win.v[q].i] & F_SILENT);
+    for (int64_t q = 0; q < c->units[ui].win.n; ++q) total += ff_spike_sent(c->flags[c->units[ui].win.v[q].i]);
   return total;
 }
 
 static void cpu_pack(void *state, int64_t w, uint64_t *words) {
   Cpu *c = state;
+  const int64_t n0 = ff_window(w, c->D, c->n_steps).first;
   int64_t k = 0;
   for (int ui = 0; ui < c->n_units; ++ui) {
     const Unit *U = &c->units[ui];
-    for (int64_t q = 0; q < U->win.n; ++q)
-      if (!(c->flags[U->win.v[q].i] & F_SILENT))
-        words[k++] = ff_spike_pack(c->net->new_base + U->win.v[q].i, (int32_t)(U->win.v[q].step - w * c->D), U->b);
+    for (int64_t q = 0; q < U->win.n; ++q) {
+      const Spike *sp = &U->win.v[q];
+      const uint64_t word = ff_spike_word(c->flags[sp->i], c->net->new_base + sp->i, sp->step, n0, U->b);
+      if (word != FF_SPIKE_NONE) words[k++] = word;
+    }
   }
 }
 
 static int cpu_deliver(void *state, int64_t w, const uint64_t *words, int64_t n) {
   Cpu *c = state;
   (void)w;
-  const int64_t slots = (int64_t)c->B * c->D;
-  if (n > c->look_cap) {
-    FF_TRY(FF_REALLOC(c->look, n, "arriving spikes"));
-    c->look_cap = n;
-  }
-  /* counting sort of the spikes that have a stand-in here by (trial, step) */
-  memset(c->arr_off, 0, (size_t)(slots + 1) * sizeof *c->arr_off);
-  int64_t kept = 0;
-  for (int64_t q = 0; q < n; ++q) {
-    c->look[q] = ff_net_standin(c->net, ff_spike_gid(words[q]));
-    if (c->look[q] < 0) continue;
-    c->arr_off[(int64_t)ff_spike_batch(words[q]) * c->D + ff_spike_step(words[q]) + 1]++;
-    ++kept;
-  }
-  for (int64_t k = 0; k < slots; ++k) c->arr_off[k + 1] += c->arr_off[k];
-  if (kept > c->arr_cap) {
-    FF_TRY(FF_REALLOC(c->arr, kept, "arriving spikes"));
-    c->arr_cap = kept;
-  }
-  for (int64_t q = 0; q < n; ++q) /* fill, advancing each slot's offset, then shift them back */
-    if (c->look[q] >= 0) c->arr[c->arr_off[(int64_t)ff_spike_batch(words[q]) * c->D + ff_spike_step(words[q])]++] = c->look[q];
-  for (int64_t k = slots; k > 0; --k) c->arr_off[k] = c->arr_off[k - 1];
-  c->arr_off[0] = 0;
-  return FF_OK;
-}
-
-/* Chunks of roughly equal work (neurons plus incoming connections). */
-static int make_chunks(Cpu *c) {
-  FF_TRY(FF_MALLOC(c->chunk_lo, c->n_chunks + 1, "chunks"));
-  int64_t total = 0;
-  for (int32_t i = 0; i < c->n; ++i) total += 1 + c->net->in_degree[i];
-  int64_t acc = 0;
-  int ch = 0;
-  c->chunk_lo[0] = 0;
-  for (int32_t i = 0; i < c->n && ch + 1 < c->n_chunks; ++i) {
-    acc += 1 + c->net->in_degree[i];
-    if (acc * c->n_chunks >= total * (ch + 1)) c->chunk_lo[++ch] = i + 1;
-  }
-  while (ch + 1 <= c->n_chunks) c->chunk_lo[++ch] = c->n;
-  return FF_OK;
-}
-
-static int chunk_of(const Cpu *c, int32_t i) {
-  int ch = 0;
-  while (i >= c->chunk_lo[ch + 1]) ++ch;
-  return ch;
-}
-
-static int setup_inputs(Cpu *c) {
-  const FfStimulus *st = c->s.stim;
-  const FfNet *net = c->net;
-  const int nc = c->n_chunks;
-  FF_TRY(FF_CALLOC(c->poisson, nc, "Poisson lists"));
-  FF_TRY(FF_CALLOC(c->n_poisson, nc, "Poisson lists"));
-  FF_TRY(FF_CALLOC(c->file_i, nc, "file inputs"));
-  FF_TRY(FF_CALLOC(c->file_step, nc, "file inputs"));
-  FF_TRY(FF_CALLOC(c->n_file, nc, "file inputs"));
-  FF_TRY(FF_CALLOC(c->state_list, nc, "state lists"));
-  FF_TRY(FF_CALLOC(c->n_state_list, nc, "state lists"));
-  ff_sim_flags(&c->s, c->flags);
-  for (int ch = 0; ch < nc; ++ch) {
-    const int32_t lo = c->chunk_lo[ch], hi = c->chunk_lo[ch + 1];
-    int32_t np = 0;
-    for (int32_t i = lo; i < hi; ++i) np += (c->flags[i] & F_POISSON) != 0;
-    FF_TRY(FF_MALLOC(c->poisson[ch], np, "Poisson list"));
-    for (int32_t i = lo; i < hi; ++i)
-      if (c->flags[i] & F_POISSON) c->poisson[ch][c->n_poisson[ch]++] = i;
-  }
-  /* file spikes are sorted by (step, global index); local order follows global order */
-  for (int64_t k = 0; k < st->n_file; ++k) {
-    const int32_t i = ff_net_local(net, st->file_gid[k]);
-    if (i >= 0) c->n_file[chunk_of(c, i)]++;
-  }
-  for (int ch = 0; ch < nc; ++ch) {
-    FF_TRY(FF_MALLOC(c->file_i[ch], c->n_file[ch], "file inputs"));
-    FF_TRY(FF_MALLOC(c->file_step[ch], c->n_file[ch], "file inputs"));
-    c->n_file[ch] = 0;
-  }
-  for (int64_t k = 0; k < st->n_file; ++k) {
-    const int32_t i = ff_net_local(net, st->file_gid[k]);
-    if (i < 0) continue;
-    const int ch = chunk_of(c, i);
-    c->file_i[ch][c->n_file[ch]] = i;
-    c->file_step[ch][c->n_file[ch]++] = st->file_step[k];
-  }
-  /* recorded state */
-  FF_TRY(FF_MALLOC(c->state_k, c->n, "state map"));
-  for (int32_t i = 0; i < c->n; ++i) c->state_k[i] = -1;
-  for (int64_t k = 0; k < st->n_state; ++k)
-    if (ff_net_local(net, st->state[k]) >= 0) c->n_state++;
-  FF_TRY(FF_MALLOC(c->state_gid, c->n_state, "state neurons"));
-  int64_t ks = 0;
-  for (int64_t k = 0; k < st->n_state; ++k) {
-    const int32_t i = ff_net_local(net, st->state[k]);
-    if (i < 0) continue;
-    c->state_gid[ks] = st->state[k];
-    c->state_k[i] = (int32_t)ks++;
-    c->n_state_list[chunk_of(c, i)]++;
-  }
-  for (int ch = 0; ch < nc; ++ch) {
-    FF_TRY(FF_MALLOC(c->state_list[ch], c->n_state_list[ch], "state list"));
-    c->n_state_list[ch] = 0;
-  }
-  for (int32_t i = 0; i < c->n; ++i)
-    if (c->state_k[i] >= 0) {
-      const int ch = chunk_of(c, i);
-      c->state_list[ch][c->n_state_list[ch]++] = i;
-    }
-  const int64_t cells = (int64_t)c->B * c->n_steps * c->n_state;
-  FF_TRY(FF_MALLOC(c->state_v, cells, "recorded v"));
-  FF_TRY(FF_MALLOC(c->state_g, cells, "recorded g"));
-  return FF_OK;
-}
-
-/* Initial state of every (trial, neuron): v ~ N(v_rest, sd), g ~ U(0, max) from the INIT stream,
- * as the state after step -1, with its first spike predicted. */
-static void init_state(Cpu *c) {
-  const FfModel *m = c->m;
-  /* same unit-to-thread mapping as cpu_run_window, so each thread first touches its own pages */
-#pragma omp parallel for schedule(static) num_threads(c->n_threads)
-  for (int ui = 0; ui < c->n_units; ++ui) {
-    Unit *U = &c->units[ui];
-    View v = view_of(c, U);
-    for (int32_t k = 0; k <= WHEEL; ++k) U->head[k] = -1;
-    for (int32_t i = U->lo; i < U->hi; ++i) {
-      ff_sim_initial_state(m, c->s.seed, c->net->gid[i], U->b, &v.u[i], &v.g[i]);
-      v.t_anchor[i] = -1;
-      v.count[i] = 0;
-      v.next[i] = -1;
-      schedule(m, &v, i, -1);
-    }
-  }
-}
-
-static void cpu_destroy(void *state) {
-  Cpu *c = state;
-  if (c == NULL) return;
-  free(c->u); free(c->g); free(c->t_anchor); free(c->next); free(c->lnext); free(c->lprev);
-  free(c->count); free(c->flags); free(c->state_k); free(c->state_gid);
-  free(c->state_v); free(c->state_g);
-  for (int ch = 0; ch < c->n_chunks && c->poisson; ++ch) {
-    free(c->poisson[ch]); free(c->file_i[ch]); free(c->file_step[ch]); free(c->state_list[ch]);
-  }
-  free(c->poisson); free(c->n_poisson); free(c->file_i); free(c->file_step); free(c->n_file);
-  free(c->state_list); free(c->n_state_list); free(c->chunk_lo);
-  for (int ui = 0; ui < c->n_units && c->units; ++ui) {
-    free(c->units[ui].head); free(c->units[ui].win.v); free(c->units[ui].rec.v);
-  }
-  free(c->units);
-  for (int t = 0; t < c->n_threads && c->scratch; ++t) {
-    Scratch *s = &c->scratch[t];
-    free(s->acc); free(s->ext); free(s->bg); free(s->mark); free(s->touched);
-  }
-  free(c->scratch); free(c->arr_off); free(c->arr); free(c->look);
-  free(c);
-}
-
-static int cpu_create(const FfSimSetup *s, void **state) {
-  Cpu *c;
-  FF_TRY(FF_CALLOC(c, 1, "CPU backend"));
-  *state = c;
-  c->s = *s;
-  c->m = s->model;
-  c->net = s->net;
-  c->n = s->net->n_local;
-  c->B = s->batch;
-  c->D = s->model->delay_steps;
-  c->n_steps = s->n_steps;
-  c->n_threads = s->threads > 0 ? s->threads : 1;
-  /* Units must keep every thread busy: with fewer trials than threads, split neurons too. */
-  c->n_chunks = (c->B % c->n_threads == 0) ? 1 : c->n_threads;
-  if (c->n_chunks > c->n && c->n > 0) c->n_chunks = c->n;
-  if (c->n == 0) c->n_chunks = 1;
-  const int64_t cells = (int64_t)c->B * c->n;
-  FF_TRY(FF_MALLOC(c->u, cells, "v"));
-  FF_TRY(FF_MALLOC(c->g, cells, "g"));
-  FF_TRY(FF_MALLOC(c->t_anchor, cells, "anchor steps"));
-  FF_TRY(FF_MALLOC(c->next, cells, "predicted spikes"));
-  FF_TRY(FF_MALLOC(c->lnext, cells, "timing wheel"));
-  FF_TRY(FF_MALLOC(c->lprev, cells, "timing wheel"));
-  FF_TRY(FF_MALLOC(c->count, cells, "spike counts"));
-  FF_TRY(FF_CALLOC(c->flags, c->n, "neuron flags"));
-  FF_TRY(make_chunks(c));
-  FF_TRY(setup_inputs(c));
-  c->n_units = c->B * c->n_chunks;
-  FF_TRY(FF_CALLOC(c->units, c->n_units, "units"));
-  for (int ui = 0; ui < c->n_units; ++ui) {
-    Unit *U = &c->units[ui];
-    U->b = ui / c->n_chunks;
-    U->chunk = ui % c->n_chunks;
-    U->lo = c->chunk_lo[U->chunk];
-    U->hi = c->chunk_lo[U->chunk + 1];
-    FF_TRY(FF_MALLOC(U->head, WHEEL + 1, "timing wheel"));
-  }
-  FF_TRY(FF_CALLOC(c->scratch, c->n_threads, "scratch"));
-  for (int t = 0; t < c->n_threads; ++t) {
-    Scratch *sc = &c->scratch[t];
-    FF_TRY(FF_CALLOC(sc->acc, c->n, "input accumulator"));
-    FF_TRY(FF_CALLOC(sc->ext, c->n, "input accumulator"));
-    FF_TRY(FF_CALLOC(sc->bg, c->n, "input accumulator"));
-    FF_TRY(FF_CALLOC(sc->mark, c->n, "input marks"));
-    FF_TRY(FF_MALLOC(sc->touched, c->n, "touched list"));
-  }
-  FF_TRY(FF_CALLOC(c->arr_off, (int64_t)c->B * c->D + 1, "arrival offsets"));
-  init_state(c);
-  return FF_OK;
+  return ff_arrivals_sort(&c->arr, c->net, words, n);
 }
 
 static int cpu_finish(void *state, FfSimOutput *out) {
@@ -604,5 +259,5 @@ static int cpu_finish(void *state, FfSimOutput *out) {
   return FF_OK;
 }
 
-const FfBackend ff_backend_cpu = {"cpu", cpu_create, cpu_run_window, cpu_emitted, cpu_pack,
-                                  cpu_deliver, cpu_finish, cpu_destroy, NULL};
+const FfBackend ff_backend_cpu = {"cpu", ff_cpu_create, cpu_run_window, cpu_emitted, cpu_pack,
+                                  cpu_deliver, cpu_finish, ff_cpu_destroy, NULL};

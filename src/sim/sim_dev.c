@@ -1,338 +1,19 @@
-/* The host side of the device backends (include/flyfit/sim_dev.h): set-up, memory plan, per-window
- * bookkeeping and the exchange, over an FfDevOps table. backend = cuda runs it on the GPU
- * (src/sim/cuda/sim_cuda.cu); backend = emulate runs the same kernel bodies serially (src/sim/sim_emul.c).
- *
- * Every device array is allocated once, by name, before the first step, from sizes that are exact
- * upper bounds: a cell spikes at most ceil(D / R) times in a window of D steps (R: its refractory
- * steps), so the window's spike list, the words a rank can receive and the arrivals it can get
- * all have known bounds. A network whose arrays do not fit in the GPU's free memory is refused
- * before anything is allocated, with both numbers. */
-#include "flyfit/cuda.h"
+/* The host side of the device backends (include/flyfit/sim_dev.h) while they run: per-window
+ * bookkeeping, packing, delivery and the exchange, over an FfDevOps table; src/sim/sim_dev_setup.c
+ * builds their state (src/sim/sim_dev_host.h). backend = cuda runs the kernels on the GPU
+ * (src/sim/cuda/sim_cuda.cu); backend = emulate runs the same kernel bodies serially
+ * (src/sim/sim_emul.c). The spikes travel as [run] transport says: host-staged over MPI (the
+ * driver's exchange) or between the devices (nccl, dev_exchange). */
 #include "flyfit/error.h"
 #include "flyfit/log.h"
-#include "flyfit/sim.h"
-#include "flyfit/sim_dev.h"
+#include "sim_dev_host.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-  FfSimSetup s;
-  const FfDevOps *ops;
-  void *ctx;
-  FfDev d;
-  int32_t n, B, D;
-  int64_t n_steps;
-  int rank, size, nccl;
-  MPI_Comm comm;
-  uint8_t *flags;
-  int64_t *slot_off;          /* [n + 1] */
-  /* the last window's spikes, on the host */
-  int64_t n_win, win_cap;
-  int32_t *h_cell, *h_step;
-  /* recorded spikes, whole run */
-  int32_t *rec_b, *rec_step;
-  int64_t *rec_gid, n_rec, rec_cap;
-  /* arrivals (MPI transport: sorted on the host) */
-  int64_t arr_cap;            /* bound on the arrivals of one window */
-  int64_t n_arr;              /* arrivals delivered for the next window */
-  int64_t *h_arr_off;         /* [D B + 1] */
-  int32_t *h_arr, *h_arr_b, *look;
-  int64_t look_cap, h_arr_cap;
-  /* file input of local neurons, sorted by step */
-  int32_t *file_i, *file_step;
-  int64_t n_file, file_pos, file_cap; /* file_cap: most file spikes in one window */
-  int64_t *h_file_off;        /* [D + 1] */
-  /* NCCL transport */
-  int64_t word_cap;           /* per-rank words: the largest window bound of any rank */
-  uint64_t *d_recv;           /* [size x word_cap] on the device */
-  int32_t *d_n0;
-} Dev;
-
-/* ---- memory plan ------------------------------------------------------------------------------- */
-
-typedef struct {
-  const char *name;
-  void **ptr;
-  int64_t bytes;
-} Alloc;
-
-enum { MAX_ALLOCS = 64 };
-
-typedef struct {
-  Alloc a[MAX_ALLOCS];
-  int n;
-  int64_t total;
-} Plan;
-
-static void plan(Plan *p, const char *name, void *ptr, int64_t count, int64_t elem) {
-  const int64_t bytes = (count > 0 ? count : 1) * elem;
-  p->a[p->n++] = (Alloc){name, (void **)ptr, bytes};
-  p->total += bytes;
-}
-
-static int plan_allocate(Dev *v, const Plan *p) {
-  int64_t free_b = 0, total_b = 0;
-  FF_TRY(v->ops->mem_free(v->ctx, &free_b, &total_b));
-  if (p->total > free_b) {
-    const Alloc *big = &p->a[0];
-    for (int k = 1; k < p->n; ++k)
-      if (p->a[k].bytes > big->bytes) big = &p->a[k];
-    return FF_ERROR(FF_ERR_NOMEM,
-                    "rank %d: the network needs %.1f MB of GPU memory (largest: %s, %.1f MB; %d neurons x %d "
-                    "trials on this rank), but %.1f MB of %.1f MB are free: use more ranks (GPUs) or a smaller "
-                    "[run] batch",
-                    v->rank, (double)p->total / 1e6, big->name, (double)big->bytes / 1e6, v->n, v->B,
-                    (double)free_b / 1e6, (double)total_b / 1e6);
-  }
-  for (int k = 0; k < p->n; ++k) FF_TRY(v->ops->alloc(v->ctx, p->a[k].name, p->a[k].bytes, p->a[k].ptr));
-  return FF_OK;
-}
-
-/* ---- set-up ------------------------------------------------------------------------------------ */
-
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-/* Driven neurons of the whole network (Poisson or file input), for the arrival bound. */
-static int64_t count_driven(const FfStimulus *st) {
-  int64_t n = st->n_poisson;
-  for (int64_t k = 0; k < st->n_file; ++k) {
-    int seen = 0;
-    for (int64_t j = 0; j < st->n_poisson && !seen; ++j) seen = st->poisson[j] == st->file_gid[k];
-    for (int64_t j = 0; j < k && !seen; ++j) seen = st->file_gid[j] == st->file_gid[k];
-    n += !seen;
-  }
-  return n;
-}
-
-static int setup_files(Dev *v) {
-  const FfStimulus *st = v->s.stim;
-  int64_t n = 0;
-  for (int64_t k = 0; k < st->n_file; ++k) n += ff_net_local(v->s.net, st->file_gid[k]) >= 0;
-  FF_TRY(FF_MALLOC(v->file_i, n, "file inputs"));
-  FF_TRY(FF_MALLOC(v->file_step, n, "file inputs"));
-  for (int64_t k = 0; k < st->n_file; ++k) { /* sorted by (step, gid): local order follows */
-    const int32_t i = ff_net_local(v->s.net, st->file_gid[k]);
-    if (i < 0) continue;
-    v->file_i[v->n_file] = i;
-    v->file_step[v->n_file++] = st->file_step[k];
-  }
-  for (int64_t a = 0; a < v->n_file;) { /* the most file spikes in any one window */
-    const int64_t w = v->file_step[a] / v->D;
-    int64_t b = a;
-    while (b < v->n_file && v->file_step[b] / v->D == w) ++b;
-    if (b - a > v->file_cap) v->file_cap = b - a;
-    a = b;
-  }
-  return FF_OK;
-}
-
-static int upload(Dev *v, void *dst, const void *src, int64_t bytes) {
-  return bytes > 0 ? v->ops->h2d(v->ctx, dst, src, bytes) : FF_OK;
-}
-
-static int initial_state(Dev *v) {
-  const int64_t cells = (int64_t)v->B * v->n;
-  double *u, *g;
-  int32_t *ta, *next;
-  FF_TRY(FF_MALLOC(u, cells, "initial state"));
-  int st = FF_MALLOC(g, cells, "initial state");
-  if (st == FF_OK) st = FF_MALLOC(ta, cells, "initial state");
-  if (st == FF_OK) st = FF_MALLOC(next, cells, "initial state");
-  if (st != FF_OK) return st; /* (a leak on this path only: the run stops) */
-  for (int32_t b = 0; b < v->B; ++b)
-    for (int32_t i = 0; i < v->n; ++i) {
-      const int64_t c = (int64_t)b * v->n + i;
-      ff_sim_initial_state(v->s.model, v->s.seed, v->s.net->gid[i], b, &u[c], &g[c]);
-      ta[c] = -1;
-      const int32_t j = ff_first_crossing(v->s.model, u[c], g[c]);
-      next[c] = j > 0 ? -1 + j : -1;
-    }
-  st = upload(v, v->d.u, u, cells * 8);
-  if (st == FF_OK) st = upload(v, v->d.g, g, cells * 8);
-  if (st == FF_OK) st = upload(v, v->d.t_anchor, ta, cells * 4);
-  if (st == FF_OK) st = upload(v, v->d.next, next, cells * 4);
-  free(u);
-  free(g);
-  free(ta);
-  free(next);
-  return st;
-}
-
-static void dev_destroy(void *state) {
-  Dev *v = state;
-  if (v == NULL) return;
-  if (v->ops && v->ctx) v->ops->destroy(v->ctx);
-  free(v->flags); free(v->slot_off); free(v->h_cell); free(v->h_step);
-  free(v->rec_b); free(v->rec_step); free(v->rec_gid);
-  free(v->h_arr_off); free(v->h_arr); free(v->h_arr_b); free(v->look);
-  free(v->file_i); free(v->file_step); free(v->h_file_off);
-  free(v);
-}
-
-static int create(const FfSimSetup *s, void **state, const FfDevOps *ops, int nccl) {
-  Dev *v;
-  FF_TRY(FF_CALLOC(v, 1, "device backend"));
-  *state = v;
-  v->s = *s;
-  v->ops = ops;
-  v->nccl = nccl;
-  v->comm = s->comm;
-  MPI_Comm_rank(s->comm, &v->rank);
-  MPI_Comm_size(s->comm, &v->size);
-  const FfNet *net = s->net;
-  const FfModel *m = s->model;
-  v->n = net->n_local;
-  v->B = s->batch;
-  v->D = m->delay_steps;
-  v->n_steps = s->n_steps;
-  if (ops == NULL) /* ff_dev_select refuses backend = cuda in a build without CUDA, before this */
-    return FF_ERROR(FF_ERR_INTERNAL, "backend = cuda in a build without CUDA reached the GPU set-up");
-  const int64_t cells = (int64_t)v->B * v->n;
-  if (cells >= INT32_MAX)
-    return FF_ERROR(FF_ERR_INPUT, "rank %d holds %d neurons x %d trials = %lld cells; the GPU backend indexes "
-                                  "cells with 32 bits: use more ranks or a smaller [run] batch",
-                    v->rank, v->n, v->B, (long long)cells);
-  FF_TRY(ops->init(&v->ctx, s->device, nccl, (void *)&v->comm));
-
-  /* host tables */
-  FF_TRY(FF_MALLOC(v->flags, v->n > 0 ? v->n : 1, "neuron flags"));
-  ff_sim_flags(s, v->flags);
-  FF_TRY(FF_MALLOC(v->slot_off, v->n + 1, "spike slots"));
-  v->slot_off[0] = 0;
-  for (int32_t i = 0; i < v->n; ++i)
-    v->slot_off[i + 1] =
-        v->slot_off[i] + ceil_div(v->D, ff_refractory_steps(m, (v->flags[i] & FF_NF_DRIVEN) != 0));
-  v->win_cap = (int64_t)v->B * v->slot_off[v->n];
-  FF_TRY(setup_files(v));
-  int32_t n_poisson = 0, *poisson = NULL, *state_i = NULL, n_state = 0;
-  FF_TRY(FF_MALLOC(poisson, v->n > 0 ? v->n : 1, "Poisson list"));
-  for (int32_t i = 0; i < v->n; ++i)
-    if (v->flags[i] & FF_NF_POISSON) poisson[n_poisson++] = i;
-  const FfStimulus *stim = s->stim;
-  int st = FF_MALLOC(state_i, stim->n_state > 0 ? stim->n_state : 1, "state list");
-  for (int64_t k = 0; st == FF_OK && k < stim->n_state; ++k) {
-    const int32_t i = ff_net_local(net, stim->state[k]);
-    if (i >= 0) state_i[n_state++] = i;
-  }
-  /* bounds: arrivals of one window, and the words of the largest rank */
-  const int64_t s_u = ceil_div(v->D, ff_refractory_steps(m, 0)), s_d = ceil_div(v->D, ff_refractory_steps(m, 1));
-  const int64_t n_drv = count_driven(stim);
-  v->arr_cap = (int64_t)v->B * ((int64_t)net->n_pre * s_u + (n_drv < net->n_pre ? n_drv : net->n_pre) *
-                                                                  (s_d > s_u ? s_d - s_u : 0));
-  MPI_Allreduce(&v->win_cap, &v->word_cap, 1, MPI_INT64_T, MPI_MAX, v->comm);
-
-  /* the plan: every device array, by name */
-  Plan p = {.n = 0, .total = 0};
-  FfDev *d = &v->d;
-  FfProp *tab = NULL;
-  int64_t *slot_off = NULL;
-  plan(&p, "propagator table", &tab, m->kmax + 1, sizeof(FfProp));
-  plan(&p, "window start", &v->d_n0, 1, 4);
-  plan(&p, "v", &d->u, cells, 8);
-  plan(&p, "g", &d->g, cells, 8);
-  plan(&p, "anchor steps", &d->t_anchor, cells, 4);
-  plan(&p, "next spikes", &d->next, cells, 4);
-  plan(&p, "spike counts", &d->count, cells, 4);
-  plan(&p, "synaptic input", &d->acc, cells, 8);
-  plan(&p, "stimulus input", &d->ext, cells, 4);
-  plan(&p, "background input", &d->bg, cells, 4);
-  plan(&p, "touched marks", &d->mark, cells, 4);
-  plan(&p, "touched list", &d->touched, cells, 4);
-  plan(&p, "touched count", &d->n_touched, 1, 4);
-  plan(&p, "window spike counts", &d->wcount, cells, 4);
-  plan(&p, "window spike slots", &d->wstep, v->win_cap, 4);
-  plan(&p, "slot offsets", &slot_off, v->n + 1, 8);
-  plan(&p, "overflow flag", &d->overflow, 1, 4);
-  plan(&p, "neuron flags", &d->flags, v->n, 1);
-  plan(&p, "neuron ids", &d->gid, v->n, 8);
-  plan(&p, "stand-in ids", &d->pre_new, net->n_pre, 8);
-  plan(&p, "stand-in offsets", &d->pre_indptr, net->n_pre + 1, 8);
-  plan(&p, "connection targets", &d->target, net->n_in, 4);
-  plan(&p, "connection weights", &d->weight, net->n_in, 4);
-  plan(&p, "arrival offsets", &d->arr_off, (int64_t)v->D * v->B + 1, 8);
-  plan(&p, "arrivals", &d->arr, v->arr_cap, 4);
-  plan(&p, "arrival trials", &d->arr_b, v->arr_cap, 4);
-  plan(&p, "event count", &d->events, 1, 8);
-  plan(&p, "Poisson neurons", &d->poisson, n_poisson, 4);
-  plan(&p, "file inputs", &d->file_i, v->file_cap, 4);
-  plan(&p, "file offsets", &d->file_off, v->D + 1, 8);
-  plan(&p, "state neurons", &d->state_i, n_state, 4);
-  plan(&p, "recorded v", &d->state_v, (int64_t)v->B * v->n_steps * n_state, 8);
-  plan(&p, "recorded g", &d->state_g, (int64_t)v->B * v->n_steps * n_state, 8);
-  plan(&p, "spike offsets", &d->spk_off, cells, 8);
-  plan(&p, "spike total", &d->n_spk, 1, 8);
-  plan(&p, "window spikes (cells)", &d->spk_cell, v->win_cap, 4);
-  plan(&p, "window spikes (steps)", &d->spk_step, v->win_cap, 4);
-  plan(&p, "window spikes (words)", &d->spk_word, nccl ? v->word_cap : v->win_cap, 8);
-  if (nccl) {
-    plan(&p, "received words", &v->d_recv, (int64_t)v->size * v->word_cap, 8);
-    plan(&p, "received stand-ins", &d->look, (int64_t)v->size * v->word_cap, 4);
-    plan(&p, "arrival fill", &d->slot_fill, (int64_t)v->D * v->B, 8);
-  }
-  if (st == FF_OK) st = plan_allocate(v, &p);
-
-  /* the device view */
-  if (st == FF_OK) {
-    d->m = *m;
-    d->m.tab = tab;
-    d->n = v->n;
-    d->B = v->B;
-    d->D = v->D;
-    d->n_steps = v->n_steps;
-    d->seed = s->seed;
-    d->new_base = net->new_base;
-    d->n0 = v->d_n0;
-    d->slots = v->slot_off[v->n];
-    d->slot_off = slot_off;
-    d->n_pre = net->n_pre;
-    d->n_poisson = n_poisson;
-    d->n_state = n_state;
-    st = upload(v, tab, m->tab, (int64_t)(m->kmax + 1) * (int64_t)sizeof(FfProp));
-  }
-  if (st == FF_OK) st = upload(v, slot_off, v->slot_off, (int64_t)(v->n + 1) * 8);
-  if (st == FF_OK) st = upload(v, (void *)d->flags, v->flags, v->n);
-  if (st == FF_OK) st = upload(v, (void *)d->gid, net->gid, (int64_t)v->n * 8);
-  if (st == FF_OK) st = upload(v, (void *)d->pre_new, net->pre_new, (int64_t)net->n_pre * 8);
-  if (st == FF_OK) st = upload(v, (void *)d->pre_indptr, net->pre_indptr, (int64_t)(net->n_pre + 1) * 8);
-  if (st == FF_OK) st = upload(v, (void *)d->target, net->target, net->n_in * 4);
-  if (st == FF_OK) st = upload(v, (void *)d->weight, net->weight, net->n_in * 4);
-  if (st == FF_OK) st = upload(v, (void *)d->poisson, poisson, (int64_t)n_poisson * 4);
-  if (st == FF_OK) st = upload(v, (void *)d->state_i, state_i, (int64_t)n_state * 4);
-  free(poisson);
-  free(state_i);
-  if (st == FF_OK) st = initial_state(v);
-  if (st == FF_OK) st = FF_MALLOC(v->h_cell, v->win_cap, "window spikes");
-  if (st == FF_OK) st = FF_MALLOC(v->h_step, v->win_cap, "window spikes");
-  if (st == FF_OK) st = FF_CALLOC(v->h_arr_off, (int64_t)v->D * v->B + 1, "arrival offsets");
-  if (st == FF_OK) st = FF_MALLOC(v->h_file_off, v->D + 1, "file offsets");
-  if (st != FF_OK) return st;
-
-  /* every rank's device, in the log */
-  char mine[512], *all = NULL;
-  int hl = 0;
-  char host[MPI_MAX_PROCESSOR_NAME];
-  MPI_Get_processor_name(host, &hl);
-  char dev[160];
-  ops->describe(v->ctx, dev, sizeof dev);
-  snprintf(mine, sizeof mine, "rank %d on %.128s: %.160s, %.1f MB of arrays", v->rank, host, dev, (double)p.total / 1e6);
-  if (v->rank == 0) all = malloc((size_t)v->size * sizeof mine);
-  MPI_Gather(mine, (int)sizeof mine, MPI_CHAR, all, (int)sizeof mine, MPI_CHAR, 0, v->comm);
-  if (v->rank == 0 && all) {
-    for (int q = 0; q < v->size; ++q) ff_log("backend %s: %s", ops->name, all + (size_t)q * sizeof mine);
-    free(all);
-  }
-  return FF_OK;
-}
-
-static int create_cuda(const FfSimSetup *s, void **state) { return create(s, state, ff_dev_ops_cuda(), 0); }
-static int create_cuda_nccl(const FfSimSetup *s, void **state) { return create(s, state, ff_dev_ops_cuda(), 1); }
-static int create_emulate(const FfSimSetup *s, void **state) { return create(s, state, &ff_dev_ops_emulate, 0); }
-static int create_emulate_nccl(const FfSimSetup *s, void **state) {
-  return create(s, state, &ff_dev_ops_emulate, 1);
-}
+static int create_cuda(const FfSimSetup *s, void **state) { return ff_dev_create(s, state, ff_dev_ops_cuda()); }
+static int create_emulate(const FfSimSetup *s, void **state) { return ff_dev_create(s, state, &ff_dev_ops_emulate); }
 
 /* ---- one window -------------------------------------------------------------------------------- */
 
@@ -356,7 +37,8 @@ static int record(Dev *v) {
 
 static int dev_run_window(void *state, int64_t w) {
   Dev *v = state;
-  const int32_t n0 = (int32_t)(w * v->D);
+  const FfWindow win = ff_window(w, v->D, v->n_steps);
+  const int32_t n0 = (int32_t)win.first;
   FF_TRY(v->ops->h2d(v->ctx, v->d_n0, &n0, 4));
   /* this window's file input */
   const int64_t f0 = v->file_pos;
@@ -367,8 +49,7 @@ static int dev_run_window(void *state, int64_t w) {
   const int64_t nfw = v->h_file_off[v->D];
   if (nfw > 0) FF_TRY(v->ops->h2d(v->ctx, (void *)v->d.file_i, v->file_i + f0, nfw * 4));
   FF_TRY(v->ops->h2d(v->ctx, (void *)v->d.file_off, v->h_file_off, (int64_t)(v->D + 1) * 8));
-  const int32_t steps = (int32_t)(v->n_steps - n0 < v->D ? v->n_steps - n0 : v->D);
-  FF_TRY(v->ops->window(v->ctx, &v->d, steps, nfw, v->n_arr));
+  FF_TRY(v->ops->window(v->ctx, &v->d, (int32_t)(win.end - win.first), nfw, v->n_arr));
   FF_TRY(v->ops->compact(v->ctx, &v->d, &v->n_win));
   int32_t overflow = 0;
   FF_TRY(v->ops->d2h(v->ctx, &overflow, v->d.overflow, 4));
@@ -386,18 +67,27 @@ static int dev_run_window(void *state, int64_t w) {
 static int64_t dev_emitted(void *state) {
   const Dev *v = state;
   int64_t k = 0;
-  for (int64_t q = 0; q < v->n_win; ++q) k += !(v->flags[v->h_cell[q] % v->n] & FF_NF_SILENT);
+  for (int64_t q = 0; q < v->n_win; ++q) k += ff_spike_sent(v->flags[v->h_cell[q] % v->n]);
   return k;
 }
 
 static void dev_pack(void *state, int64_t w, uint64_t *words) {
   const Dev *v = state;
+  const int64_t n0 = ff_window(w, v->D, v->n_steps).first;
   int64_t k = 0;
   for (int64_t q = 0; q < v->n_win; ++q) {
     const int32_t c = v->h_cell[q], i = c % v->n;
-    if (!(v->flags[i] & FF_NF_SILENT))
-      words[k++] = ff_spike_pack(v->s.net->new_base + i, (int32_t)(v->h_step[q] - w * v->D), c / v->n);
+    const uint64_t word = ff_spike_word(v->flags[i], v->s.net->new_base + i, v->h_step[q], n0, c / v->n);
+    if (word != FF_SPIKE_NONE) words[k++] = word;
   }
+}
+
+/* The arrivals of a window cannot exceed the bound the arrays were sized for. */
+static int check_arrivals(const Dev *v, int64_t kept) {
+  if (kept > v->arr_cap)
+    return FF_ERROR(FF_ERR_INTERNAL, "rank %d: %lld arriving spikes in one window, more than the bound %lld", v->rank,
+                    (long long)kept, (long long)v->arr_cap);
+  return FF_OK;
 }
 
 /* MPI transport: the arrivals sorted by slot (step * B + trial) on the host, then uploaded. */
@@ -405,42 +95,12 @@ static int dev_deliver(void *state, int64_t w, const uint64_t *words, int64_t n)
   Dev *v = state;
   (void)w;
   const int64_t slots = (int64_t)v->B * v->D;
-  if (n > v->look_cap) {
-    FF_TRY(FF_REALLOC(v->look, n, "arriving spikes"));
-    v->look_cap = n;
-  }
-  memset(v->h_arr_off, 0, (size_t)(slots + 1) * sizeof *v->h_arr_off);
-  int64_t kept = 0;
-  for (int64_t q = 0; q < n; ++q) {
-    v->look[q] = ff_net_standin(v->s.net, ff_spike_gid(words[q]));
-    if (v->look[q] < 0) continue;
-    v->h_arr_off[(int64_t)ff_spike_step(words[q]) * v->B + ff_spike_batch(words[q]) + 1]++;
-    ++kept;
-  }
-  if (kept > v->arr_cap)
-    return FF_ERROR(FF_ERR_INTERNAL, "rank %d: %lld arriving spikes in one window, more than the bound %lld",
-                    v->rank, (long long)kept, (long long)v->arr_cap);
-  for (int64_t k = 0; k < slots; ++k) v->h_arr_off[k + 1] += v->h_arr_off[k];
-  if (kept > v->h_arr_cap) {
-    FF_TRY(FF_REALLOC(v->h_arr, kept, "arriving spikes"));
-    FF_TRY(FF_REALLOC(v->h_arr_b, kept, "arriving spikes"));
-    v->h_arr_cap = kept;
-  }
-  for (int64_t q = 0; q < n; ++q) /* fill, advancing each slot's offset, then shift them back */
-    if (v->look[q] >= 0) {
-      const int64_t slot = (int64_t)ff_spike_step(words[q]) * v->B + ff_spike_batch(words[q]);
-      v->h_arr_b[v->h_arr_off[slot]] = ff_spike_batch(words[q]);
-      v->h_arr[v->h_arr_off[slot]++] = v->look[q];
-    }
-  for (int64_t k = slots; k > 0; --k) v->h_arr_off[k] = v->h_arr_off[k - 1];
-  v->h_arr_off[0] = 0;
-  v->n_arr = kept;
-  FF_TRY(v->ops->h2d(v->ctx, v->d.arr_off, v->h_arr_off, (slots + 1) * 8));
-  if (kept > 0) {
-    FF_TRY(v->ops->h2d(v->ctx, v->d.arr, v->h_arr, kept * 4));
-    FF_TRY(v->ops->h2d(v->ctx, v->d.arr_b, v->h_arr_b, kept * 4));
-  }
-  return FF_OK;
+  FF_TRY(ff_arrivals_sort(&v->arr, v->s.net, words, n));
+  FF_TRY(check_arrivals(v, v->arr.n));
+  v->n_arr = v->arr.n;
+  FF_TRY(v->ops->h2d(v->ctx, v->d.arr_off, v->arr.off, (slots + 1) * 8));
+  FF_TRY(ff_dev_upload(v, v->d.arr, v->arr.pre, v->n_arr * 4));
+  return ff_dev_upload(v, v->d.arr_b, v->arr.trial, v->n_arr * 4);
 }
 
 /* NCCL transport: the counts (and any rank's failure) over MPI, then every rank's words, padded
@@ -448,10 +108,11 @@ static int dev_deliver(void *state, int64_t w, const uint64_t *words, int64_t n)
 static int dev_exchange(void *state, int64_t w, int status, FfExchangeStats *xs) {
   Dev *v = state;
   (void)w;
+  if (!v->nccl) return FF_ERROR(FF_ERR_INTERNAL, "device exchange without [run] transport = nccl");
   int64_t mine = status != FF_OK ? -1 : v->n_win, *counts = NULL;
-  FF_TRY(FF_MALLOC(counts, v->size, "spike counts"));
+  FF_TRY(FF_CALLOC(counts, v->size, "spike counts"));
   const double t0 = ff_wall_seconds();
-  int rc = MPI_Allgather(&mine, 1, MPI_INT64_T, counts, 1, MPI_INT64_T, v->comm);
+  const int rc = FF_MPI(MPI_Allgather(&mine, 1, MPI_INT64_T, counts, 1, MPI_INT64_T, v->comm));
   int64_t per_rank = 0, total = 0, failed = -1;
   for (int q = 0; q < v->size; ++q) {
     if (counts[q] < 0 && failed < 0) failed = q;
@@ -459,27 +120,25 @@ static int dev_exchange(void *state, int64_t w, int status, FfExchangeStats *xs)
     total += counts[q] > 0 ? counts[q] : 0;
   }
   free(counts);
-  if (rc != MPI_SUCCESS) return FF_ERROR(FF_ERR_MPI, "MPI_Allgather of spike counts failed");
+  FF_TRY(rc);
   if (status != FF_OK) return status;
   if (failed >= 0) return FF_ERROR(FF_ERR_MPI, "rank %lld stopped the run", (long long)failed);
   int st = FF_OK;
-  if (per_rank > v->n_win) /* pad this rank's list to the common length */
-    st = v->ops->fill(v->ctx, v->d.spk_word + v->n_win, 0xff, (per_rank - v->n_win) * 8);
-  if (st == FF_OK && per_rank > 0) st = v->ops->allgather(v->ctx, v->d.spk_word, v->d_recv, per_rank);
+  if (per_rank > v->n_win) /* pad this rank's list to the common length (FF_SPIKE_NONE) */
+    FF_CALL(st, v->ops->fill(v->ctx, v->d.spk_word + v->n_win, 0xff, (per_rank - v->n_win) * 8));
+  if (per_rank > 0) FF_CALL(st, v->ops->allgather(v->ctx, v->d.spk_word, v->d_recv, per_rank));
   xs->comm_s += ff_wall_seconds() - t0;
   xs->words_sent += v->n_win * (v->size - 1);
   xs->words_recv += total - v->n_win;
   int64_t kept = 0;
-  if (st == FF_OK) st = v->ops->deliver(v->ctx, &v->d, v->d_recv, per_rank * v->size, v->arr_cap, &kept);
+  FF_CALL(st, v->ops->deliver(v->ctx, &v->d, v->d_recv, per_rank * v->size, v->arr_cap, &kept));
   v->n_arr = kept;
-  if (st == FF_OK && kept > v->arr_cap)
-    st = FF_ERROR(FF_ERR_INTERNAL, "rank %d: %lld arriving spikes in one window, more than the bound %lld", v->rank,
-                  (long long)kept, (long long)v->arr_cap);
+  FF_CALL(st, check_arrivals(v, kept));
   return st;
 }
 
-static int dev_finish(void *state, FfSimOutput *out) {
-  Dev *v = state;
+/* Spike counts, events, recorded spikes and states into out (this rank's own). */
+static int download_outputs(Dev *v, FfSimOutput *out) {
   const int64_t cells = (int64_t)v->B * v->n;
   FF_TRY(FF_MALLOC(out->count, cells > 0 ? cells : 1, "spike counts"));
   FF_TRY(v->ops->d2h(v->ctx, out->count, v->d.count, cells * 4));
@@ -505,77 +164,37 @@ static int dev_finish(void *state, FfSimOutput *out) {
     FF_TRY(v->ops->d2h(v->ctx, out->state_v, v->d.state_v, sc * 8));
     FF_TRY(v->ops->d2h(v->ctx, out->state_g, v->d.state_g, sc * 8));
   }
-  /* device time and peak memory of every rank */
+  return FF_OK;
+}
+
+/* Collective: all ranks of v->comm must call it, whatever their status. Rank 0's kernel times and
+ * every rank's peak device memory, in the log. */
+static int log_device_usage(Dev *v, int status) {
   double t[3] = {0, 0, 0};
   v->ops->times(v->ctx, &t[0], &t[1]);
   t[2] = (double)v->ops->peak_bytes(v->ctx) / 1e6;
   double *all = v->rank == 0 ? malloc((size_t)v->size * sizeof t) : NULL;
-  MPI_Gather(t, 3, MPI_DOUBLE, all, 3, MPI_DOUBLE, 0, v->comm);
-  if (v->rank == 0 && all) {
+  int st = FF_MPI(MPI_Gather(t, 3, MPI_DOUBLE, all, 3, MPI_DOUBLE, 0, v->comm));
+  if (st == FF_OK && status == FF_OK && v->rank == 0 && all) {
     char line[1024];
     size_t len = 0;
     for (int q = 0; q < v->size && len < sizeof line - 32; ++q)
       len += (size_t)snprintf(line + len, sizeof line - len, "%s%.1f", q ? ", " : "", all[3 * q + 2]);
     ff_log("device kernels on rank 0: update %.3f s, delivery %.3f s; peak device memory per rank (MB): %s", all[0],
            all[1], line);
-    free(all);
   }
-  return FF_OK;
+  free(all);
+  return status != FF_OK ? status : st;
 }
 
+/* Collective: all ranks of the run must call it. */
+static int dev_finish(void *state, FfSimOutput *out) {
+  Dev *v = state;
+  return log_device_usage(v, download_outputs(v, out));
+}
+
+/* One backend per kind of device; each reads [run] transport from the setup. */
 const FfBackend ff_backend_cuda = {"cuda", create_cuda, dev_run_window, dev_emitted, dev_pack,
-                                   dev_deliver, dev_finish, dev_destroy, NULL};
-const FfBackend ff_backend_cuda_nccl = {"cuda", create_cuda_nccl, dev_run_window, dev_emitted, dev_pack,
-                                        dev_deliver, dev_finish, dev_destroy, dev_exchange};
+                                   dev_deliver, dev_finish, ff_dev_destroy, dev_exchange};
 const FfBackend ff_backend_emulate = {"emulate", create_emulate, dev_run_window, dev_emitted, dev_pack,
-                                      dev_deliver, dev_finish, dev_destroy, NULL};
-const FfBackend ff_backend_emulate_nccl = {"emulate", create_emulate_nccl, dev_run_window, dev_emitted, dev_pack,
-                                           dev_deliver, dev_finish, dev_destroy, dev_exchange};
-
-/* ---- which GPU ----------------------------------------------------------------------------------- */
-
-int ff_dev_select(const FfConfig *cfg, MPI_Comm comm, int *device) {
-  *device = -1;
-  if (cfg->backend == FF_BACKEND_CPU) return FF_OK;
-  MPI_Comm node;
-  int local, local_size, rank;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
-  MPI_Comm_rank(node, &local);
-  MPI_Comm_size(node, &local_size);
-  MPI_Comm_free(&node);
-  char host[MPI_MAX_PROCESSOR_NAME];
-  int hl = 0;
-  MPI_Get_processor_name(host, &hl);
-  int list[1024], n_list = 0;
-  for (const char *p = cfg->devices; *p && n_list < 1024;) { /* checked by ff_config_finish */
-    char *end;
-    while (*p == ' ' || *p == ',') ++p;
-    if (!*p) break;
-    list[n_list++] = (int)strtol(p, &end, 10);
-    p = end;
-  }
-  if (n_list > 0 && local_size > n_list)
-    return FF_ERROR(FF_ERR_INPUT, "host %s runs %d ranks, but [run] devices lists %d GPU%s: one rank per GPU; list "
-                                  "%d ids or start fewer ranks per node",
-                    host, local_size, n_list, n_list == 1 ? "" : "s", local_size);
-  *device = n_list > 0 ? list[local] : local;
-  if (cfg->backend == FF_BACKEND_EMULATE) return FF_OK;
-  if (ff_dev_ops_cuda() == NULL)
-    return FF_ERROR(FF_ERR_INPUT, "[run] backend = cuda, but this flyfit was built without CUDA (no nvcc at build "
-                                  "time): rebuild with the CUDA toolkit installed (make CUDA=1), or set [run] "
-                                  "backend = cpu");
-  const int count = ff_cuda_device_count();
-  if (count == 0)
-    return FF_ERROR(FF_ERR_INPUT, "[run] backend = cuda, but host %s has no usable CUDA GPU (rank %d): run on a GPU "
-                                  "node, or set [run] backend = cpu",
-                    host, rank);
-  if (n_list == 0 && local_size > count)
-    return FF_ERROR(FF_ERR_INPUT, "host %s runs %d ranks but has %d GPU%s: one rank per GPU; start at most %d ranks "
-                                  "per node (e.g. srun --ntasks-per-node=%d)",
-                    host, local_size, count, count == 1 ? "" : "s", count, count);
-  if (*device >= count)
-    return FF_ERROR(FF_ERR_INPUT, "[run] devices names GPU %d, but host %s has %d (ids 0..%d)", *device, host, count,
-                    count - 1);
-  return FF_OK;
-}
+                                      dev_deliver, dev_finish, ff_dev_destroy, dev_exchange};

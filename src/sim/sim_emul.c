@@ -1,6 +1,6 @@
 /* backend = emulate: the GPU backend's kernels (include/flyfit/sim_dev.h) run serially on the CPU,
  * in the order src/sim/cuda/sim_cuda.cu launches them, so the device algorithm and the host side it
- * shares with the CUDA build (src/sim/sim_dev.c) are tested on machines without a GPU.
+ * shares with the CUDA build (src/sim/sim_dev_setup.c, sim_dev.c) are tested on machines without a GPU.
  *
  * A GPU runs a kernel's elements in no fixed order. To catch any dependence on order, each loop
  * here visits its elements in a scrambled order (a stride coprime with the count), different for
@@ -104,18 +104,13 @@ static void emu_describe(void *ctx, char *buf, int cap) {
   snprintf(buf, (size_t)cap, "CPU emulation of the CUDA kernels (serial, scrambled order)");
 }
 
-static void fire_all(const FfDev *d, int32_t k) {
-  FOR_SCRAMBLED(c, (int64_t)d->B * d->n) ff_dev_k_fire(d, c, k);
-}
-
-static int emu_window(void *ctx, const FfDev *d, int32_t steps, int64_t n_file_window, int64_t arrivals) {
-  Emu *e = ctx;
-  (void)arrivals;
-  const int64_t cells = (int64_t)d->B * d->n;
-  for (int32_t k = 0; k < steps; ++k) {
-    double t0 = ff_wall_seconds();
-    if (d->m.step_order == FF_ORDER_SHIU) fire_all(d, k);
-    double t1 = ff_wall_seconds();
+/* One kernel of step k, its elements in a scrambled order. */
+static void run_kernel(const FfDev *d, FfDevKernel kind, int32_t k) {
+  switch (kind) {
+  case FF_DEV_FIRE:
+    FOR_SCRAMBLED(c, (int64_t)d->B * d->n) ff_dev_k_fire(d, c, k);
+    break;
+  case FF_DEV_ARRIVE: {
     int64_t a0, a1;
     ff_dev_arrivals(d, k, &a0, &a1);
     FOR_SCRAMBLED(q, a1 - a0) {
@@ -124,28 +119,39 @@ static int emu_window(void *ctx, const FfDev *d, int32_t steps, int64_t n_file_w
       ff_dev_add_u64(d->events, (unsigned long long)(e1 - e0));
       for (int64_t x = e0; x < e1; ++x) ff_dev_k_arrive(d, d->arr_b[a], x);
     }
-    double t2 = ff_wall_seconds();
-    if (d->m.p_ext_u32 && d->n_poisson > 0) {
-      FOR_SCRAMBLED(q, (int64_t)d->B * d->n_poisson) ff_dev_k_poisson(d, q, k);
-    }
-    if (n_file_window > 0) {
-      const int64_t nf = d->file_off[k + 1] - d->file_off[k];
-      if (nf > 0) {
-        FOR_SCRAMBLED(q, (int64_t)d->B * nf) ff_dev_k_file(d, q, k);
-      }
-    }
-    if (d->m.p_background_u32) {
-      FOR_SCRAMBLED(c, cells) ff_dev_k_background(d, c, k);
-    }
+    break;
+  }
+  case FF_DEV_POISSON:
+    FOR_SCRAMBLED(q, (int64_t)d->B * d->n_poisson) ff_dev_k_poisson(d, q, k);
+    break;
+  case FF_DEV_FILE:
+    FOR_SCRAMBLED(q, (int64_t)d->B * (d->file_off[k + 1] - d->file_off[k])) ff_dev_k_file(d, q, k);
+    break;
+  case FF_DEV_BACKGROUND:
+    FOR_SCRAMBLED(c, (int64_t)d->B * d->n) ff_dev_k_background(d, c, k);
+    break;
+  case FF_DEV_UPDATE:
     FOR_SCRAMBLED(q, (int64_t)*d->n_touched) ff_dev_k_update(d, q, k);
     *d->n_touched = 0;
-    if (d->m.step_order != FF_ORDER_SHIU) fire_all(d, k);
-    if (d->n_state > 0) {
-      FOR_SCRAMBLED(q, (int64_t)d->B * d->n_state) ff_dev_k_state(d, q, k);
+    break;
+  case FF_DEV_STATE:
+    FOR_SCRAMBLED(q, (int64_t)d->B * d->n_state) ff_dev_k_state(d, q, k);
+    break;
+  case FF_DEV_KERNELS:
+    break;
+  }
+}
+
+static int emu_window(void *ctx, const FfDev *d, int32_t steps, int64_t n_file_window, int64_t arrivals) {
+  Emu *e = ctx;
+  for (int32_t k = 0; k < steps; ++k) {
+    FfDevKernel kernels[FF_DEV_KERNELS];
+    const int nk = ff_dev_step_kernels(d, n_file_window, arrivals, kernels);
+    for (int q = 0; q < nk; ++q) {
+      const double t0 = ff_wall_seconds();
+      run_kernel(d, kernels[q], k);
+      *(kernels[q] == FF_DEV_ARRIVE ? &e->delivery_s : &e->update_s) += ff_wall_seconds() - t0;
     }
-    const double t3 = ff_wall_seconds();
-    e->update_s += (t1 - t0) + (t3 - t2);
-    e->delivery_s += t2 - t1;
   }
   return FF_OK;
 }
@@ -166,12 +172,11 @@ static int emu_compact(void *ctx, const FfDev *d, int64_t *n_spikes) {
   return FF_OK;
 }
 
+/* Collective: all ranks of the run must call it (NCCL's allgather, imitated over MPI). */
 static int emu_allgather(void *ctx, const uint64_t *send, uint64_t *recv, int64_t per_rank) {
   Emu *e = ctx;
   if (per_rank > INT32_MAX) return FF_ERROR(FF_ERR_MPI, "%lld spike words per rank: too many for MPI", (long long)per_rank);
-  if (MPI_Allgather(send, (int)per_rank, MPI_UINT64_T, recv, (int)per_rank, MPI_UINT64_T, e->comm) != MPI_SUCCESS)
-    return FF_ERROR(FF_ERR_MPI, "MPI_Allgather of spike words failed");
-  return FF_OK;
+  return FF_MPI(MPI_Allgather(send, (int)per_rank, MPI_UINT64_T, recv, (int)per_rank, MPI_UINT64_T, e->comm));
 }
 
 static int emu_deliver(void *ctx, const FfDev *d, const uint64_t *words, int64_t n, int64_t cap, int64_t *kept) {

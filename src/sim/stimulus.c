@@ -257,22 +257,30 @@ int ff_stimulus_load(const FfConfig *cfg, const FfModel *m, int64_t n, const int
   return FF_OK;
 }
 
-/* Broadcasts an int64 array whose length rank 0 knows; other ranks allocate it. */
-static int bcast_i64(int64_t **v, int64_t *count, MPI_Comm comm, int rank) {
-  MPI_Bcast(count, 1, MPI_INT64_T, 0, comm);
-  if (rank != 0) FF_TRY(FF_MALLOC(*v, *count, "broadcast list"));
-  for (int64_t off = 0; off < *count; off += 1 << 28) {
-    int len = (int)(*count - off < (1 << 28) ? *count - off : (1 << 28));
-    MPI_Bcast(*v + off, len, MPI_INT64_T, 0, comm);
+/* Collective: all ranks of comm must call it. Rank 0's count elements of `type` (elem bytes each)
+ * at v, in pieces that an int count can hold. */
+static int bcast_chunks(void *v, int64_t count, MPI_Datatype type, size_t elem, MPI_Comm comm) {
+  enum { PIECE = 1 << 28 };
+  for (int64_t off = 0; off < count; off += PIECE) {
+    const int len = (int)(count - off < PIECE ? count - off : PIECE);
+    FF_TRY(FF_MPI(MPI_Bcast((char *)v + (size_t)off * elem, len, type, 0, comm)));
   }
   return FF_OK;
 }
 
+/* Collective: all ranks of comm must call it. An int64 array whose length rank 0 knows; other ranks
+ * allocate it. */
+static int bcast_i64(int64_t **v, int64_t *count, MPI_Comm comm, int rank) {
+  FF_TRY(FF_MPI(MPI_Bcast(count, 1, MPI_INT64_T, 0, comm)));
+  if (rank != 0) FF_TRY(FF_MALLOC(*v, *count, "broadcast list"));
+  return bcast_chunks(*v, *count, MPI_INT64_T, sizeof **v, comm);
+}
+
 int ff_stimulus_bcast(FfStimulus *s, MPI_Comm comm) {
   int rank;
-  MPI_Comm_rank(comm, &rank);
+  FF_TRY(FF_MPI(MPI_Comm_rank(comm, &rank)));
   int64_t flags[2] = {s->record_all, s->n_file_late};
-  MPI_Bcast(flags, 2, MPI_INT64_T, 0, comm);
+  FF_TRY(FF_MPI(MPI_Bcast(flags, 2, MPI_INT64_T, 0, comm)));
   s->record_all = (int)flags[0];
   s->n_file_late = flags[1];
   FF_TRY(bcast_i64(&s->poisson, &s->n_poisson, comm, rank));
@@ -281,9 +289,5 @@ int ff_stimulus_bcast(FfStimulus *s, MPI_Comm comm) {
   FF_TRY(bcast_i64(&s->state, &s->n_state, comm, rank));
   FF_TRY(bcast_i64(&s->file_gid, &s->n_file, comm, rank));
   if (rank != 0) FF_TRY(FF_MALLOC(s->file_step, s->n_file, "input spikes"));
-  for (int64_t off = 0; off < s->n_file; off += 1 << 28) {
-    int len = (int)(s->n_file - off < (1 << 28) ? s->n_file - off : (1 << 28));
-    MPI_Bcast(s->file_step + off, len, MPI_INT32_T, 0, comm);
-  }
-  return FF_OK;
+  return bcast_chunks(s->file_step, s->n_file, MPI_INT32_T, sizeof *s->file_step, comm);
 }

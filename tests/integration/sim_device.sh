@@ -27,27 +27,7 @@ silence = 20-24
 spikes_txt = true
 state_neurons = 2, 41, 299
 INI
-for preset in shiu brainscale; do
-  extra=()
-  [ $preset = brainscale ] && extra=(--set run.preset=brainscale --set stimulus.background_weight_mV=0.4 --set model.w_syn_mV=0.03)
-  for B in 1 3; do
-    ref=$preset-b$B-cpu
-    backend_run "$ref" 1 cpu mpi --set run.batch=$B "${extra[@]}" || continue
-    n=$(grep -c . "$TMP/$ref/spikes.txt")
-    check "$preset batch $B: the CPU reference has spikes ($n)" test "$n" -gt 200
-    for cfg in "1 mpi" "1 nccl" "2 mpi" "2 nccl" "3 mpi" "3 nccl"; do
-      set -- $cfg
-      name=$preset-b$B-emulate-np$1-$2
-      backend_run "$name" "$1" emulate "$2" --set run.batch=$B "${extra[@]}" || continue
-      if cmp -s "$TMP/$ref.txt" "$TMP/$name.txt" && cmp -s "$TMP/$ref/spikes.txt" "$TMP/$name/spikes.txt"; then
-        ok "$preset batch $B: emulated GPU backend on $1 rank(s), $2 transport = CPU backend, bit for bit"
-      else
-        fail "$preset batch $B: emulated GPU backend on $1 rank(s), $2 transport differs from the CPU backend"
-        diff "$TMP/$ref.txt" "$TMP/$name.txt" | head -4 | sed 's/^/#   /'
-      fi
-    done
-  done
-done
+backend_vs_cpu "emulated GPU backend" emulate 200 "1 mpi" "1 nccl" "2 mpi" "2 nccl" "3 mpi" "3 nccl"
 log=$TMP/shiu-b3-emulate-np3-nccl.log
 check "the log names every rank's device and its arrays" test "$(grep -c 'backend emulate: rank [0-9] on' "$log")" -eq 3
 check "the log says the spikes go between the devices" grep -q 'spike exchange: allgather between the devices, NCCL' "$log"

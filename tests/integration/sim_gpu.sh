@@ -30,24 +30,5 @@ state_neurons = 2, 41, 1999
 INI
 cases=("1 mpi" "1 nccl")
 if [ "$ngpu" -ge 2 ]; then cases+=("2 mpi" "2 nccl"); else cases+=("2 mpi --set run.devices=0,0"); fi
-for preset in shiu brainscale; do
-  extra=()
-  [ $preset = brainscale ] && extra=(--set run.preset=brainscale --set stimulus.background_weight_mV=0.4 --set model.w_syn_mV=0.03)
-  for B in 1 3; do
-    ref=$preset-b$B-cpu
-    backend_run "$ref" 1 cpu mpi --set run.batch=$B "${extra[@]}" || continue
-    for cfg in "${cases[@]}"; do
-      set -- $cfg
-      name=$preset-b$B-cuda-np$1-$2
-      np=$1 tr=$2; shift 2
-      backend_run "$name" "$np" cuda "$tr" --set run.batch=$B "${extra[@]}" "$@" || continue
-      if cmp -s "$TMP/$ref.txt" "$TMP/$name.txt" && cmp -s "$TMP/$ref/spikes.txt" "$TMP/$name/spikes.txt"; then
-        ok "$preset batch $B: CUDA backend on $np rank(s), $tr transport = CPU backend, bit for bit"
-      else
-        fail "$preset batch $B: CUDA backend on $np rank(s), $tr transport differs from the CPU backend"
-        diff "$TMP/$ref.txt" "$TMP/$name.txt" | head -4 | sed 's/^/#   /'
-      fi
-    done
-  done
-done
+backend_vs_cpu "CUDA backend" cuda 0 "${cases[@]}"
 check "the log names the GPU" grep -qE 'backend cuda: rank 0 on .*GPU [0-9]' "$TMP/shiu-b1-cuda-np1-mpi.log"

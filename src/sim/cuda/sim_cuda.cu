@@ -1,9 +1,10 @@
 /* backend = cuda: the device side of the GPU simulation (include/flyfit/sim_dev.h) on CUDA.
  *
  * Each kernel is a thin loop around one body of sim_dev.h, so the per-neuron arithmetic is the
- * header code that the CPU backend uses too (FF_HD), and every kernel has exactly one launcher
- * here. A window of D steps is one launch sequence on the compute stream: the host does not wait
- * between steps; the per-step counts (arrivals, touched cells, file spikes) are read by the
+ * header code that the CPU backend uses too (FF_HD); every launch goes through one checked launcher
+ * with its grid computed beside it, and a step runs the kernels sim_dev.h lists, in its order. A
+ * window of D steps is one launch sequence on the compute stream: the host does not wait between
+ * steps; the per-step counts (arrivals, touched cells, file spikes) are read by the
  * kernels from device memory, so the host never needs them. The host waits once per window, for
  * the number of spikes the window produced (src/sim/sim_dev.c needs it to size the exchange).
  *
@@ -159,79 +160,35 @@ __global__ void k_place(FfDev d, const uint64_t *words, int64_t n) {
   GRID_STRIDE(q, n) ff_dev_k_place(&d, words, q);
 }
 
-/* ---- launchers: one per kernel --------------------------------------------------------------- */
+/* ---- launching ------------------------------------------------------------------------------- */
 
-int launch_fire(Ctx *x, const FfDev *d, int32_t k) {
-  k_fire<<<blocks_for((int64_t)d->B * d->n), kThreads, 0, x->compute>>>(*d, k);
-  CU_LAUNCHED("k_fire");
+/* The one launcher: `blocks` blocks (blocks_for the elements) on the compute stream, checked. */
+template <typename... Params, typename... Args>
+int launch(Ctx *x, const char *name, void (*kernel)(Params...), unsigned blocks, unsigned threads, Args... args) {
+  kernel<<<blocks, threads, 0, x->compute>>>(args...);
+  CU_LAUNCHED(name);
   return FF_OK;
 }
 
-int launch_arrive(Ctx *x, const FfDev *d, int32_t k, int64_t bound) {
-  /* the number of arrivals is on the device; size the grid for the bound, one warp each */
-  k_arrive<<<blocks_for(bound * 32), kThreads, 0, x->compute>>>(*d, k);
-  CU_LAUNCHED("k_arrive");
-  return FF_OK;
-}
-
-int launch_poisson(Ctx *x, const FfDev *d, int32_t k) {
-  k_poisson<<<blocks_for((int64_t)d->B * d->n_poisson), kThreads, 0, x->compute>>>(*d, k);
-  CU_LAUNCHED("k_poisson");
-  return FF_OK;
-}
-
-int launch_file(Ctx *x, const FfDev *d, int32_t k, int64_t n_file_window) {
-  k_file<<<blocks_for((int64_t)d->B * n_file_window), kThreads, 0, x->compute>>>(*d, k);
-  CU_LAUNCHED("k_file");
-  return FF_OK;
-}
-
-int launch_background(Ctx *x, const FfDev *d, int32_t k) {
-  k_background<<<blocks_for((int64_t)d->B * d->n), kThreads, 0, x->compute>>>(*d, k);
-  CU_LAUNCHED("k_background");
-  return FF_OK;
-}
-
-int launch_update(Ctx *x, const FfDev *d, int32_t k) {
-  k_update<<<blocks_for((int64_t)d->B * d->n), kThreads, 0, x->compute>>>(*d, k);
-  CU_LAUNCHED("k_update");
-  return FF_OK;
-}
-
-int launch_state(Ctx *x, const FfDev *d, int32_t k) {
-  k_state<<<blocks_for((int64_t)d->B * d->n_state), kThreads, 0, x->compute>>>(*d, k);
-  CU_LAUNCHED("k_state");
-  return FF_OK;
-}
-
-int launch_widen(Ctx *x, const FfDev *d) {
-  k_widen<<<blocks_for((int64_t)d->B * d->n), kThreads, 0, x->compute>>>(*d);
-  CU_LAUNCHED("k_widen");
-  return FF_OK;
-}
-
-int launch_total(Ctx *x, const FfDev *d) {
-  k_total<<<1, 32, 0, x->compute>>>(*d);
-  CU_LAUNCHED("k_total");
-  return FF_OK;
-}
-
-int launch_scatter(Ctx *x, const FfDev *d) {
-  k_scatter<<<blocks_for((int64_t)d->B * d->n), kThreads, 0, x->compute>>>(*d);
-  CU_LAUNCHED("k_scatter");
-  return FF_OK;
-}
-
-int launch_lookup(Ctx *x, const FfDev *d, const uint64_t *words, int64_t n) {
-  k_lookup<<<blocks_for(n), kThreads, 0, x->compute>>>(*d, words, n);
-  CU_LAUNCHED("k_lookup");
-  return FF_OK;
-}
-
-int launch_place(Ctx *x, const FfDev *d, const uint64_t *words, int64_t n) {
-  k_place<<<blocks_for(n), kThreads, 0, x->compute>>>(*d, words, n);
-  CU_LAUNCHED("k_place");
-  return FF_OK;
+/* One kernel of step k (sim_dev.h's list): its grid covers the elements it loops over. */
+int launch_step(Ctx *x, const FfDev *d, FfDevKernel kind, int32_t k, int64_t n_file_window, int64_t arrivals) {
+  const int64_t cells = (int64_t)d->B * d->n;
+  switch (kind) {
+  case FF_DEV_FIRE: return launch(x, "k_fire", k_fire, blocks_for(cells), kThreads, *d, k);
+  /* the number of this step's arrivals is on the device: the grid covers the window's, one warp each */
+  case FF_DEV_ARRIVE: return launch(x, "k_arrive", k_arrive, blocks_for(arrivals * 32), kThreads, *d, k);
+  case FF_DEV_POISSON:
+    return launch(x, "k_poisson", k_poisson, blocks_for((int64_t)d->B * d->n_poisson), kThreads, *d, k);
+  case FF_DEV_FILE: return launch(x, "k_file", k_file, blocks_for((int64_t)d->B * n_file_window), kThreads, *d, k);
+  case FF_DEV_BACKGROUND: return launch(x, "k_background", k_background, blocks_for(cells), kThreads, *d, k);
+  case FF_DEV_UPDATE:
+    FF_TRY(launch(x, "k_update", k_update, blocks_for(cells), kThreads, *d, k));
+    CU(cudaMemsetAsync(d->n_touched, 0, sizeof(uint32_t), x->compute));
+    return FF_OK;
+  case FF_DEV_STATE: return launch(x, "k_state", k_state, blocks_for((int64_t)d->B * d->n_state), kThreads, *d, k);
+  case FF_DEV_KERNELS: break;
+  }
+  return FF_ERROR(FF_ERR_INTERNAL, "no kernel %d", (int)kind);
 }
 
 /* In-place prefix sum of n int64 values on the compute stream (inclusive or exclusive). */
@@ -259,6 +216,7 @@ int scan(Ctx *x, int64_t *v, int64_t n, bool inclusive) {
 
 /* ---- the FfDevOps table ---------------------------------------------------------------------- */
 
+/* Collective with nccl: all ranks of *mpi_comm must call it (rank 0 makes NCCL's unique id). */
 int cu_init(void **ctx, int device, int nccl, void *mpi_comm) {
   Ctx *x = (Ctx *)calloc(1, sizeof(Ctx));
   if (x == nullptr) return FF_ERROR(FF_ERR_NOMEM, "out of memory");
@@ -278,12 +236,11 @@ int cu_init(void **ctx, int device, int nccl, void *mpi_comm) {
 #ifdef FF_HAVE_NCCL
     MPI_Comm comm = *(MPI_Comm *)mpi_comm;
     int rank = 0, size = 1;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
+    FF_TRY(FF_MPI(MPI_Comm_rank(comm, &rank)));
+    FF_TRY(FF_MPI(MPI_Comm_size(comm, &size)));
     ncclUniqueId id;
     if (rank == 0) NC(ncclGetUniqueId(&id));
-    if (MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, comm) != MPI_SUCCESS)
-      return FF_ERROR(FF_ERR_MPI, "MPI_Bcast of the NCCL unique id failed");
+    FF_TRY(FF_MPI(MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, comm)));
     NC(ncclCommInitRank(&x->comm, size, id, rank));
 #else
     (void)mpi_comm;
@@ -331,21 +288,21 @@ int cu_alloc(void *ctx, const char *name, int64_t bytes, void **p) {
   return FF_OK;
 }
 
-int cu_h2d(void *ctx, void *dst, const void *src, int64_t bytes) {
-  Ctx *x = (Ctx *)ctx;
+/* A copy on the compute stream that has finished when this returns: host memory is pageable, so
+ * the copy is staged, and the host side may reuse or read its buffer at once. */
+int copy_sync(Ctx *x, void *dst, const void *src, int64_t bytes, cudaMemcpyKind kind) {
   if (bytes <= 0) return FF_OK;
-  /* pageable host memory: the copy is staged, and src may be reused as soon as this returns */
-  CU(cudaMemcpyAsync(dst, src, (size_t)bytes, cudaMemcpyHostToDevice, x->compute));
+  CU(cudaMemcpyAsync(dst, src, (size_t)bytes, kind, x->compute));
   CU(cudaStreamSynchronize(x->compute));
   return FF_OK;
 }
 
+int cu_h2d(void *ctx, void *dst, const void *src, int64_t bytes) {
+  return copy_sync((Ctx *)ctx, dst, src, bytes, cudaMemcpyHostToDevice);
+}
+
 int cu_d2h(void *ctx, void *dst, const void *src, int64_t bytes) {
-  Ctx *x = (Ctx *)ctx;
-  if (bytes <= 0) return FF_OK;
-  CU(cudaMemcpyAsync(dst, src, (size_t)bytes, cudaMemcpyDeviceToHost, x->compute));
-  CU(cudaStreamSynchronize(x->compute));
-  return FF_OK;
+  return copy_sync((Ctx *)ctx, dst, src, bytes, cudaMemcpyDeviceToHost);
 }
 
 int cu_fill(void *ctx, void *p, int byte, int64_t bytes) {
@@ -386,19 +343,13 @@ void collect_times(Ctx *x) {
   x->timing_pending = false;
 }
 
-int cu_window(void *ctx, const FfDev *d, int32_t steps, int64_t n_file_window, int64_t arrival_bound) {
+int cu_window(void *ctx, const FfDev *d, int32_t steps, int64_t n_file_window, int64_t arrivals) {
   Ctx *x = (Ctx *)ctx;
   CU(cudaEventRecord(x->w0, x->compute));
   for (int32_t k = 0; k < steps; ++k) { /* no host synchronisation inside the window */
-    if (d->m.step_order == FF_ORDER_SHIU) FF_TRY(launch_fire(x, d, k));
-    if (arrival_bound > 0) FF_TRY(launch_arrive(x, d, k, arrival_bound));
-    if (d->m.p_ext_u32 && d->n_poisson > 0) FF_TRY(launch_poisson(x, d, k));
-    if (n_file_window > 0) FF_TRY(launch_file(x, d, k, n_file_window));
-    if (d->m.p_background_u32) FF_TRY(launch_background(x, d, k));
-    FF_TRY(launch_update(x, d, k));
-    CU(cudaMemsetAsync(d->n_touched, 0, sizeof(uint32_t), x->compute));
-    if (d->m.step_order != FF_ORDER_SHIU) FF_TRY(launch_fire(x, d, k));
-    if (d->n_state > 0) FF_TRY(launch_state(x, d, k));
+    FfDevKernel kernels[FF_DEV_KERNELS];
+    const int nk = ff_dev_step_kernels(d, n_file_window, arrivals, kernels);
+    for (int q = 0; q < nk; ++q) FF_TRY(launch_step(x, d, kernels[q], k, n_file_window, arrivals));
   }
   CU(cudaEventRecord(x->w1, x->compute));
   return FF_OK;
@@ -408,10 +359,10 @@ int cu_compact(void *ctx, const FfDev *d, int64_t *n_spikes) {
   Ctx *x = (Ctx *)ctx;
   const int64_t cells = (int64_t)d->B * d->n;
   CU(cudaEventRecord(x->x0, x->compute));
-  FF_TRY(launch_widen(x, d));
+  FF_TRY(launch(x, "k_widen", k_widen, blocks_for(cells), kThreads, *d));
   FF_TRY(scan(x, d->spk_off, cells, false));
-  FF_TRY(launch_total(x, d));
-  FF_TRY(launch_scatter(x, d));
+  FF_TRY(launch(x, "k_total", k_total, 1, 32, *d));
+  FF_TRY(launch(x, "k_scatter", k_scatter, blocks_for(cells), kThreads, *d));
   CU(cudaEventRecord(x->x1, x->compute));
   CU(cudaEventRecord(x->packed, x->compute));
   CU(cudaMemcpyAsync(n_spikes, d->n_spk, sizeof(int64_t), cudaMemcpyDeviceToHost, x->compute));
@@ -421,9 +372,10 @@ int cu_compact(void *ctx, const FfDev *d, int64_t *n_spikes) {
   return FF_OK;
 }
 
+/* Collective: all ranks of the NCCL communicator must call it. */
 int cu_allgather(void *ctx, const uint64_t *send, uint64_t *recv, int64_t per_rank) {
-  Ctx *x = (Ctx *)ctx;
 #ifdef FF_HAVE_NCCL
+  Ctx *x = (Ctx *)ctx;
   if (!x->nccl) return FF_ERROR(FF_ERR_INTERNAL, "NCCL allgather without an NCCL communicator");
   /* on the exchange stream, after the compaction (and the padding) on the compute stream */
   CU(cudaEventRecord(x->packed, x->compute));
@@ -433,7 +385,7 @@ int cu_allgather(void *ctx, const uint64_t *send, uint64_t *recv, int64_t per_ra
   CU(cudaStreamWaitEvent(x->compute, x->gathered, 0));
   return FF_OK;
 #else
-  (void)x; (void)send; (void)recv; (void)per_rank;
+  (void)ctx; (void)send; (void)recv; (void)per_rank;
   return FF_ERROR(FF_ERR_UNSUPPORTED, "this flyfit was built without NCCL: set [run] transport = mpi");
 #endif
 }
@@ -443,11 +395,11 @@ int cu_deliver(void *ctx, const FfDev *d, const uint64_t *words, int64_t n, int6
   const int64_t slots = (int64_t)d->D * d->B;
   CU(cudaMemsetAsync(d->arr_off, 0, (size_t)(slots + 1) * sizeof(int64_t), x->compute));
   CU(cudaMemsetAsync(d->slot_fill, 0, (size_t)slots * sizeof(int64_t), x->compute));
-  if (n > 0) FF_TRY(launch_lookup(x, d, words, n));
+  if (n > 0) FF_TRY(launch(x, "k_lookup", k_lookup, blocks_for(n), kThreads, *d, words, n));
   FF_TRY(scan(x, d->arr_off + 1, slots, true));
   CU(cudaMemcpyAsync(kept, d->arr_off + slots, sizeof(int64_t), cudaMemcpyDeviceToHost, x->compute));
   CU(cudaStreamSynchronize(x->compute));
-  if (*kept <= cap && n > 0) FF_TRY(launch_place(x, d, words, n));
+  if (*kept <= cap && n > 0) FF_TRY(launch(x, "k_place", k_place, blocks_for(n), kThreads, *d, words, n));
   return FF_OK;
 }
 

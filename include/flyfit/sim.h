@@ -5,8 +5,8 @@
  * (batch, step, neuron) words, either to every rank (MPI_Allgatherv) or only to the ranks that
  * hold a stand-in of the neuron (MPI_Alltoallv), and never synchronise inside a window.
  * A backend advances its neurons through one window and reports the spikes it emitted; it is
- * then handed the spikes that arrive in the next window. Backends are a table chosen by name
- * ([run] backend once the CUDA one exists). Results never depend on rank count, thread count,
+ * then handed the spikes that arrive in the next window. Backends are a table chosen at run time
+ * ([run] backend = cpu, cuda or emulate). Results never depend on rank count, thread count,
  * partition or exchange mode: inputs are summed in integers and random numbers are keyed by the
  * original neuron index. */
 #ifndef FLYFIT_SIM_H

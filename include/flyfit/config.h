@@ -61,7 +61,7 @@ typedef struct {
   char spikes_file[FF_CONFIG_STR];
   double background_rate_hz, background_weight_mV;
 
-  /* [preprocess]: calcium traces -> rates (DESIGN.md §2.3) */
+  /* [preprocess]: calcium traces -> rates (docs/design.md §2.3) */
   double fs_hz;          /* frame rate; 0 = the recording's */
   double highpass_hz;    /* first-order Butterworth high-pass cutoff; 0 = none */
   int64_t trim_frames;   /* frames dropped at the start */

@@ -1,5 +1,5 @@
-/* One neuron-trial of the fitting model (brainscale step order, DESIGN.md §2.2) for one time step,
- * with the eligibility traces of round 1 (§2.4), used by the CPU stepper (src/fit/fit_net.c); FF_HD, so
+/* One neuron-trial of the fitting model (brainscale step order, docs/design.md §2.2) for one time step,
+ * with the eligibility traces of round 1 (§2.5), used by the CPU stepper (src/fit/fit_net.c); FF_HD, so
  * that a CUDA stepper can share it (none exists yet: round 1 runs on CPU cores only).
  *
  * Forward, with h = (v, g, c) relative to rest, inputs `in` (synaptic, into g) and `xi` background

@@ -1,4 +1,4 @@
-/* Prediction ([run] mode = predict, and the end of mode = all; DESIGN.md §2.4): the chained model
+/* Prediction ([run] mode = predict, and the end of mode = all; docs/design.md §2.7): the chained model
  * forecasts the recording frame by frame. At frame k the GRU (round 2) reads z_k, frame k's rates,
  * and predicts frame k+1, y^_{k+1}. Once it runs on its own, frame k as the model knows it, the
  * GRU's earlier forecast y^_k, drives the spiking network through the round-1 encoder for one frame,

@@ -235,3 +235,8 @@ clean:
 
 # The version string goes into bin/flyfit only, so that a commit does not rebuild the library.
 $(B)/apps/flyfit.o: FF_CFLAGS += -DFF_VERSION='"$(shell git describe --always --dirty 2>/dev/null || echo unknown)"'
+
+# docs/config.md, the configuration reference, from the key table (tests/integration/docs.sh checks it)
+.PHONY: docs
+docs: bin/flyfit
+	tools/gen-config-doc bin/flyfit > docs/config.md.tmp && mv docs/config.md.tmp docs/config.md

@@ -59,7 +59,7 @@ static const Command COMMANDS[] = {
      "a fixed-width string array) and raw traces [regions, frames] (member 'traces'); region 0 is the\n"
      "background and is dropped. Members may be float, int or bool, C or Fortran order, stored or deflated.\n"
      "\n"
-     "Preprocessing, in this order (DESIGN.md 2.3):\n"
+     "Preprocessing, in this order (docs/design.md §2.3):\n"
      "  1. dF/F = (F - mean F) / mean F per region, the mean over all frames; a region holding NaN or Inf,\n"
      "     a constant region or one with mean 0 is an error naming it;\n"
      "  2. first-order Butterworth high-pass at --highpass-hz (0.01 Hz; 0 = none) for frames at --fs-hz\n"

@@ -27,7 +27,7 @@ static const char *USAGE =
     "The result depends only on the options and the seed, not on the thread count (OMP_NUM_THREADS).\n"
     "\n"
     "outputs (at least one):\n"
-    "  -o, --output FILE        connectome.h5 (format: DESIGN.md 3.3)\n"
+    "  -o, --output FILE        connectome.h5 (format: docs/design.md §4.2)\n"
     "  --codex-csv FILE         the same network as a FlyWire Codex connections CSV\n"
     "                           (pre_root_id,post_root_id,neuropil,syn_count,nt_type; gzip if FILE ends in .gz)\n"
     "  --neurons-csv FILE       its neuron list in the Shiu format (\",Completed\" header, one root id per row)\n"

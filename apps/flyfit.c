@@ -21,7 +21,7 @@ static const char USAGE[] =
     "usage: mpirun -np K flyfit CONFIG.ini [--set section.key=value ...]\n"
     "       flyfit --help-config [markdown]   list every configuration key\n"
     "       flyfit --version\n"
-    "Runs the whole-brain spiking model described by CONFIG.ini; see README.md.\n";
+    "Runs the whole-brain spiking model described by CONFIG.ini; see README.md and docs/guide/running.md.\n";
 
 int main(int argc, char **argv) {
   if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {

@@ -1,4 +1,4 @@
-/* Calcium recordings to firing rates (DESIGN.md §2.3). Traces are [P regions × T frames] doubles,
+/* Calcium recordings to firing rates (docs/design.md §2.3). Traces are [P regions × T frames] doubles,
  * region-major (one region's frames contiguous), the layout every per-region step wants;
  * activity.h5 stores them frame-major [T, P]. The chain, in this order:
  *   1. dF/F = (F - mean_t F) / mean_t F per region, the mean taken over all frames;
@@ -123,7 +123,7 @@ int ff_recording_round_to_float(FfRecording *rec);
 /* Frees the arrays (NULL allowed); the struct is left zeroed. */
 void ff_recording_destroy(FfRecording *rec);
 
-/* Everything activity.h5 holds (DESIGN.md §3.3, README "Files"). */
+/* Everything activity.h5 holds (docs/design.md §4.4, docs/formats.md). */
 typedef struct {
   const FfRecording *rec;        /* the kept regions and their raw traces */
   const FfPreprocess *params;    /* the parameters the rates were made with */
@@ -138,7 +138,7 @@ typedef struct {
 } FfActivityFile;
 
 /* Writes activity.h5 under a temporary name and renames it when complete: /areas string[P],
- * /traces float32[T, P], /dff and /rates float32[T_out, P] (frame-major, as DESIGN.md §3.3),
+ * /traces float32[T, P], /dff and /rates float32[T_out, P] (frame-major, docs/design.md §4.4),
  * /neuropil_index int32[P] when given, and attributes fs_hz, neural_activity_id, source,
  * created_by, format, every preprocessing parameter, calcium_gamma, frames_raw, frames. */
 int ff_activity_write(const char *path, const FfActivityFile *a);

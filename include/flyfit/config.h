@@ -14,7 +14,7 @@ enum { FF_CONFIG_STR = 4096 };
 
 typedef enum { FF_MODE_SIMULATE = 0, FF_MODE_FIT = 1, FF_MODE_ROUND2 = 2, FF_MODE_PREDICT = 3, FF_MODE_ALL = 4 } FfMode;
 typedef enum { FF_PRESET_SHIU = 0, FF_PRESET_BRAINSCALE = 1 } FfPreset;
-/* Order of the sub-steps within one time step; see src/sim/sim.c for both. */
+/* Order of the sub-steps within one time step; see src/sim/sim_cpu.c for both. */
 typedef enum { FF_ORDER_SHIU = 0, FF_ORDER_BRAINSCALE = 1 } FfStepOrder;
 typedef enum { FF_PARTITION_FILE = 0, FF_PARTITION_AUTO = 1 } FfPartitionSource;
 typedef enum { FF_BACKEND_CPU = 0, FF_BACKEND_CUDA = 1, FF_BACKEND_EMULATE = 2 } FfBackendKind;
@@ -62,7 +62,7 @@ typedef struct {
   char spikes_file[FF_CONFIG_STR];
   double background_rate_hz, background_weight_mV;
 
-  /* [preprocess]: calcium traces -> rates (DESIGN.md §2.3) */
+  /* [preprocess]: calcium traces -> rates (docs/design.md §2.3) */
   double fs_hz;          /* frame rate; 0 = the recording's */
   double highpass_hz;    /* first-order Butterworth high-pass cutoff; 0 = none */
   int64_t trim_frames;   /* frames dropped at the start */

@@ -1,4 +1,4 @@
-/* The whole-brain connectome as stored in connectome.h5 (DESIGN.md §3.3), in memory.
+/* The whole-brain connectome as stored in connectome.h5 (docs/design.md §4.2), in memory.
  * Invariants (checked by ff_connectome_validate): indptr is a CSR by presynaptic neuron with
  * indptr[0] = 0 and indptr[n] = n_conn; within a row, post is strictly ascending (so each ordered
  * pair appears once) and every count is nonzero; np_indptr/np_id/np_syn list, per neuron, the

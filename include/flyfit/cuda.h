@@ -11,7 +11,8 @@ extern "C" {
 
 /* Number of visible CUDA devices (0 when none, or when built without CUDA). */
 int ff_cuda_device_count(void);
-/* One line describing the CUDA build and the devices, e.g. "CUDA 13.0, NCCL 2.27, 1 device: NVIDIA H100 (80 GB)". */
+/* One line describing the CUDA build and the devices, e.g.
+ * "CUDA runtime 13.0, NCCL 2.28.9, 1 device: [0] NVIDIA H100 (80 GB, sm_90)". */
 void ff_cuda_describe(char *buf, size_t cap);
 
 #ifdef __cplusplus

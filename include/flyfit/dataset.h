@@ -1,4 +1,4 @@
-/* The data set a fit sees (DESIGN.md §2.3): the recorded neuropil rates, preprocessed and matched to
+/* The data set a fit sees (docs/design.md §2.3): the recorded neuropil rates, preprocessed and matched to
  * the connectome's neuropils, the same on every rank; and the rate classes ("bins") that bin
  * accuracy, input jitter and round 2's loss are measured in. */
 #ifndef FLYFIT_DATASET_H

@@ -1,4 +1,4 @@
-/* Spike exchange between ranks, once per delay window (DESIGN.md §3.2). Every rank hands in the
+/* Spike exchange between ranks, once per delay window (docs/design.md §3.5). Every rank hands in the
  * packed (neuron, step, trial) words its neurons emitted in a window and gets back the words of
  * every rank that it may need: all of them (allgather, MPI_Allgatherv) or only those of neurons it
  * holds a stand-in of (targeted, MPI_Alltoallv). The word counts travel in the same collective as an

@@ -1,4 +1,4 @@
-/* Round 1 of the fitting (DESIGN.md §2.4): the spiking network, driven by an input encoder, learns
+/* Round 1 of the fitting (docs/design.md §2.5): the spiking network, driven by an input encoder, learns
  * to turn the previous frame's neuropil rates into the next frame's, by online eligibility traces.
  *
  * FfFitNet is one rank's share of the trainable network: its neurons' encoder rows, the weights of

@@ -1,4 +1,4 @@
-/* Round 2 of the fitting (DESIGN.md §2.4): the recurrent encoder/decoder LayerNorm(P) -> GRU(P -> H)
+/* Round 2 of the fitting (docs/design.md §2.6): the recurrent encoder/decoder LayerNorm(P) -> GRU(P -> H)
  * -> Linear(H -> P) -> ReLU, trained by backpropagation through time to predict the next frame's
  * neuropil rates from the frames so far. Double precision, matrix products through CBLAS.
  *
@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 enum {
-  FF_GRU_H_DEFAULT = 256,   /* hidden units (DESIGN.md §2.4) */
+  FF_GRU_H_DEFAULT = 256,   /* hidden units (docs/design.md §2.6) */
   FF_GRU_CHUNK_DEFAULT = 8  /* sequences per BLAS call: the unit of bit-reproducibility */
 };
 #define FF_GRU_OUT_SCALE_DEFAULT 100.0 /* Hz: y = ReLU(out_scale (W_o h + b_o)) */

@@ -1,4 +1,4 @@
-/* Import of the public FlyWire tables into an FfConnectome (DESIGN.md §2.1).
+/* Import of the public FlyWire tables into an FfConnectome (docs/design.md §2.1).
  * Every bad input stops with "FILE:LINE: reason" (FF_ERR_INPUT) and produces no connectome:
  * missing column, non-numeric field, unknown root id, negative count, duplicate row, truncated gzip.
  * Plain and gzip-compressed files are both accepted wherever a CSV is read. */

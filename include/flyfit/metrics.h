@@ -1,4 +1,4 @@
-/* Scores of a forecast of neuropil rates against the recordings (DESIGN.md §2.4): bin accuracy
+/* Scores of a forecast of neuropil rates against the recordings (docs/design.md §2.7): bin accuracy
  * (the share of neuropil-frames whose predicted rate class equals the recorded one), mean squared
  * error, the Pearson correlation of each neuropil's predicted and recorded series, and the
  * correlation between the predicted and recorded functional-connectivity matrices (Pearson

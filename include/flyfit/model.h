@@ -1,4 +1,4 @@
-/* The neuron and synapse model of DESIGN.md §2.2 in discrete time, shared by every backend.
+/* The neuron and synapse model of docs/design.md §2.2 in discrete time, shared by every backend.
  *
  * Both equations are linear, so a neuron left without input evolves in closed form. With
  * u = v - v_rest, the state j steps after an "anchor" (u, g) is

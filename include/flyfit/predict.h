@@ -1,4 +1,4 @@
-/* Prediction ([run] mode = predict, and the end of mode = all; DESIGN.md §2.4): the chained model
+/* Prediction ([run] mode = predict, and the end of mode = all; docs/design.md §2.7): the chained model
  * forecasts the recording frame by frame. At frame k the GRU (round 2) reads z_k, frame k's rates,
  * and predicts frame k+1, y^_{k+1}. Once it runs on its own, frame k as the model knows it, the
  * GRU's earlier forecast y^_k, drives the spiking network through the round-1 encoder for one frame,
@@ -11,9 +11,9 @@
  * Scores (metrics.h) of the trained chain, the untrained chain (initial encoder, connections and
  * GRU), the "same as last frame" forecast and the per-neuropil mean over the training frames, over
  * all frames and over the test frames, go to the log, a table on stdout, results.h5 (/predict), and
- * the summary line "predict done: test_bin_acc=... test_mse=... untrained_test_bin_acc=...
- * untrained_test_mse=... last_frame_test_bin_acc=... last_frame_test_mse=... mean_test_bin_acc=...
- * mean_test_mse=..." last on stdout. */
+ * the summary line "predict done: test_bin_acc=... test_mse=... test_pearson=... test_fc_corr=...
+ * untrained_test_bin_acc=... untrained_test_mse=... last_frame_test_bin_acc=... last_frame_test_mse=...
+ * mean_test_bin_acc=... mean_test_mse=... all_bin_acc=... all_mse=..." last on stdout. */
 #ifndef FLYFIT_PREDICT_H
 #define FLYFIT_PREDICT_H
 

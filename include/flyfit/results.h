@@ -13,7 +13,7 @@
  *   /partition_report/      copy of the connectome's /partition/k{ranks}/report (several ranks)
  *   /neurons/spike_count    int32    [batch, N]
  *   /neuropils/names        string   [P]
- *   /neuropils/rate_hz      float64  [batch, P]   r_P = sum_i w_iP rate_i (DESIGN.md §2.1)
+ *   /neuropils/rate_hz      float64  [batch, P]   r_P = sum_i w_iP rate_i (docs/design.md §2.1)
  *   /spikes/{batch,step,neuron}      [S] sorted by (batch, step, neuron); attr dt_ms
  *   /state/{neuron,v_mV,g_mV}        [K], [batch, steps, K] */
 #ifndef FLYFIT_RESULTS_H

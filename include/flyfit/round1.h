@@ -1,4 +1,4 @@
-/* Round 1 of the fitting, end to end ([run] mode = fit; DESIGN.md §2.3-2.4): recordings in,
+/* Round 1 of the fitting, end to end ([run] mode = fit; docs/design.md §2.3-2.5): recordings in,
  * train/test split, rate classes and input jitter, epochs of online-gradient training of the
  * spiking network (fit.h), per-epoch metrics, checkpoints and resume, and after training the
  * network's simulated neuropil rates over the training frames, kept for round 2.

@@ -1,4 +1,4 @@
-/* Round 2 of the fitting (DESIGN.md §2.4): the recurrent encoder/decoder (gru.h) learns, by
+/* Round 2 of the fitting (docs/design.md §2.6): the recurrent encoder/decoder (gru.h) learns, by
  * backpropagation through time over the training frames, to predict frame k+1's rates from the
  * frames up to k. Each step's batch is half recorded rates jittered within their classes and half
  * the round-1 network's simulated rates plus Gaussian noise (clamped at 0). Both halves give the

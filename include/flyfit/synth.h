@@ -1,4 +1,4 @@
-/* Synthetic brain with FlyWire's statistics (DESIGN.md §2.1): any neuron count, heavy-tailed
+/* Synthetic brain with FlyWire's statistics (docs/design.md §2.1): any neuron count, heavy-tailed
  * out-degree, wiring mostly inside and between nearby neuropils, 78 named neuropils, about 27%
  * inhibitory presynaptic neurons, per-neuron neuropil synapse counts. Deterministic from the seed
  * (counter-based random numbers keyed by seed and neuron), whatever the thread count.

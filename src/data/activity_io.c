@@ -1,6 +1,6 @@
 /* Recordings in and activity.h5 out (include/flyfit/activity.h).
  * In memory, traces are region-major [P × T]; in activity.h5 they are frame-major [T, P] float32
- * (DESIGN.md §3.3), transposed on the way in and out. Every check on the input happens before the
+ * (docs/design.md §4.4), transposed on the way in and out. Every check on the input happens before the
  * output file is created, and the file is written under a temporary name, so a bad input never
  * leaves or damages an activity.h5. */
 #include "flyfit/activity.h"

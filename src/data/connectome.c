@@ -1,4 +1,4 @@
-/* connectome.h5 reading, writing and validation (format: DESIGN.md §3.3). */
+/* connectome.h5 reading, writing and validation (format: docs/design.md §4.2). */
 #include "flyfit/connectome.h"
 #include "flyfit/error.h"
 #include "flyfit/h5.h"

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes a small connectome.h5 for the tests (format: DESIGN.md section 3.3).
+"""Writes a small connectome.h5 for the tests (format: docs/design.md §4.2).
 
   mknet.py OUT.h5 random N SEED [MAXDEG [MAXCOUNT]]   random network, ~30% inhibitory neurons
   mknet.py OUT.h5 edges N 'pre post count; ...'       explicit connections (signed counts)

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes a fake flyfit results.h5 for tests/integration/plot.sh, in the layout the fit / prediction
-driver writes (README.md, "results.h5 of a fit"): /fit (round 1 and 2 histories, neuropils, bin edges,
+driver writes (docs/formats.md, "results.h5"): /fit (round 1 and 2 histories, neuropils, bin edges,
 recorded rates), /predict (rates of the trained, untrained, last-frame and mean models, their metrics,
 FC matrices, a raster), /partition_report, and the simulation sections (/run, /spikes, /neurons,
 /neuropils, /state).

@@ -257,7 +257,10 @@ int main(int argc, char **argv) {
       fputs(USAGE, stdout);
       return 0;
     }
-  MPI_Init(&argc, &argv); /* the recordings run the network on MPI_COMM_SELF */
+  if (MPI_Init(&argc, &argv) != MPI_SUCCESS) { /* the recordings run the network on MPI_COMM_SELF */
+    fputs("flyfit-synth: MPI_Init failed\n", stderr);
+    return FF_ERR_MPI;
+  }
   ff_log_init("flyfit-synth", 0, 1);
   ff_h5_init();
   SynthArgs a;
@@ -265,11 +268,11 @@ int main(int argc, char **argv) {
   if (st != FF_OK) {
     ff_log_report_status(st);
     fputs("Try 'flyfit-synth --help'.\n", stderr);
-    MPI_Finalize();
+    (void)FF_MPI(MPI_Finalize());
     return st;
   }
   st = run(&a);
+  FF_CALL(st, FF_MPI(MPI_Finalize()));
   ff_log_report_status(st);
-  MPI_Finalize();
   return st;
 }

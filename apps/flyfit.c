@@ -59,6 +59,10 @@ int main(int argc, char **argv) {
   } else {
     ff_log_report_status(st);
   }
-  MPI_Finalize();
+  const int fin = FF_MPI(MPI_Finalize());
+  if (fin != FF_OK && st == FF_OK) {
+    ff_log_report_status(fin);
+    st = fin;
+  }
   return st;
 }

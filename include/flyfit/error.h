@@ -31,6 +31,14 @@ const char *ff_error_message(void);
 void ff_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *ff_error_traceback(void);
 void ff_error_clear(void);
+/* A failure that only echoes another rank's (the ranks agreed on a status that was not this
+ * rank's own): records the message as ff_error does, marked so that ff_ranks_agree lets the rank
+ * that failed first-hand report, and this one stays silent. */
+int ff_error_peer(int code, const char *file, int line, const char *func, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+#define FF_ERROR_PEER(code, ...) ff_error_peer((code), __FILE__, __LINE__, __func__, __VA_ARGS__)
+/* Whether the current error of this thread was made by FF_ERROR_PEER. */
+int ff_error_is_peer(void);
 
 #define FF_ERROR(code, ...) ff_error((code), __FILE__, __LINE__, __func__, __VA_ARGS__)
 

@@ -12,6 +12,7 @@ enum { FF_MSG_MAX = 16384, FF_TRACE_MAX = 4096 };
 
 static _Thread_local char ff_msg[FF_MSG_MAX];
 static _Thread_local char ff_trace[FF_TRACE_MAX];
+static _Thread_local int ff_peer; /* the current error echoes another rank's */
 
 static void trace_append(const char *file, int line, const char *func) {
   size_t used = strlen(ff_trace);
@@ -25,9 +26,23 @@ int ff_error(int code, const char *file, int line, const char *func, const char 
   vsnprintf(ff_msg, sizeof ff_msg, fmt, ap);
   va_end(ap);
   ff_trace[0] = '\0';
+  ff_peer = 0;
   trace_append(file, line, func);
   return code;
 }
+
+int ff_error_peer(int code, const char *file, int line, const char *func, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(ff_msg, sizeof ff_msg, fmt, ap);
+  va_end(ap);
+  ff_trace[0] = '\0';
+  ff_peer = 1;
+  trace_append(file, line, func);
+  return code;
+}
+
+int ff_error_is_peer(void) { return ff_peer; }
 
 void ff_error_trace(const char *file, int line, const char *func) { trace_append(file, line, func); }
 
@@ -51,6 +66,7 @@ void ff_error_prefix(const char *fmt, ...) {
 const char *ff_error_traceback(void) { return ff_trace; }
 
 void ff_error_clear(void) {
+  ff_peer = 0;
   ff_msg[0] = '\0';
   ff_trace[0] = '\0';
 }

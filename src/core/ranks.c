@@ -23,7 +23,7 @@ int ff_mpi_status(int mpi_rc, const char *call, const char *file, int line, cons
 }
 
 int ff_ranks_agree(int status, MPI_Comm comm) {
-  int rank = 0, worst = status, first = 0;
+  int rank = 0, worst = status;
   /* if the agreement itself fails, every rank that sees it reports its own failure */
   int st = FF_MPI(MPI_Comm_rank(comm, &rank));
   FF_CALL(st, FF_MPI(MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, comm)));
@@ -32,9 +32,12 @@ int ff_ranks_agree(int status, MPI_Comm comm) {
     return st;
   }
   if (worst == FF_OK) return FF_OK;
-  int me = status ? rank : INT32_MAX;
-  FF_CALL(st, FF_MPI(MPI_Allreduce(&me, &first, 1, MPI_INT, MPI_MIN, comm)));
-  if (st != FF_OK || rank == first) ff_log_report_status(st != FF_OK ? st : status);
+  /* the reporter: the lowest rank that failed first-hand; ranks that only echo a peer's failure
+   * (FF_ERROR_PEER) report only if no rank failed first-hand */
+  int me[2] = {status && !ff_error_is_peer() ? rank : INT32_MAX, status ? rank : INT32_MAX}, first[2] = {0, 0};
+  FF_CALL(st, FF_MPI(MPI_Allreduce(me, first, 2, MPI_INT, MPI_MIN, comm)));
+  const int reporter = first[0] != INT32_MAX ? first[0] : first[1];
+  if (st != FF_OK || rank == reporter) ff_log_report_status(st != FF_OK ? st : status);
   return st != FF_OK ? st : worst;
 }
 

@@ -208,7 +208,7 @@ static int train_epoch(Trainer *t, int64_t epoch, double lr, Score *s, double *n
     int mine[2] = {st, ff_signals_stop_requested() != 0}, all[2];
     const int agreed = FF_MPI(MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MAX, t->comm));
     if (agreed != FF_OK) st = agreed;
-    else if (st == FF_OK && all[0] != FF_OK) st = FF_ERROR(all[0], "another rank stopped");
+    else if (st == FF_OK && all[0] != FF_OK) st = FF_ERROR_PEER(all[0], "another rank stopped");
     if (st != FF_OK)
       ff_error_prefix("epoch %lld, batch %lld: ", (long long)epoch + 1, (long long)(a / t->B) + 1);
     *batch = a / t->B + 1;

@@ -16,7 +16,7 @@
 static int agree(int status, MPI_Comm comm, const char *why) {
   int any = status;
   FF_TRY(FF_MPI(MPI_Allreduce(&status, &any, 1, MPI_INT, MPI_MAX, comm)));
-  if (status == FF_OK && any != FF_OK) return FF_ERROR(any, "%s", why);
+  if (status == FF_OK && any != FF_OK) return FF_ERROR_PEER(any, "%s", why);
   return status;
 }
 

@@ -208,7 +208,7 @@ static int setup_bounds(Dev *v, int status) {
   FF_TRY(FF_MPI(MPI_Allreduce(mine, all, 2, MPI_INT64_T, MPI_MAX, v->comm)));
   v->word_cap = all[1];
   if (status != FF_OK) return status;
-  if (all[0]) return FF_ERROR(FF_ERR_MPI, "another rank failed to set up the simulation");
+  if (all[0]) return FF_ERROR_PEER(FF_ERR_MPI, "another rank failed to set up the simulation");
   return FF_OK;
 }
 

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -40,35 +41,59 @@ static const int32_t I32[7] = {-3, 0, 1, 2147483647, -2147483647 - 1, 42, 7};
 static const double F64[3][4] = {{0.5, -1e-300, 1e300, 3}, {-0.0, 1.0 / 3, 2, 2.5}, {6, 7, 8, 9}};
 static const int64_t I64[2][2][3] = {{{1, 2, 3}, {4, 5, 6}}, {{-7, 8, INT64_MAX}, {INT64_MIN, 0, 1}}};
 
+/* The body of the atomic write: everything the round trip reads back, through ff_h5_*. */
+static int write_body(hid_t f, void *ctx) {
+  (void)ctx;
+  assert_int_not_equal(access(path, F_OK), 0); /* nothing under the final name until the rename */
+  const int64_t d1 = 7, d2[2] = {3, 4}, d3[3] = {2, 2, 3};
+  assert_int_equal(ff_h5_write(f, "/a/b/i32", H5T_NATIVE_INT32, 1, &d1, I32), FF_OK);
+  assert_int_equal(ff_h5_write(f, "/f64", H5T_NATIVE_DOUBLE, 2, d2, F64), FF_OK);
+  assert_int_equal(ff_h5_write(f, "/i64", H5T_NATIVE_INT64, 3, d3, I64), FF_OK);
+  const char *names[] = {"AL_L", "", "a name with spaces and a longer tail"};
+  assert_int_equal(ff_h5_write_strings(f, "/names", names, 3), FF_OK);
+  assert_int_equal(ff_h5_write_attr_string(f, "release", "783"), FF_OK);
+  assert_int_equal(ff_h5_write_attr_double(f, "dt_ms", 0.1), FF_OK);
+  assert_int_equal(ff_h5_write_attr_int(f, "ranks", -5), FF_OK);
+  /* an attribute of two numbers, written with the library: no scalar */
+  const double two[2] = {1, 2};
+  hsize_t n2 = 2;
+  hid_t sp = H5Screate_simple(1, &n2, NULL);
+  hid_t a = H5Acreate2(f, "pair", H5T_NATIVE_DOUBLE, sp, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, two) >= 0);
+  H5Aclose(a);
+  H5Sclose(sp);
+  return FF_OK;
+}
+
+/* How many entries of PATH's directory start with its file name (the file and any temporary). */
+static int files_named_like(const char *p) {
+  char dir[600];
+  snprintf(dir, sizeof dir, "%s", p);
+  char *slash = strrchr(dir, '/');
+  const char *base = slash ? strrchr(p, '/') + 1 : p;
+  if (slash) *slash = '\0';
+  DIR *d = opendir(slash ? dir : ".");
+  int n = 0;
+  for (struct dirent *e; d && (e = readdir(d)) != NULL;) n += strncmp(e->d_name, base, strlen(base)) == 0;
+  if (d) closedir(d);
+  return n;
+}
+
 /* rank 0 writes PATH with ff_h5_*; the others wait */
 static void write_file(void) {
   if (tm_rank == 0) {
-    hid_t f;
-    char tmp[600];
-    assert_int_equal(ff_h5_create_tmp(path, &f, tmp, sizeof tmp), FF_OK);
-    assert_int_equal(access(tmp, F_OK), 0);
-    assert_int_not_equal(access(path, F_OK), 0); /* nothing under the final name until the commit */
-    const int64_t d1 = 7, d2[2] = {3, 4}, d3[3] = {2, 2, 3};
-    assert_int_equal(ff_h5_write(f, "/a/b/i32", H5T_NATIVE_INT32, 1, &d1, I32), FF_OK);
-    assert_int_equal(ff_h5_write(f, "/f64", H5T_NATIVE_DOUBLE, 2, d2, F64), FF_OK);
-    assert_int_equal(ff_h5_write(f, "/i64", H5T_NATIVE_INT64, 3, d3, I64), FF_OK);
-    const char *names[] = {"AL_L", "", "a name with spaces and a longer tail"};
-    assert_int_equal(ff_h5_write_strings(f, "/names", names, 3), FF_OK);
-    assert_int_equal(ff_h5_write_attr_string(f, "release", "783"), FF_OK);
-    assert_int_equal(ff_h5_write_attr_double(f, "dt_ms", 0.1), FF_OK);
-    assert_int_equal(ff_h5_write_attr_int(f, "ranks", -5), FF_OK);
-    /* an attribute of two numbers, written with the library: no scalar */
-    const double two[2] = {1, 2};
-    hsize_t n2 = 2;
-    hid_t sp = H5Screate_simple(1, &n2, NULL);
-    hid_t a = H5Acreate2(f, "pair", H5T_NATIVE_DOUBLE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    assert_true(a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, two) >= 0);
-    H5Aclose(a);
-    H5Sclose(sp);
-    assert_int_equal(ff_h5_commit(f, tmp, path), FF_OK);
-    assert_int_not_equal(access(tmp, F_OK), 0);
+    assert_int_equal(ff_h5_write_atomic(path, write_body, NULL), FF_OK);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(files_named_like(path), 1); /* no temporary left beside it */
   }
   assert_int_equal(FF_MPI(MPI_Barrier(MPI_COMM_WORLD)), FF_OK);
+}
+
+static int failing_body(hid_t f, void *ctx) {
+  (void)ctx;
+  const int64_t d1 = 7;
+  assert_int_equal(ff_h5_write(f, "/x", H5T_NATIVE_INT32, 1, &d1, I32), FF_OK);
+  return FF_ERROR(FF_ERR_INPUT, "the body refused");
 }
 
 static void test_round_trip(void **state) {
@@ -169,15 +194,29 @@ static void test_refusals(void **state) {
   fclose(t);
   expect_message(ff_h5_open(other, H5P_DEFAULT, &f), FF_ERR_INPUT, other, "not a readable HDF5 file");
   unlink(other);
-  /* an abandoned file leaves nothing behind */
-  char tmp[600];
+  /* a failing body leaves nothing behind, and its status and message come back */
   snprintf(other, sizeof other, "%s.%d.abandoned.h5", path, tm_rank);
-  assert_int_equal(ff_h5_create_tmp(other, &f, tmp, sizeof tmp), FF_OK);
-  ff_h5_abandon(f, tmp);
-  assert_int_not_equal(access(tmp, F_OK), 0);
-  assert_int_not_equal(access(other, F_OK), 0);
+  expect_message(ff_h5_write_atomic(other, failing_body, NULL), FF_ERR_INPUT, "the body refused", NULL);
+  assert_int_equal(files_named_like(other), 0);
   assert_int_equal(FF_MPI(MPI_Barrier(MPI_COMM_WORLD)), FF_OK);
   if (tm_rank == 0) unlink(path);
+}
+
+typedef struct {
+  const int64_t *dims2, *dims1;
+  int64_t row0, mine;
+  const double *v;
+  const int64_t *ids;
+  int K;
+} RowsCtx;
+
+/* Every rank's rows, collectively; the same status on every rank (the writes are collective). */
+static int rows_body(hid_t f, void *ctx) {
+  const RowsCtx *c = ctx;
+  int st = ff_h5_write_rows(f, "/grid/v", H5T_NATIVE_DOUBLE, 2, c->dims2, c->row0, c->mine, c->v);
+  FF_CALL(st, ff_h5_write_rows(f, "/grid/id", H5T_NATIVE_INT64, 1, c->dims1, c->row0, c->mine, c->ids));
+  FF_CALL(st, ff_h5_write_attr_int(f, "ranks", c->K)); /* every rank, the same value */
+  return st;
 }
 
 /* Every rank writes its own rows (rank r: 1 + r rows; the last rank none when there are several),
@@ -196,16 +235,9 @@ static void test_parallel_rows(void **state) {
     v[2 * i] = want[2 * (row0[tm_rank] + i)], v[2 * i + 1] = want[2 * (row0[tm_rank] + i) + 1];
     ids[i] = 1000 + row0[tm_rank] + i;
   }
-  hid_t f;
-  char tmp[600];
   const int64_t dims2[2] = {N, 2}, dims1[1] = {N};
-  int st = ff_h5_create_tmp_parallel(path, MPI_COMM_WORLD, &f, tmp, sizeof tmp);
-  assert_all(st == FF_OK);
-  st = ff_h5_write_rows(f, "/grid/v", H5T_NATIVE_DOUBLE, 2, dims2, row0[tm_rank], mine, v);
-  if (st == FF_OK) st = ff_h5_write_rows(f, "/grid/id", H5T_NATIVE_INT64, 1, dims1, row0[tm_rank], mine, ids);
-  if (st == FF_OK) st = ff_h5_write_attr_int(f, "ranks", K); /* every rank, the same value */
-  assert_all(st == FF_OK);
-  st = ff_h5_commit_parallel(f, tmp, path, MPI_COMM_WORLD);
+  RowsCtx c = {dims2, dims1, row0[tm_rank], mine, v, ids, K};
+  int st = ff_h5_write_atomic_parallel(path, MPI_COMM_WORLD, rows_body, &c);
   assert_all(st == FF_OK);
   if (tm_rank == 0) {
     double *got = malloc((size_t)(2 * N + 1) * sizeof *got);
@@ -216,10 +248,11 @@ static void test_parallel_rows(void **state) {
     for (int64_t i = 0; i < N; ++i) assert_int_equal(gid[i], 1000 + i);
     free(got);
     free(gid);
-    assert_int_not_equal(access(tmp, F_OK), 0);
+    assert_int_equal(files_named_like(path), 1);
   }
   assert_all(1);
   /* parallel read of the next rank's rows */
+  hid_t f;
   st = ff_h5_open_parallel(path, MPI_COMM_WORLD, &f);
   assert_all(st == FF_OK);
   const int q = (tm_rank + 1) % K;

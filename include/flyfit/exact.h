@@ -1,5 +1,5 @@
 /* Exact, order-free sums of doubles: the one engine behind the GRU's gradients and losses (gru.c)
- * and round 1's gradient norm (fit_net.c). A double x enters as the integer X = round(x 2^128)
+ * and round 1's gradient norm (fit_grad.c). A double x enters as the integer X = round(x 2^128)
  * (|x| < 2^100), kept as signed 48-bit digits in five int64 limbs. Integer addition is associative,
  * so the sum is the same for any order of the values and any split of them over ranks (an
  * MPI_SUM of limbs); it is rounded to double once, at the end. */

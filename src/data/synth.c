@@ -3,19 +3,18 @@
  * any thread may build any neuron and the result never depends on the schedule or thread count.
  * Invariants: each row holds exactly its drawn degree, sorted by target, with no self or repeated
  * pair; neuropil indices are positions in the strcmp-sorted name table; the neuropil a connection's
- * synapses lie in is recomputable from (seed, neuron, position in row), which the CSV writer uses. */
+ * synapses lie in is recomputable from (seed, neuron, position in row), which the CSV writer
+ * (synth_files.c) uses. */
 #include "flyfit/synth.h"
-#include "flyfit/atomic.h"
 #include "flyfit/error.h"
 #include "flyfit/rng.h"
+#include "synth_gen.h"
 
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <zlib.h>
 
 /* Model constants. The lognormal widths give FlyWire-like tails: out-degree up to tens of times the
  * mean, in-degree likewise (targets are weighted by a per-neuron attractiveness), and synapse counts
@@ -31,10 +30,7 @@
 #define MIXED_ROUNDS 8       /* rounds of redrawing duplicates before drawing uniformly ... */
 #define UNIFORM_ROUNDS 8     /* ... and before filling a saturated row deterministically */
 #define ROOT_ID_BASE 720575940600000000LL
-#define CODEX_CHUNK_CONN 32768 /* connections per independently formatted CSV chunk */
-#define CODEX_GZIP_LEVEL 1     /* full size: 2.8 s and 147 MB at level 1, 8.8 s and 123 MB at level 6 */
 
-enum { NPIL = FF_SYNTH_NEUROPILS };
 
 /* ---- neuropil table ------------------------------------------------------------------------ */
 
@@ -93,23 +89,7 @@ void ff_synth_neuropil_table(FfSynthNeuropil t[FF_SYNTH_NEUROPILS]) {
   qsort(t, NPIL, sizeof *t, cmp_neuropil);
 }
 
-/* ---- generator state ----------------------------------------------------------------------- */
-
-typedef struct {
-  uint64_t seed;
-  int64_t n;
-  FfSynthNeuropil np[NPIL];
-  int16_t *region;     /* [n] neuropil a neuron's wiring is centred on (its home, almost always) */
-  int64_t quota[NPIL];  /* neurons per region */
-  double near_cum[NPIL][NPIL]; /* row p: cumulative weights of the other neuropils as targets from p */
-  int64_t *member_ptr; /* [NPIL+1] offsets into member/alias arrays (NULL when only placing synapses) */
-  int32_t *member;     /* [n] neurons grouped by region, ascending within a region */
-  double *alias_prob;  /* [n] Walker alias table of attractiveness within each region's group: */
-  int32_t *alias;      /* [n]   slot t keeps member t with alias_prob[t], else gives member alias[t] */
-  double deg_mu, syn_mu;
-} Gen;
-
-static void gen_free(Gen *g) {
+void ff_synth_gen_free(Gen *g) {
   FF_FREE(g->region);
   FF_FREE(g->member_ptr);
   FF_FREE(g->member);
@@ -202,7 +182,7 @@ static void gen_near(Gen *g) {
   }
 }
 
-static int gen_init(Gen *g, const FfSynthOptions *o) {
+int ff_synth_gen_init(Gen *g, const FfSynthOptions *o) {
   memset(g, 0, sizeof *g);
   FF_TRY(options_check(o));
   g->seed = o->seed;
@@ -277,7 +257,7 @@ static int gen_members(Gen *g) {
 
 /* ---- per-neuron and per-connection draws --------------------------------------------------- */
 
-static int64_t neuron_degree(const Gen *g, int64_t i) {
+int64_t ff_synth_degree(const Gen *g, int64_t i) {
   uint32_t r[4];
   ff_rng4(g->seed, FF_STREAM_SYNTH_NEURON, (uint32_t)i, 0, 0, r);
   /* floor(x + u) with u uniform has expectation x: the mean degree is exact, not rounded. */
@@ -286,7 +266,7 @@ static int64_t neuron_degree(const Gen *g, int64_t i) {
   return (int64_t)x;
 }
 
-static int neuron_inhibitory(const Gen *g, int64_t i, double fraction) {
+int ff_synth_inhibitory(const Gen *g, int64_t i, double fraction) {
   uint32_t r[4];
   ff_rng4(g->seed, FF_STREAM_SYNTH_NEURON, (uint32_t)i, 0, 0, r);
   return (uint64_t)r[3] < ff_bernoulli_threshold(fraction);
@@ -408,15 +388,7 @@ static int32_t conn_synapses(const Gen *g, int64_t i, int64_t e_local) {
   return s < 1 ? 1 : s;
 }
 
-/* Where a connection's synapses lie: in the target's region, and for some connections partly in
- * the source's region (or, when both share a region, a neighbouring one). */
-typedef struct {
-  int parts;
-  int16_t np[2];
-  int32_t syn[2];
-} Placement;
-
-static void conn_place(const Gen *g, int64_t i, int64_t e_local, int32_t post, int32_t s, Placement *pl) {
+void ff_synth_place(const Gen *g, int64_t i, int64_t e_local, int32_t post, int32_t s, Placement *pl) {
   int16_t a = g->region[post];
   pl->parts = 1;
   pl->np[0] = a;
@@ -441,7 +413,7 @@ static int row_neuropils(const Gen *g, const FfConnectome *c, int64_t i, int64_t
   for (int64_t e = c->indptr[i]; e < c->indptr[i + 1]; ++e) {
     Placement pl;
     int32_t s = c->count[e] < 0 ? -c->count[e] : c->count[e];
-    conn_place(g, i, e - c->indptr[i], c->post[e], s, &pl);
+    ff_synth_place(g, i, e - c->indptr[i], c->post[e], s, &pl);
     for (int q = 0; q < pl.parts; ++q) acc[pl.np[q]] += pl.syn[q];
   }
   int nz = 0;
@@ -506,7 +478,7 @@ static int generate(Gen *g, const FfSynthOptions *o, FfConnectome *c) {
   FF_TRY(FF_CALLOC(c->np_indptr, n + 1, "neuropil table offsets"));
   FF_TRY(FF_MALLOC(c->home, n, "home neuropils"));
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i) c->indptr[i + 1] = neuron_degree(g, i);
+  for (int64_t i = 0; i < n; ++i) c->indptr[i + 1] = ff_synth_degree(g, i);
   for (int64_t i = 0; i < n; ++i) c->indptr[i + 1] += c->indptr[i];
   const int64_t n_conn = c->indptr[n];
   FF_TRY(FF_MALLOC(c->post, n_conn, "connection targets"));
@@ -516,7 +488,7 @@ static int generate(Gen *g, const FfSynthOptions *o, FfConnectome *c) {
 #pragma omp parallel for schedule(dynamic, 64)
   for (int64_t i = 0; i < n; ++i) {
     const int64_t start = c->indptr[i], k = c->indptr[i + 1] - start;
-    const int sign = neuron_inhibitory(g, i, o->inhibitory_fraction) ? -1 : 1;
+    const int sign = ff_synth_inhibitory(g, i, o->inhibitory_fraction) ? -1 : 1;
     row_targets(g, i, c->post + start, k);
     for (int64_t t = 0; t < k; ++t) c->count[start + t] = sign * conn_synapses(g, i, t);
     int64_t acc[NPIL];
@@ -561,9 +533,9 @@ static int generate(Gen *g, const FfSynthOptions *o, FfConnectome *c) {
 int ff_synth_generate(const FfSynthOptions *o, FfConnectome *c) {
   Gen g;
   memset(c, 0, sizeof *c);
-  int st = gen_init(&g, o);
+  int st = ff_synth_gen_init(&g, o);
   FF_CALL(st, generate(&g, o, c));
-  gen_free(&g);
+  ff_synth_gen_free(&g);
   if (st != FF_OK) ff_connectome_destroy(c);
   return st;
 }
@@ -611,212 +583,3 @@ int ff_synth_stats(const FfConnectome *c, FfSynthStats *s) {
   return FF_OK;
 }
 
-/* ---- output files -------------------------------------------------------------------------- */
-
-static int ends_with(const char *s, const char *suffix) {
-  size_t a = strlen(s), b = strlen(suffix);
-  return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
-static char *put_i64(char *p, int64_t v) {
-  char tmp[24];
-  int k = 0;
-  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-  if (v < 0) *p++ = '-';
-  do {
-    tmp[k++] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
-  while (k) *p++ = tmp[--k];
-  return p;
-}
-
-static char *put_str(char *p, const char *s) {
-  while (*s) *p++ = *s++;
-  return p;
-}
-
-static int neuron_list_body(FILE *f, void *ctx) {
-  const FfConnectome *c = ctx;
-  char buf[1 << 16], *p = buf;
-  p = put_str(p, ",Completed\n");
-  for (int64_t i = 0; i < c->n; ++i) {
-    if (p - buf > (long)sizeof buf - 64) {
-      fwrite(buf, 1, (size_t)(p - buf), f);
-      p = buf;
-    }
-    p = put_i64(p, c->root_id[i]);
-    p = put_str(p, ",True\n");
-  }
-  fwrite(buf, 1, (size_t)(p - buf), f);
-  return FF_OK;
-}
-
-int ff_synth_write_neuron_list(const FfConnectome *c, const char *path) {
-  FF_TRY(ff_atomic_write(path, neuron_list_body, (void *)c));
-  return FF_OK;
-}
-
-/* nt_type of a presynaptic neuron: its sign is given (inhibitory = GABA or GLUT, as the importer
- * reads it); which transmitter within the sign is drawn per neuron. */
-static const char *neuron_nt(const Gen *g, int64_t i, int inhibitory) {
-  uint32_t r[4];
-  ff_rng4(g->seed, FF_STREAM_SYNTH_NEURON, (uint32_t)i, 1, 0, r);
-  double u = ff_u01(r[2]);
-  if (inhibitory) return u < 0.55 ? "GABA" : "GLUT";
-  return u < 0.90 ? "ACH" : u < 0.96 ? "DA" : u < 0.98 ? "SER" : "OCT";
-}
-
-/* One chunk of the CSV: the rows of neurons [first, last), formatted in parallel. */
-typedef struct {
-  int64_t first, last; /* neurons [first, last) */
-  char *text;
-  size_t text_len, text_cap;
-  int status;
-} CodexChunk;
-
-static int chunk_format(const Gen *g, const FfConnectome *c, CodexChunk *k, int header) {
-  int64_t conns = c->indptr[k->last] - c->indptr[k->first];
-  size_t need = 128 + (size_t)conns * 2 * 72; /* a row is at most ~70 bytes; at most 2 rows per connection */
-  if (need > k->text_cap) {
-    FF_TRY(FF_REALLOC(k->text, need, "CSV chunk"));
-    k->text_cap = need;
-  }
-  char *p = k->text;
-  if (header) p = put_str(p, "pre_root_id,post_root_id,neuropil,syn_count,nt_type\n");
-  for (int64_t i = k->first; i < k->last; ++i) {
-    const int64_t start = c->indptr[i];
-    if (start == c->indptr[i + 1]) continue;
-    const char *nt = neuron_nt(g, i, c->count[start] < 0);
-    for (int64_t e = start; e < c->indptr[i + 1]; ++e) {
-      Placement pl;
-      int32_t s = c->count[e] < 0 ? -c->count[e] : c->count[e];
-      conn_place(g, i, e - start, c->post[e], s, &pl);
-      for (int q = 0; q < pl.parts; ++q) {
-        p = put_i64(p, c->root_id[i]);
-        *p++ = ',';
-        p = put_i64(p, c->root_id[c->post[e]]);
-        *p++ = ',';
-        p = put_str(p, g->np[pl.np[q]].name);
-        *p++ = ',';
-        p = put_i64(p, pl.syn[q]);
-        *p++ = ',';
-        p = put_str(p, nt);
-        *p++ = '\n';
-      }
-    }
-  }
-  k->text_len = (size_t)(p - k->text);
-  return FF_OK;
-}
-
-static int codex_check(const Gen *g, const FfConnectome *c, const FfSynthOptions *o) {
-  if (c->n != o->n_neurons)
-    return FF_ERROR(FF_ERR_INPUT, "the connectome has %lld neurons but the options say %lld; write the CSV with the "
-                    "options it was generated with", (long long)c->n, (long long)o->n_neurons);
-  int bad = 0;
-#pragma omp parallel for schedule(static) reduction(| : bad)
-  for (int64_t i = 0; i < c->n; ++i) bad |= c->indptr[i + 1] - c->indptr[i] != neuron_degree(g, i);
-  if (bad)
-    return FF_ERROR(FF_ERR_INPUT, "the connectome was not generated by flyfit-synth with these options (seed %llu, "
-                    "mean degree %g): its connections cannot be placed in neuropils", (unsigned long long)o->seed,
-                    o->mean_out_degree);
-  return FF_OK;
-}
-
-typedef struct {
-  const Gen *g;
-  const FfConnectome *c;
-  const char *path;
-  int gz;
-} CodexCtx;
-
-/* Chunk boundaries by connection count, so that chunks cost about the same: *starts [*n] first
- * neurons. */
-static int chunk_starts(const FfConnectome *c, int64_t **starts, int64_t *n) {
-  int64_t cap = 16;
-  *n = 0;
-  FF_TRY(FF_MALLOC(*starts, cap, "CSV chunk list"));
-  (*starts)[(*n)++] = 0;
-  for (int64_t i = 0; i < c->n; ++i)
-    if (c->indptr[i] - c->indptr[(*starts)[*n - 1]] >= CODEX_CHUNK_CONN) {
-      if (*n == cap) {
-        cap *= 2;
-        const int st = FF_REALLOC(*starts, cap, "CSV chunk list");
-        if (st) {
-          FF_FREE(*starts);
-          return st;
-        }
-      }
-      (*starts)[(*n)++] = i;
-    }
-  return FF_OK;
-}
-
-/* The CSV in rounds of 2 chunks per thread: formatted in parallel, written in order, through zlib's
- * gzip stream (on the temporary file's descriptor) for a .gz path. */
-static int codex_body(FILE *f, void *ctx) {
-  const CodexCtx *x = ctx;
-  int64_t *starts, n_chunks;
-  FF_TRY(chunk_starts(x->c, &starts, &n_chunks));
-  const int slots = 2 * omp_get_max_threads();
-  CodexChunk *ck;
-  int st = FF_CALLOC(ck, slots, "CSV chunk buffers");
-  gzFile z = NULL;
-  if (st == FF_OK && x->gz) {
-    char mode[8];
-    snprintf(mode, sizeof mode, "wb%d", CODEX_GZIP_LEVEL);
-    const int fd = dup(fileno(f)); /* gzclose closes its own descriptor; the caller closes f */
-    if (fd < 0 || (z = gzdopen(fd, mode)) == NULL) {
-      if (fd >= 0) close(fd);
-      st = FF_ERROR(FF_ERR_NOMEM, "zlib could not start a compressor for '%s'", x->path);
-    }
-  }
-  for (int64_t b0 = 0; st == FF_OK && b0 < n_chunks; b0 += slots) {
-    const int64_t nb = n_chunks - b0 < slots ? n_chunks - b0 : slots;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t s = 0; s < nb; ++s) {
-      CodexChunk *k = &ck[s];
-      const int64_t id = b0 + s;
-      k->first = starts[id];
-      k->last = id + 1 < n_chunks ? starts[id + 1] : x->c->n;
-      k->status = chunk_format(x->g, x->c, k, id == 0);
-    }
-    for (int64_t s = 0; s < nb && st == FF_OK; ++s) {
-      const CodexChunk *k = &ck[s];
-      if (k->status != FF_OK) {
-        st = k->status; /* the message is in that thread's error slot: name what failed here */
-        FF_ERROR(st, "cannot prepare the Codex CSV '%s' (out of memory)", x->path);
-      } else if (k->text_len > 0x7fffffffu) {
-        st = FF_ERROR(FF_ERR_UNSUPPORTED, "one neuron's CSV rows exceed 2 GB; zlib cannot take them in one piece");
-      } else if (z) {
-        if (k->text_len > 0 && gzwrite(z, k->text, (unsigned)k->text_len) == 0) {
-          int zerr;
-          st = FF_ERROR(FF_ERR_IO, "cannot write '%s': %s", x->path, gzerror(z, &zerr));
-        }
-      } else {
-        fwrite(k->text, 1, k->text_len, f);
-      }
-    }
-  }
-  if (z && gzclose(z) != Z_OK && st == FF_OK) st = FF_ERROR(FF_ERR_IO, "cannot write '%s' (zlib)", x->path);
-  for (int s = 0; ck && s < slots; ++s) free(ck[s].text);
-  free(ck);
-  free(starts);
-  return st;
-}
-
-static int write_codex(const Gen *g, const FfConnectome *c, const char *path) {
-  CodexCtx ctx = {g, c, path, ends_with(path, ".gz")};
-  FF_TRY(ff_atomic_write(path, codex_body, &ctx));
-  return FF_OK;
-}
-
-int ff_synth_write_codex(const FfConnectome *c, const FfSynthOptions *o, const char *path) {
-  Gen g;
-  int st = gen_init(&g, o);
-  FF_CALL(st, codex_check(&g, c, o));
-  FF_CALL(st, write_codex(&g, c, path));
-  gen_free(&g);
-  return st;
-}

@@ -49,6 +49,17 @@ expect_error "a network larger than the device's free memory is refused with bot
   'needs [0-9.]+ MB of GPU memory \(largest: .*\), but [0-9.]+ MB of [0-9.]+ MB are free' \
   env FLYFIT_EMULATE_MEMORY_MB=0.2 "$BIN/flyfit" "$ini" --set output.dir="$TMP/small" --set run.backend=emulate
 check "... before anything was written" test ! -e "$TMP/small/results.h5"
+# one rank of two refuses (only its device is too small): the run stops at once, exit status 4,
+# with one message that names that rank, and neither a hang nor Open MPI's abort noise
+args=("$ini" --set output.dir="$TMP/one" --set data.connectome="$TMP/net-k2.h5" --set run.backend=emulate)
+timeout 60 mpirun --bind-to none -np 1 "$BIN/flyfit" "${args[@]}" : \
+  -np 1 env FLYFIT_EMULATE_MEMORY_MB=0.1 "$BIN/flyfit" "${args[@]}" >"$TMP/one.out" 2>"$TMP/one.err"
+rc=$?
+check "one rank refusing its device memory stops the run with exit status 4 (got $rc)" test $rc -eq 4
+check "... with one message, naming rank 1" \
+  test "$(grep -c 'GPU memory' "$TMP/one.err")" -eq 1 -a "$(grep -c 'rank 1' "$TMP/one.err")" -ge 1
+check "... and without Open MPI's abort noise" sh -c "! grep -qiE 'SIGTERM|mpirun noticed|MPI_ABORT' '$TMP/one.err'"
+check "... and nothing written" test ! -e "$TMP/one/results.h5"
 expect_error "transport = nccl with backend = cpu is refused" 'run\] transport = nccl.*backend' \
   "$BIN/flyfit" "$ini" --set output.dir="$TMP/x1" --set run.transport=nccl
 expect_error "a GPU backend with mode = fit is refused, naming what it runs" 'backend = emulate.*mode = simulate' \

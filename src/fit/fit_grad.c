@@ -1,0 +1,192 @@
+/* The learning rule of the trainable network (include/flyfit/fit.h): the gradients that the forward
+ * pass's eligibility traces give (ES-D-RTRL or D-RTRL), their exact global norm, the Adam step and
+ * the loss. The stepper that keeps those traces is fit_net.c. */
+#include "flyfit/error.h"
+#include "flyfit/exact.h"
+#include "flyfit/log.h"
+#include "fit_net.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+/* Every connection's gradient, summed over the batch's samples, onto g_conn: ES-D-RTRL (fv kept)
+ * dL/dW_ij = (dL/dc_j eps_f,c_j) / (1 - (1 - a)^T) eps_x,i; D-RTRL (cv kept) dL/dW = dL/dc e_c. */
+static void connection_grads(FfFitNet *f) {
+  const FfFitSetup *s = &f->s;
+  const FfNet *net = f->net;
+  const int32_t B = f->B, Bc = f->Bcur;
+  const int es = f->fv != NULL;
+  const float norm = es ? (float)(1.0 - pow(1.0 - s->etrace_decay, (double)s->steps)) : 1.0f;
+#pragma omp parallel for schedule(dynamic, 16) num_threads(s->threads > 0 ? s->threads : 1)
+  for (int32_t sidx = 0; sidx < f->n_pre; ++sidx)
+    for (int64_t e = net->pre_indptr[sidx]; e < net->pre_indptr[sidx + 1]; ++e) {
+      const int64_t j = net->target[e];
+      float acc = 0.0f;
+      if (es)
+        for (int32_t b = 0; b < Bc; ++b)
+          acc += f->dldc[j * B + b] * f->fc[j * B + b] / norm * f->px[(int64_t)sidx * B + b];
+      else
+        for (int32_t b = 0; b < Bc; ++b) acc += f->dldc[j * B + b] * f->cc[e * B + b];
+      f->g_conn[e] += acc;
+    }
+}
+
+int ff_fit_backward(FfFitNet *f, const double *dl_drates) {
+  const FfFitSetup *s = &f->s;
+  const FfNet *net = f->net;
+  const int32_t B = f->B, Bc = f->Bcur, P = f->P;
+  if (!f->traces) return FF_ERROR(FF_ERR_INTERNAL, "backward without a forward that kept traces");
+  const double t0 = ff_wall_seconds();
+  const double t_count = (double)(s->steps - s->warmup) * s->model->dt_ms * 1e-3;
+  /* dL/dcount of each neuron-trial: its share of every fitted neuropil's rate */
+#pragma omp parallel for schedule(static) num_threads(s->threads > 0 ? s->threads : 1)
+  for (int32_t j = 0; j < f->n; ++j)
+    for (int32_t b = 0; b < B; ++b) {
+      double d = 0.0;
+      if (b < Bc)
+        for (int64_t k = net->np_row[j]; k < net->np_row[j + 1]; ++k) {
+          const int32_t p = s->np_of[net->np_id[k]];
+          if (p >= 0) d += dl_drates[(int64_t)b * P + p] * (double)net->np_syn[k] / (double)f->np_row_syn[p];
+        }
+      f->dldc[(int64_t)j * B + b] = (float)(d / t_count);
+    }
+  if (f->ev) { /* encoder: dL/dw = dL/dc e_c; w = ReLU(z), z = b + W xhat */
+#pragma omp parallel for schedule(static) num_threads(s->threads > 0 ? s->threads : 1)
+    for (int32_t j = 0; j < f->n; ++j)
+      for (int32_t b = 0; b < Bc; ++b) {
+        const int64_t k = (int64_t)j * B + b;
+        if (!(f->w[k] > 0.0f)) continue;
+        const float gw = f->dldc[k] * f->ec[k];
+        f->g_enc_b[j] += gw;
+        for (int32_t p = 0; p < P; ++p) f->g_enc_w[(int64_t)j * P + p] += gw * (float)f->xhat[(int64_t)b * P + p];
+      }
+  }
+  if (f->fv || f->cv) connection_grads(f);
+  f->stats.grad_s += ff_wall_seconds() - t0;
+  return FF_OK;
+}
+
+void ff_fit_zero_grad(FfFitNet *f) {
+  if (f->g_enc_w) memset(f->g_enc_w, 0, (size_t)f->n * f->P * sizeof *f->g_enc_w);
+  if (f->g_enc_b) memset(f->g_enc_b, 0, (size_t)f->n * sizeof *f->g_enc_b);
+  if (f->g_conn) memset(f->g_conn, 0, (size_t)f->E * sizeof *f->g_conn);
+}
+
+/* The trainable gradient arrays of this rank, for the norm and Adam. */
+typedef struct {
+  float *p, *m, *v, *g;
+  int64_t n;
+  const char *what;
+} Group;
+
+static int groups(FfFitNet *f, Group *gr) {
+  int n = 0;
+  if (f->s.trainable & FF_TRAIN_ENCODER) {
+    gr[n++] = (Group){f->enc_w, f->enc_m, f->enc_v, f->g_enc_w, (int64_t)f->n * f->P, "encoder weight"};
+    gr[n++] = (Group){f->enc_b, f->enc_bm, f->enc_bv, f->g_enc_b, f->n, "encoder bias"};
+  }
+  if (f->s.trainable & FF_TRAIN_CONNECTIONS) gr[n++] = (Group){f->conn_w, f->conn_m, f->conn_v, f->g_conn, f->E, "connection weight"};
+  return n;
+}
+
+int ff_fit_grad_norm(FfFitNet *f, double *norm) {
+  Group gr[3];
+  const int ng = groups(f, gr);
+  /* exact and order-free: scale by the global max (an exact reduction) into [0, 1], cut each square
+   * down to a multiple of 2^-100 and add them exactly (exact.h) */
+  double mx = 0.0;
+  for (int q = 0; q < ng; ++q)
+    for (int64_t i = 0; i < gr[q].n; ++i) {
+      const double a = fabs((double)gr[q].g[i]);
+      if (a > mx || a != a) mx = a != a ? INFINITY : a;
+    }
+  FF_TRY(FF_MPI(MPI_Allreduce(MPI_IN_PLACE, &mx, 1, MPI_DOUBLE, MPI_MAX, f->s.comm)));
+  if (!isfinite(mx)) {
+    *norm = INFINITY;
+    return FF_OK;
+  }
+  if (mx == 0.0) {
+    *norm = 0.0;
+    return FF_OK;
+  }
+  int ex;
+  frexp(mx, &ex);
+  const double sc = ldexp(1.0, -ex); /* mx * sc in [0.5, 1) */
+  FfExact mine = {0}, all;
+  for (int q = 0; q < ng; ++q)
+    for (int64_t i = 0; i < gr[q].n; ++i) {
+      const double y = (double)gr[q].g[i] * sc;
+      ff_exact_add(&mine, ldexp(floor(ldexp(y * y, 100)), -100)); /* a multiple of 2^-100 below 1: added exactly */
+    }
+  FF_TRY(ff_exact_reduce(&mine, &all, 1, f->s.comm));
+  unsigned __int128 tot; /* the sum of squares in units of 2^-100 */
+  FF_TRY(ff_exact_fixed(&all, 100, &tot));
+  /* rounded to double as the norm always was: its two 64-bit halves, each rounded, then added (not
+   * the correctly rounded value, which would move the clipping of some batch by an ulp) */
+  const double hi = (double)(uint64_t)(tot >> 64), lo = (double)(uint64_t)tot;
+  *norm = sqrt(ldexp(hi, -36) + ldexp(lo, -100)) / sc;
+  return FF_OK;
+}
+
+int ff_fit_adam(FfFitNet *f, double lr, double beta1, double beta2, double eps, double scale) {
+  Group gr[3];
+  const int ng = groups(f, gr);
+  f->adam_t++;
+  const double c1 = 1.0 - pow(beta1, (double)f->adam_t), c2 = 1.0 - pow(beta2, (double)f->adam_t);
+  int64_t bad = -1;
+  int bad_group = -1;
+  for (int q = 0; q < ng; ++q) {
+    Group *G = &gr[q];
+    for (int64_t i = 0; i < G->n; ++i) {
+      const double g = (double)G->g[i] * scale;
+      const double m = beta1 * G->m[i] + (1.0 - beta1) * g, v = beta2 * G->v[i] + (1.0 - beta2) * g * g;
+      G->m[i] = (float)m;
+      G->v[i] = (float)v;
+      const double p = G->p[i] - lr * (m / c1) / (sqrt(v / c2) + eps);
+      G->p[i] = (float)p;
+      if (!isfinite(G->p[i]) && bad < 0) {
+        bad = i;
+        bad_group = q;
+      }
+    }
+    memset(G->g, 0, (size_t)G->n * sizeof *G->g);
+  }
+  if (f->conn_sign && (f->s.trainable & FF_TRAIN_CONNECTIONS) && f->s.keep_sign)
+    for (int64_t e = 0; e < f->E; ++e)
+      if ((float)f->conn_sign[e] * f->conn_w[e] < 0.0f) f->conn_w[e] = 0.0f;
+  if (bad >= 0) {
+    const FfNet *net = f->net;
+    if (bad_group >= 0 && gr[bad_group].p == f->enc_w)
+      return FF_ERROR(FF_ERR_INPUT, "Adam diverged: the encoder weight of neuron %lld for fitted neuropil %lld is %g",
+                      (long long)net->gid[bad / f->P], (long long)(bad % f->P), gr[bad_group].p[bad]);
+    if (bad_group >= 0 && gr[bad_group].p == f->enc_b)
+      return FF_ERROR(FF_ERR_INPUT, "Adam diverged: the encoder bias of neuron %lld is %g", (long long)net->gid[bad],
+                      gr[bad_group].p[bad]);
+    return FF_ERROR(FF_ERR_INPUT, "Adam diverged: connection %lld of rank %d (onto neuron %lld) is %g", (long long)bad,
+                    net->rank, (long long)net->gid[net->target[bad]], gr[bad_group].p[bad]);
+  }
+  return ff_fit_sync_weights(f);
+}
+
+double ff_fit_loss(int loss, double delta, const double *r, const double *y, int64_t n, double *g) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = r[i] - y[i], ad = fabs(d);
+    double l, dl;
+    if (loss == FF_LOSS_MAE) {
+      l = ad;
+      dl = d > 0.0 ? 1.0 : d < 0.0 ? -1.0 : 0.0;
+    } else if (loss == FF_LOSS_HUBER) {
+      l = ad <= delta ? 0.5 * d * d : delta * (ad - 0.5 * delta);
+      dl = ad <= delta ? d : (d > 0.0 ? delta : -delta);
+    } else {
+      l = d * d;
+      dl = 2.0 * d;
+    }
+    sum += l;
+    if (g) g[i] = dl / (double)n;
+  }
+  return n > 0 ? sum / (double)n : 0.0;
+}
+

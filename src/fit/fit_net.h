@@ -1,0 +1,61 @@
+/* The trainable network's state, shared by its two halves: the stepper (fit_net.c: creation, the
+ * forward pass, the spike exchange) and the learning rule (fit_grad.c: gradients, the norm, Adam,
+ * the loss). Private to src/fit; everything else sees FfFitNet through include/flyfit/fit.h. */
+#ifndef FLYFIT_SRC_FIT_NET_H
+#define FLYFIT_SRC_FIT_NET_H
+
+#include "flyfit/arrivals.h"
+#include "flyfit/fit.h"
+
+typedef struct {
+  int32_t j, t, b;
+} Emit;
+
+typedef struct {
+  Emit *v;
+  int64_t n, cap;
+} EmitVec;
+
+struct FfFitNet {
+  FfFitSetup s;
+  const FfNet *net;
+  FfFitNeuron nrn;
+  int32_t n, B, P, D, n_pre, n_chunks;
+  int64_t E;
+  int32_t Bcur; /* samples in the current batch */
+  /* parameters, Adam state and gradients */
+  float *enc_w, *enc_b, *enc_m, *enc_v, *enc_bm, *enc_bv, *g_enc_w, *g_enc_b;
+  float *conn_w, *conn_m, *conn_v, *g_conn;
+  int8_t *conn_sign;
+  int64_t *wq;   /* [E] fixed-point weights, 2^-FF_FIT_FIX mV */
+  int64_t adam_t;
+  /* neuron-trial state [n x B] */
+  float *v, *g, *w;
+  uint8_t *hold;
+  int32_t *count, *next_bg;
+  int64_t *acc;
+  float *ev, *eg, *ec; /* encoder-weight trace */
+  float *fv, *fg, *fc; /* ES postsynaptic factor */
+  float *cv, *cg, *cc; /* D-RTRL per-connection traces [E x B] */
+  float *st_s, *st_sg; /* this step's spike and surrogate, for the per-connection traces */
+  uint8_t *st_held, *xmark; /* [n x B], [n_pre x B] */
+  float *px;           /* ES presynaptic trace [n_pre x B] */
+  int32_t *plast;
+  /* readout */
+  int64_t *np_row_syn; /* [P] sum over all neurons of synapses in each fitted neuropil (global) */
+  float *dldc;         /* [n x B] */
+  double *xhat;        /* [B x P] encoder input of the current batch */
+  uint32_t *keys;      /* [B] random-number identity of each sample */
+  /* window machinery */
+  int32_t *chunk_lo;
+  EmitVec *emit;       /* [n_chunks] */
+  int record;          /* keep the spikes of sample 0 (ff_fit_record) */
+  EmitVec rec;         /* (local neuron, step, 0) of the last forward */
+  FfArrivals arr;      /* arrivals of the current window, step-major: slot k B + b */
+  FfExchange *x;
+  double *apow;        /* [steps + 1] a^k for the lazy presynaptic traces */
+  FfFitStats stats;
+  int traces;          /* the current forward updates traces */
+};
+
+#endif

@@ -20,25 +20,27 @@ static void trace_append(const char *file, int line, const char *func) {
     snprintf(ff_trace + used, sizeof ff_trace - used, "  at %s:%d %s()\n", file, line, func);
 }
 
+static int set_error(int code, int peer, const char *file, int line, const char *func, const char *fmt, va_list ap) {
+  vsnprintf(ff_msg, sizeof ff_msg, fmt, ap);
+  ff_trace[0] = '\0';
+  ff_peer = peer;
+  trace_append(file, line, func);
+  return code;
+}
+
 int ff_error(int code, const char *file, int line, const char *func, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(ff_msg, sizeof ff_msg, fmt, ap);
+  set_error(code, 0, file, line, func, fmt, ap);
   va_end(ap);
-  ff_trace[0] = '\0';
-  ff_peer = 0;
-  trace_append(file, line, func);
   return code;
 }
 
 int ff_error_peer(int code, const char *file, int line, const char *func, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(ff_msg, sizeof ff_msg, fmt, ap);
+  set_error(code, 1, file, line, func, fmt, ap);
   va_end(ap);
-  ff_trace[0] = '\0';
-  ff_peer = 1;
-  trace_append(file, line, func);
   return code;
 }
 

@@ -71,6 +71,13 @@ int ff_activity_scale(double *s, int64_t P, int64_t T, double max_rate_hz, const
  * [P × *T_out] arrays with *T_out = T - trim_frames. traces is not changed. */
 int ff_activity_preprocess(const double *traces, int64_t P, int64_t T, const FfPreprocess *p,
                            const FfTraceLabels *lab, double **dff, double **rates, int64_t *T_out);
+/* The same chain with every statistic of the recording taken from its first n_ref raw frames only
+ * (dF/F's mean fluorescence, the rate scale) and those frames deconvolved on their own: no frame
+ * from n_ref on changes any output frame before n_ref - trim_frames. A fit passes the start of its
+ * test block, so that the test frames reach nothing it trains or chooses on. n_ref >= T: the
+ * whole recording, as ff_activity_preprocess. */
+int ff_activity_preprocess_ref(const double *traces, int64_t P, int64_t T, int64_t n_ref, const FfPreprocess *p,
+                               const FfTraceLabels *lab, double **dff, double **rates, int64_t *T_out);
 
 /* ---- regions to neuropils ------------------------------------------------------------------------ */
 

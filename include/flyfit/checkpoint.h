@@ -52,8 +52,9 @@ typedef struct {
 /* The trainer's counters a round-1 checkpoint carries. */
 typedef struct {
   int64_t epochs_done, adam_t, best_epoch;
-  double best_acc;                                     /* training bin accuracy of the best epoch */
-  double untrained_loss, untrained_acc, untrained_mse; /* the untrained model on the test samples */
+  double best_val;                                     /* validation loss of the best epoch (INFINITY: none yet) */
+  double untrained_loss, untrained_acc, untrained_mse; /* the untrained model on the validation samples (NaN: no
+                                                          validation block); a checkpoint never holds a test score */
   /* an epoch stopped part-way by a signal: batches done, and its running sums (loss x values,
    * squared errors, class hits, values, batches, gradient norms); all 0 otherwise */
   int64_t part_batches;

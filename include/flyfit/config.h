@@ -73,7 +73,9 @@ typedef struct {
   /* [fit] */
   int64_t epochs_round1;
   int64_t fit_batch;        /* samples per optimizer step */
-  double split;             /* share of the frames that train */
+  double split;             /* share of the frames before the test frames */
+  double validation;        /* share of those held out at their end as the validation block */
+  int64_t validation_gap;   /* frames between the training frames and the validation block */
   double bin_size_hz;       /* width of the rate classes */
   double lr, lr_decay;      /* Adam learning rate, multiplied by lr_decay every lr_decay_every epochs */
   int64_t lr_decay_every;

@@ -27,6 +27,20 @@ typedef struct {
 int ff_fitdata_load(const FfConfig *cfg, MPI_Comm comm, FfFitData *rec);
 void ff_fitdata_destroy(FfFitData *rec);
 
+/* The frames' three blocks (docs/design.md §2.3). Sample k maps frame k to frame k+1 and belongs to
+ * the block of its target. Training targets are frames [1, fit); the validation block's are
+ * [val0, test0), after a gap of [fit] validation_gap frames; the test block's are [test0, T).
+ * test0 = floor(T split) rounded down to a multiple of the batch, plus 1 (as without validation);
+ * fit - 1 is a multiple of the batch too. Every choice (best epochs, ridge strength) is made on the
+ * validation block; the test block is read once, at the end. Without validation (0): val0 = test0
+ * and fit = test0. */
+typedef struct {
+  int64_t fit, val0, test0, T;
+} FfSplit;
+/* The split of T frames in batches of `batch` for cfg's [fit] split, validation and
+ * validation_gap; an error names the key to change when a block would be empty. */
+int ff_split_make(const FfConfig *cfg, const char *what, int64_t T, int32_t batch, FfSplit *s);
+
 /* Rate classes: edges 0, bin, 2 bin, ... below ceil(max rate), then the top edge. */
 typedef struct {
   int32_t n;      /* classes */

@@ -27,6 +27,7 @@ typedef struct {
   const char *config_text, *version, *hosts, *mode; /* mode: "predict" or "all" */
   FfRound1 *r1;               /* data, bins and network; its parameters are the trained ones */
   const FfRound2Result *r2;   /* the trained GRU (and round 2's history, when known) */
+  const FfRound2Result *gru_only; /* the GRU trained on recordings alone, or NULL: no gru_only model */
   const char *plot_tool;      /* tools/flyfit-plot, or NULL: no figures */
   int threads;
   MPI_Comm comm;

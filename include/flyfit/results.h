@@ -65,13 +65,17 @@ typedef struct {
   int n_metrics;
   const char *const *metric_names;
   double untrained_loss, untrained_acc, untrained_mse; /* the untrained model on the test samples */
+  double test_loss, test_acc, test_mse; /* the kept epoch on the test samples, scored once (NaN: not trained here) */
+  double best_val_loss;         /* the kept epoch's validation loss (NaN: none) */
+  int64_t val0;                 /* the first validation frame (= n_train without a validation block) */
   const double *sim;            /* [n_train - 1 x P] the best network over the training samples, or NULL */
   const double *test_pred;      /* [n_test x P] and over the test samples, or NULL */
 } FfRound1Results;
 int ff_results_write_round1(hid_t f, const FfRound1Results *r);
-/* Round 2's: /fit/round2/<metric> [epochs] with attributes epochs and best_epoch. */
+/* Round 2's: /fit/round2/<metric> [epochs] with attributes epochs, best_epoch and the kept epoch's
+ * test_loss, test_bin_acc, test_mse (test[3], NaN when not trained in this run). */
 int ff_results_write_round2(hid_t f, const double *hist, int64_t epochs, int n_metrics, const char *const *names,
-                            int64_t best_epoch);
+                            int64_t best_epoch, const double test[3]);
 
 /* Neuropil rates rate[b][P] = sum_i syn[i][P] count[b][i] / (sum_i syn[i][P]) / duration_s.
  * Each rank adds its neurons to the integer sums (syn_sum[P], acc[b x P]), which are then added

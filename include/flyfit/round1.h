@@ -3,9 +3,10 @@
  * spiking network (fit.h), per-epoch metrics, checkpoints and resume, and after training the
  * network's simulated neuropil rates over the training frames, kept for round 2.
  *
- * Samples: sample k takes frame k's rates as input and is scored against frame k+1's. With T
- * frames and batch B, n_train = floor(T split) rounded down to a multiple of B, plus 1: the first
- * n_train frames give n_train - 1 training samples (whole batches), the rest give the test samples.
+ * Samples: sample k takes frame k's rates as input and is scored against frame k+1's. The frames
+ * fall in three blocks (FfSplit, dataset.h): training, validation, test. Every epoch is scored on
+ * the validation block, which picks the best epoch; the test block is scored once, after training,
+ * with the best epoch's network (and with the untrained one, for comparison).
  * Every random number is keyed by (seed, sample, epoch), so runs are bit-identical for any rank
  * count and a resumed run equals an uninterrupted one. */
 #ifndef FLYFIT_ROUND1_H
@@ -47,7 +48,8 @@ void ff_round1_destroy(FfRound1 **r);
 /* For round 2 and prediction, after ff_round1_prepare (and ff_round1_run). */
 const FfFitData *ff_round1_data(const FfRound1 *r);
 const FfBins *ff_round1_bins(const FfRound1 *r);
-int64_t ff_round1_train_frames(const FfRound1 *r); /* n_train */
+int64_t ff_round1_train_frames(const FfRound1 *r); /* n_train: the frames before the test block */
+const FfSplit *ff_round1_split(const FfRound1 *r);  /* the training, validation and test blocks */
 struct FfFitNet *ff_round1_net(FfRound1 *r);
 /* After ff_round1_run: the best network's rates over the training samples [n_train - 1 x P] and the
  * test samples [n_test x P] (owned by r). */

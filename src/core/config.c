@@ -82,6 +82,8 @@ static const Key KEYS[] = {
     {"fit", "epochs_round1", T_INT, "40", 0, 32767, NULL, "", "epochs of round 1 (spiking network)", OFF(epochs_round1)},
     {"fit", "batch", T_INT, "128", 1, 65535, NULL, "", "samples (frames) simulated side by side per optimizer step", OFF(fit_batch)},
     {"fit", "split", T_REAL, "0.7", 1e-9, 1, NULL, "", "share of the frames used for training (the rest test); n_train = floor(T split) rounded down to a multiple of the batch, plus 1", OFF(split)},
+    {"fit", "validation", T_REAL, "0.15", 0, 0.5, NULL, "", "share of the training frames, at their end, held out as the validation block that picks every epoch and hyper-parameter (both rounds, the controls' ridge strength); 0 = none: the last epoch is kept", OFF(validation)},
+    {"fit", "validation_gap", T_INT, "2", 0, 1000, NULL, "frames", "frames left out between the frames that train and the validation block, so that their calcium does not overlap", OFF(validation_gap)},
     {"fit", "bin_size", T_REAL, "5", 0, 1e6, NULL, "Hz", "width of the rate classes for bin accuracy and input jitter: edges 0, bin, 2 bin, ... up to ceil(max rate), then max_rate_hz", OFF(bin_size_hz)},
     {"fit", "lr", T_REAL, "0.01", 0, 1e300, NULL, "", "Adam learning rate", OFF(lr)},
     {"fit", "lr_decay", T_REAL, "0.9", 0, 1, NULL, "", "learning rate multiplied by this every lr_decay_every epochs", OFF(lr_decay)},

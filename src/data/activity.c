@@ -66,7 +66,8 @@ static const char *label(const FfTraceLabels *lab, int64_t p, char *buf, size_t 
   return buf;
 }
 
-int ff_activity_dff(double *x, int64_t P, int64_t T, const FfTraceLabels *lab) {
+/* dF/F with the mean fluorescence of frames [0, n_ref). */
+static int dff_ref(double *x, int64_t P, int64_t T, int64_t n_ref, const FfTraceLabels *lab) {
   char who[512];
   for (int64_t p = 0; p < P; ++p) {
     double *r = x + p * T;
@@ -76,14 +77,14 @@ int ff_activity_dff(double *x, int64_t P, int64_t T, const FfTraceLabels *lab) {
       if (!isfinite(r[t]))
         return FF_ERROR(FF_ERR_INPUT, "%s holds %s at frame %lld; every frame must be a finite number", label(lab, p, who, sizeof who),
                         isnan(r[t]) ? "NaN" : "Inf", (long long)t);
-      sum += r[t];
+      if (t < n_ref) sum += r[t];
       constant &= r[t] == r[0];
     }
     if (T == 0) return FF_ERROR(FF_ERR_INPUT, "%s has no frames", label(lab, p, who, sizeof who));
     if (constant)
       return FF_ERROR(FF_ERR_INPUT, "%s is constant (%g in every frame); dF/F needs a varying, nonzero trace",
                       label(lab, p, who, sizeof who), r[0]);
-    const double mean = sum / (double)T;
+    const double mean = sum / (double)n_ref;
     if (mean == 0.0)
       return FF_ERROR(FF_ERR_INPUT, "%s has mean 0; dF/F divides by the mean fluorescence (are these raw traces?)",
                       label(lab, p, who, sizeof who));
@@ -91,6 +92,8 @@ int ff_activity_dff(double *x, int64_t P, int64_t T, const FfTraceLabels *lab) {
   }
   return FF_OK;
 }
+
+int ff_activity_dff(double *x, int64_t P, int64_t T, const FfTraceLabels *lab) { return dff_ref(x, P, T, T, lab); }
 
 void ff_highpass_coeffs(double cutoff_hz, double fs_hz, double b[2], double a[2]) {
   /* Analog prototype s / (s + w) with w pre-warped to 2 fs tan(pi fc / fs), then s = 2 fs (z-1)/(z+1):
@@ -207,10 +210,12 @@ int ff_activity_deconvolve(const double *x, int64_t P, int64_t T, double gamma, 
   return FF_OK;
 }
 
-int ff_activity_scale(double *s, int64_t P, int64_t T, double max_rate_hz, const FfTraceLabels *lab) {
+/* Scales s [P x T] by max_rate_hz over its largest value in frames [0, n_ref). */
+static int scale_ref(double *s, int64_t P, int64_t T, int64_t n_ref, double max_rate_hz, const FfTraceLabels *lab) {
   char who[512];
   double top = 0.0;
-  for (int64_t k = 0; k < P * T; ++k) top = fmax(top, s[k]);
+  for (int64_t p = 0; p < P; ++p)
+    for (int64_t t = 0; t < n_ref; ++t) top = fmax(top, s[p * T + t]);
   if (!(top > 0.0))
     return FF_ERROR(FF_ERR_INPUT, "%s: the deconvolved activity is 0 in every region and frame, so there is no "
                     "maximum to scale to %g Hz (a flat recording, or deconv_lambda too large?)",
@@ -220,25 +225,54 @@ int ff_activity_scale(double *s, int64_t P, int64_t T, double max_rate_hz, const
   return FF_OK;
 }
 
+int ff_activity_scale(double *s, int64_t P, int64_t T, double max_rate_hz, const FfTraceLabels *lab) {
+  return scale_ref(s, P, T, T, max_rate_hz, lab);
+}
+
 int ff_activity_preprocess(const double *traces, int64_t P, int64_t T, const FfPreprocess *p,
                            const FfTraceLabels *lab, double **dff, double **rates, int64_t *T_out) {
+  return ff_activity_preprocess_ref(traces, P, T, T, p, lab, dff, rates, T_out);
+}
+
+int ff_activity_preprocess_ref(const double *traces, int64_t P, int64_t T, int64_t n_ref, const FfPreprocess *p,
+                               const FfTraceLabels *lab, double **dff, double **rates, int64_t *T_out) {
   *dff = *rates = NULL;
   FF_TRY(ff_preprocess_check(p));
   FF_TRY(check_length(T, p->trim_frames, lab)); /* before dF/F, which would call an empty trace constant */
-  double *x = NULL, *r = NULL;
+  if (n_ref > T) n_ref = T;
+  if (n_ref <= p->trim_frames)
+    return FF_ERROR(FF_ERR_INPUT, "preprocessing: %lld reference frames leave none after trimming %lld",
+                    (long long)n_ref, (long long)p->trim_frames);
+  double *x = NULL, *r = NULL, *head = NULL;
   int64_t n = T;
+  const int64_t m = n_ref - p->trim_frames; /* reference frames after trimming */
   int st = FF_MALLOC(x, P * T, "dF/F traces");
   if (st == FF_OK) {
     if (P * T > 0) memcpy(x, traces, (size_t)(P * T) * sizeof *x);
-    st = ff_activity_dff(x, P, T, lab);
+    st = dff_ref(x, P, T, n_ref, lab);
   }
   if (st == FF_OK) {
-    ff_activity_highpass(x, P, T, p->highpass_hz, p->fs_hz);
+    ff_activity_highpass(x, P, T, p->highpass_hz, p->fs_hz); /* causal: frame t reads frames <= t */
     st = ff_activity_trim(x, P, &n, p->trim_frames, lab);
   }
   if (st == FF_OK) st = FF_MALLOC(r, P * n, "rates");
   if (st == FF_OK) st = ff_activity_deconvolve(x, P, n, ff_preprocess_gamma(p), p->deconv_lambda, r);
-  if (st == FF_OK) st = ff_activity_scale(r, P, n, p->max_rate_hz, lab);
+  if (st == FF_OK && m < n) {
+    /* the deconvolution looks ahead (a pool merges with later frames): the reference frames are
+     * deconvolved on their own, so that nothing after them reaches them */
+    st = FF_MALLOC(head, P * m, "rates");
+    for (int64_t q = 0; st == FF_OK && q < P; ++q) {
+      for (int64_t t = 0; t < m; ++t) head[q * m + t] = x[q * n + t];
+    }
+    double *s = NULL;
+    if (st == FF_OK) st = FF_MALLOC(s, P * m, "rates");
+    if (st == FF_OK) st = ff_activity_deconvolve(head, P, m, ff_preprocess_gamma(p), p->deconv_lambda, s);
+    for (int64_t q = 0; st == FF_OK && q < P; ++q)
+      for (int64_t t = 0; t < m; ++t) r[q * n + t] = s[q * m + t];
+    free(s);
+  }
+  if (st == FF_OK) st = scale_ref(r, P, n, m, p->max_rate_hz, lab);
+  free(head);
   if (st != FF_OK) {
     free(x);
     free(r);

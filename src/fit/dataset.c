@@ -45,13 +45,21 @@ static int preprocess(const FfConfig *cfg, FfRecording *rec, FfPreprocess *p, do
     return FF_ERROR(FF_ERR_INPUT, "'%s' does not say its frame rate: set [preprocess] fs_hz", cfg->activity);
   FF_TRY(ff_preprocess_check(p));
   const FfTraceLabels lab = {cfg->activity, (const char *const *)rec->areas, rec->rows};
-  const int st = ff_activity_preprocess(rec->traces, rec->P, rec->T, p, &lab, &dff, rates, T);
+  /* the test block's frames reach nothing before it: the statistics of the preprocessing come from
+   * the frames before it (ff_activity_preprocess_ref) */
+  int64_t n_ref = rec->T;
+  if (rec->T > p->trim_frames) {
+    FfSplit sp;
+    FF_TRY(ff_split_make(cfg, cfg->activity, rec->T - p->trim_frames, (int32_t)cfg->fit_batch, &sp));
+    n_ref = p->trim_frames + sp.test0;
+  }
+  const int st = ff_activity_preprocess_ref(rec->traces, rec->P, rec->T, n_ref, p, &lab, &dff, rates, T);
   free(dff);
   FF_TRY(st);
   ff_log("preprocessing %s: dF/F, high-pass %g Hz, trim %lld frames, AR(1) deconvolution (tau %g s, lambda %g), "
-         "scaled to %g Hz at %g Hz frames: %lld frames%s",
+         "scaled to %g Hz at %g Hz frames, statistics from the %lld frames before the test block: %lld frames%s",
          cfg->activity, p->highpass_hz, (long long)p->trim_frames, p->calcium_tau_s, p->deconv_lambda, p->max_rate_hz,
-         p->fs_hz, (long long)*T, same_params(p, &stored) ? " (the parameters of its /rates)" : " (not those of its /rates)");
+         p->fs_hz, (long long)(n_ref - p->trim_frames), (long long)*T, same_params(p, &stored) ? " (the parameters of its /rates)" : " (not those of its /rates)");
   return FF_OK;
 }
 
@@ -155,6 +163,37 @@ int ff_fitdata_load(const FfConfig *cfg, MPI_Comm comm, FfFitData *rec) {
   h = ff_fnv1a(h, rec->rates, (size_t)(rec->T * rec->P) * sizeof *rec->rates);
   for (int32_t p = 0; p < rec->P; ++p) h = ff_fnv1a(h, rec->names[p], strlen(rec->names[p]) + 1);
   rec->hash = h;
+  return FF_OK;
+}
+
+/* ---- blocks of frames ---------------------------------------------------------------------------- */
+
+int ff_split_make(const FfConfig *cfg, const char *what, int64_t T, int32_t batch, FfSplit *s) {
+  const int64_t B = batch;
+  s->T = T;
+  s->test0 = (int64_t)floor((double)T * cfg->split) / B * B + 1;
+  if (s->test0 < B + 1)
+    return FF_ERROR(FF_ERR_INPUT, "'%s' has %lld frames: [fit] split = %g leaves fewer than one batch of %lld training "
+                                  "samples; lower [fit] batch or use a longer recording",
+                    what, (long long)T, cfg->split, (long long)B);
+  if (s->test0 >= T)
+    return FF_ERROR(FF_ERR_INPUT, "[fit] split = %g leaves no test frames of the %lld (%lld train); lower it", cfg->split,
+                    (long long)T, (long long)s->test0);
+  if (cfg->validation <= 0.0) {
+    s->fit = s->val0 = s->test0;
+    return FF_OK;
+  }
+  /* at least the asked share of the frames before the test block validates; the training samples
+   * stay whole batches, so the validation block takes what the rounding leaves */
+  const int64_t want = (int64_t)ceil(cfg->validation * (double)(s->test0 - 1));
+  const int64_t room = s->test0 - 1 - (want > 0 ? want : 1) - cfg->validation_gap;
+  s->fit = room >= B ? room / B * B + 1 : 0;
+  s->val0 = s->fit + cfg->validation_gap;
+  if (s->fit < B + 1)
+    return FF_ERROR(FF_ERR_INPUT, "'%s' has %lld frames: after the validation block ([fit] validation = %g, "
+                                  "validation_gap = %lld) fewer than one batch of %lld samples is left to train; "
+                                  "lower [fit] validation or batch, or use a longer recording",
+                    what, (long long)T, cfg->validation, (long long)cfg->validation_gap, (long long)B);
   return FF_OK;
 }
 

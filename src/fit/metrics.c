@@ -76,14 +76,21 @@ static double matrix_corr(const double *fp, const double *fr, int32_t P) {
   return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : NAN;
 }
 
+/* Whether neuropil p's recording varies over frames [t0, t1) (tested exactly). */
+static int varies(const double *rec, int32_t P, int32_t p, int64_t t0, int64_t t1) {
+  for (int64_t t = t0 + 1; t < t1; ++t)
+    if (rec[t * P + p] != rec[t0 * P + p]) return 1;
+  return 0;
+}
+
 int ff_score(const double *pred, const double *rec, int64_t T, int32_t P, int64_t t0, int64_t t1, const FfBins *bins,
-             FfScore *s, double *pearson_out, double *fc_pred, double *fc_rec) {
+             const FfBins *fine, FfScore *s, double *pearson_out, double *fc_pred, double *fc_rec) {
   memset(s, 0, sizeof *s);
   if (t0 < 0) t0 = 0;
   if (t1 > T) t1 = T;
   uint8_t *keep;
   FF_TRY(FF_CALLOC(keep, T > 0 ? T : 1, "frame mask"));
-  double hits = 0, sq = 0;
+  double hits = 0, hits_fine = 0, sq = 0;
   int64_t cells = 0;
   for (int64_t t = t0; t < t1; ++t) {
     int ok = 1;
@@ -95,22 +102,27 @@ int ff_score(const double *pred, const double *rec, int64_t T, int32_t P, int64_
       const double d = pred[t * P + p] - rec[t * P + p];
       sq += d * d;
       hits += ff_bins_class(bins, pred[t * P + p]) == ff_bins_class(bins, rec[t * P + p]);
+      if (fine) hits_fine += ff_bins_class(fine, pred[t * P + p]) == ff_bins_class(fine, rec[t * P + p]);
       ++cells;
     }
   }
   s->bin_acc = cells ? hits / (double)cells : NAN;
+  s->bin_acc_fine = cells && fine ? hits_fine / (double)cells : NAN;
   s->mse = cells ? sq / (double)cells : NAN;
   double sum_r = 0;
   int n_r = 0;
   for (int32_t p = 0; p < P; ++p) {
-    const double r = pearson(pred + p, rec + p, P, P, keep, t0, t1);
-    if (pearson_out) pearson_out[p] = r;
-    if (!isnan(r)) {
+    double r = NAN;
+    if (t1 > t0 && varies(rec, P, p, t0, t1)) { /* in the set: a forecast without correlation scores 0 */
+      r = pearson(pred + p, rec + p, P, P, keep, t0, t1);
+      if (isnan(r)) r = 0.0;
       sum_r += r;
       ++n_r;
     }
+    if (pearson_out) pearson_out[p] = r;
   }
   s->mean_pearson = n_r ? sum_r / n_r : NAN;
+  s->neuropils = n_r;
   s->fc_corr = NAN;
   double *fp = fc_pred, *fr = fc_rec;
   int own = 0;
@@ -136,18 +148,4 @@ int ff_score(const double *pred, const double *rec, int64_t T, int32_t P, int64_
   }
   free(keep);
   return FF_OK;
-}
-
-void ff_forecast_last_frame(const double *rec, int64_t T, int32_t P, double *out) {
-  for (int32_t p = 0; p < P; ++p) out[p] = NAN;
-  for (int64_t t = 1; t < T; ++t) memcpy(out + t * P, rec + (t - 1) * P, (size_t)P * sizeof *out);
-}
-
-void ff_forecast_mean(const double *rec, int64_t T, int32_t P, int64_t n_train, double *out) {
-  for (int32_t p = 0; p < P; ++p) {
-    double m = 0;
-    for (int64_t t = 0; t < n_train; ++t) m += rec[t * P + p];
-    m = n_train > 0 ? m / (double)n_train : NAN;
-    for (int64_t t = 0; t < T; ++t) out[t * P + p] = m;
-  }
 }

@@ -1,10 +1,12 @@
-/* Prediction with the chained model and its scores (include/flyfit/predict.h). */
+/* Prediction with the chained model, the controls, and their scores (include/flyfit/predict.h). */
 #include "flyfit/predict.h"
 #include "flyfit/error.h"
 #include "flyfit/fit.h"
 #include "flyfit/h5.h"
 #include "flyfit/log.h"
+#include "flyfit/ranks.h"
 #include "flyfit/runjson.h"
+#include "flyfit/controls.h"
 #include "flyfit/metrics.h"
 
 #include <math.h>
@@ -19,8 +21,21 @@ extern char **environ;
 
 #define PREDICT_KEY 0xC0000000u /* random input of the network during prediction, per frame */
 
-enum { M_TRAINED, M_UNTRAINED, M_LAST, M_MEAN, N_MODELS };
-static const char *const MODEL_NAMES[N_MODELS] = {"trained", "untrained", "last_frame", "mean"};
+/* The models (predict.h): the chain's spiking network (the headline) and its GRU, the untrained
+ * chain, the controls, and the two halves of the chain alone. */
+enum { M_CHAIN, M_CHAIN_GRU, M_UNTRAINED, M_PERSISTENCE, M_MEAN, M_MEDIAN, M_VAR1, M_VAR2, M_GRU_ONLY, M_SNN_ONLY,
+       N_MODELS };
+static const char *const MODEL_NAMES[N_MODELS] = {"chain", "chain_gru", "untrained", "persistence", "mean",
+                                                  "median", "var1", "var2", "gru_only", "snn_only"};
+enum { N_PROTOCOLS = 2 };
+static const char *const PROTOCOL_NAMES[N_PROTOCOLS] = {"onestep", "free"};
+enum { SCOPE_ALL, SCOPE_TEST, N_SCOPES };
+static const char *const SCOPE_NAMES[N_SCOPES] = {"all", "test"};
+
+/* The ridge strengths ridge VAR chooses from on the validation block, and the one it takes
+ * without a validation block. */
+static const double VAR_LAMBDAS[] = {1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0};
+#define VAR_LAMBDA_FIXED 1.0
 
 typedef struct {
   int64_t n;            /* spikes of the recorded frame, rank 0 */
@@ -63,149 +78,329 @@ static int gather_raster(FfFitNet *f, MPI_Comm comm, Raster *r) {
   return st;
 }
 
-/* One forecast of the whole recording by the chain of gru and the network f as they are now.
- * pred: [T x P], frame 0 NaN. With raster, the spikes of the first frame the network simulates. */
-static int chain(const FfPredictSetup *s, FfGru *gru, const char *what, double *pred, Raster *raster) {
-  const FfFitData *d = ff_round1_data(s->r1);
-  FfFitNet *f = ff_round1_net(s->r1);
-  const int64_t T = d->T, P = d->P;
-  const int64_t W = s->cfg->warmup_frames < T - 1 ? s->cfg->warmup_frames : T - 1;
+/* Everything a prediction computes. Forecasts are [T x P], NaN where a model makes none; a model
+ * that is absent (gru_only without its checkpoint) has NULL forecasts. Scores are rank 0's. */
+typedef struct {
+  const FfPredictSetup *s;
+  const FfFitData *d;
+  FfSplit sp;
+  int64_t T, P;
+  int64_t W;  /* warm-up frames: the chain's GRU reads the recording before frame W */
+  int64_t k0; /* the first free-running frame: max(W, 2), so that VAR(2) has its lags */
+  int rank, size;
+  double *fc[N_MODELS][N_PROTOCOLS];
+  Raster ras;
+  FfScore score[N_MODELS][N_PROTOCOLS][N_SCOPES];
+  double *pearson;             /* [N_MODELS x N_PROTOCOLS x N_SCOPES x P] */
+  double *fc_rec, *fc_chain;   /* [P x P]: the test block, the chain's free run */
+  double var_lambda[2], var_val_mse[2];
+  double seconds;
+} Pred;
+
+static double *pearson_of(const Pred *p, int m, int proto, int scope) {
+  return p->pearson + (((int64_t)m * N_PROTOCOLS + proto) * N_SCOPES + scope) * p->P;
+}
+
+static void fill_nan(double *y, int64_t n) {
+  for (int64_t q = 0; q < n; ++q) y[q] = NAN;
+}
+
+/* Collective. The chain of gru and the network as they are now, free-running from frame k0: the
+ * GRU reads frame k's rates z_k and forecasts frame k+1, y^_{k+1}; before W, z_k is the recording;
+ * from W on, z_{k+1} is the network's rates driven by frame k as the model knows it (the recording
+ * at W-1, then the GRU's own forecast y^_k). zs gets z (the headline), ys gets y^, from k0 on. With
+ * raster, the spikes of the first frame the network simulates. */
+static int chain(Pred *p, FfGru *gru, const char *what, double *zs, double *ys, Raster *raster) {
+  const double *x = p->d->rates;
+  const int64_t T = p->T, P = p->P, k0 = p->k0;
+  FfFitNet *f = ff_round1_net(p->s->r1);
   const int32_t H = ff_gru_setup(gru)->H;
-  double *h, *z;
-  FF_TRY(FF_CALLOC(h, H, "GRU state"));
-  FF_TRY(FF_MALLOC(z, P, "GRU input"));
-  memcpy(z, d->rates, (size_t)P * sizeof *z);
-  for (int64_t p = 0; p < P; ++p) pred[p] = NAN;
+  double *h = NULL, *z = NULL, *y = NULL;
+  int st = FF_CALLOC(h, H, "GRU state");
+  FF_CALL(st, FF_MALLOC(z, P, "GRU input"));
+  FF_CALL(st, FF_MALLOC(y, P, "GRU output"));
+  if (st != FF_OK) goto done;
+  fill_nan(zs, T * P);
+  fill_nan(ys, T * P);
+  memcpy(z, x, (size_t)P * sizeof *z);
   FfProgress prog;
   char label[64];
   snprintf(label, sizeof label, "prediction (%s):", what);
-  ff_progress_start(&prog, label, "frames", (double)(T - 1), s->cfg->progress_s);
-  int st = FF_OK, recorded = 0;
+  ff_progress_start(&prog, label, "frames", (double)(T - 1), p->s->cfg->progress_s);
+  int recorded = 0;
   for (int64_t k = 0; st == FF_OK && k + 1 < T; ++k) {
-    /* z holds frame k's rates: the GRU predicts frame k+1 */
-    double *yhat = pred + (k + 1) * P;
-    st = ff_gru_step(gru, 1, z, h, yhat);
+    st = ff_gru_step(gru, 1, z, h, y); /* y^_{k+1} from z_k */
     if (st != FF_OK) break;
-    if (k + 1 < W) {
-      memcpy(z, d->rates + (k + 1) * P, (size_t)P * sizeof *z); /* warm-up: the recording */
-    } else if (k + 2 < T) {
-      /* on its own: frame k as the model knows it (recorded in the warm-up, else the GRU's forecast
-       * of it) drives the network, whose rates are frame k+1, the GRU's next input */
-      const double *drive = k < W ? d->rates + k * P : pred + k * P;
+    if (k + 1 >= k0) memcpy(ys + (k + 1) * P, y, (size_t)P * sizeof *y);
+    if (k + 1 < k0) {
+      memcpy(z, x + (k + 1) * P, (size_t)P * sizeof *z); /* warm-up: the recording */
+    } else {
+      const double *drive = k + 1 == k0 ? x + k * P : ys + k * P;
       const uint32_t key = PREDICT_KEY | (uint32_t)(k + 1);
       const int rec = raster && !recorded;
       ff_fit_record(f, rec);
       st = ff_fit_forward(f, 1, drive, &key, 0, z);
       ff_fit_record(f, 0);
+      if (st == FF_OK) memcpy(zs + (k + 1) * P, z, (size_t)P * sizeof *z);
       if (st == FF_OK && rec) {
-        st = gather_raster(f, s->comm, raster);
+        st = gather_raster(f, p->s->comm, raster);
         raster->frame = k + 1;
         recorded = 1;
       }
     }
     ff_progress_update(&prog, (double)(k + 1));
   }
+done:
   free(h);
+  free(z);
+  free(y);
+  return st;
+}
+
+/* Collective. The network alone, free-running: z_{k0} from the recorded frame k0-1, then each
+ * frame from the network's own previous one, with the chain's random input. */
+static int snn_free(Pred *p, double *zs) {
+  const int64_t T = p->T, P = p->P;
+  FfFitNet *f = ff_round1_net(p->s->r1);
+  double *z;
+  FF_TRY(FF_MALLOC(z, P, "network rates"));
+  fill_nan(zs, T * P);
+  memcpy(z, p->d->rates + (p->k0 - 1) * P, (size_t)P * sizeof *z);
+  int st = FF_OK;
+  for (int64_t k = p->k0 - 1; st == FF_OK && k + 1 < T; ++k) {
+    const uint32_t key = PREDICT_KEY | (uint32_t)(k + 1);
+    st = ff_fit_forward(f, 1, z, &key, 0, zs + (k + 1) * P);
+    if (st == FF_OK) memcpy(z, zs + (k + 1) * P, (size_t)P * sizeof *z);
+  }
   free(z);
   return st;
 }
 
-typedef struct {
-  FfScore score[N_MODELS][2]; /* [model][all, test] */
-  double *pearson;            /* [N_MODELS x 2 x P] */
-  double *fc_rec, *fc_pred;   /* [P x P] over the test frames, trained model */
-} Scores;
-
-static void print_table(const Scores *sc, int64_t n_test, int64_t n_all, FILE *out) {
-  fprintf(out, "%-12s %33s    %33s\n", "", "test frames", "all frames");
-  fprintf(out, "%-12s %8s %10s %7s %7s    %8s %10s %7s %7s\n", "forecast", "bin_acc", "mse", "r", "fc_corr", "bin_acc",
-          "mse", "r", "fc_corr");
-  for (int m = 0; m < N_MODELS; ++m) {
-    const FfScore *t = &sc->score[m][1], *a = &sc->score[m][0];
-    fprintf(out, "%-12s %8.4f %10.4g %7.3f %7.3f    %8.4f %10.4g %7.3f %7.3f\n", MODEL_NAMES[m], t->bin_acc, t->mse,
-            t->mean_pearson, t->fc_corr, a->bin_acc, a->mse, a->mean_pearson, a->fc_corr);
-  }
-  fprintf(out, "(%lld test frames, %lld frames in all; r: mean Pearson correlation over neuropils)\n",
-          (long long)n_test, (long long)n_all);
+/* Collective. One step ahead: frame k+1 as the network makes it from the recorded frame k (round
+ * 1's evaluation, the same random input as its scores). */
+static int snn_onestep(Pred *p, double *zs) {
+  double *r = NULL;
+  FF_TRY(ff_round1_simulate(p->s->r1, 0, p->T - 1, &r));
+  fill_nan(zs, p->P);
+  memcpy(zs + p->P, r, (size_t)((p->T - 1) * p->P) * sizeof *r);
+  free(r);
+  return FF_OK;
 }
 
-typedef struct {
-  const FfPredictSetup *s;
-  double *const *fc; /* [N_MODELS] forecasts [T x P] */
-  const Scores *sc;
-  const Raster *ras;
-  double seconds;
-  int size;
-} ResultsCtx;
+/* A GRU on its own (no network): one step, teacher-forced on the recording; free-running, the
+ * recording up to frame k0-1, then its own forecasts. */
+static int gru_onestep(Pred *p, FfGru *g, double *ys) {
+  fill_nan(ys, p->P);
+  return ff_gru_forward(g, 1, (int32_t)(p->T - 1), p->d->rates, ys + p->P, NULL);
+}
 
-/* /predict/<model> and /predict/metrics/<model>/{all, test}: each forecast and its scores. */
-static int write_forecasts(hid_t f, const ResultsCtx *c, int64_t T, int64_t P) {
-  const Scores *sc = c->sc;
-  const int64_t dims[2] = {T, P};
-  int st = FF_OK;
-  for (int m = 0; m < N_MODELS && st == FF_OK; ++m) {
-    char name[64];
-    snprintf(name, sizeof name, "/predict/%s", MODEL_NAMES[m]);
-    FF_CALL(st, ff_h5_write(f, name, H5T_NATIVE_DOUBLE, 2, dims, c->fc[m]));
-    for (int scope = 0; scope < 2 && st == FF_OK; ++scope) {
-      char g[96], d[112];
-      snprintf(g, sizeof g, "/predict/metrics/%s/%s", MODEL_NAMES[m], scope ? "test" : "all");
-      snprintf(d, sizeof d, "%s/pearson", g);
-      FF_CALL(st, ff_h5_write(f, d, H5T_NATIVE_DOUBLE, 1, &P, sc->pearson + ((int64_t)m * 2 + scope) * P));
-      const FfScore *x = &sc->score[m][scope];
-      const FfH5Attr attrs[] = {FF_ATTR_DOUBLE("bin_acc", x->bin_acc), FF_ATTR_DOUBLE("mse", x->mse),
-                                FF_ATTR_DOUBLE("mean_pearson", x->mean_pearson), FF_ATTR_DOUBLE("fc_corr", x->fc_corr),
-                                FF_ATTR_INT("frames", x->frames)};
-      FF_CALL(st, ff_h5_write_attrs(f, g, attrs, 5));
+static int gru_free(Pred *p, FfGru *g, double *ys) {
+  const int64_t T = p->T, P = p->P;
+  double *h = NULL, *y = NULL;
+  int st = FF_CALLOC(h, ff_gru_setup(g)->H, "GRU state");
+  FF_CALL(st, FF_MALLOC(y, P, "GRU output"));
+  if (st == FF_OK) fill_nan(ys, T * P);
+  for (int64_t k = 0; st == FF_OK && k + 1 < T; ++k) {
+    const double *in = k < p->k0 ? p->d->rates + k * P : ys + k * P;
+    st = ff_gru_step(g, 1, in, h, y);
+    if (st == FF_OK && k + 1 >= p->k0) memcpy(ys + (k + 1) * P, y, (size_t)P * sizeof *y);
+  }
+  free(h);
+  free(y);
+  return st;
+}
+
+/* Rank 0. The controls (controls.h), fitted on the training frames [0, fit), ridge strengths chosen
+ * on the validation block. */
+static int controls(Pred *p) {
+  const double *x = p->d->rates;
+  const int64_t T = p->T, P = p->P;
+  const FfSplit *sp = &p->sp;
+  double *mean = NULL, *median = NULL;
+  int st = FF_MALLOC(mean, P, "mean rates");
+  FF_CALL(st, FF_MALLOC(median, P, "median rates"));
+  FF_CALL(st, ff_control_levels(x, P, 0, sp->fit, mean, median));
+  if (st == FF_OK) {
+    for (int proto = 0; proto < N_PROTOCOLS; ++proto) {
+      const int64_t from = proto == FF_PROTOCOL_ONESTEP ? 1 : p->k0;
+      ff_control_persistence(x, T, P, from, (FfProtocol)proto, p->fc[M_PERSISTENCE][proto]);
+      ff_control_constant(mean, T, P, from, p->fc[M_MEAN][proto]);
+      ff_control_constant(median, T, P, from, p->fc[M_MEDIAN][proto]);
     }
   }
+  for (int order = 1; order <= 2 && st == FF_OK; ++order) {
+    FfVar v;
+    memset(&v, 0, sizeof v);
+    const int m = order == 1 ? M_VAR1 : M_VAR2;
+    p->var_val_mse[order - 1] = NAN;
+    if (sp->test0 > sp->val0) {
+      st = ff_var_select(x, P, order, sp->fit, sp->val0, sp->test0, order, VAR_LAMBDAS,
+                         (int)(sizeof VAR_LAMBDAS / sizeof *VAR_LAMBDAS), &v, &p->var_val_mse[order - 1]);
+    } else {
+      st = ff_var_fit(x, P, order, sp->fit, order, VAR_LAMBDA_FIXED, &v);
+    }
+    if (st == FF_OK) {
+      p->var_lambda[order - 1] = v.lambda;
+      ff_var_forecast(&v, x, T, order, FF_PROTOCOL_ONESTEP, p->fc[m][FF_PROTOCOL_ONESTEP]);
+      ff_var_forecast(&v, x, T, p->k0, FF_PROTOCOL_FREE, p->fc[m][FF_PROTOCOL_FREE]);
+    }
+    ff_var_destroy(&v);
+  }
+  free(mean);
+  free(median);
+  return st;
+}
+
+/* Collective. Every model's forecasts in both protocols. The trained network's come first; then
+ * its parameters are reset for the untrained chain. */
+static int forecasts(Pred *p) {
+  const FfPredictSetup *s = p->s;
+  FfGru *untrained = NULL;
+  double *mean = NULL;
+  int st = chain(p, s->r2->gru, "chain", p->fc[M_CHAIN][FF_PROTOCOL_FREE], p->fc[M_CHAIN_GRU][FF_PROTOCOL_FREE],
+                 &p->ras);
+  FF_CALL(st, snn_free(p, p->fc[M_SNN_ONLY][FF_PROTOCOL_FREE]));
+  FF_CALL(st, snn_onestep(p, p->fc[M_SNN_ONLY][FF_PROTOCOL_ONESTEP]));
+  /* one step ahead, the chain's network reads the recording: it is the network alone, by construction */
+  if (st == FF_OK)
+    memcpy(p->fc[M_CHAIN][FF_PROTOCOL_ONESTEP], p->fc[M_SNN_ONLY][FF_PROTOCOL_ONESTEP],
+           (size_t)(p->T * p->P) * sizeof(double));
+  if (p->rank == 0) {
+    FF_CALL(st, gru_onestep(p, s->r2->gru, p->fc[M_CHAIN_GRU][FF_PROTOCOL_ONESTEP]));
+    if (s->gru_only) {
+      FF_CALL(st, gru_onestep(p, s->gru_only->gru, p->fc[M_GRU_ONLY][FF_PROTOCOL_ONESTEP]));
+      FF_CALL(st, gru_free(p, s->gru_only->gru, p->fc[M_GRU_ONLY][FF_PROTOCOL_FREE]));
+    }
+  }
+  st = ff_ranks_agree(st, s->comm);
+  FF_CALL(st, ff_fit_reset_params(ff_round1_net(s->r1)));
+  FF_CALL(st, FF_CALLOC(mean, p->P, "mean rates"));
+  if (st == FF_OK)
+    for (int64_t t = 0; t < p->sp.fit; ++t)
+      for (int64_t q = 0; q < p->P; ++q) mean[q] += p->d->rates[t * p->P + q] / (double)p->sp.fit;
+  FF_CALL(st, ff_round2_untrained(s->cfg, (int32_t)p->P, mean, &untrained));
+  double *scratch = NULL;
+  FF_CALL(st, FF_MALLOC(scratch, p->T * p->P, "forecasts"));
+  FF_CALL(st, chain(p, untrained, "untrained", p->fc[M_UNTRAINED][FF_PROTOCOL_FREE], scratch, NULL));
+  FF_CALL(st, snn_onestep(p, p->fc[M_UNTRAINED][FF_PROTOCOL_ONESTEP]));
+  if (p->rank == 0) FF_CALL(st, controls(p));
+  st = ff_ranks_agree(st, s->comm);
+  free(scratch);
+  ff_gru_destroy(&untrained);
+  free(mean);
+  return st;
+}
+
+/* Rank 0. Every forecast's scores over the test block and over all the frames its protocol
+ * forecasts (one step: from frame 2, where VAR(2) starts; free: from k0), and the FC matrices of
+ * the chain's free run on the test block. */
+static int score_all(Pred *p) {
+  const int64_t T = p->T, P = p->P;
+  const FfBins *bins = ff_round1_bins(p->s->r1);
+  FfBins fine; /* the original's 0.25 Hz classes over the same range */
+  FF_TRY(ff_bins_make(0.25, bins->edges[bins->n], bins->edges[bins->n], &fine));
+  int st = FF_MALLOC(p->pearson, (int64_t)N_MODELS * N_PROTOCOLS * N_SCOPES * P, "correlations");
+  FF_CALL(st, FF_MALLOC(p->fc_rec, P * P, "FC matrix"));
+  FF_CALL(st, FF_MALLOC(p->fc_chain, P * P, "FC matrix"));
+  for (int m = 0; m < N_MODELS && st == FF_OK; ++m)
+    for (int proto = 0; proto < N_PROTOCOLS && st == FF_OK; ++proto) {
+      if (p->fc[m][proto] == NULL) continue;
+      for (int scope = 0; scope < N_SCOPES && st == FF_OK; ++scope) {
+        const int64_t t0 = scope == SCOPE_TEST ? p->sp.test0 : proto == FF_PROTOCOL_ONESTEP ? 2 : p->k0;
+        const int fc = m == M_CHAIN && proto == FF_PROTOCOL_FREE && scope == SCOPE_TEST;
+        st = ff_score(p->fc[m][proto], p->d->rates, T, (int32_t)P, t0, T, bins, &fine, &p->score[m][proto][scope],
+                      pearson_of(p, m, proto, scope), fc ? p->fc_chain : NULL, fc ? p->fc_rec : NULL);
+      }
+    }
+  ff_bins_destroy(&fine);
+  return st;
+}
+
+static void print_table(const Pred *p, FILE *out) {
+  fprintf(out, "test frames %lld-%lld (%lld), free-running from frame %lld; headline: chain\n",
+          (long long)p->sp.test0, (long long)p->T - 1, (long long)(p->T - p->sp.test0), (long long)p->k0);
+  fprintf(out, "%-12s %-8s %10s %8s %8s %7s %7s\n", "model", "protocol", "test_mse", "bin_acc", "acc_025", "r",
+          "fc_corr");
+  for (int m = 0; m < N_MODELS; ++m)
+    for (int proto = 0; proto < N_PROTOCOLS; ++proto) {
+      if (p->fc[m][proto] == NULL) continue;
+      const FfScore *t = &p->score[m][proto][SCOPE_TEST];
+      fprintf(out, "%-12s %-8s %10.4g %8.4f %8.4f %7.3f %7.3f\n", MODEL_NAMES[m], PROTOCOL_NAMES[proto], t->mse,
+              t->bin_acc, t->bin_acc_fine, t->mean_pearson, t->fc_corr);
+    }
+  fprintf(out, "(mse in Hz^2, lower is better; r: mean Pearson correlation over the %d neuropils whose recording "
+               "varies on the test block, a constant forecast scoring 0)\n",
+          p->score[M_PERSISTENCE][0][SCOPE_TEST].neuropils);
+}
+
+/* /predict/forecast/MODEL/PROTOCOL and /predict/metrics/MODEL/PROTOCOL/{all, test}. */
+static int write_models(hid_t f, const Pred *p) {
+  const int64_t dims[2] = {p->T, p->P};
+  int st = FF_OK;
+  for (int m = 0; m < N_MODELS && st == FF_OK; ++m)
+    for (int proto = 0; proto < N_PROTOCOLS && st == FF_OK; ++proto) {
+      if (p->fc[m][proto] == NULL) continue;
+      char name[96];
+      snprintf(name, sizeof name, "/predict/forecast/%s/%s", MODEL_NAMES[m], PROTOCOL_NAMES[proto]);
+      st = ff_h5_write(f, name, H5T_NATIVE_DOUBLE, 2, dims, p->fc[m][proto]);
+      for (int scope = 0; scope < N_SCOPES && st == FF_OK; ++scope) {
+        char g[112], d[128];
+        snprintf(g, sizeof g, "/predict/metrics/%s/%s/%s", MODEL_NAMES[m], PROTOCOL_NAMES[proto], SCOPE_NAMES[scope]);
+        snprintf(d, sizeof d, "%s/pearson", g);
+        st = ff_h5_write(f, d, H5T_NATIVE_DOUBLE, 1, &p->P, pearson_of(p, m, proto, scope));
+        const FfScore *x = &p->score[m][proto][scope];
+        const FfH5Attr attrs[] = {FF_ATTR_DOUBLE("mse", x->mse),
+                                  FF_ATTR_DOUBLE("bin_acc", x->bin_acc),
+                                  FF_ATTR_DOUBLE("bin_acc_025", x->bin_acc_fine),
+                                  FF_ATTR_DOUBLE("mean_pearson", x->mean_pearson),
+                                  FF_ATTR_DOUBLE("fc_corr", x->fc_corr),
+                                  FF_ATTR_INT("frames", x->frames),
+                                  FF_ATTR_INT("neuropils", x->neuropils)};
+        FF_CALL(st, ff_h5_write_attrs(f, g, attrs, 7));
+      }
+    }
   return st;
 }
 
 static int results_body(hid_t f, void *ctx) {
-  const ResultsCtx *c = ctx;
-  const FfPredictSetup *s = c->s;
-  const Raster *ras = c->ras;
+  const Pred *p = ctx;
+  const FfPredictSetup *s = p->s;
   const FfConfig *cfg = s->cfg;
-  const FfFitData *d = ff_round1_data(s->r1);
-  const int64_t T = d->T, P = d->P;
-  int64_t dims[2] = {T, P};
+  int64_t dims[2] = {p->T, p->P};
   FfRound1Results r1;
   ff_round1_results(s->r1, &r1);
-  int st = ff_results_begin(f, s->config_text, s->mode, s->version, s->hosts, c->size, s->threads, cfg, d->id);
+  int st = ff_results_begin(f, s->config_text, s->mode, s->version, s->hosts, p->size, s->threads, cfg, p->d->id);
   FF_CALL(st, ff_results_write_round1(f, &r1));
+  const double r2_test[3] = {s->r2->test_loss, s->r2->test_acc, s->r2->test_mse};
   if (s->r2->epochs > 0 && s->r2->hist)
     FF_CALL(st, ff_results_write_round2(f, s->r2->hist, s->r2->epochs, R2_METRICS, FF_ROUND2_METRIC_NAMES,
-                                        s->r2->best_epoch));
-  FF_CALL(st, ff_h5_write(f, "/predict/recorded", H5T_NATIVE_DOUBLE, 2, dims, d->rates));
-  FF_CALL(st, write_forecasts(f, c, T, P));
-  dims[0] = P;
-  FF_CALL(st, ff_h5_write(f, "/predict/fc/recorded", H5T_NATIVE_DOUBLE, 2, dims, c->sc->fc_rec));
-  FF_CALL(st, ff_h5_write(f, "/predict/fc/trained", H5T_NATIVE_DOUBLE, 2, dims, c->sc->fc_pred));
-  FF_CALL(st, ff_h5_write(f, "/predict/raster/neuron", H5T_NATIVE_INT64, 1, &ras->n, ras->gid));
-  FF_CALL(st, ff_h5_write(f, "/predict/raster/step", H5T_NATIVE_INT32, 1, &ras->n, ras->step));
-  const FfH5Attr raster[] = {FF_ATTR_DOUBLE("dt_ms", cfg->dt_ms), FF_ATTR_INT("frame", ras->frame)};
+                                        s->r2->best_epoch, r2_test));
+  FF_CALL(st, ff_h5_write(f, "/predict/recorded", H5T_NATIVE_DOUBLE, 2, dims, p->d->rates));
+  FF_CALL(st, write_models(f, p));
+  dims[0] = p->P;
+  FF_CALL(st, ff_h5_write(f, "/predict/fc/recorded", H5T_NATIVE_DOUBLE, 2, dims, p->fc_rec));
+  FF_CALL(st, ff_h5_write(f, "/predict/fc/chain", H5T_NATIVE_DOUBLE, 2, dims, p->fc_chain));
+  FF_CALL(st, ff_h5_write(f, "/predict/raster/neuron", H5T_NATIVE_INT64, 1, &p->ras.n, p->ras.gid));
+  FF_CALL(st, ff_h5_write(f, "/predict/raster/step", H5T_NATIVE_INT32, 1, &p->ras.n, p->ras.step));
+  const FfH5Attr raster[] = {FF_ATTR_DOUBLE("dt_ms", cfg->dt_ms), FF_ATTR_INT("frame", p->ras.frame)};
   FF_CALL(st, ff_h5_write_attrs(f, "/predict/raster", raster, 2));
+  const FfH5Attr ctl[] = {FF_ATTR_DOUBLE("var1_lambda", p->var_lambda[0]), FF_ATTR_DOUBLE("var2_lambda", p->var_lambda[1]),
+                          FF_ATTR_DOUBLE("var1_val_mse", p->var_val_mse[0]),
+                          FF_ATTR_DOUBLE("var2_val_mse", p->var_val_mse[1])};
+  FF_CALL(st, ff_h5_write_attrs(f, "/predict/forecast", ctl, 4));
   const FfH5Attr predict[] = {
-      FF_ATTR_INT("warmup_frames", cfg->warmup_frames < T - 1 ? cfg->warmup_frames : T - 1),
-      FF_ATTR_INT("test_start", ff_round1_train_frames(s->r1)), FF_ATTR_INT("frames", T),
-      FF_ATTR_DOUBLE("seconds", c->seconds),
-      FF_ATTR_STRING("about", "trained/untrained: the chained model's forecast of each frame (NaN: none); last_frame: "
-                              "the recorded previous frame; mean: the training frames' mean")};
-  FF_CALL(st, ff_h5_write_attrs(f, "/predict", predict, 5));
+      FF_ATTR_INT("warmup_frames", p->W), FF_ATTR_INT("free_start", p->k0), FF_ATTR_INT("test_start", p->sp.test0),
+      FF_ATTR_INT("validation_start", p->sp.val0), FF_ATTR_INT("train_frames", p->sp.fit), FF_ATTR_INT("frames", p->T),
+      FF_ATTR_STRING("headline", MODEL_NAMES[M_CHAIN]), FF_ATTR_DOUBLE("seconds", p->seconds),
+      FF_ATTR_STRING("about", "forecast/MODEL/PROTOCOL [frames x neuropils], NaN where none. chain: the spiking "
+                              "network's rates driven by the GRU (the headline); chain_gru: the GRU's own output in the "
+                              "chain; untrained: the chain with its initial parameters; persistence, mean, median, "
+                              "var1, var2: controls fitted on the training frames (ridge chosen on validation); "
+                              "gru_only: a GRU trained on the recording alone; snn_only: the round-1 network alone. "
+                              "onestep: each frame from the recorded frame before; free: from free_start on its own")};
+  FF_CALL(st, ff_h5_write_attrs(f, "/predict", predict, 9));
   return st;
 }
-
-/* Rank 0: DIR/results.h5 of a prediction: round 1's and round 2's sections, then /predict. */
-static int write_results(const FfPredictSetup *s, double *const fc[N_MODELS], const Scores *sc, const Raster *ras,
-                         double seconds) {
-  char path[FF_CONFIG_STR + 64];
-  snprintf(path, sizeof path, "%s/results.h5", s->cfg->out_dir);
-  ResultsCtx c = {s, fc, sc, ras, seconds, 0};
-  FF_TRY(FF_MPI(MPI_Comm_size(s->comm, &c.size)));
-  return ff_h5_write_atomic(path, results_body, &c);
-}
-
 /* tools/flyfit-plot results.h5 -o DIR/figures, on rank 0; a failure is a warning, not an error. */
 static void figures(const FfPredictSetup *s) {
   char res[FF_CONFIG_STR + 64], dir[FF_CONFIG_STR + 64];
@@ -223,89 +418,71 @@ static void figures(const FfPredictSetup *s) {
   else ff_warn("%s exited with status %d: the figures in %s may be missing", s->plot_tool, WEXITSTATUS(status), dir);
 }
 
-/* Collective. The four forecasts fc[N_MODELS] [T x P]: the trained chain (the network holds the
- * trained parameters; its first simulated frame's spikes into ras), then the untrained one, and the
- * two naive ones. */
-static int forecasts(const FfPredictSetup *s, double *const fc[N_MODELS], Raster *ras) {
-  const FfFitData *d = ff_round1_data(s->r1);
-  const int64_t T = d->T, P = d->P, n_train = ff_round1_train_frames(s->r1);
-  FfGru *untrained = NULL;
-  double *mean = NULL;
-  int st = FF_CALLOC(mean, P, "mean rates");
-  FF_CALL(st, chain(s, s->r2->gru, "trained", fc[M_TRAINED], ras));
-  FF_CALL(st, ff_fit_reset_params(ff_round1_net(s->r1)));
-  if (st == FF_OK)
-    for (int64_t t = 0; t < n_train; ++t)
-      for (int64_t p = 0; p < P; ++p) mean[p] += d->rates[t * P + p] / (double)n_train;
-  FF_CALL(st, ff_round2_untrained(s->cfg, (int32_t)P, mean, &untrained));
-  FF_CALL(st, chain(s, untrained, "untrained", fc[M_UNTRAINED], NULL));
-  if (st == FF_OK) {
-    ff_forecast_last_frame(d->rates, T, (int32_t)P, fc[M_LAST]);
-    ff_forecast_mean(d->rates, T, (int32_t)P, n_train, fc[M_MEAN]);
-  }
-  ff_gru_destroy(&untrained);
-  free(mean);
-  return st;
+
+/* Rank 0: DIR/results.h5 of a prediction: round 1's and round 2's sections, then /predict. */
+static int write_results(const Pred *p) {
+  char path[FF_CONFIG_STR + 64];
+  snprintf(path, sizeof path, "%s/results.h5", p->s->cfg->out_dir);
+  return ff_h5_write_atomic(path, results_body, (void *)p);
 }
 
-/* Every forecast's scores over all frames and over the test frames, with the trained one's FC
- * matrices. */
-static int score_all(const FfPredictSetup *s, double *const fc[N_MODELS], Scores *sc) {
-  const FfFitData *d = ff_round1_data(s->r1);
-  const int64_t T = d->T, P = d->P, n_train = ff_round1_train_frames(s->r1);
-  FF_TRY(FF_MALLOC(sc->pearson, N_MODELS * 2 * P, "correlations"));
-  FF_TRY(FF_MALLOC(sc->fc_rec, P * P, "FC matrix"));
-  FF_TRY(FF_MALLOC(sc->fc_pred, P * P, "FC matrix"));
-  for (int m = 0; m < N_MODELS; ++m)
-    for (int scope = 0; scope < 2; ++scope)
-      FF_TRY(ff_score(fc[m], d->rates, T, (int32_t)P, scope ? n_train : 1, T, ff_round1_bins(s->r1), &sc->score[m][scope],
-                      sc->pearson + ((int64_t)m * 2 + scope) * P, m == M_TRAINED && scope ? sc->fc_pred : NULL,
-                      m == M_TRAINED && scope ? sc->fc_rec : NULL));
-  return FF_OK;
-}
-
-/* Rank 0: the log, the figures, the table and the summary line. */
-static void report(const FfPredictSetup *s, const Scores *sc, double seconds) {
-  const int64_t T = ff_round1_data(s->r1)->T, n_train = ff_round1_train_frames(s->r1);
-  ff_log("wrote %s/results.h5 (prediction %.1f s)", s->cfg->out_dir, seconds);
+/* Rank 0: the log, the figures, the table and the summary line: the headline's scores, then every
+ * model's test MSE in both protocols. */
+static void report(const Pred *p) {
+  const FfPredictSetup *s = p->s;
+  ff_log("wrote %s/results.h5 (prediction %.1f s)", s->cfg->out_dir, p->seconds);
   if (s->plot_tool && s->cfg->figures) figures(s);
-  print_table(sc, T - n_train, T - 1, stdout);
-  const FfScore *tr = &sc->score[M_TRAINED][1], *un = &sc->score[M_UNTRAINED][1], *la = &sc->score[M_LAST][1],
-                *me = &sc->score[M_MEAN][1];
-  ff_summary("predict done: test_bin_acc=%.6g test_mse=%.6g test_pearson=%.6g test_fc_corr=%.6g untrained_test_bin_acc=%.6g "
-         "untrained_test_mse=%.6g last_frame_test_bin_acc=%.6g last_frame_test_mse=%.6g mean_test_bin_acc=%.6g "
-         "mean_test_mse=%.6g all_bin_acc=%.6g all_mse=%.6g\n",
-         tr->bin_acc, tr->mse, tr->mean_pearson, tr->fc_corr, un->bin_acc, un->mse, la->bin_acc, la->mse, me->bin_acc,
-         me->mse, sc->score[M_TRAINED][0].bin_acc, sc->score[M_TRAINED][0].mse);
+  print_table(p, stdout);
+  char line[4096];
+  const FfScore *h = &p->score[M_CHAIN][FF_PROTOCOL_FREE][SCOPE_TEST];
+  int n = snprintf(line, sizeof line, "predict done: headline=%s test_mse=%.6g test_bin_acc=%.6g test_pearson=%.6g "
+                   "test_fc_corr=%.6g", MODEL_NAMES[M_CHAIN], h->mse, h->bin_acc, h->mean_pearson, h->fc_corr);
+  for (int m = 0; m < N_MODELS; ++m)
+    for (int proto = 0; proto < N_PROTOCOLS; ++proto)
+      if (p->fc[m][proto] && n > 0 && n < (int)sizeof line)
+        n += snprintf(line + n, sizeof line - (size_t)n, " %s_%s_test_mse=%.6g", MODEL_NAMES[m], PROTOCOL_NAMES[proto],
+                      p->score[m][proto][SCOPE_TEST].mse);
+  ff_summary("%s\n", line);
+}
+
+static void pred_free(Pred *p) {
+  for (int m = 0; m < N_MODELS; ++m)
+    for (int proto = 0; proto < N_PROTOCOLS; ++proto) free(p->fc[m][proto]);
+  free(p->pearson);
+  free(p->fc_rec);
+  free(p->fc_chain);
+  free(p->ras.gid);
+  free(p->ras.step);
 }
 
 int ff_predict_run(const FfPredictSetup *s) {
-  const FfFitData *d = ff_round1_data(s->r1);
-  const int64_t T = d->T, P = d->P;
+  Pred p;
+  memset(&p, 0, sizeof p);
+  p.s = s;
+  p.d = ff_round1_data(s->r1);
+  p.sp = *ff_round1_split(s->r1);
+  p.T = p.d->T;
+  p.P = p.d->P;
+  p.W = s->cfg->warmup_frames < p.T - 1 ? s->cfg->warmup_frames : p.T - 1;
+  p.k0 = p.W > 2 ? p.W : 2;
   const double t0 = ff_wall_seconds();
-  double *fc[N_MODELS] = {NULL, NULL, NULL, NULL};
-  Scores sc;
-  memset(&sc, 0, sizeof sc);
-  Raster ras;
-  memset(&ras, 0, sizeof ras);
-  int rank;
-  int st = FF_MPI(MPI_Comm_rank(s->comm, &rank));
-  for (int m = 0; m < N_MODELS; ++m) FF_CALL(st, FF_MALLOC(fc[m], T * P, "forecasts"));
-  ff_log("prediction: %lld frames, the first %lld fed with the recording, then on its own; test frames from %lld",
-         (long long)T, (long long)(s->cfg->warmup_frames < T - 1 ? s->cfg->warmup_frames : T - 1),
-         (long long)ff_round1_train_frames(s->r1));
-  FF_CALL(st, forecasts(s, fc, &ras));
-  FF_CALL(st, score_all(s, fc, &sc));
-  const double seconds = ff_wall_seconds() - t0;
-  if (rank == 0) FF_CALL(st, write_results(s, fc, &sc, &ras, seconds));
+  int st = FF_MPI(MPI_Comm_rank(s->comm, &p.rank));
+  FF_CALL(st, FF_MPI(MPI_Comm_size(s->comm, &p.size)));
+  if (st == FF_OK && p.T <= p.k0) st = FF_ERROR(FF_ERR_INPUT, "%lld frames leave nothing to forecast", (long long)p.T);
+  for (int m = 0; m < N_MODELS; ++m)
+    for (int proto = 0; proto < N_PROTOCOLS && st == FF_OK; ++proto)
+      if (m != M_GRU_ONLY || s->gru_only) st = FF_MALLOC(p.fc[m][proto], p.T * p.P, "forecasts");
+  ff_log("prediction: %lld frames; free-running from frame %lld (the GRU reads the recording before it); validation "
+         "frames %lld-%lld; test frames %lld-%lld%s",
+         (long long)p.T, (long long)p.k0, (long long)p.sp.val0, (long long)p.sp.test0 - 1, (long long)p.sp.test0,
+         (long long)p.T - 1, s->gru_only ? "" : "; no GRU-alone checkpoint: gru_only left out");
+  FF_CALL(st, forecasts(&p));
+  if (p.rank == 0) FF_CALL(st, score_all(&p));
+  p.seconds = ff_wall_seconds() - t0;
+  if (p.rank == 0) FF_CALL(st, write_results(&p));
   const int sent = FF_MPI(MPI_Bcast(&st, 1, MPI_INT, 0, s->comm)); /* rank 0's status is everyone's */
   if (sent != FF_OK) st = sent;
-  if (st == FF_OK && rank == 0) report(s, &sc, seconds);
-  for (int m = 0; m < N_MODELS; ++m) free(fc[m]);
-  free(sc.pearson);
-  free(sc.fc_rec);
-  free(sc.fc_pred);
-  free(ras.gid);
-  free(ras.step);
+  if (st == FF_OK && p.rank == 0) report(&p);
+  pred_free(&p);
   return st;
 }

@@ -22,10 +22,12 @@
 
 #define EVAL_KEY 0x80000000u /* samples scored without training: the same random input every epoch */
 
-enum { M_TRAIN_LOSS, M_TRAIN_ACC, M_TRAIN_MSE, M_TEST_LOSS, M_TEST_ACC, M_TEST_MSE, M_GRAD_NORM, M_SPS, M_LR,
+/* The history's columns: each epoch is scored on the training and the validation samples; the test
+ * samples are scored once, after training (finish). */
+enum { M_TRAIN_LOSS, M_TRAIN_ACC, M_TRAIN_MSE, M_VAL_LOSS, M_VAL_ACC, M_VAL_MSE, M_GRAD_NORM, M_SPS, M_LR,
        M_SECONDS, N_METRICS };
-static const char *const METRIC_NAMES[N_METRICS] = {"train_loss", "train_bin_acc", "train_mse", "test_loss",
-                                                    "test_bin_acc", "test_mse", "grad_norm", "samples_per_s",
+static const char *const METRIC_NAMES[N_METRICS] = {"train_loss", "train_bin_acc", "train_mse", "val_loss",
+                                                    "val_bin_acc", "val_mse", "grad_norm", "samples_per_s",
                                                     "lr", "seconds"};
 
 struct FfRound1 {
@@ -38,7 +40,10 @@ struct FfRound1 {
   FfBins bins;
   FfFitNet *f;
   int trainable;
-  int64_t n_train, n_test; /* frames */
+  FfSplit sp;              /* training, validation and test blocks */
+  int64_t n_train, n_test; /* frames before the test block (sp.test0), and test frames */
+  double ut_loss, ut_acc, ut_mse; /* the untrained network on the test samples, scored at the end */
+  double te_loss, te_acc, te_mse; /* the kept epoch's network on the test samples, scored at the end */
   int32_t B, P;
   FfCheckpointState ck;    /* epochs done, the best epoch, the untrained scores, a part-done epoch */
   double *hist;            /* [hist_cap x N_METRICS] one row per epoch done */
@@ -128,6 +133,11 @@ static int evaluate(Trainer *t, int64_t k0, int64_t count, Score *s, double *pre
   return FF_OK;
 }
 
+/* Collective. The validation samples (targets [val0, test0)); s->n = 0 without a validation block. */
+static int validate(Trainer *t, Score *s) {
+  return evaluate(t, t->sp.val0 - 1, t->sp.test0 - t->sp.val0, s, NULL);
+}
+
 /* ---- training ----------------------------------------------------------------------------------- */
 
 /* The order of the n training samples in an epoch: a permutation keyed by (seed, epoch), sorting
@@ -187,7 +197,7 @@ static int batch_step(Trainer *t, int64_t epoch, double lr, int64_t a, int32_t B
  * *batch = the batches done; *stopped when a signal stopped it early. */
 static int train_epoch(Trainer *t, int64_t epoch, double lr, Score *s, double *norm_sum, int64_t *batch,
                        int *stopped) {
-  const int64_t n = t->n_train - 1;
+  const int64_t n = t->sp.fit - 1;
   int64_t *perm;
   FF_TRY(FF_MALLOC(perm, n, "sample order"));
   int st = sample_order(t, epoch, n, perm);
@@ -328,17 +338,11 @@ static int split(Trainer *t) {
   const FfFitData *rec = &t->rec;
   if (rec->T > 65536)
     return FF_ERROR(FF_ERR_INPUT, "'%s': %lld frames; at most 65536 are supported", cfg->activity, (long long)rec->T);
-  t->n_train = (int64_t)floor((double)rec->T * cfg->split) / t->B * t->B + 1;
+  FF_TRY(ff_split_make(cfg, cfg->activity, rec->T, t->B, &t->sp));
+  t->n_train = t->sp.test0;
   t->n_test = rec->T - t->n_train;
-  if (t->n_train < t->B + 1)
-    return FF_ERROR(FF_ERR_INPUT, "'%s' has %lld frames: [fit] split = %g leaves fewer than one batch of %d training "
-                                  "samples; lower [fit] batch or use a longer recording",
-                    cfg->activity, (long long)rec->T, cfg->split, t->B);
-  if (t->n_test < 1)
-    return FF_ERROR(FF_ERR_INPUT, "[fit] split = %g leaves no test frames of the %lld (%lld train); lower it",
-                    cfg->split, (long long)rec->T, (long long)t->n_train);
-  double maxr = 0.0;
-  for (int64_t q = 0; q < rec->T * rec->P; ++q) maxr = rec->rates[q] > maxr ? rec->rates[q] : maxr;
+  double maxr = 0.0; /* the classes from the frames before the test block: it reaches no choice */
+  for (int64_t q = 0; q < t->sp.test0 * rec->P; ++q) maxr = rec->rates[q] > maxr ? rec->rates[q] : maxr;
   FF_TRY(ff_bins_make(cfg->bin_size_hz, maxr, cfg->max_rate_hz, &t->bins));
   return FF_OK;
 }
@@ -391,9 +395,10 @@ static int setup(Trainer *t) {
   FF_TRY(make_network(t, &steps, &warmup));
   const FfFitData *rec = &t->rec;
   ff_log("recordings %s (%s): %lld frames at %g Hz, %d neuropils fitted; %lld train frames (%lld samples in batches "
-         "of %d), %lld test; %d rate classes of %g Hz",
-         cfg->activity, rec->id, (long long)rec->T, rec->fs_hz, t->P, (long long)t->n_train, (long long)t->n_train - 1,
-         t->B, (long long)t->n_test, t->bins.n, cfg->bin_size_hz);
+         "of %d), %lld validation frames (%lld-%lld), %lld test (from %lld); %d rate classes of %g Hz",
+         cfg->activity, rec->id, (long long)rec->T, rec->fs_hz, t->P, (long long)t->sp.fit, (long long)t->sp.fit - 1,
+         t->B, (long long)(t->sp.test0 - t->sp.val0), (long long)t->sp.val0, (long long)t->sp.test0 - 1,
+         (long long)t->n_test, (long long)t->n_train, t->bins.n, cfg->bin_size_hz);
   ff_log("round 1: %d steps per sample (%d warm-up), background %g Hz, training %s%s with %s, loss %s, lr %g",
          steps, warmup, cfg->fit_background_hz, cfg->trainable, cfg->keep_sign ? " (signs kept)" : "",
          cfg->etrace_decay > 0 ? "ES-D-RTRL" : "D-RTRL", cfg->loss == FF_LOSS_MAE ? "mae" : cfg->loss == FF_LOSS_HUBER ? "huber" : "mse",
@@ -405,7 +410,9 @@ static int setup(Trainer *t) {
 
 void ff_round1_results(const FfRound1 *t, FfRound1Results *r) {
   *r = (FfRound1Results){&t->rec, &t->bins, t->n_train, t->n_test, t->hist, t->ck.epochs_done, t->ck.best_epoch,
-                         N_METRICS, METRIC_NAMES, t->ck.untrained_loss, t->ck.untrained_acc, t->ck.untrained_mse,
+                         N_METRICS, METRIC_NAMES, t->ut_loss, t->ut_acc, t->ut_mse,
+                         t->te_loss, t->te_acc, t->te_mse,
+                         t->ck.epochs_done && isfinite(t->ck.best_val) ? t->ck.best_val : NAN, t->sp.val0,
                          t->sim, t->test_pred};
 }
 
@@ -432,6 +439,8 @@ static int results_body(hid_t f, void *ctx) {
 static int prepare(Trainer *t) {
   const FfConfig *cfg = t->cfg;
   const double t_setup = ff_wall_seconds();
+  t->ut_loss = t->ut_acc = t->ut_mse = NAN; /* scored at the end of a training run only */
+  t->te_loss = t->te_acc = t->te_mse = NAN;
   FF_TRY(setup(t));
   char path[FF_CONFIG_STR + 128];
   if (!t->S->train) {
@@ -452,13 +461,14 @@ static int prepare(Trainer *t) {
   }
   if (t->ck.epochs_done == 0 && t->ck.part_batches == 0) {
     Score s;
-    FF_TRY(evaluate(t, t->n_train - 1, t->n_test, &s, NULL));
-    t->ck.untrained_loss = s.loss / (double)s.n;
-    t->ck.untrained_acc = s.hits / (double)s.n;
-    t->ck.untrained_mse = s.sq / (double)s.n;
-    t->ck.best_acc = -1.0;
-    ff_log("untrained: test loss %.5g, bin accuracy %.4f, mse %.5g", t->ck.untrained_loss, t->ck.untrained_acc,
-           t->ck.untrained_mse);
+    FF_TRY(validate(t, &s));
+    t->ck.untrained_loss = s.n ? s.loss / (double)s.n : NAN;
+    t->ck.untrained_acc = s.n ? s.hits / (double)s.n : NAN;
+    t->ck.untrained_mse = s.n ? s.sq / (double)s.n : NAN;
+    t->ck.best_val = INFINITY;
+    if (s.n)
+      ff_log("untrained: validation loss %.5g, bin accuracy %.4f, mse %.5g", t->ck.untrained_loss, t->ck.untrained_acc,
+             t->ck.untrained_mse);
   }
   t->setup_s = ff_wall_seconds() - t_setup;
   return FF_OK;
@@ -504,41 +514,42 @@ static int epoch_train(Trainer *t, int64_t e, double lr, Score *tr, double *norm
   return FF_OK;
 }
 
-/* Collective. Epoch e end to end: training, the test score, its history row and log line, and the
- * checkpoints due. */
+/* Collective. Epoch e end to end: training, the validation score, its history row and log line,
+ * and the checkpoints due. The best epoch is the one of least validation loss (without a
+ * validation block, the last). */
 static int epoch(Trainer *t, int64_t e, const char *best) {
   const FfConfig *cfg = t->cfg;
   const double lr = cfg->lr * pow(cfg->lr_decay, (double)(e / cfg->lr_decay_every));
   const double t0 = ff_wall_seconds();
-  Score tr, te;
+  Score tr, va;
   double norm_sum;
   FF_TRY(epoch_train(t, e, lr, &tr, &norm_sum));
   const double gnorm = tr.batches ? norm_sum / (double)tr.batches : 0.0;
   const double t1 = ff_wall_seconds();
-  FF_TRY(evaluate(t, t->n_train - 1, t->n_test, &te, NULL));
+  FF_TRY(validate(t, &va));
   double *h = t->hist + e * N_METRICS;
   h[M_TRAIN_LOSS] = tr.loss / (double)tr.n;
   h[M_TRAIN_ACC] = tr.hits / (double)tr.n;
   h[M_TRAIN_MSE] = tr.sq / (double)tr.n;
-  h[M_TEST_LOSS] = te.loss / (double)te.n;
-  h[M_TEST_ACC] = te.hits / (double)te.n;
-  h[M_TEST_MSE] = te.sq / (double)te.n;
+  h[M_VAL_LOSS] = va.n ? va.loss / (double)va.n : NAN;
+  h[M_VAL_ACC] = va.n ? va.hits / (double)va.n : NAN;
+  h[M_VAL_MSE] = va.n ? va.sq / (double)va.n : NAN;
   h[M_GRAD_NORM] = gnorm;
-  h[M_SPS] = (double)(t->n_train - 1) / (t1 - t0);
+  h[M_SPS] = (double)(t->sp.fit - 1) / (t1 - t0);
   h[M_LR] = lr;
   h[M_SECONDS] = ff_wall_seconds() - t0;
   t->train_s += t1 - t0;
-  t->train_samples += t->n_train - 1;
+  t->train_samples += t->sp.fit - 1;
   t->ck.epochs_done = e + 1;
-  const int is_best = h[M_TRAIN_ACC] > t->ck.best_acc;
+  const int is_best = va.n == 0 || h[M_VAL_LOSS] < t->ck.best_val;
   if (is_best) {
-    t->ck.best_acc = h[M_TRAIN_ACC];
+    t->ck.best_val = va.n ? h[M_VAL_LOSS] : INFINITY;
     t->ck.best_epoch = e + 1;
   }
-  ff_log("epoch %lld/%lld: train loss %.5g (bin acc %.4f, mse %.5g), test loss %.5g (bin acc %.4f, mse %.5g), "
+  ff_log("epoch %lld/%lld: train loss %.5g (bin acc %.4f, mse %.5g), validation loss %.5g (bin acc %.4f, mse %.5g), "
          "grad norm %.4g, %.3g samples/s, lr %.3g%s",
          (long long)e + 1, (long long)cfg->epochs_round1, h[M_TRAIN_LOSS], h[M_TRAIN_ACC], h[M_TRAIN_MSE],
-         h[M_TEST_LOSS], h[M_TEST_ACC], h[M_TEST_MSE], gnorm, h[M_SPS], lr, is_best ? "  (best)" : "");
+         h[M_VAL_LOSS], h[M_VAL_ACC], h[M_VAL_MSE], gnorm, h[M_SPS], lr, is_best ? "  (best)" : "");
   if ((e + 1) % cfg->checkpoint_every == 0 || e + 1 == cfg->epochs_round1) {
     char path[FF_CONFIG_STR + 128];
     ff_checkpoint_name(cfg->out_dir, e + 1, 0, path, sizeof path);
@@ -549,8 +560,9 @@ static int epoch(Trainer *t, int64_t e, const char *best) {
   return FF_OK;
 }
 
-/* Collective. After training: the best epoch's network over the training frames (round 2's input)
- * and the test frames, results.h5 (mode fit) and the summary line. */
+/* Collective. After training: the untrained network's test score, then the best epoch's network
+ * over the samples before the test block (round 2's input) and over the test block (the one time
+ * round 1 reads it), results.h5 (mode fit) and the summary line. */
 static int finish(Trainer *t, const char *best) {
   const FfConfig *cfg = t->cfg;
   double *sim = NULL, *test_pred = NULL;
@@ -558,10 +570,23 @@ static int finish(Trainer *t, const char *best) {
   t->sim = sim;
   FF_TRY(FF_MALLOC(test_pred, t->n_test * t->P, "test predictions"));
   t->test_pred = test_pred;
-  if (t->ck.epochs_done > 0 && access(best, F_OK) == 0) FF_TRY(checkpoint_read(t, best, 1));
+  Score s_un;
+  const int have_best = t->ck.epochs_done > 0;
+  if (have_best && access(best, F_OK) != 0)
+    return FF_ERROR(FF_ERR_IO, "'%s', the best epoch's network, is missing; rerun the fit (or resume from a "
+                               "checkpoint of the same run with [run] resume = auto)", best);
+  if (have_best) FF_TRY(ff_fit_reset_params(t->f));
+  FF_TRY(evaluate(t, t->n_train - 1, t->n_test, &s_un, NULL));
+  t->ut_loss = s_un.loss / (double)s_un.n;
+  t->ut_acc = s_un.hits / (double)s_un.n;
+  t->ut_mse = s_un.sq / (double)s_un.n;
+  if (have_best) FF_TRY(checkpoint_read(t, best, 1));
   Score s_tr, s_te;
   FF_TRY(evaluate(t, 0, t->n_train - 1, &s_tr, sim));
   FF_TRY(evaluate(t, t->n_train - 1, t->n_test, &s_te, test_pred));
+  t->te_loss = s_te.loss / (double)s_te.n;
+  t->te_acc = s_te.hits / (double)s_te.n;
+  t->te_mse = s_te.sq / (double)s_te.n;
   ff_log("best epoch %lld: over the training frames loss %.5g (bin acc %.4f); test loss %.5g (bin acc %.4f, mse %.5g)",
          (long long)t->ck.best_epoch, s_tr.loss / (double)s_tr.n, s_tr.hits / (double)s_tr.n, s_te.loss / (double)s_te.n,
          s_te.hits / (double)s_te.n, s_te.sq / (double)s_te.n);
@@ -575,13 +600,15 @@ static int finish(Trainer *t, const char *best) {
     const double *h = t->ck.epochs_done ? t->hist + (t->ck.epochs_done - 1) * N_METRICS : NULL;
     const FfCheckpointState *ck = &t->ck;
     if (t->S->train == 1) ff_log("wrote %s/results.h5", cfg->out_dir);
-    ff_summary("fit done: epochs=%lld best_epoch=%lld train_loss=%.6g train_bin_acc=%.6g test_loss=%.6g test_bin_acc=%.6g "
-           "test_mse=%.6g best_test_loss=%.6g best_test_bin_acc=%.6g untrained_test_loss=%.6g "
-           "untrained_test_bin_acc=%.6g untrained_test_mse=%.6g samples_per_s=%.4g\n",
+    ff_summary("fit done: epochs=%lld best_epoch=%lld train_loss=%.6g train_bin_acc=%.6g val_loss=%.6g val_bin_acc=%.6g "
+           "val_mse=%.6g best_val_loss=%.6g test_loss=%.6g test_bin_acc=%.6g test_mse=%.6g best_test_loss=%.6g "
+           "best_test_bin_acc=%.6g untrained_test_loss=%.6g untrained_test_bin_acc=%.6g untrained_test_mse=%.6g "
+           "samples_per_s=%.4g\n",
            (long long)ck->epochs_done, (long long)ck->best_epoch, h ? h[M_TRAIN_LOSS] : NAN, h ? h[M_TRAIN_ACC] : NAN,
-           h ? h[M_TEST_LOSS] : ck->untrained_loss, h ? h[M_TEST_ACC] : ck->untrained_acc,
-           h ? h[M_TEST_MSE] : ck->untrained_mse, s_te.loss / (double)s_te.n, s_te.hits / (double)s_te.n,
-           ck->untrained_loss, ck->untrained_acc, ck->untrained_mse,
+           h ? h[M_VAL_LOSS] : ck->untrained_loss, h ? h[M_VAL_ACC] : ck->untrained_acc,
+           h ? h[M_VAL_MSE] : ck->untrained_mse, ck->epochs_done && isfinite(ck->best_val) ? ck->best_val : NAN,
+           s_te.loss / (double)s_te.n, s_te.hits / (double)s_te.n, s_te.sq / (double)s_te.n,
+           s_te.loss / (double)s_te.n, s_te.hits / (double)s_te.n, t->ut_loss, t->ut_acc, t->ut_mse,
            t->train_s > 0 ? (double)t->train_samples / t->train_s : 0.0);
   }
   return FF_OK;
@@ -635,6 +662,7 @@ int ff_round1_run(FfRound1 *t) {
 const FfFitData *ff_round1_data(const FfRound1 *t) { return &t->rec; }
 const FfBins *ff_round1_bins(const FfRound1 *t) { return &t->bins; }
 int64_t ff_round1_train_frames(const FfRound1 *t) { return t->n_train; }
+const FfSplit *ff_round1_split(const FfRound1 *t) { return &t->sp; }
 struct FfFitNet *ff_round1_net(FfRound1 *t) { return t->f; }
 
 int ff_round1_load_params(FfRound1 *t, const char *path) {

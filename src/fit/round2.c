@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-const char *const FF_ROUND2_METRIC_NAMES[R2_METRICS] = {"train_loss", "train_bin_acc", "test_loss", "test_bin_acc",
-                                                        "test_mse", "lr", "seconds"};
+const char *const FF_ROUND2_METRIC_NAMES[R2_METRICS] = {"train_loss", "train_bin_acc", "val_loss", "val_bin_acc",
+                                                        "val_mse", "lr", "seconds"};
 
 static double gauss(uint64_t seed, uint32_t a, uint32_t b, uint32_t c) {
   uint32_t r[4];
@@ -45,11 +45,11 @@ static int mean_rates(const FfFitData *d, int64_t n_train, double **m) {
   return FF_OK;
 }
 
-/* Teacher-forced over the whole recording (recorded inputs); scores the samples k -> k+1 for
- * k in [k0, T - 1). Every rank computes the same (the GRU is replicated). */
-static int score_sequence(FfGru *g, const FfFitData *d, const FfBins *bins, int64_t k0, double *loss, double *acc,
-                          double *mse) {
-  const int64_t T = d->T, P = d->P, L = T - 1;
+/* Teacher-forced on the recorded frames [0, k1] (nothing later is read); scores the samples k -> k+1
+ * for k in [k0, k1). Every rank computes the same (the GRU is replicated). */
+static int score_sequence(FfGru *g, const FfFitData *d, const FfBins *bins, int64_t k0, int64_t k1, double *loss,
+                          double *acc, double *mse) {
+  const int64_t P = d->P, L = k1;
   double *y, *lo, *hi;
   FF_TRY(FF_MALLOC(y, L * P, "predictions"));
   FF_TRY(FF_MALLOC(lo, L * P, "targets"));
@@ -196,7 +196,8 @@ static int epoch(Run *r, int64_t e, FfRound2Result *res, double *best_loss, cons
   double loss_sum = 0.0;
   int64_t counts[2] = {0, 0}; /* outputs inside their class, outputs */
   char label[64];
-  snprintf(label, sizeof label, "round 2 epoch %lld/%lld", (long long)e + 1, (long long)cfg->epochs_round2);
+  const char *who = r->s->recorded_only ? "GRU alone" : "round 2";
+  snprintf(label, sizeof label, "%s epoch %lld/%lld", who, (long long)e + 1, (long long)cfg->epochs_round2);
   FfProgress prog;
   ff_progress_start(&prog, label, "steps", (double)cfg->rnn_iters, cfg->progress_s);
   for (int64_t it = 0; it < cfg->rnn_iters; ++it) {
@@ -207,7 +208,7 @@ static int epoch(Run *r, int64_t e, FfRound2Result *res, double *best_loss, cons
     loss_sum += loss;
     ff_progress_update(&prog, (double)(it + 1));
     if (st != FF_OK) {
-      ff_error_prefix("round 2, epoch %lld, step %lld: ", (long long)e + 1, (long long)it + 1);
+      ff_error_prefix("%s, epoch %lld, step %lld: ", who, (long long)e + 1, (long long)it + 1);
       return st;
     }
   }
@@ -215,22 +216,27 @@ static int epoch(Run *r, int64_t e, FfRound2Result *res, double *best_loss, cons
   double *h = res->hist + e * R2_METRICS;
   h[R2_TRAIN_LOSS] = loss_sum / (double)cfg->rnn_iters;
   h[R2_TRAIN_ACC] = counts[1] ? (double)counts[0] / (double)counts[1] : NAN;
-  int st = score_sequence(r->g, r->s->data, r->s->bins, r->s->n_train - 1, &h[R2_TEST_LOSS], &h[R2_TEST_ACC],
-                          &h[R2_TEST_MSE]);
+  const FfSplit *sp = &r->s->sp;
+  const int validated = sp->test0 > sp->val0;
+  int st = FF_OK;
+  h[R2_VAL_LOSS] = h[R2_VAL_ACC] = h[R2_VAL_MSE] = NAN;
+  if (validated)
+    st = score_sequence(r->g, r->s->data, r->s->bins, sp->val0 - 1, sp->test0 - 1, &h[R2_VAL_LOSS], &h[R2_VAL_ACC],
+                        &h[R2_VAL_MSE]);
   h[R2_LR] = lr;
   h[R2_SECONDS] = ff_wall_seconds() - t0;
   res->epochs = e + 1;
-  const int is_best = st == FF_OK && h[R2_TEST_LOSS] < *best_loss;
+  const int is_best = st == FF_OK && (!validated || h[R2_VAL_LOSS] < *best_loss);
   if (is_best) {
-    *best_loss = h[R2_TEST_LOSS];
+    *best_loss = validated ? h[R2_VAL_LOSS] : INFINITY;
     res->best_epoch = e + 1;
     memcpy(r->best, ff_gru_array(r->g, FF_GRU_PARAMS), (size_t)ff_gru_nparams(r->g) * sizeof *r->best);
     FF_CALL(st, save(r, res, path)); /* st is FF_OK here */
   }
-  ff_log("round 2 epoch %lld/%lld: train loss %.5g (in-class %.4f), test loss %.5g (bin acc %.4f, mse %.5g), lr %.3g, "
-         "%.2f s%s",
-         (long long)e + 1, (long long)cfg->epochs_round2, h[R2_TRAIN_LOSS], h[R2_TRAIN_ACC], h[R2_TEST_LOSS],
-         h[R2_TEST_ACC], h[R2_TEST_MSE], lr, h[R2_SECONDS], is_best ? "  (best)" : "");
+  ff_log("%s epoch %lld/%lld: train loss %.5g (in-class %.4f), validation loss %.5g (bin acc %.4f, mse %.5g), "
+         "lr %.3g, %.2f s%s",
+         who, (long long)e + 1, (long long)cfg->epochs_round2, h[R2_TRAIN_LOSS], h[R2_TRAIN_ACC], h[R2_VAL_LOSS],
+         h[R2_VAL_ACC], h[R2_VAL_MSE], lr, h[R2_SECONDS], is_best ? "  (best)" : "");
   return st;
 }
 
@@ -244,12 +250,12 @@ int ff_round2_run(const FfRound2Setup *s, FfRound2Result *res) {
   r.s = s;
   FF_TRY(FF_MPI(MPI_Comm_rank(s->comm, &r.rank)));
   FF_TRY(FF_MPI(MPI_Comm_size(s->comm, &size)));
-  r.n_seq = s->n_train - 1;
+  r.n_seq = s->sp.fit - 1;
   r.L = (int32_t)(cfg->rnn_seq_len > 0 && cfg->rnn_seq_len < r.n_seq - 1 ? cfg->rnn_seq_len : r.n_seq);
   r.B = (int32_t)cfg->rnn_batch;
-  r.half = r.B / 2;
+  r.half = s->recorded_only ? r.B : r.B / 2;
   double *mean;
-  FF_TRY(mean_rates(s->data, s->n_train, &mean));
+  FF_TRY(mean_rates(s->data, s->sp.fit, &mean));
   int st = ff_round2_untrained(cfg, P, mean, &res->gru);
   free(mean);
   FF_TRY(st);
@@ -258,16 +264,21 @@ int ff_round2_run(const FfRound2Setup *s, FfRound2Result *res) {
   FF_TRY(FF_CALLOC(res->hist, (cfg->epochs_round2 > 0 ? cfg->epochs_round2 : 1) * R2_METRICS, "round-2 history"));
   st = run_alloc(&r, P);
   char path[FF_CONFIG_STR + 64];
-  snprintf(path, sizeof path, "%s/gru-best.h5", cfg->out_dir);
-  ff_log("round 2: GRU of %lld hidden units on %d neuropils, %d sequences of %d frames per step (%d recorded, %d "
+  snprintf(path, sizeof path, "%s/%s", cfg->out_dir, s->recorded_only ? FF_ROUND2_ONLY_CHECKPOINT : FF_ROUND2_CHECKPOINT);
+  ff_log("round 2%s: GRU of %lld hidden units on %d neuropils, %d sequences of %d frames per step (%d recorded, %d "
          "simulated), %lld steps per epoch, lr %g",
-         (long long)cfg->rnn_hidden, P, r.B, r.L, r.half, r.B - r.half, (long long)cfg->rnn_iters, cfg->rnn_lr);
+         s->recorded_only ? " (the GRU alone, a control)" : "", (long long)cfg->rnn_hidden, P, r.B, r.L, r.half,
+         r.B - r.half, (long long)cfg->rnn_iters, cfg->rnn_lr);
   double best_loss = INFINITY;
   for (int64_t e = 0; st == FF_OK && e < cfg->epochs_round2; ++e) FF_CALL(st, epoch(&r, e, res, &best_loss, path));
   if (st == FF_OK && res->epochs > 0) { /* the best epoch's parameters for prediction, with the whole history */
     memcpy(ff_gru_array(r.g, FF_GRU_PARAMS), r.best, (size_t)ff_gru_nparams(r.g) * sizeof *r.best);
     FF_CALL(st, save(&r, res, path));
   }
+  res->test_loss = res->test_acc = res->test_mse = NAN;
+  if (st == FF_OK) /* the one look at the test block: the kept parameters, teacher-forced */
+    st = score_sequence(r.g, s->data, s->bins, s->sp.test0 - 1, s->data->T - 1, &res->test_loss, &res->test_acc,
+                        &res->test_mse);
   run_free(&r);
   return st;
 }
@@ -275,6 +286,7 @@ int ff_round2_run(const FfRound2Setup *s, FfRound2Result *res) {
 int ff_round2_load(const FfConfig *cfg, const char *path, int32_t P, MPI_Comm comm, FfRound2Result *r) {
   int rank;
   memset(r, 0, sizeof *r);
+  r->test_loss = r->test_acc = r->test_mse = NAN;
   FF_TRY(FF_MPI(MPI_Comm_rank(comm, &rank)));
   FF_TRY(ff_round2_untrained(cfg, P, NULL, &r->gru));
   int st = rank == 0 ? ff_checkpoint_read_round2(path, r->gru, &r->epochs, &r->best_epoch, &r->hist, R2_METRICS)

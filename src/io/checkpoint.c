@@ -106,15 +106,15 @@ static int round1_body(hid_t f, void *ctx) {
   const FfCheckpointState *s = c->s;
   const FfCheckpointArray history = {"/history", H5T_NATIVE_DOUBLE, (void *)c->hist, 2, s->epochs_done, c->n_metrics,
                                      0, c->rank == 0 ? s->epochs_done : 0};
-  const FfH5Attr attrs[] = {FF_ATTR_FIXED("format", "flyfit round-1 checkpoint 1"),
+  const FfH5Attr attrs[] = {FF_ATTR_FIXED("format", "flyfit round-1 checkpoint 2"),
                             FF_ATTR_FIXED("fingerprint", id->fingerprint),
                             FF_ATTR_INT("epochs_done", s->epochs_done),
                             FF_ATTR_INT("adam_t", s->adam_t),
                             FF_ATTR_INT("best_epoch", s->best_epoch),
-                            FF_ATTR_DOUBLE("best_train_bin_acc", s->best_acc),
-                            FF_ATTR_DOUBLE("untrained_test_loss", s->untrained_loss),
-                            FF_ATTR_DOUBLE("untrained_test_bin_acc", s->untrained_acc),
-                            FF_ATTR_DOUBLE("untrained_test_mse", s->untrained_mse),
+                            FF_ATTR_DOUBLE("best_val_loss", s->best_val),
+                            FF_ATTR_DOUBLE("untrained_val_loss", s->untrained_loss),
+                            FF_ATTR_DOUBLE("untrained_val_bin_acc", s->untrained_acc),
+                            FF_ATTR_DOUBLE("untrained_val_mse", s->untrained_mse),
                             FF_ATTR_INT("neurons", id->neurons),
                             FF_ATTR_INT("connections", id->connections),
                             FF_ATTR_INT("neuropils", id->neuropils),
@@ -235,10 +235,10 @@ static int read_state(hid_t f, const char *path, int64_t max_epochs, FfCheckpoin
   const AttrRef refs[7] = {{"epochs_done", &r.epochs_done, NULL},
                            {"adam_t", &r.adam_t, NULL},
                            {"best_epoch", &r.best_epoch, NULL},
-                           {"best_train_bin_acc", NULL, &r.best_acc},
-                           {"untrained_test_loss", NULL, &r.untrained_loss},
-                           {"untrained_test_bin_acc", NULL, &r.untrained_acc},
-                           {"untrained_test_mse", NULL, &r.untrained_mse}};
+                           {"best_val_loss", NULL, &r.best_val},
+                           {"untrained_val_loss", NULL, &r.untrained_loss},
+                           {"untrained_val_bin_acc", NULL, &r.untrained_acc},
+                           {"untrained_val_mse", NULL, &r.untrained_mse}};
   FF_TRY(read_attrs(f, path, refs, 7));
   if (max_epochs >= 0 && r.epochs_done > max_epochs)
     return FF_ERROR(FF_ERR_INPUT, "'%s' has %lld epochs done, more than [fit] epochs_round1 = %lld", path,

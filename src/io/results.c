@@ -478,16 +478,20 @@ int ff_results_write_round1(hid_t f, const FfRound1Results *r) {
     FF_CALL(st, ff_h5_write(f, "/round1/test_pred", H5T_NATIVE_DOUBLE, 2, dims, r->test_pred));
   }
   const FfH5Attr fit[] = {FF_ATTR_DOUBLE("fs_hz", d->fs_hz), FF_ATTR_INT("train_frames", r->n_train),
-                          FF_ATTR_INT("test_frames", r->n_test)};
-  FF_CALL(st, ff_h5_write_attrs(f, "/fit", fit, 3));
+                          FF_ATTR_INT("test_frames", r->n_test), FF_ATTR_INT("validation_start", r->val0)};
+  FF_CALL(st, ff_h5_write_attrs(f, "/fit", fit, 4));
   const FfH5Attr round1[] = {FF_ATTR_INT("epochs", r->epochs),
                              FF_ATTR_INT("best_epoch", r->best_epoch),
                              FF_ATTR_INT("train_frames", r->n_train),
                              FF_ATTR_INT("test_frames", r->n_test),
                              FF_ATTR_DOUBLE("untrained_test_loss", r->untrained_loss),
                              FF_ATTR_DOUBLE("untrained_test_bin_acc", r->untrained_acc),
-                             FF_ATTR_DOUBLE("untrained_test_mse", r->untrained_mse)};
-  FF_CALL(st, ff_h5_write_attrs(f, "/fit/round1", round1, 7));
+                             FF_ATTR_DOUBLE("untrained_test_mse", r->untrained_mse),
+                             FF_ATTR_DOUBLE("best_val_loss", r->best_val_loss),
+                             FF_ATTR_DOUBLE("test_loss", r->test_loss),
+                             FF_ATTR_DOUBLE("test_bin_acc", r->test_acc),
+                             FF_ATTR_DOUBLE("test_mse", r->test_mse)};
+  FF_CALL(st, ff_h5_write_attrs(f, "/fit/round1", round1, 11));
   if (r->sim || r->test_pred) {
     const FfH5Attr about[] = {FF_ATTR_STRING(
         "about", "sim_rates[k] is the network's prediction of frame k+1 from frame k over the training frames, with the "
@@ -498,9 +502,11 @@ int ff_results_write_round1(hid_t f, const FfRound1Results *r) {
 }
 
 int ff_results_write_round2(hid_t f, const double *hist, int64_t epochs, int n_metrics, const char *const *names,
-                            int64_t best_epoch) {
-  const FfH5Attr attrs[] = {FF_ATTR_INT("epochs", epochs), FF_ATTR_INT("best_epoch", best_epoch)};
+                            int64_t best_epoch, const double test[3]) {
+  const FfH5Attr attrs[] = {FF_ATTR_INT("epochs", epochs), FF_ATTR_INT("best_epoch", best_epoch),
+                            FF_ATTR_DOUBLE("test_loss", test[0]), FF_ATTR_DOUBLE("test_bin_acc", test[1]),
+                            FF_ATTR_DOUBLE("test_mse", test[2])};
   int st = ff_results_write_history(f, "/fit/round2", hist, epochs, n_metrics, names);
-  FF_CALL(st, ff_h5_write_attrs(f, "/fit/round2", attrs, 2));
+  FF_CALL(st, ff_h5_write_attrs(f, "/fit/round2", attrs, 5));
   return st;
 }

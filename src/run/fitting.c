@@ -58,8 +58,10 @@ int ff_mode_fitting(FfRun *r) {
   FfRound1Setup fs = {cfg, r->config_text, r->version, r->hosts, &r->model, &r->net, threads, comm,
                       mode == FF_MODE_FIT ? 1 : mode == FF_MODE_ALL ? 2 : 0};
   FfRound1 *r1 = NULL;
-  FfRound2Result r2;
+  FfRound2Result r2, r2o; /* the chain's GRU; the GRU alone (a control) */
   memset(&r2, 0, sizeof r2);
+  memset(&r2o, 0, sizeof r2o);
+  int have_r2o = 0;
   double *sim = NULL;
   char ck1[FF_CONFIG_STR + 64], ck2[FF_CONFIG_STR + 64];
   int st = ff_ranks_agree(ff_round1_prepare(&fs, &r1), comm);
@@ -84,6 +86,13 @@ int ff_mode_fitting(FfRun *r) {
     st = ff_ranks_agree(model_file(cfg, "round2_checkpoint", cfg->round2_checkpoint, "gru-best.h5", "mode = round2", ck2,
                           sizeof ck2), comm);
     if (st == FF_OK) st = ff_ranks_agree(ff_round2_load(cfg, ck2, ff_round1_data(r1)->P, comm, &r2), comm);
+    /* the GRU alone beside it, when round 2 made one: a control, so its absence is not an error */
+    char cko[FF_CONFIG_STR + 64];
+    snprintf(cko, sizeof cko, "%s/%s", cfg->out_dir, FF_ROUND2_ONLY_CHECKPOINT);
+    if (st == FF_OK && access(cko, R_OK) == 0) {
+      st = ff_ranks_agree(ff_round2_load(cfg, cko, ff_round1_data(r1)->P, comm, &r2o), comm);
+      have_r2o = st == FF_OK;
+    }
   }
   if (st == FF_OK) st = ff_run_open_log(r);
   double t_phase = MPI_Wtime();
@@ -98,28 +107,33 @@ int ff_mode_fitting(FfRun *r) {
       st = ff_ranks_agree(ff_round1_simulate(r1, 0, ff_round1_train_frames(r1) - 1, &sim), comm);
       rates = sim;
     }
-    const FfRound2Setup s2 = {cfg, ff_round1_data(r1), ff_round1_bins(r1), ff_round1_train_frames(r1), rates, comm};
+    const FfRound2Setup s2 = {cfg, ff_round1_data(r1), ff_round1_bins(r1), *ff_round1_split(r1), rates, comm, 0};
     if (st == FF_OK) st = ff_ranks_agree(ff_round2_run(&s2, &r2), comm);
+    const FfRound2Setup so = {cfg, ff_round1_data(r1), ff_round1_bins(r1), *ff_round1_split(r1), NULL, comm, 1};
+    if (st == FF_OK) st = ff_ranks_agree(ff_round2_run(&so, &r2o), comm);
+    have_r2o = st == FF_OK;
     if (st == FF_OK && mode == FF_MODE_ROUND2 && r->rank == 0) {
       const double *h = r2.epochs ? r2.hist + (r2.epochs - 1) * R2_METRICS : NULL;
       ff_log("wrote %s/gru-best.h5 (epoch %lld)", cfg->out_dir, (long long)r2.best_epoch);
-      ff_summary("round2 done: epochs=%lld best_epoch=%lld train_loss=%.6g test_loss=%.6g test_bin_acc=%.6g "
-                 "test_mse=%.6g\n",
-                 (long long)r2.epochs, (long long)r2.best_epoch, h ? h[R2_TRAIN_LOSS] : NAN, h ? h[R2_TEST_LOSS] : NAN,
-                 h ? h[R2_TEST_ACC] : NAN, h ? h[R2_TEST_MSE] : NAN);
+      const double *b = r2.best_epoch ? r2.hist + (r2.best_epoch - 1) * R2_METRICS : NULL;
+      ff_summary("round2 done: epochs=%lld best_epoch=%lld train_loss=%.6g val_loss=%.6g val_bin_acc=%.6g val_mse=%.6g "
+                 "test_loss=%.6g test_bin_acc=%.6g test_mse=%.6g\n",
+                 (long long)r2.epochs, (long long)r2.best_epoch, h ? h[R2_TRAIN_LOSS] : NAN, b ? b[R2_VAL_LOSS] : NAN,
+                 b ? b[R2_VAL_ACC] : NAN, b ? b[R2_VAL_MSE] : NAN, r2.test_loss, r2.test_acc, r2.test_mse);
     }
     ff_runjson_phase("round2", MPI_Wtime() - t_phase);
     t_phase = MPI_Wtime();
   }
   if (st == FF_OK && (mode == FF_MODE_PREDICT || mode == FF_MODE_ALL)) {
     const FfPredictSetup ps = {cfg, r->config_text, r->version, r->hosts, mode == FF_MODE_ALL ? "all" : "predict", r1,
-                               &r2, plot_tool(), threads, comm};
+                               &r2, have_r2o ? &r2o : NULL, plot_tool(), threads, comm};
     if (ps.plot_tool == NULL && cfg->figures) ff_warn("tools/flyfit-plot not found beside the program: no figures");
     st = ff_ranks_agree(ff_predict_run(&ps), comm);
     ff_runjson_phase("predict", MPI_Wtime() - t_phase);
   }
   free(sim);
   ff_round2_result_destroy(&r2);
+  ff_round2_result_destroy(&r2o);
   ff_round1_destroy(&r1);
   return st;
 }

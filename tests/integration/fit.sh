@@ -28,7 +28,7 @@ import sys, h5py, numpy as np
 d, conn, K, adam = sys.argv[1], sys.argv[2], int(sys.argv[3]), len(sys.argv) > 4
 r = h5py.File(f"{d}/results.h5", "r")
 c = h5py.File(f"{d}/checkpoint-epoch-2.h5", "r")
-out = [r[f"/fit/round1/{m}"][:] for m in ("train_loss", "test_loss", "train_bin_acc", "test_bin_acc", "grad_norm")]
+out = [r[f"/fit/round1/{m}"][:] for m in ("train_loss", "val_loss", "train_bin_acc", "val_bin_acc", "grad_norm")]
 out += [r["/round1/sim_rates"][:], r["/round1/test_pred"][:]]
 enc, cw = c["/params/encoder_w"][:], c["/params/connection_w"][:]
 if K > 1:
@@ -50,7 +50,7 @@ canon "$TMP/ref" "$TMP/brain.h5" 1 > "$TMP/ref.txt"
 check "the summary is the last line on stdout, with every key" \
   grep -qE "^fit done: epochs=2 .*train_loss=.* test_loss=.* test_bin_acc=.* untrained_test_loss=.* untrained_test_bin_acc=" "$TMP/ref.summary"
 check "the log has an epoch line with loss, bin accuracy, MSE, gradient norm and samples/s" \
-  grep -qE "epoch 2/2: train loss .* \(bin acc .*, mse .*\), test loss .* grad norm .* samples/s" "$TMP/ref.log"
+  grep -qE "epoch 2/2: train loss .* \(bin acc .*, mse .*\), validation loss .* grad norm .* samples/s" "$TMP/ref.log"
 for cfg in "2 metis" "3 block" "4 random" "3 metis" "4 metis"; do
   set -- $cfg
   fit "k$1-$2" "$1" "$TMP/brain-k$1-$2.h5" --set run.exchange=$([ "$1" = 3 ] && echo targeted || echo allgather) || continue

@@ -17,10 +17,10 @@ run() { # name np connectome [--set ...]: the "... done:" lines without wall-clo
 }
 # what must not depend on the rank count (round-1 weights are stored in partition order; fit.sh compares them)
 same_results() {
-  h5diff -q "$TMP/$1/results.h5" "$TMP/$2/results.h5" /fit/round1/test_loss &&
+  h5diff -q "$TMP/$1/results.h5" "$TMP/$2/results.h5" /fit/round1/val_loss &&
     h5diff -q "$TMP/$1/results.h5" "$TMP/$2/results.h5" /fit/round2/train_loss &&
-    h5diff -q "$TMP/$1/results.h5" "$TMP/$2/results.h5" /fit/round2/test_loss &&
-    h5diff -q "$TMP/$1/results.h5" "$TMP/$2/results.h5" /predict/trained &&
+    h5diff -q "$TMP/$1/results.h5" "$TMP/$2/results.h5" /fit/round2/val_loss &&
+    h5diff -q "$TMP/$1/results.h5" "$TMP/$2/results.h5" /predict/forecast &&
     h5diff -q "$TMP/$1/gru-best.h5" "$TMP/$2/gru-best.h5" /params
 }
 run np1 1 "$TMP/brain.h5" || exit 1

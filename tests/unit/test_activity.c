@@ -347,6 +347,60 @@ static void test_chain(void **state) {
   assert_null(rates);
 }
 
+/* With reference frames: frames from n_ref on reach no output frame before n_ref - trim (every
+ * statistic and the deconvolution of those frames come from before n_ref), while the later frames
+ * keep the reference's scale; n_ref = T is ff_activity_preprocess. */
+static void test_chain_ref(void **state) {
+  (void)state;
+  enum { P = 3, T = 160, REF = 130 };
+  static double raw[P * T], raw2[P * T];
+  rng_state = 11;
+  for (int k = 0; k < P * T; ++k) raw[k] = 100 + 10 * (k / T) + 5 * uniform() + (k % T % 9 == 0 ? 30 : 0);
+  memcpy(raw2, raw, sizeof raw);
+  for (int q = 0; q < P; ++q)
+    for (int t = REF; t < T; ++t) raw2[q * T + t] = 3 * raw[q * T + t] + 50 * uniform(); /* a different future */
+  FfPreprocess p;
+  ff_preprocess_defaults(&p);
+  p.deconv_lambda = 0.01;
+  double *d1, *r1, *d2, *r2, *d0, *r0;
+  int64_t n1, n2, n0;
+  assert_int_equal(ff_activity_preprocess_ref(raw, P, T, REF, &p, NULL, &d1, &r1, &n1), FF_OK);
+  assert_int_equal(ff_activity_preprocess_ref(raw2, P, T, REF, &p, NULL, &d2, &r2, &n2), FF_OK);
+  assert_int_equal(n1, T - p.trim_frames);
+  const int64_t m = REF - p.trim_frames;
+  int later_differ = 0;
+  double top = 0;
+  for (int q = 0; q < P; ++q) {
+    assert_memory_equal(r1 + q * n1, r2 + q * n2, sizeof(double) * m);
+    assert_memory_equal(d1 + q * n1, d2 + q * n2, sizeof(double) * m);
+    for (int64_t t = 0; t < m; ++t) top = fmax(top, r1[q * n1 + t]);
+    for (int64_t t = m; t < n1; ++t) later_differ |= r1[q * n1 + t] != r2[q * n2 + t];
+  }
+  assert_true(top == p.max_rate_hz); /* scaled on the reference frames */
+  assert_true(later_differ);
+  /* the plain chain mixes the future in: the same two recordings differ before REF there */
+  assert_int_equal(ff_activity_preprocess(raw, P, T, &p, NULL, &d0, &r0, &n0), FF_OK);
+  free(d0);
+  free(r0);
+  double *d3, *r3;
+  int64_t n3;
+  assert_int_equal(ff_activity_preprocess(raw2, P, T, &p, NULL, &d3, &r3, &n3), FF_OK);
+  assert_true(memcmp(r1, r3, sizeof(double) * m) != 0);
+  free(d3);
+  free(r3);
+  /* n_ref = T (or more) is the plain chain, bit for bit */
+  assert_int_equal(ff_activity_preprocess_ref(raw, P, T, T + 5, &p, NULL, &d2, &r2, &n2), FF_OK);
+  assert_int_equal(ff_activity_preprocess(raw, P, T, &p, NULL, &d0, &r0, &n0), FF_OK);
+  assert_memory_equal(r0, r2, sizeof(double) * P * n0);
+  free(d0);
+  free(r0);
+  free(d1);
+  free(r1);
+  free(d2);
+  free(r2);
+  expect_msg(ff_activity_preprocess_ref(raw, P, T, p.trim_frames, &p, NULL, &d1, &r1, &n1), "leave none after trimming");
+}
+
 /* ---- regions to neuropils ------------------------------------------------------------------------ */
 
 static const char *write_file(const char *text) {
@@ -554,7 +608,8 @@ int main(void) {
       cmocka_unit_test(test_trim),                  cmocka_unit_test(test_scale),
       cmocka_unit_test(test_parameters),            cmocka_unit_test(test_oasis_kkt_and_slow_solver),
       cmocka_unit_test(test_oasis_noiseless_exact), cmocka_unit_test(test_oasis_noisy_spikes),
-      cmocka_unit_test(test_chain),                 cmocka_unit_test(test_map_exact),
+      cmocka_unit_test(test_chain),                 cmocka_unit_test(test_chain_ref),
+      cmocka_unit_test(test_map_exact),
       cmocka_unit_test(test_map_unmatched),         cmocka_unit_test(test_map_long_lists),
       cmocka_unit_test(test_map_file),              cmocka_unit_test(test_activity_file_rerun),
   };

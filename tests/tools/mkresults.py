@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes a fake flyfit results.h5 for tests/integration/plot.sh, in the layout the fit / prediction
-driver writes (issue 14 §1; docs/formats.md, "results.h5"): /fit (round 1 and 2 histories with their
+driver writes (docs/formats.md, "results.h5"): /fit (round 1 and 2 histories with their
 validation columns and the kept epoch's test scores, neuropils, bin edges, recorded rates), /predict
 (recorded rates, every model's forecasts in both protocols, their metrics, FC matrices, a raster),
 /partition_report, and the simulation sections (/run, /spikes, /neurons, /neuropils, /state).

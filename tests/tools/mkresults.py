@@ -214,7 +214,9 @@ if not a.no_predict:
         ok = np.isfinite(u) & np.isfinite(v)
         return float(np.corrcoef(u[ok], v[ok])[0, 1]) if ok.sum() > 2 else np.nan
 
-    bins = lambda x: np.digitize(x, edges[1:-1])  # noqa: E731
+    def bins(x):
+        return np.digitize(x, edges[1:-1])
+
     for m, by in forecasts.items():
         for proto, x in by.items():
             for part, sl in (("all", slice(0, T)), ("test", slice(test_start, T))):

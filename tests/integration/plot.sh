@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# tools/flyfit-plot: every figure of a full results file (made by tests/tools/mkresults.py) is a real PNG
-# whose titles, labels and numbers agree with the file (tests/tools/check_plot.py reads figures.json,
-# metrics.txt and the file); each partial file skips exactly its missing figures with one note and exit
-# status 0; P = 3 and P = 78 with 2000 frames; a missing, non-HDF5 or damaged file gives exit status 2;
-# and the results files that bin/flyfit writes today (simulation and round-1 fit) draw without error.
+# tools/flyfit-plot: every figure of a full results file (made by tests/tools/mkresults.py in the evaluation
+# layout: every model in both protocols, validation curves) is a real PNG whose titles, labels and numbers
+# agree with the file (tests/tools/check_plot.py reads figures.json, metrics.txt and the file); a file without
+# the optional models or without a validation block draws every figure from what it has; each partial file
+# skips exactly its missing figures with one note and exit status 0; P = 3 and P = 78 with 2000 frames; a
+# missing, non-HDF5 or damaged file gives exit status 2; and the results files that bin/flyfit writes today
+# (simulation and round-1 fit) draw without error.
 source "$(dirname "$0")/../lib.sh"
 PY=/usr/bin/python3
 if ! $PY -c 'import numpy, h5py, matplotlib' 2>/dev/null; then
@@ -24,9 +26,9 @@ notes() { # NAME EXPECTED-COUNT: the number of notes, the closing "N figures in 
 has_note() { grep -qF "flyfit-plot: $2" "$TMP/$1.err" || { echo "#   no note '$2' in:"; sed 's/^/#   /' "$TMP/$1.err"; false; }; }
 
 SIM="raster.png population_rate.png neuropil_rates.png state.png"
-FIT="losses.png fc.png raster-predict.png partition.png metrics.png"
+FIT="losses.png fc.png raster-predict.png partition.png metrics.png forecasts-vs-controls.png"
 
-# --- the full file, 12 neuropils, NaN in frame 0 of every forecast ---
+# --- the full file, 12 neuropils, every model but shuffled; NaN where a model makes no forecast ---
 mk "$TMP/full.h5"
 plot full "$TMP/full.h5"
 check "full file: exit status 0" status full 0
@@ -36,28 +38,60 @@ check "full file: exactly those figures" cp_ only "$TMP/full" $SIM $FIT predicti
 check "full file: metrics.txt written" test -s "$TMP/full/metrics.txt"
 check "every axis labelled, with its unit" cp_ labels "$TMP/full"
 check "predictions: one neuropil per panel, in order, titled with the file's test r" cp_ predictions "$TMP/full" "$TMP/full.h5"
-check "losses: both rounds, best epochs marked, loss in Hz²" cp_ losses "$TMP/full" "$TMP/full.h5" mse
+check "forecasts-vs-controls: the 4 neuropils of highest test variance, both protocols, chain and its controls" \
+  cp_ forecasts "$TMP/full" "$TMP/full.h5"
+check "losses: both rounds, train and validation, best epochs and kept test scores marked, loss in Hz²" \
+  cp_ losses "$TMP/full" "$TMP/full.h5" mse
 check "fc: the title's correlation is numpy's over the off-diagonal entries; every name on the axes" \
   cp_ fc "$TMP/full" "$TMP/full.h5"
 check "partition: edge cut and imbalances in the title" cp_ partition "$TMP/full" "$TMP/full.h5"
-check "metrics.txt holds the file's numbers for 4 models x (test, all)" cp_ metrics "$TMP/full" "$TMP/full.h5"
+check "metrics.txt holds the file's numbers for 10 models x 2 protocols x (test, all)" cp_ metrics "$TMP/full" "$TMP/full.h5"
+check "metrics.png: test MSE (lower is better) and mean r per protocol, the file's values, headline marked" \
+  cp_ metricsfig "$TMP/full" "$TMP/full.h5"
+
+# --- the optional models missing (no gru_only, snn_only, var2, chain_gru) and no validation block ---
+mk "$TMP/lean.h5" --models chain,untrained,persistence,mean,median,var1 --no-val
+plot lean "$TMP/lean.h5"
+check "optional models missing, no validation block: exit status 0, no notes" bash -c \
+  "[ \$(cat '$TMP/lean.rc') = 0 ] && [ \$(grep -c '^flyfit-plot: ' '$TMP/lean.err') = 1 ]"
+check "... every figure drawn, a real PNG" cp_ pngs "$TMP/lean" $SIM $FIT predictions-01.png
+check "... forecasts-vs-controls without gru_only" cp_ forecasts "$TMP/lean" "$TMP/lean.h5"
+check "... losses without validation curves, the title saying so" cp_ losses "$TMP/lean" "$TMP/lean.h5" mse
+check "... metrics.txt and metrics.png hold exactly the models present" bash -c \
+  "$PY '$ROOT/tests/tools/check_plot.py' metrics '$TMP/lean' '$TMP/lean.h5' && \
+   $PY '$ROOT/tests/tools/check_plot.py' metricsfig '$TMP/lean' '$TMP/lean.h5'"
+# no chain at all: the figures of the headline are skipped with a note, the controls still drawn
+mk "$TMP/nochain.h5" --models persistence,mean,var1
+plot nochain "$TMP/nochain.h5"
+check "no chain in the file: exit status 0" status nochain 0
+check "... notes for predictions-*.png and fc.png only" notes nochain 2
+check "... the controls still compared" bash -c "$PY '$ROOT/tests/tools/check_plot.py' only '$TMP/nochain' $SIM \
+  losses.png raster-predict.png partition.png metrics.png forecasts-vs-controls.png && \
+  $PY '$ROOT/tests/tools/check_plot.py' forecasts '$TMP/nochain' '$TMP/nochain.h5' && \
+  $PY '$ROOT/tests/tools/check_plot.py' metrics '$TMP/nochain' '$TMP/nochain.h5'"
 
 # --- sizes: P = 3, and P = 78 over 2000 frames (the full-size case, 7 pages) ---
-# P = 3, one neuropil without any prediction (NaN throughout: its pearson r is NaN too)
-mk "$TMP/p3.h5" --neuropils 3 --frames 150 --dead-neuropil 1
+# P = 3, one neuropil without any prediction (NaN throughout: its pearson r is NaN too), one whose
+# recorded test series is constant (outside the scored set: NaN r)
+mk "$TMP/p3.h5" --neuropils 3 --frames 150 --dead-neuropil 1 --flat-neuropil 2
 plot p3 "$TMP/p3.h5"
 check "P = 3 with a neuropil never predicted: exit status 0" status p3 0
-check "... one page of 3 panels, the dead one titled without r" cp_ predictions "$TMP/p3" "$TMP/p3.h5"
+check "... one page of 3 panels, the dead and the flat one titled without r" cp_ predictions "$TMP/p3" "$TMP/p3.h5"
+check "... forecasts-vs-controls shows all 3 neuropils" cp_ forecasts "$TMP/p3" "$TMP/p3.h5"
 check "... fc names every neuropil" cp_ fc "$TMP/p3" "$TMP/p3.h5"
 check "... metrics.txt writes its NaN numbers as nan" cp_ metrics "$TMP/p3" "$TMP/p3.h5"
-mk "$TMP/p78.h5" --neuropils 78 --frames 2000
+mk "$TMP/p78.h5" --neuropils 78 --frames 2000 --shuffled
 start=$(date +%s.%N)
 plot p78 "$TMP/p78.h5"
 secs=$(echo "$(date +%s.%N) - $start" | bc)
 echo "# P = 78, 2000 frames: flyfit-plot took $secs s"
 check "P = 78: exit status 0" status p78 0
 check "P = 78: 7 pages of predictions, one neuropil per panel" cp_ predictions "$TMP/p78" "$TMP/p78.h5"
-check "P = 78: every page a real PNG" cp_ pngs "$TMP/p78" predictions-0{1,2,3,4,5,6,7}.png fc.png
+check "P = 78: every page a real PNG" cp_ pngs "$TMP/p78" predictions-0{1,2,3,4,5,6,7}.png fc.png $FIT
+check "P = 78 with the shuffled connectome: forecasts and metrics.png show it" bash -c \
+  "$PY '$ROOT/tests/tools/check_plot.py' forecasts '$TMP/p78' '$TMP/p78.h5' && \
+   $PY '$ROOT/tests/tools/check_plot.py' metricsfig '$TMP/p78' '$TMP/p78.h5' && \
+   $PY '$ROOT/tests/tools/check_plot.py' metrics '$TMP/p78' '$TMP/p78.h5'"
 check "P = 78: fc names a readable subset of the neuropils" cp_ fc "$TMP/p78" "$TMP/p78.h5"
 check "P = 78: every axis labelled, with its unit" cp_ labels "$TMP/p78"
 check "P = 78: done in under 60 s ($secs s)" test "$(echo "$secs < 60" | bc)" = 1
@@ -71,7 +105,7 @@ mk "$TMP/nopredict.h5" --no-predict
 plot nopredict "$TMP/nopredict.h5"
 check "no /predict: exit status 0" status nopredict 0
 check "no /predict: the note for predictions-*.png" has_note nopredict "no /predict section; predictions-*.png skipped"
-check "no /predict: one note each for predictions, fc, raster-predict, metrics" notes nopredict 4
+check "no /predict: one note each for predictions, forecasts-vs-controls, fc, raster-predict, metrics" notes nopredict 5
 check "no /predict: the other figures drawn" cp_ only "$TMP/nopredict" $SIM losses.png partition.png
 check "no /predict: no metrics.txt" test ! -e "$TMP/nopredict/metrics.txt"
 
@@ -83,13 +117,14 @@ check "... no round 2: its note" has_note partial "no /fit/round2 section; losse
 check "... no round 2: losses.png shows round 1, its mae loss in Hz" cp_ losses "$TMP/partial" "$TMP/partial.h5" mae
 check "... no partition report: its note" has_note partial "no /partition_report section; partition.png skipped"
 check "... empty /predict/raster: its note" has_note partial "/predict/raster holds no spikes; raster-predict.png skipped"
-check "... the other figures drawn" cp_ only "$TMP/partial" $SIM losses.png fc.png metrics.png predictions-01.png
-check "... real PNGs" cp_ pngs "$TMP/partial" $SIM losses.png fc.png metrics.png predictions-01.png
+check "... the other figures drawn" cp_ only "$TMP/partial" $SIM losses.png fc.png metrics.png predictions-01.png \
+  forecasts-vs-controls.png
+check "... real PNGs" cp_ pngs "$TMP/partial" $SIM losses.png fc.png metrics.png predictions-01.png forecasts-vs-controls.png
 
 mk "$TMP/sim.h5" --sim-only
 plot sim "$TMP/sim.h5"
 check "simulation sections only: exit status 0" status sim 0
-check "simulation sections only: notes for predictions, losses, fc, raster-predict, partition, metrics" notes sim 6
+check "simulation sections only: notes for predictions, forecasts, losses, fc, raster-predict, partition, metrics" notes sim 7
 check "simulation sections only: the simulation figures" cp_ only "$TMP/sim" $SIM
 plot simq "$TMP/sim.h5" --quiet
 check "--quiet: no notes for the missing sections, the same figures" bash -c "[ \$(cat '$TMP/simq.rc') = 0 ] && \
@@ -100,9 +135,11 @@ check "simulation sections only: real PNGs, labelled" bash -c "$PY '$ROOT/tests/
 # --- bad input: exit status 2 with a clear message ---
 mk "$TMP/badshape.h5" --bad-shape
 plot badshape "$TMP/badshape.h5"
-check "a /predict/trained of the wrong shape: exit status 2" status badshape 2
-check "... the message names the dataset and both shapes" grep -qE '/predict/trained has shape \(299, 12\), the recording \(300, 12\)' "$TMP/badshape.err"
-check "... and the other figures are still drawn" cp_ pngs "$TMP/badshape" $SIM $FIT
+check "a /predict/forecast/chain/free of the wrong shape: exit status 2" status badshape 2
+check "... the message names the dataset and both shapes" \
+  grep -qE '/predict/forecast/chain/free has shape \(299, 12\), the recording \(300, 12\)' "$TMP/badshape.err"
+check "... and the other figures are still drawn" cp_ pngs "$TMP/badshape" $SIM losses.png fc.png raster-predict.png \
+  partition.png metrics.png
 echo "not an HDF5 file" > "$TMP/text.h5"
 plot text "$TMP/text.h5"
 check "a file that is not HDF5: exit status 2" status text 2

@@ -33,7 +33,7 @@ check "flyfit --help-config markdown" help_of flyfit-config-md "$BIN/flyfit" --h
 check "flyfit-partition --help" help_of flyfit-partition "$BIN/flyfit-partition" --help
 check "flyfit-synth --help" help_of flyfit-synth "$BIN/flyfit-synth" --help
 check "flyfit-import --help" help_of flyfit-import "$BIN/flyfit-import" --help
-for c in shiu codex activity; do
+for c in shiu codex activity shuffle; do
   check "flyfit-import $c --help" help_of "flyfit-import-$c" "$BIN/flyfit-import" "$c" --help
 done
 check "flyfit-plot --help" quiet /usr/bin/python3 "$ROOT/tools/flyfit-plot" --help

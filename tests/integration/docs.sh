@@ -38,6 +38,8 @@ for c in shiu codex activity shuffle; do
 done
 check "flyfit-plot --help" quiet /usr/bin/python3 "$ROOT/tools/flyfit-plot" --help
 check "flyfit-scaling --help" quiet "$ROOT/tools/flyfit-scaling" --help
+check "tools/evaluate --help" quiet "$ROOT/tools/evaluate" --help
+check "tools/evaluate-table --help" quiet /usr/bin/python3 "$ROOT/tools/evaluate-table" --help
 check "jobs/scaling-collect --help" quiet "$ROOT/jobs/scaling-collect" --help
 check "jobs/scaling-array-collect --help" quiet "$ROOT/jobs/scaling-array-collect" --help
 check "flyfit --version" quiet "$BIN/flyfit" --version

@@ -133,3 +133,9 @@ expect_error "a shuffled run on another test block is refused" "not a paired run
 check "bad --replicates: exit status 1" bash -c "'$TAB' --replicates 5 '$TMP/runs/seed-1' >/dev/null 2>&1; [ \$? -eq 1 ]"
 check "--help exits 0 and describes the method" bash -c "'$TAB' --help | grep -q 'circular block bootstrap'"
 check "nothing was written for the failed runs" test ! -e "$TMP/x"
+
+# the driver's command line (a whole run is make evaluate's, ~30 minutes)
+check "tools/evaluate --help exits 0" bash -c "'$ROOT/tools/evaluate' --help | grep -q 'usage: tools/evaluate'"
+expect_error "tools/evaluate: a bad seed is refused" "seed 'x' is not a whole number" "$ROOT/tools/evaluate" --seeds "1 x" --out "$TMP/ev"
+expect_error "tools/evaluate --table-only without runs names the missing file" "seed-1/brain/results.h5 is missing" \
+  "$ROOT/tools/evaluate" --table-only --seeds 1 --out "$TMP/ev"

@@ -130,6 +130,18 @@ with h5py.File('$TMP/bad/shuffled/results.h5', 'r+') as f:
     f['/predict'].attrs['test_start'] = 281
 "
 expect_error "a shuffled run on another test block is refused" "not a paired run" "$TAB" -o "$TMP/x" "$TMP/bad"
+cp -r "$TMP/runs/seed-2" "$TMP/uneven"
+$PY -c "
+import h5py
+with h5py.File('$TMP/uneven/brain/results.h5', 'r+') as f:
+    f['/predict/metrics/mean/onestep/test'].attrs['neuropils'] = 7
+    f['/predict/metrics/var1/free/test'].attrs['mse'] = 1.0
+"
+"$TAB" -o "$TMP/uneven-out" --quiet "$TMP/uneven" 2>/dev/null
+check "a Pearson average over other neuropils is noted" \
+  grep -q "neuropils in the Pearson average differ between models: 7: mean onestep; 12: " "$TMP/uneven-out/table.md"
+check "an mse attribute that the forecast does not give is noted" \
+  grep -q "uneven: var1 free: mse attribute 1, recomputed from the forecast" "$TMP/uneven-out/table.md"
 check "bad --replicates: exit status 1" bash -c "'$TAB' --replicates 5 '$TMP/runs/seed-1' >/dev/null 2>&1; [ \$? -eq 1 ]"
 check "--help exits 0 and describes the method" bash -c "'$TAB' --help | grep -q 'circular block bootstrap'"
 check "nothing was written for the failed runs" test ! -e "$TMP/x"

@@ -140,7 +140,7 @@ TEST_HELPERS := $(patsubst tests/helpers/%.c,$(B)/tests/%,$(sort $(wildcard test
 FUZZ_TARGETS ?= config csv npz connectome activity checkpoint
 TEST_HELPERS += $(patsubst tests/fuzz/%.c,$(B)/tests/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 
-.PHONY: all check check-slurm demo bench bench-gpu fuzz clean install-deps
+.PHONY: all check check-slurm demo evaluate bench bench-gpu fuzz clean install-deps
 # Keep the programs' object files: make would otherwise delete them as intermediates and rebuild
 # them on the next call.
 .SECONDARY:
@@ -196,6 +196,11 @@ demo:
 	@tools/install-deps.sh
 	@$(MAKE) --no-print-directory all
 	@tools/demo.sh $(NP)
+
+# the evaluation table: 5 seeds x (the fit on a synthetic brain, the same on its shuffled twin), ~30
+# minutes on 2 cores (tools/evaluate); make evaluate NP=4 SEEDS="1 2 3"
+evaluate: $(PROGS)
+	@tools/evaluate $(if $(NP),--np $(NP)) $(if $(SEEDS),--seeds "$(SEEDS)")
 
 bench: $(PROGS)
 	@bench/run.sh

@@ -3,6 +3,7 @@
  *   flyfit-import shiu --neurons NEURONS.csv --connectivity CONNECTIVITY.csv -o connectome.h5
  *   flyfit-import codex --connections connections.csv.gz [--neurons NEURONS.csv] -o connectome.h5
  *   flyfit-import activity FLY.npz [--connectome connectome.h5 [--mapping FILE]] -o activity.h5
+ *   flyfit-import shuffle connectome.h5 -o shuffled.h5 [--seed S] [--swaps-per-connection X]
  * Bad input stops with FILE:LINE: reason, exit status 2, and no output file (the file is written
  * under a temporary name and renamed only when complete). */
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "flyfit/activity.h"
 #include "flyfit/connectome.h"
@@ -19,6 +21,7 @@
 #include "flyfit/h5.h"
 #include "flyfit/import.h"
 #include "flyfit/log.h"
+#include "flyfit/shuffle.h"
 
 typedef struct {
   const char *neurons, *connectivity, *connections, *out, *release;
@@ -33,6 +36,7 @@ struct Command {
 };
 
 static int activity_main(int argc, char **argv, const Command *cmd);
+static int shuffle_main(int argc, char **argv, const Command *cmd);
 
 static int run_shiu(const Args *a, FfConnectome *c) { return ff_import_shiu(a->neurons, a->connectivity, c); }
 static int run_codex(const Args *a, FfConnectome *c) { return ff_import_codex(a->connections, a->neurons, c); }
@@ -86,6 +90,25 @@ static const Command COMMANDS[] = {
      "Exit status: 0 done, 1 bad command line, 2 bad input (no output file is written, and an existing\n"
      "one is left as it was), 3 I/O failure.",
      NULL, 0, 0, 0, activity_main},
+    {"shuffle", "flyfit-import shuffle connectome.h5 -o shuffled.h5 [--seed S] [--swaps-per-connection X]",
+     "The degree-preserving shuffled twin of a connectome, the control that asks whether the wiring matters:\n"
+     "directed edge swaps (Maslov & Sneppen 2002) turn two connections a->b and c->d into a->d and c->b,\n"
+     "each keeping its synapse count with its presynaptic neuron; a swap that would make a self-connection\n"
+     "or repeat a connection is refused. Every neuron keeps its in- and out-degree, its sign, its synapses\n"
+     "per neuropil and its home neuropil, so the neuropils keep their sizes and read-out weights; which\n"
+     "neuron reaches which is randomised. The result depends only on the input, --seed and\n"
+     "--swaps-per-connection.\n"
+     "\n"
+     "  --seed S                   seed of the swaps, 0..2^63-1 (default 1)\n"
+     "  --swaps-per-connection X   attempts per connection, 0..1000 (default 10)\n"
+     "\n"
+     "shuffled.h5 is a connectome.h5 (docs/formats.md) with a group /shuffle whose attributes say what it\n"
+     "is: source_file, seed, swaps_per_connection, attempts, swaps (accepted), changed (share of the\n"
+     "original connections no longer present), method. A partition of the input (/partition) is not\n"
+     "copied: the wiring changed. The output must not be the input.\n"
+     "Exit status: 0 done, 1 bad command line, 2 bad input (an existing output is left as it was),\n"
+     "3 I/O failure.",
+     NULL, 0, 0, 0, shuffle_main},
 };
 enum { N_COMMANDS = sizeof COMMANDS / sizeof COMMANDS[0] };
 
@@ -324,5 +347,91 @@ static int activity_main(int argc, char **argv, const Command *cmd) {
           a.out, rec.id, (long long)rec.P, (long long)rec.T, a.p.fs_hz, (long long)T_out, (long long)a.p.trim_frames,
           ff_wall_seconds() - t0);
   ff_recording_destroy(&rec);
+  return 0;
+}
+
+/* ---- shuffle ------------------------------------------------------------------------------------- */
+
+/* Whether two paths name the same existing file (so that -o cannot replace its own input). */
+static int same_file(const char *a, const char *b) {
+  struct stat x, y;
+  return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+/* --seed: the whole argument a decimal integer in 0..2^63-1 (the range of [run] seed). */
+static int parse_seed(const char *arg, uint64_t *out) {
+  char *end;
+  errno = 0;
+  const unsigned long long v = strtoull(arg, &end, 10);
+  if (arg[0] == '-' || arg[0] == '+' || end == arg || *end != '\0' || errno == ERANGE || v > (unsigned long long)INT64_MAX) {
+    fprintf(stderr, "flyfit-import shuffle: --seed '%s' is not a whole number in 0..2^63-1\n", arg);
+    return FF_ERR_USAGE;
+  }
+  *out = v;
+  return FF_OK;
+}
+
+static int shuffle_main(int argc, char **argv, const Command *cmd) {
+  enum { O_SEED = 256, O_SWAPS };
+  static const struct option OPTS[] = {{"seed", required_argument, 0, O_SEED},
+                                       {"swaps-per-connection", required_argument, 0, O_SWAPS},
+                                       {"output", required_argument, 0, 'o'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+  char created_by[4096]; /* before getopt_long, which reorders argv */
+  command_line(argc, argv, created_by, sizeof created_by);
+  const char *in = NULL, *out = NULL;
+  uint64_t seed = 1;
+  double swaps = 10.0;
+  int opt, st = FF_OK;
+  optind = 2;
+  while (st == FF_OK && (opt = getopt_long(argc, argv, "o:h", OPTS, NULL)) != -1) {
+    switch (opt) {
+    case O_SEED: st = parse_seed(optarg, &seed); break;
+    case O_SWAPS: st = parse_number("--swaps-per-connection", optarg, &swaps); break;
+    case 'o': out = optarg; break;
+    case 'h': printf("usage: %s\n\n%s\n", cmd->usage, cmd->help); return 0;
+    default: st = FF_ERR_USAGE;
+    }
+  }
+  if (st == FF_OK && !(swaps >= 0 && swaps <= 1000)) {
+    fprintf(stderr, "flyfit-import shuffle: --swaps-per-connection %g: 0..1000\n", swaps);
+    st = FF_ERR_USAGE;
+  }
+  if (st == FF_OK && optind < argc) in = argv[optind++];
+  const char *problem = st != FF_OK     ? NULL
+                        : !in           ? "the connectome to shuffle is required"
+                        : optind < argc ? "only one connectome at a time"
+                        : !out          ? "-o is required"
+                        : (!strcmp(in, out) || same_file(in, out))
+                            ? "-o names the input: write the shuffled twin to another file"
+                            : NULL;
+  if (problem) fprintf(stderr, "flyfit-import shuffle: %s\n", problem);
+  if (st != FF_OK || problem) {
+    fprintf(stderr, "usage: %s\n", cmd->usage);
+    return FF_ERR_USAGE;
+  }
+  const double t0 = ff_wall_seconds();
+  FfConnectome c, s;
+  FfShuffleRecord r = {in, seed, swaps, {0, 0, 0.0}};
+  st = ff_connectome_read(in, &c);
+  if (st == FF_OK) {
+    st = ff_connectome_shuffle(&c, r.seed, swaps, &s, &r.stats);
+    if (st == FF_OK) {
+      st = ff_connectome_shuffle_write(&s, &r, out, created_by);
+      ff_connectome_destroy(&s);
+    }
+  }
+  if (st != FF_OK) {
+    ff_connectome_destroy(&c);
+    ff_log_report_status(st);
+    return st;
+  }
+  fprintf(stderr,
+          "flyfit-import: %s: shuffled %s (seed %llu, %g swaps per connection): %lld neurons, %lld connections, "
+          "%lld attempts, %lld swaps accepted, %.1f%% of the connections changed, %.2f s\n",
+          out, in, (unsigned long long)r.seed, swaps, (long long)c.n, (long long)ff_connectome_n_conn(&c),
+          (long long)r.stats.attempts, (long long)r.stats.swaps, 100.0 * r.stats.changed, ff_wall_seconds() - t0);
+  ff_connectome_destroy(&c);
   return 0;
 }

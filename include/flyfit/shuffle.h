@@ -21,4 +21,18 @@ typedef struct {
 int ff_connectome_shuffle(const FfConnectome *c, uint64_t seed, double swaps_per_connection, FfConnectome *out,
                           FfShuffleStats *stats);
 
+/* How a shuffled connectome was made, kept with it: the attributes of group /shuffle in its
+ * connectome.h5 (docs/formats.md). A program reads "this file is a shuffle" from that group. */
+typedef struct {
+  const char *source_file;     /* the connectome.h5 shuffled */
+  uint64_t seed;               /* 0..2^63-1 (stored as an int64 attribute) */
+  double swaps_per_connection;
+  FfShuffleStats stats;
+} FfShuffleRecord;
+
+/* ff_connectome_write of s, with r as /shuffle; atomic like it (an earlier file at path is kept
+ * on any failure). */
+int ff_connectome_shuffle_write(const FfConnectome *s, const FfShuffleRecord *r, const char *path,
+                                const char *created_by);
+
 #endif

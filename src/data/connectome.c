@@ -2,6 +2,7 @@
 #include "flyfit/connectome.h"
 #include "flyfit/error.h"
 #include "flyfit/h5.h"
+#include "connectome_io.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,8 @@ int ff_connectome_set_home(FfConnectome *c) {
 typedef struct {
   const FfConnectome *c;
   const char *created_by;
+  FfH5Body more; /* NULL, or what a derived file adds (connectome_io.h) */
+  void *more_ctx;
 } WriteCtx;
 
 static int write_body(hid_t f, void *ctx) {
@@ -107,14 +110,21 @@ static int write_body(hid_t f, void *ctx) {
                             FF_ATTR_STRING("created_by", ((const WriteCtx *)ctx)->created_by),
                             FF_ATTR_STRING("format", "flyfit-connectome-1")};
   FF_CALL(st, ff_h5_write_attrs(f, NULL, attrs, 4));
+  const WriteCtx *w = ctx;
+  if (w->more) FF_CALL(st, w->more(f, w->more_ctx));
   return st;
 }
 
-int ff_connectome_write(const FfConnectome *c, const char *path, const char *created_by) {
+int ff_connectome_write_with(const FfConnectome *c, const char *path, const char *created_by, FfH5Body more,
+                             void *more_ctx) {
   FF_TRY(ff_connectome_validate(c, path));
-  WriteCtx ctx = {c, created_by};
+  WriteCtx ctx = {c, created_by, more, more_ctx};
   FF_TRY(ff_h5_write_atomic(path, write_body, &ctx));
   return FF_OK;
+}
+
+int ff_connectome_write(const FfConnectome *c, const char *path, const char *created_by) {
+  return ff_connectome_write_with(c, path, created_by, NULL, NULL);
 }
 
 int ff_connectome_read(const char *path, FfConnectome *c) {

@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "flyfit/error.h"
+#include "flyfit/h5.h"
 #include "flyfit/rng.h"
+#include "connectome_io.h"
 
 typedef struct {
   uint64_t *key; /* [cap] (pre + 1) << 32 | post, 0 = empty */
@@ -137,4 +139,24 @@ int ff_connectome_shuffle(const FfConnectome *c, uint64_t seed, double swaps_per
   FF_CALL(st, ff_connectome_validate(out, "the shuffled connectome"));
   if (st != FF_OK) ff_connectome_destroy(out);
   return st;
+}
+
+static int write_record(hid_t f, void *ctx) {
+  const FfShuffleRecord *r = ctx;
+  if (r->seed > (uint64_t)INT64_MAX) return FF_ERROR(FF_ERR_USAGE, "shuffle seed %llu: 0..2^63-1", (unsigned long long)r->seed);
+  const FfH5Attr a[] = {FF_ATTR_STRING("source_file", r->source_file),
+                        FF_ATTR_INT("seed", (int64_t)r->seed),
+                        FF_ATTR_DOUBLE("swaps_per_connection", r->swaps_per_connection),
+                        FF_ATTR_INT("attempts", r->stats.attempts),
+                        FF_ATTR_INT("swaps", r->stats.swaps),
+                        FF_ATTR_DOUBLE("changed", r->stats.changed),
+                        FF_ATTR_STRING("method", "degree-preserving directed edge swaps (Maslov & Sneppen 2002)")};
+  int st = ff_h5_group(f, "/shuffle");
+  FF_CALL(st, ff_h5_write_attrs(f, "/shuffle", a, (int)(sizeof a / sizeof a[0])));
+  return st;
+}
+
+int ff_connectome_shuffle_write(const FfConnectome *s, const FfShuffleRecord *r, const char *path,
+                                const char *created_by) {
+  return ff_connectome_write_with(s, path, created_by, write_record, (void *)r);
 }

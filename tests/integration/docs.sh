@@ -33,11 +33,13 @@ check "flyfit --help-config markdown" help_of flyfit-config-md "$BIN/flyfit" --h
 check "flyfit-partition --help" help_of flyfit-partition "$BIN/flyfit-partition" --help
 check "flyfit-synth --help" help_of flyfit-synth "$BIN/flyfit-synth" --help
 check "flyfit-import --help" help_of flyfit-import "$BIN/flyfit-import" --help
-for c in shiu codex activity; do
+for c in shiu codex activity shuffle; do
   check "flyfit-import $c --help" help_of "flyfit-import-$c" "$BIN/flyfit-import" "$c" --help
 done
 check "flyfit-plot --help" quiet /usr/bin/python3 "$ROOT/tools/flyfit-plot" --help
 check "flyfit-scaling --help" quiet "$ROOT/tools/flyfit-scaling" --help
+check "tools/evaluate --help" quiet "$ROOT/tools/evaluate" --help
+check "tools/evaluate-table --help" quiet /usr/bin/python3 "$ROOT/tools/evaluate-table" --help
 check "jobs/scaling-collect --help" quiet "$ROOT/jobs/scaling-collect" --help
 check "jobs/scaling-array-collect --help" quiet "$ROOT/jobs/scaling-array-collect" --help
 check "flyfit --version" quiet "$BIN/flyfit" --version

@@ -7,7 +7,7 @@
 # 2 ranks. (Measured when written: trained 0.685 / 51 Hz², untrained 0.291 / 451, last frame
 # 0.461 / 550, mean 0.070 / 225.)
 source "$(dirname "$0")/../lib.sh"
-"$BIN/flyfit-synth" --neurons 800 --seed 2 -o "$TMP/brain.h5" --activity "$TMP/act.h5" --frames 240 --sample-ms 200 \
+"$BIN/flyfit-synth" --neurons 800 --seed 2 -o "$TMP/brain.h5" --activity "$TMP/act.h5" --activity-model brainscale --frames 240 --sample-ms 200 \
   --threads 1 > "$TMP/synth.log" 2>&1 || { fail "flyfit-synth --activity"; tail -3 "$TMP/synth.log"; exit 1; }
 sed -e "s|^connectome *=.*|connectome = $TMP/brain.h5|" -e "s|^activity *=.*|activity = $TMP/act.h5|" \
   -e "s|^dir *=.*|dir = $TMP/out|" "$ROOT/jobs/demo-fit.ini" > "$TMP/run.ini"

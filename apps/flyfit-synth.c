@@ -56,14 +56,15 @@ static const char *USAGE =
     "                                       hidden encoder; calcium with noise (a known answer for round 1)\n"
     "  --frames T               frames (default 1900), both models\n"
     "  --fs-hz F                frame rate (default 1.2), both models\n"
+    "  --noise SD               measurement noise sd relative to the baseline fluorescence, both models\n"
+    "                           (realistic 0.03, brainscale 0.002)\n"
+    "  --tau-decay-s D          the indicator's decay time constant (0.8 s), both models\n"
     "  --seed S (above) seeds the recordings too. An option of the other model is refused.\n"
     "realistic model only:\n"
     "  --coupling C             connectome coupling as a fraction of the stability limit, [0, 1) (0.85)\n"
     "  --factors K              low-rank shared factors, 0..64 (4)\n"
-    "  --noise SD               measurement noise sd relative to the baseline fluorescence (0.03)\n"
     "  --bleach F               share of the fluorescence lost to photobleaching, [0, 1) (0.3)\n"
-    "  --tau-rise-s R, --tau-decay-s D\n"
-    "                           the indicator's rise and decay time constants (0.12 s, 0.8 s)\n"
+    "  --tau-rise-s R           the indicator's rise time constant, below --tau-decay-s (0.12 s)\n"
     "brainscale model only:\n"
     "  --sample-ms M            simulated time per frame (default 1000/fs: one frame period)\n"
     "  --threads T              threads for the network (default: OMP_NUM_THREADS or all cores)\n"
@@ -93,7 +94,7 @@ typedef struct {
 
 enum { OPT_NEURONS = 256, OPT_SEED, OPT_CODEX, OPT_NEURONS_CSV, OPT_NEURONS_FROM, OPT_DEGREE, OPT_SYNAPSES, OPT_INHIB,
        OPT_ACTIVITY, OPT_FRAMES, OPT_FS, OPT_SAMPLE_MS, OPT_THREADS, OPT_BIAS, OPT_HOME, OPT_DRIVE, OPT_WAVE,
-       OPT_WAVE_FRAMES, OPT_MODEL, OPT_COUPLING, OPT_FACTORS, OPT_NOISE, OPT_BLEACH, OPT_RISE, OPT_DECAY };
+       OPT_WAVE_FRAMES, OPT_MODEL, OPT_NOISE, OPT_DECAY, OPT_COUPLING, OPT_FACTORS, OPT_BLEACH, OPT_RISE };
 
 static int parse_i64(const char *opt, const char *text, int64_t lo, int64_t hi, int64_t *out) {
   char *end;
@@ -179,7 +180,7 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
   int ch;
   while ((ch = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
     if (ch >= OPT_SAMPLE_MS && ch <= OPT_WAVE_FRAMES && !a->only_brainscale) a->only_brainscale = long_name(longopts, ch);
-    if (ch >= OPT_COUPLING && ch <= OPT_DECAY && !a->only_realistic) a->only_realistic = long_name(longopts, ch);
+    if (ch >= OPT_COUPLING && ch <= OPT_RISE && !a->only_realistic) a->only_realistic = long_name(longopts, ch);
     switch (ch) {
     case 'o': a->output = optarg; break;
     case 'h': break; /* answered in main, before MPI starts */
@@ -203,10 +204,16 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
       else return FF_ERROR(FF_ERR_USAGE, "--activity-model '%s': it is realistic (the default) or brainscale", optarg);
       break;
     case OPT_COUPLING: FF_TRY(parse_double("--coupling", optarg, 0.0, 0.999, 0, &a->real.coupling)); break;
-    case OPT_NOISE: FF_TRY(parse_double("--noise", optarg, 0.0, 10.0, 0, &a->real.noise)); break;
+    case OPT_NOISE: /* both models; their defaults differ */
+      FF_TRY(parse_double("--noise", optarg, 0.0, 10.0, 0, &a->real.noise));
+      a->act.noise = a->real.noise;
+      break;
     case OPT_BLEACH: FF_TRY(parse_double("--bleach", optarg, 0.0, 0.99, 0, &a->real.bleach_fraction)); break;
     case OPT_RISE: FF_TRY(parse_double("--tau-rise-s", optarg, 0.0, 1e3, 1, &a->real.tau_rise_s)); break;
-    case OPT_DECAY: FF_TRY(parse_double("--tau-decay-s", optarg, 0.0, 1e3, 1, &a->real.tau_decay_s)); break;
+    case OPT_DECAY: /* both models */
+      FF_TRY(parse_double("--tau-decay-s", optarg, 0.0, 1e3, 1, &a->real.tau_decay_s));
+      a->act.tau_s = a->real.tau_decay_s;
+      break;
     case OPT_FACTORS: {
       int64_t k;
       FF_TRY(parse_i64("--factors", optarg, 0, 64, &k));

@@ -150,8 +150,9 @@ typedef struct {
 
 /* Writes activity.h5 under a temporary name and renames it when complete: /areas string[P],
  * /traces float32[T, P], /dff and /rates float32[T_out, P] (frame-major, docs/design.md §4.4),
- * /neuropil_index int32[P] when given, /neuropil_names string[P] when rec->matched, and attributes fs_hz, neural_activity_id, source,
- * created_by, format, every preprocessing parameter, calcium_gamma, frames_raw, frames. */
+ * /neuropil_index int32[P] when given, /neuropil_names string[P] when rec->matched, and attributes
+ * fs_hz, neural_activity_id, source, created_by, format, every preprocessing parameter,
+ * calcium_gamma, frames_raw, frames. */
 int ff_activity_write(const char *path, const FfActivityFile *a);
 /* The same content into an open file, for a writer that adds its own before the file is committed
  * (flyfit-synth --activity adds the ground truth). */

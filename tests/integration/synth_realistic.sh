@@ -68,6 +68,8 @@ expect_error "realistic refuses --threads" "--threads is an option of --activity
   "$SYN" --neurons 300 -o "$TMP/x.h5" --activity "$TMP/x-act.h5" --threads 2
 expect_error "brainscale refuses --coupling" "--coupling is an option of --activity-model realistic" \
   "$SYN" --neurons 300 -o "$TMP/x.h5" --activity "$TMP/x-act.h5" --activity-model brainscale --coupling 0.5
+expect_error "brainscale refuses --tau-rise-s" "--tau-rise-s is an option of --activity-model realistic" \
+  "$SYN" --neurons 300 -o "$TMP/x.h5" --activity "$TMP/x-act.h5" --activity-model brainscale --tau-rise-s 0.1
 expect_error "an unknown model is named" "--activity-model 'gcamp': it is realistic \(the default\) or brainscale" \
   "$SYN" --neurons 300 -o "$TMP/x.h5" --activity "$TMP/x-act.h5" --activity-model gcamp
 expect_error "rise must be shorter than decay" "--tau-decay-s 0.1 must be longer than --tau-rise-s 0.12" \

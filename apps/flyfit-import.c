@@ -246,8 +246,12 @@ static int activity_run(const ActivityArgs *a, const char *created_by, FfRecordi
                                    a->mapping, a->drop_unmatched, &map);
       if (st != FF_OK) ff_error_prefix("'%s' regions against '%s' neuropils: ", a->npz, a->connectome);
     }
-    ff_h5_free_strings(&np_names, n_np);
     if (st == FF_OK) st = ff_recording_select(rec, map.region, map.n);
+    /* the matching itself goes into activity.h5 (/neuropil_names), so flyfit needs no mapping file */
+    if (st == FF_OK) st = FF_CALLOC(rec->matched, rec->P, "neuropil names");
+    for (int64_t k = 0; st == FF_OK && k < map.n; ++k)
+      if ((rec->matched[k] = strdup(np_names[map.neuropil[k]])) == NULL) st = FF_ERROR(FF_ERR_NOMEM, "out of memory");
+    ff_h5_free_strings(&np_names, n_np);
     if (st != FF_OK) {
       ff_region_map_destroy(&map);
       ff_error_trace(__FILE__, __LINE__, __func__);

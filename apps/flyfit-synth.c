@@ -8,6 +8,7 @@
 #include "flyfit/import.h"
 #include "flyfit/log.h"
 #include "flyfit/synth.h"
+#include "flyfit/synth_realistic.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -42,11 +43,29 @@ static const char *USAGE =
     "  --inhibitory F           fraction of inhibitory (GABA/GLUT) presynaptic neurons (default 0.27)\n"
     "\n"
     "synthetic recordings (needs -o):\n"
-    "  --activity FILE          activity.h5 of the brain: its brainscale network run frame after frame, each\n"
-    "                           frame's input the last frame's neuropil rates plus a hidden slow drive, through a\n"
-    "                           hidden encoder; calcium traces at --fs-hz with noise; the truth is kept in /truth\n"
-    "  --frames T               frames (default 1900)\n"
-    "  --fs-hz F                frame rate (default 1.2)\n"
+    "  --activity FILE          activity.h5 of the brain: raw traces of each neuropil at --fs-hz, and /dff and\n"
+    "                           /rates through flyfit-import's default preprocessing; the model's truth in /truth\n"
+    "  --activity-model M       what makes them (default realistic):\n"
+    "                           realistic   recordings that flyfit's model did not make: latent neuropil\n"
+    "                                       units coupled through the connectome, driven by a shared 1/f\n"
+    "                                       signal, a few low-rank factors and private noise; softplus rates;\n"
+    "                                       a GCaMP-like indicator with rise, decay and saturation; bleaching;\n"
+    "                                       3% noise (docs/guide/data.md lists their statistics)\n"
+    "                           brainscale  flyfit's own brainscale network run frame after frame, each frame's\n"
+    "                                       input the last frame's neuropil rates plus a hidden drive, through a\n"
+    "                                       hidden encoder; calcium with noise (a known answer for round 1)\n"
+    "  --frames T               frames (default 1900), both models\n"
+    "  --fs-hz F                frame rate (default 1.2), both models\n"
+    "  --noise SD               measurement noise sd relative to the baseline fluorescence, both models\n"
+    "                           (realistic 0.03, brainscale 0.002)\n"
+    "  --tau-decay-s D          the indicator's decay time constant (0.8 s), both models\n"
+    "  --seed S (above) seeds the recordings too. An option of the other model is refused.\n"
+    "realistic model only:\n"
+    "  --coupling C             connectome coupling as a fraction of the stability limit, [0, 1) (0.85)\n"
+    "  --factors K              low-rank shared factors, 0..64 (4)\n"
+    "  --bleach F               share of the fluorescence lost to photobleaching, [0, 1) (0.3)\n"
+    "  --tau-rise-s R           the indicator's rise time constant, below --tau-decay-s (0.12 s)\n"
+    "brainscale model only:\n"
     "  --sample-ms M            simulated time per frame (default 1000/fs: one frame period)\n"
     "  --threads T              threads for the network (default: OMP_NUM_THREADS or all cores)\n"
     "  --truth-bias-mv B, --truth-home-mv H\n"
@@ -57,19 +76,25 @@ static const char *USAGE =
     "  -h, --help               this text\n"
     "\n"
     "example: flyfit-synth --neurons 3000 -o small.h5 --codex-csv small.csv.gz --neurons-csv small-neurons.csv\n"
-    "         flyfit-synth --neurons 2000 -o brain.h5 --activity activity.h5 --frames 400\n";
+    "         flyfit-synth --neurons 2000 -o brain.h5 --activity activity.h5 --frames 600\n"
+    "         flyfit-synth --neurons 2000 -o brain.h5 --activity activity.h5 --activity-model brainscale --frames 400\n";
+
+enum { MODEL_REALISTIC, MODEL_BRAINSCALE };
 
 typedef struct {
   FfSynthOptions synth;
   const char *output, *codex_csv, *neurons_csv, *neurons_from, *activity;
-  FfSynthActivityOptions act;
+  int model;                    /* MODEL_*: --activity-model */
+  FfSynthActivityOptions act;   /* the brainscale model's options */
+  FfSynthRealisticOptions real; /* the realistic model's */
+  const char *only_brainscale, *only_realistic; /* the first option given that only that model uses */
   int neurons_given;
   char command[1024]; /* the command line, stored in the file's created_by attribute */
 } SynthArgs;
 
 enum { OPT_NEURONS = 256, OPT_SEED, OPT_CODEX, OPT_NEURONS_CSV, OPT_NEURONS_FROM, OPT_DEGREE, OPT_SYNAPSES, OPT_INHIB,
        OPT_ACTIVITY, OPT_FRAMES, OPT_FS, OPT_SAMPLE_MS, OPT_THREADS, OPT_BIAS, OPT_HOME, OPT_DRIVE, OPT_WAVE,
-       OPT_WAVE_FRAMES };
+       OPT_WAVE_FRAMES, OPT_MODEL, OPT_NOISE, OPT_DECAY, OPT_COUPLING, OPT_FACTORS, OPT_BLEACH, OPT_RISE };
 
 static int parse_i64(const char *opt, const char *text, int64_t lo, int64_t hi, int64_t *out) {
   char *end;
@@ -106,6 +131,13 @@ static int parse_double(const char *opt, const char *text, double lo, double hi,
   return FF_OK;
 }
 
+/* The long name of option ch, for messages (argv[optind - 1] may be its value). */
+static const char *long_name(const struct option *opts, int ch) {
+  for (; opts->name; ++opts)
+    if (opts->val == ch) return opts->name;
+  return "?";
+}
+
 static int args_parse(int argc, char **argv, SynthArgs *a) {
   static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
                                            {"help", no_argument, NULL, 'h'},
@@ -127,17 +159,28 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
                                            {"drive-hz", required_argument, NULL, OPT_DRIVE},
                                            {"wave-hz", required_argument, NULL, OPT_WAVE},
                                            {"wave-frames", required_argument, NULL, OPT_WAVE_FRAMES},
+                                           {"activity-model", required_argument, NULL, OPT_MODEL},
+                                           {"coupling", required_argument, NULL, OPT_COUPLING},
+                                           {"factors", required_argument, NULL, OPT_FACTORS},
+                                           {"noise", required_argument, NULL, OPT_NOISE},
+                                           {"bleach", required_argument, NULL, OPT_BLEACH},
+                                           {"tau-rise-s", required_argument, NULL, OPT_RISE},
+                                           {"tau-decay-s", required_argument, NULL, OPT_DECAY},
                                            {NULL, 0, NULL, 0}};
   memset(a, 0, sizeof *a);
   ff_synth_defaults(&a->synth);
   ff_synth_activity_defaults(&a->act);
+  ff_synth_realistic_defaults(&a->real);
   a->act.threads = omp_get_max_threads();
+  a->model = MODEL_REALISTIC;
   size_t used = 0;
   for (int k = 0; k < argc && used + 2 < sizeof a->command; ++k)
     used += (size_t)snprintf(a->command + used, sizeof a->command - used, "%s%s", k ? " " : "", argv[k]);
   opterr = 0; /* our own messages, through the one error path */
   int ch;
   while ((ch = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
+    if (ch >= OPT_SAMPLE_MS && ch <= OPT_WAVE_FRAMES && !a->only_brainscale) a->only_brainscale = long_name(longopts, ch);
+    if (ch >= OPT_COUPLING && ch <= OPT_RISE && !a->only_realistic) a->only_realistic = long_name(longopts, ch);
     switch (ch) {
     case 'o': a->output = optarg; break;
     case 'h': break; /* answered in main, before MPI starts */
@@ -155,6 +198,28 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
     case OPT_ACTIVITY: a->activity = optarg; break;
     case OPT_FRAMES: FF_TRY(parse_i64("--frames", optarg, 2, 65536, &a->act.frames)); break;
     case OPT_FS: FF_TRY(parse_double("--fs-hz", optarg, 0.0, 1e4, 1, &a->act.fs_hz)); break;
+    case OPT_MODEL:
+      if (!strcmp(optarg, "realistic")) a->model = MODEL_REALISTIC;
+      else if (!strcmp(optarg, "brainscale")) a->model = MODEL_BRAINSCALE;
+      else return FF_ERROR(FF_ERR_USAGE, "--activity-model '%s': it is realistic (the default) or brainscale", optarg);
+      break;
+    case OPT_COUPLING: FF_TRY(parse_double("--coupling", optarg, 0.0, 0.999, 0, &a->real.coupling)); break;
+    case OPT_NOISE: /* both models; their defaults differ */
+      FF_TRY(parse_double("--noise", optarg, 0.0, 10.0, 0, &a->real.noise));
+      a->act.noise = a->real.noise;
+      break;
+    case OPT_BLEACH: FF_TRY(parse_double("--bleach", optarg, 0.0, 0.99, 0, &a->real.bleach_fraction)); break;
+    case OPT_RISE: FF_TRY(parse_double("--tau-rise-s", optarg, 0.0, 1e3, 1, &a->real.tau_rise_s)); break;
+    case OPT_DECAY: /* both models */
+      FF_TRY(parse_double("--tau-decay-s", optarg, 0.0, 1e3, 1, &a->real.tau_decay_s));
+      a->act.tau_s = a->real.tau_decay_s;
+      break;
+    case OPT_FACTORS: {
+      int64_t k;
+      FF_TRY(parse_i64("--factors", optarg, 0, 64, &k));
+      a->real.n_factors = (int)k;
+      break;
+    }
     case OPT_SAMPLE_MS: FF_TRY(parse_double("--sample-ms", optarg, 0.0, 1e7, 1, &a->act.sample_ms)); break;
     case OPT_BIAS: FF_TRY(parse_double("--truth-bias-mv", optarg, -100, 100, 0, &a->act.bias_mV)); break;
     case OPT_HOME: FF_TRY(parse_double("--truth-home-mv", optarg, -100, 100, 0, &a->act.home_mV)); break;
@@ -176,7 +241,20 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
     return FF_ERROR(FF_ERR_USAGE, "no output: give -o FILE (and/or --codex-csv, --neurons-csv)");
   if (a->activity && !a->output)
     return FF_ERROR(FF_ERR_USAGE, "--activity needs -o connectome.h5: the recordings belong to that brain");
+  /* an option of the other model would be silently ignored: refuse it (without --activity none is used) */
+  if (a->activity && a->model == MODEL_REALISTIC && a->only_brainscale)
+    return FF_ERROR(FF_ERR_USAGE, "--%s is an option of --activity-model brainscale; the realistic model (the default) "
+                    "does not use it: drop it, or add --activity-model brainscale", a->only_brainscale);
+  if (a->activity && a->model == MODEL_BRAINSCALE && a->only_realistic)
+    return FF_ERROR(FF_ERR_USAGE, "--%s is an option of --activity-model realistic; the brainscale model does not use "
+                    "it: drop it, or leave --activity-model at realistic", a->only_realistic);
+  if (a->model == MODEL_REALISTIC && !(a->real.tau_decay_s > a->real.tau_rise_s))
+    return FF_ERROR(FF_ERR_USAGE, "--tau-decay-s %g must be longer than --tau-rise-s %g", a->real.tau_decay_s,
+                    a->real.tau_rise_s);
   a->act.seed = a->synth.seed;
+  a->real.seed = a->synth.seed;
+  a->real.frames = a->act.frames; /* the options both models share */
+  a->real.fs_hz = a->act.fs_hz;
   return FF_OK;
 }
 
@@ -239,14 +317,16 @@ static int run(const SynthArgs *a) {
     if (st == FF_OK)
       ff_log("wrote %s (%.1f MB) in %.2f s", a->neurons_csv, file_mb(a->neurons_csv), ff_wall_seconds() - t);
   }
-  ff_connectome_destroy(&c);
   if (st == FF_OK && a->activity) {
     double t = ff_wall_seconds();
-    st = ff_synth_activity(a->output, &a->act, a->activity, a->command);
+    if (a->model == MODEL_REALISTIC) st = ff_synth_realistic_write(&c, &a->real, a->activity, a->command);
+    else st = ff_synth_activity(a->output, &a->act, a->activity, a->command); /* reads the brain from the file */
     if (st == FF_OK)
-      ff_log("wrote %s (%lld frames, %.1f MB) in %.2f s", a->activity, (long long)a->act.frames, file_mb(a->activity),
+      ff_log("wrote %s (%s model, %lld frames, %.1f MB) in %.2f s", a->activity,
+             a->model == MODEL_REALISTIC ? "realistic" : "brainscale", (long long)a->act.frames, file_mb(a->activity),
              ff_wall_seconds() - t);
   }
+  ff_connectome_destroy(&c);
   if (st == FF_OK) ff_log("total wall time    %.2f s", ff_wall_seconds() - t0);
   return st;
 }

@@ -210,7 +210,7 @@ fit)
   echo "method,neurons,connections,batch,sample_steps,peak_rss_mb,machine" > $B/fit-memory.csv
   for n in 1500 3000; do for deg in 30 90; do
     [ -f $F/b-$n-$deg.h5 ] || bin/flyfit-synth --neurons $n --degree $deg --seed 2 -o $F/b-$n-$deg.h5 \
-      --activity $F/a-$n-$deg.h5 --frames 80 --sample-ms 20 --threads 1 > /dev/null 2>&1
+      --activity $F/a-$n-$deg.h5 --activity-model brainscale --frames 80 --sample-ms 20 --threads 1 > /dev/null 2>&1
     for bt in 8 32; do for ms in 50 150; do for decay in 0.99 0; do
       out=$F/m-$n-$deg-$bt-$ms-$decay
       bin/flyfit /dev/null --set data.connectome=$F/b-$n-$deg.h5 --set data.activity=$F/a-$n-$deg.h5 \
@@ -246,7 +246,7 @@ for method in ("ES-D-RTRL", "D-RTRL"):
           f"({len(r)} runs, range {y.min()/1e6:.0f}-{y.max()/1e6:.0f} MB)")
 PY
   # throughput on the full-size brain at batch 128 (short samples; a step costs the same in a long one)
-  [ -f $F/full-act.h5 ] || bin/flyfit-synth --seed 1 -o $F/full.h5 --activity $F/full-act.h5 --frames 200 \
+  [ -f $F/full-act.h5 ] || bin/flyfit-synth --seed 1 -o $F/full.h5 --activity $F/full-act.h5 --activity-model brainscale --frames 200 \
     --sample-ms 2 --threads 2 > $F/full-synth.log 2>&1
   bw=$(cc -O2 -fopenmp bench/stream.c -o $F/stream && $F/stream)
   for tr in encoder "encoder,connections"; do

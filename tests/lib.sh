@@ -55,7 +55,8 @@ backend_run() {
 # fit_fixture [--neurons N] [--sample-ms MS] [--synth 'ARGS'] [--ini FILE] SEED FRAMES [section.key=value]...
 # The fitting tests' fixture: a synthetic brain of N neurons (600) with FRAMES frames of synthetic
 # recordings, from flyfit-synth --seed SEED --sample-ms MS (60; '' = its default) and the --synth
-# ARGS (split at blanks), into $TMP/brain.h5 and $TMP/act.h5; and FILE ($TMP/fit.ini), a round-1 fit of them:
+# ARGS (split at blanks), --activity-model brainscale (the fitting model's own network makes them: a
+# known answer), into $TMP/brain.h5 and $TMP/act.h5; and FILE ($TMP/fit.ini), a round-1 fit of them:
 #   [data] connectome, activity   [run] mode = fit, preset = brainscale, threads = 1, progress_s = 0
 #   [preprocess] trim_frames = 10   [fit] sample_ms = MS (unless '')   [output] dir = $TMP/out
 # Each section.key=value replaces the line of that key, or adds one. flyfit-synth runs one thread
@@ -75,7 +76,7 @@ fit_fixture() {
   local seed=$1 frames=$2; shift 2
   if [ -n "$sample_ms" ]; then synth=(--sample-ms "$sample_ms" "${synth[@]}"); fi
   "$BIN/flyfit-synth" --neurons "$neurons" --seed "$seed" -o "$TMP/brain.h5" --activity "$TMP/act.h5" \
-    --frames "$frames" "${synth[@]}" --threads 1 > "$TMP/synth.log" 2>&1 \
+    --activity-model brainscale --frames "$frames" "${synth[@]}" --threads 1 > "$TMP/synth.log" 2>&1 \
     || { fail "flyfit-synth --activity"; tail -3 "$TMP/synth.log" | sed 's/^/#   /'; return 1; }
   local lines=("data.connectome=$TMP/brain.h5" "data.activity=$TMP/act.h5" run.mode=fit run.preset=brainscale
                run.threads=1 run.progress_s=0 preprocess.trim_frames=10)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make demo: the full-size synthetic brain simulated on MPI ranks, then the whole fitting pipeline
 # (round 1, round 2, prediction, metrics, figures) on a small synthetic brain with synthetic
-# recordings; ends with the metrics table.
-# usage: tools/demo.sh [RANKS]
+# recordings; ends with the metrics table. The recordings come from flyfit-synth's realistic model
+# (ACTIVITY_MODEL=brainscale: flyfit's own network, the known answer); they are made afresh each run.
+# usage: [ACTIVITY_MODEL=realistic|brainscale] tools/demo.sh [RANKS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 np=${1:-2}
@@ -22,10 +23,16 @@ echo "demo: simulation results in $D/results.h5, spikes in $D/spikes.txt, figure
 
 F=$D/fit
 mkdir -p $F
-if [ ! -f $F/activity.h5 ]; then
-  echo "demo: synthetic recordings of a 1,500-neuron brain ($F/activity.h5)"
-  bin/flyfit-synth --neurons 1500 --seed 1 -o $F/brain.h5 --activity $F/activity.h5 --frames 360 --sample-ms 200
-fi
+model=${ACTIVITY_MODEL:-realistic}
+extra=()
+case $model in
+  realistic) ;;
+  brainscale) extra=(--sample-ms 200) ;; # the network time per frame of jobs/demo-fit.ini
+  *) echo "demo: ACTIVITY_MODEL=$model: it is realistic (the default) or brainscale" >&2; exit 1 ;;
+esac
+echo "demo: synthetic recordings of a 1,500-neuron brain, $model model ($F/activity.h5)"
+bin/flyfit-synth --neurons 1500 --seed 1 -o $F/brain.h5 --activity $F/activity.h5 --frames 360 \
+  --activity-model "$model" "${extra[@]}"
 echo "demo: mpirun -np $np bin/flyfit jobs/demo-fit.ini  (round 1, round 2, prediction, figures)"
 mpirun -np "$np" --oversubscribe bin/flyfit jobs/demo-fit.ini | tee $F/summary.txt
 echo "demo: fit results in $F/results.h5, checkpoints in $F/, figures in $F/figures/"

@@ -113,6 +113,8 @@ typedef struct {
   char id[128];     /* neural_activity_id, e.g. "2017-10-30_1" */
   char source[512]; /* what the recording was read from, and how */
   char file[1024];  /* the file it was read from, for messages */
+  char **matched;   /* [P] the connectome neuropil each region was matched to on import (its mapping file
+                       applied), activity.h5 /neuropil_names; NULL when the import had no --connectome */
 } FfRecording;
 
 /* Reads an .npz in the layout of the Mann/Turner/Clandinin resting-state files: member names_key
@@ -129,6 +131,15 @@ int ff_recording_select(FfRecording *rec, const int64_t *keep, int64_t n);
 int ff_recording_round_to_float(FfRecording *rec);
 /* Frees the arrays (NULL allowed); the struct is left zeroed. */
 void ff_recording_destroy(FfRecording *rec);
+/* The matching of a recording read from activity.h5 (src/data/activity_map.c). With rec->matched
+ * (what flyfit-import --connectome [--mapping] stored), each region goes to the neuropil of that name,
+ * so neither the mapping file nor the import's connectome is needed again, only a connectome with
+ * those names; a stored name it lacks, or one of its neuropils without a region, is an FF_ERR_INPUT
+ * error listing them (drop_unmatched: left out, with map->warning). A mapping_file given as well must
+ * give the same matching, else FF_ERR_INPUT names the first region on which they differ. Without
+ * rec->matched: ff_activity_map_regions by name through mapping_file. */
+int ff_recording_map(const FfRecording *rec, const char *const *neuropils, int64_t n_neuropils,
+                     const char *mapping_file, int drop_unmatched, FfRegionMap *map);
 
 /* Everything activity.h5 holds (docs/design.md §4.4, docs/formats.md). */
 typedef struct {
@@ -146,14 +157,16 @@ typedef struct {
 
 /* Writes activity.h5 under a temporary name and renames it when complete: /areas string[P],
  * /traces float32[T, P], /dff and /rates float32[T_out, P] (frame-major, docs/design.md §4.4),
- * /neuropil_index int32[P] when given, and attributes fs_hz, neural_activity_id, source,
- * created_by, format, every preprocessing parameter, calcium_gamma, frames_raw, frames. */
+ * /neuropil_index int32[P] when given, /neuropil_names string[P] when rec->matched, and attributes
+ * fs_hz, neural_activity_id, source, created_by, format, every preprocessing parameter,
+ * calcium_gamma, frames_raw, frames. */
 int ff_activity_write(const char *path, const FfActivityFile *a);
 /* The same content into an open file, for a writer that adds its own before the file is committed
  * (flyfit-synth --activity adds the ground truth). */
 int ff_activity_write_into(hid_t f, const FfActivityFile *a);
-/* Reads /areas, /traces (back to region-major), fs_hz, neural_activity_id and source; and, when
- * params is not NULL, the preprocessing parameters stored with the rates. */
+/* Reads /areas, /traces (back to region-major), /neuropil_names when present (rec->matched), fs_hz,
+ * neural_activity_id and source; and, when params is not NULL, the preprocessing parameters stored
+ * with the rates. */
 int ff_activity_read(const char *path, FfRecording *rec, FfPreprocess *params);
 
 #endif

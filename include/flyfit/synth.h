@@ -6,6 +6,7 @@
 #ifndef FLYFIT_SYNTH_H
 #define FLYFIT_SYNTH_H
 
+#include <hdf5.h>
 #include <stdint.h>
 
 #include "flyfit/connectome.h"
@@ -83,5 +84,23 @@ typedef struct {
 void ff_synth_activity_defaults(FfSynthActivityOptions *o);
 /* Needs MPI initialized (it runs the network on MPI_COMM_SELF). */
 int ff_synth_activity(const char *connectome, const FfSynthActivityOptions *o, const char *out, const char *created_by);
+
+/* Synthetic traces of either model (--activity-model brainscale or realistic), to be written as
+ * activity.h5. */
+typedef struct {
+  int64_t T, P;              /* frames, regions (the connectome's neuropils, in its order) */
+  double fs_hz;              /* frame rate */
+  uint64_t seed;             /* names the recording: neural_activity_id "synthetic-SEED" */
+  const char *const *names;  /* [P] region names (the neuropils') */
+  const double *traces;      /* [T x P] raw fluorescence, frame-major */
+  const char *source;        /* the source attribute: which model made them */
+} FfSynthRecording;
+/* Adds the model's truth to the open file before it is committed. */
+typedef int (*FfSynthTruthWriter)(hid_t f, void *ctx);
+/* Writes activity.h5 as flyfit-import writes it (raw traces rounded to float, /dff and /rates through
+ * the default preprocessing at fs_hz; a recording not longer than the default trim keeps all its
+ * frames), then truth(f, ctx) when not NULL, in one atomic write (src/data/synth_write.c). */
+int ff_synth_recording_write(const FfSynthRecording *r, const char *out, const char *created_by,
+                             FfSynthTruthWriter truth, void *ctx);
 
 #endif

@@ -36,6 +36,7 @@ typedef struct {
 typedef struct {
   int64_t T, P;
   double *traces;   /* [T x P] raw fluorescence, frame-major */
+  double *clean;    /* [T x P] the traces without measurement noise */
   double *rates;    /* [T x P] Hz, each frame's mean rate (the truth behind the traces) */
   double *drive;    /* [T x P] each frame's mean input to the latent units (shared + factors + private) */
   double *coupling; /* [P x P] the symmetrised, row-normalised neuropil coupling used (before scaling) */
@@ -45,5 +46,10 @@ void ff_synth_realistic_defaults(FfSynthRealisticOptions *o);
 /* Generates the recordings of connectome c (its neuropils and wiring); deterministic in the seed. */
 int ff_synth_realistic(const FfConnectome *c, const FfSynthRealisticOptions *o, FfSynthRealistic *out);
 void ff_synth_realistic_destroy(FfSynthRealistic *r);
+/* Generates the recordings of c and writes them as activity.h5 (as flyfit-import would, see
+ * ff_synth_recording_write in synth.h) with /truth/{rates, drive, clean [T x P], coupling [P x P]}
+ * and the options as attributes of /truth (src/data/synth_write.c). */
+int ff_synth_realistic_write(const FfConnectome *c, const FfSynthRealisticOptions *o, const char *out,
+                             const char *created_by);
 
 #endif

@@ -20,6 +20,8 @@ void ff_recording_destroy(FfRecording *rec) {
   free(rec->areas);
   free(rec->rows);
   free(rec->traces);
+  for (int64_t p = 0; rec->matched && p < rec->P; ++p) free(rec->matched[p]);
+  free(rec->matched);
   memset(rec, 0, sizeof *rec);
 }
 
@@ -103,11 +105,19 @@ int ff_recording_select(FfRecording *rec, const int64_t *keep, int64_t n) {
       free(rec->areas[k]);
       rec->areas[k] = rec->areas[p];
       rec->areas[p] = NULL;
+      if (rec->matched) {
+        free(rec->matched[k]);
+        rec->matched[k] = rec->matched[p];
+        rec->matched[p] = NULL;
+      }
       rec->rows[k] = rec->rows[p];
       memmove(rec->traces + k * rec->T, rec->traces + p * rec->T, (size_t)rec->T * sizeof *rec->traces);
     }
   }
-  for (int64_t p = n; p < rec->P; ++p) FF_FREE(rec->areas[p]);
+  for (int64_t p = n; p < rec->P; ++p) {
+    FF_FREE(rec->areas[p]);
+    if (rec->matched) FF_FREE(rec->matched[p]);
+  }
   rec->P = n;
   return FF_OK;
 }
@@ -152,6 +162,7 @@ int ff_activity_write_into(hid_t f, const FfActivityFile *a) {
   FF_FREE(buf);
   FF_TRY(st);
   if (a->neuropil_index) FF_TRY(ff_h5_write(f, "/neuropil_index", H5T_NATIVE_INT32, 1, &r->P, a->neuropil_index));
+  if (r->matched) FF_TRY(ff_h5_write_strings(f, "/neuropil_names", (const char *const *)r->matched, r->P));
   FF_TRY(ff_h5_write_attr_string(f, "format", "flyfit-activity-1"));
   FF_TRY(ff_h5_write_attr_string(f, "neural_activity_id", r->id));
   FF_TRY(ff_h5_write_attr_string(f, "source", r->source));
@@ -209,6 +220,15 @@ static int read_body(hid_t f, const char *path, FfRecording *rec, FfPreprocess *
     }
   free(buf);
   FF_TRY(st);
+  if (ff_h5_exists(f, "/neuropil_names")) { /* the matching flyfit-import --connectome stored */
+    int64_t m = 0;
+    FF_TRY(ff_h5_read_strings(f, path, "/neuropil_names", &rec->matched, &m));
+    if (m != rec->P) {
+      ff_h5_free_strings(&rec->matched, m);
+      return FF_ERROR(FF_ERR_INPUT, "'%s': /neuropil_names has %lld names but /areas has %lld regions", path,
+                      (long long)m, (long long)rec->P);
+    }
+  }
   FF_TRY(ff_h5_read_attr_double(f, path, "fs_hz", &rec->fs_hz));
   FF_TRY(ff_h5_read_attr_string(f, path, "neural_activity_id", rec->id, sizeof rec->id));
   FF_TRY(ff_h5_read_attr_string(f, path, "source", rec->source, sizeof rec->source));

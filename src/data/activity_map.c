@@ -1,9 +1,11 @@
-/* Recorded regions to connectome neuropils (ff_activity_map_regions, include/flyfit/activity.h).
+/* Recorded regions to connectome neuropils (ff_activity_map_regions, include/flyfit/activity.h), and
+ * the matching an activity.h5 stores (ff_recording_map), which flyfit uses instead of a mapping file.
  * Names compare exactly (case and underscores matter). The lists are short (tens to hundreds of
  * names), so lookups are linear scans; every list in a message keeps the recording's or the
  * connectome's order, so the same inputs always give the same message. */
 #include "flyfit/activity.h"
 #include "flyfit/error.h"
+#include "flyfit/log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -218,6 +220,117 @@ int ff_activity_map_regions(const char *const *regions, int64_t n_regions, const
   free(np_of);
   free(used);
   free(t.s);
+  if (st != FF_OK) {
+    ff_region_map_destroy(map);
+    ff_error_trace(__FILE__, __LINE__, __func__);
+  }
+  return st;
+}
+
+/* ---- a matching stored in activity.h5 ---------------------------------------------------------- */
+
+/* The stored matching against this connectome's neuropils. */
+static int map_stored(const FfRecording *rec, const char *const *neuropils, int64_t N, int drop_unmatched,
+                      FfRegionMap *map) {
+  const int64_t R = rec->P;
+  int64_t *np_of = NULL, lost_regions = 0, lost_neuropils = 0;
+  int64_t *owner = NULL; /* region on each neuropil, -1 none */
+  char *used = NULL;
+  Text t = {NULL, 0, 0, 0};
+  int st = FF_MALLOC(np_of, R, "region mapping");
+  if (st == FF_OK) st = FF_CALLOC(used, N, "region mapping");
+  if (st == FF_OK) st = FF_MALLOC(owner, N, "region mapping");
+  for (int64_t k = 0; st == FF_OK && k < N; ++k) owner[k] = -1;
+  for (int64_t r = 0; st == FF_OK && r < R; ++r) {
+    np_of[r] = find(neuropils, N, rec->matched[r]);
+    if (np_of[r] < 0) {
+      ++lost_regions;
+      continue;
+    }
+    if (owner[np_of[r]] >= 0)
+      st = FF_ERROR(FF_ERR_INPUT, "'%s': /neuropil_names puts regions '%s' and '%s' on one neuropil, '%s' (a damaged "
+                    "file?); import the recording again", rec->file, rec->areas[owner[np_of[r]]], rec->areas[r],
+                    rec->matched[r]);
+    owner[np_of[r]] = r;
+    used[np_of[r]] = 1;
+  }
+  for (int64_t k = 0; st == FF_OK && k < N; ++k) lost_neuropils += !used[k];
+  if (st == FF_OK && (lost_regions || lost_neuropils)) {
+    if (lost_regions) {
+      text_add(&t, "%lld region%s %s: ", (long long)lost_regions, lost_regions == 1 ? "" : "s",
+               drop_unmatched ? "whose stored neuropil the connectome lacks left out"
+                              : (lost_regions == 1 ? "is stored on a neuropil the connectome lacks"
+                                                   : "are stored on neuropils the connectome lacks"));
+      int64_t shown = 0;
+      const size_t start = t.len;
+      for (int64_t r = 0; r < R && t.len - start <= LIST_MAX_CHARS; ++r)
+        if (np_of[r] < 0) text_add(&t, "%s'%s' (as '%s')", shown++ ? ", " : "", rec->areas[r], rec->matched[r]);
+      if (shown < lost_regions) text_add(&t, " and %lld more", (long long)(lost_regions - shown));
+    }
+    if (lost_regions && lost_neuropils) text_add(&t, "; ");
+    if (lost_neuropils)
+      list_neuropils(&t, neuropils, used, N, lost_neuropils, drop_unmatched ? "gets no recorded activity" : "has no region",
+                     drop_unmatched ? "get no recorded activity" : "have no region");
+    if (t.oom) st = FF_ERROR(FF_ERR_NOMEM, "out of memory listing unmatched regions");
+    else if (!drop_unmatched || lost_regions == R)
+      st = FF_ERROR(FF_ERR_INPUT, "'%s' stores its region matching (flyfit-import --connectome): %s; fit with the "
+                    "connectome it was imported against, import it again against this one, or leave them out "
+                    "([data] drop_unmatched = true)", rec->file, t.s);
+  }
+  if (st == FF_OK) st = FF_MALLOC(map->region, R - lost_regions, "region mapping");
+  if (st == FF_OK) st = FF_MALLOC(map->neuropil, R - lost_regions, "region mapping");
+  if (st == FF_OK) {
+    for (int64_t r = 0; r < R; ++r)
+      if (np_of[r] >= 0) {
+        map->region[map->n] = r;
+        map->neuropil[map->n++] = (int32_t)np_of[r];
+      }
+    map->warning = t.s;
+    t.s = NULL;
+  }
+  free(np_of);
+  free(owner);
+  free(used);
+  free(t.s);
+  return st;
+}
+
+/* A [data] mapping given beside a stored matching must agree with it. Both maps list regions in
+ * ascending order, so the first index at which they differ names the first region they disagree on. */
+static int check_same(const FfRecording *rec, const char *const *neuropils, const FfRegionMap *stored,
+                      const FfRegionMap *file, const char *mapping_file) {
+  for (int64_t k = 0; k < stored->n || k < file->n; ++k) {
+    if (k < stored->n && k < file->n && stored->region[k] == file->region[k] && stored->neuropil[k] == file->neuropil[k])
+      continue;
+    const int64_t r = k >= file->n || (k < stored->n && stored->region[k] <= file->region[k]) ? stored->region[k]
+                                                                                            : file->region[k];
+    char by_file[300] = "no neuropil";
+    for (int64_t i = 0; i < file->n; ++i)
+      if (file->region[i] == r) snprintf(by_file, sizeof by_file, "'%s'", neuropils[file->neuropil[i]]);
+    return FF_ERROR(FF_ERR_INPUT, "[data] mapping = %s puts region '%s' on %s, but '%s' stores the matching of its "
+                    "import, which puts it on '%s': leave [data] mapping out to use the stored matching, or import "
+                    "the recording again with --mapping %s",
+                    mapping_file, rec->areas[r], by_file, rec->file, rec->matched[r], mapping_file);
+  }
+  return FF_OK;
+}
+
+int ff_recording_map(const FfRecording *rec, const char *const *neuropils, int64_t n_neuropils,
+                     const char *mapping_file, int drop_unmatched, FfRegionMap *map) {
+  if (rec->matched == NULL)
+    return ff_activity_map_regions((const char *const *)rec->areas, rec->P, neuropils, n_neuropils, mapping_file,
+                                   drop_unmatched, map);
+  memset(map, 0, sizeof *map);
+  ff_log("regions to neuropils: the matching '%s' stores (flyfit-import --connectome%s)", rec->file,
+         mapping_file ? "; [data] mapping must agree with it" : ", no mapping file needed");
+  int st = map_stored(rec, neuropils, n_neuropils, drop_unmatched, map);
+  if (st == FF_OK && mapping_file) {
+    FfRegionMap by_file;
+    st = ff_activity_map_regions((const char *const *)rec->areas, rec->P, neuropils, n_neuropils, mapping_file,
+                                 drop_unmatched, &by_file);
+    if (st == FF_OK) st = check_same(rec, neuropils, map, &by_file, mapping_file);
+    ff_region_map_destroy(&by_file);
+  }
   if (st != FF_OK) {
     ff_region_map_destroy(map);
     ff_error_trace(__FILE__, __LINE__, __func__);

@@ -154,69 +154,38 @@ static int generate(Gen *g, const char *connectome, const FfSynthActivityOptions
 typedef struct {
   const Gen *g;
   const FfSynthActivityOptions *o;
-  const FfActivityFile *af;
 } OutCtx;
 
-/* The recording as ff_activity_write writes it, then the truth beside it. */
-static int write_body(hid_t f, void *ctx) {
+/* The truth beside the recording (ff_synth_recording_write writes the recording). */
+static int write_truth(hid_t f, void *ctx) {
   const OutCtx *c = ctx;
   const Gen *g = c->g;
   const FfSynthActivityOptions *o = c->o;
   int64_t dims[2] = {o->frames, g->P};
   const int64_t N = g->net.n_local;
   int st = FF_OK;
-  FF_CALL(st, ff_activity_write_into(f, c->af));
   FF_CALL(st, ff_h5_write(f, "/truth/rates", H5T_NATIVE_DOUBLE, 2, dims, g->rates));
   FF_CALL(st, ff_h5_write(f, "/truth/drive", H5T_NATIVE_DOUBLE, 2, dims, g->drive));
   dims[0] = N;
   FF_CALL(st, ff_h5_write(f, "/truth/encoder_w", H5T_NATIVE_FLOAT, 2, dims, g->truth_w));
   FF_CALL(st, ff_h5_write(f, "/truth/encoder_b", H5T_NATIVE_FLOAT, 1, dims, g->truth_b));
   const FfH5Attr attrs[] = {
+      FF_ATTR_STRING("model", "brainscale"),
       FF_ATTR_DOUBLE("x_scale_hz", o->x_scale_hz), FF_ATTR_DOUBLE("tau_s", o->tau_s), FF_ATTR_DOUBLE("gain", o->gain),
       FF_ATTR_DOUBLE("noise", o->noise), FF_ATTR_DOUBLE("sample_ms", o->sample_ms > 0 ? o->sample_ms : 1000.0 / o->fs_hz),
       FF_ATTR_STRING("about", "encoder_w/encoder_b: the hidden encoder, rows in neuron order, w = ReLU(b + W x / "
                               "x_scale_hz) with x the previous frame's rates plus the drive; rates: the network's "
                               "neuropil rates (Hz) per frame, before calcium")};
-  FF_CALL(st, ff_h5_write_attrs(f, "/truth", attrs, 6));
+  FF_CALL(st, ff_h5_write_attrs(f, "/truth", attrs, 7));
   return st;
 }
 
-/* activity.h5 as flyfit-import writes it (raw traces, and /dff and /rates through the default
- * preprocessing), then the truth beside it, in one atomic write. */
+/* activity.h5 as flyfit-import writes it, then the truth beside it, in one atomic write. */
 static int write_out(Gen *g, const FfSynthActivityOptions *o, const char *out, const char *created_by) {
-  const int64_t T = o->frames, P = g->P;
-  FfRecording rec;
-  memset(&rec, 0, sizeof rec);
-  rec.P = P;
-  rec.T = T;
-  rec.fs_hz = o->fs_hz;
-  snprintf(rec.id, sizeof rec.id, "synthetic-%llu", (unsigned long long)o->seed);
-  snprintf(rec.source, sizeof rec.source, "flyfit-synth --activity: the brainscale network with a hidden encoder");
-  snprintf(rec.file, sizeof rec.file, "%s", out);
-  FF_TRY(FF_CALLOC(rec.areas, P, "region names"));
-  FF_TRY(FF_MALLOC(rec.rows, P, "region rows"));
-  int st = FF_MALLOC(rec.traces, P * T, "traces");
-  for (int64_t p = 0; st == FF_OK && p < P; ++p) {
-    rec.rows[p] = p;
-    if ((rec.areas[p] = strdup(g->names[p])) == NULL) st = FF_ERROR(FF_ERR_NOMEM, "out of memory");
-    for (int64_t k = 0; k < T; ++k) rec.traces[p * T + k] = g->traces[k * P + p];
-  }
-  FF_CALL(st, ff_recording_round_to_float(&rec));
-  FfPreprocess pp;
-  ff_preprocess_defaults(&pp);
-  pp.fs_hz = o->fs_hz;
-  if (pp.trim_frames >= T) pp.trim_frames = 0; /* a short synthetic recording keeps all its frames */
-  double *dff = NULL, *rates = NULL;
-  int64_t T_out = 0;
-  const FfTraceLabels lab = {out, (const char *const *)rec.areas, NULL};
-  FF_CALL(st, ff_activity_preprocess(rec.traces, P, T, &pp, &lab, &dff, &rates, &T_out));
-  const FfActivityFile af = {&rec, &pp, dff, rates, T_out, NULL, NULL, NULL, NULL, created_by};
-  OutCtx ctx = {g, o, &af};
-  FF_CALL(st, ff_h5_write_atomic(out, write_body, &ctx));
-  free(dff);
-  free(rates);
-  ff_recording_destroy(&rec);
-  return st;
+  const FfSynthRecording rec = {o->frames, g->P, o->fs_hz, o->seed, (const char *const *)g->names, g->traces,
+                                "flyfit-synth --activity-model brainscale: the brainscale network with a hidden encoder"};
+  OutCtx ctx = {g, o};
+  return ff_synth_recording_write(&rec, out, created_by, write_truth, &ctx);
 }
 
 int ff_synth_activity(const char *connectome, const FfSynthActivityOptions *o, const char *out,

@@ -22,6 +22,7 @@ void ff_synth_realistic_defaults(FfSynthRealisticOptions *o) {
 void ff_synth_realistic_destroy(FfSynthRealistic *r) {
   if (r == NULL) return;
   free(r->traces);
+  free(r->clean);
   free(r->rates);
   free(r->drive);
   free(r->coupling);
@@ -233,8 +234,9 @@ static int observe(const FfSynthRealisticOptions *o, int64_t P, double *z_all, F
       }
       dff /= S;
       const double bleach = 1.0 - o->bleach_fraction + o->bleach_fraction * exp(-(double)k / o->fs_hz / tb);
+      out->clean[k * P + p] = f0 * bleach * (1.0 + dff);
       out->traces[k * P + p] =
-          f0 * bleach * (1.0 + dff) + o->noise * f0 * normal(seed, FF_STREAM_SYNTH_REAL_MEASURE, (uint32_t)k, (uint32_t)p, 0);
+          out->clean[k * P + p] + o->noise * f0 * normal(seed, FF_STREAM_SYNTH_REAL_MEASURE, (uint32_t)k, (uint32_t)p, 0);
     }
   }
   free(c);
@@ -250,6 +252,7 @@ int ff_synth_realistic(const FfConnectome *c, const FfSynthRealisticOptions *o, 
   out->P = P;
   double *z_all = NULL;
   int st = FF_MALLOC(out->traces, T * P, "traces");
+  FF_CALL(st, FF_MALLOC(out->clean, T * P, "noise-free traces"));
   FF_CALL(st, FF_MALLOC(out->rates, T * P, "rates"));
   FF_CALL(st, FF_MALLOC(out->drive, T * P, "drive"));
   FF_CALL(st, FF_MALLOC(out->coupling, P * P, "coupling"));

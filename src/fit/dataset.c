@@ -107,8 +107,8 @@ static int load_on_root(const FfConfig *cfg, FfFitData *d) {
   memset(&rec, 0, sizeof rec);
   int st = preprocess(cfg, &rec, &p, &rates, &T);
   FF_CALL(st, connectome_neuropils(cfg, &np_names, &n_np));
-  FF_CALL(st, ff_activity_map_regions((const char *const *)rec.areas, rec.P, (const char *const *)np_names, n_np,
-                                      cfg->mapping[0] ? cfg->mapping : NULL, cfg->drop_unmatched, &map));
+  FF_CALL(st, ff_recording_map(&rec, (const char *const *)np_names, n_np, cfg->mapping[0] ? cfg->mapping : NULL,
+                               cfg->drop_unmatched, &map));
   if (st == FF_OK && map.warning) ff_warn("%s", map.warning);
   if (st == FF_OK && map.n == 0) st = FF_ERROR(FF_ERR_INPUT, "'%s': no region matches a neuropil", cfg->activity);
   if (st == FF_OK) {

@@ -62,7 +62,7 @@ t_start=$SECONDS
   tools/pick-neurons "$T/data/brain.h5" --neuropil GNG --count 5 > "$T/data/sugar.txt"
   tools/pick-neurons "$T/data/brain.h5" --targets-of "$T/data/sugar.txt" --count 4 > "$T/data/watch.txt"
   bin/flyfit-synth --neurons 1500 --seed 1 -o "$T/data/fit-brain.h5" --activity "$T/data/activity.h5" \
-    --frames 200 --sample-ms 100 --threads 1
+    --activity-model brainscale --frames 200 --sample-ms 100 --threads 1
 ) > "$T/data/make.log" 2>&1 &
 data_pid=$!
 

@@ -82,6 +82,7 @@ typedef struct {
   double clip_norm;         /* global gradient norm clip */
   double beta1, beta2, adam_eps;
   int loss;                 /* FfLoss (fit.h) */
+  int rnn_loss;             /* 0 bin-interval, 1 mse (round 2) */
   double huber_delta_hz;
   double etrace_decay;      /* 0 = D-RTRL, else ES-D-RTRL */
   char trainable[FF_CONFIG_STR]; /* comma list: encoder, connections */

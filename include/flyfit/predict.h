@@ -1,19 +1,17 @@
-/* Prediction ([run] mode = predict, and the end of mode = all; docs/design.md §2.7): the chained model
- * forecasts the recording frame by frame. At frame k the GRU (round 2) reads z_k, frame k's rates,
- * and predicts frame k+1, y^_{k+1}. Once it runs on its own, frame k as the model knows it, the
- * GRU's earlier forecast y^_k, drives the spiking network through the round-1 encoder for one frame,
- * and the network's neuropil rates are frame k+1, z_{k+1}, the GRU's next input:
+/* Prediction ([run] mode = predict, and the end of mode = all; docs/design.md §2.7): every model
+ * forecasts the recording in two protocols, one step ahead (frame k from the recorded frames before
+ * it) and free-running (from frame k0 = max(warmup_frames, 2) on its own outputs). The chain: at
+ * frame k the GRU (round 2) reads z_k and forecasts frame k+1, y^_{k+1}; from k0 on, the network,
+ * driven through the round-1 encoder by frame k as the model knows it (the recording at k0-1, then
+ * y^_k), makes z_{k+1}, the GRU's next input:
  *     GRU output -> encoder -> spiking network -> neuropil rates -> next GRU input
- * (round 1 maps frame k to frame k+1; round 2 was trained on the network's frames the same way).
- * The first warmup_frames frames feed the recorded rates (z_k = recorded frame k); after that the
- * model runs on its own over the rest of the recording. y^ is the forecast that is scored.
- *
- * Scores (metrics.h) of the trained chain, the untrained chain (initial encoder, connections and
- * GRU), the "same as last frame" forecast and the per-neuropil mean over the training frames, over
- * all frames and over the test frames, go to the log, a table on stdout, results.h5 (/predict), and
- * the summary line "predict done: test_bin_acc=... test_mse=... test_pearson=... test_fc_corr=...
- * untrained_test_bin_acc=... untrained_test_mse=... last_frame_test_bin_acc=... last_frame_test_mse=...
- * mean_test_bin_acc=... mean_test_mse=... all_bin_acc=... all_mse=..." last on stdout. */
+ * Models: chain (z, the headline), chain_gru (y^), untrained, the controls of controls.h fitted on
+ * the training frames (persistence, mean, median, var1, var2), gru_only (a GRU trained on the
+ * recording alone) and snn_only (the round-1 network alone). Scores (metrics.h) over the test block
+ * and over every forecast frame go to the log, a table on stdout, results.h5 (/predict/forecast,
+ * /predict/metrics) and the summary line, last on stdout:
+ * "predict done: headline=chain test_mse=... test_bin_acc=... test_pearson=... test_fc_corr=...
+ * MODEL_PROTOCOL_test_mse=..." for every model and protocol. */
 #ifndef FLYFIT_PREDICT_H
 #define FLYFIT_PREDICT_H
 

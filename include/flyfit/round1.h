@@ -40,8 +40,9 @@ typedef struct FfRound1 FfRound1;
  * bad input stops here, before the run's log or any output is touched. */
 int ff_round1_prepare(const FfRound1Setup *s, FfRound1 **r);
 /* Collective: all ranks of the setup's comm must call it. Trains, writes checkpoints and
- * DIR/results.h5, and prints the summary line "fit done: epochs=... train_loss=... test_loss=... test_bin_acc=... untrained_test_loss=...
- * untrained_test_bin_acc=..." as the last line on stdout (rank 0). */
+ * DIR/results.h5, and prints the summary line "fit done: epochs=... best_epoch=... train_loss=...
+ * val_loss=... best_val_loss=... test_loss=... test_bin_acc=... untrained_test_loss=... ..." as the
+ * last line on stdout (rank 0). */
 int ff_round1_run(FfRound1 *r);
 void ff_round1_destroy(FfRound1 **r);
 

@@ -111,6 +111,7 @@ static const Key KEYS[] = {
     {"fit", "rnn_lr", T_REAL, "0.001", 0, 1e300, NULL, "", "round-2 Adam learning rate", OFF(rnn_lr)},
     {"fit", "rnn_lr_decay", T_REAL, "0.9", 0, 1, NULL, "", "round-2 learning rate multiplied by this every rnn_lr_decay_every epochs", OFF(rnn_lr_decay)},
     {"fit", "rnn_lr_decay_every", T_INT, "10", 1, 1e9, NULL, "epochs", "period of the round-2 step decay", OFF(rnn_lr_decay_every)},
+    {"fit", "rnn_loss", T_ENUM, "bin", 0, 0, "bin|mse", "", "round-2 loss: bin = the bin-interval loss (zero inside the target's rate class, the original's); mse = squared error to the recorded rate", OFF(rnn_loss)},
     {"fit", "rnn_noise", T_REAL, "0.1", 0, 1e3, NULL, "", "sd of the Gaussian noise on round-1 simulated rates, as a fraction of max_rate_hz (clamped at 0)", OFF(rnn_noise)},
     {"fit", "max_trace_mb", T_REAL, "4096", 0, 1e12, NULL, "MB", "limit of D-RTRL's per-connection traces per rank", OFF(max_trace_mb)},
 
@@ -542,7 +543,7 @@ int ff_config_fingerprint(const FfConfig *c, char **text) {
    * and how often it saves), the preset and the seed */
   static const char *const SKIP[] = {"fit.epochs_round1", "fit.checkpoint_every", "fit.max_trace_mb", "fit.epochs_round2",
                                      "fit.rnn_hidden", "fit.rnn_batch", "fit.rnn_iters", "fit.rnn_seq_len", "fit.rnn_lr",
-                                     "fit.rnn_lr_decay", "fit.rnn_lr_decay_every", "fit.rnn_noise"};
+                                     "fit.rnn_lr_decay", "fit.rnn_lr_decay_every", "fit.rnn_noise", "fit.rnn_loss"};
   size_t cap = (size_t)N_KEYS * (FF_CONFIG_STR + 64) + 64, len = 0;
   char *out;
   FF_TRY(FF_MALLOC(out, cap, "config fingerprint"));

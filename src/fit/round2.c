@@ -47,8 +47,8 @@ static int mean_rates(const FfFitData *d, int64_t n_train, double **m) {
 
 /* Teacher-forced on the recorded frames [0, k1] (nothing later is read); scores the samples k -> k+1
  * for k in [k0, k1). Every rank computes the same (the GRU is replicated). */
-static int score_sequence(FfGru *g, const FfFitData *d, const FfBins *bins, int64_t k0, int64_t k1, double *loss,
-                          double *acc, double *mse) {
+static int score_sequence(FfGru *g, const FfFitData *d, const FfBins *bins, int mse_loss, int64_t k0, int64_t k1,
+                          double *loss, double *acc, double *mse) {
   const int64_t P = d->P, L = k1;
   double *y, *lo, *hi;
   FF_TRY(FF_MALLOC(y, L * P, "predictions"));
@@ -65,7 +65,12 @@ static int score_sequence(FfGru *g, const FfFitData *d, const FfBins *bins, int6
     hits += ff_bins_class(bins, y[q]) == c;
     sq += (y[q] - target) * (y[q] - target);
   }
-  if (st == FF_OK) *loss = ff_bin_interval_loss(y + k0 * P, lo + k0 * P, hi + k0 * P, n, (double)n, NULL);
+  if (st == FF_OK && mse_loss) {
+    for (int64_t q = k0 * P; q < L * P; ++q) lo[q] = d->rates[q + P]; /* the targets themselves */
+    *loss = ff_mse_loss(y + k0 * P, lo + k0 * P, n, (double)n, NULL);
+  } else if (st == FF_OK) {
+    *loss = ff_bin_interval_loss(y + k0 * P, lo + k0 * P, hi + k0 * P, n, (double)n, NULL);
+  }
   *acc = n ? hits / (double)n : NAN;
   *mse = n ? sq / (double)n : NAN;
   free(y);
@@ -83,6 +88,7 @@ typedef struct {
   int32_t L, B, half;        /* frames per sequence; sequences per step, the first half recorded */
   int32_t first, count;      /* this rank's sequences [first, first + count) of the step's B */
   double *x, *y, *lo, *hi, *dl; /* [count x L x P] inputs, outputs (Hz), target class edges, d loss / d y */
+  double *tg;                /* [count x L x P] the target rates ([fit] rnn_loss = mse) */
   double *seq_loss;          /* [count] */
   double *best;              /* [nparams] the best epoch's parameters */
   FfGruTape *tape;
@@ -95,6 +101,7 @@ static void run_free(Run *r) {
   free(r->lo);
   free(r->hi);
   free(r->dl);
+  free(r->tg);
   free(r->seq_loss);
   free(r->best);
 }
@@ -107,6 +114,7 @@ static int run_alloc(Run *r, int32_t P) {
   FF_CALL(st, FF_MALLOC(r->lo, n1, "round-2 targets"));
   FF_CALL(st, FF_MALLOC(r->hi, n1, "round-2 targets"));
   FF_CALL(st, FF_MALLOC(r->dl, n1, "round-2 gradients"));
+  FF_CALL(st, FF_MALLOC(r->tg, n1, "round-2 targets"));
   FF_CALL(st, FF_MALLOC(r->seq_loss, r->count > 0 ? r->count : 1, "round-2 losses"));
   FF_CALL(st, FF_MALLOC(r->best, ff_gru_nparams(r->g), "best parameters"));
   return st;
@@ -143,6 +151,7 @@ static void make_batch(Run *r, uint32_t step) {
         }
         r->x[q + p] = v;
         const int32_t c = ff_bins_class(bins, d->rates[(k + 1) * P + p]);
+        r->tg[q + p] = d->rates[(k + 1) * P + p];
         r->lo[q + p] = bins->edges[c];
         r->hi[q + p] = bins->edges[c + 1];
       }
@@ -162,7 +171,8 @@ static int train_step(Run *r, double lr, double *loss, int64_t *hits) {
   const double denom = (double)r->B * L * P;
   for (int32_t b = 0; st == FF_OK && b < r->count; ++b) {
     const int64_t o = (int64_t)b * L * P;
-    r->seq_loss[b] = ff_bin_interval_loss(r->y + o, r->lo + o, r->hi + o, (int64_t)L * P, denom, r->dl + o);
+    r->seq_loss[b] = cfg->rnn_loss ? ff_mse_loss(r->y + o, r->tg + o, (int64_t)L * P, denom, r->dl + o)
+                                   : ff_bin_interval_loss(r->y + o, r->lo + o, r->hi + o, (int64_t)L * P, denom, r->dl + o);
     for (int64_t q = o; q < o + (int64_t)L * P; ++q) *hits += r->y[q] >= r->lo[q] && r->y[q] < r->hi[q];
   }
   *loss = 0.0;
@@ -221,7 +231,7 @@ static int epoch(Run *r, int64_t e, FfRound2Result *res, double *best_loss, cons
   int st = FF_OK;
   h[R2_VAL_LOSS] = h[R2_VAL_ACC] = h[R2_VAL_MSE] = NAN;
   if (validated)
-    st = score_sequence(r->g, r->s->data, r->s->bins, sp->val0 - 1, sp->test0 - 1, &h[R2_VAL_LOSS], &h[R2_VAL_ACC],
+    st = score_sequence(r->g, r->s->data, r->s->bins, r->s->cfg->rnn_loss, sp->val0 - 1, sp->test0 - 1, &h[R2_VAL_LOSS], &h[R2_VAL_ACC],
                         &h[R2_VAL_MSE]);
   h[R2_LR] = lr;
   h[R2_SECONDS] = ff_wall_seconds() - t0;
@@ -277,7 +287,7 @@ int ff_round2_run(const FfRound2Setup *s, FfRound2Result *res) {
   }
   res->test_loss = res->test_acc = res->test_mse = NAN;
   if (st == FF_OK) /* the one look at the test block: the kept parameters, teacher-forced */
-    st = score_sequence(r.g, s->data, s->bins, s->sp.test0 - 1, s->data->T - 1, &res->test_loss, &res->test_acc,
+    st = score_sequence(r.g, s->data, s->bins, cfg->rnn_loss, s->sp.test0 - 1, s->data->T - 1, &res->test_loss, &res->test_acc,
                         &res->test_mse);
   run_free(&r);
   return st;

@@ -160,6 +160,17 @@ run steps 2 "$TMP/brain-k2.h5" --set run.mode=fit &&
   check "mode = round2 ends with its summary line" grep -qE "^round2 done: epochs=3 best_epoch=[1-3] .*test_bin_acc=" "$TMP/steps.summary" &&
   run steps 2 "$TMP/brain-k2.h5" --set run.mode=predict &&
   check "fit, round2 and predict as three runs give the bits of mode = all" cmp -s <(canon "$TMP/steps") "$TMP/ref.txt"
+# round 2 with [fit] rnn_loss = mse: the validation loss that picks the epoch is the MSE itself
+mkdir -p "$TMP/steps-mse"
+run steps-mse 2 "$TMP/brain-k2.h5" --set run.mode=round2 --set fit.rnn_loss=mse \
+  --set predict.round1_checkpoint="$TMP/steps/checkpoint-best.h5" &&
+  check "rnn_loss = mse: the round-2 validation loss is the validation MSE" \
+    /usr/bin/python3 -c "
+import sys, re
+kv = dict(re.findall(r'(\w+)=(\S+)', open('$TMP/steps-mse.summary').read()))
+sys.exit(0 if kv['val_loss'] == kv['val_mse'] and kv['test_loss'] == kv['test_mse'] else 1)" &&
+  check "rnn_loss = mse trains another GRU than the bin-interval loss" \
+    bash -c "! h5diff -q '$TMP/steps/gru-best.h5' '$TMP/steps-mse/gru-best.h5' /params > /dev/null"
 check "mode = predict names the models it loaded" \
   grep -qE "round 2: the trained GRU of .*steps/gru-best.h5" "$TMP/steps.log"
 

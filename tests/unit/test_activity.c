@@ -389,6 +389,8 @@ static void test_chain_ref(void **state) {
   free(d3);
   free(r3);
   /* n_ref = T (or more) is the plain chain, bit for bit */
+  free(d2);
+  free(r2);
   assert_int_equal(ff_activity_preprocess_ref(raw, P, T, T + 5, &p, NULL, &d2, &r2, &n2), FF_OK);
   assert_int_equal(ff_activity_preprocess(raw, P, T, &p, NULL, &d0, &r0, &n0), FF_OK);
   assert_memory_equal(r0, r2, sizeof(double) * P * n0);

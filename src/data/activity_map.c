@@ -154,6 +154,21 @@ static int check_unique(const char *const *regions, const Rename *ren, int64_t R
   return FF_OK;
 }
 
+/* The matched regions into map (np_of[r] < 0: region r left out), with the listing of what did not
+ * match as its warning (NULL when everything matched); t's text passes to map. */
+static int take_matches(const int64_t *np_of, int64_t R, int64_t lost_regions, Text *t, FfRegionMap *map) {
+  FF_TRY(FF_MALLOC(map->region, R - lost_regions, "region mapping"));
+  FF_TRY(FF_MALLOC(map->neuropil, R - lost_regions, "region mapping"));
+  for (int64_t r = 0; r < R; ++r)
+    if (np_of[r] >= 0) {
+      map->region[map->n] = r;
+      map->neuropil[map->n++] = (int32_t)np_of[r];
+    }
+  map->warning = t->s;
+  t->s = NULL;
+  return FF_OK;
+}
+
 void ff_region_map_destroy(FfRegionMap *map) {
   if (map == NULL) return;
   free(map->region);
@@ -204,17 +219,7 @@ int ff_activity_map_regions(const char *const *regions, int64_t n_regions, const
       st = FF_ERROR(FF_ERR_INPUT, "no region of the recording matches a neuropil of the connectome: %s; give a "
                     "mapping file (--mapping, [data] mapping)", t.s);
   }
-  if (st == FF_OK) st = FF_MALLOC(map->region, R - lost_regions, "region mapping");
-  if (st == FF_OK) st = FF_MALLOC(map->neuropil, R - lost_regions, "region mapping");
-  if (st == FF_OK) {
-    for (int64_t r = 0; r < R; ++r)
-      if (np_of[r] >= 0) {
-        map->region[map->n] = r;
-        map->neuropil[map->n++] = (int32_t)np_of[r];
-      }
-    map->warning = t.s; /* NULL when everything matched */
-    t.s = NULL;
-  }
+  if (st == FF_OK) st = take_matches(np_of, R, lost_regions, &t, map);
   for (int64_t r = 0; ren && r < R; ++r) free(ren[r].target);
   free(ren);
   free(np_of);
@@ -277,17 +282,7 @@ static int map_stored(const FfRecording *rec, const char *const *neuropils, int6
                     "connectome it was imported against, import it again against this one, or leave them out "
                     "([data] drop_unmatched = true)", rec->file, t.s);
   }
-  if (st == FF_OK) st = FF_MALLOC(map->region, R - lost_regions, "region mapping");
-  if (st == FF_OK) st = FF_MALLOC(map->neuropil, R - lost_regions, "region mapping");
-  if (st == FF_OK) {
-    for (int64_t r = 0; r < R; ++r)
-      if (np_of[r] >= 0) {
-        map->region[map->n] = r;
-        map->neuropil[map->n++] = (int32_t)np_of[r];
-      }
-    map->warning = t.s;
-    t.s = NULL;
-  }
+  if (st == FF_OK) st = take_matches(np_of, R, lost_regions, &t, map);
   free(np_of);
   free(owner);
   free(used);

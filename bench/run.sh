@@ -227,6 +227,17 @@ method = "ES-D-RTRL" if float(sys.argv[6]) > 0 else "D-RTRL"
 print(f"{method},{sys.argv[2]},{conn},{sys.argv[4]},{int(float(sys.argv[5]) / 0.2)},{rss.group(1) if rss else 'nan'},\"{sys.argv[7]}\"")
 PY
     done; done; done
+    for bt in 8 32; do for r in 5 40; do # the low-rank term (ES-D-RTRL), rank r
+      out=$F/m-$n-$deg-$bt-lowrank-$r
+      bin/flyfit /dev/null --set data.connectome=$F/b-$n-$deg.h5 --set data.activity=$F/a-$n-$deg.h5 \
+        --set run.mode=fit --set run.preset=brainscale --set run.threads=1 --set run.progress_s=0 \
+        --set preprocess.trim_frames=0 --set fit.split=0.5 --set fit.batch=$bt --set fit.sample_ms=50 \
+        --set fit.epochs_round1=1 --set fit.trainable=encoder,lowrank --set fit.lowrank_rank=$r \
+        --set output.dir=$out > $out.log 2>&1 || { echo "bench: fit failed, see $out.log"; exit 1; }
+      conn=$(sed -n 's/.* \([0-9]*\) connections.*/\1/p' $out.log | head -1)
+      rss=$(sed -n 's/.*peak memory per rank (MB): \([0-9.]*\).*/\1/p' $out.log | head -1)
+      echo "lowrank-$r,$n,$conn,$bt,250,${rss:-nan},\"$machine\"" >> $B/fit-memory.csv
+    done; done
   done; done
   /usr/bin/python3 - $B/fit-memory.csv <<'PY'
 import csv, sys
@@ -244,12 +255,23 @@ for method in ("ES-D-RTRL", "D-RTRL"):
     print(f"bench: {method} peak memory = {coef[0]/1e6:.1f} MB + {coef[1]:.1f} B x neurons x batch + {coef[2]:.1f} B x "
           f"connections + {coef[3]:.2f} B x connections x batch + {coef[4]:.0f} B x sample steps "
           f"({len(r)} runs, range {y.min()/1e6:.0f}-{y.max()/1e6:.0f} MB)")
+r = [x for x in rows if x["method"].startswith("lowrank-")]  # encoder + low-rank term at rank k
+if r:
+    nb = np.array([float(x["neurons"]) * float(x["batch"]) for x in r])
+    e = np.array([float(x["connections"]) for x in r])
+    nr = np.array([float(x["neurons"]) * float(x["method"].split("-")[1]) for x in r])
+    y = np.array([float(x["peak_rss_mb"]) for x in r]) * 1e6
+    A = np.column_stack([np.ones_like(y), nb, e, nr])
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    print(f"bench: encoder + low-rank (ES-D-RTRL) peak memory = {coef[0]/1e6:.1f} MB + {coef[1]:.1f} B x neurons x batch + "
+          f"{coef[2]:.1f} B x connections + {coef[3]:.1f} B x neurons x rank ({len(r)} runs, range "
+          f"{y.min()/1e6:.0f}-{y.max()/1e6:.0f} MB; 24 B x neurons x rank are A, B and their Adam moments)")
 PY
   # throughput on the full-size brain at batch 128 (short samples; a step costs the same in a long one)
   [ -f $F/full-act.h5 ] || bin/flyfit-synth --seed 1 -o $F/full.h5 --activity $F/full-act.h5 --activity-model brainscale --frames 200 \
     --sample-ms 2 --threads 2 > $F/full-synth.log 2>&1
   bw=$(cc -O2 -fopenmp bench/stream.c -o $F/stream && $F/stream)
-  for tr in encoder "encoder,connections"; do
+  for tr in encoder "encoder,connections" "encoder,lowrank"; do
     out=$F/full-$(echo $tr | tr , -)
     bin/flyfit /dev/null --set data.connectome=$F/full.h5 --set data.activity=$F/full-act.h5 --set run.mode=fit \
       --set run.preset=brainscale --set run.threads=0 --set run.progress_s=0 --set preprocess.trim_frames=0 \
@@ -257,9 +279,12 @@ PY
       --set output.dir=$out > $out.log 2>&1 || { echo "bench: fit failed, see $out.log"; exit 1; }
     line=$(grep "rank 0 stepper" $out.log | sed 's/.*stepper: //')
     ms=$(echo "$line" | sed -n 's/^\([0-9.e+-]*\) ms per step.*/\1/p')
-    echo "bench: full-size brain, batch 128, trainable $tr: $line"
+    rss=$(sed -n 's/.*peak memory per rank (MB): \([0-9.]*\).*/\1/p' $out.log | head -1)
+    echo "bench: full-size brain, batch 128, trainable $tr: $line; peak memory $rss MB"
     awk -v ms="$ms" 'BEGIN { printf "bench:   %.3g samples/s at 4166 steps per sample (one 1.2 Hz frame) on this machine\n", 128 / (ms * 1e-3 * 4166) }'
+    eval "ms_$(echo $tr | tr -c 'a-z\n' _)=$ms"
   done
+  awk -v a="$ms_encoder" -v b="$ms_encoder_lowrank" 'BEGIN { if (a > 0 && b > 0) printf "bench: the low-rank term (rank 20) takes %.0f%% of a round-1 step at batch 128 on the full-size brain\n", 100 * (b - a) / b }'
   echo "bench: this machine: $bw"
   ;;
 gpu)

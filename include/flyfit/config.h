@@ -85,7 +85,8 @@ typedef struct {
   int rnn_loss;             /* 0 bin-interval, 1 mse (round 2) */
   double huber_delta_hz;
   double etrace_decay;      /* 0 = D-RTRL, else ES-D-RTRL */
-  char trainable[FF_CONFIG_STR]; /* comma list: encoder, connections */
+  char trainable[FF_CONFIG_STR]; /* comma list: encoder, connections, lowrank */
+  int64_t lowrank_rank;          /* r of the low-rank recurrent term */
   bool keep_sign;
   double warmup_fraction;   /* of each sample, before spikes are counted */
   double sample_ms;         /* 0 = one frame period */
@@ -129,7 +130,7 @@ int ff_config_finish(FfConfig *c);
  * The one place that says so: ff_config_finish's checks and the run driver's mode table use it. */
 bool ff_mode_uses_connectome(FfMode mode);
 bool ff_mode_uses_activity(FfMode mode);
-/* [fit] trainable as bits (1 encoder, 2 connections); an unknown word is an error naming the key. */
+/* [fit] trainable as bits (1 encoder, 2 connections, 4 lowrank); an unknown word is an error naming the key. */
 int ff_config_trainable(const FfConfig *c, int *bits);
 /* "section.key=value" lines of every key that determines a fit's trajectory (checkpoints store it;
  * a resume compares it). Caller frees. */

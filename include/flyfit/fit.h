@@ -8,8 +8,20 @@
  * (once per delay window), integer sums of spike counts per neuropil, and one fixed-point sum for
  * the gradient norm, so weights and losses are bit-identical for any rank count and partition.
  *
+ * The low-rank recurrent term (FF_TRAIN_LOWRANK, the original's trainable recurrence): neuron i also
+ * receives I_i(t) = sum_k A_ik u_k(t) mV into g, u(t) = B s(t - D), with s the spikes of every
+ * neuron, delayed by the synaptic delay D. Each rank owns its neurons' rows of A [N x r] and columns
+ * of B [r x N] (stored as rows of B^T). u is summed over ranks once per delay window in fixed point
+ * (2^-FF_FIT_FIX), like the synaptic input, and I enters the neuron's fixed-point input sum, so that
+ * the term changes nothing while B = 0 (its initial value; A starts LeCun-normal, sd 1/sqrt(r)).
+ * Its gradient is ES-D-RTRL's factorisation: dL/dA_ik = sum_b G_ib ubar_kb and dL/dB_kj =
+ * sum_b (sum_i A_ik G_ib) xbar_jb, with G_ib = dL/dc_ib eps_f,c_ib / (1 - (1 - a)^T) the
+ * postsynaptic factor of the connections' rule, ubar and xbar low-passed (decay a) u and delayed own
+ * spikes: memory O(B (n_local + r)); the sum over i is exact across ranks.
+ *
  * Layouts: per neuron-trial arrays are [n_local x B], trial fastest; encoder rows [n_local x P];
- * connection arrays follow the rank's slab (net.h). Parameters and traces are float. */
+ * low-rank rows [n_local x r]; connection arrays follow the rank's slab (net.h). Parameters and
+ * traces are float. */
 #ifndef FLYFIT_FIT_H
 #define FLYFIT_FIT_H
 
@@ -21,7 +33,7 @@
 #include "flyfit/model.h"
 #include "flyfit/net.h"
 
-enum { FF_TRAIN_ENCODER = 1, FF_TRAIN_CONNECTIONS = 2 };
+enum { FF_TRAIN_ENCODER = 1, FF_TRAIN_CONNECTIONS = 2, FF_TRAIN_LOWRANK = 4 };
 typedef enum { FF_LOSS_MSE = 0, FF_LOSS_MAE = 1, FF_LOSS_HUBER = 2 } FfLoss;
 
 /* Synaptic input is summed in fixed point, 2^-FF_FIT_FIX mV, so arrival order never matters. */
@@ -38,6 +50,7 @@ typedef struct {
   double background_hz;     /* Poisson background to every neuron */
   double x_scale;           /* encoder input = rates / x_scale (Hz) */
   int trainable;            /* FF_TRAIN_* bits */
+  int32_t lowrank_rank;     /* r of the low-rank term (with FF_TRAIN_LOWRANK; 1 <= r <= neurons) */
   double etrace_decay;      /* 0: D-RTRL; else ES-D-RTRL decay for pathways */
   int keep_sign;            /* connection weights keep the sign of their synapses */
   double enc_init_mV;       /* encoder bias at start; weights ~ enc_init_sd_mV N(0,1) / sqrt(P) */
@@ -88,6 +101,9 @@ typedef struct {
   float *enc_m, *enc_v, *enc_bm, *enc_bv; /* Adam state */
   float *conn_w, *conn_m, *conn_v; /* [n_conn] (NULL when connections are not trained) */
   float *g_enc_w, *g_enc_b, *g_conn; /* gradient accumulators */
+  int32_t lr_rank;                 /* r (0 without the low-rank term) */
+  float *lr_a, *lr_b;              /* [n_local x r]: rows of A, rows of B^T (NULL without the term) */
+  float *lr_am, *lr_av, *lr_bm, *lr_bv, *g_lr_a, *g_lr_b; /* their Adam state and gradients */
   int64_t adam_t;
   const int32_t *count;            /* [n_local x B] spikes in the counting window, last forward */
   const float *ext_w;              /* [n_local x B] encoder output w = ReLU(z), last forward */
@@ -99,7 +115,7 @@ void ff_fit_record(FfFitNet *f, int on);
 int ff_fit_recorded(FfFitNet *f, int64_t **gid, int32_t **step, int64_t *n);
 /* Adam's step count, after parameters were restored from a checkpoint. */
 void ff_fit_set_adam_t(FfFitNet *f, int64_t t);
-/* Re-derives the fixed-point synaptic weights after connection weights were set from outside. */
+/* Re-derives the fixed-point synaptic weights (and the low-rank B) after they were set from outside. */
 int ff_fit_sync_weights(FfFitNet *f);
 
 /* The random numbers of the model, exposed so that tests can rebuild a forward pass on their own:

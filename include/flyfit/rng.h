@@ -30,7 +30,7 @@ enum FfStream {
   FF_STREAM_FIT_PARAM = 9,   /* initial encoder weights: (neuron, neuropil, 0) */
   /* round 2 */
   FF_STREAM_GRU_INIT = 10,  /* initial GRU parameters: (index, index >> 32, 0) */
-  /* 11: never used */
+  FF_STREAM_FIT_LOWRANK = 11, /* initial low-rank A: (neuron, component, 0) */
   FF_STREAM_R2 = 12,        /* round-2 batches: window starts and jitter (step, sequence, ...) */
   FF_STREAM_R2_NOISE = 13,  /* round-2 noise on simulated rates: (step, sequence, frame x neuropil) */
   /* flyfit-synth: the connectome (16-22), the recordings of the network (24-26), realistic ones (28-30) */

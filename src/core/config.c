@@ -94,8 +94,9 @@ static const Key KEYS[] = {
     {"fit", "adam_eps", T_REAL, "1e-8", 0, 1, NULL, "", "Adam epsilon", OFF(adam_eps)},
     {"fit", "loss", T_ENUM, "mse", 0, 0, "mse|mae|huber", "", "loss between predicted and recorded neuropil rates at the end of each sample", OFF(loss)},
     {"fit", "huber_delta", T_REAL, "1", 1e-12, 1e9, NULL, "Hz", "Huber loss: quadratic below, linear above this difference", OFF(huber_delta_hz)},
-    {"fit", "etrace_decay", T_REAL, "0.99", 0, 0.999999, NULL, "", "0 = D-RTRL (one trace per parameter); otherwise ES-D-RTRL with this decay for connection weights", OFF(etrace_decay)},
-    {"fit", "trainable", T_STRING, "encoder", 0, 0, NULL, "list", "what round 1 trains: encoder, connections, or both (comma list)", OFF(trainable)},
+    {"fit", "etrace_decay", T_REAL, "0.99", 0, 0.999999, NULL, "", "0 = D-RTRL (one trace per parameter); otherwise ES-D-RTRL with this decay for connection weights and the low-rank term (which needs it)", OFF(etrace_decay)},
+    {"fit", "trainable", T_STRING, "encoder", 0, 0, NULL, "list", "what round 1 trains (comma list): encoder, connections, lowrank (the original's rank-r recurrent term A (B s) on the delayed spikes, beside the frozen connectome)", OFF(trainable)},
+    {"fit", "lowrank_rank", T_INT, "20", 1, 1e9, NULL, "", "r of the low-rank recurrent term (trainable = lowrank): at most the neuron count", OFF(lowrank_rank)},
     {"fit", "keep_sign", T_BOOL, "true", 0, 0, NULL, "", "connection weights keep the sign of their synapses (projected to 0 rather than flipping)", OFF(keep_sign)},
     {"fit", "warmup_fraction", T_REAL, "0.1", 0, 0.999, NULL, "", "share of each sample simulated before spikes are counted", OFF(warmup_fraction)},
     {"fit", "sample_ms", T_REAL, "0", 0, 1e7, NULL, "ms", "simulated time per sample; 0 = one frame period (1/fs)", OFF(sample_ms)},
@@ -516,12 +517,13 @@ int ff_config_trainable(const FfConfig *c, int *bits) {
   for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
     if (!strcmp(tok, "encoder")) *bits |= 1;
     else if (!strcmp(tok, "connections")) *bits |= 2;
+    else if (!strcmp(tok, "lowrank")) *bits |= 4;
     else
-      return FF_ERROR(FF_ERR_INPUT, "%s: [fit] trainable: '%s' is not one of encoder, connections",
+      return FF_ERROR(FF_ERR_INPUT, "%s: [fit] trainable: '%s' is not one of encoder, connections, lowrank",
                       c->path[0] ? c->path : "configuration", tok);
   }
   if (*bits == 0)
-    return FF_ERROR(FF_ERR_INPUT, "%s: [fit] trainable is empty; give encoder, connections or both",
+    return FF_ERROR(FF_ERR_INPUT, "%s: [fit] trainable is empty; give encoder, connections, lowrank or a list",
                     c->path[0] ? c->path : "configuration");
   return FF_OK;
 }
@@ -543,7 +545,10 @@ int ff_config_fingerprint(const FfConfig *c, char **text) {
    * and how often it saves), the preset and the seed */
   static const char *const SKIP[] = {"fit.epochs_round1", "fit.checkpoint_every", "fit.max_trace_mb", "fit.epochs_round2",
                                      "fit.rnn_hidden", "fit.rnn_batch", "fit.rnn_iters", "fit.rnn_seq_len", "fit.rnn_lr",
-                                     "fit.rnn_lr_decay", "fit.rnn_lr_decay_every", "fit.rnn_noise", "fit.rnn_loss"};
+                                     "fit.rnn_lr_decay", "fit.rnn_lr_decay_every", "fit.rnn_noise", "fit.rnn_loss",
+                                     /* checked by the shape of the checkpoint's /params/lowrank_a instead, so that
+                                      * checkpoints made before the key existed still resume */
+                                     "fit.lowrank_rank"};
   size_t cap = (size_t)N_KEYS * (FF_CONFIG_STR + 64) + 64, len = 0;
   char *out;
   FF_TRY(FF_MALLOC(out, cap, "config fingerprint"));

@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Every connection's gradient, summed over the batch's samples, onto g_conn: ES-D-RTRL (fv kept)
@@ -16,7 +17,7 @@ static void connection_grads(FfFitNet *f) {
   const FfFitSetup *s = &f->s;
   const FfNet *net = f->net;
   const int32_t B = f->B, Bc = f->Bcur;
-  const int es = f->fv != NULL;
+  const int es = f->px != NULL;
   const float norm = es ? (float)(1.0 - pow(1.0 - s->etrace_decay, (double)s->steps)) : 1.0f;
 #pragma omp parallel for schedule(dynamic, 16) num_threads(s->threads > 0 ? s->threads : 1)
   for (int32_t sidx = 0; sidx < f->n_pre; ++sidx)
@@ -30,6 +31,47 @@ static void connection_grads(FfFitNet *f) {
         for (int32_t b = 0; b < Bc; ++b) acc += f->dldc[j * B + b] * f->cc[e * B + b];
       f->g_conn[e] += acc;
     }
+}
+
+/* Collective: all ranks of the comm must call it. The low-rank term's gradients (fit.h), with
+ * G_ib = dL/dc_ib eps_f,c_ib / norm: dL/dA_ik += sum_b G_ib ubar_kb; then v_kb = sum_i A_ik G_ib over
+ * every neuron of every rank, summed exactly (the same for any partition), and
+ * dL/dB_kj += sum_b v_kb xbar_jb. */
+static int lowrank_grads(FfFitNet *f) {
+  const FfFitSetup *s = &f->s;
+  const int32_t B = f->B, Bc = f->Bcur, R = f->R;
+  const float norm = (float)(1.0 - pow(1.0 - s->etrace_decay, (double)s->steps));
+  const int64_t nv = (int64_t)R * Bc;
+  FfExact *mine, *all;
+  FF_TRY(FF_CALLOC(mine, nv, "low-rank projection"));
+  if (FF_CALLOC(all, nv, "low-rank projection") != FF_OK) {
+    free(mine);
+    return FF_ERR_NOMEM;
+  }
+  for (int32_t j = 0; j < f->n; ++j)
+    for (int32_t b = 0; b < Bc; ++b) {
+      const float G = f->dldc[(int64_t)j * B + b] * f->fc[(int64_t)j * B + b] / norm;
+      if (G == 0.0f) continue;
+      const float *a = f->lr_a + (int64_t)j * R;
+      float *ga = f->g_lr_a + (int64_t)j * R;
+      for (int32_t r = 0; r < R; ++r) {
+        ga[r] += G * (float)f->lr_ubar[(int64_t)r * B + b];
+        ff_exact_add(&mine[(int64_t)r * Bc + b], (double)a[r] * (double)G);
+      }
+    }
+  int st = ff_exact_reduce(mine, all, nv, s->comm);
+  for (int64_t q = 0; st == FF_OK && q < nv; ++q) f->lr_v[q] = ff_exact_value(&all[q]);
+  free(mine);
+  free(all);
+  FF_TRY(st);
+#pragma omp parallel for schedule(static) num_threads(s->threads > 0 ? s->threads : 1)
+  for (int32_t j = 0; j < f->n; ++j)
+    for (int32_t r = 0; r < R; ++r) {
+      float acc = 0.0f;
+      for (int32_t b = 0; b < Bc; ++b) acc += (float)f->lr_v[(int64_t)r * Bc + b] * f->lr_xbar[(int64_t)j * B + b];
+      f->g_lr_b[(int64_t)j * R + r] += acc;
+    }
+  return FF_OK;
 }
 
 int ff_fit_backward(FfFitNet *f, const double *dl_drates) {
@@ -62,15 +104,19 @@ int ff_fit_backward(FfFitNet *f, const double *dl_drates) {
         for (int32_t p = 0; p < P; ++p) f->g_enc_w[(int64_t)j * P + p] += gw * (float)f->xhat[(int64_t)b * P + p];
       }
   }
-  if (f->fv || f->cv) connection_grads(f);
+  if (f->px || f->cv) connection_grads(f);
+  int st = FF_OK;
+  if (f->lr_a) st = lowrank_grads(f);
   f->stats.grad_s += ff_wall_seconds() - t0;
-  return FF_OK;
+  return st;
 }
 
 void ff_fit_zero_grad(FfFitNet *f) {
   if (f->g_enc_w) memset(f->g_enc_w, 0, (size_t)f->n * f->P * sizeof *f->g_enc_w);
   if (f->g_enc_b) memset(f->g_enc_b, 0, (size_t)f->n * sizeof *f->g_enc_b);
   if (f->g_conn) memset(f->g_conn, 0, (size_t)f->E * sizeof *f->g_conn);
+  if (f->g_lr_a) memset(f->g_lr_a, 0, (size_t)f->n * f->R * sizeof *f->g_lr_a);
+  if (f->g_lr_b) memset(f->g_lr_b, 0, (size_t)f->n * f->R * sizeof *f->g_lr_b);
 }
 
 /* The trainable gradient arrays of this rank, for the norm and Adam. */
@@ -87,11 +133,15 @@ static int groups(FfFitNet *f, Group *gr) {
     gr[n++] = (Group){f->enc_b, f->enc_bm, f->enc_bv, f->g_enc_b, f->n, "encoder bias"};
   }
   if (f->s.trainable & FF_TRAIN_CONNECTIONS) gr[n++] = (Group){f->conn_w, f->conn_m, f->conn_v, f->g_conn, f->E, "connection weight"};
+  if (f->s.trainable & FF_TRAIN_LOWRANK) {
+    gr[n++] = (Group){f->lr_a, f->lr_am, f->lr_av, f->g_lr_a, (int64_t)f->n * f->R, "low-rank A"};
+    gr[n++] = (Group){f->lr_b, f->lr_bm, f->lr_bv, f->g_lr_b, (int64_t)f->n * f->R, "low-rank B"};
+  }
   return n;
 }
 
 int ff_fit_grad_norm(FfFitNet *f, double *norm) {
-  Group gr[3];
+  Group gr[5];
   const int ng = groups(f, gr);
   /* exact and order-free: scale by the global max (an exact reduction) into [0, 1], cut each square
    * down to a multiple of 2^-100 and add them exactly (exact.h) */
@@ -130,7 +180,7 @@ int ff_fit_grad_norm(FfFitNet *f, double *norm) {
 }
 
 int ff_fit_adam(FfFitNet *f, double lr, double beta1, double beta2, double eps, double scale) {
-  Group gr[3];
+  Group gr[5];
   const int ng = groups(f, gr);
   f->adam_t++;
   const double c1 = 1.0 - pow(beta1, (double)f->adam_t), c2 = 1.0 - pow(beta2, (double)f->adam_t);
@@ -160,6 +210,9 @@ int ff_fit_adam(FfFitNet *f, double lr, double beta1, double beta2, double eps, 
     if (bad_group >= 0 && gr[bad_group].p == f->enc_w)
       return FF_ERROR(FF_ERR_INPUT, "Adam diverged: the encoder weight of neuron %lld for fitted neuropil %lld is %g",
                       (long long)net->gid[bad / f->P], (long long)(bad % f->P), gr[bad_group].p[bad]);
+    if (bad_group >= 0 && (gr[bad_group].p == f->lr_a || gr[bad_group].p == f->lr_b))
+      return FF_ERROR(FF_ERR_INPUT, "Adam diverged: the %s of neuron %lld, component %lld is %g", gr[bad_group].what,
+                      (long long)net->gid[bad / f->R], (long long)(bad % f->R), gr[bad_group].p[bad]);
     if (bad_group >= 0 && gr[bad_group].p == f->enc_b)
       return FF_ERROR(FF_ERR_INPUT, "Adam diverged: the encoder bias of neuron %lld is %g", (long long)net->gid[bad],
                       gr[bad_group].p[bad]);

@@ -57,7 +57,16 @@ void ff_fit_init_state(uint64_t seed, int64_t gid, uint32_t key, double v_sd, do
 
 static int64_t to_fixed(double w) { return (int64_t)llrint(w * (double)(1ull << FF_FIT_FIX)); }
 
+/* The low-rank B^T bound: |B| x the neurons that spike in one step stays far inside int64 in fixed point. */
+#define LOWRANK_B_MAX 1e3f
+
 int ff_fit_sync_weights(FfFitNet *f) {
+  for (int64_t q = 0; f->lr_b && q < (int64_t)f->n * f->R; ++q) {
+    if (!(fabsf(f->lr_b[q]) < LOWRANK_B_MAX))
+      return FF_ERROR(FF_ERR_INPUT, "low-rank B of neuron %lld, component %d is %g, outside +-%g ([fit] lr too large?)",
+                      (long long)f->net->gid[q / f->R], (int)(q % f->R), f->lr_b[q], LOWRANK_B_MAX);
+    f->lr_bq[q] = to_fixed(f->lr_b[q]);
+  }
   if (f->conn_w == NULL) return FF_OK;
   for (int64_t e = 0; e < f->E; ++e) {
     if (!(fabsf(f->conn_w[e]) < 1e6f))
@@ -83,6 +92,15 @@ int ff_fit_reset_params(FfFitNet *f) {
       f->enc_w[(int64_t)j * P + p] = (float)(s->enc_init_sd_mV * z / sqrt((double)P));
     }
   }
+  /* low-rank term: A LeCun-normal (sd 1/sqrt(r)), keyed by neuron and component; B = 0 */
+  for (int32_t j = 0; f->lr_a && j < f->n; ++j)
+    for (int32_t k = 0; k < f->R; ++k) {
+      uint32_t r[4];
+      ff_rng4(s->seed, FF_STREAM_FIT_LOWRANK, (uint32_t)net->gid[j], (uint32_t)k, 0, r);
+      const double z = sqrt(-2.0 * log(ff_u01(r[0]))) * cos(6.283185307179586 * ff_u01(r[1]));
+      f->lr_a[(int64_t)j * f->R + k] = (float)(z / sqrt((double)f->R));
+      f->lr_b[(int64_t)j * f->R + k] = 0.0f;
+    }
   /* connections: weight w_syn x signed synapse count */
   for (int64_t e = 0; e < f->E; ++e) f->conn_w[e] = (float)(s->model->w_syn * (double)net->weight[e]);
   return ff_fit_sync_weights(f);
@@ -95,7 +113,8 @@ void ff_fit_destroy(FfFitNet **pf) {
                   f->conn_w, f->conn_m, f->conn_v, f->g_conn, f->conn_sign, f->wq, f->v, f->g, f->w, f->hold,
                   f->count, f->next_bg, f->acc, f->ev, f->eg, f->ec, f->fv, f->fg, f->fc, f->cv, f->cg, f->cc,
                   f->st_s, f->st_sg, f->st_held, f->xmark, f->px, f->plast, f->np_row_syn, f->dldc, f->xhat, f->keys,
-                  f->chunk_lo, f->apow};
+                  f->chunk_lo, f->apow, f->lr_a, f->lr_b, f->lr_am, f->lr_av, f->lr_bm, f->lr_bv, f->g_lr_a,
+                  f->g_lr_b, f->lr_bq, f->lr_u, f->lr_ubar, f->lr_xbar, f->lr_xlast, f->lr_v, f->lr_ud, f->lr_nz};
   for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; ++k) free(bufs[k]);
   if (f->emit)
     for (int c = 0; c < f->n_chunks; ++c) free(f->emit[c].v);
@@ -128,6 +147,26 @@ static int create_params(FfFitNet *f) {
   /* connections: weight w_syn x signed synapse count */
   FF_TRY(FF_MALLOC(f->wq, f->E, "fixed-point weights"));
   FF_TRY(FF_MALLOC(f->conn_w, f->E, "connection weights"));
+  if (s->trainable & FF_TRAIN_LOWRANK) {
+    f->R = s->lowrank_rank;
+    if (f->R < 1 || f->R > f->net->n_global)
+      return FF_ERROR(FF_ERR_INPUT, "[fit] lowrank_rank = %d: give 1 to the neuron count (%lld)", f->R,
+                      (long long)f->net->n_global);
+    const int64_t nr = (int64_t)f->n * f->R;
+    FF_TRY(FF_MALLOC(f->lr_a, nr, "low-rank A"));
+    FF_TRY(FF_MALLOC(f->lr_b, nr, "low-rank B"));
+    FF_TRY(FF_MALLOC(f->lr_bq, nr, "low-rank B"));
+    FF_TRY(FF_CALLOC(f->lr_am, nr, "low-rank Adam state"));
+    FF_TRY(FF_CALLOC(f->lr_av, nr, "low-rank Adam state"));
+    FF_TRY(FF_CALLOC(f->lr_bm, nr, "low-rank Adam state"));
+    FF_TRY(FF_CALLOC(f->lr_bv, nr, "low-rank Adam state"));
+    FF_TRY(FF_CALLOC(f->g_lr_a, nr, "low-rank gradient"));
+    FF_TRY(FF_CALLOC(f->g_lr_b, nr, "low-rank gradient"));
+    FF_TRY(FF_CALLOC(f->lr_u, (int64_t)f->D * f->B * f->R + 1, "low-rank input"));
+    FF_TRY(FF_MALLOC(f->lr_ud, (int64_t)f->B * f->R, "low-rank input"));
+    FF_TRY(FF_CALLOC(f->lr_nz, f->B, "low-rank input"));
+    FF_TRY(FF_MALLOC(f->lr_v, (int64_t)f->B * f->R, "low-rank projection"));
+  }
   FF_TRY(ff_fit_reset_params(f));
   if (s->trainable & FF_TRAIN_CONNECTIONS) {
     FF_TRY(FF_CALLOC(f->conn_m, f->E, "connection Adam state"));
@@ -164,18 +203,26 @@ static int create_traces(FfFitNet *f) {
     FF_TRY(FF_MALLOC(f->eg, nb, "encoder traces"));
     FF_TRY(FF_MALLOC(f->ec, nb, "encoder traces"));
   }
-  if (!(s->trainable & FF_TRAIN_CONNECTIONS)) return FF_OK;
-  if (s->etrace_decay > 0.0) {
+  if (!(s->trainable & (FF_TRAIN_CONNECTIONS | FF_TRAIN_LOWRANK))) return FF_OK;
+  if (s->etrace_decay > 0.0) { /* ES-D-RTRL: the postsynaptic factor, shared by connections and the low-rank term */
     FF_TRY(FF_MALLOC(f->fv, nb, "ES traces"));
     FF_TRY(FF_MALLOC(f->fg, nb, "ES traces"));
     FF_TRY(FF_MALLOC(f->fc, nb, "ES traces"));
-    FF_TRY(FF_MALLOC(f->px, (int64_t)f->n_pre * f->B, "presynaptic traces"));
-    FF_TRY(FF_MALLOC(f->plast, (int64_t)f->n_pre * f->B, "presynaptic traces"));
     FF_TRY(FF_MALLOC(f->apow, s->steps + 1, "decay powers"));
     f->apow[0] = 1.0;
     for (int32_t k = 1; k <= s->steps; ++k) f->apow[k] = f->apow[k - 1] * s->etrace_decay;
-    return FF_OK;
+    if (s->trainable & FF_TRAIN_LOWRANK) {
+      FF_TRY(FF_MALLOC(f->lr_ubar, (int64_t)f->R * f->B, "low-rank traces"));
+      FF_TRY(FF_MALLOC(f->lr_xbar, nb, "low-rank traces"));
+      FF_TRY(FF_MALLOC(f->lr_xlast, nb, "low-rank traces"));
+    }
+    if (!(s->trainable & FF_TRAIN_CONNECTIONS)) return FF_OK;
+    FF_TRY(FF_MALLOC(f->px, (int64_t)f->n_pre * f->B, "presynaptic traces"));
+    return FF_MALLOC(f->plast, (int64_t)f->n_pre * f->B, "presynaptic traces");
   }
+  if (s->trainable & FF_TRAIN_LOWRANK)
+    return FF_ERROR(FF_ERR_INPUT, "[fit] trainable = lowrank is trained by ES-D-RTRL: set [fit] etrace_decay > 0 "
+                                  "(0.99; D-RTRL would keep a trace per pair of neurons for B)");
   const double bytes = (double)f->E * f->B * 3 * sizeof(float);
   if (bytes > s->max_trace_bytes)
     return FF_ERROR(FF_ERR_INPUT,
@@ -289,6 +336,12 @@ static void start_batch(FfFitNet *f, const double *x, const uint32_t *key) {
       if (f->fv) f->fv[k] = f->fg[k] = f->fc[k] = 0.0f;
     }
   }
+  if (f->lr_u) memset(f->lr_u, 0, ((size_t)f->D * B * f->R + 1) * sizeof *f->lr_u);
+  if (f->lr_ubar) {
+    memset(f->lr_ubar, 0, (size_t)f->R * B * sizeof *f->lr_ubar);
+    memset(f->lr_xbar, 0, (size_t)f->n * B * sizeof *f->lr_xbar);
+    memset(f->lr_xlast, 0, (size_t)f->n * B * sizeof *f->lr_xlast);
+  }
   if (f->px) {
     memset(f->px, 0, (size_t)f->n_pre * B * sizeof *f->px);
     memset(f->plast, 0, (size_t)f->n_pre * B * sizeof *f->plast);
@@ -328,6 +381,39 @@ static void deliver(FfFitNet *f, int32_t k) {
   f->stats.events += events;
 }
 
+/* The low-rank term at step t: u(t) of each sample as numbers (lr_ud), which samples have any (lr_nz),
+ * and ES's trace ubar = a ubar + u. Returns whether any sample has input. */
+static int lowrank_step(FfFitNet *f, int32_t t) {
+  const int32_t B = f->B, Bc = f->Bcur, R = f->R, k = t % f->D;
+  const double scale = 1.0 / (double)(1ull << FF_FIT_FIX), a = f->s.etrace_decay;
+  int any = 0;
+  for (int32_t b = 0; b < Bc; ++b) {
+    const int64_t *u = f->lr_u + ((int64_t)k * B + b) * R;
+    double *ud = f->lr_ud + (int64_t)b * R;
+    f->lr_nz[b] = 0;
+    for (int32_t r = 0; r < R; ++r) {
+      ud[r] = (double)u[r] * scale;
+      f->lr_nz[b] |= u[r] != 0;
+    }
+    any |= f->lr_nz[b];
+    if (f->lr_ubar)
+      for (int32_t r = 0; r < R; ++r) f->lr_ubar[(int64_t)r * B + b] = a * f->lr_ubar[(int64_t)r * B + b] + ud[r];
+  }
+  return any;
+}
+
+/* Neuron j's low-rank input in sample b, sum_k A_jk u_k, in fixed point (bounded: A is finite, u by
+ * the bound on B; the clamp keeps a diverging run defined until Adam names it). */
+static int64_t lowrank_input(const FfFitNet *f, int32_t j, int32_t b) {
+  const float *a = f->lr_a + (int64_t)j * f->R;
+  const double *u = f->lr_ud + (int64_t)b * f->R;
+  double I = 0.0;
+  for (int32_t r = 0; r < f->R; ++r) I += (double)a[r] * u[r];
+  if (!(I > -1e6)) I = -1e6;
+  if (I > 1e6) I = 1e6;
+  return to_fixed(I);
+}
+
 /* Every neuron-trial advances one step and updates its traces; spikes go to the chunk's list. */
 static int update(FfFitNet *f, int32_t t) {
   const FfFitSetup *s = &f->s;
@@ -336,6 +422,7 @@ static int update(FfFitNet *f, int32_t t) {
   const float kappa = t >= s->warmup ? 1.0f : 0.0f, scale = (float)(1.0 / (double)(1ull << FF_FIT_FIX));
   const float a = (float)s->etrace_decay;
   const double log1mp = log1p(-s->background_hz * s->model->dt_ms * 1e-3);
+  const int lr_on = f->lr_a != NULL && lowrank_step(f, t);
   int status = FF_OK;
 #pragma omp parallel for schedule(static) num_threads(s->threads > 0 ? s->threads : 1)
   for (int c = 0; c < f->n_chunks; ++c) {
@@ -344,7 +431,9 @@ static int update(FfFitNet *f, int32_t t) {
       const int64_t gid = f->net->gid[j];
       for (int32_t b = 0; b < Bc; ++b) {
         const int64_t k = (int64_t)j * B + b;
-        const float in = (float)f->acc[k] * scale;
+        int64_t q = f->acc[k];
+        if (lr_on && f->lr_nz[b]) q += lowrank_input(f, j, b);
+        const float in = (float)q * scale;
         f->acc[k] = 0;
         float xi = 0.0f;
         if (f->next_bg[k] == t) {
@@ -404,6 +493,27 @@ static int end_window(FfFitNet *f) {
   return st;
 }
 
+/* After window [t0, t0 + D): this rank's share of u for the next window, u_k(t + D) = sum over its
+ * neurons j that spiked at t of B_kj (fixed point: an integer sum, the same for any partition), and
+ * ES's trace of each neuron's delayed spikes, xbar = a^(t + D - last) xbar + 1 on arrival. */
+static void lowrank_partial(FfFitNet *f, int32_t t0) {
+  const int32_t B = f->B, R = f->R, D = f->D;
+  memset(f->lr_u, 0, (size_t)D * B * R * sizeof *f->lr_u);
+  for (int c = 0; c < f->n_chunks; ++c)
+    for (int64_t i = 0; i < f->emit[c].n; ++i) {
+      const Emit *e = &f->emit[c].v[i];
+      int64_t *u = f->lr_u + ((int64_t)(e->t - t0) * B + e->b) * R;
+      const int64_t *bq = f->lr_bq + (int64_t)e->j * R;
+      for (int32_t r = 0; r < R; ++r) u[r] += bq[r];
+      const int32_t ta = e->t + D; /* the spikes of a neuron come in time order */
+      if (f->lr_xbar && ta < f->s.steps) {
+        const int64_t q = (int64_t)e->j * B + e->b;
+        f->lr_xbar[q] = (float)(f->apow[ta - f->lr_xlast[q]] * f->lr_xbar[q]) + 1.0f;
+        f->lr_xlast[q] = ta;
+      }
+    }
+}
+
 /* Collective: all ranks of f->s.comm must call it. After window [t0, t0 + D): pack its spikes,
  * exchange them, and sort the arrivals of the next window by (step, trial); presynaptic ES traces
  * take their arrivals in time order. status != FF_OK tells the other ranks to stop. */
@@ -422,6 +532,7 @@ static int exchange_window(FfFitNet *f, int32_t t0, int status) {
         send[q++] = ff_spike_pack(net->new_base + e->j, e->t - t0, e->b);
       }
   }
+  if (f->lr_a && status == FF_OK) lowrank_partial(f, t0);
   /* a failure to record is reported through the exchange, so that no rank waits */
   FF_CALL(status, end_window(f));
   const uint64_t *recv;
@@ -429,6 +540,9 @@ static int exchange_window(FfFitNet *f, int32_t t0, int status) {
   FfExchangeStats xs = {0, 0, 0.0, 0.0};
   const double t_x = ff_wall_seconds();
   FF_TRY(ff_exchange_run(f->x, n, status, &recv, &got, &xs));
+  /* every rank got here (a failure anywhere fails the exchange everywhere): u of the next window */
+  if (f->lr_a)
+    FF_TRY(FF_MPI(MPI_Allreduce(MPI_IN_PLACE, f->lr_u, (int)((int64_t)D * B * f->R), MPI_INT64_T, MPI_SUM, f->s.comm)));
   f->stats.exchange_s += ff_wall_seconds() - t_x;
   FF_TRY(ff_arrivals_sort(&f->arr, net, recv, got));
   if (f->px) { /* arrivals at step t0 + D + k: eps = a^(t - last) eps + 1 */
@@ -497,8 +611,12 @@ int ff_fit_forward(FfFitNet *f, int32_t B, const double *x, const uint32_t *key,
   f->traces = traces;
   f->rec.n = 0;
   /* traces are buffers of the trainer; a forward without them leaves them alone */
-  float *ev = f->ev, *fv = f->fv, *cv = f->cv, *px = f->px, *st = f->st_s;
-  if (!traces) f->ev = f->fv = f->cv = f->px = f->st_s = NULL;
+  float *ev = f->ev, *fv = f->fv, *cv = f->cv, *px = f->px, *st = f->st_s, *xbar = f->lr_xbar;
+  double *ubar = f->lr_ubar;
+  if (!traces) {
+    f->ev = f->fv = f->cv = f->px = f->st_s = f->lr_xbar = NULL;
+    f->lr_ubar = NULL;
+  }
   start_batch(f, x, key);
   ff_arrivals_clear(&f->arr);
   int status = FF_OK;
@@ -515,6 +633,8 @@ int ff_fit_forward(FfFitNet *f, int32_t B, const double *x, const uint32_t *key,
     f->cv = cv;
     f->px = px;
     f->st_s = st;
+    f->lr_xbar = xbar;
+    f->lr_ubar = ubar;
   }
   /* the last window has no exchange: the rates' sum tells the ranks of a failure in it */
   if (f->px && traces && status == FF_OK) /* decay every presynaptic trace to the last step */
@@ -522,12 +642,21 @@ int ff_fit_forward(FfFitNet *f, int32_t B, const double *x, const uint32_t *key,
       f->px[q] = (float)(f->apow[s->steps - 1 - f->plast[q]] * f->px[q]);
       f->plast[q] = s->steps - 1;
     }
+  if (f->lr_xbar && traces && status == FF_OK) /* and every delayed-spike trace */
+    for (int64_t q = 0; q < (int64_t)f->n * f->B; ++q) {
+      f->lr_xbar[q] = (float)(f->apow[s->steps - 1 - f->lr_xlast[q]] * f->lr_xbar[q]);
+      f->lr_xlast[q] = s->steps - 1;
+    }
   return neuropil_rates(f, B, status, rates);
 }
 
 void ff_fit_view(FfFitNet *f, FfFitView *v) {
-  *v = (FfFitView){f->n, f->P, f->B, f->E, f->enc_w, f->enc_b, f->enc_m, f->enc_v, f->enc_bm, f->enc_bv,
-                   f->conn_w, f->conn_m, f->conn_v, f->g_enc_w, f->g_enc_b, f->g_conn, f->adam_t, f->count, f->w};
+  *v = (FfFitView){.n_local = f->n, .n_np = f->P, .batch = f->B, .n_conn = f->E, .enc_w = f->enc_w,
+                   .enc_b = f->enc_b, .enc_m = f->enc_m, .enc_v = f->enc_v, .enc_bm = f->enc_bm, .enc_bv = f->enc_bv,
+                   .conn_w = f->conn_w, .conn_m = f->conn_m, .conn_v = f->conn_v, .g_enc_w = f->g_enc_w,
+                   .g_enc_b = f->g_enc_b, .g_conn = f->g_conn, .lr_rank = f->R, .lr_a = f->lr_a, .lr_b = f->lr_b,
+                   .lr_am = f->lr_am, .lr_av = f->lr_av, .lr_bm = f->lr_bm, .lr_bv = f->lr_bv, .g_lr_a = f->g_lr_a,
+                   .g_lr_b = f->g_lr_b, .adam_t = f->adam_t, .count = f->count, .ext_w = f->w};
 }
 
 void ff_fit_stats(const FfFitNet *f, FfFitStats *s) { *s = f->stats; }

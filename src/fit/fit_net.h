@@ -29,6 +29,17 @@ struct FfFitNet {
   int8_t *conn_sign;
   int64_t *wq;   /* [E] fixed-point weights, 2^-FF_FIT_FIX mV */
   int64_t adam_t;
+  /* the low-rank term (fit.h): R components; rows [n x R] of A and of B^T, B^T in fixed point */
+  int32_t R;
+  float *lr_a, *lr_b, *lr_am, *lr_av, *lr_bm, *lr_bv, *g_lr_a, *g_lr_b;
+  int64_t *lr_bq;
+  int64_t *lr_u;       /* [D x B x R + 1] u of the current window's steps (fixed point), summed over ranks */
+  double *lr_ubar;     /* [R x B] ES presynaptic trace of u */
+  float *lr_xbar;      /* [n x B] ES trace of each own neuron's delayed spikes (lazy, as px) */
+  int32_t *lr_xlast;
+  double *lr_ud;       /* [B x R] u of the current step as numbers */
+  uint8_t *lr_nz;      /* [B] whether a sample has any low-rank input this step */
+  double *lr_v;        /* [R x B] sum_i A_ik G_ib, the backward pass's projection */
   /* neuron-trial state [n x B] */
   float *v, *g, *w;
   uint8_t *hold;

@@ -253,6 +253,15 @@ static int arrays(Trainer *t, FfCheckpointArray *a) {
     a[k++] = (FfCheckpointArray){"/adam/connection_m", F, v.conn_m, 1, t->e_total, 1, t->e_offset, v.n_conn};
     a[k++] = (FfCheckpointArray){"/adam/connection_v", F, v.conn_v, 1, t->e_total, 1, t->e_offset, v.n_conn};
   }
+  if (t->trainable & FF_TRAIN_LOWRANK) { /* A [N x r] and B^T [N x r]: rows of the rank's neurons */
+    const int64_t R = v.lr_rank;
+    a[k++] = (FfCheckpointArray){"/params/lowrank_a", F, v.lr_a, 2, N, R, r0, nl};
+    a[k++] = (FfCheckpointArray){"/params/lowrank_b", F, v.lr_b, 2, N, R, r0, nl};
+    a[k++] = (FfCheckpointArray){"/adam/lowrank_a_m", F, v.lr_am, 2, N, R, r0, nl};
+    a[k++] = (FfCheckpointArray){"/adam/lowrank_a_v", F, v.lr_av, 2, N, R, r0, nl};
+    a[k++] = (FfCheckpointArray){"/adam/lowrank_b_m", F, v.lr_bm, 2, N, R, r0, nl};
+    a[k++] = (FfCheckpointArray){"/adam/lowrank_b_v", F, v.lr_bv, 2, N, R, r0, nl};
+  }
   return k;
 }
 
@@ -263,7 +272,7 @@ static FfCheckpointIdentity identity(const Trainer *t) {
 
 /* Collective. */
 static int checkpoint_write(Trainer *t, const char *path) {
-  FfCheckpointArray a[9];
+  FfCheckpointArray a[15];
   const int na = arrays(t, a);
   const FfCheckpointIdentity id = identity(t);
   FfFitView v;
@@ -275,7 +284,7 @@ static int checkpoint_write(Trainer *t, const char *path) {
 /* Collective. Reads a checkpoint into the trainer; params_only: its parameters (and Adam's state),
  * not its counters and history. */
 static int checkpoint_read(Trainer *t, const char *path, int params_only) {
-  FfCheckpointArray a[9];
+  FfCheckpointArray a[15];
   const int na = arrays(t, a);
   const FfCheckpointIdentity id = identity(t);
   FfCheckpointState s;
@@ -361,7 +370,8 @@ static int make_network(Trainer *t, int32_t *steps, int32_t *warmup) {
   if (*steps < 2) return FF_ERROR(FF_ERR_INPUT, "[fit] sample_ms = %g is less than two steps", sample_ms);
   FfFitSetup fs = {.model = S->model, .net = S->net, .n_np = t->P, .np_of = t->np_of, .batch = t->B, .steps = *steps,
                    .warmup = *warmup, .background_hz = cfg->fit_background_hz,
-                   .x_scale = cfg->max_rate_hz, .trainable = t->trainable, .etrace_decay = cfg->etrace_decay,
+                   .x_scale = cfg->max_rate_hz, .trainable = t->trainable, .lowrank_rank = (int32_t)cfg->lowrank_rank,
+                   .etrace_decay = cfg->etrace_decay,
                    .keep_sign = cfg->keep_sign, .enc_init_mV = cfg->encoder_bias_mV,
                    .enc_init_sd_mV = cfg->encoder_sd_mV, .max_trace_bytes = cfg->max_trace_mb * 1e6,
                    .seed = (uint64_t)cfg->seed, .threads = S->threads, .exchange = cfg->exchange, .comm = t->comm};
@@ -399,8 +409,11 @@ static int setup(Trainer *t) {
          cfg->activity, rec->id, (long long)rec->T, rec->fs_hz, t->P, (long long)t->sp.fit, (long long)t->sp.fit - 1,
          t->B, (long long)(t->sp.test0 - t->sp.val0), (long long)t->sp.val0, (long long)t->sp.test0 - 1,
          (long long)t->n_test, (long long)t->n_train, t->bins.n, cfg->bin_size_hz);
-  ff_log("round 1: %d steps per sample (%d warm-up), background %g Hz, training %s%s with %s, loss %s, lr %g",
-         steps, warmup, cfg->fit_background_hz, cfg->trainable, cfg->keep_sign ? " (signs kept)" : "",
+  char rank_text[48] = "";
+  if (t->trainable & FF_TRAIN_LOWRANK) snprintf(rank_text, sizeof rank_text, " (rank %lld)", (long long)cfg->lowrank_rank);
+  ff_log("round 1: %d steps per sample (%d warm-up), background %g Hz, training %s%s%s with %s, loss %s, lr %g",
+         steps, warmup, cfg->fit_background_hz, cfg->trainable, rank_text,
+         (t->trainable & FF_TRAIN_CONNECTIONS) && cfg->keep_sign ? " (signs kept)" : "",
          cfg->etrace_decay > 0 ? "ES-D-RTRL" : "D-RTRL", cfg->loss == FF_LOSS_MAE ? "mae" : cfg->loss == FF_LOSS_HUBER ? "huber" : "mse",
          cfg->lr);
   return FF_OK;

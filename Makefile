@@ -195,7 +195,7 @@ check-slurm: $(PROGS)
 demo:
 	@tools/install-deps.sh
 	@$(MAKE) --no-print-directory all
-	@tools/demo.sh $(NP)
+	@COMPAT=$(COMPAT) tools/demo.sh $(NP)
 
 # the evaluation table: 5 seeds x (the fit on a synthetic brain, the same on its shuffled twin), ~30
 # minutes on 2 cores (tools/evaluate); make evaluate NP=4 SEEDS="1 2 3"

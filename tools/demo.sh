@@ -3,7 +3,8 @@
 # (round 1, round 2, prediction, metrics, figures) on a small synthetic brain with synthetic
 # recordings; ends with the metrics table. The recordings come from flyfit-synth's realistic model
 # (ACTIVITY_MODEL=brainscale: flyfit's own network, the known answer); they are made afresh each run.
-# usage: [ACTIVITY_MODEL=realistic|brainscale] tools/demo.sh [RANKS]
+# COMPAT=brainscale fits with [fit] compat = brainscale (the original's settings) into out/demo/fit-compat.
+# usage: [ACTIVITY_MODEL=realistic|brainscale] [COMPAT=brainscale] tools/demo.sh [RANKS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 np=${1:-2}
@@ -21,8 +22,15 @@ mpirun -np "$np" --oversubscribe bin/flyfit jobs/demo.ini
 tools/flyfit-plot $D/results.h5 -o $D/figures --quiet  # a simulation has no fit sections
 echo "demo: simulation results in $D/results.h5, spikes in $D/spikes.txt, figures in $D/figures/"
 
-F=$D/fit
-mkdir -p $F
+F=$D/fit  # the recordings (jobs/demo-fit.ini reads them here) and, by default, the results
+R=$F
+compat=()
+case ${COMPAT:-none} in
+  none) ;;
+  brainscale) R=$D/fit-compat; compat=(--set fit.compat=brainscale --set output.dir=$R) ;;
+  *) echo "demo: COMPAT=$COMPAT: it is brainscale (or unset)" >&2; exit 1 ;;
+esac
+mkdir -p $F $R
 model=${ACTIVITY_MODEL:-realistic}
 extra=()
 case $model in
@@ -33,6 +41,6 @@ esac
 echo "demo: synthetic recordings of a 1,500-neuron brain, $model model ($F/activity.h5)"
 bin/flyfit-synth --neurons 1500 --seed 1 -o $F/brain.h5 --activity $F/activity.h5 --frames 360 \
   --activity-model "$model" "${extra[@]}"
-echo "demo: mpirun -np $np bin/flyfit jobs/demo-fit.ini  (round 1, round 2, prediction, figures)"
-mpirun -np "$np" --oversubscribe bin/flyfit jobs/demo-fit.ini | tee $F/summary.txt
-echo "demo: fit results in $F/results.h5, checkpoints in $F/, figures in $F/figures/"
+echo "demo: mpirun -np $np bin/flyfit jobs/demo-fit.ini ${compat[*]} (round 1, round 2, prediction, figures)"
+mpirun -np "$np" --oversubscribe bin/flyfit jobs/demo-fit.ini "${compat[@]}" | tee $R/summary.txt
+echo "demo: fit results in $R/results.h5, checkpoints in $R/, figures in $R/figures/"

@@ -14,6 +14,9 @@ enum { FF_CONFIG_STR = 4096 };
 
 typedef enum { FF_MODE_SIMULATE = 0, FF_MODE_FIT = 1, FF_MODE_ROUND2 = 2, FF_MODE_PREDICT = 3, FF_MODE_ALL = 4 } FfMode;
 typedef enum { FF_PRESET_SHIU = 0, FF_PRESET_BRAINSCALE = 1 } FfPreset;
+typedef enum { FF_ENCODER_SCALED = 0, FF_ENCODER_HZ = 1 } FfEncoderInput;
+typedef enum { FF_INIT_RANDOM = 0, FF_INIT_FIXED = 1 } FfInitState;
+typedef enum { FF_COMPAT_NONE = 0, FF_COMPAT_BRAINSCALE = 1 } FfCompat;
 /* Order of the sub-steps within one time step; see src/sim/sim_cpu.c for both. */
 typedef enum { FF_ORDER_SHIU = 0, FF_ORDER_BRAINSCALE = 1 } FfStepOrder;
 typedef enum { FF_PARTITION_FILE = 0, FF_PARTITION_AUTO = 1 } FfPartitionSource;
@@ -92,6 +95,10 @@ typedef struct {
   double sample_ms;         /* 0 = one frame period */
   double fit_background_hz; /* Poisson background to every neuron */
   double encoder_bias_mV, encoder_sd_mV; /* initial encoder */
+  int encoder_input;        /* FfEncoderInput: rates / max_rate_hz, or in Hz */
+  bool shuffle;             /* shuffle the training samples every epoch */
+  int init_state;           /* FfInitState: a random initial state per sample, or one fixed draw */
+  int compat;               /* FfCompat: none, or as close to the original (BrainScale) as flyfit can be */
   int64_t checkpoint_every; /* epochs */
   double max_trace_mb;      /* limit of D-RTRL's per-connection traces per rank */
   /* round 2: the recurrent encoder/decoder */

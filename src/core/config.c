@@ -102,7 +102,11 @@ static const Key KEYS[] = {
     {"fit", "sample_ms", T_REAL, "0", 0, 1e7, NULL, "ms", "simulated time per sample; 0 = one frame period (1/fs)", OFF(sample_ms)},
     {"fit", "background_hz", T_REAL, "20", 0, 1e5, NULL, "Hz", "Poisson background to every neuron; each spike adds the neuron's encoder output to v", OFF(fit_background_hz)},
     {"fit", "encoder_bias_mV", T_REAL, "1.2", -1e3, 1e3, NULL, "mV", "initial encoder bias (the input weight of a neuron before training)", OFF(encoder_bias_mV)},
-    {"fit", "encoder_sd_mV", T_REAL, "1", 0, 1e3, NULL, "mV", "initial encoder weights ~ N(0, sd^2 / P) per (neuron, neuropil), inputs being rates / max_rate_hz", OFF(encoder_sd_mV)},
+    {"fit", "encoder_sd_mV", T_REAL, "1", 0, 1e3, NULL, "mV", "initial encoder weights ~ N(0, sd^2 / P) per (neuron, neuropil), on the inputs encoder_input gives", OFF(encoder_sd_mV)},
+    {"fit", "encoder_input", T_ENUM, "scaled", 0, 0, "scaled|hz", "", "what the encoder reads: scaled = rates / max_rate_hz (0..1); hz = rates in Hz (the original's)", OFF(encoder_input)},
+    {"fit", "shuffle", T_BOOL, "true", 0, 0, NULL, "", "shuffle the training samples every epoch; false = in recording order (the original's)", OFF(shuffle)},
+    {"fit", "init_state", T_ENUM, "random", 0, 0, "random|fixed", "", "initial state of a sample: random = its own draw of v ~ N(0, v_init_sd_mV), g ~ U(0, g_init_max_mV); fixed = one draw for every sample (the original's)", OFF(init_state)},
+    {"fit", "compat", T_ENUM, "none", 0, 0, "none|brainscale", "", "brainscale = as close to the original (BrainScale's drosophila_whole_brain_fitting.py) as flyfit can be: encoder_input = hz, encoder_bias_mV = 0, encoder_sd_mV = sqrt 2 (Kaiming), bin_size = 0.25, lr_decay = 1, shuffle = false, rnn_noise = 0.05 Hz, trainable = encoder, lowrank (rank 20, ES-D-RTRL 0.99), init_state = fixed; a key given that contradicts it is an error", OFF(compat)},
     {"fit", "checkpoint_every", T_INT, "1", 1, 1e9, NULL, "epochs", "checkpoint period (the best epoch is always kept)", OFF(checkpoint_every)},
     {"fit", "epochs_round2", T_INT, "30", 0, 32767, NULL, "", "epochs of round 2 (recurrent encoder/decoder)", OFF(epochs_round2)},
     {"fit", "rnn_hidden", T_INT, "256", 1, 65536, NULL, "", "GRU hidden units (H)", OFF(rnn_hidden)},
@@ -446,6 +450,56 @@ bool ff_mode_uses_activity(FfMode mode) {
   return mode == FF_MODE_FIT || mode == FF_MODE_ROUND2 || mode == FF_MODE_PREDICT || mode == FF_MODE_ALL;
 }
 
+static void value_text(const FfConfig *c, int k, char *buf, size_t cap);
+
+/* [fit] compat = brainscale: the keys it sets. A key left at its default takes the value; a key the
+ * file or --set gave must agree (compared as the configuration prints them; trainable as a set). */
+static int apply_compat(FfConfig *c) {
+  if (c->compat != FF_COMPAT_BRAINSCALE) return FF_OK;
+  char noise[64];
+  snprintf(noise, sizeof noise, "%.17g", 0.05 / c->max_rate_hz); /* 0.05 Hz, as a share of max_rate_hz */
+  const struct {
+    const char *section, *name, *value;
+  } SET[] = {{"fit", "encoder_input", "hz"},        {"fit", "encoder_bias_mV", "0"},
+             {"fit", "encoder_sd_mV", "1.4142135623730951"}, {"fit", "bin_size", "0.25"},
+             {"fit", "lr_decay", "1"},              {"fit", "shuffle", "false"},
+             {"fit", "rnn_noise", noise},           {"fit", "trainable", "encoder, lowrank"},
+             {"fit", "lowrank_rank", "20"},         {"fit", "etrace_decay", "0.99"},
+             {"fit", "init_state", "fixed"}};
+  const char *cfg = c->path[0] ? c->path : "configuration";
+  for (size_t q = 0; q < sizeof SET / sizeof SET[0]; ++q) {
+    const int k = key_find(SET[q].section, SET[q].name);
+    if (k < 0) return FF_ERROR(FF_ERR_INTERNAL, "compat: no key [%s] %s", SET[q].section, SET[q].name);
+    if (c->source[k] == FF_SRC_DEFAULT) {
+      FF_TRY(key_assign(c, k, SET[q].value, "[fit] compat = brainscale"));
+      c->source[k] = FF_SRC_PRESET;
+      continue;
+    }
+    FfConfig *want;
+    FF_TRY(FF_MALLOC(want, 1, "configuration"));
+    *want = *c;
+    int st = key_assign(want, k, SET[q].value, "[fit] compat = brainscale");
+    char have_text[FF_CONFIG_STR], want_text[FF_CONFIG_STR];
+    value_text(c, k, have_text, sizeof have_text);
+    value_text(want, k, want_text, sizeof want_text);
+    int same = strcmp(have_text, want_text) == 0;
+    if (st == FF_OK && !strcmp(SET[q].name, "trainable")) {
+      int a = 0, b = 0;
+      st = ff_config_trainable(c, &a);
+      FF_CALL(st, ff_config_trainable(want, &b));
+      same = a == b;
+    }
+    free(want);
+    FF_TRY(st);
+    if (!same)
+      return FF_ERROR(FF_ERR_INPUT,
+                      "%s: [%s] %s = %s contradicts [fit] compat = brainscale, which sets it to %s (the original's): "
+                      "remove the key, or set [fit] compat = none to depart from the original",
+                      cfg, SET[q].section, SET[q].name, have_text, want_text);
+  }
+  return FF_OK;
+}
+
 int ff_config_finish(FfConfig *c) {
   for (int k = 0; k < N_KEYS; ++k) {
     if (KEYS[k].def || c->source[k] != FF_SRC_DEFAULT) continue;
@@ -454,6 +508,7 @@ int ff_config_finish(FfConfig *c) {
     FF_TRY(key_assign(c, k, v, "preset"));
     c->source[k] = FF_SRC_PRESET;
   }
+  FF_TRY(apply_compat(c));
   const char *cfg = c->path[0] ? c->path : "configuration";
   if (ff_mode_uses_connectome(c->mode) && c->connectome[0] == '\0')
     return FF_ERROR(FF_ERR_INPUT, "%s: [data] connectome is not set; give the path of a connectome.h5 "

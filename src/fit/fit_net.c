@@ -326,7 +326,7 @@ static void start_batch(FfFitNet *f, const double *x, const uint32_t *key) {
         double z = f->enc_b[j];
         for (int32_t p = 0; p < P; ++p) z += (double)f->enc_w[(int64_t)j * P + p] * f->xhat[(int64_t)b * P + p];
         f->w[k] = z > 0.0 ? (float)z : 0.0f;
-        ff_fit_init_state(s->seed, gid, key[b], m->v_init_sd, m->g_init_max, &f->v[k], &f->g[k]);
+        ff_fit_init_state(s->seed, gid, s->fixed_init ? 0u : key[b], m->v_init_sd, m->g_init_max, &f->v[k], &f->g[k]);
         f->hold[k] = 0;
         f->count[k] = 0;
         f->next_bg[k] = s->background_hz > 0.0 ? ff_fit_bg_gap(s->seed, gid, key[b], -1, log1mp) - 1 : INT32_MAX;

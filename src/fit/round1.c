@@ -141,13 +141,13 @@ static int validate(Trainer *t, Score *s) {
 /* ---- training ----------------------------------------------------------------------------------- */
 
 /* The order of the n training samples in an epoch: a permutation keyed by (seed, epoch), sorting
- * by random keys, ties by index. perm [n]. */
+ * by random keys, ties by index ([fit] shuffle = false: all keys 0, the recording order). perm [n]. */
 static int sample_order(const Trainer *t, int64_t epoch, int64_t n, int64_t *perm) {
   uint64_t *key;
   FF_TRY(FF_MALLOC(key, n, "sample order"));
-  for (int64_t k = 0; k < n; ++k) {
-    uint32_t w[4];
-    ff_rng4(t->cfg->seed, FF_STREAM_FIT_SHUFFLE, (uint32_t)k, (uint32_t)epoch, 0, w);
+  for (int64_t k = 0; k < n; ++k) { /* [fit] shuffle = false: every key 0, so the recording's order */
+    uint32_t w[4] = {0, 0, 0, 0};
+    if (t->cfg->shuffle) ff_rng4(t->cfg->seed, FF_STREAM_FIT_SHUFFLE, (uint32_t)k, (uint32_t)epoch, 0, w);
     key[k] = (uint64_t)w[0] << 32 | w[1];
     perm[k] = k;
   }
@@ -370,7 +370,8 @@ static int make_network(Trainer *t, int32_t *steps, int32_t *warmup) {
   if (*steps < 2) return FF_ERROR(FF_ERR_INPUT, "[fit] sample_ms = %g is less than two steps", sample_ms);
   FfFitSetup fs = {.model = S->model, .net = S->net, .n_np = t->P, .np_of = t->np_of, .batch = t->B, .steps = *steps,
                    .warmup = *warmup, .background_hz = cfg->fit_background_hz,
-                   .x_scale = cfg->max_rate_hz, .trainable = t->trainable, .lowrank_rank = (int32_t)cfg->lowrank_rank,
+                   .x_scale = cfg->encoder_input == FF_ENCODER_HZ ? 1.0 : cfg->max_rate_hz,
+                   .fixed_init = cfg->init_state == FF_INIT_FIXED, .trainable = t->trainable, .lowrank_rank = (int32_t)cfg->lowrank_rank,
                    .etrace_decay = cfg->etrace_decay,
                    .keep_sign = cfg->keep_sign, .enc_init_mV = cfg->encoder_bias_mV,
                    .enc_init_sd_mV = cfg->encoder_sd_mV, .max_trace_bytes = cfg->max_trace_mb * 1e6,

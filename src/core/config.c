@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 typedef enum { T_INT, T_REAL, T_BOOL, T_STRING, T_ENUM } KeyType;
 
@@ -373,6 +374,10 @@ static int file_continue(FfConfig *c, int k, const char *more, const char *where
 
 int ff_config_load(FfConfig *c, const char *path) {
   if (strlen(path) >= sizeof c->path) return FF_ERROR(FF_ERR_INPUT, "config path too long: %s", path);
+  struct stat sb;
+  if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+    return FF_ERROR(FF_ERR_INPUT, "config file '%s' is %s, not a regular file; give the path of an INI file", path,
+                    S_ISDIR(sb.st_mode) ? "a directory" : "not a file");
   FILE *f = fopen(path, "r");
   if (f == NULL) return FF_ERROR(FF_ERR_INPUT, "cannot read config file '%s'; check the path", path);
   strcpy(c->path, path);
@@ -510,6 +515,10 @@ int ff_config_finish(FfConfig *c) {
   }
   FF_TRY(apply_compat(c));
   const char *cfg = c->path[0] ? c->path : "configuration";
+  if (c->spikes_txt && strcmp(c->spikes, "none") == 0)
+    return FF_ERROR(FF_ERR_INPUT, "%s: [output] spikes_txt = true contradicts [output] spikes = none (no spikes are "
+                                  "recorded to write): record some ([output] spikes = all or a list) or drop spikes_txt",
+                    cfg);
   if (ff_mode_uses_connectome(c->mode) && c->connectome[0] == '\0')
     return FF_ERROR(FF_ERR_INPUT, "%s: [data] connectome is not set; give the path of a connectome.h5 "
                                   "(bin/flyfit-synth -o FILE makes a synthetic one)", cfg);

@@ -35,6 +35,7 @@ typedef struct {
   int n_nodes;
   /* set by the mode */
   int started;           /* the log is open: the run got past its input checks (run.json is written) */
+  const char *phase;     /* the phase running (ff_run_phase) */
   FfSimOutput out;       /* mode simulate: this rank's spikes and states */
 } FfRun;
 
@@ -45,6 +46,10 @@ int ff_run_main(int argc, char **argv, const char *version, MPI_Comm comm);
 /* Collective. Opens [output] dir/flyfit.log (rank 0 writes it) once the mode's own inputs have
  * been checked, and marks the run as started. */
 int ff_run_open_log(FfRun *r);
+
+/* A phase starts ("simulate", "round1", "round2", "predict"): a stop or failure from now on names it in
+ * run.json, and rank 0 prepares the record that a signal outside a safe point leaves (signals.h). */
+void ff_run_phase(FfRun *r, const char *phase);
 
 /* The modes (src/run/simulate.c, src/run/fitting.c). Collective. */
 int ff_mode_simulate(FfRun *r);

@@ -1,8 +1,10 @@
 /* run.json: what a run was and what it gave, for collecting sweeps without parsing logs.
  *
  * Rank 0 gathers facts during the run (phases, summary lines) and main() writes
- * [output] dir/run.json at the end of every run that finished or stopped on a signal (its
- * "status" says which); a failed run leaves the earlier run.json alone, like every other output. The file is written under a
+ * [output] dir/run.json at the end of every run that got past its input checks: "status" done, stopped
+ * or failed, with the phase it ended in (a run refused on its inputs leaves the earlier run.json alone,
+ * like every other output; a signal outside a safe point leaves the record ff_run_phase prepared,
+ * signals.h). The file is written under a
  * temporary name and renamed. Fields: flyfit version (git describe), config hash (FNV-1a 64 of the
  * effective configuration text), mode, status and exit status, ranks, threads, nodes, hosts,
  * backend, transport and device of every rank, phase wall times, peak memory per rank, and the
@@ -25,9 +27,13 @@ typedef struct {
   const int *devices;       /* [ranks], -1 = none */
   const double *peak_rss_mb; /* [ranks] */
   double total_s;
+  const char *phase;     /* the phase running at a stop or failure (NULL: none) */
+  const char *resumable; /* what a rerun continues, for a stop (NULL: none) */
 } FfRunJson;
 
 /* Rank 0. Returns FF_OK or an I/O error (the run's own status is not changed by it). */
 int ff_runjson_write(const FfRunJson *r);
+/* Rank 0. The text run.json would hold, into *text (caller frees). */
+int ff_runjson_text(const FfRunJson *r, char **text);
 
 #endif

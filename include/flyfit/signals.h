@@ -6,8 +6,10 @@
  * collective it makes anyway, writes a checkpoint collectively and returns FF_STOPPED, which is
  * flyfit's exit status (75). Outside such a phase the first signal stops the process at once with
  * status 75: everything flyfit writes goes under a temporary name first, so no finished file is
- * damaged, and the requeued job redoes the phase. A second signal always stops at once, with status
- * 128 + the signal's number, leaving the previous checkpoint as it was. */
+ * damaged, and the requeued job redoes the phase; before it exits, rank 0 leaves the record the run
+ * prepared (ff_signals_record): run.json saying "stopped", in which phase and what resumes, and a line
+ * in flyfit.log. A second signal always stops at once, with status 128 + the signal's number, leaving
+ * the previous checkpoint as it was. */
 #ifndef FLYFIT_SIGNALS_H
 #define FLYFIT_SIGNALS_H
 
@@ -16,5 +18,11 @@ void ff_signals_install(void);
 void ff_signals_arm(int armed);
 /* The signal received (nonzero) since install; async-signal-safe to read. */
 int ff_signals_stop_requested(void);
+/* Rank 0, at the start of each phase: what a stop in it leaves. json: the whole text of run.json for
+ * a stop now; json_path and log_path: run.json and flyfit.log; phase: its name. The handler writes json
+ * to json_path + ".stop" and renames it over json_path, then appends a line naming the signal and the
+ * phase to log_path, with async-signal-safe calls only. Texts that do not fit the buffers are dropped
+ * (no record) with a warning. */
+void ff_signals_record(const char *json, const char *json_path, const char *log_path, const char *phase);
 
 #endif

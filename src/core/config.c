@@ -375,9 +375,8 @@ static int file_continue(FfConfig *c, int k, const char *more, const char *where
 int ff_config_load(FfConfig *c, const char *path) {
   if (strlen(path) >= sizeof c->path) return FF_ERROR(FF_ERR_INPUT, "config path too long: %s", path);
   struct stat sb;
-  if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
-    return FF_ERROR(FF_ERR_INPUT, "config file '%s' is %s, not a regular file; give the path of an INI file", path,
-                    S_ISDIR(sb.st_mode) ? "a directory" : "not a file");
+  if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) /* a device (/dev/null) or a pipe (<(...)) is read as text */
+    return FF_ERROR(FF_ERR_INPUT, "config file '%s' is a directory, not a file; give the path of an INI file", path);
   FILE *f = fopen(path, "r");
   if (f == NULL) return FF_ERROR(FF_ERR_INPUT, "cannot read config file '%s'; check the path", path);
   strcpy(c->path, path);

@@ -4,9 +4,13 @@
 
 #include "flyfit/error.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "flyfit/log.h"
 
 static volatile sig_atomic_t g_signal;  /* the first signal received, 0 = none */
 static volatile sig_atomic_t g_count;   /* signals received */
@@ -23,6 +27,54 @@ static void say(const char *a, int signo, const char *b) {
   (void)w;
 }
 
+/* The record of a stop (ff_signals_record); g_ready says it is whole. */
+static char g_json[1 << 16], g_json_path[4300], g_tmp_path[4308], g_log_path[4300], g_phase[64];
+static size_t g_json_len;
+static volatile sig_atomic_t g_ready;
+
+void ff_signals_record(const char *json, const char *json_path, const char *log_path, const char *phase) {
+  g_ready = 0;
+  const size_t n = strlen(json);
+  if (n >= sizeof g_json || strlen(json_path) + 8 >= sizeof g_json_path || strlen(log_path) >= sizeof g_log_path) {
+    ff_warn("the run.json of a stop does not fit its buffer: a signal will stop the run without one");
+    return;
+  }
+  memcpy(g_json, json, n + 1);
+  g_json_len = n;
+  snprintf(g_json_path, sizeof g_json_path, "%s", json_path);
+  snprintf(g_tmp_path, sizeof g_tmp_path, "%s.stop", json_path);
+  snprintf(g_log_path, sizeof g_log_path, "%s", log_path);
+  snprintf(g_phase, sizeof g_phase, "%s", phase);
+  g_ready = 1;
+}
+
+static void put_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    const ssize_t w = write(fd, p, n);
+    if (w <= 0) return;
+    p += w;
+    n -= (size_t)w;
+  }
+}
+
+/* Async-signal-safe: run.json of the stop, then the log line. */
+static void leave_record(int signo) {
+  if (!g_ready) return;
+  int fd = open(g_tmp_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd >= 0) {
+    put_all(fd, g_json, g_json_len);
+    close(fd);
+    rename(g_tmp_path, g_json_path);
+  }
+  fd = open(g_log_path, O_WRONLY | O_APPEND);
+  if (fd >= 0) {
+    const char *name = signo == SIGTERM ? "SIGTERM" : signo == SIGINT ? "SIGINT" : signo == SIGUSR1 ? "SIGUSR1" : "a signal";
+    const char *parts[] = {"stopped by ", name, " during ", g_phase, ": exit status 75; run.json says stopped\n"};
+    for (size_t k = 0; k < sizeof parts / sizeof parts[0]; ++k) put_all(fd, parts[k], strlen(parts[k]));
+    close(fd);
+  }
+}
+
 static void handler(int signo) {
   g_count = g_count + 1;
   if (g_count > 1) {
@@ -31,6 +83,7 @@ static void handler(int signo) {
   }
   g_signal = signo;
   if (!g_armed) {
+    leave_record(signo);
     say("flyfit: ", signo, " outside round-1 training: stopping now (earlier results and checkpoints are kept; "
                            "a rerun redoes this phase)\n");
     _exit(FF_STOPPED);
@@ -51,6 +104,7 @@ void ff_signals_install(void) {
 void ff_signals_arm(int armed) {
   g_armed = armed;
   if (!armed && g_signal) { /* a signal came while the phase was ending: honour it now */
+    leave_record(g_signal);
     say("flyfit: ", g_signal, " received: stopping after the phase\n");
     _exit(FF_STOPPED);
   }

@@ -113,6 +113,16 @@ static int runjson_body(FILE *f, void *ctx) {
   fprintf(f, ",\n  \"config_hash\": \"fnv1a64:%016llx\",\n  \"mode\": ", (unsigned long long)ff_fnv1a_str(r->config_text));
   put_string(f, r->mode);
   fprintf(f, ",\n  \"status\": \"%s\",\n  \"exit_status\": %d,\n", status, r->status);
+  if (r->phase && r->status != FF_OK) {
+    fprintf(f, "  \"phase\": ");
+    put_string(f, r->phase);
+    fprintf(f, ",\n");
+  }
+  if (r->resumable && r->status == FF_STOPPED) {
+    fprintf(f, "  \"resumable\": ");
+    put_string(f, r->resumable);
+    fprintf(f, ",\n");
+  }
   fprintf(f, "  \"ranks\": %d,\n  \"threads_per_rank\": %d,\n  \"nodes\": %d,\n  \"hosts\": [", r->ranks, r->threads,
           r->nodes);
   for (const char *p = r->hosts ? r->hosts : ""; *p;) {
@@ -139,7 +149,7 @@ static int runjson_body(FILE *f, void *ctx) {
     fprintf(f, ": %.6g", g_phase[k].s);
   }
   fprintf(f, "},\n  \"total_seconds\": %.6g,\n  \"peak_memory_mb\": [", r->total_s);
-  for (int q = 0; q < r->ranks; ++q) fprintf(f, "%s%.1f", q ? ", " : "", r->peak_rss_mb ? r->peak_rss_mb[q] : 0.0);
+  for (int q = 0; r->peak_rss_mb && q < r->ranks; ++q) fprintf(f, "%s%.1f", q ? ", " : "", r->peak_rss_mb[q]);
   fprintf(f, "],\n  \"metrics\": {");
   for (int k = 0; k < g_n_metric; ++k) {
     fprintf(f, "%s\n    ", k ? "," : "");
@@ -148,6 +158,20 @@ static int runjson_body(FILE *f, void *ctx) {
     put_value(f, g_metric[k].value);
   }
   fprintf(f, "%s}\n}\n", g_n_metric ? "\n  " : "");
+  return FF_OK;
+}
+
+int ff_runjson_text(const FfRunJson *r, char **text) {
+  size_t n = 0;
+  *text = NULL;
+  FILE *f = open_memstream(text, &n);
+  if (f == NULL) return FF_ERROR(FF_ERR_NOMEM, "out of memory for the text of run.json");
+  runjson_body(f, (void *)r);
+  if (fclose(f) != 0) {
+    free(*text);
+    *text = NULL;
+    return FF_ERROR(FF_ERR_NOMEM, "out of memory for the text of run.json");
+  }
   return FF_OK;
 }
 

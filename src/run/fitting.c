@@ -95,6 +95,7 @@ int ff_mode_fitting(FfRun *r) {
     }
   }
   if (st == FF_OK) st = ff_run_open_log(r);
+  if (st == FF_OK) ff_run_phase(r, train1 ? "round1" : mode == FF_MODE_ROUND2 ? "round2" : "predict");
   double t_phase = MPI_Wtime();
   if (st == FF_OK && !train1) ff_log("round 1: the trained network of %s", ck1);
   if (st == FF_OK && mode == FF_MODE_PREDICT) ff_log("round 2: the trained GRU of %s", ck2);
@@ -102,6 +103,7 @@ int ff_mode_fitting(FfRun *r) {
   if (train1) ff_runjson_phase("round1", MPI_Wtime() - t_phase);
   t_phase = MPI_Wtime();
   if (st == FF_OK && (mode == FF_MODE_ROUND2 || mode == FF_MODE_ALL)) {
+    ff_run_phase(r, "round2");
     const double *rates = ff_round1_sim_rates(r1);
     if (rates == NULL) { /* round 2 on its own: round 1's rates over the training frames, again */
       st = ff_ranks_agree(ff_round1_simulate(r1, 0, ff_round1_train_frames(r1) - 1, &sim), comm);
@@ -125,6 +127,7 @@ int ff_mode_fitting(FfRun *r) {
     t_phase = MPI_Wtime();
   }
   if (st == FF_OK && (mode == FF_MODE_PREDICT || mode == FF_MODE_ALL)) {
+    ff_run_phase(r, "predict");
     const FfPredictSetup ps = {cfg, r->config_text, r->version, r->hosts, mode == FF_MODE_ALL ? "all" : "predict", r1,
                                &r2, have_r2o ? &r2o : NULL, plot_tool(), threads, comm};
     if (ps.plot_tool == NULL && cfg->figures) ff_warn("tools/flyfit-plot not found beside the program: no figures");

@@ -22,6 +22,7 @@
 #include "flyfit/partition.h"
 #include "flyfit/ranks.h"
 #include "flyfit/runjson.h"
+#include "flyfit/signals.h"
 
 /* A mode that uses the connectome (ff_mode_uses_connectome) gets its inputs checked, its partition
  * and this rank's slice of the network before it runs; the others get the configuration only. */
@@ -227,17 +228,53 @@ static int load_config(FfRun *r, int argc, char **argv) {
   return st;
 }
 
-/* Collective: run.json in the output directory (runjson.h), for a finished or stopped run. */
+/* What a rerun of a run stopped in `phase` continues. */
+static const char *resumable(const FfRun *r) {
+  const char *p = r->phase ? r->phase : "";
+  if (!strcmp(p, "round1"))
+    return "round 1 continues from its newest checkpoint with [run] resume = auto (a stop at a safe point "
+           "writes one; else the last epoch's)";
+  if (!strcmp(p, "round2") || !strcmp(p, "predict"))
+    return r->cfg.mode == FF_MODE_ALL ? "round 1 is finished (checkpoint-best.h5): mode = round2 or predict redo "
+                                        "the rest, mode = all with [run] resume = auto redoes only what follows round 1"
+                                      : "the phase is redone by a rerun";
+  return "the phase is redone by a rerun";
+}
+
+static FfRunJson run_json(const FfRun *r, int status, const int *dev, const double *rss) {
+  const FfModeEntry *m = mode_entry(r->cfg.mode);
+  return (FfRunJson){r->cfg.out_dir, r->version, r->config_text ? r->config_text : "", m ? m->name : "?",
+                     BACKEND_NAMES[r->cfg.backend], r->cfg.transport == FF_TRANSPORT_NCCL ? "nccl" : "mpi",
+                     r->hosts, status, r->size, r->threads, r->n_nodes, dev, rss, MPI_Wtime() - r->t_start,
+                     r->phase, resumable(r)};
+}
+
+void ff_run_phase(FfRun *r, const char *phase) {
+  r->phase = phase;
+  if (r->rank != 0 || !r->started) return;
+  const FfRunJson j = run_json(r, FF_STOPPED, NULL, NULL);
+  char *text = NULL, path[FF_CONFIG_STR + 32];
+  if (ff_runjson_text(&j, &text) != FF_OK) {
+    ff_warn("%s", ff_error_message());
+    ff_error_clear();
+    return;
+  }
+  snprintf(path, sizeof path, "%s/run.json", r->cfg.out_dir);
+  ff_signals_record(text, path, r->log_path, phase);
+  free(text);
+}
+
+/* Collective: run.json in the output directory (runjson.h), for a run that got past its input checks:
+ * finished, stopped or failed (then it says so, naming the phase: an earlier run's "done" never stays). */
 static void write_run_json(const FfRun *r, int status) {
   double *rss_all = NULL;
   if (ff_peak_memory(r->comm, 0, &rss_all) != FF_OK) return;
   int *dev = r->rank == 0 ? calloc((size_t)r->size, sizeof *dev) : NULL;
   const int st = FF_MPI(MPI_Gather(&r->device, 1, MPI_INT, dev, 1, MPI_INT, 0, r->comm));
   const FfModeEntry *m = mode_entry(r->cfg.mode);
+  (void)m;
   if (st == FF_OK && r->rank == 0 && rss_all && dev) {
-    const FfRunJson j = {r->cfg.out_dir, r->version, r->config_text ? r->config_text : "", m ? m->name : "?",
-                         BACKEND_NAMES[r->cfg.backend], r->cfg.transport == FF_TRANSPORT_NCCL ? "nccl" : "mpi",
-                         r->hosts, status, r->size, r->threads, r->n_nodes, dev, rss_all, MPI_Wtime() - r->t_start};
+    const FfRunJson j = run_json(r, status, dev, rss_all);
     if (ff_runjson_write(&j) != FF_OK) ff_warn("%s", ff_error_message());
   }
   free(rss_all);
@@ -283,8 +320,9 @@ int ff_run_main(int argc, char **argv, const char *version, MPI_Comm comm) {
   int st = ff_ranks_agree(FF_MPI(MPI_Comm_rank(comm, &r.rank)), comm);
   FF_CALL(st, FF_MPI(MPI_Comm_size(comm, &r.size)));
   FF_CALL(st, run(&r, argc, argv));
-  /* a failed run leaves the earlier run.json alone, like every other output */
-  if (r.started && (st == FF_OK || st == FF_STOPPED)) write_run_json(&r, st);
+  /* a run refused before it started leaves the earlier run.json alone, like every other output; one that
+   * started says how it ended */
+  if (r.started) write_run_json(&r, st);
   ff_log_close_file();
   run_destroy(&r);
   return st;

@@ -47,6 +47,7 @@ static int log_totals(const FfRun *r, double t_sim, double t_end) {
 
 int ff_mode_simulate(FfRun *r) {
   log_setup(r);
+  ff_run_phase(r, "simulate");
   FfSimSetup setup = {&r->model, &r->net, &r->stim, r->n_steps, (int32_t)r->cfg.batch, (uint64_t)r->cfg.seed,
                       r->threads, r->cfg.progress_s, r->cfg.exchange, r->comm, r->cfg.transport, r->device};
   const FfBackend *backend = ff_backend_find(r->cfg.backend);

@@ -99,8 +99,13 @@ expect_error "a checkpoint from another rank count" "was written by 1 ranks; a c
   --set run.resume="$TMP/ref/checkpoint-epoch-2.h5" --set fit.epochs_round1=3
 printf 'not hdf5' > "$TMP/junk.h5"
 bad "a damaged checkpoint" "junk.h5' is not a readable HDF5 file" --set run.resume="$TMP/junk.h5"
-bad "Adam diverging" "epoch 1, batch 1: Adam diverged: the encoder (weight of neuron [0-9]+ for fitted neuropil [0-9]+|bias of neuron [0-9]+) is" \
-  --set fit.lr=1e300 --set fit.clip_norm=0
+# a run that fails after it started says so in run.json (the earlier run's "done" must not stay); the rest is kept
+expect_error "Adam diverging" "epoch 1, batch 1: Adam diverged: the encoder (weight of neuron [0-9]+ for fitted neuropil [0-9]+|bias of neuron [0-9]+) is" \
+  "$BIN/flyfit" "$TMP/fit.ini" --set output.dir="$TMP/ref" --set fit.lr=1e300 --set fit.clip_norm=0
+check "Adam diverging: run.json says failed in round1, with the exit status" \
+  /usr/bin/python3 -c "import json,sys; j = json.load(open('$TMP/ref/run.json')); sys.exit(0 if j['status'] == 'failed' and j['phase'] == 'round1' and j['exit_status'] == 2 else 1)"
+cp "$TMP/ref/run.json" "$TMP/keep/run.json"
+unchanged "Adam diverging"
 bad "preset shiu" "\[run\] mode = fit, round2, predict and all use the brainscale model: set \[run\] preset = brainscale" --set run.preset=shiu
 bad "no recordings given" "\[run\] mode = fit, round2, predict and all need \[data\] activity" --set data.activity=
 bad "an unknown trainable set" "\[fit\] trainable: 'weights' is not one of encoder, connections" --set fit.trainable=weights

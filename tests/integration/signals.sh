@@ -6,7 +6,9 @@
 # - SIGTERM to one rank only: the ranks still agree and stop together at the same batch;
 # - a second signal aborts at once (status 128 + 10) and the previous checkpoint stays usable;
 # - a rank killed with SIGKILL stops the job within 30 s with a message naming the rank, and the
-#   last checkpoint resumes to the same result.
+#   last checkpoint resumes to the same result;
+# - a stop outside round-1 training (round 2 of mode = all; a simulation in a folder with an earlier finished
+#   run) writes run.json "stopped" naming the phase and what resumes, and a line in flyfit.log.
 source "$(dirname "$0")/../lib.sh"
 fit_fixture 3 120 fit.batch=4 fit.epochs_round1=10 "fit.trainable=encoder, connections" "output.dir=$TMP/ref" || exit 1
 "$BIN/flyfit-partition" "$TMP/brain.h5" --ranks 2 > /dev/null 2>&1 || fail "flyfit-partition --ranks 2"
@@ -96,3 +98,43 @@ check "a killed rank: the job stops within 30 s (${t} s), non-zero ($rc)" test "
 check "a killed rank: the message names the rank" grep -qE "rank 1 .*(exited on signal 9|Killed)|process rank 1" "$TMP/killed.log"
 resume killed || fail "killed: resume exited with $?"
 same_as_ref "after a killed rank" "$TMP/killed" "$TMP/killed.res.out"
+
+# 5. a stop outside round 1 leaves a true record: run.json says stopped and names the phase, the log says so
+fit_all() { # NAME: mode = all in the background (round 1 short, round 2 long); $job = mpirun's pid
+  mpirun -np 2 --bind-to none "$BIN/flyfit" "$TMP/fit.ini" --set output.dir="$TMP/$1" --set run.mode=all \
+    --set fit.epochs_round1=1 --set fit.epochs_round2=400 --set fit.rnn_hidden=8 --set fit.rnn_batch=4 \
+    --set fit.rnn_seq_len=8 --set fit.rnn_iters=2 --set predict.warmup_frames=10 --set output.figures=false \
+    > "$TMP/$1.out" 2> "$TMP/$1.log" &
+  job=$!
+  for _ in $(seq 1 1200); do grep -q "round-2 epoch 2/\|GRU epoch 2/\|epoch 2/400" "$TMP/$1/flyfit.log" 2>/dev/null && return 0; sleep 0.05; done
+  return 1
+}
+if fit_all r2stop; then
+  kill -USR1 "$job"; wait "$job"; rc=$?
+  check "SIGUSR1 during round 2: exit status 75 (got $rc)" test "$rc" -eq 75
+  check "SIGUSR1 during round 2: run.json says stopped in round2, and what a rerun continues" \
+    runjson "$TMP/r2stop" "j['status'] == 'stopped' and j['exit_status'] == 75 and j['phase'] == 'round2' and 'round 1 is finished' in j['resumable']"
+  check "SIGUSR1 during round 2: flyfit.log records the stop" grep -q "stopped by SIGUSR1 during round2" "$TMP/r2stop/flyfit.log"
+else
+  fail "round 2 did not start"; kill "$job" 2>/dev/null
+fi
+# a simulation stopped in a folder that holds an earlier, finished run: its run.json must not say done
+cat > "$TMP/sim.ini" <<INI
+[data]
+connectome = $TMP/brain.h5
+[run]
+duration_ms = 50
+[stimulus]
+poisson_neurons = 0-20
+[output]
+dir = $TMP/sim
+INI
+"$BIN/flyfit" "$TMP/sim.ini" > /dev/null 2>&1 && runjson "$TMP/sim" "j['status'] == 'done'" || fail "the short simulation"
+"$BIN/flyfit" "$TMP/sim.ini" --set run.duration_ms=600000 > "$TMP/sim.out" 2> "$TMP/sim.log" &
+job=$!
+for _ in $(seq 1 600); do grep -q "spike exchange" "$TMP/sim/flyfit.log" 2>/dev/null && [ "$(grep -c 'spike exchange' "$TMP/sim/flyfit.log")" -ge 2 ] && break; sleep 0.05; done
+sleep 0.5; kill -USR1 "$job"; wait "$job"; rc=$?
+check "SIGUSR1 during a simulation: exit status 75 (got $rc)" test "$rc" -eq 75
+check "... the earlier run's 'done' is replaced by 'stopped' in simulate" \
+  runjson "$TMP/sim" "j['status'] == 'stopped' and j['phase'] == 'simulate' and j['exit_status'] == 75"
+check "... and flyfit.log records it" grep -q "stopped by SIGUSR1 during simulate" "$TMP/sim/flyfit.log"

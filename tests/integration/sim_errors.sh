@@ -38,7 +38,7 @@ ini() { local f=$TMP/$1.ini; shift; { cat "$TMP/good.ini"; printf '%s\n' "$@"; }
 
 bad_run "missing config file" "cannot read config file '$TMP/nope.ini'" -- "$TMP/nope.ini"
 mkdir -p "$TMP/a-dir.ini"
-bad_run "a config path that is a directory" "config file '$TMP/a-dir.ini' is a directory, not a regular file" -- "$TMP/a-dir.ini"
+bad_run "a config path that is a directory" "config file '$TMP/a-dir.ini' is a directory, not a file" -- "$TMP/a-dir.ini"
 bad_run "spikes_txt with spikes = none" "\[output\] spikes_txt = true contradicts \[output\] spikes = none" -- "$TMP/good.ini" --set output.spikes=none
 bad_run "unknown key" "bad_key.ini:11: unknown key \[run\] bach \(did you mean \[run\] batch\?\)" -- "$(ini bad_key '[run]' 'bach = 2')"
 bad_run "NaN value" "nan_value.ini:11: \[model\] tau_m_ms: 'nan' is not a finite number" -- "$(ini nan_value '[model]' 'tau_m_ms = nan')"

@@ -97,13 +97,14 @@ int ff_checkpoint_write_gru(hid_t loc, const FfGru *g);
  * and the dataset; g is unchanged then. */
 int ff_checkpoint_read_gru(hid_t loc, const char *file, FfGru *g);
 
-/* Rank 0: DIR/gru-best.h5: the GRU, the history hist [epochs x n_metrics] and best_epoch. */
+/* Rank 0: DIR/gru-best.h5: the GRU, the history hist [epochs x n_metrics], best_epoch, and
+ * `complete` (attribute): 0 while round 2 runs (a best epoch so far), 1 once it finished. */
 int ff_checkpoint_write_round2(const char *path, const FfGru *g, int64_t epochs, int64_t best_epoch,
-                               const double *hist, int n_metrics);
+                               const double *hist, int n_metrics, int complete);
 /* Rank 0: reads it into g, whose P must be the file's (else FF_ERR_INPUT: other recordings or
  * another region mapping); *epochs, *best_epoch and a new *hist [epochs x n_metrics] when the file
- * has them (else 0, 0, NULL). */
+ * has them (else 0, 0, NULL); *complete (1 for a file without the attribute, written before it existed). */
 int ff_checkpoint_read_round2(const char *path, FfGru *g, int64_t *epochs, int64_t *best_epoch, double **hist,
-                              int n_metrics);
+                              int n_metrics, int *complete);
 
 #endif

@@ -121,6 +121,7 @@ static const Key KEYS[] = {
     {"fit", "rnn_noise", T_REAL, "0.1", 0, 1e3, NULL, "", "sd of the Gaussian noise on round-1 simulated rates, as a fraction of max_rate_hz (clamped at 0)", OFF(rnn_noise)},
     {"fit", "max_trace_mb", T_REAL, "4096", 0, 1e12, NULL, "MB", "limit of D-RTRL's per-connection traces per rank", OFF(max_trace_mb)},
 
+    {"predict", "allow_incomplete", T_BOOL, "false", 0, 0, NULL, "", "use a gru-best.h5 that a round 2 left when it was stopped or failed (refused otherwise, naming how to finish it)", OFF(allow_incomplete)},
     {"predict", "warmup_frames", T_INT, "100", 0, 1e9, NULL, "frames", "frames fed with recorded rates before the model runs on its own predictions", OFF(warmup_frames)},
     {"predict", "round1_checkpoint", T_STRING, "", 0, 0, NULL, "path", "round-1 parameters; empty = [output] dir/checkpoint-best.h5", OFF(round1_checkpoint)},
     {"predict", "round2_checkpoint", T_STRING, "", 0, 0, NULL, "path", "round-2 parameters; empty = [output] dir/gru-best.h5", OFF(round2_checkpoint)},

@@ -189,9 +189,11 @@ static int train_step(Run *r, double lr, double *loss, int64_t *hits) {
   return st;
 }
 
-/* Collective: rank 0 writes DIR/gru-best.h5, every rank learns whether it could. */
-static int save(Run *r, const FfRound2Result *res, const char *path) {
-  int st = r->rank == 0 ? ff_checkpoint_write_round2(path, r->g, res->epochs, res->best_epoch, res->hist, R2_METRICS)
+/* Collective: rank 0 writes DIR/gru-best.h5 (complete: round 2 has finished), every rank learns
+ * whether it could. */
+static int save(Run *r, const FfRound2Result *res, const char *path, int complete) {
+  int st = r->rank == 0 ? ff_checkpoint_write_round2(path, r->g, res->epochs, res->best_epoch, res->hist, R2_METRICS,
+                                                     complete)
                         : FF_OK;
   FF_TRY(FF_MPI(MPI_Bcast(&st, 1, MPI_INT, 0, r->s->comm)));
   if (st != FF_OK && r->rank != 0) return FF_ERROR(st, "rank 0 could not write %s", path);
@@ -241,7 +243,7 @@ static int epoch(Run *r, int64_t e, FfRound2Result *res, double *best_loss, cons
     *best_loss = validated ? h[R2_VAL_LOSS] : INFINITY;
     res->best_epoch = e + 1;
     memcpy(r->best, ff_gru_array(r->g, FF_GRU_PARAMS), (size_t)ff_gru_nparams(r->g) * sizeof *r->best);
-    FF_CALL(st, save(r, res, path)); /* st is FF_OK here */
+    FF_CALL(st, save(r, res, path, 0)); /* st is FF_OK here; marked incomplete until round 2 ends */
   }
   ff_log("%s epoch %lld/%lld: train loss %.5g (in-class %.4f), validation loss %.5g (bin acc %.4f, mse %.5g), "
          "lr %.3g, %.2f s%s",
@@ -283,7 +285,7 @@ int ff_round2_run(const FfRound2Setup *s, FfRound2Result *res) {
   for (int64_t e = 0; st == FF_OK && e < cfg->epochs_round2; ++e) FF_CALL(st, epoch(&r, e, res, &best_loss, path));
   if (st == FF_OK && res->epochs > 0) { /* the best epoch's parameters for prediction, with the whole history */
     memcpy(ff_gru_array(r.g, FF_GRU_PARAMS), r.best, (size_t)ff_gru_nparams(r.g) * sizeof *r.best);
-    FF_CALL(st, save(&r, res, path));
+    FF_CALL(st, save(&r, res, path, 1));
   }
   res->test_loss = res->test_acc = res->test_mse = NAN;
   if (st == FF_OK) /* the one look at the test block: the kept parameters, teacher-forced */
@@ -299,8 +301,20 @@ int ff_round2_load(const FfConfig *cfg, const char *path, int32_t P, MPI_Comm co
   r->test_loss = r->test_acc = r->test_mse = NAN;
   FF_TRY(FF_MPI(MPI_Comm_rank(comm, &rank)));
   FF_TRY(ff_round2_untrained(cfg, P, NULL, &r->gru));
-  int st = rank == 0 ? ff_checkpoint_read_round2(path, r->gru, &r->epochs, &r->best_epoch, &r->hist, R2_METRICS)
+  int complete = 1;
+  int st = rank == 0 ? ff_checkpoint_read_round2(path, r->gru, &r->epochs, &r->best_epoch, &r->hist, R2_METRICS,
+                                                 &complete)
                      : FF_OK;
+  if (st == FF_OK && !complete) {
+    if (!cfg->allow_incomplete)
+      st = FF_ERROR(FF_ERR_INPUT, "'%s' is from a round 2 that did not finish (stopped or failed after %lld epochs): rerun "
+                                  "round 2 (mode = round2, or mode = all with [run] resume = auto), or set [predict] "
+                                  "allow_incomplete = true to use its best epoch so far",
+                    path, (long long)r->epochs);
+    else
+      ff_warn("'%s' is from a round 2 that did not finish (%lld epochs): used as it is ([predict] allow_incomplete)",
+              path, (long long)r->epochs);
+  }
   const int sent = FF_MPI(MPI_Bcast(&st, 1, MPI_INT, 0, comm));
   if (sent != FF_OK) st = sent;
   else if (st != FF_OK && rank != 0) st = FF_ERROR(st, "rank 0 could not read %s", path);

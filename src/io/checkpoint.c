@@ -432,24 +432,25 @@ typedef struct {
   const FfGru *g;
   int64_t epochs, best_epoch;
   const double *hist;
-  int n_metrics;
+  int n_metrics, complete;
 } Round2Ctx;
 
 static int round2_body(hid_t f, void *ctx) {
   const Round2Ctx *c = ctx;
   const FfH5Attr attrs[] = {FF_ATTR_STRING("format", "flyfit round-2 checkpoint 1"),
-                            FF_ATTR_INT("best_epoch", c->best_epoch), FF_ATTR_INT("epochs", c->epochs)};
+                            FF_ATTR_INT("best_epoch", c->best_epoch), FF_ATTR_INT("epochs", c->epochs),
+                            FF_ATTR_INT("complete", c->complete)};
   const FfCheckpointArray history = {"/history", H5T_NATIVE_DOUBLE, (void *)c->hist, 2, c->epochs, c->n_metrics, 0,
                                      c->epochs};
   int st = ff_checkpoint_write_gru(f, c->g);
-  FF_CALL(st, ff_h5_write_attrs(f, NULL, attrs, 3));
+  FF_CALL(st, ff_h5_write_attrs(f, NULL, attrs, 4));
   FF_CALL(st, ff_checkpoint_write_arrays(f, 0, &history, 1));
   return st;
 }
 
 int ff_checkpoint_write_round2(const char *path, const FfGru *g, int64_t epochs, int64_t best_epoch,
-                               const double *hist, int n_metrics) {
-  Round2Ctx c = {g, epochs, best_epoch, hist, n_metrics};
+                               const double *hist, int n_metrics, int complete) {
+  Round2Ctx c = {g, epochs, best_epoch, hist, n_metrics, complete};
   FF_TRY(ff_h5_write_atomic(path, round2_body, &c));
   return FF_OK;
 }
@@ -468,8 +469,9 @@ static int read_round2_history(hid_t f, const char *path, int64_t *epochs, int64
 }
 
 int ff_checkpoint_read_round2(const char *path, FfGru *g, int64_t *epochs, int64_t *best_epoch, double **hist,
-                              int n_metrics) {
+                              int n_metrics, int *complete) {
   *epochs = *best_epoch = 0;
+  *complete = 1;
   *hist = NULL;
   const int32_t P = ff_gru_setup(g)->P;
   hid_t f;
@@ -484,6 +486,11 @@ int ff_checkpoint_read_round2(const char *path, FfGru *g, int64_t *epochs, int64
                   path, (long long)p, P);
   FF_CALL(st, ff_checkpoint_read_gru(f, path, g));
   FF_CALL(st, read_round2_history(f, path, epochs, best_epoch, hist, n_metrics));
+  if (st == FF_OK && H5Aexists(f, "complete") > 0) {
+    int64_t c = 1;
+    st = ff_h5_read_attr_int(f, path, "complete", &c);
+    *complete = c != 0;
+  }
   H5Eclear2(H5E_DEFAULT);
   H5Fclose(f);
   return st;

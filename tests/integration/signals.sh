@@ -115,6 +115,12 @@ if fit_all r2stop; then
   check "SIGUSR1 during round 2: run.json says stopped in round2, and what a rerun continues" \
     runjson "$TMP/r2stop" "j['status'] == 'stopped' and j['exit_status'] == 75 and j['phase'] == 'round2' and 'round 1 is finished' in j['resumable']"
   check "SIGUSR1 during round 2: flyfit.log records the stop" grep -q "stopped by SIGUSR1 during round2" "$TMP/r2stop/flyfit.log"
+  pred=(mpirun -np 2 --bind-to none "$BIN/flyfit" "$TMP/fit.ini" --set output.dir="$TMP/r2stop" --set run.mode=predict --set fit.rnn_hidden=8
+        --set predict.warmup_frames=10 --set output.figures=false)
+  expect_error "mode = predict on the gru-best.h5 of a stopped round 2" \
+    "gru-best.h5' is from a round 2 that did not finish \(stopped or failed after [0-9]+ epochs\): rerun round 2" "${pred[@]}"
+  check "... [predict] allow_incomplete = true uses it, saying so" \
+    bash -c "$(printf '%q ' "${pred[@]}") --set predict.allow_incomplete=true > '$TMP/r2pred.out' 2>&1 && grep -q 'did not finish .* used as it is' '$TMP/r2pred.out'"
 else
   fail "round 2 did not start"; kill "$job" 2>/dev/null
 fi

@@ -28,6 +28,10 @@ static inline int64_t ff_connectome_n_conn(const FfConnectome *c) { return c->in
 
 /* Checks the invariants above; `what` names the data in the message (a file name). */
 int ff_connectome_validate(const FfConnectome *c, const char *what);
+/* The one check of the home neuropils /neurons/neuropil[first, first + n) (home [n]): each -1 (none) or
+ * one of the n_neuropils; FF_ERR_INPUT naming the entry otherwise. ff_connectome_validate and every
+ * rank's loader (ff_net_load) run it, so every program and rank count refuses the same file alike. */
+int ff_connectome_check_home(const int16_t *home, int64_t first, int64_t n, int32_t n_neuropils, const char *what);
 /* Sets home[] from the neuropil table (argmax of presynaptic synapses, lowest index on ties). */
 int ff_connectome_set_home(FfConnectome *c);
 /* Writes the file atomically (temporary name, then rename). created_by goes into an attribute. */

@@ -66,9 +66,15 @@ int ff_connectome_validate(const FfConnectome *c, const char *what) {
         return FF_ERROR(FF_ERR_INPUT, "%s: neuron %lld has %d synapses in neuropil %d; counts must be positive", what,
                         (long long)i, c->np_syn[e], c->np_id[e]);
     }
-    if (c->home[i] < -1 || c->home[i] >= c->n_neuropils)
-      return FF_ERROR(FF_ERR_INPUT, "%s: home neuropil %d of neuron %lld is out of range", what, c->home[i], (long long)i);
   }
+  return ff_connectome_check_home(c->home, 0, c->n, c->n_neuropils, what);
+}
+
+int ff_connectome_check_home(const int16_t *home, int64_t first, int64_t n, int32_t n_neuropils, const char *what) {
+  for (int64_t i = 0; i < n; ++i)
+    if (home[i] < -1 || home[i] >= n_neuropils)
+      return FF_ERROR(FF_ERR_INPUT, "%s: /neurons/neuropil[%lld] = %d is outside -1..%d (the connectome has %d neuropils)",
+                      what, (long long)(first + i), home[i], n_neuropils - 1, n_neuropils);
   return FF_OK;
 }
 

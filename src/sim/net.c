@@ -4,6 +4,7 @@
  * read, with an empty selection, so that no rank is left waiting; the ranks agree on the
  * outcome before going on. */
 #include "flyfit/net.h"
+#include "flyfit/connectome.h"
 #include "flyfit/error.h"
 #include "flyfit/h5.h"
 #include "flyfit/partition.h"
@@ -317,6 +318,15 @@ int ff_net_load(const char *path, MPI_Comm comm, FfNet *net) {
   } else {
     R.status = load_whole(&R, net);
   }
+  /* the home neuropils: not needed here, but the file is refused for them as everywhere else */
+  int16_t *home = NULL;
+  rd(&R, "/neurons/neuropil", H5T_NATIVE_INT16, 0, R.status == FF_OK ? net->n_global : 0, (void **)&home);
+  if (R.status == FF_OK) {
+    char what[4200];
+    snprintf(what, sizeof what, "'%s'", path);
+    R.status = ff_connectome_check_home(home, 0, net->n_global, net->n_neuropils, what);
+  }
+  free(home);
   H5Pclose(R.dxpl);
   H5Fclose(R.f);
   int st = R.status;

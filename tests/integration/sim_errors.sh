@@ -39,6 +39,13 @@ ini() { local f=$TMP/$1.ini; shift; { cat "$TMP/good.ini"; printf '%s\n' "$@"; }
 bad_run "missing config file" "cannot read config file '$TMP/nope.ini'" -- "$TMP/nope.ini"
 mkdir -p "$TMP/a-dir.ini"
 bad_run "a config path that is a directory" "config file '$TMP/a-dir.ini' is a directory, not a file" -- "$TMP/a-dir.ini"
+cp "$TMP/net.h5" "$TMP/bad-home.h5"
+/usr/bin/python3 -c "import h5py, sys; f = h5py.File(sys.argv[1], 'r+'); f['/neurons/neuropil'][7] = 128; f.close()" "$TMP/bad-home.h5"
+np=$(/usr/bin/python3 -c "import h5py, sys; print(len(h5py.File(sys.argv[1], 'r')['/neuropils/names']))" "$TMP/net.h5")
+bad_run "a home neuropil outside the connectome's, 1 rank" \
+  "/neurons/neuropil\[7\] = 128 is outside -1..$((np - 1)) \(the connectome has $np neuropils\)" -- "$TMP/good.ini" --set data.connectome="$TMP/bad-home.h5"
+expect_error "... flyfit-partition refuses it with the same message" \
+  "/neurons/neuropil\[7\] = 128 is outside -1..$((np - 1)) \(the connectome has $np neuropils\)" "$BIN/flyfit-partition" "$TMP/bad-home.h5" --ranks 2
 bad_run "spikes_txt with spikes = none" "\[output\] spikes_txt = true contradicts \[output\] spikes = none" -- "$TMP/good.ini" --set output.spikes=none
 bad_run "unknown key" "bad_key.ini:11: unknown key \[run\] bach \(did you mean \[run\] batch\?\)" -- "$(ini bad_key '[run]' 'bach = 2')"
 bad_run "NaN value" "nan_value.ini:11: \[model\] tau_m_ms: 'nan' is not a finite number" -- "$(ini nan_value '[model]' 'tau_m_ms = nan')"

@@ -16,18 +16,37 @@ enum { FF_H5_ATTR_MAX = 1 << 20 };
 
 void ff_h5_init(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
-/* The innermost HDF5 error description, which usually says why (e.g. "truncated file"). */
+/* Why HDF5 failed: the system's own words where a file driver passed them up ("error message = 'No
+ * space left on device'", with the "total write size" of the write), else the innermost description
+ * (e.g. "truncated file"). The stack must be read before any other HDF5 call: each clears it. */
+typedef struct {
+  char inner[256], sys[160];
+  long long bytes;
+} Why;
+
 static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
-  char *buf = data;
-  if (n == 0 && e->desc) snprintf(buf, 256, "%s", e->desc);
+  Why *w = data;
+  if (e->desc == NULL) return 0;
+  if (n == 0) snprintf(w->inner, sizeof w->inner, "%s", e->desc);
+  const char *m = strstr(e->desc, "error message = '");
+  if (m && w->sys[0] == '\0') {
+    m += strlen("error message = '");
+    const char *end = strchr(m, '\'');
+    snprintf(w->sys, sizeof w->sys, "%.*s", end ? (int)(end - m) : 120, m);
+  }
+  const char *b = strstr(e->desc, "total write size = ");
+  if (b && w->bytes < 0) w->bytes = strtoll(b + strlen("total write size = "), NULL, 10);
   return 0;
 }
 
 static const char *h5_why(char buf[256]) {
-  buf[0] = '\0';
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, buf);
+  Why w = {"", "", -1};
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &w);
   H5Eclear2(H5E_DEFAULT);
-  if (buf[0] == '\0') snprintf(buf, 256, "HDF5 gave no reason");
+  if (w.sys[0] && w.bytes >= 0) snprintf(buf, 256, "%s (writing %lld bytes)", w.sys, w.bytes);
+  else if (w.sys[0]) snprintf(buf, 256, "%s", w.sys);
+  else if (w.inner[0]) snprintf(buf, 256, "%s", w.inner);
+  else snprintf(buf, 256, "HDF5 gave no reason");
   return buf;
 }
 
@@ -401,9 +420,10 @@ int ff_h5_write(hid_t loc, const char *dset, hid_t memtype, int rank, const int6
   int64_t total = 1;
   for (int i = 0; i < rank; ++i) total *= dims[i];
   if (rc >= 0 && total > 0) rc = H5Dwrite(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+  if (rc < 0) h5_why(why); /* before the closes below clear HDF5's error stack */
   if (d >= 0) H5Dclose(d);
   H5Sclose(s);
-  if (rc < 0) return FF_ERROR(FF_ERR_IO, "writing dataset %s failed: %s", dset, h5_why(why));
+  if (rc < 0) return FF_ERROR(FF_ERR_IO, "writing dataset %s failed: %s", dset, why);
   return FF_OK;
 }
 
@@ -544,6 +564,25 @@ static hid_t create_untimed(const char *tmp, hid_t fapl) {
   return f;
 }
 
+/* After a failed write (often a full disk): the temporary file's data are dropped first (truncated to
+ * nothing), so that closing it, which flushes HDF5's metadata, finds room; a close that still fails
+ * would leave the file half-open inside HDF5, which then crashes at MPI_Finalize. */
+static void close_failed(hid_t f, const char *tmp) {
+  int *fd = NULL;
+  H5E_BEGIN_TRY { /* the sec2 driver's handle is its file descriptor */
+    if (H5Fget_vfd_handle(f, H5P_DEFAULT, (void **)&fd) >= 0 && fd && *fd >= 0 && ftruncate(*fd, 0) != 0) fd = NULL;
+  } H5E_END_TRY;
+  unlink(tmp);
+  H5E_BEGIN_TRY {
+    if (H5Fclose(f) < 0) { /* once more: its first attempt may have freed what the second needs */
+      if (fd && *fd >= 0 && ftruncate(*fd, 0) != 0) fd = NULL;
+      H5Fclose(f);
+    }
+  } H5E_END_TRY;
+  H5Eclear2(H5E_DEFAULT);
+  unlink(tmp);
+}
+
 int ff_h5_write_atomic(const char *path, FfH5Body body, void *ctx) {
   char tmp[4200], why[256];
   ff_atomic_tmp_name(path, (long)getpid(), tmp, sizeof tmp);
@@ -553,15 +592,14 @@ int ff_h5_write_atomic(const char *path, FfH5Body body, void *ctx) {
   if (f < 0) return FF_ERROR(FF_ERR_IO, "cannot create '%s': %s", tmp, h5_why(why));
   const int st = body(f, ctx);
   if (st != FF_OK) {
-    H5Fclose(f);
-    H5Eclear2(H5E_DEFAULT);
-    unlink(tmp);
-    ff_error_trace(__FILE__, __LINE__, __func__);
+    close_failed(f, tmp);
+    ff_error_prefix("'%s' (written as %s): ", path, tmp);
     return st;
   }
   if (H5Fclose(f) < 0) {
-    unlink(tmp);
-    return FF_ERROR(FF_ERR_IO, "closing '%s' failed: %s", tmp, h5_why(why));
+    h5_why(why);
+    close_failed(f, tmp);
+    return FF_ERROR(FF_ERR_IO, "'%s': closing %s failed: %s", path, tmp, why);
   }
   return ff_atomic_commit(tmp, path);
 }
@@ -588,14 +626,15 @@ int ff_h5_write_atomic_parallel(const char *path, MPI_Comm comm, FfH5Body body, 
     H5Fclose(f);
     H5Eclear2(H5E_DEFAULT);
     if (rank == 0) unlink(tmp);
-    ff_error_trace(__FILE__, __LINE__, __func__);
+    ff_error_prefix("'%s' (written as %s): ", path, tmp);
     return st;
   }
   ok = H5Fclose(f) >= 0;
+  if (!ok) h5_why(why);
   FF_TRY(FF_MPI(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm)));
   if (!all) {
     if (rank == 0) unlink(tmp);
-    return FF_ERROR(FF_ERR_IO, "closing '%s' failed: %s", tmp, ok ? "on another rank" : h5_why(why));
+    return FF_ERROR(FF_ERR_IO, "'%s': closing %s failed: %s", path, tmp, ok ? "on another rank" : why);
   }
   st = rank == 0 ? ff_atomic_commit(tmp, path) : FF_OK; /* once every rank has closed it */
   FF_TRY(FF_MPI(MPI_Bcast(&st, 1, MPI_INT, 0, comm)));

@@ -21,4 +21,10 @@ int ff_atomic_commit(const char *tmp, const char *path);
 typedef int (*FfFileBody)(FILE *f, void *ctx);
 int ff_atomic_write(const char *path, FfFileBody body, void *ctx);
 
+/* Before a large write: FF_ERR_IO naming both numbers when the folder of path has less free space
+ * (statvfs, what an unprivileged writer may use) than `bytes` plus a margin; `what` names the output.
+ * Does nothing when the free space cannot be read, or when FLYFIT_SKIP_SPACE_CHECK is set (tests use it
+ * to reach the failing write itself). */
+int ff_atomic_check_space(const char *path, double bytes, const char *what);
+
 #endif

@@ -5,6 +5,9 @@
 #include "flyfit/error.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/statvfs.h>
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
@@ -61,4 +64,20 @@ int ff_atomic_write(const char *path, FfFileBody body, void *ctx) {
     return st;
   }
   return ff_atomic_commit(tmp, path);
+}
+
+int ff_atomic_check_space(const char *path, double bytes, const char *what) {
+  char dir[4200];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash == NULL) snprintf(dir, sizeof dir, ".");
+  else if (slash == dir) dir[1] = '\0';
+  else *slash = '\0';
+  struct statvfs sv;
+  if (getenv("FLYFIT_SKIP_SPACE_CHECK") || statvfs(dir, &sv) != 0) return FF_OK; /* the variable: tests of the write path */
+  const double avail = (double)sv.f_bavail * (double)sv.f_frsize, need = bytes * 1.05 + 65536.0;
+  if (avail >= need) return FF_OK;
+  return FF_ERROR(FF_ERR_IO, "%s needs about %.3g MB but '%s' has %.3g MB free (No space left on device): free some "
+                             "space, or set [output] dir to a folder with room",
+                  what, need / 1e6, dir, avail / 1e6);
 }

@@ -404,6 +404,10 @@ static int write_h5(const FfRunInfo *info, const FfSimOutput *o, const Gathered 
   snprintf(path, sizeof path, "%s/results.h5", cfg->out_dir);
   hid_t cf;
   SimCtx ctx = {info, o, G, NULL, 0};
+  /* the large datasets (counts, spikes, states) against the folder's free space, before writing */
+  const double B = info->setup->batch, N = (double)info->setup->net->n_global, T = (double)info->setup->n_steps;
+  FF_TRY(ff_atomic_check_space(path, B * N * 4.0 + (double)G->n_rec * 16.0 + 2.0 * B * T * (double)G->n_state * 8.0,
+                               "results.h5"));
   FF_TRY(ff_h5_open(cfg->connectome, H5P_DEFAULT, &cf));
   int st = ff_h5_read_strings(cf, cfg->connectome, "/neuropils/names", &ctx.names, &ctx.P);
   H5Fclose(cf);

@@ -3,10 +3,12 @@
  * Round 1's checksum is a wrapping sum of a hash of (array, index, value) over every value: each
  * rank adds its own rows, so any rank count gives the same sum. */
 #include "flyfit/checkpoint.h"
+#include "flyfit/atomic.h"
 #include "flyfit/error.h"
 #include "flyfit/h5.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +16,39 @@
 
 /* ---- arrays ------------------------------------------------------------------------------------- */
 
+/* Collective over the parallel file of loc: whether every rank's write went through. A write can fail
+ * on some ranks only (a full disk meets the rank that writes that block), and a rank that stopped while
+ * the others went on to the next collective call would leave them waiting. */
+static int agree(hid_t loc, int st, const char *name) {
+  MPI_Comm comm = MPI_COMM_NULL;
+  MPI_Info info = MPI_INFO_NULL;
+  const hid_t fid = H5Iget_file_id(loc), fapl = fid >= 0 ? H5Fget_access_plist(fid) : -1;
+  const int got = fapl >= 0 && H5Pget_fapl_mpio(fapl, &comm, &info) >= 0;
+  if (fapl >= 0) H5Pclose(fapl);
+  if (fid >= 0) H5Fclose(fid);
+  if (!got) return st;
+  int rank = 0, bad, first = INT_MAX; /* the lowest rank that failed tells the others why */
+  MPI_Comm_rank(comm, &rank);
+  bad = st != FF_OK ? rank : INT_MAX;
+  int mst = FF_MPI(MPI_Allreduce(&bad, &first, 1, MPI_INT, MPI_MIN, comm));
+  char why[512] = "";
+  if (mst == FF_OK && first != INT_MAX) {
+    if (rank == first) snprintf(why, sizeof why, "%s", ff_error_message());
+    mst = FF_MPI(MPI_Bcast(why, (int)sizeof why, MPI_CHAR, first, comm));
+  }
+  MPI_Comm_free(&comm);
+  if (info != MPI_INFO_NULL) MPI_Info_free(&info);
+  if (st != FF_OK) return st;
+  if (mst != FF_OK) return mst;
+  return first == INT_MAX ? FF_OK : FF_ERROR(FF_ERR_IO, "%s (on rank %d; dataset %s)", why, first, name);
+}
+
 int ff_checkpoint_write_arrays(hid_t loc, int collective, const FfCheckpointArray *a, int n) {
   for (int k = 0; k < n; ++k) {
     const int64_t dims[2] = {a[k].rows, a[k].cols};
     if (collective)
-      FF_TRY(ff_h5_write_rows(loc, a[k].name, a[k].type, a[k].rank, dims, a[k].row0, a[k].n, a[k].data));
+      FF_TRY(agree(loc, ff_h5_write_rows(loc, a[k].name, a[k].type, a[k].rank, dims, a[k].row0, a[k].n, a[k].data),
+                   a[k].name));
     else
       FF_TRY(ff_h5_write(loc, a[k].name, a[k].type, a[k].rank, dims, a[k].data));
   }
@@ -141,7 +171,16 @@ int ff_checkpoint_write_round1(const char *path, MPI_Comm comm, const FfCheckpoi
   Round1Ctx c = {a, n, n_metrics, 0, hist, id, s, 0};
   FF_TRY(FF_MPI(MPI_Comm_rank(comm, &c.rank)));
   FF_TRY(checksum(a, n, comm, &c.sum));
-  const int st = ff_h5_write_atomic_parallel(path, comm, round1_body, &c);
+  /* the file's size is known exactly: refuse at once, with both numbers, where it cannot fit */
+  int st = FF_OK;
+  if (c.rank == 0) {
+    double bytes = (double)s->epochs_done * n_metrics * 8.0;
+    for (int k = 0; k < n; ++k) bytes += (double)a[k].rows * (double)a[k].cols * (double)H5Tget_size(a[k].type);
+    st = ff_atomic_check_space(path, bytes, "the checkpoint");
+  }
+  FF_TRY(FF_MPI(MPI_Bcast(&st, 1, MPI_INT, 0, comm)));
+  if (st == FF_OK) st = ff_h5_write_atomic_parallel(path, comm, round1_body, &c);
+  else if (c.rank != 0) st = FF_ERROR(st, "rank 0 found no room for '%s'", path);
   if (st != FF_OK) ff_error_prefix("writing checkpoint '%s': ", path);
   return st;
 }

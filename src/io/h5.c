@@ -40,12 +40,14 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
 }
 
 static const char *h5_why(char buf[256]) {
+  const int e = errno; /* the MPI-IO driver passes no system error up; the failed write(2) left it here */
   Why w = {"", "", -1};
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &w);
   H5Eclear2(H5E_DEFAULT);
   if (w.sys[0] && w.bytes >= 0) snprintf(buf, 256, "%s (writing %lld bytes)", w.sys, w.bytes);
   else if (w.sys[0]) snprintf(buf, 256, "%s", w.sys);
   else if (w.inner[0]) snprintf(buf, 256, "%s", w.inner);
+  else if (e == ENOSPC || e == EDQUOT || e == EIO || e == EFBIG) snprintf(buf, 256, "%s", strerror(e));
   else snprintf(buf, 256, "HDF5 gave no reason");
   return buf;
 }
@@ -415,12 +417,13 @@ int ff_h5_write(hid_t loc, const char *dset, hid_t memtype, int rank, const int6
   hid_t s = H5Screate_simple(rank, h, NULL);
   hid_t dcpl = untimed(H5P_DATASET_CREATE);
   hid_t d = H5Dcreate2(loc, dset, memtype, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  if (d < 0) h5_why(why); /* now: the next HDF5 call clears the error stack */
   H5Pclose(dcpl);
   herr_t rc = d < 0 ? -1 : 0;
   int64_t total = 1;
   for (int i = 0; i < rank; ++i) total *= dims[i];
   if (rc >= 0 && total > 0) rc = H5Dwrite(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
-  if (rc < 0) h5_why(why); /* before the closes below clear HDF5's error stack */
+  if (rc < 0 && d >= 0) h5_why(why); /* before the closes below clear HDF5's error stack */
   if (d >= 0) H5Dclose(d);
   H5Sclose(s);
   if (rc < 0) return FF_ERROR(FF_ERR_IO, "writing dataset %s failed: %s", dset, why);
@@ -511,6 +514,7 @@ int ff_h5_write_rows(hid_t fid, const char *dset, hid_t memtype, int rank, const
   hid_t s = H5Screate_simple(rank, h, NULL);
   hid_t dcpl = untimed(H5P_DATASET_CREATE);
   hid_t d = H5Dcreate2(fid, dset, memtype, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  if (d < 0) h5_why(why); /* now: the next HDF5 call clears the error stack */
   H5Pclose(dcpl);
   herr_t rc = d < 0 ? -1 : 0;
   hid_t ms = H5I_INVALID_HID, dxpl = H5Pcreate(H5P_DATASET_XFER);
@@ -521,10 +525,11 @@ int ff_h5_write_rows(hid_t fid, const char *dset, hid_t memtype, int rank, const
     rc = H5Dwrite(d, memtype, ms, s, dxpl, rows > 0 ? buf : nothing);
     H5Sclose(ms);
   }
+  if (rc < 0 && d >= 0) h5_why(why); /* before the closes below clear HDF5's error stack */
   H5Pclose(dxpl);
   H5Sclose(s);
   if (d >= 0) H5Dclose(d);
-  if (rc < 0) return FF_ERROR(FF_ERR_IO, "writing dataset %s failed: %s", dset, h5_why(why));
+  if (rc < 0) return FF_ERROR(FF_ERR_IO, "writing dataset %s failed: %s", dset, why);
   return FF_OK;
 }
 

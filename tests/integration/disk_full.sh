@@ -4,7 +4,8 @@
 # write itself fails (the estimate skipped), on 1 and 2 ranks, flyfit exits 3 naming the cause ("No space
 # left on device") and the file,
 # without a crash, without a file under the final name, with the earlier results intact (by hash), and
-# run.json says failed. (Round-1 checkpoints on 2 ranks still hang on a full disk: issue 16, open.)
+# run.json says failed. Round-1 checkpoints on 2 ranks: refused before writing when the folder is too small;
+# a parallel write that fails on one rank stops both (they agree after every dataset) instead of hanging.
 source "$(dirname "$0")/../lib.sh"
 MNT=$TMP/small
 mkdir -p "$MNT"
@@ -51,3 +52,23 @@ for np in 1 2; do
   check "... run.json says failed in simulate, exit status 3" \
     /usr/bin/python3 -c "import json,sys; j = json.load(open('$MNT/out/run.json')); sys.exit(0 if j['status'] == 'failed' and j['phase'] == 'simulate' and j['exit_status'] == 3 else 1)"
 done
+
+# round-1 checkpoints on 2 ranks (connections trained: ~1.5 MB each): refused before writing with both
+# sizes; and, with the estimate skipped, the parallel write failing on one rank stops both ranks (no hang)
+unset FLYFIT_SKIP_SPACE_CHECK
+fit_fixture 3 70 fit.batch=8 fit.epochs_round1=3 "fit.trainable=encoder, connections" "output.dir=$MNT/fit" || exit 1
+cp "$TMP/brain.h5" "$TMP/fit-k2.h5"
+"$BIN/flyfit-partition" "$TMP/fit-k2.h5" --ranks 2 > /dev/null 2>&1 || fail "flyfit-partition (fit)"
+rm -rf "$MNT/out"
+timeout 120 mpirun -np 2 --bind-to none "$BIN/flyfit" "$TMP/fit.ini" --set data.connectome="$TMP/fit-k2.h5" > "$TMP/fit.early" 2>&1
+rc=$?
+check "round-1 checkpoint without room, 2 ranks: exit status 3 (got $rc)" test "$rc" -eq 3
+check "... refused before writing, naming both sizes" \
+  grep -qE "writing checkpoint '.*checkpoint-epoch-[0-9]+.h5': the checkpoint needs about [0-9.]+ MB but '$MNT/fit' has [0-9.]+ MB free" "$TMP/fit.early"
+rm -rf "$MNT/fit"
+timeout 120 mpirun -np 2 --bind-to none -x FLYFIT_SKIP_SPACE_CHECK=1 "$BIN/flyfit" "$TMP/fit.ini" --set data.connectome="$TMP/fit-k2.h5" > "$TMP/fit.late" 2>&1
+rc=$?
+check "round-1 checkpoint write failing on a full disk, 2 ranks: both stop with exit status 3, no hang (got $rc)" test "$rc" -eq 3
+check "... the message names the checkpoint and the rank whose write failed" \
+  grep -qE "writing checkpoint '.*checkpoint-epoch-[0-9]+.h5': .*writing dataset /[a-z_/]+ failed.*" "$TMP/fit.late"
+check "... no temporary checkpoint is left" bash -c "! ls '$MNT/fit' | grep -q tmp"

@@ -275,7 +275,7 @@ PY
     out=$F/full-$(echo $tr | tr , -)
     bin/flyfit /dev/null --set data.connectome=$F/full.h5 --set data.activity=$F/full-act.h5 --set run.mode=fit \
       --set run.preset=brainscale --set run.threads=0 --set run.progress_s=0 --set preprocess.trim_frames=0 \
-      --set fit.batch=128 --set fit.sample_ms=4 --set fit.epochs_round1=1 --set fit.trainable=$tr \
+      --set fit.batch=128 --set fit.sample_ms=4 --set fit.epochs_round1=1 --set fit.trainable=$tr --set fit.validation=0 \
       --set output.dir=$out > $out.log 2>&1 || { echo "bench: fit failed, see $out.log"; exit 1; }
     line=$(grep "rank 0 stepper" $out.log | sed 's/.*stepper: //')
     ms=$(echo "$line" | sed -n 's/^\([0-9.e+-]*\) ms per step.*/\1/p')

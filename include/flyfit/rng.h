@@ -5,6 +5,7 @@
 #ifndef FLYFIT_RNG_H
 #define FLYFIT_RNG_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include <Random123/philox.h>
@@ -67,6 +68,11 @@ FF_HD static inline void ff_rng4(uint64_t seed, uint32_t stream, uint32_t c0, ui
 
 /* Uniform in the open interval (0, 1) from 32 bits. */
 FF_HD static inline double ff_u01(uint32_t x) { return ((double)x + 0.5) * (1.0 / 4294967296.0); }
+
+/* A standard normal number from two words: Box-Muller, its cosine branch. Host only. */
+static inline double ff_normal(uint32_t a, uint32_t b) {
+  return sqrt(-2.0 * log(ff_u01(a))) * cos(6.283185307179586 * ff_u01(b));
+}
 
 /* Uniform in (0, 1) with 53 random bits from two words. */
 FF_HD static inline double ff_u01_53(uint32_t hi, uint32_t lo) {

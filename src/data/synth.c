@@ -97,10 +97,6 @@ void ff_synth_gen_free(Gen *g) {
   FF_FREE(g->alias);
 }
 
-static double box_muller(uint32_t a, uint32_t b) {
-  return sqrt(-2.0 * log(ff_u01(a))) * cos(6.283185307179586 * ff_u01(b));
-}
-
 /* Mean of min(ceil(X), SYN_MAX) for X ~ lognormal(mu, SYN_SIGMA): sum over t of Pr(X > t). */
 static double syn_mean(double mu) {
   double m = 1.0;
@@ -243,7 +239,7 @@ static int gen_members(Gen *g) {
   for (int64_t t = 0; t < n; ++t) {
     uint32_t r[4];
     ff_rng4(g->seed, FF_STREAM_SYNTH_NEURON, (uint32_t)g->member[t], 1, 0, r);
-    g->alias_prob[t] = exp(INWEIGHT_SIGMA * box_muller(r[0], r[1]));
+    g->alias_prob[t] = exp(INWEIGHT_SIGMA * ff_normal(r[0], r[1]));
   }
   int64_t *work;
   FF_TRY(FF_MALLOC(work, 2 * n, "alias table work lists"));
@@ -261,7 +257,7 @@ int64_t ff_synth_degree(const Gen *g, int64_t i) {
   uint32_t r[4];
   ff_rng4(g->seed, FF_STREAM_SYNTH_NEURON, (uint32_t)i, 0, 0, r);
   /* floor(x + u) with u uniform has expectation x: the mean degree is exact, not rounded. */
-  double x = exp(g->deg_mu + DEGREE_SIGMA * box_muller(r[0], r[1])) + ff_u01(r[2]);
+  double x = exp(g->deg_mu + DEGREE_SIGMA * ff_normal(r[0], r[1])) + ff_u01(r[2]);
   if (!(x < (double)(g->n - 1))) return g->n - 1;
   return (int64_t)x;
 }
@@ -382,7 +378,7 @@ static void row_targets(const Gen *g, int64_t i, int32_t *row, int64_t k) {
 static int32_t conn_synapses(const Gen *g, int64_t i, int64_t e_local) {
   uint32_t r[4];
   ff_rng4(g->seed, FF_STREAM_SYNTH_COUNT, (uint32_t)i, (uint32_t)e_local, 0, r);
-  double x = exp(g->syn_mu + SYN_SIGMA * box_muller(r[0], r[1]));
+  double x = exp(g->syn_mu + SYN_SIGMA * ff_normal(r[0], r[1]));
   if (!(x < (double)SYN_MAX)) return SYN_MAX;
   int32_t s = (int32_t)ceil(x);
   return s < 1 ? 1 : s;

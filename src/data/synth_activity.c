@@ -26,7 +26,7 @@ void ff_synth_activity_defaults(FfSynthActivityOptions *o) {
 static double gauss(uint64_t seed, uint32_t stream, uint32_t a, uint32_t b, uint32_t c) {
   uint32_t r[4];
   ff_rng4(seed, stream, a, b, c, r);
-  return sqrt(-2.0 * log(ff_u01(r[0]))) * cos(6.283185307179586 * ff_u01(r[1]));
+  return ff_normal(r[0], r[1]);
 }
 
 typedef struct {

@@ -50,7 +50,7 @@ int32_t ff_fit_bg_gap(uint64_t seed, int64_t gid, uint32_t key, int32_t step, do
 void ff_fit_init_state(uint64_t seed, int64_t gid, uint32_t key, double v_sd, double g_max, float *v, float *g) {
   uint32_t r[4];
   ff_rng4(seed, FF_STREAM_FIT_INIT, (uint32_t)gid, key, 0, r);
-  const double nz = sqrt(-2.0 * log(ff_u01(r[0]))) * cos(6.283185307179586 * ff_u01(r[1]));
+  const double nz = ff_normal(r[0], r[1]);
   *v = (float)(v_sd * nz);
   *g = (float)(g_max * ff_u01(r[2]));
 }
@@ -88,7 +88,7 @@ int ff_fit_reset_params(FfFitNet *f) {
     for (int32_t p = 0; p < P; ++p) {
       uint32_t r[4];
       ff_rng4(s->seed, FF_STREAM_FIT_PARAM, (uint32_t)net->gid[j], (uint32_t)p, 0, r);
-      const double z = sqrt(-2.0 * log(ff_u01(r[0]))) * cos(6.283185307179586 * ff_u01(r[1]));
+      const double z = ff_normal(r[0], r[1]);
       f->enc_w[(int64_t)j * P + p] = (float)(s->enc_init_sd_mV * z / sqrt((double)P));
     }
   }
@@ -97,7 +97,7 @@ int ff_fit_reset_params(FfFitNet *f) {
     for (int32_t k = 0; k < f->R; ++k) {
       uint32_t r[4];
       ff_rng4(s->seed, FF_STREAM_FIT_LOWRANK, (uint32_t)net->gid[j], (uint32_t)k, 0, r);
-      const double z = sqrt(-2.0 * log(ff_u01(r[0]))) * cos(6.283185307179586 * ff_u01(r[1]));
+      const double z = ff_normal(r[0], r[1]);
       f->lr_a[(int64_t)j * f->R + k] = (float)(z / sqrt((double)f->R));
       f->lr_b[(int64_t)j * f->R + k] = 0.0f;
     }

@@ -19,7 +19,7 @@ const char *const FF_ROUND2_METRIC_NAMES[R2_METRICS] = {"train_loss", "train_bin
 static double gauss(uint64_t seed, uint32_t a, uint32_t b, uint32_t c) {
   uint32_t r[4];
   ff_rng4(seed, FF_STREAM_R2, a, b, c, r);
-  return sqrt(-2.0 * log(ff_u01(r[0]))) * cos(6.283185307179586 * ff_u01(r[1]));
+  return ff_normal(r[0], r[1]);
 }
 
 int ff_round2_untrained(const FfConfig *cfg, int32_t P, const double *mean_rate, FfGru **g) {

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ES-D-RTRL's normalisation of the postsynaptic factor, 1 - (1 - a)^T. */
+static float es_norm(const FfFitSetup *s) { return (float)(1.0 - pow(1.0 - s->etrace_decay, (double)s->steps)); }
+
 /* Every connection's gradient, summed over the batch's samples, onto g_conn: ES-D-RTRL (fv kept)
  * dL/dW_ij = (dL/dc_j eps_f,c_j) / (1 - (1 - a)^T) eps_x,i; D-RTRL (cv kept) dL/dW = dL/dc e_c. */
 static void connection_grads(FfFitNet *f) {
@@ -18,7 +21,7 @@ static void connection_grads(FfFitNet *f) {
   const FfNet *net = f->net;
   const int32_t B = f->B, Bc = f->Bcur;
   const int es = f->px != NULL;
-  const float norm = es ? (float)(1.0 - pow(1.0 - s->etrace_decay, (double)s->steps)) : 1.0f;
+  const float norm = es ? es_norm(s) : 1.0f;
 #pragma omp parallel for schedule(dynamic, 16) num_threads(s->threads > 0 ? s->threads : 1)
   for (int32_t sidx = 0; sidx < f->n_pre; ++sidx)
     for (int64_t e = net->pre_indptr[sidx]; e < net->pre_indptr[sidx + 1]; ++e) {
@@ -40,7 +43,7 @@ static void connection_grads(FfFitNet *f) {
 static int lowrank_grads(FfFitNet *f) {
   const FfFitSetup *s = &f->s;
   const int32_t B = f->B, Bc = f->Bcur, R = f->R;
-  const float norm = (float)(1.0 - pow(1.0 - s->etrace_decay, (double)s->steps));
+  const float norm = es_norm(s);
   const int64_t nv = (int64_t)R * Bc;
   FfExact *mine, *all;
   FF_TRY(FF_CALLOC(mine, nv, "low-rank projection"));

@@ -57,6 +57,21 @@ void ff_fit_init_state(uint64_t seed, int64_t gid, uint32_t key, double v_sd, do
 
 static int64_t to_fixed(double w) { return (int64_t)llrint(w * (double)(1ull << FF_FIT_FIX)); }
 
+/* A lazily decayed ES presynaptic trace (kept as value and step of its last arrival): a spike arrives
+ * at step t, eps = a^(t - last) eps + 1. */
+static inline void trace_arrive(float *x, int32_t *last, int32_t t, const double *apow) {
+  *x = (float)(apow[t - *last] * *x) + 1.0f;
+  *last = t;
+}
+
+/* Every one of the n traces decayed to step `end`. */
+static void traces_decay_to(float *x, int32_t *last, int64_t n, int32_t end, const double *apow) {
+  for (int64_t q = 0; q < n; ++q) {
+    x[q] = (float)(apow[end - last[q]] * x[q]);
+    last[q] = end;
+  }
+}
+
 /* The low-rank B^T bound: |B| x the neurons that spike in one step stays far inside int64 in fixed point. */
 #define LOWRANK_B_MAX 1e3f
 
@@ -162,7 +177,7 @@ static int create_params(FfFitNet *f) {
     FF_TRY(FF_CALLOC(f->lr_bv, nr, "low-rank Adam state"));
     FF_TRY(FF_CALLOC(f->g_lr_a, nr, "low-rank gradient"));
     FF_TRY(FF_CALLOC(f->g_lr_b, nr, "low-rank gradient"));
-    FF_TRY(FF_CALLOC(f->lr_u, (int64_t)f->D * f->B * f->R + 1, "low-rank input"));
+    FF_TRY(FF_CALLOC(f->lr_u, (int64_t)f->D * f->B * f->R, "low-rank input"));
     FF_TRY(FF_MALLOC(f->lr_ud, (int64_t)f->B * f->R, "low-rank input"));
     FF_TRY(FF_CALLOC(f->lr_nz, f->B, "low-rank input"));
     FF_TRY(FF_MALLOC(f->lr_v, (int64_t)f->B * f->R, "low-rank projection"));
@@ -336,7 +351,7 @@ static void start_batch(FfFitNet *f, const double *x, const uint32_t *key) {
       if (f->fv) f->fv[k] = f->fg[k] = f->fc[k] = 0.0f;
     }
   }
-  if (f->lr_u) memset(f->lr_u, 0, ((size_t)f->D * B * f->R + 1) * sizeof *f->lr_u);
+  if (f->lr_u) memset(f->lr_u, 0, (size_t)f->D * B * f->R * sizeof *f->lr_u);
   if (f->lr_ubar) {
     memset(f->lr_ubar, 0, (size_t)f->R * B * sizeof *f->lr_ubar);
     memset(f->lr_xbar, 0, (size_t)f->n * B * sizeof *f->lr_xbar);
@@ -508,8 +523,7 @@ static void lowrank_partial(FfFitNet *f, int32_t t0) {
       const int32_t ta = e->t + D; /* the spikes of a neuron come in time order */
       if (f->lr_xbar && ta < f->s.steps) {
         const int64_t q = (int64_t)e->j * B + e->b;
-        f->lr_xbar[q] = (float)(f->apow[ta - f->lr_xlast[q]] * f->lr_xbar[q]) + 1.0f;
-        f->lr_xlast[q] = ta;
+        trace_arrive(&f->lr_xbar[q], &f->lr_xlast[q], ta, f->apow);
       }
     }
 }
@@ -551,8 +565,7 @@ static int exchange_window(FfFitNet *f, int32_t t0, int status) {
       if (t >= f->s.steps) break; /* arrives after the end of the sample */
       for (int64_t a = f->arr.off[k]; a < f->arr.off[k + 1]; ++a) {
         const int64_t q = (int64_t)f->arr.pre[a] * B + b;
-        f->px[q] = (float)(f->apow[t - f->plast[q]] * f->px[q]) + 1.0f;
-        f->plast[q] = t;
+        trace_arrive(&f->px[q], &f->plast[q], t, f->apow);
       }
     }
   }
@@ -638,15 +651,9 @@ int ff_fit_forward(FfFitNet *f, int32_t B, const double *x, const uint32_t *key,
   }
   /* the last window has no exchange: the rates' sum tells the ranks of a failure in it */
   if (f->px && traces && status == FF_OK) /* decay every presynaptic trace to the last step */
-    for (int64_t q = 0; q < (int64_t)f->n_pre * f->B; ++q) {
-      f->px[q] = (float)(f->apow[s->steps - 1 - f->plast[q]] * f->px[q]);
-      f->plast[q] = s->steps - 1;
-    }
+    traces_decay_to(f->px, f->plast, (int64_t)f->n_pre * f->B, s->steps - 1, f->apow);
   if (f->lr_xbar && traces && status == FF_OK) /* and every delayed-spike trace */
-    for (int64_t q = 0; q < (int64_t)f->n * f->B; ++q) {
-      f->lr_xbar[q] = (float)(f->apow[s->steps - 1 - f->lr_xlast[q]] * f->lr_xbar[q]);
-      f->lr_xlast[q] = s->steps - 1;
-    }
+    traces_decay_to(f->lr_xbar, f->lr_xlast, (int64_t)f->n * f->B, s->steps - 1, f->apow);
   return neuropil_rates(f, B, status, rates);
 }
 

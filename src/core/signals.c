@@ -16,10 +16,15 @@ static volatile sig_atomic_t g_signal;  /* the first signal received, 0 = none *
 static volatile sig_atomic_t g_count;   /* signals received */
 static volatile sig_atomic_t g_armed;   /* a phase with safe points is running */
 
+/* The name of a caught signal, or `other`. */
+static const char *sig_name(int signo, const char *other) {
+  return signo == SIGTERM ? "SIGTERM" : signo == SIGINT ? "SIGINT" : signo == SIGUSR1 ? "SIGUSR1" : other;
+}
+
 static void say(const char *a, int signo, const char *b) {
   char buf[256];
   size_t n = 0;
-  const char *name = signo == SIGTERM ? "SIGTERM" : signo == SIGINT ? "SIGINT" : signo == SIGUSR1 ? "SIGUSR1" : "signal";
+  const char *name = sig_name(signo, "signal");
   for (const char *p = a; *p && n < sizeof buf - 1; ++p) buf[n++] = *p;
   for (const char *p = name; *p && n < sizeof buf - 1; ++p) buf[n++] = *p;
   for (const char *p = b; *p && n < sizeof buf - 1; ++p) buf[n++] = *p;
@@ -68,8 +73,8 @@ static void leave_record(int signo) {
   }
   fd = open(g_log_path, O_WRONLY | O_APPEND);
   if (fd >= 0) {
-    const char *name = signo == SIGTERM ? "SIGTERM" : signo == SIGINT ? "SIGINT" : signo == SIGUSR1 ? "SIGUSR1" : "a signal";
-    const char *parts[] = {"stopped by ", name, " during ", g_phase, ": exit status 75; run.json says stopped\n"};
+    const char *parts[] = {"stopped by ", sig_name(signo, "a signal"), " during ", g_phase,
+                           ": exit status 75; run.json says stopped\n"};
     for (size_t k = 0; k < sizeof parts / sizeof parts[0]; ++k) put_all(fd, parts[k], strlen(parts[k]));
     close(fd);
   }

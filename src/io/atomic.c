@@ -16,15 +16,20 @@ void ff_atomic_tmp_name(const char *path, long pid, char *tmp, size_t cap) {
   snprintf(tmp, cap, "%s.tmp.%ld", path, pid);
 }
 
+/* The folder of path: "." for a bare name, "/" for a file at the root. */
+static void dir_of(const char *path, char *dir, size_t cap) {
+  snprintf(dir, cap, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash == NULL) snprintf(dir, cap, ".");
+  else if (slash == dir) slash[1] = '\0';
+  else *slash = '\0';
+}
+
 /* Best effort: the new file is already in place, only its survival of a power loss is in question,
  * and some file systems refuse fsync on a directory. */
 static void sync_dir(const char *path) {
   char dir[4200];
-  snprintf(dir, sizeof dir, "%s", path);
-  char *slash = strrchr(dir, '/');
-  if (slash == NULL) snprintf(dir, sizeof dir, ".");
-  else if (slash == dir) slash[1] = '\0';
-  else *slash = '\0';
+  dir_of(path, dir, sizeof dir);
   const int fd = open(dir, O_RDONLY | O_DIRECTORY);
   if (fd < 0) return;
   (void)fsync(fd);
@@ -68,11 +73,7 @@ int ff_atomic_write(const char *path, FfFileBody body, void *ctx) {
 
 int ff_atomic_check_space(const char *path, double bytes, const char *what) {
   char dir[4200];
-  snprintf(dir, sizeof dir, "%s", path);
-  char *slash = strrchr(dir, '/');
-  if (slash == NULL) snprintf(dir, sizeof dir, ".");
-  else if (slash == dir) dir[1] = '\0';
-  else *slash = '\0';
+  dir_of(path, dir, sizeof dir);
   struct statvfs sv;
   if (getenv("FLYFIT_SKIP_SPACE_CHECK") || statvfs(dir, &sv) != 0) return FF_OK; /* the variable: tests of the write path */
   const double avail = (double)sv.f_bavail * (double)sv.f_frsize, need = bytes * 1.05 + 65536.0;

@@ -40,14 +40,12 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
 }
 
 static const char *h5_why(char buf[256]) {
-  const int e = errno; /* the MPI-IO driver passes no system error up; the failed write(2) left it here */
   Why w = {"", "", -1};
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &w);
   H5Eclear2(H5E_DEFAULT);
   if (w.sys[0] && w.bytes >= 0) snprintf(buf, 256, "%s (writing %lld bytes)", w.sys, w.bytes);
   else if (w.sys[0]) snprintf(buf, 256, "%s", w.sys);
   else if (w.inner[0]) snprintf(buf, 256, "%s", w.inner);
-  else if (e == ENOSPC || e == EDQUOT || e == EIO || e == EFBIG) snprintf(buf, 256, "%s", strerror(e));
   else snprintf(buf, 256, "HDF5 gave no reason");
   return buf;
 }
@@ -575,14 +573,8 @@ static hid_t create_untimed(const char *tmp, hid_t fapl) {
 static void close_failed(hid_t f, const char *tmp) {
   int *fd = NULL;
   H5E_BEGIN_TRY { /* the sec2 driver's handle is its file descriptor */
-    if (H5Fget_vfd_handle(f, H5P_DEFAULT, (void **)&fd) >= 0 && fd && *fd >= 0 && ftruncate(*fd, 0) != 0) fd = NULL;
-  } H5E_END_TRY;
-  unlink(tmp);
-  H5E_BEGIN_TRY {
-    if (H5Fclose(f) < 0) { /* once more: its first attempt may have freed what the second needs */
-      if (fd && *fd >= 0 && ftruncate(*fd, 0) != 0) fd = NULL;
-      H5Fclose(f);
-    }
+    if (H5Fget_vfd_handle(f, H5P_DEFAULT, (void **)&fd) >= 0 && fd && *fd >= 0) (void)!ftruncate(*fd, 0);
+    H5Fclose(f);
   } H5E_END_TRY;
   H5Eclear2(H5E_DEFAULT);
   unlink(tmp);

@@ -271,8 +271,6 @@ static void write_run_json(const FfRun *r, int status) {
   if (ff_peak_memory(r->comm, 0, &rss_all) != FF_OK) return;
   int *dev = r->rank == 0 ? calloc((size_t)r->size, sizeof *dev) : NULL;
   const int st = FF_MPI(MPI_Gather(&r->device, 1, MPI_INT, dev, 1, MPI_INT, 0, r->comm));
-  const FfModeEntry *m = mode_entry(r->cfg.mode);
-  (void)m;
   if (st == FF_OK && r->rank == 0 && rss_all && dev) {
     const FfRunJson j = run_json(r, status, dev, rss_all);
     if (ff_runjson_write(&j) != FF_OK) ff_warn("%s", ff_error_message());

@@ -7,6 +7,7 @@
 #define FLYFIT_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -140,6 +141,8 @@ bool ff_mode_uses_connectome(FfMode mode);
 bool ff_mode_uses_activity(FfMode mode);
 /* [fit] trainable as bits (1 encoder, 2 connections, 4 lowrank); an unknown word is an error naming the key. */
 int ff_config_trainable(const FfConfig *c, int *bits);
+/* Those bits spelled as [fit] trainable takes them ("encoder, lowrank"), into buf [cap]. */
+void ff_config_trainable_text(int64_t bits, char *buf, size_t cap);
 /* "section.key=value" lines of every key that determines a fit's trajectory (checkpoints store it;
  * a resume compares it). Caller frees. */
 int ff_config_fingerprint(const FfConfig *c, char **text);

@@ -574,14 +574,25 @@ int ff_config_finish(FfConfig *c) {
   return FF_OK;
 }
 
+/* The words of [fit] trainable, word k for bit 1 << k (fit.h's FF_TRAIN_*). */
+static const char *const TRAINABLE[] = {"encoder", "connections", "lowrank"};
+enum { N_TRAINABLE = (int)(sizeof TRAINABLE / sizeof TRAINABLE[0]) };
+
+void ff_config_trainable_text(int64_t bits, char *buf, size_t cap) {
+  size_t len = 0;
+  buf[0] = '\0';
+  for (int k = 0; k < N_TRAINABLE; ++k)
+    if (bits >> k & 1) len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, "%s%s", len ? ", " : "", TRAINABLE[k]);
+}
+
 int ff_config_trainable(const FfConfig *c, int *bits) {
   char buf[FF_CONFIG_STR];
   snprintf(buf, sizeof buf, "%s", c->trainable);
   *bits = 0;
   for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-    if (!strcmp(tok, "encoder")) *bits |= 1;
-    else if (!strcmp(tok, "connections")) *bits |= 2;
-    else if (!strcmp(tok, "lowrank")) *bits |= 4;
+    int k = 0;
+    while (k < N_TRAINABLE && strcmp(tok, TRAINABLE[k]) != 0) ++k;
+    if (k < N_TRAINABLE) *bits |= 1 << k;
     else
       return FF_ERROR(FF_ERR_INPUT, "%s: [fit] trainable: '%s' is not one of encoder, connections, lowrank",
                       c->path[0] ? c->path : "configuration", tok);

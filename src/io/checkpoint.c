@@ -4,6 +4,7 @@
  * rank adds its own rows, so any rank count gives the same sum. */
 #include "flyfit/checkpoint.h"
 #include "flyfit/atomic.h"
+#include "flyfit/config.h"
 #include "flyfit/error.h"
 #include "flyfit/h5.h"
 
@@ -231,15 +232,6 @@ static void fingerprint_diff(const char *a, const char *b, char *out, size_t cap
   }
 }
 
-/* FF_TRAIN_* bits (fit.h: 1 encoder, 2 connections, 4 lowrank) as [fit] trainable spells them. */
-static void trainable_text(int64_t bits, char *buf, size_t cap) {
-  static const char *const NAMES[] = {"encoder", "connections", "lowrank"};
-  size_t len = 0;
-  buf[0] = '\0';
-  for (int k = 0; k < 3; ++k)
-    if (bits >> k & 1) len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? ", " : "", NAMES[k]);
-}
-
 /* The file's identity against id; *sum its checksum. */
 static int check_identity(hid_t f, const char *path, const FfCheckpointIdentity *id, uint64_t *sum) {
   int64_t v[8] = {0};
@@ -271,8 +263,8 @@ static int check_identity(hid_t f, const char *path, const FfCheckpointIdentity 
   }
   if (st == FF_OK && v[6] != id->trainable) {
     char had[64], want[64];
-    trainable_text(v[6], had, sizeof had);
-    trainable_text(id->trainable, want, sizeof want);
+    ff_config_trainable_text(v[6], had, sizeof had);
+    ff_config_trainable_text(id->trainable, want, sizeof want);
     st = FF_ERROR(FF_ERR_INPUT, "'%s' trained another set of parameters: [fit] trainable = %s there, %s in this run",
                   path, had, want);
   }

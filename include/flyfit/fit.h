@@ -118,6 +118,10 @@ int ff_fit_recorded(FfFitNet *f, int64_t **gid, int32_t **step, int64_t *n);
 void ff_fit_set_adam_t(FfFitNet *f, int64_t t);
 /* Re-derives the fixed-point synaptic weights (and the low-rank B) after they were set from outside. */
 int ff_fit_sync_weights(FfFitNet *f);
+/* Collective: all ranks of the comm must call it. The singular values of the low-rank term's N x N
+ * matrix A B, largest first, into sv [r]: from the r x r Gram matrices A^T A and B B^T, summed exactly
+ * over the ranks (so the same for any partition). */
+int ff_fit_lowrank_spectrum(FfFitNet *f, double *sv);
 
 /* The random numbers of the model, exposed so that tests can rebuild a forward pass on their own:
  * the steps from a background spike at `step` (-1: the start) to the next one, a geometric gap of

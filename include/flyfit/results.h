@@ -70,6 +70,8 @@ typedef struct {
   int64_t val0;                 /* the first validation frame (= n_train without a validation block) */
   const double *sim;            /* [n_train - 1 x P] the best network over the training samples, or NULL */
   const double *test_pred;      /* [n_test x P] and over the test samples, or NULL */
+  int32_t lowrank_rank;         /* r of the low-rank term (0: none) */
+  const double *lowrank_sv;     /* [r] the kept network's singular values of A B, largest first, or NULL */
 } FfRound1Results;
 int ff_results_write_round1(hid_t f, const FfRound1Results *r);
 /* Round 2's: /fit/round2/<metric> [epochs] with attributes epochs, best_epoch and the kept epoch's

@@ -13,10 +13,12 @@
 #include "flyfit/fit.h"
 #include "flyfit/arrivals.h"
 #include "flyfit/error.h"
+#include "flyfit/exact.h"
 #include "flyfit/log.h"
 #include "flyfit/results.h"
 #include "flyfit/rng.h"
 #include "flyfit/spike.h"
+#include <lapacke.h>
 
 #include <math.h>
 #include <omp.h>
@@ -422,11 +424,11 @@ static int lowrank_step(FfFitNet *f, int32_t t) {
 static int64_t lowrank_input(const FfFitNet *f, int32_t j, int32_t b) {
   const float *a = f->lr_a + (int64_t)j * f->R;
   const double *u = f->lr_ud + (int64_t)b * f->R;
-  double I = 0.0;
-  for (int32_t r = 0; r < f->R; ++r) I += (double)a[r] * u[r];
-  if (!(I > -1e6)) I = -1e6;
-  if (I > 1e6) I = 1e6;
-  return to_fixed(I);
+  double x = 0.0;
+  for (int32_t r = 0; r < f->R; ++r) x += (double)a[r] * u[r];
+  if (!(x > -1e6)) x = -1e6;
+  if (x > 1e6) x = 1e6;
+  return to_fixed(x);
 }
 
 /* Every neuron-trial advances one step and updates its traces; spikes go to the chunk's list. */
@@ -683,4 +685,54 @@ int ff_fit_recorded(FfFitNet *f, int64_t **gid, int32_t **step, int64_t *n) {
     (*step)[i] = f->rec.v[i].t;
   }
   return FF_OK;
+}
+
+/* sigma^2 are the eigenvalues of (A^T A)(B B^T), which with A^T A = V L V^T are those of the symmetric
+ * L^1/2 V^T (B B^T) V L^1/2. */
+int ff_fit_lowrank_spectrum(FfFitNet *f, double *sv) {
+  const int32_t R = f->R;
+  const int64_t nr = (int64_t)R * R;
+  FfExact *mine, *all;
+  double *ga = NULL, *gb = NULL, *m = NULL, *w = NULL;
+  FF_TRY(FF_CALLOC(mine, 2 * nr, "low-rank Gram matrices"));
+  if (FF_CALLOC(all, 2 * nr, "low-rank Gram matrices") != FF_OK) {
+    free(mine);
+    return FF_ERR_NOMEM;
+  }
+  for (int32_t j = 0; j < f->n; ++j) {
+    const float *a = f->lr_a + (int64_t)j * R, *b = f->lr_b + (int64_t)j * R;
+    for (int32_t k = 0; k < R; ++k)
+      for (int32_t l = k; l < R; ++l) { /* a product of two floats is exact in double */
+        ff_exact_add(&mine[(int64_t)k * R + l], (double)a[k] * (double)a[l]);
+        ff_exact_add(&mine[nr + (int64_t)k * R + l], (double)b[k] * (double)b[l]);
+      }
+  }
+  int st = ff_exact_reduce(mine, all, 2 * nr, f->s.comm);
+  if (st == FF_OK && (FF_MALLOC(ga, nr, "low-rank Gram matrices") != FF_OK || FF_MALLOC(gb, nr, "low-rank Gram matrices") != FF_OK ||
+                      FF_MALLOC(m, nr, "low-rank Gram matrices") != FF_OK || FF_MALLOC(w, R, "low-rank spectrum") != FF_OK))
+    st = FF_ERR_NOMEM;
+  for (int32_t k = 0; st == FF_OK && k < R; ++k)
+    for (int32_t l = k; l < R; ++l) {
+      ga[k * R + l] = ga[l * R + k] = ff_exact_value(&all[(int64_t)k * R + l]);
+      gb[k * R + l] = gb[l * R + k] = ff_exact_value(&all[nr + (int64_t)k * R + l]);
+    }
+  if (st == FF_OK && LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'U', R, ga, R, w) != 0)
+    st = FF_ERROR(FF_ERR_INPUT, "the low-rank term's A^T A has no eigen-decomposition (A is not finite)");
+  for (int32_t k = 0; st == FF_OK && k < R; ++k) /* m = L^1/2 V^T G_B V L^1/2; ga's columns are V */
+    for (int32_t l = 0; l < R; ++l) {
+      double s = 0.0;
+      for (int32_t i = 0; i < R; ++i)
+        for (int32_t q = 0; q < R; ++q) s += ga[i * R + k] * gb[i * R + q] * ga[q * R + l];
+      m[k * R + l] = sqrt(fmax(w[k], 0.0)) * s * sqrt(fmax(w[l], 0.0));
+    }
+  if (st == FF_OK && LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'U', R, m, R, w) != 0)
+    st = FF_ERROR(FF_ERR_INPUT, "the low-rank term's A B has no singular values (B is not finite)");
+  for (int32_t k = 0; st == FF_OK && k < R; ++k) sv[k] = sqrt(fmax(w[R - 1 - k], 0.0)); /* dsyev: ascending */
+  free(mine);
+  free(all);
+  free(ga);
+  free(gb);
+  free(m);
+  free(w);
+  return st;
 }

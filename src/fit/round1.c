@@ -59,6 +59,8 @@ struct FfRound1 {
   double setup_s;
   double *peak_rss_mb;     /* [ranks], rank 0 */
   double *sim, *test_pred; /* after the run: the best network over the training and test samples */
+  double *lr_sv;           /* after the run: [lr_rank] singular values of the kept network's A B, or NULL */
+  int32_t lr_rank;
 };
 typedef struct FfRound1 Trainer;
 
@@ -77,6 +79,7 @@ static void trainer_destroy(Trainer *t) {
   free(t->peak_rss_mb);
   free(t->sim);
   free(t->test_pred);
+  free(t->lr_sv);
 }
 
 /* ---- samples and scores ------------------------------------------------------------------------- */
@@ -427,7 +430,7 @@ void ff_round1_results(const FfRound1 *t, FfRound1Results *r) {
                          N_METRICS, METRIC_NAMES, t->ut_loss, t->ut_acc, t->ut_mse,
                          t->te_loss, t->te_acc, t->te_mse,
                          t->ck.epochs_done && isfinite(t->ck.best_val) ? t->ck.best_val : NAN, t->sp.val0,
-                         t->sim, t->test_pred};
+                         t->sim, t->test_pred, t->lr_sv ? t->lr_rank : 0, t->lr_sv};
 }
 
 static int results_body(hid_t f, void *ctx) {
@@ -601,6 +604,20 @@ static int finish(Trainer *t, const char *best) {
   t->te_loss = s_te.loss / (double)s_te.n;
   t->te_acc = s_te.hits / (double)s_te.n;
   t->te_mse = s_te.sq / (double)s_te.n;
+  FfFitView v;
+  ff_fit_view(t->f, &v);
+  if (v.lr_rank > 0) { /* the kept low-rank term's spectrum: how many of its r dimensions it uses */
+    FF_TRY(FF_MALLOC(t->lr_sv, v.lr_rank, "low-rank spectrum"));
+    t->lr_rank = v.lr_rank;
+    FF_TRY(ff_fit_lowrank_spectrum(t->f, t->lr_sv));
+    double s2 = 0.0, s4 = 0.0;
+    for (int32_t k = 0; k < v.lr_rank; ++k) {
+      s2 += t->lr_sv[k] * t->lr_sv[k];
+      s4 += t->lr_sv[k] * t->lr_sv[k] * t->lr_sv[k] * t->lr_sv[k];
+    }
+    ff_log("low-rank term A B (rank %d): largest singular value %.4g, Frobenius norm %.4g, participation ratio %.2g",
+           (int)v.lr_rank, t->lr_sv[0], sqrt(s2), s4 > 0 ? s2 * s2 / s4 : 0.0);
+  }
   ff_log("best epoch %lld: over the training frames loss %.5g (bin acc %.4f); test loss %.5g (bin acc %.4f, mse %.5g)",
          (long long)t->ck.best_epoch, s_tr.loss / (double)s_tr.n, s_tr.hits / (double)s_tr.n, s_te.loss / (double)s_te.n,
          s_te.hits / (double)s_te.n, s_te.sq / (double)s_te.n);

@@ -496,6 +496,13 @@ int ff_results_write_round1(hid_t f, const FfRound1Results *r) {
                              FF_ATTR_DOUBLE("test_bin_acc", r->test_acc),
                              FF_ATTR_DOUBLE("test_mse", r->test_mse)};
   FF_CALL(st, ff_h5_write_attrs(f, "/fit/round1", round1, 11));
+  if (r->lowrank_sv) {
+    const int64_t nr = r->lowrank_rank;
+    const FfH5Attr about[] = {FF_ATTR_STRING("about", "singular values of the kept network's low-rank term A B "
+                                                      "(neurons x neurons, rank r), largest first")};
+    FF_CALL(st, ff_h5_write(f, "/fit/round1/lowrank_singular_values", H5T_NATIVE_DOUBLE, 1, &nr, r->lowrank_sv));
+    FF_CALL(st, ff_h5_write_attrs(f, "/fit/round1/lowrank_singular_values", about, 1));
+  }
   if (r->sim || r->test_pred) {
     const FfH5Attr about[] = {FF_ATTR_STRING(
         "about", "sim_rates[k] is the network's prediction of frame k+1 from frame k over the training frames, with the "

@@ -29,7 +29,7 @@ d, conn, K, adam = sys.argv[1], sys.argv[2], int(sys.argv[3]), len(sys.argv) > 4
 r = h5py.File(f"{d}/results.h5", "r")
 c = h5py.File(f"{d}/checkpoint-epoch-2.h5", "r")
 out = [r[f"/fit/round1/{m}"][:] for m in ("train_loss", "val_loss", "grad_norm")]
-out += [r["/round1/sim_rates"][:], r["/round1/test_pred"][:]]
+out += [r["/round1/sim_rates"][:], r["/round1/test_pred"][:], r["/fit/round1/lowrank_singular_values"][:]]
 names = ["/params/encoder_w", "/params/lowrank_a", "/params/lowrank_b"]
 if adam: names += ["/adam/lowrank_a_v", "/adam/lowrank_b_m"]
 rows = [c[n][:] for n in names]
@@ -58,6 +58,19 @@ print(a.shape[0], a.shape[1], int(np.count_nonzero(b)), float(np.abs(b).max()))
 PY
 check "the checkpoint holds A and B^T as 600 x 5, and training moved B away from zero" \
   awk '$1 == 600 && $2 == 5 && $3 > 1000 && $4 > 0 { ok = 1 } END { exit !ok }' "$TMP/lr.txt"
+check "results.h5's singular values of A B are numpy's SVD of the kept network's A B" \
+  /usr/bin/python3 - "$TMP/ref" <<'PY'
+import sys, h5py, numpy as np
+d = sys.argv[1]
+c = h5py.File(f"{d}/checkpoint-best.h5", "r")
+ab = c["/params/lowrank_a"][:].astype(float) @ c["/params/lowrank_b"][:].astype(float).T
+want = np.linalg.svd(ab, compute_uv=False)[:5]
+got = h5py.File(f"{d}/results.h5", "r")["/fit/round1/lowrank_singular_values"][:]
+print("# singular values", got, "numpy", want, file=sys.stderr)
+sys.exit(not (got.shape == (5,) and got[0] > 0 and np.allclose(got, want, rtol=1e-9, atol=1e-12 * want[0])))
+PY
+"$ROOT/tools/flyfit-plot" "$TMP/ref/results.h5" -o "$TMP/ref-fig" --quiet 2> "$TMP/plot.log"
+check "flyfit-plot draws the low-rank term's spectrum" test -s "$TMP/ref-fig/lowrank.png"
 fit plain 1 "$TMP/brain.h5" --set fit.trainable=encoder || exit 1
 untrained() { h5dump -a /untrained_val_loss -a /untrained_val_mse "$1/checkpoint-epoch-2.h5" | grep '(0)' | tr -d ' '; }
 export -f untrained

@@ -3,7 +3,8 @@
  *   stores every step, then the adjoint pass backwards through time, delays and cross-neuron paths
  *   included. With the recurrent weights at zero, D-RTRL's encoder gradient must equal it to 1e-5;
  *   with recurrent weights, ES-D-RTRL's connection gradient must point the same way (cosine >= 0.8), and
- *   so must the low-rank term's (cosine >= 0.9; BPTT runs through A (B s) exactly), whose untrained
+ *   so must the low-rank term's (BPTT runs through A (B s) exactly; cosine >= 0.9 at the original's
+ *   trace decay 0.99, >= 0.95 at decays whose trace spans more of the sample), whose untrained
  *   network (B = 0) must be the plain network bit for bit;
  * - central finite differences of the smooth parts: the loss functions, and the sub-threshold
  *   membrane trace (d v_T / d w of a neuron that never spikes is smooth in w);
@@ -17,6 +18,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include "testutil.h"
+#include <lapacke.h>
 #include <math.h>
 #include <mpi.h>
 #include <stdlib.h>
@@ -421,8 +423,8 @@ static void test_connection_gradients_against_bptt(void **state) {
 
 /* A stepper with the low-rank term (rank 3) whose B is set to `b_scale` x a fixed pattern (0: as
  * created, B = 0); its A and B are copied into the case for the reference. */
-static FfFitNet *lowrank_net(Case *c, int trainable, double b_scale) {
-  FfFitSetup s = setup_for(c, trainable, 0.99);
+static FfFitNet *lowrank_net(Case *c, int trainable, double b_scale, double decay) {
+  FfFitSetup s = setup_for(c, trainable, decay);
   FfFitNet *f;
   assert_int_equal(ff_fit_create(&s, &f), 0);
   FfFitView v;
@@ -451,7 +453,7 @@ static void test_lowrank_untrained_unchanged(void **state) {
   make_case(&c, 0.35, 4);
   double r0[B * P], r1[B * P], dl[B * P];
   FfFitSetup s = setup_for(&c, FF_TRAIN_ENCODER | FF_TRAIN_CONNECTIONS, 0.99);
-  FfFitNet *f0, *f1 = lowrank_net(&c, FF_TRAIN_ENCODER | FF_TRAIN_CONNECTIONS | FF_TRAIN_LOWRANK, 0.0);
+  FfFitNet *f0, *f1 = lowrank_net(&c, FF_TRAIN_ENCODER | FF_TRAIN_CONNECTIONS | FF_TRAIN_LOWRANK, 0.0, 0.99);
   assert_int_equal(ff_fit_create(&s, &f0), 0);
   assert_int_equal(ff_fit_forward(f0, B, X, KEYS, 1, r0), 0);
   assert_int_equal(ff_fit_forward(f1, B, X, KEYS, 1, r1), 0);
@@ -471,7 +473,7 @@ static void test_lowrank_untrained_unchanged(void **state) {
   assert_true(gnorm > 0); /* B learns from zero */
   ff_fit_destroy(&f1);
   /* with B set: spike for spike against the reference, and not the counts of the plain network */
-  f1 = lowrank_net(&c, FF_TRAIN_ENCODER | FF_TRAIN_LOWRANK, 1.5);
+  f1 = lowrank_net(&c, FF_TRAIN_ENCODER | FF_TRAIN_LOWRANK, 1.5, 0.99);
   assert_int_equal(ff_fit_forward(f1, B, X, KEYS, 0, r1), 0);
   ff_fit_view(f1, &v1);
   double gw[N * P], gb[N], gc[N][N];
@@ -489,52 +491,97 @@ static void test_lowrank_untrained_unchanged(void **state) {
   free_case(&c);
 }
 
-/* The low-rank gradients (ES-D-RTRL's factorisation) against exact BPTT through the term. */
+/* The spectrum of A B from the Gram matrices against LAPACK's SVD of the full N x N product written out
+ * here; with B = 0 (as created) it is zero. */
+static void test_lowrank_spectrum(void **state) {
+  (void)state;
+  Case c;
+  make_case(&c, 0.35, 5);
+  for (int set = 0; set < 2; ++set) {
+    FfFitNet *f = lowrank_net(&c, FF_TRAIN_ENCODER | FF_TRAIN_LOWRANK, set ? 1.0 : 0.0, 0.99);
+    double sv[3], m[N * N], full[N], work[N];
+    assert_int_equal(ff_fit_lowrank_spectrum(f, sv), 0);
+    for (int i = 0; i < N; ++i)
+      for (int j = 0; j < N; ++j) {
+        double s = 0.0;
+        for (int k = 0; k < 3; ++k) s += (double)c.la[i][k] * (double)c.lb[k][j];
+        m[i * N + j] = s;
+      }
+    assert_int_equal(LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'N', 'N', N, N, m, N, full, NULL, N, NULL, N, work), 0);
+    print_message("# B %s: singular values of A B %.6g %.6g %.6g (SVD of the product %.6g %.6g %.6g, then %.2g)\n",
+                  set ? "set" : "= 0", sv[0], sv[1], sv[2], full[0], full[1], full[2], full[3]);
+    for (int k = 0; k < 3; ++k) assert_true(fabs(sv[k] - full[k]) <= 1e-9 * (1.0 + full[0]));
+    assert_true(full[3] <= 1e-9 * (1.0 + full[0])); /* rank 3 */
+    if (set) assert_true(sv[2] > 0.0);
+    else assert_true(sv[0] == 0.0);
+    ff_fit_destroy(&f);
+  }
+  free_case(&c);
+}
+
+/* One network's low-rank gradients by ES-D-RTRL with trace decay `decay` against exact BPTT through the
+ * term: the cosines of A's and B's and their relative errors |g - g_BPTT| / |g_BPTT|. */
+static void lowrank_cosines(uint64_t seed, double decay, double *ca, double *cb, double *ea_rel, double *eb_rel) {
+  Case c;
+  make_case(&c, 0.35, seed);
+  FfFitNet *f = lowrank_net(&c, FF_TRAIN_ENCODER | FF_TRAIN_LOWRANK, 1.0, decay);
+  double rates[B * P], dl[B * P];
+  assert_int_equal(ff_fit_forward(f, B, X, KEYS, 1, rates), 0);
+  ff_fit_loss(FF_LOSS_MSE, 1.0, rates, Y, B * P, dl);
+  assert_int_equal(ff_fit_backward(f, dl), 0);
+  FfFitView v;
+  ff_fit_view(f, &v);
+  double gw[N * P], gb[N], gc[N][N], ga[N][RMAX], gbb[RMAX][N];
+  int counts[B][N];
+  ref_batch(&c, &v, gw, gb, gc, counts, ga, gbb);
+  double ra[N * 3], ea[N * 3], rb[N * 3], eb[N * 3];
+  for (int j = 0; j < N; ++j)
+    for (int k = 0; k < 3; ++k) {
+      ra[j * 3 + k] = ga[j][k];
+      ea[j * 3 + k] = v.g_lr_a[j * 3 + k];
+      rb[j * 3 + k] = gbb[k][j];
+      eb[j * 3 + k] = v.g_lr_b[j * 3 + k];
+    }
+  *ca = cosine(ra, ea, N * 3);
+  *cb = cosine(rb, eb, N * 3);
+  double num_a = 0, den_a = 0, num_b = 0, den_b = 0;
+  for (int q = 0; q < N * 3; ++q) {
+    num_a += (ea[q] - ra[q]) * (ea[q] - ra[q]);
+    den_a += ra[q] * ra[q];
+    num_b += (eb[q] - rb[q]) * (eb[q] - rb[q]);
+    den_b += rb[q] * rb[q];
+  }
+  assert_true(den_a > 0 && den_b > 0);
+  *ea_rel = sqrt(num_a / den_a);
+  *eb_rel = sqrt(num_b / den_b);
+  ff_fit_destroy(&f);
+  free_case(&c);
+}
+
+/* The low-rank gradients (ES-D-RTRL's factorisation) against exact BPTT through the term, at the
+ * original's trace decay 0.99 and at decays whose time constant spans more of the 400-step sample.
+ * ES-D-RTRL replaces the time sum sum_t eps_f(t) u(t) by the product of two low-passed sums: with
+ * 1/(1 - a) = 100 steps it sees the last quarter of the sample, and u, a signed sum of spikes, loses
+ * more by that than the connections' non-negative arrivals do. Measured (networks 21-23):
+ * 0.99: A 0.937-0.969, B 0.920-0.957; 0.995: A 0.969-0.983, B 0.963-0.978; 0.999: A and B >= 0.98;
+ * the relative error is 0.84-0.90, 0.69-0.77, 0.74-0.77: mostly scale (Adam is scale-free per
+ * parameter). */
 static void test_lowrank_gradients_against_bptt(void **state) {
   (void)state;
-  double worst_a = 1, worst_b = 1;
-  for (uint64_t seed = 21; seed < 24; ++seed) {
-    Case c;
-    make_case(&c, 0.35, seed);
-    FfFitNet *f = lowrank_net(&c, FF_TRAIN_ENCODER | FF_TRAIN_LOWRANK, 1.0);
-    double rates[B * P], dl[B * P];
-    assert_int_equal(ff_fit_forward(f, B, X, KEYS, 1, rates), 0);
-    ff_fit_loss(FF_LOSS_MSE, 1.0, rates, Y, B * P, dl);
-    assert_int_equal(ff_fit_backward(f, dl), 0);
-    FfFitView v;
-    ff_fit_view(f, &v);
-    double gw[N * P], gb[N], gc[N][N], ga[N][RMAX], gbb[RMAX][N];
-    int counts[B][N];
-    ref_batch(&c, &v, gw, gb, gc, counts, ga, gbb);
-    double ra[N * 3], ea[N * 3], rb[N * 3], eb[N * 3];
-    for (int j = 0; j < N; ++j)
-      for (int k = 0; k < 3; ++k) {
-        ra[j * 3 + k] = ga[j][k];
-        ea[j * 3 + k] = v.g_lr_a[j * 3 + k];
-        rb[j * 3 + k] = gbb[k][j];
-        eb[j * 3 + k] = v.g_lr_b[j * 3 + k];
-      }
-    const double ca = cosine(ra, ea, N * 3), cb = cosine(rb, eb, N * 3);
-    double num_a = 0, den_a = 0, num_b = 0, den_b = 0;
-    for (int q = 0; q < N * 3; ++q) {
-      num_a += (ea[q] - ra[q]) * (ea[q] - ra[q]);
-      den_a += ra[q] * ra[q];
-      num_b += (eb[q] - rb[q]) * (eb[q] - rb[q]);
-      den_b += rb[q] * rb[q];
+  const double decays[] = {0.99, 0.995, 0.999}, floor[] = {0.9, 0.95, 0.95};
+  for (int d = 0; d < 3; ++d) {
+    double worst_a = 1, worst_b = 1;
+    for (uint64_t seed = 21; seed < 24; ++seed) {
+      double ca, cb, ea, eb;
+      lowrank_cosines(seed, decays[d], &ca, &cb, &ea, &eb);
+      print_message("# network %d: low-rank ES-D-RTRL (%g) vs BPTT: A cosine %.4f (relative error %.3f), "
+                    "B cosine %.4f (relative error %.3f)\n", (int)seed, decays[d], ca, ea, cb, eb);
+      if (ca < worst_a) worst_a = ca;
+      if (cb < worst_b) worst_b = cb;
     }
-    print_message("# network %d: low-rank ES-D-RTRL (0.99) vs BPTT: A cosine %.4f (relative error %.3f), "
-                  "B cosine %.4f (relative error %.3f)\n", (int)seed, ca, sqrt(num_a / den_a), cb, sqrt(num_b / den_b));
-    assert_true(den_a > 0 && den_b > 0);
-    if (ca < worst_a) worst_a = ca;
-    if (cb < worst_b) worst_b = cb;
-    ff_fit_destroy(&f);
-    free_case(&c);
+    assert_true(worst_a >= floor[d]);
+    assert_true(worst_b >= floor[d]);
   }
-  /* measured 0.937-0.969 (A) and 0.920-0.957 (B): the factorisation of a time sum into the product of two
-   * low-passed sums (ES-D-RTRL, as BrainScale's for its LoRA term) loses the timing within a sample; its
-   * scale differs too (relative error ~0.85; Adam is scale-free per parameter) */
-  assert_true(worst_a >= 0.9);
-  assert_true(worst_b >= 0.9);
 }
 
 /* The loss functions' gradients against central differences. */
@@ -659,6 +706,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_connection_gradients_against_bptt),
       cmocka_unit_test(test_lowrank_untrained_unchanged),
       cmocka_unit_test(test_lowrank_gradients_against_bptt),
+      cmocka_unit_test(test_lowrank_spectrum),
       cmocka_unit_test(test_loss_gradients_finite_differences),
       cmocka_unit_test(test_subthreshold_trace_finite_differences),
       cmocka_unit_test(test_grad_norm_bits),

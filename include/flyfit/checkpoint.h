@@ -107,4 +107,24 @@ int ff_checkpoint_write_round2(const char *path, const FfGru *g, int64_t epochs,
 int ff_checkpoint_read_round2(const char *path, FfGru *g, int64_t *epochs, int64_t *best_epoch, double **hist,
                               int n_metrics, int *complete);
 
+/* Round 2's resume point (DIR/gru-last.h5): the GRU as the last finished epoch left it (parameters,
+ * Adam's moments and step count), the best epoch's parameters, the history, and what the run must
+ * match to continue: the round-2 fingerprint (ff_config_fingerprint_round2) and the hash of round 2's
+ * input (recorded and round-1 rates). Round 2's random numbers are keyed by (seed, step, sequence),
+ * so no stream position is needed. */
+typedef struct {
+  int64_t epochs, best_epoch;
+  double best_loss;        /* the best epoch's validation loss (INFINITY: none) */
+  double *hist;            /* [epochs x n_metrics]: written from; read into a new array (caller frees) */
+  int n_metrics;
+  double *best;            /* [nparams] the best epoch's parameters: written from; read into */
+  const char *fingerprint; /* written; on read, checked against the file's */
+  uint64_t input_hash;     /* written; on read, checked */
+} FfRound2State;
+/* Rank 0. */
+int ff_checkpoint_write_round2_state(const char *path, const FfGru *g, const FfRound2State *s);
+/* Rank 0: reads it into g and s (FF_ERR_INPUT naming the file and what differs when it belongs to
+ * another configuration or another round 1); g and s->best change only when everything was read. */
+int ff_checkpoint_read_round2_state(const char *path, FfGru *g, FfRound2State *s);
+
 #endif

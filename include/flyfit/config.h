@@ -146,6 +146,8 @@ void ff_config_trainable_text(int64_t bits, char *buf, size_t cap);
 /* "section.key=value" lines of every key that determines a fit's trajectory (checkpoints store it;
  * a resume compares it). Caller frees. */
 int ff_config_fingerprint(const FfConfig *c, char **text);
+/* And round 2's: round 1's keys and round 2's (rnn_*), but not epochs_round2. */
+int ff_config_fingerprint_round2(const FfConfig *c, char **text);
 /* The effective configuration as INI text (caller frees), each line noting where the value came from. */
 int ff_config_format(const FfConfig *c, char **text);
 /* The key table as a reference (flyfit --help-config), as text or as a markdown table. */

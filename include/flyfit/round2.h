@@ -49,6 +49,9 @@ int ff_round2_untrained(const FfConfig *cfg, int32_t P, const double *mean_rate,
 /* The checkpoint file names in [output] dir of the chain's GRU and of the GRU alone. */
 #define FF_ROUND2_CHECKPOINT "gru-best.h5"
 #define FF_ROUND2_ONLY_CHECKPOINT "gru-only-best.h5"
+/* And round 2's resume points, written after every epoch; [run] resume = auto continues from them. */
+#define FF_ROUND2_LAST "gru-last.h5"
+#define FF_ROUND2_ONLY_LAST "gru-only-last.h5"
 
 /* Collective: all ranks of s->comm must call it. Trains and writes DIR/gru-best.h5 (checkpoint.h);
  * its results section: ff_results_write_round2 (results.h). */

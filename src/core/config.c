@@ -615,15 +615,17 @@ static void value_text(const FfConfig *c, int k, char *buf, size_t cap) {
   }
 }
 
-int ff_config_fingerprint(const FfConfig *c, char **text) {
-  /* what determines a fit's trajectory: the model, the preprocessing, the fit (but how long it runs
-   * and how often it saves), the preset and the seed */
+/* The keys of a round's trajectory: the model, the preprocessing, the fit (but how long it runs and
+ * how often it saves), the preset and the seed; round 1's leave out round 2's keys (rnn_*). */
+static int fingerprint(const FfConfig *c, int round2, char **text) {
   static const char *const SKIP[] = {"fit.epochs_round1", "fit.checkpoint_every", "fit.max_trace_mb", "fit.epochs_round2",
-                                     "fit.rnn_hidden", "fit.rnn_batch", "fit.rnn_iters", "fit.rnn_seq_len", "fit.rnn_lr",
-                                     "fit.rnn_lr_decay", "fit.rnn_lr_decay_every", "fit.rnn_noise", "fit.rnn_loss",
                                      /* checked by the shape of the checkpoint's /params/lowrank_a instead, so that
                                       * checkpoints made before the key existed still resume */
-                                     "fit.lowrank_rank"};
+                                     "fit.lowrank_rank",
+                                     /* round 2's: from here on skipped for round 1 only */
+                                     "fit.rnn_hidden", "fit.rnn_batch", "fit.rnn_iters", "fit.rnn_seq_len", "fit.rnn_lr",
+                                     "fit.rnn_lr_decay", "fit.rnn_lr_decay_every", "fit.rnn_noise", "fit.rnn_loss"};
+  const size_t n_skip = round2 ? 5 : sizeof SKIP / sizeof SKIP[0];
   size_t cap = (size_t)N_KEYS * (FF_CONFIG_STR + 64) + 64, len = 0;
   char *out;
   FF_TRY(FF_MALLOC(out, cap, "config fingerprint"));
@@ -634,7 +636,7 @@ int ff_config_fingerprint(const FfConfig *c, char **text) {
     const char *sec = KEYS[k].section;
     int take = !strcmp(sec, "model") || !strcmp(sec, "preprocess") || !strcmp(sec, "fit") ||
                !strcmp(full, "run.seed") || !strcmp(full, "run.preset");
-    for (size_t q = 0; q < sizeof SKIP / sizeof SKIP[0]; ++q) take &= strcmp(full, SKIP[q]) != 0;
+    for (size_t q = 0; q < n_skip; ++q) take &= strcmp(full, SKIP[q]) != 0;
     if (!take) continue;
     value_text(c, k, val, sizeof val);
     len += (size_t)snprintf(out + len, cap - len, "%s=%s\n", full, val);
@@ -642,6 +644,9 @@ int ff_config_fingerprint(const FfConfig *c, char **text) {
   *text = out;
   return FF_OK;
 }
+
+int ff_config_fingerprint(const FfConfig *c, char **text) { return fingerprint(c, 0, text); }
+int ff_config_fingerprint_round2(const FfConfig *c, char **text) { return fingerprint(c, 1, text); }
 
 int ff_config_format(const FfConfig *c, char **text) {
   size_t cap = (size_t)N_KEYS * (FF_CONFIG_STR + 128) + 1024, len = 0;

@@ -4,6 +4,7 @@
 #include "flyfit/checkpoint.h"
 #include "flyfit/error.h"
 #include "flyfit/exact.h"
+#include "flyfit/hash.h"
 #include "flyfit/log.h"
 #include "flyfit/rng.h"
 
@@ -92,6 +93,8 @@ typedef struct {
   double *seq_loss;          /* [count] */
   double *best;              /* [nparams] the best epoch's parameters */
   FfGruTape *tape;
+  char *fp;                  /* what a resume must match (checkpoint.h's FfRound2State) */
+  uint64_t input_hash;
 } Run;
 
 static void run_free(Run *r) {
@@ -104,6 +107,7 @@ static void run_free(Run *r) {
   free(r->tg);
   free(r->seq_loss);
   free(r->best);
+  free(r->fp);
 }
 
 static int run_alloc(Run *r, int32_t P) {
@@ -189,15 +193,72 @@ static int train_step(Run *r, double lr, double *loss, int64_t *hits) {
   return st;
 }
 
+/* Collective: rank 0's status st of writing or reading `path`, on every rank. */
+static int rank0(Run *r, int st, const char *what, const char *path) {
+  FF_TRY(FF_MPI(MPI_Bcast(&st, 1, MPI_INT, 0, r->s->comm)));
+  if (st != FF_OK && r->rank != 0) return FF_ERROR(st, "rank 0 could not %s %s", what, path);
+  return st;
+}
+
 /* Collective: rank 0 writes DIR/gru-best.h5 (complete: round 2 has finished), every rank learns
  * whether it could. */
 static int save(Run *r, const FfRound2Result *res, const char *path, int complete) {
   int st = r->rank == 0 ? ff_checkpoint_write_round2(path, r->g, res->epochs, res->best_epoch, res->hist, R2_METRICS,
                                                      complete)
                         : FF_OK;
-  FF_TRY(FF_MPI(MPI_Bcast(&st, 1, MPI_INT, 0, r->s->comm)));
-  if (st != FF_OK && r->rank != 0) return FF_ERROR(st, "rank 0 could not write %s", path);
-  return st;
+  return rank0(r, st, "write", path);
+}
+
+/* Collective: the resume point after an epoch, DIR/gru-last.h5 (checkpoint.h's FfRound2State). */
+static int save_state(Run *r, FfRound2Result *res, double best_loss, const char *path) {
+  const FfRound2State s = {res->epochs, res->best_epoch, best_loss, res->hist, R2_METRICS, r->best, r->fp, r->input_hash};
+  return rank0(r, r->rank == 0 ? ff_checkpoint_write_round2_state(path, r->g, &s) : FF_OK, "write", path);
+}
+
+/* What a resume must match: round 2's keys, the recorded rates and (for the chain's GRU) round 1's. */
+static int identity(Run *r) {
+  const FfFitData *d = r->s->data;
+  FF_TRY(ff_config_fingerprint_round2(r->s->cfg, &r->fp));
+  r->input_hash = ff_fnv1a(FF_FNV_BASIS, d->rates, (size_t)d->T * (size_t)d->P * sizeof *d->rates);
+  if (!r->s->recorded_only)
+    r->input_hash = ff_fnv1a(r->input_hash, r->s->sim, (size_t)(r->s->sp.fit - 1) * (size_t)d->P * sizeof *r->s->sim);
+  return FF_OK;
+}
+
+/* Collective. [run] resume = auto: continue from `path` when DIR holds it, with the GRU, Adam, the
+ * best parameters and the history of its last finished epoch; *e0 = the epochs it had. */
+static int resume(Run *r, FfRound2Result *res, const char *path, double *best_loss, int64_t *e0) {
+  const MPI_Comm comm = r->s->comm;
+  int have = r->rank == 0 && access(path, F_OK) == 0;
+  FF_TRY(FF_MPI(MPI_Bcast(&have, 1, MPI_INT, 0, comm)));
+  if (!have) {
+    ff_log("resume = auto: no %s; round 2 starts afresh", path);
+    return FF_OK;
+  }
+  FfRound2State s = {.n_metrics = R2_METRICS, .best = r->best, .fingerprint = r->fp, .input_hash = r->input_hash};
+  FF_TRY(rank0(r, r->rank == 0 ? ff_checkpoint_read_round2_state(path, r->g, &s) : FF_OK, "read", path));
+  int64_t n[2] = {s.epochs, s.best_epoch};
+  int st = FF_MPI(MPI_Bcast(n, 2, MPI_INT64_T, 0, comm));
+  FF_CALL(st, FF_MPI(MPI_Bcast(&s.best_loss, 1, MPI_DOUBLE, 0, comm)));
+  const int64_t cap = r->s->cfg->epochs_round2 > 0 ? r->s->cfg->epochs_round2 : 1;
+  if (st == FF_OK && n[0] > cap) {
+    double *h = realloc(res->hist, (size_t)n[0] * R2_METRICS * sizeof *h);
+    if (!h) st = FF_ERROR(FF_ERR_NOMEM, "out of memory for round 2's history");
+    else res->hist = h;
+  }
+  if (st == FF_OK && r->rank == 0 && n[0] > 0) memcpy(res->hist, s.hist, (size_t)n[0] * R2_METRICS * sizeof *s.hist);
+  free(s.hist);
+  FF_TRY(st);
+  if (n[0] > 0) FF_TRY(FF_MPI(MPI_Bcast(res->hist, (int)(n[0] * R2_METRICS), MPI_DOUBLE, 0, comm)));
+  const int np = (int)ff_gru_nparams(r->g);
+  FF_TRY(FF_MPI(MPI_Bcast(ff_gru_array(r->g, FF_GRU_PARAMS), np, MPI_DOUBLE, 0, comm)));
+  FF_TRY(FF_MPI(MPI_Bcast(r->best, np, MPI_DOUBLE, 0, comm)));
+  res->epochs = *e0 = n[0];
+  res->best_epoch = n[1];
+  *best_loss = s.best_loss;
+  ff_log("resume = auto: round 2 continues from %s after %lld epochs (best so far: epoch %lld)", path,
+         (long long)n[0], (long long)n[1]);
+  return FF_OK;
 }
 
 /* Collective. Epoch e: its steps, the test score, its history row, and the checkpoint when it is the
@@ -277,12 +338,20 @@ int ff_round2_run(const FfRound2Setup *s, FfRound2Result *res) {
   st = run_alloc(&r, P);
   char path[FF_CONFIG_STR + 64];
   snprintf(path, sizeof path, "%s/%s", cfg->out_dir, s->recorded_only ? FF_ROUND2_ONLY_CHECKPOINT : FF_ROUND2_CHECKPOINT);
+  char last[FF_CONFIG_STR + 64];
+  snprintf(last, sizeof last, "%s/%s", cfg->out_dir, s->recorded_only ? FF_ROUND2_ONLY_LAST : FF_ROUND2_LAST);
+  FF_CALL(st, identity(&r));
   ff_log("round 2%s: GRU of %lld hidden units on %d neuropils, %d sequences of %d frames per step (%d recorded, %d "
          "simulated), %lld steps per epoch, lr %g",
          s->recorded_only ? " (the GRU alone, a control)" : "", (long long)cfg->rnn_hidden, P, r.B, r.L, r.half,
          r.B - r.half, (long long)cfg->rnn_iters, cfg->rnn_lr);
   double best_loss = INFINITY;
-  for (int64_t e = 0; st == FF_OK && e < cfg->epochs_round2; ++e) FF_CALL(st, epoch(&r, e, res, &best_loss, path));
+  int64_t e0 = 0;
+  if (st == FF_OK && !strcmp(cfg->resume, "auto")) st = resume(&r, res, last, &best_loss, &e0);
+  for (int64_t e = e0; st == FF_OK && e < cfg->epochs_round2; ++e) {
+    FF_CALL(st, epoch(&r, e, res, &best_loss, path));
+    FF_CALL(st, save_state(&r, res, best_loss, last));
+  }
   if (st == FF_OK && res->epochs > 0) { /* the best epoch's parameters for prediction, with the whole history */
     memcpy(ff_gru_array(r.g, FF_GRU_PARAMS), r.best, (size_t)ff_gru_nparams(r.g) * sizeof *r.best);
     FF_CALL(st, save(&r, res, path, 1));

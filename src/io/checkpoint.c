@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -525,4 +526,87 @@ int ff_checkpoint_read_round2(const char *path, FfGru *g, int64_t *epochs, int64
   H5Eclear2(H5E_DEFAULT);
   H5Fclose(f);
   return st;
+}
+
+typedef struct {
+  const FfGru *g;
+  const FfRound2State *s;
+} StateCtx;
+
+static int round2_state_body(hid_t f, void *ctx) {
+  const StateCtx *c = ctx;
+  const FfRound2State *s = c->s;
+  const int64_t np = ff_gru_nparams(c->g);
+  const FfH5Attr attrs[] = {FF_ATTR_STRING("format", "flyfit round-2 resume checkpoint 1"),
+                            FF_ATTR_INT("epochs", s->epochs), FF_ATTR_INT("best_epoch", s->best_epoch),
+                            FF_ATTR_DOUBLE("best_loss", s->best_loss), FF_ATTR_INT("input_hash", (int64_t)s->input_hash),
+                            FF_ATTR_FIXED("fingerprint", s->fingerprint)};
+  const FfCheckpointArray a[2] = {{"/history", H5T_NATIVE_DOUBLE, s->hist, 2, s->epochs, s->n_metrics, 0, s->epochs},
+                                  {"/best_params", H5T_NATIVE_DOUBLE, s->best, 1, np, 1, 0, np}};
+  int st = ff_checkpoint_write_gru(f, c->g);
+  FF_CALL(st, ff_h5_write_attrs(f, NULL, attrs, 6));
+  FF_CALL(st, ff_checkpoint_write_arrays(f, 0, a, s->epochs > 0 ? 2 : 1));
+  return st;
+}
+
+int ff_checkpoint_write_round2_state(const char *path, const FfGru *g, const FfRound2State *s) {
+  StateCtx c = {g, s};
+  FF_TRY(ff_h5_write_atomic(path, round2_state_body, &c));
+  return FF_OK;
+}
+
+int ff_checkpoint_read_round2_state(const char *path, FfGru *g, FfRound2State *s) {
+  hid_t f;
+  FF_TRY(ff_h5_open(path, H5P_DEFAULT, &f));
+  char format[64] = "", *fp = NULL, why[1024];
+  int64_t hash = 0, epochs = 0, best_epoch = 0;
+  double best_loss = INFINITY, *hist = NULL, *best = NULL;
+  const int64_t np = ff_gru_nparams(g);
+  int st = H5Aexists(f, "format") > 0 ? ff_h5_read_attr_string(f, path, "format", format, sizeof format) : FF_OK;
+  if (st == FF_OK && strcmp(format, "flyfit round-2 resume checkpoint 1") != 0)
+    st = FF_ERROR(FF_ERR_INPUT, "'%s' is not a round-2 resume checkpoint of flyfit (format '%s'); remove it or rerun "
+                                "round 2 without [run] resume = auto",
+                  path, format);
+  FF_CALL(st, FF_MALLOC(fp, 65536, "fingerprint"));
+  FF_CALL(st, ff_h5_read_attr_string(f, path, "fingerprint", fp, 65536));
+  FF_CALL(st, ff_h5_read_attr_int(f, path, "input_hash", &hash));
+  FF_CALL(st, ff_h5_read_attr_int(f, path, "epochs", &epochs));
+  FF_CALL(st, ff_h5_read_attr_int(f, path, "best_epoch", &best_epoch));
+  FF_CALL(st, ff_h5_read_attr_double(f, path, "best_loss", &best_loss));
+  if (st == FF_OK && strcmp(fp, s->fingerprint) != 0) {
+    fingerprint_diff(fp, s->fingerprint, why, sizeof why);
+    st = FF_ERROR(FF_ERR_INPUT, "'%s' was made with another configuration: %s; round 2 continues only the same run "
+                                "(remove the file to start round 2 afresh)",
+                  path, why);
+  }
+  if (st == FF_OK && (uint64_t)hash != s->input_hash)
+    st = FF_ERROR(FF_ERR_INPUT, "'%s' continues a round 2 trained on other inputs (the recordings or round 1's network "
+                                "changed since); remove it to start round 2 afresh",
+                  path);
+  if (st == FF_OK && (epochs < 0 || best_epoch < 0 || best_epoch > epochs))
+    st = FF_ERROR(FF_ERR_INPUT, "'%s': epochs = %lld, best_epoch = %lld do not fit together", path, (long long)epochs,
+                  (long long)best_epoch);
+  FF_CALL(st, FF_MALLOC(hist, (epochs > 0 ? epochs : 1) * s->n_metrics, "round-2 history"));
+  FF_CALL(st, FF_MALLOC(best, np, "round-2 best parameters"));
+  if (st == FF_OK && epochs > 0) {
+    const FfCheckpointArray a[2] = {{"/history", H5T_NATIVE_DOUBLE, hist, 2, epochs, s->n_metrics, 0, epochs},
+                                    {"/best_params", H5T_NATIVE_DOUBLE, best, 1, np, 1, 0, np}};
+    st = ff_checkpoint_read_arrays(f, path, 0, a, 2, NULL);
+  }
+  FF_CALL(st, ff_checkpoint_read_gru(f, path, g)); /* last: g changes only when it succeeds */
+  H5Eclear2(H5E_DEFAULT);
+  H5Fclose(f);
+  free(fp);
+  if (st != FF_OK) {
+    free(hist);
+    free(best);
+    return st;
+  }
+  if (epochs > 0) memcpy(s->best, best, (size_t)np * sizeof *best);
+  free(best);
+  s->epochs = epochs;
+  s->best_epoch = best_epoch;
+  s->best_loss = best_loss;
+  s->hist = hist;
+  return FF_OK;
 }

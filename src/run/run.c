@@ -234,10 +234,15 @@ static const char *resumable(const FfRun *r) {
   if (!strcmp(p, "round1"))
     return "round 1 continues from its newest checkpoint with [run] resume = auto (a stop at a safe point "
            "writes one; else the last epoch's)";
-  if (!strcmp(p, "round2") || !strcmp(p, "predict"))
-    return r->cfg.mode == FF_MODE_ALL ? "round 1 is finished (checkpoint-best.h5): mode = round2 or predict redo "
-                                        "the rest, mode = all with [run] resume = auto redoes only what follows round 1"
-                                      : "the phase is redone by a rerun";
+  if (!strcmp(p, "round2"))
+    return r->cfg.mode == FF_MODE_ALL ? "round 1 is finished (checkpoint-best.h5) and round 2 continues from its last "
+                                        "finished epoch (gru-last.h5): rerun with [run] resume = auto"
+                                      : "round 2 continues from its last finished epoch (gru-last.h5) with [run] "
+                                        "resume = auto";
+  if (!strcmp(p, "predict"))
+    return r->cfg.mode == FF_MODE_ALL ? "rounds 1 and 2 are finished: mode = all with [run] resume = auto redoes only "
+                                        "the prediction (mode = predict does too)"
+                                      : "the prediction is redone by a rerun";
   return "the phase is redone by a rerun";
 }
 

@@ -1,5 +1,6 @@
 /* Prediction with the chained model, the controls, and their scores (include/flyfit/predict.h). */
 #include "flyfit/predict.h"
+#include "flyfit/atomic.h"
 #include "flyfit/error.h"
 #include "flyfit/fit.h"
 #include "flyfit/h5.h"
@@ -423,6 +424,10 @@ static void figures(const FfPredictSetup *s) {
 static int write_results(const Pred *p) {
   char path[FF_CONFIG_STR + 64];
   snprintf(path, sizeof path, "%s/results.h5", p->s->cfg->out_dir);
+  /* every forecast, the recording and the fit's sections are [T x P] doubles; the raster, 12 bytes a spike */
+  FF_TRY(ff_atomic_check_space(path, 8.0 * (double)(N_MODELS * N_PROTOCOLS + 4) * (double)(p->T * p->P) +
+                                         12.0 * (double)p->ras.n,
+                               "the prediction's results.h5"));
   return ff_h5_write_atomic(path, results_body, (void *)p);
 }
 

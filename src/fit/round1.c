@@ -2,6 +2,7 @@
  * its metrics, checkpoints and resume (the files: checkpoint.h) and its results (results.h). The
  * data set and the rate classes are dataset.c's. */
 #include "flyfit/round1.h"
+#include "flyfit/atomic.h"
 #include "flyfit/checkpoint.h"
 #include "flyfit/error.h"
 #include "flyfit/fit.h"
@@ -624,7 +625,10 @@ static int finish(Trainer *t, const char *best) {
   FF_TRY(ff_peak_memory(t->comm, 1, &t->peak_rss_mb));
   char path[FF_CONFIG_STR + 64];
   snprintf(path, sizeof path, "%s/results.h5", cfg->out_dir);
-  int st = t->rank == 0 && t->S->train == 1 ? ff_h5_write_atomic(path, results_body, t) : FF_OK;
+  int st = t->rank == 0 && t->S->train == 1
+               ? ff_atomic_check_space(path, 8.0 * (double)(t->rec.T * 3) * (double)t->P, "round 1's results.h5")
+               : FF_OK;
+  if (st == FF_OK && t->rank == 0 && t->S->train == 1) st = ff_h5_write_atomic(path, results_body, t);
   FF_TRY(FF_MPI(MPI_Bcast(&st, 1, MPI_INT, 0, t->comm)));
   if (st != FF_OK) return t->rank == 0 ? st : FF_ERROR(st, "rank 0 could not write the results");
   if (t->rank == 0) {

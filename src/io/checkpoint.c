@@ -483,6 +483,8 @@ static int round2_body(hid_t f, void *ctx) {
 int ff_checkpoint_write_round2(const char *path, const FfGru *g, int64_t epochs, int64_t best_epoch,
                                const double *hist, int n_metrics, int complete) {
   Round2Ctx c = {g, epochs, best_epoch, hist, n_metrics, complete};
+  FF_TRY(ff_atomic_check_space(path, 3.0 * 8.0 * (double)ff_gru_nparams(g) + 8.0 * (double)epochs * n_metrics,
+                               "round 2's checkpoint"));
   FF_TRY(ff_h5_write_atomic(path, round2_body, &c));
   return FF_OK;
 }
@@ -551,6 +553,8 @@ static int round2_state_body(hid_t f, void *ctx) {
 
 int ff_checkpoint_write_round2_state(const char *path, const FfGru *g, const FfRound2State *s) {
   StateCtx c = {g, s};
+  FF_TRY(ff_atomic_check_space(path, 4.0 * 8.0 * (double)ff_gru_nparams(g) + 8.0 * (double)s->epochs * s->n_metrics,
+                               "round 2's resume point"));
   FF_TRY(ff_h5_write_atomic(path, round2_state_body, &c));
   return FF_OK;
 }

@@ -6,6 +6,9 @@
 # without a crash, without a file under the final name, with the earlier results intact (by hash), and
 # run.json says failed. Round-1 checkpoints on 2 ranks: refused before writing when the folder is too small;
 # a parallel write that fails on one rank stops both (they agree after every dataset) instead of hanging.
+# Round 2's checkpoint (mode = all, 2 ranks): refused before writing, or the write failing named; run.json
+# says failed in round2. flyfit-import onto a nearly full disk: exit 3 naming the cause, the earlier
+# connectome under the same name intact.
 source "$(dirname "$0")/../lib.sh"
 MNT=$TMP/small
 mkdir -p "$MNT"
@@ -72,3 +75,47 @@ check "round-1 checkpoint write failing on a full disk, 2 ranks: both stop with 
 check "... the message names the checkpoint and the rank whose write failed" \
   grep -qE "writing checkpoint '.*checkpoint-epoch-[0-9]+.h5': .*writing dataset /[a-z_/]+ failed.*" "$TMP/fit.late"
 check "... no temporary checkpoint is left" bash -c "! ls '$MNT/fit' | grep -q tmp"
+
+# round 2 (mode = all, a GRU of 512 hidden units: ~19 MB a checkpoint): refused before writing; with the
+# estimate skipped, the write fails naming the file and the cause; run.json says failed in round2
+rm -rf "$MNT/fit"
+r2=(--set data.connectome="$TMP/fit-k2.h5" --set run.mode=all --set fit.trainable=encoder --set fit.epochs_round1=1
+    --set fit.epochs_round2=2 --set fit.rnn_hidden=512 --set fit.rnn_batch=4 --set fit.rnn_seq_len=8 --set fit.rnn_iters=1
+    --set output.figures=false --set predict.warmup_frames=10)
+timeout 300 mpirun -np 2 --bind-to none "$BIN/flyfit" "$TMP/fit.ini" "${r2[@]}" > "$TMP/r2.early" 2>&1
+rc=$?
+check "round 2's checkpoint without room, 2 ranks: exit status 3 (got $rc)" test "$rc" -eq 3
+check "... refused before writing, naming both sizes" \
+  grep -qE "round 2's checkpoint needs about [0-9.]+ MB but '$MNT/fit' has [0-9.]+ MB free" "$TMP/r2.early"
+check "... run.json says failed in round2" \
+  /usr/bin/python3 -c "import json,sys; j = json.load(open('$MNT/fit/run.json')); sys.exit(0 if j['status'] == 'failed' and j['phase'] == 'round2' else 1)"
+rm -rf "$MNT/fit"
+timeout 300 mpirun -np 2 --bind-to none -x FLYFIT_SKIP_SPACE_CHECK=1 "$BIN/flyfit" "$TMP/fit.ini" "${r2[@]}" > "$TMP/r2.late" 2>&1
+rc=$?
+check "round 2's checkpoint write failing on a full disk, 2 ranks: exit status 3, no crash (got $rc)" test "$rc" -eq 3
+check "... the message names gru-best.h5 and the cause" grep -qE "gru-best.h5.*No space left on device" "$TMP/r2.late"
+check "... no temporary file is left" bash -c "! ls '$MNT/fit' | grep -q tmp"
+
+# flyfit-import onto a nearly full disk: the earlier connectome under the same name stays intact
+rm -rf "$MNT/fit" "$MNT/out"
+mkdir -p "$MNT/imp"
+/usr/bin/python3 - "$TMP/big.csv" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write("pre_root_id,post_root_id,neuropil,syn_count,nt_type\n")
+    for i in range(40000):
+        a, k = i % 800, i // 800
+        f.write(f"{720575940600000000 + a},{720575940600000000 + (a + k + 1) % 800},AL_L,{i % 9 + 1},ACH\n")
+PY
+"$BIN/flyfit-import" codex --connections "$TMP/big.csv" -o "$MNT/imp/conn.h5" > /dev/null 2>&1 || fail "the import that fits"
+isum() { md5sum "$MNT/imp/conn.h5" | cut -d' ' -f1; }
+ibefore=$(isum)
+avail=$(df --output=avail -B1 "$MNT" | tail -1)
+dd if=/dev/zero of="$MNT/filler" bs=4096 count=$(( (avail - 32768) / 4096 )) 2> /dev/null
+"$BIN/flyfit-import" codex --connections "$TMP/big.csv" -o "$MNT/imp/conn.h5" > "$TMP/imp.out" 2>&1
+rc=$?
+check "flyfit-import on a full disk: exit status 3, not a crash (got $rc)" test "$rc" -eq 3
+check "... the message names the file and the cause" grep -qE "conn.h5.*No space left on device" "$TMP/imp.out"
+check "... no temporary file is left, the earlier connectome is intact" \
+  bash -c "! ls '$MNT/imp' | grep -q tmp && [ '$(isum)' = '$ibefore' ]"
+rm -f "$MNT/filler"

@@ -162,6 +162,14 @@ $(BIN_DIR)/%: $(B)/apps/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $< $(LIB) $(ALL_LDLIBS) -o $@
 
+# bin/flyfit-h5check exists to catch libhdf5's memory errors on a damaged file (apps/flyfit-h5check.c):
+# it runs under AddressSanitizer in every build where the compiler has it, and needs only libhdf5
+H5CHECK_SAN := $(shell echo 'int main(void) { return 0; }' | $(CC) -x c -fsanitize=address - -o /dev/null \
+                 2>/dev/null && echo -fsanitize=address -fno-omit-frame-pointer)
+$(BIN_DIR)/flyfit-h5check: apps/flyfit-h5check.c
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -fopenmp,$(ALL_CFLAGS)) $(H5CHECK_SAN) $(LDFLAGS) $< $(PKG_LIBS) $(H5CHECK_SAN) -o $@
+
 $(B)/tests/test_%: tests/unit/test_%.c tests/helpers/testutil.h $(wildcard tests/unit/*.h) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/helpers $(LDFLAGS) $< $(LIB) $(ALL_LDLIBS) $(shell pkg-config --libs cmocka) -o $@

@@ -5,14 +5,20 @@
 #include "flyfit/error.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* The longest fixed-length string attribute read (a command line, a source description). */
 enum { FF_H5_ATTR_MAX = 1 << 20 };
+
+extern char **environ;
 
 void ff_h5_init(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
@@ -246,6 +252,76 @@ int ff_h5_read_all(hid_t fid, const char *file, const char *dset, hid_t memtype,
   return FF_OK;
 }
 
+/* ---- strings libhdf5 cannot be trusted to read -------------------------------------------------- */
+
+/* Variable-length strings live in the file's global heap, which libhdf5 1.10 reads unchecked: a damaged
+ * heap makes it read out of bounds, crash or loop forever (tests/fuzz/hdf5-bugs). Before the first such
+ * read from a file, bin/flyfit-h5check (beside the running program, or $FLYFIT_H5CHECK) reads every one
+ * of them in a process of its own, under AddressSanitizer and a time limit, and a file it cannot read is
+ * refused. Each file is checked once per process; without the checker (unit tests, fuzz targets) the
+ * strings are read as they are. */
+enum { VLEN_CACHE = 64 };
+typedef struct {
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  time_t mtime;
+} Checked;
+static Checked g_vlen_ok[VLEN_CACHE];
+static int g_vlen_n;
+
+static int vlen_checker(char *out, size_t cap) {
+  const char *env = getenv("FLYFIT_H5CHECK");
+  if (env && *env) return snprintf(out, cap, "%s", env) < (int)cap && access(out, X_OK) == 0;
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return 0;
+  self[n] = '\0';
+  char *slash = strrchr(self, '/');
+  if (!slash) return 0;
+  *slash = '\0';
+  return snprintf(out, cap, "%s/flyfit-h5check", self) < (int)cap && access(out, X_OK) == 0;
+}
+
+static int vlen_guard(const char *file) {
+  struct stat sb;
+  char checker[4200];
+  if (stat(file, &sb) != 0) return FF_OK; /* not a path: nothing to check by name */
+  for (int k = 0; k < g_vlen_n; ++k)
+    if (g_vlen_ok[k].dev == sb.st_dev && g_vlen_ok[k].ino == sb.st_ino && g_vlen_ok[k].size == sb.st_size &&
+        g_vlen_ok[k].mtime == sb.st_mtime)
+      return FF_OK;
+  if (!vlen_checker(checker, sizeof checker)) return FF_OK;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  char *argv[] = {checker, (char *)file, NULL};
+  pid_t pid;
+  const int sp = posix_spawn(&pid, checker, &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (sp != 0) return FF_OK; /* no checker to run: read as before */
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  const char *why = NULL;
+  char sig[64];
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 2) why = "libhdf5 reports an error reading them";
+  else if (WIFEXITED(status) && WEXITSTATUS(status) == 3) why = "libhdf5 reads outside its buffers reading them";
+  else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) why = "libhdf5 did not finish reading them within 5 s";
+  else if (WIFSIGNALED(status)) {
+    snprintf(sig, sizeof sig, "libhdf5 crashed reading them (signal %d)", WTERMSIG(status));
+    why = sig;
+  }
+  if (why)
+    return FF_ERROR(FF_ERR_INPUT, "'%s': its variable-length strings cannot be read safely: %s. The file's global heap "
+                                  "is damaged; write the file again with the tool that made it",
+                    file, why);
+  if (g_vlen_n < VLEN_CACHE) /* read fine (or the checker could not open it: read as before) */
+    g_vlen_ok[g_vlen_n++] = (Checked){sb.st_dev, sb.st_ino, sb.st_size, sb.st_mtime};
+  return FF_OK;
+}
+
 int ff_h5_read_strings(hid_t fid, const char *file, const char *dset, char ***strings, int64_t *n) {
   char why[256];
   hid_t d;
@@ -262,6 +338,7 @@ int ff_h5_read_strings(hid_t fid, const char *file, const char *dset, char ***st
   char **out = NULL;
   herr_t rc = -1;
   int st = FF_CALLOC(out, *n + 1, dset);
+  if (st == FF_OK && H5Tis_variable_str(ft) > 0) st = vlen_guard(file);
   if (st == FF_OK && H5Tis_variable_str(ft) > 0) {
     hid_t mt = H5Tcopy(H5T_C_S1);
     H5Tset_size(mt, H5T_VARIABLE);
@@ -321,6 +398,13 @@ int ff_h5_read_attr_string(hid_t obj, const char *file, const char *name, char *
   const int one = H5Sget_simple_extent_npoints(s) == 1;
   if (s >= 0) H5Sclose(s);
   herr_t rc = -1;
+  int guard = FF_OK;
+  if (one && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) guard = vlen_guard(file);
+  if (guard != FF_OK) {
+    H5Tclose(t);
+    H5Aclose(a);
+    return guard;
+  }
   if (one && H5Tget_class(t) == H5T_STRING && (H5Tis_variable_str(t) > 0 || H5Tget_size(t) <= FF_H5_ATTR_MAX)) {
     hid_t mt = H5Tcopy(H5T_C_S1);
     H5Tset_cset(mt, H5Tget_cset(t)); /* HDF5 converts neither way between ASCII and UTF-8 */

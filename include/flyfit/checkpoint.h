@@ -23,7 +23,7 @@
  * file holds whole arrays (row0 = 0, n = rows). */
 typedef struct {
   const char *name;   /* dataset path; relative to the group written to, or absolute */
-  hid_t type;         /* memory type: H5T_NATIVE_FLOAT or H5T_NATIVE_DOUBLE */
+  hid_t type;         /* memory type: H5T_NATIVE_FLOAT, _DOUBLE (or an integer type, serial files) */
   void *data;         /* [n x cols] */
   int rank;           /* 1 or 2 dimensions */
   int64_t rows, cols; /* the whole dataset; cols = 1 for a vector */
@@ -126,5 +126,29 @@ int ff_checkpoint_write_round2_state(const char *path, const FfGru *g, const FfR
 /* Rank 0: reads it into g and s (FF_ERR_INPUT naming the file and what differs when it belongs to
  * another configuration or another round 1); g and s->best change only when everything was read. */
 int ff_checkpoint_read_round2_state(const char *path, FfGru *g, FfRound2State *s);
+
+/* The prediction's resume point (DIR/predict-partial.h5): the pass in progress over the frames and the
+ * frames it has done, the forecasts of the passes so far, the state the pass carries from frame to
+ * frame (a GRU's hidden state h, the network's last rates z), the raster, and what a resume must match:
+ * a fingerprint of the keys and the identity (a hash of the recordings and the trained models). */
+typedef struct {
+  int32_t pass;
+  int64_t frame;
+  int64_t T, P;
+  int32_t H;
+  int n_arrays;
+  const char *const *names; /* [n_arrays] dataset names under /forecast */
+  double **arrays;          /* [n_arrays] of [T x P]: written from; read into (allocated by the caller) */
+  double *h, *z;            /* [H], [P]: likewise */
+  int64_t raster_n, raster_frame;
+  int64_t *raster_gid;      /* [raster_n]: written from; read into new arrays (caller frees) */
+  int32_t *raster_step;
+  const char *fingerprint;  /* written; on read, checked */
+  uint64_t identity;        /* written; on read, checked */
+} FfPredictState;
+/* Rank 0. */
+int ff_checkpoint_write_predict(const char *path, const FfPredictState *s);
+/* Rank 0: FF_ERR_INPUT naming the file and what differs when it is another run's. */
+int ff_checkpoint_read_predict(const char *path, FfPredictState *s);
 
 #endif

@@ -110,6 +110,7 @@ typedef struct {
   /* [predict] */
   int64_t warmup_frames;
   bool allow_incomplete;    /* use a round-2 model whose round 2 did not finish */
+  double predict_checkpoint_s; /* the prediction's resume point: at most this often, and after each pass */
   char round1_checkpoint[FF_CONFIG_STR], round2_checkpoint[FF_CONFIG_STR]; /* "" = in [output] dir */
 
   /* [output] */

@@ -124,6 +124,7 @@ static const Key KEYS[] = {
     {"predict", "allow_incomplete", T_BOOL, "false", 0, 0, NULL, "", "use a gru-best.h5 that a round 2 left when it was stopped or failed (refused otherwise, naming how to finish it)", OFF(allow_incomplete)},
     {"predict", "warmup_frames", T_INT, "100", 0, 1e9, NULL, "frames", "frames fed with recorded rates before the model runs on its own predictions", OFF(warmup_frames)},
     {"predict", "round1_checkpoint", T_STRING, "", 0, 0, NULL, "path", "round-1 parameters; empty = [output] dir/checkpoint-best.h5", OFF(round1_checkpoint)},
+    {"predict", "checkpoint_s", T_REAL, "300", 0, 1e9, NULL, "s", "the prediction saves its resume point (DIR/predict-partial.h5) at most this often, and after each of its passes; [run] resume = auto continues from it; 0 = after every frame", OFF(predict_checkpoint_s)},
     {"predict", "round2_checkpoint", T_STRING, "", 0, 0, NULL, "path", "round-2 parameters; empty = [output] dir/gru-best.h5", OFF(round2_checkpoint)},
 
     {"output", "dir", T_STRING, "out", 0, 0, NULL, "path", "directory for results.h5, flyfit.log and spikes.txt", OFF(out_dir)},

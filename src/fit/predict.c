@@ -1,6 +1,8 @@
 /* Prediction with the chained model, the controls, and their scores (include/flyfit/predict.h). */
 #include "flyfit/predict.h"
 #include "flyfit/atomic.h"
+#include "flyfit/checkpoint.h"
+#include "flyfit/hash.h"
 #include "flyfit/error.h"
 #include "flyfit/fit.h"
 #include "flyfit/h5.h"
@@ -96,7 +98,124 @@ typedef struct {
   double *fc_rec, *fc_chain;   /* [P x P]: the test block, the chain's free run */
   double var_lambda[2], var_val_mse[2];
   double seconds;
+  /* the resume point (DIR/predict-partial.h5): the pass in progress and its frames done, the state it
+   * carries (GRU state rh [rH], rates rz [P]), and what a resume must match */
+  char partial[FF_CONFIG_STR + 64];
+  char *fp;
+  uint64_t identity;
+  int pass;
+  int64_t frame;
+  double *rh, *rz;
+  int32_t rH;
+  double *scratch; /* [T x P] the untrained chain's GRU forecasts: its drive */
+  double last_save;
 } Pred;
+
+/* The passes over the frames that simulate the network, in the order forecasts() makes them; what
+ * else it computes (the GRUs alone, the controls) is cheap and made again on a resume. */
+enum { PASS_CHAIN, PASS_SNN_FREE, PASS_SNN_ONESTEP, PASS_UNTRAINED, PASS_UNTRAINED_ONESTEP, N_PASSES };
+
+/* The forecasts the passes make, as the resume point names them. */
+enum { N_SAVED = 7 };
+static double **saved(Pred *p, double **a) {
+  a[0] = p->fc[M_CHAIN][FF_PROTOCOL_FREE];
+  a[1] = p->fc[M_CHAIN_GRU][FF_PROTOCOL_FREE];
+  a[2] = p->fc[M_SNN_ONLY][FF_PROTOCOL_FREE];
+  a[3] = p->fc[M_SNN_ONLY][FF_PROTOCOL_ONESTEP];
+  a[4] = p->fc[M_UNTRAINED][FF_PROTOCOL_FREE];
+  a[5] = p->fc[M_UNTRAINED][FF_PROTOCOL_ONESTEP];
+  a[6] = p->scratch;
+  return a;
+}
+static const char *const SAVED_NAMES[N_SAVED] = {"chain_free", "chain_gru_free", "snn_only_free", "snn_only_onestep",
+                                                 "untrained_free", "untrained_onestep", "untrained_gru_free"};
+
+/* Rank 0 (every rank holds the same forecasts and state): the resume point after `frame` frames of
+ * pass `pass`, when checkpoint_s has passed since the last one, or always with force. A failure is a
+ * warning: the point only saves time. */
+static void save_point(Pred *p, int pass, int64_t frame, const double *h, const double *z, int force) {
+  if (p->rank != 0 || (!force && ff_wall_seconds() - p->last_save < p->s->cfg->predict_checkpoint_s)) return;
+  double *a[N_SAVED];
+  const FfPredictState s = {pass, frame, p->T, p->P, p->rH, N_SAVED, SAVED_NAMES, saved(p, a), (double *)(h ? h : p->rh),
+                            (double *)(z ? z : p->rz), p->ras.n, p->ras.frame, p->ras.gid, p->ras.step, p->fp,
+                            p->identity};
+  if (ff_checkpoint_write_predict(p->partial, &s) != FF_OK) {
+    ff_warn("%s; the prediction goes on without a resume point", ff_error_message());
+    ff_error_clear();
+  }
+  p->last_save = ff_wall_seconds();
+}
+
+/* Collective. What a resume must match: the keys (round 2's fingerprint and [predict]'s warm-up), the
+ * recordings, the chain's GRU, and the round-1 network (each rank's parameters, in rank order: the
+ * same ranks and partition). */
+static int identity(Pred *p) {
+  const FfConfig *cfg = p->s->cfg;
+  char *base = NULL;
+  FF_TRY(ff_config_fingerprint_round2(cfg, &base));
+  const size_t len = strlen(base) + 128;
+  int st = FF_MALLOC(p->fp, len, "fingerprint");
+  if (st == FF_OK) snprintf(p->fp, len, "%spredict.warmup_frames=%lld\n", base, (long long)cfg->warmup_frames);
+  free(base);
+  FF_TRY(st);
+  FfGru *g = p->s->r2->gru;
+  uint64_t h = ff_fnv1a(FF_FNV_BASIS, p->d->rates, (size_t)(p->T * p->P) * sizeof *p->d->rates);
+  h = ff_fnv1a(h, ff_gru_array(g, FF_GRU_PARAMS), (size_t)ff_gru_nparams(g) * sizeof(double));
+  FfFitView v;
+  ff_fit_view(ff_round1_net(p->s->r1), &v);
+  uint64_t mine = FF_FNV_BASIS;
+  mine = ff_fnv1a(mine, v.enc_w, (size_t)v.n_local * (size_t)v.n_np * sizeof *v.enc_w);
+  mine = ff_fnv1a(mine, v.enc_b, (size_t)v.n_local * sizeof *v.enc_b);
+  if (v.conn_w) mine = ff_fnv1a(mine, v.conn_w, (size_t)v.n_conn * sizeof *v.conn_w);
+  if (v.lr_a) mine = ff_fnv1a(mine, v.lr_a, (size_t)v.n_local * (size_t)v.lr_rank * sizeof *v.lr_a);
+  if (v.lr_b) mine = ff_fnv1a(mine, v.lr_b, (size_t)v.n_local * (size_t)v.lr_rank * sizeof *v.lr_b);
+  uint64_t *all = NULL;
+  if (p->rank == 0) FF_TRY(FF_MALLOC(all, p->size, "identity"));
+  st = FF_MPI(MPI_Gather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, 0, p->s->comm));
+  if (st == FF_OK && p->rank == 0) h = ff_fnv1a(h, all, (size_t)p->size * sizeof *all);
+  free(all);
+  p->identity = h;
+  return st;
+}
+
+/* Collective. [run] resume = auto: continue from DIR/predict-partial.h5 when it is there. */
+static int resume(Pred *p) {
+  const MPI_Comm comm = p->s->comm;
+  int have = p->rank == 0 && access(p->partial, F_OK) == 0;
+  FF_TRY(FF_MPI(MPI_Bcast(&have, 1, MPI_INT, 0, comm)));
+  if (!have) {
+    ff_log("resume = auto: no %s; the prediction starts afresh", p->partial);
+    return FF_OK;
+  }
+  double *a[N_SAVED];
+  saved(p, a);
+  FfPredictState s = {0, 0, p->T, p->P, p->rH, N_SAVED, SAVED_NAMES, a, p->rh, p->rz, 0, 0, NULL, NULL, p->fp,
+                      p->identity};
+  int st = p->rank == 0 ? ff_checkpoint_read_predict(p->partial, &s) : FF_OK;
+  const int sent = FF_MPI(MPI_Bcast(&st, 1, MPI_INT, 0, comm));
+  if (sent != FF_OK) st = sent;
+  else if (st != FF_OK && p->rank != 0) st = FF_ERROR(st, "rank 0 could not read %s", p->partial);
+  if (st != FF_OK) {
+    free(s.raster_gid);
+    free(s.raster_step);
+    return st;
+  }
+  p->ras.n = s.raster_n;
+  p->ras.frame = s.raster_frame;
+  p->ras.gid = s.raster_gid;
+  p->ras.step = s.raster_step;
+  int64_t at[3] = {s.pass, s.frame, s.raster_frame};
+  FF_TRY(FF_MPI(MPI_Bcast(at, 3, MPI_INT64_T, 0, comm)));
+  p->pass = (int)at[0];
+  p->frame = at[1];
+  p->ras.frame = at[2]; /* every rank knows whether the raster was taken */
+  for (int k = 0; k < N_SAVED; ++k) FF_TRY(FF_MPI(MPI_Bcast(a[k], (int)(p->T * p->P), MPI_DOUBLE, 0, comm)));
+  FF_TRY(FF_MPI(MPI_Bcast(p->rh, p->rH, MPI_DOUBLE, 0, comm)));
+  FF_TRY(FF_MPI(MPI_Bcast(p->rz, (int)p->P, MPI_DOUBLE, 0, comm)));
+  ff_log("resume = auto: the prediction continues from %s at pass %d of %d, frame %lld", p->partial, p->pass + 1,
+         N_PASSES, (long long)p->frame);
+  return FF_OK;
+}
 
 static double *pearson_of(const Pred *p, int m, int proto, int scope) {
   return p->pearson + (((int64_t)m * N_PROTOCOLS + proto) * N_SCOPES + scope) * p->P;
@@ -111,7 +230,7 @@ static void fill_nan(double *y, int64_t n) {
  * from W on, z_{k+1} is the network's rates driven by frame k as the model knows it (the recording
  * at W-1, then the GRU's own forecast y^_k). zs gets z (the headline), ys gets y^, from k0 on. With
  * raster, the spikes of the first frame the network simulates. */
-static int chain(Pred *p, FfGru *gru, const char *what, double *zs, double *ys, Raster *raster) {
+static int chain(Pred *p, int pass, FfGru *gru, const char *what, double *zs, double *ys, Raster *raster) {
   const double *x = p->d->rates;
   const int64_t T = p->T, P = p->P, k0 = p->k0;
   FfFitNet *f = ff_round1_net(p->s->r1);
@@ -121,15 +240,22 @@ static int chain(Pred *p, FfGru *gru, const char *what, double *zs, double *ys, 
   FF_CALL(st, FF_MALLOC(z, P, "GRU input"));
   FF_CALL(st, FF_MALLOC(y, P, "GRU output"));
   if (st != FF_OK) goto done;
-  fill_nan(zs, T * P);
-  fill_nan(ys, T * P);
-  memcpy(z, x, (size_t)P * sizeof *z);
+  int64_t k_start = 0;
+  if (p->pass == pass && p->frame > 0) { /* resumed inside this pass: its state after frame k_start */
+    k_start = p->frame;
+    memcpy(h, p->rh, (size_t)H * sizeof *h);
+    memcpy(z, p->rz, (size_t)P * sizeof *z);
+  } else {
+    fill_nan(zs, T * P);
+    fill_nan(ys, T * P);
+    memcpy(z, x, (size_t)P * sizeof *z);
+  }
   FfProgress prog;
   char label[64];
   snprintf(label, sizeof label, "prediction (%s):", what);
   ff_progress_start(&prog, label, "frames", (double)(T - 1), p->s->cfg->progress_s);
-  int recorded = 0;
-  for (int64_t k = 0; st == FF_OK && k + 1 < T; ++k) {
+  int recorded = raster && raster->frame > 0;
+  for (int64_t k = k_start; st == FF_OK && k + 1 < T; ++k) {
     st = ff_gru_step(gru, 1, z, h, y); /* y^_{k+1} from z_k */
     if (st != FF_OK) break;
     if (k + 1 >= k0) memcpy(ys + (k + 1) * P, y, (size_t)P * sizeof *y);
@@ -150,7 +276,9 @@ static int chain(Pred *p, FfGru *gru, const char *what, double *zs, double *ys, 
       }
     }
     ff_progress_update(&prog, (double)(k + 1));
+    if (st == FF_OK && k + 2 < T) save_point(p, pass, k + 1, h, z, 0);
   }
+  if (st == FF_OK) save_point(p, pass + 1, 0, NULL, NULL, 1);
 done:
   free(h);
   free(z);
@@ -165,26 +293,42 @@ static int snn_free(Pred *p, double *zs) {
   FfFitNet *f = ff_round1_net(p->s->r1);
   double *z;
   FF_TRY(FF_MALLOC(z, P, "network rates"));
-  fill_nan(zs, T * P);
-  memcpy(z, p->d->rates + (p->k0 - 1) * P, (size_t)P * sizeof *z);
+  int64_t k_start = p->k0 - 1;
+  if (p->pass == PASS_SNN_FREE && p->frame > 0) { /* resumed: frames up to p->frame made */
+    k_start = p->frame;
+    memcpy(z, p->rz, (size_t)P * sizeof *z);
+  } else {
+    fill_nan(zs, T * P);
+    memcpy(z, p->d->rates + (p->k0 - 1) * P, (size_t)P * sizeof *z);
+  }
   int st = FF_OK;
-  for (int64_t k = p->k0 - 1; st == FF_OK && k + 1 < T; ++k) {
+  for (int64_t k = k_start; st == FF_OK && k + 1 < T; ++k) {
     const uint32_t key = PREDICT_KEY | (uint32_t)(k + 1);
     st = ff_fit_forward(f, 1, z, &key, 0, zs + (k + 1) * P);
     if (st == FF_OK) memcpy(z, zs + (k + 1) * P, (size_t)P * sizeof *z);
+    if (st == FF_OK && k + 2 < T) save_point(p, PASS_SNN_FREE, k + 1, NULL, z, 0);
   }
+  if (st == FF_OK) save_point(p, PASS_SNN_FREE + 1, 0, NULL, NULL, 1);
   free(z);
   return st;
 }
 
 /* Collective. One step ahead: frame k+1 as the network makes it from the recorded frame k (round
  * 1's evaluation, the same random input as its scores). */
-static int snn_onestep(Pred *p, double *zs) {
-  double *r = NULL;
-  FF_TRY(ff_round1_simulate(p->s->r1, 0, p->T - 1, &r));
-  fill_nan(zs, p->P);
-  memcpy(zs + p->P, r, (size_t)((p->T - 1) * p->P) * sizeof *r);
-  free(r);
+static int snn_onestep(Pred *p, int pass, double *zs) {
+  const int64_t n = p->T - 1, chunk = p->s->cfg->batch; /* round 1's batches: the same as in one call */
+  int64_t a = 0;
+  if (p->pass == pass && p->frame > 0) a = p->frame;
+  else fill_nan(zs, p->T * p->P);
+  for (; a < n; a += chunk) {
+    const int64_t m = n - a < chunk ? n - a : chunk;
+    double *r = NULL;
+    FF_TRY(ff_round1_simulate(p->s->r1, a, m, &r));
+    memcpy(zs + (a + 1) * p->P, r, (size_t)(m * p->P) * sizeof *r);
+    free(r);
+    if (a + m < n) save_point(p, pass, a + m, NULL, NULL, 0);
+  }
+  save_point(p, pass + 1, 0, NULL, NULL, 1);
   return FF_OK;
 }
 
@@ -258,10 +402,12 @@ static int forecasts(Pred *p) {
   const FfPredictSetup *s = p->s;
   FfGru *untrained = NULL;
   double *mean = NULL;
-  int st = chain(p, s->r2->gru, "chain", p->fc[M_CHAIN][FF_PROTOCOL_FREE], p->fc[M_CHAIN_GRU][FF_PROTOCOL_FREE],
-                 &p->ras);
-  FF_CALL(st, snn_free(p, p->fc[M_SNN_ONLY][FF_PROTOCOL_FREE]));
-  FF_CALL(st, snn_onestep(p, p->fc[M_SNN_ONLY][FF_PROTOCOL_ONESTEP]));
+  int st = FF_OK;
+  if (p->pass <= PASS_CHAIN)
+    st = chain(p, PASS_CHAIN, s->r2->gru, "chain", p->fc[M_CHAIN][FF_PROTOCOL_FREE], p->fc[M_CHAIN_GRU][FF_PROTOCOL_FREE],
+               &p->ras);
+  if (p->pass <= PASS_SNN_FREE) FF_CALL(st, snn_free(p, p->fc[M_SNN_ONLY][FF_PROTOCOL_FREE]));
+  if (p->pass <= PASS_SNN_ONESTEP) FF_CALL(st, snn_onestep(p, PASS_SNN_ONESTEP, p->fc[M_SNN_ONLY][FF_PROTOCOL_ONESTEP]));
   /* one step ahead, the chain's network reads the recording: it is the network alone, by construction */
   if (st == FF_OK)
     memcpy(p->fc[M_CHAIN][FF_PROTOCOL_ONESTEP], p->fc[M_SNN_ONLY][FF_PROTOCOL_ONESTEP],
@@ -280,13 +426,12 @@ static int forecasts(Pred *p) {
     for (int64_t t = 0; t < p->sp.fit; ++t)
       for (int64_t q = 0; q < p->P; ++q) mean[q] += p->d->rates[t * p->P + q] / (double)p->sp.fit;
   FF_CALL(st, ff_round2_untrained(s->cfg, (int32_t)p->P, mean, &untrained));
-  double *scratch = NULL;
-  FF_CALL(st, FF_MALLOC(scratch, p->T * p->P, "forecasts"));
-  FF_CALL(st, chain(p, untrained, "untrained", p->fc[M_UNTRAINED][FF_PROTOCOL_FREE], scratch, NULL));
-  FF_CALL(st, snn_onestep(p, p->fc[M_UNTRAINED][FF_PROTOCOL_ONESTEP]));
+  if (p->pass <= PASS_UNTRAINED)
+    FF_CALL(st, chain(p, PASS_UNTRAINED, untrained, "untrained", p->fc[M_UNTRAINED][FF_PROTOCOL_FREE], p->scratch, NULL));
+  if (p->pass <= PASS_UNTRAINED_ONESTEP)
+    FF_CALL(st, snn_onestep(p, PASS_UNTRAINED_ONESTEP, p->fc[M_UNTRAINED][FF_PROTOCOL_ONESTEP]));
   if (p->rank == 0) FF_CALL(st, controls(p));
   st = ff_ranks_agree(st, s->comm);
-  free(scratch);
   ff_gru_destroy(&untrained);
   free(mean);
   return st;
@@ -458,6 +603,10 @@ static void pred_free(Pred *p) {
   free(p->fc_chain);
   free(p->ras.gid);
   free(p->ras.step);
+  free(p->fp);
+  free(p->rh);
+  free(p->rz);
+  free(p->scratch);
 }
 
 int ff_predict_run(const FfPredictSetup *s) {
@@ -477,6 +626,14 @@ int ff_predict_run(const FfPredictSetup *s) {
   for (int m = 0; m < N_MODELS; ++m)
     for (int proto = 0; proto < N_PROTOCOLS && st == FF_OK; ++proto)
       if (m != M_GRU_ONLY || s->gru_only) st = FF_MALLOC(p.fc[m][proto], p.T * p.P, "forecasts");
+  p.rH = ff_gru_setup(s->r2->gru)->H; /* the untrained chain's GRU has the configured size too */
+  FF_CALL(st, FF_CALLOC(p.rh, p.rH, "GRU state"));
+  FF_CALL(st, FF_CALLOC(p.rz, p.P, "network rates"));
+  FF_CALL(st, FF_MALLOC(p.scratch, p.T * p.P, "forecasts"));
+  snprintf(p.partial, sizeof p.partial, "%s/predict-partial.h5", s->cfg->out_dir);
+  if (st == FF_OK) st = identity(&p);
+  if (st == FF_OK && !strcmp(s->cfg->resume, "auto")) st = resume(&p);
+  p.last_save = ff_wall_seconds();
   ff_log("prediction: %lld frames; free-running from frame %lld (the GRU reads the recording before it); validation "
          "frames %lld-%lld; test frames %lld-%lld%s",
          (long long)p.T, (long long)p.k0, (long long)p.sp.val0, (long long)p.sp.test0 - 1, (long long)p.sp.test0,
@@ -485,6 +642,7 @@ int ff_predict_run(const FfPredictSetup *s) {
   if (p.rank == 0) FF_CALL(st, score_all(&p));
   p.seconds = ff_wall_seconds() - t0;
   if (p.rank == 0) FF_CALL(st, write_results(&p));
+  if (st == FF_OK && p.rank == 0) unlink(p.partial); /* the results are whole: nothing to resume */
   const int sent = FF_MPI(MPI_Bcast(&st, 1, MPI_INT, 0, s->comm)); /* rank 0's status is everyone's */
   if (sent != FF_OK) st = sent;
   if (st == FF_OK && p.rank == 0) report(&p);

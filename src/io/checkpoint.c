@@ -614,3 +614,86 @@ int ff_checkpoint_read_round2_state(const char *path, FfGru *g, FfRound2State *s
   s->hist = hist;
   return FF_OK;
 }
+
+static int predict_body(hid_t f, void *ctx) {
+  const FfPredictState *s = ctx;
+  const FfH5Attr attrs[] = {FF_ATTR_STRING("format", "flyfit prediction resume point 1"), FF_ATTR_INT("pass", s->pass),
+                            FF_ATTR_INT("frame", s->frame), FF_ATTR_INT("raster_frame", s->raster_frame),
+                            FF_ATTR_INT("identity", (int64_t)s->identity), FF_ATTR_FIXED("fingerprint", s->fingerprint)};
+  int st = ff_h5_write_attrs(f, NULL, attrs, 6);
+  char names[16][96];
+  FfCheckpointArray a[16 + 4];
+  int n = 0;
+  for (int k = 0; k < s->n_arrays && k < 16; ++k) {
+    snprintf(names[k], sizeof names[k], "/forecast/%s", s->names[k]);
+    a[n++] = (FfCheckpointArray){names[k], H5T_NATIVE_DOUBLE, s->arrays[k], 2, s->T, s->P, 0, s->T};
+  }
+  if (s->H > 0) a[n++] = (FfCheckpointArray){"/state/h", H5T_NATIVE_DOUBLE, s->h, 1, s->H, 1, 0, s->H};
+  a[n++] = (FfCheckpointArray){"/state/z", H5T_NATIVE_DOUBLE, s->z, 1, s->P, 1, 0, s->P};
+  if (s->raster_n > 0) {
+    a[n++] = (FfCheckpointArray){"/raster/gid", H5T_NATIVE_INT64, s->raster_gid, 1, s->raster_n, 1, 0, s->raster_n};
+    a[n++] = (FfCheckpointArray){"/raster/step", H5T_NATIVE_INT32, s->raster_step, 1, s->raster_n, 1, 0, s->raster_n};
+  }
+  FF_CALL(st, ff_checkpoint_write_arrays(f, 0, a, n));
+  return st;
+}
+
+int ff_checkpoint_write_predict(const char *path, const FfPredictState *s) {
+  FF_TRY(ff_atomic_check_space(path, 8.0 * (double)(s->n_arrays * s->T * s->P) + 12.0 * (double)s->raster_n,
+                               "the prediction's resume point"));
+  FF_TRY(ff_h5_write_atomic(path, predict_body, (void *)s));
+  return FF_OK;
+}
+
+int ff_checkpoint_read_predict(const char *path, FfPredictState *s) {
+  hid_t f;
+  FF_TRY(ff_h5_open(path, H5P_DEFAULT, &f));
+  char format[64] = "", *fp = NULL, why[1024];
+  int64_t pass = 0, frame = 0, ident = 0, rframe = 0, rn = 0;
+  int st = H5Aexists(f, "format") > 0 ? ff_h5_read_attr_string(f, path, "format", format, sizeof format) : FF_OK;
+  if (st == FF_OK && strcmp(format, "flyfit prediction resume point 1") != 0)
+    st = FF_ERROR(FF_ERR_INPUT, "'%s' is not a prediction resume point of flyfit (format '%s'); remove it", path, format);
+  FF_CALL(st, FF_MALLOC(fp, 65536, "fingerprint"));
+  FF_CALL(st, ff_h5_read_attr_string(f, path, "fingerprint", fp, 65536));
+  FF_CALL(st, ff_h5_read_attr_int(f, path, "identity", &ident));
+  FF_CALL(st, ff_h5_read_attr_int(f, path, "pass", &pass));
+  FF_CALL(st, ff_h5_read_attr_int(f, path, "frame", &frame));
+  FF_CALL(st, ff_h5_read_attr_int(f, path, "raster_frame", &rframe));
+  if (st == FF_OK && strcmp(fp, s->fingerprint) != 0) {
+    fingerprint_diff(fp, s->fingerprint, why, sizeof why);
+    st = FF_ERROR(FF_ERR_INPUT, "'%s' was made with another configuration: %s; remove it to predict afresh", path, why);
+  }
+  if (st == FF_OK && (uint64_t)ident != s->identity)
+    st = FF_ERROR(FF_ERR_INPUT, "'%s' continues a prediction of other recordings or other trained models (or on another "
+                                "partition of the ranks); remove it to predict afresh",
+                  path);
+  if (st == FF_OK && (pass < 0 || frame < 0 || frame > s->T))
+    st = FF_ERROR(FF_ERR_INPUT, "'%s': pass %lld, frame %lld out of range", path, (long long)pass, (long long)frame);
+  if (st == FF_OK && ff_h5_exists(f, "/raster/gid")) st = ff_h5_len(f, path, "/raster/gid", &rn);
+  if (st == FF_OK && rn > 0) {
+    st = FF_MALLOC(s->raster_gid, rn, "raster");
+    FF_CALL(st, FF_MALLOC(s->raster_step, rn, "raster"));
+  }
+  char names[16][96];
+  FfCheckpointArray a[16 + 4];
+  int n = 0;
+  for (int k = 0; k < s->n_arrays && k < 16; ++k) {
+    snprintf(names[k], sizeof names[k], "/forecast/%s", s->names[k]);
+    a[n++] = (FfCheckpointArray){names[k], H5T_NATIVE_DOUBLE, s->arrays[k], 2, s->T, s->P, 0, s->T};
+  }
+  if (s->H > 0) a[n++] = (FfCheckpointArray){"/state/h", H5T_NATIVE_DOUBLE, s->h, 1, s->H, 1, 0, s->H};
+  a[n++] = (FfCheckpointArray){"/state/z", H5T_NATIVE_DOUBLE, s->z, 1, s->P, 1, 0, s->P};
+  if (rn > 0) {
+    a[n++] = (FfCheckpointArray){"/raster/gid", H5T_NATIVE_INT64, s->raster_gid, 1, rn, 1, 0, rn};
+    a[n++] = (FfCheckpointArray){"/raster/step", H5T_NATIVE_INT32, s->raster_step, 1, rn, 1, 0, rn};
+  }
+  FF_CALL(st, ff_checkpoint_read_arrays(f, path, 0, a, n, NULL));
+  H5Eclear2(H5E_DEFAULT);
+  H5Fclose(f);
+  free(fp);
+  s->pass = (int32_t)pass;
+  s->frame = frame;
+  s->raster_n = rn;
+  s->raster_frame = rframe;
+  return st;
+}

@@ -240,9 +240,8 @@ static const char *resumable(const FfRun *r) {
                                       : "round 2 continues from its last finished epoch (gru-last.h5) with [run] "
                                         "resume = auto";
   if (!strcmp(p, "predict"))
-    return r->cfg.mode == FF_MODE_ALL ? "rounds 1 and 2 are finished: mode = all with [run] resume = auto redoes only "
-                                        "the prediction (mode = predict does too)"
-                                      : "the prediction is redone by a rerun";
+    return "rounds 1 and 2 are finished; the prediction continues from its resume point (predict-partial.h5) with "
+           "[run] resume = auto";
   return "the phase is redone by a rerun";
 }
 

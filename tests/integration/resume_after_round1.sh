@@ -5,6 +5,8 @@
 #   round 2's history, the kept GRU, and every forecast of the prediction after it;
 # - SIGUSR1 during round 2 (exit 75), then resume = auto: the same, and the log says where it continued;
 # - the gru-only control resumes too (gru-only-last.h5);
+# - the prediction ([predict] checkpoint_s = 0: a resume point after every frame) stopped by SIGUSR1 resumes
+#   to the same forecasts, and a resume point of another configuration is refused;
 # - a resume point of another configuration (rnn_lr) or of another round 1 (one more round-1 epoch
 #   changes round 2's input) is refused, naming the key or the cause.
 source "$(dirname "$0")/../lib.sh"
@@ -75,3 +77,36 @@ expect_error "a resume point of another round 1" \
   "gru-last.h5' continues a round 2 trained on other inputs \(the recordings or round 1's network changed since\)" \
   mpi 2 "$BIN/flyfit" "$TMP/fit.ini" --set output.dir="$TMP/other" --set fit.epochs_round2=14 --set run.resume=auto \
   --set fit.epochs_round1=2
+
+# the prediction resumes too: with [predict] checkpoint_s = 0 it saves DIR/predict-partial.h5 after every
+# frame of its passes; SIGUSR1 while it runs, then resume = auto, ends with the uninterrupted run's forecasts
+mpirun -np 2 --bind-to none "$BIN/flyfit" "$TMP/fit.ini" --set output.dir="$TMP/pstop" --set fit.epochs_round2=12 \
+  --set predict.checkpoint_s=0 > "$TMP/pstop.out" 2> "$TMP/pstop.log" &
+job=$!
+started=0
+for _ in $(seq 1 2400); do [ -s "$TMP/pstop/predict-partial.h5" ] && { started=1; break; }; sleep 0.02; done
+if [ $started -eq 1 ]; then
+  sleep 0.3
+  kill -USR1 "$job"; wait "$job"; rc=$?
+  if [ "$rc" -eq 0 ]; then
+    skip "SIGUSR1 during the prediction" "the prediction finished before the signal arrived"
+  else
+    check "SIGUSR1 during the prediction: exit status 75 (got $rc), a resume point left" \
+      test "$rc" -eq 75 -a -s "$TMP/pstop/predict-partial.h5"
+    check "... run.json says stopped in predict" /usr/bin/python3 -c "import json,sys; j = json.load(open('$TMP/pstop/run.json')); sys.exit(0 if j['status'] == 'stopped' and j['phase'] == 'predict' else 1)"
+    cp -r "$TMP/pstop" "$TMP/pother"
+    run pstop 2 --set fit.epochs_round2=12 --set run.resume=auto --set predict.checkpoint_s=0
+    check "... resume = auto finishes (exit $rc), the prediction continuing where it stopped" \
+      bash -c "test $rc -eq 0 && grep -qE 'the prediction continues from .*predict-partial.h5 at pass [1-5] of 5, frame [0-9]+' '$TMP/pstop.log'"
+    check "... every forecast bit-identical to the uninterrupted run; the resume point is gone" \
+      bash -c "cmp -s <(canon '$TMP/pstop') '$TMP/ref.txt' && test ! -e '$TMP/pstop/predict-partial.h5'"
+  fi
+else
+  fail "the prediction left no resume point"; kill "$job" 2> /dev/null; wait "$job"
+fi
+if [ -e "$TMP/pother/predict-partial.h5" ]; then
+  expect_error "a prediction resume point of another configuration" \
+    "predict-partial.h5' was made with another configuration: predict.warmup_frames: checkpoint 10, this run 12" \
+    mpi 2 "$BIN/flyfit" "$TMP/fit.ini" --set output.dir="$TMP/pother" --set fit.epochs_round2=12 --set run.resume=auto \
+    --set predict.warmup_frames=12
+fi

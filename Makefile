@@ -183,6 +183,12 @@ $(B)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(L
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< tests/fuzz/replay.c $(LIB) $(ALL_LDLIBS) -o $@
 
+# the disk-full shim of tests/integration/disk_full.sh, for machines where a tmpfs cannot be mounted
+TEST_HELPERS += $(B)/tests/libenospc.so
+$(B)/tests/libenospc.so: tests/shim/enospc.c
+	@mkdir -p $(dir $@)
+	gcc -std=c11 -O2 -Wall -Wextra -Werror -shared -fPIC $< -o $@ -ldl
+
 ifeq ($(SAN),1)
 # the sanitizer run: every unit test, and the integration scripts of SAN_TESTS (each a name pattern
 # of tests/run.sh) on the sanitized programs; any ASan, LSan or UBSan report is a failure

@@ -297,9 +297,21 @@ static int vlen_guard(const char *file) {
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
   char *argv[] = {checker, (char *)file, NULL};
+  /* its environment without LD_PRELOAD: an I/O profiler preloaded on a cluster (Darshan) would keep the
+   * sanitizer's runtime from loading first, and a failure to start must not read as a damaged file */
+  int n_env = 0;
+  while (environ[n_env]) ++n_env;
+  char **env = calloc((size_t)n_env + 1, sizeof *env);
+  if (!env) {
+    posix_spawn_file_actions_destroy(&fa);
+    return FF_OK;
+  }
+  for (int k = 0, j = 0; k < n_env; ++k)
+    if (strncmp(environ[k], "LD_PRELOAD=", 11) != 0) env[j++] = environ[k];
   pid_t pid;
-  const int sp = posix_spawn(&pid, checker, &fa, NULL, argv, environ);
+  const int sp = posix_spawn(&pid, checker, &fa, NULL, argv, env);
   posix_spawn_file_actions_destroy(&fa);
+  free(env);
   if (sp != 0) return FF_OK; /* no checker to run: read as before */
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {

@@ -62,6 +62,7 @@ struct FfRound1 {
   double *sim, *test_pred; /* after the run: the best network over the training and test samples */
   double *lr_sv;           /* after the run: [lr_rank] singular values of the kept network's A B, or NULL */
   int32_t lr_rank;
+  double lr_norm, lr_pr;   /* their root sum of squares |A B| and participation ratio (sum s^2)^2 / sum s^4 */
 };
 typedef struct FfRound1 Trainer;
 
@@ -616,8 +617,10 @@ static int finish(Trainer *t, const char *best) {
       s2 += t->lr_sv[k] * t->lr_sv[k];
       s4 += t->lr_sv[k] * t->lr_sv[k] * t->lr_sv[k] * t->lr_sv[k];
     }
+    t->lr_norm = sqrt(s2);
+    t->lr_pr = s4 > 0 ? s2 * s2 / s4 : 0.0;
     ff_log("low-rank term A B (rank %d): largest singular value %.4g, Frobenius norm %.4g, participation ratio %.2g",
-           (int)v.lr_rank, t->lr_sv[0], sqrt(s2), s4 > 0 ? s2 * s2 / s4 : 0.0);
+           (int)v.lr_rank, t->lr_sv[0], t->lr_norm, t->lr_pr);
   }
   ff_log("best epoch %lld: over the training frames loss %.5g (bin acc %.4f); test loss %.5g (bin acc %.4f, mse %.5g)",
          (long long)t->ck.best_epoch, s_tr.loss / (double)s_tr.n, s_tr.hits / (double)s_tr.n, s_te.loss / (double)s_te.n,
@@ -635,15 +638,19 @@ static int finish(Trainer *t, const char *best) {
     const double *h = t->ck.epochs_done ? t->hist + (t->ck.epochs_done - 1) * N_METRICS : NULL;
     const FfCheckpointState *ck = &t->ck;
     if (t->S->train == 1) ff_log("wrote %s/results.h5", cfg->out_dir);
+    char lowrank[160] = ""; /* the low-rank term's spectrum, where there is one */
+    if (t->lr_sv)
+      snprintf(lowrank, sizeof lowrank, " lowrank_sv1=%.6g lowrank_norm=%.6g lowrank_participation=%.6g", t->lr_sv[0],
+               t->lr_norm, t->lr_pr);
     ff_summary("fit done: epochs=%lld best_epoch=%lld train_loss=%.6g train_bin_acc=%.6g val_loss=%.6g val_bin_acc=%.6g "
            "val_mse=%.6g best_val_loss=%.6g test_loss=%.6g test_bin_acc=%.6g test_mse=%.6g best_test_loss=%.6g "
-           "best_test_bin_acc=%.6g untrained_test_loss=%.6g untrained_test_bin_acc=%.6g untrained_test_mse=%.6g "
+           "best_test_bin_acc=%.6g untrained_test_loss=%.6g untrained_test_bin_acc=%.6g untrained_test_mse=%.6g%s "
            "samples_per_s=%.4g\n",
            (long long)ck->epochs_done, (long long)ck->best_epoch, h ? h[M_TRAIN_LOSS] : NAN, h ? h[M_TRAIN_ACC] : NAN,
            h ? h[M_VAL_LOSS] : ck->untrained_loss, h ? h[M_VAL_ACC] : ck->untrained_acc,
            h ? h[M_VAL_MSE] : ck->untrained_mse, ck->epochs_done && isfinite(ck->best_val) ? ck->best_val : NAN,
            s_te.loss / (double)s_te.n, s_te.hits / (double)s_te.n, s_te.sq / (double)s_te.n,
-           s_te.loss / (double)s_te.n, s_te.hits / (double)s_te.n, t->ut_loss, t->ut_acc, t->ut_mse,
+           s_te.loss / (double)s_te.n, s_te.hits / (double)s_te.n, t->ut_loss, t->ut_acc, t->ut_mse, lowrank,
            t->train_s > 0 ? (double)t->train_samples / t->train_s : 0.0);
   }
   return FF_OK;

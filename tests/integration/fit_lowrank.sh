@@ -44,6 +44,9 @@ export -f canon
 fit ref 1 "$TMP/brain.h5" || exit 1
 canon "$TMP/ref" "$TMP/brain.h5" 1 > "$TMP/ref.txt"
 check "the log says what round 1 trains" grep -q "training encoder, lowrank (rank 5) with ES-D-RTRL" "$TMP/ref.log"
+check "the summary line and run.json give the kept term's spectrum (largest value, norm, participation)" \
+  bash -c "grep -qE 'lowrank_sv1=[0-9.e+-]+ lowrank_norm=[0-9.e+-]+ lowrank_participation=[0-9.e+-]+$' '$TMP/ref.summary' &&
+    /usr/bin/python3 -c \"import json,sys; m = json.load(open('$TMP/ref/run.json'))['metrics']; sys.exit(0 if m['fit.lowrank_participation'] >= 1 else 1)\""
 for cfg in "2 metis allgather" "3 block targeted" "4 random allgather"; do
   set -- $cfg
   fit "k$1" "$1" "$TMP/brain-k$1-$2.h5" --set run.exchange="$3" || continue

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "flyfit/error.h"
 #include "flyfit/log.h"
@@ -41,6 +43,34 @@ int ff_ranks_agree(int status, MPI_Comm comm) {
   return st != FF_OK ? st : worst;
 }
 
+/* The CPUs this process's cgroup allows (a batch job's allocation): cpuset.cpus.effective (cgroup v2) or
+ * cpuset.effective_cpus (v1) of its cgroup, "0-3,8,10-11"; 0 where it cannot be read. */
+static int cgroup_cpus(void) {
+  FILE *f = fopen("/proc/self/cgroup", "r");
+  if (!f) return 0;
+  char line[4096], path[4300] = "";
+  while (!path[0] && fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\n")] = '\0';
+    char *rel;
+    if (!strncmp(line, "0::", 3)) snprintf(path, sizeof path, "/sys/fs/cgroup%s/cpuset.cpus.effective", line + 3);
+    else if ((rel = strstr(line, ":cpuset:")) != NULL)
+      snprintf(path, sizeof path, "/sys/fs/cgroup/cpuset%s/cpuset.effective_cpus", rel + 8);
+    if (path[0] && access(path, R_OK) != 0) path[0] = '\0';
+  }
+  fclose(f);
+  FILE *c = path[0] ? fopen(path, "r") : NULL;
+  if (!c) return 0;
+  int n = 0, a, b;
+  char sep;
+  while (fscanf(c, "%d", &a) == 1) {
+    b = a;
+    if (fscanf(c, "%c", &sep) == 1 && sep == '-' && fscanf(c, "%d", &b) == 1) (void)fscanf(c, "%c", &sep);
+    n += b >= a ? b - a + 1 : 0;
+  }
+  fclose(c);
+  return n;
+}
+
 int ff_ranks_cores(MPI_Comm comm) {
   cpu_set_t mine;
   CPU_ZERO(&mine);
@@ -53,15 +83,28 @@ int ff_ranks_cores(MPI_Comm comm) {
   cpu_set_t *all = st == FF_OK ? malloc((size_t)local * sizeof *all) : NULL;
   if (all == NULL) st = FF_ERR_NOMEM; /* a few hundred bytes: never seen, but never a NULL buffer to MPI */
   FF_CALL(st, FF_MPI(MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, node)));
+  int used = 0, local_rank = 0;
   if (st == FF_OK) {
     sharing = 0;
+    cpu_set_t any;
+    CPU_ZERO(&any);
     for (int q = 0; q < local; ++q) {
       cpu_set_t both;
       CPU_AND(&both, &mine, &all[q]);
       sharing += CPU_COUNT(&both) > 0;
+      CPU_OR(&any, &any, &all[q]);
     }
+    used = CPU_COUNT(&any);
+    (void)MPI_Comm_rank(node, &local_rank);
   }
   free(all);
+  /* mpirun binds each rank to one core by default when it starts two or fewer: the node's other cores idle */
+  const int allowed = cgroup_cpus();
+  const long online = allowed > 0 ? allowed : sysconf(_SC_NPROCESSORS_ONLN);
+  if (st == FF_OK && local_rank == 0 && used > 0 && online > used)
+    ff_warn("the ranks of this node may use %d of its %ld cores (their CPU binding): start mpirun with --bind-to "
+            "none, or --map-by slot:PE=%ld for one rank per node, to use them all (or set [run] threads)",
+            used, online, online / local);
   if (node != MPI_COMM_NULL) (void)FF_MPI(MPI_Comm_free(&node));
   /* without the node's view (an MPI failure) a rank counts its own cores: slower, never wrong */
   const int cores = CPU_COUNT(&mine) / (sharing > 0 ? sharing : 1);

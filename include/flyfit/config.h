@@ -17,6 +17,7 @@ typedef enum { FF_MODE_SIMULATE = 0, FF_MODE_FIT = 1, FF_MODE_ROUND2 = 2, FF_MOD
 typedef enum { FF_PRESET_SHIU = 0, FF_PRESET_BRAINSCALE = 1 } FfPreset;
 typedef enum { FF_ENCODER_SCALED = 0, FF_ENCODER_HZ = 1 } FfEncoderInput;
 typedef enum { FF_INIT_RANDOM = 0, FF_INIT_FIXED = 1 } FfInitState;
+typedef enum { FF_KICK_AFTER_DECAY = 0, FF_KICK_BEFORE_DECAY = 1 } FfKickOrder;
 typedef enum { FF_COMPAT_NONE = 0, FF_COMPAT_BRAINSCALE = 1 } FfCompat;
 /* Order of the sub-steps within one time step; see src/sim/sim_cpu.c for both. */
 typedef enum { FF_ORDER_SHIU = 0, FF_ORDER_BRAINSCALE = 1 } FfStepOrder;
@@ -99,6 +100,7 @@ typedef struct {
   int encoder_input;        /* FfEncoderInput: rates / max_rate_hz, or in Hz */
   bool shuffle;             /* shuffle the training samples every epoch */
   int init_state;           /* FfInitState: a random initial state per sample, or one fixed draw */
+  int kick_order;           /* FfKickOrder: when a background kick enters v */
   int compat;               /* FfCompat: none, or as close to the original (BrainScale) as flyfit can be */
   int64_t checkpoint_every; /* epochs */
   double max_trace_mb;      /* limit of D-RTRL's per-connection traces per rank */

@@ -50,6 +50,7 @@ typedef struct {
   double background_hz;     /* Poisson background to every neuron */
   double x_scale;           /* encoder input = rates / x_scale (Hz) */
   int fixed_init;           /* every sample starts from the initial state of sample key 0 */
+  int kick_before_decay;    /* a background kick enters v before the membrane decay (the original's order) */
   int trainable;            /* FF_TRAIN_* bits */
   int32_t lowrank_rank;     /* r of the low-rank term (with FF_TRAIN_LOWRANK; 1 <= r <= neurons) */
   double etrace_decay;      /* 0: D-RTRL; else ES-D-RTRL decay for pathways */

@@ -31,6 +31,8 @@ typedef struct {
   float u_th, u_reset;        /* threshold and reset, mV relative to rest */
   float surr_a, surr_w;       /* surrogate slope (1/mV) and half width (mV) */
   int32_t hold_steps;         /* R - 1: steps held after a spike */
+  float kick;                 /* the gain of a background kick into v~: 1 (flyfit), or em when it enters v
+                                 before the membrane decay, as in the original ([fit] kick_order) */
 } FfFitNeuron;
 
 /* What a step tells the traces: whether the neuron was held, spiked, and its surrogate. */
@@ -40,7 +42,7 @@ typedef struct {
 } FfFitStep;
 
 /* Advances (v, g, hold) by one step; `in` is the synaptic input (mV into g), `ext` the external
- * jump of v (w xi). Returns the spike. */
+ * jump of v (w xi), entering v~ times p->kick. Returns the spike. */
 FF_HD static inline FfFitStep ff_fit_step(const FfFitNeuron *p, float *v, float *g, uint8_t *hold, float in,
                                           float ext) {
   FfFitStep r = {0.0f, 0.0f, 0};
@@ -50,7 +52,7 @@ FF_HD static inline FfFitStep ff_fit_step(const FfFitNeuron *p, float *v, float 
     return r;
   }
   const float gt = p->es * *g + in;
-  const float vt = p->em * *v + p->one_minus_em * gt + ext;
+  const float vt = p->em * *v + p->one_minus_em * gt + p->kick * ext;
   const float x = vt - p->u_th, ax = x < 0.0f ? -x : x;
   r.sg = ax < p->surr_w ? p->surr_a * (p->surr_w - ax) : 0.0f;
   if (vt > p->u_th) {

@@ -152,7 +152,8 @@ static int create_params(FfFitNet *f) {
     return FF_ERROR(FF_ERR_INPUT, "[run] mode = fit needs the brainscale step order ([run] preset = brainscale)");
   if (m->ref_steps > 256) return FF_ERROR(FF_ERR_INPUT, "[model] tau_ref_ms: more than 255 refractory steps");
   f->nrn = (FfFitNeuron){(float)m->em1, (float)m->es1, (float)m->one_minus_em, (float)m->u_th, (float)m->u_reset,
-                         0.3f, 1.5f, (m->ref_steps > 1 ? m->ref_steps : 1) - 1};
+                         0.3f, 1.5f, (m->ref_steps > 1 ? m->ref_steps : 1) - 1,
+                         s->kick_before_decay ? (float)m->em1 : 1.0f};
   FF_TRY(FF_MALLOC(f->enc_w, f->n * P, "encoder weights"));
   FF_TRY(FF_MALLOC(f->enc_b, f->n, "encoder biases"));
   FF_TRY(FF_CALLOC(f->enc_m, f->n * P, "encoder Adam state"));
@@ -462,7 +463,7 @@ static int update(FfFitNet *f, int32_t t) {
           f->count[k] += t >= s->warmup;
           if (emit_push(ev, j, t, b) != FF_OK) status = FF_ERR_NOMEM;
         }
-        if (f->ev) ff_fit_trace_param(nrn, r, kappa, xi, &f->ev[k], &f->eg[k], &f->ec[k]);
+        if (f->ev) ff_fit_trace_param(nrn, r, kappa, nrn->kick * xi, &f->ev[k], &f->eg[k], &f->ec[k]);
         if (f->fv) ff_fit_trace_es(nrn, r, kappa, a, &f->fv[k], &f->fg[k], &f->fc[k]);
         if (f->st_s) {
           f->st_s[k] = r.s;

@@ -7,7 +7,8 @@
 # - a resumed run ends where the uninterrupted one did; mode = all (round 2, prediction) runs with it;
 # - bad input: a rank of 0 or above the neuron count, D-RTRL, a checkpoint that lacks the term;
 # - [fit] compat = brainscale runs with the original's settings, each of its knobs (shuffle, init_state,
-#   encoder_input) changes the fit, and a key that contradicts it is refused naming the key.
+#   encoder_input, and kick_order, the original's order compat does not take) changes the fit, and a key that
+#   contradicts it is refused naming the key.
 source "$(dirname "$0")/../lib.sh"
 fit_fixture 3 70 fit.batch=8 fit.epochs_round1=2 "fit.trainable=encoder, lowrank" fit.lowrank_rank=5 || exit 1
 for cfg in "2 metis" "3 block" "4 random"; do
@@ -114,7 +115,7 @@ fit compat 2 "$TMP/brain-k2-metis.h5" --set fit.compat=brainscale --set fit.lowr
     grep -q "training encoder, lowrank (rank 20) with ES-D-RTRL" "$TMP/compat.log" &&
   check "compat = brainscale: the effective configuration echoes the original's settings" \
     bash -c "grep -qE '^bin_size +=  *0.25 ' '$TMP/compat/flyfit.log' && grep -qE '^encoder_input +=  *hz ' '$TMP/compat/flyfit.log' && grep -qE '^shuffle +=  *false ' '$TMP/compat/flyfit.log' && grep -qE '^init_state +=  *fixed ' '$TMP/compat/flyfit.log'"
-for knob in fit.shuffle=false fit.init_state=fixed fit.encoder_input=hz; do
+for knob in fit.shuffle=false fit.init_state=fixed fit.encoder_input=hz fit.kick_order=before_decay; do
   fit "knob-${knob%%=*}" 1 "$TMP/brain.h5" --set "$knob" &&
     check "$knob changes round 1's losses (the knob is wired)" \
       bash -c "! cmp -s <(sed -n 's/.* train_loss=\([^ ]*\).*/\1/p' '$TMP/knob-${knob%%=*}.summary') <(sed -n 's/.* train_loss=\([^ ]*\).*/\1/p' '$TMP/ref.summary')"

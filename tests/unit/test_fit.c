@@ -669,7 +669,7 @@ static void test_subthreshold_trace_finite_differences(void **state) {
   Case c;
   make_case(&c, 0.0, 7);
   const FfModel *m = &c.m;
-  FfFitNeuron nrn = {(float)m->em1, (float)m->es1, (float)m->one_minus_em, 1000.0f, 0.0f, 0.3f, 1.5f, 24};
+  FfFitNeuron nrn = {(float)m->em1, (float)m->es1, (float)m->one_minus_em, 1000.0f, 0.0f, 0.3f, 1.5f, 24, 1.0f};
   const double log1mp = log1p(-400.0 * m->dt_ms * 1e-3);
   /* run one neuron with weight w through T steps of background, in double via the same formula */
   double w0 = 0.7, vT[2];

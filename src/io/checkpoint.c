@@ -559,30 +559,34 @@ int ff_checkpoint_write_round2_state(const char *path, const FfGru *g, const FfR
   return FF_OK;
 }
 
+/* A resume point's format attribute and fingerprint against this run's; `afresh` says what removing
+ * the file does. */
+static int check_point(hid_t f, const char *path, const char *format, const char *fingerprint, const char *afresh) {
+  char had[64] = "", why[1024], *fp = NULL;
+  int st = H5Aexists(f, "format") > 0 ? ff_h5_read_attr_string(f, path, "format", had, sizeof had) : FF_OK;
+  if (st == FF_OK && strcmp(had, format) != 0)
+    st = FF_ERROR(FF_ERR_INPUT, "'%s' is not a %s (format '%s'); remove it to %s", path, format, had, afresh);
+  FF_CALL(st, FF_MALLOC(fp, 65536, "fingerprint"));
+  FF_CALL(st, ff_h5_read_attr_string(f, path, "fingerprint", fp, 65536));
+  if (st == FF_OK && strcmp(fp, fingerprint) != 0) {
+    fingerprint_diff(fp, fingerprint, why, sizeof why);
+    st = FF_ERROR(FF_ERR_INPUT, "'%s' was made with another configuration: %s; remove it to %s", path, why, afresh);
+  }
+  free(fp);
+  return st;
+}
+
 int ff_checkpoint_read_round2_state(const char *path, FfGru *g, FfRound2State *s) {
   hid_t f;
   FF_TRY(ff_h5_open(path, H5P_DEFAULT, &f));
-  char format[64] = "", *fp = NULL, why[1024];
   int64_t hash = 0, epochs = 0, best_epoch = 0;
   double best_loss = INFINITY, *hist = NULL, *best = NULL;
   const int64_t np = ff_gru_nparams(g);
-  int st = H5Aexists(f, "format") > 0 ? ff_h5_read_attr_string(f, path, "format", format, sizeof format) : FF_OK;
-  if (st == FF_OK && strcmp(format, "flyfit round-2 resume checkpoint 1") != 0)
-    st = FF_ERROR(FF_ERR_INPUT, "'%s' is not a round-2 resume checkpoint of flyfit (format '%s'); remove it or rerun "
-                                "round 2 without [run] resume = auto",
-                  path, format);
-  FF_CALL(st, FF_MALLOC(fp, 65536, "fingerprint"));
-  FF_CALL(st, ff_h5_read_attr_string(f, path, "fingerprint", fp, 65536));
+  int st = check_point(f, path, "flyfit round-2 resume checkpoint 1", s->fingerprint, "start round 2 afresh");
   FF_CALL(st, ff_h5_read_attr_int(f, path, "input_hash", &hash));
   FF_CALL(st, ff_h5_read_attr_int(f, path, "epochs", &epochs));
   FF_CALL(st, ff_h5_read_attr_int(f, path, "best_epoch", &best_epoch));
   FF_CALL(st, ff_h5_read_attr_double(f, path, "best_loss", &best_loss));
-  if (st == FF_OK && strcmp(fp, s->fingerprint) != 0) {
-    fingerprint_diff(fp, s->fingerprint, why, sizeof why);
-    st = FF_ERROR(FF_ERR_INPUT, "'%s' was made with another configuration: %s; round 2 continues only the same run "
-                                "(remove the file to start round 2 afresh)",
-                  path, why);
-  }
   if (st == FF_OK && (uint64_t)hash != s->input_hash)
     st = FF_ERROR(FF_ERR_INPUT, "'%s' continues a round 2 trained on other inputs (the recordings or round 1's network "
                                 "changed since); remove it to start round 2 afresh",
@@ -600,7 +604,6 @@ int ff_checkpoint_read_round2_state(const char *path, FfGru *g, FfRound2State *s
   FF_CALL(st, ff_checkpoint_read_gru(f, path, g)); /* last: g changes only when it succeeds */
   H5Eclear2(H5E_DEFAULT);
   H5Fclose(f);
-  free(fp);
   if (st != FF_OK) {
     free(hist);
     free(best);
@@ -615,6 +618,22 @@ int ff_checkpoint_read_round2_state(const char *path, FfGru *g, FfRound2State *s
   return FF_OK;
 }
 
+/* The arrays of a prediction resume point (raster_n spikes of raster): a[] and their names, their count. */
+static int predict_arrays(const FfPredictState *s, int64_t raster_n, char names[16][96], FfCheckpointArray *a) {
+  int n = 0;
+  for (int k = 0; k < s->n_arrays && k < 16; ++k) {
+    snprintf(names[k], sizeof names[k], "/forecast/%s", s->names[k]);
+    a[n++] = (FfCheckpointArray){names[k], H5T_NATIVE_DOUBLE, s->arrays[k], 2, s->T, s->P, 0, s->T};
+  }
+  if (s->H > 0) a[n++] = (FfCheckpointArray){"/state/h", H5T_NATIVE_DOUBLE, s->h, 1, s->H, 1, 0, s->H};
+  a[n++] = (FfCheckpointArray){"/state/z", H5T_NATIVE_DOUBLE, s->z, 1, s->P, 1, 0, s->P};
+  if (raster_n > 0) {
+    a[n++] = (FfCheckpointArray){"/raster/gid", H5T_NATIVE_INT64, s->raster_gid, 1, raster_n, 1, 0, raster_n};
+    a[n++] = (FfCheckpointArray){"/raster/step", H5T_NATIVE_INT32, s->raster_step, 1, raster_n, 1, 0, raster_n};
+  }
+  return n;
+}
+
 static int predict_body(hid_t f, void *ctx) {
   const FfPredictState *s = ctx;
   const FfH5Attr attrs[] = {FF_ATTR_STRING("format", "flyfit prediction resume point 1"), FF_ATTR_INT("pass", s->pass),
@@ -623,17 +642,7 @@ static int predict_body(hid_t f, void *ctx) {
   int st = ff_h5_write_attrs(f, NULL, attrs, 6);
   char names[16][96];
   FfCheckpointArray a[16 + 4];
-  int n = 0;
-  for (int k = 0; k < s->n_arrays && k < 16; ++k) {
-    snprintf(names[k], sizeof names[k], "/forecast/%s", s->names[k]);
-    a[n++] = (FfCheckpointArray){names[k], H5T_NATIVE_DOUBLE, s->arrays[k], 2, s->T, s->P, 0, s->T};
-  }
-  if (s->H > 0) a[n++] = (FfCheckpointArray){"/state/h", H5T_NATIVE_DOUBLE, s->h, 1, s->H, 1, 0, s->H};
-  a[n++] = (FfCheckpointArray){"/state/z", H5T_NATIVE_DOUBLE, s->z, 1, s->P, 1, 0, s->P};
-  if (s->raster_n > 0) {
-    a[n++] = (FfCheckpointArray){"/raster/gid", H5T_NATIVE_INT64, s->raster_gid, 1, s->raster_n, 1, 0, s->raster_n};
-    a[n++] = (FfCheckpointArray){"/raster/step", H5T_NATIVE_INT32, s->raster_step, 1, s->raster_n, 1, 0, s->raster_n};
-  }
+  const int n = predict_arrays(s, s->raster_n, names, a);
   FF_CALL(st, ff_checkpoint_write_arrays(f, 0, a, n));
   return st;
 }
@@ -648,21 +657,12 @@ int ff_checkpoint_write_predict(const char *path, const FfPredictState *s) {
 int ff_checkpoint_read_predict(const char *path, FfPredictState *s) {
   hid_t f;
   FF_TRY(ff_h5_open(path, H5P_DEFAULT, &f));
-  char format[64] = "", *fp = NULL, why[1024];
   int64_t pass = 0, frame = 0, ident = 0, rframe = 0, rn = 0;
-  int st = H5Aexists(f, "format") > 0 ? ff_h5_read_attr_string(f, path, "format", format, sizeof format) : FF_OK;
-  if (st == FF_OK && strcmp(format, "flyfit prediction resume point 1") != 0)
-    st = FF_ERROR(FF_ERR_INPUT, "'%s' is not a prediction resume point of flyfit (format '%s'); remove it", path, format);
-  FF_CALL(st, FF_MALLOC(fp, 65536, "fingerprint"));
-  FF_CALL(st, ff_h5_read_attr_string(f, path, "fingerprint", fp, 65536));
+  int st = check_point(f, path, "flyfit prediction resume point 1", s->fingerprint, "predict afresh");
   FF_CALL(st, ff_h5_read_attr_int(f, path, "identity", &ident));
   FF_CALL(st, ff_h5_read_attr_int(f, path, "pass", &pass));
   FF_CALL(st, ff_h5_read_attr_int(f, path, "frame", &frame));
   FF_CALL(st, ff_h5_read_attr_int(f, path, "raster_frame", &rframe));
-  if (st == FF_OK && strcmp(fp, s->fingerprint) != 0) {
-    fingerprint_diff(fp, s->fingerprint, why, sizeof why);
-    st = FF_ERROR(FF_ERR_INPUT, "'%s' was made with another configuration: %s; remove it to predict afresh", path, why);
-  }
   if (st == FF_OK && (uint64_t)ident != s->identity)
     st = FF_ERROR(FF_ERR_INPUT, "'%s' continues a prediction of other recordings or other trained models (or on another "
                                 "partition of the ranks); remove it to predict afresh",
@@ -676,21 +676,10 @@ int ff_checkpoint_read_predict(const char *path, FfPredictState *s) {
   }
   char names[16][96];
   FfCheckpointArray a[16 + 4];
-  int n = 0;
-  for (int k = 0; k < s->n_arrays && k < 16; ++k) {
-    snprintf(names[k], sizeof names[k], "/forecast/%s", s->names[k]);
-    a[n++] = (FfCheckpointArray){names[k], H5T_NATIVE_DOUBLE, s->arrays[k], 2, s->T, s->P, 0, s->T};
-  }
-  if (s->H > 0) a[n++] = (FfCheckpointArray){"/state/h", H5T_NATIVE_DOUBLE, s->h, 1, s->H, 1, 0, s->H};
-  a[n++] = (FfCheckpointArray){"/state/z", H5T_NATIVE_DOUBLE, s->z, 1, s->P, 1, 0, s->P};
-  if (rn > 0) {
-    a[n++] = (FfCheckpointArray){"/raster/gid", H5T_NATIVE_INT64, s->raster_gid, 1, rn, 1, 0, rn};
-    a[n++] = (FfCheckpointArray){"/raster/step", H5T_NATIVE_INT32, s->raster_step, 1, rn, 1, 0, rn};
-  }
+  const int n = predict_arrays(s, rn, names, a);
   FF_CALL(st, ff_checkpoint_read_arrays(f, path, 0, a, n, NULL));
   H5Eclear2(H5E_DEFAULT);
   H5Fclose(f);
-  free(fp);
   s->pass = (int32_t)pass;
   s->frame = frame;
   s->raster_n = rn;

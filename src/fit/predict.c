@@ -212,8 +212,10 @@ static int resume(Pred *p) {
   for (int k = 0; k < N_SAVED; ++k) FF_TRY(FF_MPI(MPI_Bcast(a[k], (int)(p->T * p->P), MPI_DOUBLE, 0, comm)));
   FF_TRY(FF_MPI(MPI_Bcast(p->rh, p->rH, MPI_DOUBLE, 0, comm)));
   FF_TRY(FF_MPI(MPI_Bcast(p->rz, (int)p->P, MPI_DOUBLE, 0, comm)));
-  ff_log("resume = auto: the prediction continues from %s at pass %d of %d, frame %lld", p->partial, p->pass + 1,
-         N_PASSES, (long long)p->frame);
+  if (p->pass >= N_PASSES) ff_log("resume = auto: %s has every pass of the prediction done", p->partial);
+  else
+    ff_log("resume = auto: the prediction continues from %s at pass %d of %d, frame %lld", p->partial, p->pass + 1,
+           N_PASSES, (long long)p->frame);
   return FF_OK;
 }
 

@@ -177,6 +177,7 @@ int main(int argc, char **argv) {
     char created[1024];
     snprintf(created, sizeof created, "flyfit-import %s", cmd->name);
     st = ff_connectome_write(&c, a.out, created);
+    if (st != FF_OK) ff_connectome_destroy(&c); /* a failed run cleans up after itself */
   }
   if (st != FF_OK) {
     ff_log_report_status(st);

@@ -298,8 +298,10 @@ static int vlen_guard(const char *file) {
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
   char *argv[] = {checker, (char *)file, NULL};
-  /* its environment without LD_PRELOAD: an I/O profiler preloaded on a cluster (Darshan) would keep the
-   * sanitizer's runtime from loading first, and a failure to start must not read as a damaged file */
+  /* its environment without LD_PRELOAD (an I/O profiler preloaded on a cluster, Darshan, would keep the
+   * sanitizer's runtime from loading first, and a failure to start must not read as a damaged file) and
+   * without the sanitizers' options (the checker's reports are its answer, not a finding of the caller's
+   * sanitizer run; its options are its own) */
   int n_env = 0;
   while (environ[n_env]) ++n_env;
   char **env = calloc((size_t)n_env + 1, sizeof *env);
@@ -308,7 +310,9 @@ static int vlen_guard(const char *file) {
     return FF_OK;
   }
   for (int k = 0, j = 0; k < n_env; ++k)
-    if (strncmp(environ[k], "LD_PRELOAD=", 11) != 0) env[j++] = environ[k];
+    if (strncmp(environ[k], "LD_PRELOAD=", 11) != 0 && strncmp(environ[k], "ASAN_OPTIONS=", 13) != 0 &&
+        strncmp(environ[k], "UBSAN_OPTIONS=", 14) != 0 && strncmp(environ[k], "LSAN_OPTIONS=", 13) != 0)
+      env[j++] = environ[k];
   pid_t pid;
   const int sp = posix_spawn(&pid, checker, &fa, NULL, argv, env);
   posix_spawn_file_actions_destroy(&fa);

@@ -36,14 +36,18 @@ static int read_vlen(hid_t obj, int is_attr, hid_t t, hid_t s) {
   return rc < 0 ? -1 : 0;
 }
 
+/* The strings of one attribute or dataset, its type t and space s (closed here); *bad on a failure. */
+static void check(hid_t obj, int is_attr, hid_t t, hid_t s, int *bad) {
+  if (t < 0 || s < 0 || read_vlen(obj, is_attr, t, s) != 0) *bad = 1;
+  if (t >= 0) H5Tclose(t);
+  if (s >= 0) H5Sclose(s);
+}
+
 static herr_t attribute(hid_t loc, const char *name, const H5A_info_t *info, void *bad) {
   (void)info;
   hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
   if (a < 0) return (*(int *)bad = 1), 0;
-  hid_t t = H5Aget_type(a), s = H5Aget_space(a);
-  if (t < 0 || s < 0 || read_vlen(a, 1, t, s) != 0) *(int *)bad = 1;
-  if (t >= 0) H5Tclose(t);
-  if (s >= 0) H5Sclose(s);
+  check(a, 1, H5Aget_type(a), H5Aget_space(a), bad);
   H5Aclose(a);
   return 0;
 }
@@ -52,12 +56,7 @@ static herr_t object(hid_t root, const char *name, const H5O_info_t *info, void 
   hid_t o = H5Oopen(root, name, H5P_DEFAULT);
   if (o < 0) return (*(int *)bad = 1), 0;
   if (H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, attribute, bad) < 0) *(int *)bad = 1;
-  if (info->type == H5O_TYPE_DATASET) {
-    hid_t t = H5Dget_type(o), s = H5Dget_space(o);
-    if (t < 0 || s < 0 || read_vlen(o, 0, t, s) != 0) *(int *)bad = 1;
-    if (t >= 0) H5Tclose(t);
-    if (s >= 0) H5Sclose(s);
-  }
+  if (info->type == H5O_TYPE_DATASET) check(o, 0, H5Dget_type(o), H5Dget_space(o), bad);
   H5Oclose(o);
   return 0;
 }

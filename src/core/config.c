@@ -623,11 +623,9 @@ static int fingerprint(const FfConfig *c, int round2, char **text) {
   static const char *const SKIP[] = {"fit.epochs_round1", "fit.checkpoint_every", "fit.max_trace_mb", "fit.epochs_round2",
                                      /* checked by the shape of the checkpoint's /params/lowrank_a instead, so that
                                       * checkpoints made before the key existed still resume */
-                                     "fit.lowrank_rank",
-                                     /* round 2's: from here on skipped for round 1 only */
-                                     "fit.rnn_hidden", "fit.rnn_batch", "fit.rnn_iters", "fit.rnn_seq_len", "fit.rnn_lr",
-                                     "fit.rnn_lr_decay", "fit.rnn_lr_decay_every", "fit.rnn_noise", "fit.rnn_loss"};
-  const size_t n_skip = round2 ? 5 : sizeof SKIP / sizeof SKIP[0];
+                                     "fit.lowrank_rank"};
+  static const char *const RNN[] = {"fit.rnn_hidden", "fit.rnn_batch", "fit.rnn_iters", "fit.rnn_seq_len", "fit.rnn_lr",
+                                    "fit.rnn_lr_decay", "fit.rnn_lr_decay_every", "fit.rnn_noise", "fit.rnn_loss"};
   size_t cap = (size_t)N_KEYS * (FF_CONFIG_STR + 64) + 64, len = 0;
   char *out;
   FF_TRY(FF_MALLOC(out, cap, "config fingerprint"));
@@ -638,7 +636,8 @@ static int fingerprint(const FfConfig *c, int round2, char **text) {
     const char *sec = KEYS[k].section;
     int take = !strcmp(sec, "model") || !strcmp(sec, "preprocess") || !strcmp(sec, "fit") ||
                !strcmp(full, "run.seed") || !strcmp(full, "run.preset");
-    for (size_t q = 0; q < n_skip; ++q) take &= strcmp(full, SKIP[q]) != 0;
+    for (size_t q = 0; q < sizeof SKIP / sizeof SKIP[0]; ++q) take &= strcmp(full, SKIP[q]) != 0;
+    for (size_t q = 0; !round2 && q < sizeof RNN / sizeof RNN[0]; ++q) take &= strcmp(full, RNN[q]) != 0;
     if (!take) continue;
     value_text(c, k, val, sizeof val);
     len += (size_t)snprintf(out + len, cap - len, "%s=%s\n", full, val);

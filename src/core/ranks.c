@@ -4,6 +4,7 @@
 
 #include <omp.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,19 @@ int ff_mpi_status(int mpi_rc, const char *call, const char *file, int line, cons
   int name = 0;
   while (call[name] && call[name] != '(') ++name;
   return ff_error(FF_ERR_MPI, file, line, func, "%.*s failed: %s", name, call, why);
+}
+
+int ff_ranks_root_status(int status, MPI_Comm comm, const char *fmt, ...) {
+  int rank = 0;
+  FF_TRY(FF_MPI(MPI_Comm_rank(comm, &rank)));
+  FF_TRY(FF_MPI(MPI_Bcast(&status, 1, MPI_INT, 0, comm)));
+  if (status == FF_OK || rank == 0) return status;
+  char what[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  return FF_ERROR(status, "rank 0 could not %s", what);
 }
 
 int ff_ranks_agree(int status, MPI_Comm comm) {

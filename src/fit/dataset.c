@@ -7,6 +7,7 @@
 #include "flyfit/h5.h"
 #include "flyfit/hash.h"
 #include "flyfit/log.h"
+#include "flyfit/ranks.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -151,10 +152,8 @@ int ff_fitdata_load(const FfConfig *cfg, MPI_Comm comm, FfFitData *rec) {
   int rank;
   memset(rec, 0, sizeof *rec);
   FF_TRY(FF_MPI(MPI_Comm_rank(comm, &rank)));
-  int st = rank == 0 ? load_on_root(cfg, rec) : FF_OK;
-  FF_TRY(FF_MPI(MPI_Bcast(&st, 1, MPI_INT, 0, comm)));
+  int st = ff_ranks_root_status(rank == 0 ? load_on_root(cfg, rec) : FF_OK, comm, "read the recordings");
   if (st != FF_OK) {
-    if (rank != 0) st = FF_ERROR(st, "rank 0 could not read the recordings");
     ff_fitdata_destroy(rec);
     return st;
   }

@@ -170,7 +170,8 @@ static int identity(Pred *p) {
   if (v.lr_a) mine = ff_fnv1a(mine, v.lr_a, (size_t)v.n_local * (size_t)v.lr_rank * sizeof *v.lr_a);
   if (v.lr_b) mine = ff_fnv1a(mine, v.lr_b, (size_t)v.n_local * (size_t)v.lr_rank * sizeof *v.lr_b);
   uint64_t *all = NULL;
-  if (p->rank == 0) FF_TRY(FF_MALLOC(all, p->size, "identity"));
+  st = p->rank == 0 ? FF_MALLOC(all, p->size, "identity") : FF_OK;
+  FF_TRY(ff_ranks_agree(st, p->s->comm)); /* before the gather, which every rank must reach */
   st = FF_MPI(MPI_Gather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, 0, p->s->comm));
   if (st == FF_OK && p->rank == 0) h = ff_fnv1a(h, all, (size_t)p->size * sizeof *all);
   free(all);
@@ -191,10 +192,8 @@ static int resume(Pred *p) {
   saved(p, a);
   FfPredictState s = {0, 0, p->T, p->P, p->rH, N_SAVED, SAVED_NAMES, a, p->rh, p->rz, 0, 0, NULL, NULL, p->fp,
                       p->identity};
-  int st = p->rank == 0 ? ff_checkpoint_read_predict(p->partial, &s) : FF_OK;
-  const int sent = FF_MPI(MPI_Bcast(&st, 1, MPI_INT, 0, comm));
-  if (sent != FF_OK) st = sent;
-  else if (st != FF_OK && p->rank != 0) st = FF_ERROR(st, "rank 0 could not read %s", p->partial);
+  const int st = ff_ranks_root_status(p->rank == 0 ? ff_checkpoint_read_predict(p->partial, &s) : FF_OK, comm,
+                                      "read %s", p->partial);
   if (st != FF_OK) {
     free(s.raster_gid);
     free(s.raster_step);

@@ -9,6 +9,7 @@
 #include "flyfit/h5.h"
 #include "flyfit/hash.h"
 #include "flyfit/log.h"
+#include "flyfit/ranks.h"
 #include "flyfit/results.h"
 #include "flyfit/rng.h"
 #include "flyfit/runjson.h"
@@ -629,12 +630,12 @@ static int finish(Trainer *t, const char *best) {
   FF_TRY(ff_peak_memory(t->comm, 1, &t->peak_rss_mb));
   char path[FF_CONFIG_STR + 64];
   snprintf(path, sizeof path, "%s/results.h5", cfg->out_dir);
-  int st = t->rank == 0 && t->S->train == 1
-               ? ff_atomic_check_space(path, 8.0 * (double)(t->rec.T * 3) * (double)t->P, "round 1's results.h5")
-               : FF_OK;
-  if (st == FF_OK && t->rank == 0 && t->S->train == 1) st = ff_h5_write_atomic(path, results_body, t);
-  FF_TRY(FF_MPI(MPI_Bcast(&st, 1, MPI_INT, 0, t->comm)));
-  if (st != FF_OK) return t->rank == 0 ? st : FF_ERROR(st, "rank 0 could not write the results");
+  int st = FF_OK;
+  if (t->rank == 0 && t->S->train == 1) {
+    st = ff_atomic_check_space(path, 8.0 * (double)(t->rec.T * 3) * (double)t->P, "round 1's results.h5");
+    FF_CALL(st, ff_h5_write_atomic(path, results_body, t));
+  }
+  FF_TRY(ff_ranks_root_status(st, t->comm, "write the results"));
   if (t->rank == 0) {
     const double *h = t->ck.epochs_done ? t->hist + (t->ck.epochs_done - 1) * N_METRICS : NULL;
     const FfCheckpointState *ck = &t->ck;

@@ -6,6 +6,7 @@
 #include "flyfit/exact.h"
 #include "flyfit/hash.h"
 #include "flyfit/log.h"
+#include "flyfit/ranks.h"
 #include "flyfit/rng.h"
 
 #include <math.h>
@@ -193,26 +194,20 @@ static int train_step(Run *r, double lr, double *loss, int64_t *hits) {
   return st;
 }
 
-/* Collective: rank 0's status st of writing or reading `path`, on every rank. */
-static int rank0(Run *r, int st, const char *what, const char *path) {
-  FF_TRY(FF_MPI(MPI_Bcast(&st, 1, MPI_INT, 0, r->s->comm)));
-  if (st != FF_OK && r->rank != 0) return FF_ERROR(st, "rank 0 could not %s %s", what, path);
-  return st;
-}
-
 /* Collective: rank 0 writes DIR/gru-best.h5 (complete: round 2 has finished), every rank learns
  * whether it could. */
 static int save(Run *r, const FfRound2Result *res, const char *path, int complete) {
   int st = r->rank == 0 ? ff_checkpoint_write_round2(path, r->g, res->epochs, res->best_epoch, res->hist, R2_METRICS,
                                                      complete)
                         : FF_OK;
-  return rank0(r, st, "write", path);
+  return ff_ranks_root_status(st, r->s->comm, "write %s", path);
 }
 
 /* Collective: the resume point after an epoch, DIR/gru-last.h5 (checkpoint.h's FfRound2State). */
 static int save_state(Run *r, FfRound2Result *res, double best_loss, const char *path) {
   const FfRound2State s = {res->epochs, res->best_epoch, best_loss, res->hist, R2_METRICS, r->best, r->fp, r->input_hash};
-  return rank0(r, r->rank == 0 ? ff_checkpoint_write_round2_state(path, r->g, &s) : FF_OK, "write", path);
+  return ff_ranks_root_status(r->rank == 0 ? ff_checkpoint_write_round2_state(path, r->g, &s) : FF_OK, r->s->comm,
+                              "write %s", path);
 }
 
 /* What a resume must match: round 2's keys, the recorded rates and (for the chain's GRU) round 1's. */
@@ -236,7 +231,8 @@ static int resume(Run *r, FfRound2Result *res, const char *path, double *best_lo
     return FF_OK;
   }
   FfRound2State s = {.n_metrics = R2_METRICS, .best = r->best, .fingerprint = r->fp, .input_hash = r->input_hash};
-  FF_TRY(rank0(r, r->rank == 0 ? ff_checkpoint_read_round2_state(path, r->g, &s) : FF_OK, "read", path));
+  FF_TRY(ff_ranks_root_status(r->rank == 0 ? ff_checkpoint_read_round2_state(path, r->g, &s) : FF_OK, comm, "read %s",
+                              path));
   int64_t n[2] = {s.epochs, s.best_epoch};
   int st = FF_MPI(MPI_Bcast(n, 2, MPI_INT64_T, 0, comm));
   FF_CALL(st, FF_MPI(MPI_Bcast(&s.best_loss, 1, MPI_DOUBLE, 0, comm)));
@@ -248,7 +244,7 @@ static int resume(Run *r, FfRound2Result *res, const char *path, double *best_lo
   }
   if (st == FF_OK && r->rank == 0 && n[0] > 0) memcpy(res->hist, s.hist, (size_t)n[0] * R2_METRICS * sizeof *s.hist);
   free(s.hist);
-  FF_TRY(st);
+  FF_TRY(ff_ranks_agree(st, comm)); /* a rank out of memory stops them all before the next collective */
   if (n[0] > 0) FF_TRY(FF_MPI(MPI_Bcast(res->hist, (int)(n[0] * R2_METRICS), MPI_DOUBLE, 0, comm)));
   const int np = (int)ff_gru_nparams(r->g);
   FF_TRY(FF_MPI(MPI_Bcast(ff_gru_array(r->g, FF_GRU_PARAMS), np, MPI_DOUBLE, 0, comm)));
@@ -384,9 +380,7 @@ int ff_round2_load(const FfConfig *cfg, const char *path, int32_t P, MPI_Comm co
       ff_warn("'%s' is from a round 2 that did not finish (%lld epochs): used as it is ([predict] allow_incomplete)",
               path, (long long)r->epochs);
   }
-  const int sent = FF_MPI(MPI_Bcast(&st, 1, MPI_INT, 0, comm));
-  if (sent != FF_OK) st = sent;
-  else if (st != FF_OK && rank != 0) st = FF_ERROR(st, "rank 0 could not read %s", path);
+  st = ff_ranks_root_status(st, comm, "read %s", path);
   FF_CALL(st, FF_MPI(MPI_Bcast(ff_gru_array(r->gru, FF_GRU_PARAMS), (int)ff_gru_nparams(r->gru), MPI_DOUBLE, 0, comm)));
   if (st != FF_OK) ff_round2_result_destroy(r);
   return st;

@@ -3,6 +3,7 @@
 #include "flyfit/h5.h"
 #include "flyfit/atomic.h"
 #include "flyfit/error.h"
+#include "flyfit/ranks.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -355,8 +356,9 @@ int ff_h5_read_strings(hid_t fid, const char *file, const char *dset, char ***st
   char **out = NULL;
   herr_t rc = -1;
   int st = FF_CALLOC(out, *n + 1, dset);
-  if (st == FF_OK && H5Tis_variable_str(ft) > 0) st = vlen_guard(file);
-  if (st == FF_OK && H5Tis_variable_str(ft) > 0) {
+  const int vlen = H5Tis_variable_str(ft) > 0;
+  if (st == FF_OK && vlen) st = vlen_guard(file);
+  if (st == FF_OK && vlen) {
     hid_t mt = H5Tcopy(H5T_C_S1);
     H5Tset_size(mt, H5T_VARIABLE);
     H5Tset_cset(mt, H5Tget_cset(ft));
@@ -415,17 +417,17 @@ int ff_h5_read_attr_string(hid_t obj, const char *file, const char *name, char *
   const int one = H5Sget_simple_extent_npoints(s) == 1;
   if (s >= 0) H5Sclose(s);
   herr_t rc = -1;
-  int guard = FF_OK;
-  if (one && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0) guard = vlen_guard(file);
+  const int string = one && H5Tget_class(t) == H5T_STRING, vlen = string && H5Tis_variable_str(t) > 0;
+  const int guard = vlen ? vlen_guard(file) : FF_OK;
   if (guard != FF_OK) {
     H5Tclose(t);
     H5Aclose(a);
     return guard;
   }
-  if (one && H5Tget_class(t) == H5T_STRING && (H5Tis_variable_str(t) > 0 || H5Tget_size(t) <= FF_H5_ATTR_MAX)) {
+  if (string && (vlen || H5Tget_size(t) <= FF_H5_ATTR_MAX)) {
     hid_t mt = H5Tcopy(H5T_C_S1);
     H5Tset_cset(mt, H5Tget_cset(t)); /* HDF5 converts neither way between ASCII and UTF-8 */
-    if (H5Tis_variable_str(t) > 0) {
+    if (vlen) {
       H5Tset_size(mt, H5T_VARIABLE);
       char *s = NULL;
       rc = H5Aread(a, mt, &s);
@@ -734,10 +736,8 @@ int ff_h5_write_atomic_parallel(const char *path, MPI_Comm comm, FfH5Body body, 
     if (rank == 0) unlink(tmp);
     return FF_ERROR(FF_ERR_IO, "'%s': closing %s failed: %s", path, tmp, ok ? "on another rank" : why);
   }
-  st = rank == 0 ? ff_atomic_commit(tmp, path) : FF_OK; /* once every rank has closed it */
-  FF_TRY(FF_MPI(MPI_Bcast(&st, 1, MPI_INT, 0, comm)));
-  if (st != FF_OK && rank != 0) return FF_ERROR(st, "rank 0 could not put '%s' in place", path);
-  return st;
+  /* once every rank has closed it */
+  return ff_ranks_root_status(rank == 0 ? ff_atomic_commit(tmp, path) : FF_OK, comm, "put '%s' in place", path);
 }
 
 /* ---- attribute tables ----------------------------------------------------------------------------- */

@@ -36,7 +36,7 @@ NP      ?= 2
 SAN     ?= 0
 CUDA_ARCH ?= 80 90
 # the user's flags: they follow the project's (FF_*), so they add to them and can override a choice
-# such as -O2, but the required ones (-std=c11, -ffp-contract=off, the include paths) stay
+# such as -O2, but the required ones (-std=c11, -ffp-contract=off, -fno-trapping-math, the include paths) stay
 CFLAGS    ?=
 CPPFLAGS  ?=
 LDFLAGS   ?=
@@ -49,7 +49,9 @@ PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 # -ffp-contract=off: no fused multiply-add, so per-neuron arithmetic gives the same bits as the
 # CUDA kernels (built with --fmad=false) and as itself under any compiler choice.
-FF_CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -ffp-contract=off -fopenmp -fno-strict-aliasing \
+# -fno-trapping-math: flyfit never traps on floating-point exceptions, so the compiler may compute
+# both sides of a select and keep one (round 1's SIMD lanes, src/fit/fit_net.c); no value changes.
+FF_CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -ffp-contract=off -fno-trapping-math -fopenmp -fno-strict-aliasing \
              -Iinclude $(PKG_CFLAGS) -D_POSIX_C_SOURCE=200809L
 FF_LDLIBS := $(PKG_LIBS) -lcsv -lmetis -lm -fopenmp
 # the fuzzing build (make fuzz) takes these before CUDA adds to them: it runs without CUDA

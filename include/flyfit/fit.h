@@ -61,6 +61,9 @@ typedef struct {
   uint64_t seed;
   int threads;
   int exchange;             /* FfExchangeMode */
+  int emulate;              /* backend = emulate: the kernels (fit_dev.h) serially, in a scrambled order */
+  int nccl;                 /* transport = nccl: spikes gathered from every rank and placed as a device
+                               does (emulate only: an MPI allgather in NCCL's stead) */
   MPI_Comm comm;
 } FfFitSetup;
 
@@ -131,12 +134,33 @@ int ff_fit_lowrank_spectrum(FfFitNet *f, double *sv);
 int32_t ff_fit_bg_gap(uint64_t seed, int64_t gid, uint32_t key, int32_t step, double log1mp);
 void ff_fit_init_state(uint64_t seed, int64_t gid, uint32_t key, double v_sd, double g_max, float *v, float *g);
 
-/* Timings and counts of this rank since creation. */
+/* Timings and counts of this rank since creation. Bytes are counted as STREAM counts them: every
+ * array element a step reads, and every one it writes (update: the cells' state, inputs and kept
+ * traces; delivery: per synaptic event its target, weight and the accumulator read and written). */
 typedef struct {
-  double step_s, deliver_s, grad_s, exchange_s;
+  double step_s, deliver_s, grad_s, exchange_s; /* step_s: the neurons' update (delivery apart) */
   int64_t steps, spikes, events;
-  double bytes_per_neuron_step; /* state and traces touched per neuron-trial per step */
+  double update_bytes, deliver_bytes;
 } FfFitStats;
 void ff_fit_stats(const FfFitNet *f, FfFitStats *s);
+
+/* The arrays of this rank's network (and of its connections' targets), from the allocation table of
+ * ff_fit_create, by what they grow with: bytes[k] = units[k] x bytes per unit. A device holds the
+ * same arrays, so this is round 1's device memory too. */
+enum {
+  FF_FIT_MEM_CELL,      /* neuron-trials (n x B): state, traces, spike slots */
+  FF_FIT_MEM_NEURON,    /* neurons: encoder rows, low-rank rows, their Adam state */
+  FF_FIT_MEM_CONN,      /* connections: weights, targets, Adam state */
+  FF_FIT_MEM_STANDIN,   /* stand-ins (presynaptic neurons with a target here) */
+  FF_FIT_MEM_PRE,       /* stand-in x trial: ES presynaptic traces */
+  FF_FIT_MEM_CONN_CELL, /* connection x trial: D-RTRL's traces */
+  FF_FIT_MEM_STEP,      /* steps of a sample */
+  FF_FIT_MEM_OTHER,     /* the rest (trials x neuropils, x rank, x delay) */
+  FF_FIT_MEM_KINDS
+};
+typedef struct {
+  double bytes[FF_FIT_MEM_KINDS], units[FF_FIT_MEM_KINDS];
+} FfFitMemory;
+void ff_fit_memory(const FfFitNet *f, FfFitMemory *m);
 
 #endif

@@ -22,6 +22,7 @@
 #ifndef FLYFIT_FIT_NEURON_H
 #define FLYFIT_FIT_NEURON_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include "flyfit/hd.h"
@@ -53,8 +54,10 @@ FF_HD static inline FfFitStep ff_fit_step(const FfFitNeuron *p, float *v, float 
   }
   const float gt = p->es * *g + in;
   const float vt = p->em * *v + p->one_minus_em * gt + p->kick * ext;
-  const float x = vt - p->u_th, ax = x < 0.0f ? -x : x;
-  r.sg = ax < p->surr_w ? p->surr_a * (p->surr_w - ax) : 0.0f;
+  /* a max(0, w_s - |x|) without a branch (a branch on the sign or on |x| < w_s is mispredicted
+   * often): the same bits as the branches, -0 and NaN included (dw > 0 exactly when |x| < w_s) */
+  const float dw = p->surr_w - fabsf(vt - p->u_th);
+  r.sg = p->surr_a * (dw > 0.0f ? dw : 0.0f);
   if (vt > p->u_th) {
     r.s = 1.0f;
     *v = p->u_reset;

@@ -14,26 +14,13 @@
 /* ES-D-RTRL's normalisation of the postsynaptic factor, 1 - (1 - a)^T. */
 static float es_norm(const FfFitSetup *s) { return (float)(1.0 - pow(1.0 - s->etrace_decay, (double)s->steps)); }
 
-/* Every connection's gradient, summed over the batch's samples, onto g_conn: ES-D-RTRL (fv kept)
- * dL/dW_ij = (dL/dc_j eps_f,c_j) / (1 - (1 - a)^T) eps_x,i; D-RTRL (cv kept) dL/dW = dL/dc e_c. */
-static void connection_grads(FfFitNet *f) {
+/* The backward pass's view (fit_dev.h) of f's arrays, for dl_drates. */
+static FfFitBack back_view(const FfFitNet *f, const double *dl_drates) {
   const FfFitSetup *s = &f->s;
-  const FfNet *net = f->net;
-  const int32_t B = f->B, Bc = f->Bcur;
-  const int es = f->px != NULL;
-  const float norm = es ? es_norm(s) : 1.0f;
-#pragma omp parallel for schedule(dynamic, 16) num_threads(s->threads > 0 ? s->threads : 1)
-  for (int32_t sidx = 0; sidx < f->n_pre; ++sidx)
-    for (int64_t e = net->pre_indptr[sidx]; e < net->pre_indptr[sidx + 1]; ++e) {
-      const int64_t j = net->target[e];
-      float acc = 0.0f;
-      if (es)
-        for (int32_t b = 0; b < Bc; ++b)
-          acc += f->dldc[j * B + b] * f->fc[j * B + b] / norm * f->px[(int64_t)sidx * B + b];
-      else
-        for (int32_t b = 0; b < Bc; ++b) acc += f->dldc[j * B + b] * f->cc[e * B + b];
-      f->g_conn[e] += acc;
-    }
+  return (FfFitBack){.dl_drates = dl_drates, .t_count = (double)(s->steps - s->warmup) * s->model->dt_ms * 1e-3,
+                     .np_row = f->net->np_row, .np_id = f->net->np_id, .np_syn = f->net->np_syn, .np_of = s->np_of,
+                     .np_row_syn = f->np_row_syn, .dldc = f->dldc, .xhat = f->xhat, .g_enc_w = f->g_enc_w,
+                     .g_enc_b = f->g_enc_b, .g_conn = f->g_conn, .px = f->px, .es_norm = f->px ? es_norm(s) : 1.0f};
 }
 
 /* Collective: all ranks of the comm must call it. The low-rank term's gradients (fit.h), with
@@ -78,36 +65,17 @@ static int lowrank_grads(FfFitNet *f) {
 }
 
 int ff_fit_backward(FfFitNet *f, const double *dl_drates) {
-  const FfFitSetup *s = &f->s;
-  const FfNet *net = f->net;
-  const int32_t B = f->B, Bc = f->Bcur, P = f->P;
   if (!f->traces) return FF_ERROR(FF_ERR_INTERNAL, "backward without a forward that kept traces");
   const double t0 = ff_wall_seconds();
-  const double t_count = (double)(s->steps - s->warmup) * s->model->dt_ms * 1e-3;
-  /* dL/dcount of each neuron-trial: its share of every fitted neuropil's rate */
-#pragma omp parallel for schedule(static) num_threads(s->threads > 0 ? s->threads : 1)
-  for (int32_t j = 0; j < f->n; ++j)
-    for (int32_t b = 0; b < B; ++b) {
-      double d = 0.0;
-      if (b < Bc)
-        for (int64_t k = net->np_row[j]; k < net->np_row[j + 1]; ++k) {
-          const int32_t p = s->np_of[net->np_id[k]];
-          if (p >= 0) d += dl_drates[(int64_t)b * P + p] * (double)net->np_syn[k] / (double)f->np_row_syn[p];
-        }
-      f->dldc[(int64_t)j * B + b] = (float)(d / t_count);
-    }
-  if (f->ev) { /* encoder: dL/dw = dL/dc e_c; w = ReLU(z), z = b + W xhat */
-#pragma omp parallel for schedule(static) num_threads(s->threads > 0 ? s->threads : 1)
-    for (int32_t j = 0; j < f->n; ++j)
-      for (int32_t b = 0; b < Bc; ++b) {
-        const int64_t k = (int64_t)j * B + b;
-        if (!(f->w[k] > 0.0f)) continue;
-        const float gw = f->dldc[k] * f->ec[k];
-        f->g_enc_b[j] += gw;
-        for (int32_t p = 0; p < P; ++p) f->g_enc_w[(int64_t)j * P + p] += gw * (float)f->xhat[(int64_t)b * P + p];
-      }
+  const FfFitDev d = ff_fit_dev_view(f);
+  const FfFitBack k = back_view(f, dl_drates);
+  FF_FIT_CELLS(f, j, b, f->n, f->B, ff_fitd_dldc(&d, &k, j, b));
+  if (f->ev) FF_FIT_FOR(f, j, f->n, ff_fitd_encoder_grad(&d, &k, (int32_t)j));
+  if (f->px || f->cv) {
+    const int64_t *indptr = f->net->pre_indptr;
+    FF_FIT_FOR(f, sidx, f->n_pre,
+               for (int64_t e = indptr[sidx]; e < indptr[sidx + 1]; ++e) ff_fitd_connection_grad(&d, &k, (int32_t)sidx, e));
   }
-  if (f->px || f->cv) connection_grads(f);
   int st = FF_OK;
   if (f->lr_a) st = lowrank_grads(f);
   f->stats.grad_s += ff_wall_seconds() - t0;
@@ -191,18 +159,13 @@ int ff_fit_adam(FfFitNet *f, double lr, double beta1, double beta2, double eps, 
   int bad_group = -1;
   for (int q = 0; q < ng; ++q) {
     Group *G = &gr[q];
-    for (int64_t i = 0; i < G->n; ++i) {
-      const double g = (double)G->g[i] * scale;
-      const double m = beta1 * G->m[i] + (1.0 - beta1) * g, v = beta2 * G->v[i] + (1.0 - beta2) * g * g;
-      G->m[i] = (float)m;
-      G->v[i] = (float)v;
-      const double p = G->p[i] - lr * (m / c1) / (sqrt(v / c2) + eps);
-      G->p[i] = (float)p;
-      if (!isfinite(G->p[i]) && bad < 0) {
+    float *p = G->p, *m = G->m, *v = G->v, *g = G->g;
+    FF_FIT_FOR(f, i, G->n, ff_fitd_adam(&p[i], &m[i], &v[i], g[i], scale, lr, beta1, beta2, eps, c1, c2));
+    for (int64_t i = 0; bad < 0 && i < G->n; ++i) /* the first parameter that is not finite, if any */
+      if (!isfinite(p[i])) {
         bad = i;
         bad_group = q;
       }
-    }
     memset(G->g, 0, (size_t)G->n * sizeof *G->g);
   }
   if (f->conn_sign && (f->s.trainable & FF_TRAIN_CONNECTIONS) && f->s.keep_sign)

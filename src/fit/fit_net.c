@@ -9,7 +9,11 @@
  * background spike instead of one per step, the same for any rank count.
  *
  * Presynaptic ES traces change only when a spike arrives, so they are kept lazily as (value, step of
- * last arrival) and decayed by a^(t - last) when touched. */
+ * last arrival) and decayed by a^(t - last) when touched.
+ *
+ * Every per-element loop is a kernel of include/flyfit/fit_dev.h, launched by FF_FIT_FOR or
+ * FF_FIT_CELLS (fit_net.h): on the CPU's threads, or serially in a scrambled order for
+ * backend = emulate, which must give the same bits. */
 #include "flyfit/fit.h"
 #include "flyfit/arrivals.h"
 #include "flyfit/error.h"
@@ -61,17 +65,25 @@ static int64_t to_fixed(double w) { return (int64_t)llrint(w * (double)(1ull << 
 
 /* A lazily decayed ES presynaptic trace (kept as value and step of its last arrival): a spike arrives
  * at step t, eps = a^(t - last) eps + 1. */
-static inline void trace_arrive(float *x, int32_t *last, int32_t t, const double *apow) {
-  *x = (float)(apow[t - *last] * *x) + 1.0f;
-  *last = t;
+FfFitDev ff_fit_dev_view(const FfFitNet *f) {
+  const FfFitSetup *s = &f->s;
+  return (FfFitDev){.nrn = f->nrn, .n = f->n, .B = f->B, .Bc = f->Bcur, .P = f->P, .R = f->R, .D = f->D,
+                    .steps = s->steps, .warmup = s->warmup, .seed = s->seed,
+                    .log1mp = log1p(-s->background_hz * s->model->dt_ms * 1e-3),
+                    .fix_scale = (float)(1.0 / (double)(1ull << FF_FIT_FIX)), .a = (float)s->etrace_decay,
+                    .gid = f->net->gid, .keys = f->keys, .pre_indptr = f->net->pre_indptr, .target = f->net->target,
+                    .wq = f->wq, .v = f->v, .g = f->g, .w = f->w, .hold = f->hold, .count = f->count,
+                    .next_bg = f->next_bg, .acc = f->acc, .ev = f->ev, .eg = f->eg, .ec = f->ec, .fv = f->fv,
+                    .fg = f->fg, .fc = f->fc, .st_s = f->st_s, .st_sg = f->st_sg, .st_held = f->st_held,
+                    .xmark = f->cv ? f->xmark : NULL, .cv = f->cv, .cg = f->cg, .cc = f->cc, .slots = f->slots,
+                    .wcount = f->wcount, .wstep = f->wstep, .overflow = (int32_t *)&f->overflow, .lr_on = 0,
+                    .lr_a = f->lr_a, .lr_ud = f->lr_ud, .lr_nz = f->lr_nz};
 }
 
 /* Every one of the n traces decayed to step `end`. */
-static void traces_decay_to(float *x, int32_t *last, int64_t n, int32_t end, const double *apow) {
-  for (int64_t q = 0; q < n; ++q) {
-    x[q] = (float)(apow[end - last[q]] * x[q]);
-    last[q] = end;
-  }
+static void traces_decay_to(FfFitNet *f, float *x, int32_t *last, int64_t n, int32_t end) {
+  const double *apow = f->apow;
+  FF_FIT_FOR(f, q, n, ff_fitd_decay_to(x, last, q, end, apow));
 }
 
 /* The low-rank B^T bound: |B| x the neurons that spike in one step stays far inside int64 in fixed point. */
@@ -94,6 +106,20 @@ int ff_fit_sync_weights(FfFitNet *f) {
 }
 
 /* ---- creation ----------------------------------------------------------------------------------- */
+
+/* The allocation table (ff_fit_memory): every array of the network counted by what it grows with. */
+#define TRACKED_MALLOC(f, kind, p, n, what) ((f)->mem.bytes[kind] += (double)(n) * sizeof *(p), FF_MALLOC(p, n, what))
+#define TRACKED_CALLOC(f, kind, p, n, what) ((f)->mem.bytes[kind] += (double)(n) * sizeof *(p), FF_CALLOC(p, n, what))
+
+void ff_fit_memory(const FfFitNet *f, FfFitMemory *m) {
+  *m = f->mem;
+  /* the connections' own arrays (net.h) a device holds too: targets, and a stand-in's first connection */
+  m->bytes[FF_FIT_MEM_CONN] += (double)f->E * sizeof *f->net->target;
+  m->bytes[FF_FIT_MEM_STANDIN] += (double)(f->n_pre + 1) * sizeof *f->net->pre_indptr;
+  const double units[FF_FIT_MEM_KINDS] = {(double)f->n * f->B, f->n, (double)f->E, f->n_pre + 1.0,
+                                          (double)f->n_pre * f->B, (double)f->E * f->B, f->s.steps + 1.0, 1.0};
+  for (int k = 0; k < FF_FIT_MEM_KINDS; ++k) m->units[k] = units[k];
+}
 
 int ff_fit_reset_params(FfFitNet *f) {
   const FfFitSetup *s = &f->s;
@@ -130,12 +156,10 @@ void ff_fit_destroy(FfFitNet **pf) {
                   f->conn_w, f->conn_m, f->conn_v, f->g_conn, f->conn_sign, f->wq, f->v, f->g, f->w, f->hold,
                   f->count, f->next_bg, f->acc, f->ev, f->eg, f->ec, f->fv, f->fg, f->fc, f->cv, f->cg, f->cc,
                   f->st_s, f->st_sg, f->st_held, f->xmark, f->px, f->plast, f->np_row_syn, f->dldc, f->xhat, f->keys,
-                  f->chunk_lo, f->apow, f->lr_a, f->lr_b, f->lr_am, f->lr_av, f->lr_bm, f->lr_bv, f->g_lr_a,
+                  f->wcount, f->wstep, f->fill, f->apow, f->lr_a, f->lr_b, f->lr_am, f->lr_av, f->lr_bm, f->lr_bv, f->g_lr_a,
                   f->g_lr_b, f->lr_bq, f->lr_u, f->lr_ubar, f->lr_xbar, f->lr_xlast, f->lr_v, f->lr_ud, f->lr_nz};
   for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; ++k) free(bufs[k]);
-  if (f->emit)
-    for (int c = 0; c < f->n_chunks; ++c) free(f->emit[c].v);
-  free(f->emit);
+  free(f->win.v);
   free(f->rec.v);
   ff_arrivals_destroy(&f->arr);
   ff_exchange_destroy(&f->x);
@@ -154,43 +178,43 @@ static int create_params(FfFitNet *f) {
   f->nrn = (FfFitNeuron){(float)m->em1, (float)m->es1, (float)m->one_minus_em, (float)m->u_th, (float)m->u_reset,
                          0.3f, 1.5f, (m->ref_steps > 1 ? m->ref_steps : 1) - 1,
                          s->kick_before_decay ? (float)m->em1 : 1.0f};
-  FF_TRY(FF_MALLOC(f->enc_w, f->n * P, "encoder weights"));
-  FF_TRY(FF_MALLOC(f->enc_b, f->n, "encoder biases"));
-  FF_TRY(FF_CALLOC(f->enc_m, f->n * P, "encoder Adam state"));
-  FF_TRY(FF_CALLOC(f->enc_v, f->n * P, "encoder Adam state"));
-  FF_TRY(FF_CALLOC(f->enc_bm, f->n, "encoder Adam state"));
-  FF_TRY(FF_CALLOC(f->enc_bv, f->n, "encoder Adam state"));
-  FF_TRY(FF_CALLOC(f->g_enc_w, f->n * P, "encoder gradient"));
-  FF_TRY(FF_CALLOC(f->g_enc_b, f->n, "encoder gradient"));
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_NEURON, f->enc_w, f->n * P, "encoder weights"));
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_NEURON, f->enc_b, f->n, "encoder biases"));
+  FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_NEURON, f->enc_m, f->n * P, "encoder Adam state"));
+  FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_NEURON, f->enc_v, f->n * P, "encoder Adam state"));
+  FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_NEURON, f->enc_bm, f->n, "encoder Adam state"));
+  FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_NEURON, f->enc_bv, f->n, "encoder Adam state"));
+  FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_NEURON, f->g_enc_w, f->n * P, "encoder gradient"));
+  FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_NEURON, f->g_enc_b, f->n, "encoder gradient"));
   /* connections: weight w_syn x signed synapse count */
-  FF_TRY(FF_MALLOC(f->wq, f->E, "fixed-point weights"));
-  FF_TRY(FF_MALLOC(f->conn_w, f->E, "connection weights"));
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CONN, f->wq, f->E, "fixed-point weights"));
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CONN, f->conn_w, f->E, "connection weights"));
   if (s->trainable & FF_TRAIN_LOWRANK) {
     f->R = s->lowrank_rank;
     if (f->R < 1 || f->R > f->net->n_global)
       return FF_ERROR(FF_ERR_INPUT, "[fit] lowrank_rank = %d: give 1 to the neuron count (%lld)", f->R,
                       (long long)f->net->n_global);
     const int64_t nr = (int64_t)f->n * f->R;
-    FF_TRY(FF_MALLOC(f->lr_a, nr, "low-rank A"));
-    FF_TRY(FF_MALLOC(f->lr_b, nr, "low-rank B"));
-    FF_TRY(FF_MALLOC(f->lr_bq, nr, "low-rank B"));
-    FF_TRY(FF_CALLOC(f->lr_am, nr, "low-rank Adam state"));
-    FF_TRY(FF_CALLOC(f->lr_av, nr, "low-rank Adam state"));
-    FF_TRY(FF_CALLOC(f->lr_bm, nr, "low-rank Adam state"));
-    FF_TRY(FF_CALLOC(f->lr_bv, nr, "low-rank Adam state"));
-    FF_TRY(FF_CALLOC(f->g_lr_a, nr, "low-rank gradient"));
-    FF_TRY(FF_CALLOC(f->g_lr_b, nr, "low-rank gradient"));
-    FF_TRY(FF_CALLOC(f->lr_u, (int64_t)f->D * f->B * f->R, "low-rank input"));
-    FF_TRY(FF_MALLOC(f->lr_ud, (int64_t)f->B * f->R, "low-rank input"));
-    FF_TRY(FF_CALLOC(f->lr_nz, f->B, "low-rank input"));
-    FF_TRY(FF_MALLOC(f->lr_v, (int64_t)f->B * f->R, "low-rank projection"));
+    FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_NEURON, f->lr_a, nr, "low-rank A"));
+    FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_NEURON, f->lr_b, nr, "low-rank B"));
+    FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_NEURON, f->lr_bq, nr, "low-rank B"));
+    FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_NEURON, f->lr_am, nr, "low-rank Adam state"));
+    FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_NEURON, f->lr_av, nr, "low-rank Adam state"));
+    FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_NEURON, f->lr_bm, nr, "low-rank Adam state"));
+    FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_NEURON, f->lr_bv, nr, "low-rank Adam state"));
+    FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_NEURON, f->g_lr_a, nr, "low-rank gradient"));
+    FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_NEURON, f->g_lr_b, nr, "low-rank gradient"));
+    FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_OTHER, f->lr_u, (int64_t)f->D * f->B * f->R, "low-rank input"));
+    FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_OTHER, f->lr_ud, (int64_t)f->B * f->R, "low-rank input"));
+    FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_OTHER, f->lr_nz, f->B, "low-rank input"));
+    FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_OTHER, f->lr_v, (int64_t)f->B * f->R, "low-rank projection"));
   }
   FF_TRY(ff_fit_reset_params(f));
   if (s->trainable & FF_TRAIN_CONNECTIONS) {
-    FF_TRY(FF_CALLOC(f->conn_m, f->E, "connection Adam state"));
-    FF_TRY(FF_CALLOC(f->conn_v, f->E, "connection Adam state"));
-    FF_TRY(FF_CALLOC(f->g_conn, f->E, "connection gradient"));
-    FF_TRY(FF_MALLOC(f->conn_sign, f->E, "connection signs"));
+    FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_CONN, f->conn_m, f->E, "connection Adam state"));
+    FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_CONN, f->conn_v, f->E, "connection Adam state"));
+    FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_CONN, f->g_conn, f->E, "connection gradient"));
+    FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CONN, f->conn_sign, f->E, "connection signs"));
     for (int64_t e = 0; e < f->E; ++e) f->conn_sign[e] = f->net->weight[e] > 0 ? 1 : -1;
   }
   return FF_OK;
@@ -199,16 +223,16 @@ static int create_params(FfFitNet *f) {
 /* The state of every neuron-trial, and the batch's inputs. */
 static int create_state(FfFitNet *f) {
   const int64_t nb = (int64_t)f->n * f->B;
-  FF_TRY(FF_MALLOC(f->v, nb, "membrane potentials"));
-  FF_TRY(FF_MALLOC(f->g, nb, "synaptic currents"));
-  FF_TRY(FF_MALLOC(f->w, nb, "encoder outputs"));
-  FF_TRY(FF_MALLOC(f->hold, nb, "refractory counters"));
-  FF_TRY(FF_MALLOC(f->count, nb, "spike counts"));
-  FF_TRY(FF_MALLOC(f->next_bg, nb, "background spikes"));
-  FF_TRY(FF_CALLOC(f->acc, nb, "synaptic input"));
-  FF_TRY(FF_MALLOC(f->dldc, nb, "count gradients"));
-  FF_TRY(FF_MALLOC(f->xhat, (int64_t)f->B * f->P, "encoder input"));
-  return FF_MALLOC(f->keys, f->B, "sample keys");
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->v, nb, "membrane potentials"));
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->g, nb, "synaptic currents"));
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->w, nb, "encoder outputs"));
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->hold, nb, "refractory counters"));
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->count, nb, "spike counts"));
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->next_bg, nb, "background spikes"));
+  FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_CELL, f->acc, nb, "synaptic input"));
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->dldc, nb, "count gradients"));
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_OTHER, f->xhat, (int64_t)f->B * f->P, "encoder input"));
+  return TRACKED_MALLOC(f, FF_FIT_MEM_OTHER, f->keys, f->B, "sample keys");
 }
 
 /* The eligibility traces of what is trained: the encoder's per neuron-trial; for connections
@@ -217,26 +241,26 @@ static int create_traces(FfFitNet *f) {
   const FfFitSetup *s = &f->s;
   const int64_t nb = (int64_t)f->n * f->B;
   if (s->trainable & FF_TRAIN_ENCODER) {
-    FF_TRY(FF_MALLOC(f->ev, nb, "encoder traces"));
-    FF_TRY(FF_MALLOC(f->eg, nb, "encoder traces"));
-    FF_TRY(FF_MALLOC(f->ec, nb, "encoder traces"));
+    FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->ev, nb, "encoder traces"));
+    FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->eg, nb, "encoder traces"));
+    FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->ec, nb, "encoder traces"));
   }
   if (!(s->trainable & (FF_TRAIN_CONNECTIONS | FF_TRAIN_LOWRANK))) return FF_OK;
   if (s->etrace_decay > 0.0) { /* ES-D-RTRL: the postsynaptic factor, shared by connections and the low-rank term */
-    FF_TRY(FF_MALLOC(f->fv, nb, "ES traces"));
-    FF_TRY(FF_MALLOC(f->fg, nb, "ES traces"));
-    FF_TRY(FF_MALLOC(f->fc, nb, "ES traces"));
-    FF_TRY(FF_MALLOC(f->apow, s->steps + 1, "decay powers"));
+    FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->fv, nb, "ES traces"));
+    FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->fg, nb, "ES traces"));
+    FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->fc, nb, "ES traces"));
+    FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_STEP, f->apow, s->steps + 1, "decay powers"));
     f->apow[0] = 1.0;
     for (int32_t k = 1; k <= s->steps; ++k) f->apow[k] = f->apow[k - 1] * s->etrace_decay;
     if (s->trainable & FF_TRAIN_LOWRANK) {
-      FF_TRY(FF_MALLOC(f->lr_ubar, (int64_t)f->R * f->B, "low-rank traces"));
-      FF_TRY(FF_MALLOC(f->lr_xbar, nb, "low-rank traces"));
-      FF_TRY(FF_MALLOC(f->lr_xlast, nb, "low-rank traces"));
+      FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_OTHER, f->lr_ubar, (int64_t)f->R * f->B, "low-rank traces"));
+      FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->lr_xbar, nb, "low-rank traces"));
+      FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->lr_xlast, nb, "low-rank traces"));
     }
     if (!(s->trainable & FF_TRAIN_CONNECTIONS)) return FF_OK;
-    FF_TRY(FF_MALLOC(f->px, (int64_t)f->n_pre * f->B, "presynaptic traces"));
-    return FF_MALLOC(f->plast, (int64_t)f->n_pre * f->B, "presynaptic traces");
+    FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_PRE, f->px, (int64_t)f->n_pre * f->B, "presynaptic traces"));
+    return TRACKED_MALLOC(f, FF_FIT_MEM_PRE, f->plast, (int64_t)f->n_pre * f->B, "presynaptic traces");
   }
   if (s->trainable & FF_TRAIN_LOWRANK)
     return FF_ERROR(FF_ERR_INPUT, "[fit] trainable = lowrank is trained by ES-D-RTRL: set [fit] etrace_decay > 0 "
@@ -248,24 +272,24 @@ static int create_traces(FfFitNet *f) {
                     "connections x %d samples on rank %d, above [fit] max_trace_mb; use ES-D-RTRL "
                     "([fit] etrace_decay = 0.99) or fewer samples per batch",
                     bytes / 1e9, (long long)f->E, f->B, f->net->rank);
-  FF_TRY(FF_MALLOC(f->cv, f->E * f->B, "connection traces"));
-  FF_TRY(FF_MALLOC(f->cg, f->E * f->B, "connection traces"));
-  FF_TRY(FF_MALLOC(f->cc, f->E * f->B, "connection traces"));
-  FF_TRY(FF_MALLOC(f->st_s, nb, "step record"));
-  FF_TRY(FF_MALLOC(f->st_sg, nb, "step record"));
-  FF_TRY(FF_MALLOC(f->st_held, nb, "step record"));
-  return FF_CALLOC(f->xmark, (int64_t)f->n_pre * f->B, "arrival marks");
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CONN_CELL, f->cv, f->E * f->B, "connection traces"));
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CONN_CELL, f->cg, f->E * f->B, "connection traces"));
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CONN_CELL, f->cc, f->E * f->B, "connection traces"));
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->st_s, nb, "step record"));
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->st_sg, nb, "step record"));
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->st_held, nb, "step record"));
+  return TRACKED_CALLOC(f, FF_FIT_MEM_PRE, f->xmark, (int64_t)f->n_pre * f->B, "arrival marks");
 }
 
-/* Chunks of neurons for the threads (spikes are collected per chunk, merged in chunk order) and the
- * arrivals of a window. */
+/* Each cell's spike slots of a window (a cell spikes at most once per hold_steps + 1 steps) and the
+ * arrivals of a window, with their trials. */
 static int create_windows(FfFitNet *f) {
-  f->n_chunks = f->n > 0 ? (f->s.threads > 0 ? 4 * f->s.threads : 4) : 1;
-  if (f->n_chunks > f->n && f->n > 0) f->n_chunks = f->n;
-  FF_TRY(FF_MALLOC(f->chunk_lo, f->n_chunks + 1, "chunks"));
-  for (int c = 0; c <= f->n_chunks; ++c) f->chunk_lo[c] = (int32_t)((int64_t)f->n * c / f->n_chunks);
-  FF_TRY(FF_CALLOC(f->emit, f->n_chunks, "spike lists"));
-  return ff_arrivals_create(&f->arr, f->B, f->D, 0, 0);
+  const int32_t gap = f->nrn.hold_steps + 1;
+  f->slots = (f->D + gap - 1) / gap;
+  FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_CELL, f->wcount, (int64_t)f->n * f->B, "spike slots"));
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->wstep, (int64_t)f->n * f->B * f->slots, "spike slots"));
+  FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_OTHER, f->fill, (int64_t)f->D * f->B, "arrival slots"));
+  return ff_arrivals_create(&f->arr, f->B, f->D, 0, 1);
 }
 
 /* Collective: all ranks of f->s.comm must call it, whatever their status (a rank that failed before
@@ -300,20 +324,20 @@ int ff_fit_create(const FfFitSetup *s, FfFitNet **out) {
   f->D = s->model->delay_steps;
   f->E = s->net->n_in;
   f->n_pre = s->net->n_pre;
+  f->emulate = s->emulate;
+  f->nccl = s->nccl;
   int st = create_params(f);
   FF_CALL(st, create_state(f));
   FF_CALL(st, create_traces(f));
   FF_CALL(st, create_windows(f));
   /* the collective steps: every rank takes part, so that a failure here leaves no rank waiting */
   st = create_readout(f, st);
-  const int xst = ff_exchange_create(s->net, s->exchange, s->comm, &f->x, NULL);
+  const int xst = ff_exchange_create(s->net, s->nccl ? FF_EXCHANGE_ALLGATHER : s->exchange, s->comm, &f->x, NULL);
   FF_CALL(st, xst);
   if (st != FF_OK) {
     ff_fit_destroy(&f);
     return st;
   }
-  const double per = 4 + 4 + 1 + 8 + 4 + (f->ev ? 24 : 0) + (f->fv ? 24 : 0); /* v g hold acc(r+w) next_bg traces */
-  f->stats.bytes_per_neuron_step = per;
   *out = f;
   return FF_OK;
 }
@@ -350,6 +374,7 @@ static void start_batch(FfFitNet *f, const double *x, const uint32_t *key) {
         f->next_bg[k] = s->background_hz > 0.0 ? ff_fit_bg_gap(s->seed, gid, key[b], -1, log1mp) - 1 : INT32_MAX;
       }
       f->acc[k] = 0;
+      f->wcount[k] = 0;
       if (f->ev) f->ev[k] = f->eg[k] = f->ec[k] = 0.0f;
       if (f->fv) f->fv[k] = f->fg[k] = f->fc[k] = 0.0f;
     }
@@ -374,29 +399,45 @@ static void start_batch(FfFitNet *f, const double *x, const uint32_t *key) {
 /* Spikes arriving at step t (k = t - window start) go into the targets' accumulators. */
 static void deliver(FfFitNet *f, int32_t k) {
   const FfNet *net = f->net;
-  const int32_t B = f->B;
-  const int64_t *off = f->arr.off;
-  const int64_t a0 = off[(int64_t)k * B], a1 = off[(int64_t)(k + 1) * B];
+  const int64_t a0 = f->arr.off[(int64_t)k * f->B], a1 = f->arr.off[(int64_t)(k + 1) * f->B];
   if (a1 == a0) return;
+  const int32_t *pre = f->arr.pre, *trial = f->arr.trial;
   int64_t events = 0;
-#pragma omp parallel for schedule(dynamic, 64) reduction(+ : events) num_threads(f->s.threads > 0 ? f->s.threads : 1)
-  for (int64_t a = a0; a < a1; ++a) {
-    const int32_t sidx = f->arr.pre[a];
-    /* the trial is the slot this arrival was sorted into */
-    int32_t lo = 0, hi = B; /* the b with off[k*B + b] <= a < off[k*B + b + 1] */
-    while (hi - lo > 1) {
-      const int32_t mid = (lo + hi) / 2;
-      if (off[(int64_t)k * B + mid] <= a) lo = mid; else hi = mid;
-    }
-    const int32_t b = lo;
-    for (int64_t e = net->pre_indptr[sidx]; e < net->pre_indptr[sidx + 1]; ++e) {
-#pragma omp atomic
-      f->acc[(int64_t)net->target[e] * B + b] += f->wq[e];
-    }
-    events += net->pre_indptr[sidx + 1] - net->pre_indptr[sidx];
-    if (f->cv) f->xmark[(int64_t)sidx * B + b] = 1;
-  }
+  for (int64_t a = a0; a < a1; ++a) events += net->pre_indptr[pre[a] + 1] - net->pre_indptr[pre[a]];
   f->stats.events += events;
+  f->stats.deliver_bytes += (double)events * (4 + 8 + 2 * 8); /* target, weight, accumulator read and written */
+  if (f->emulate) { /* a device: one thread per arrival, atomic adds */
+    const FfFitDev d = ff_fit_dev_view(f);
+    FF_FIT_FOR(f, q, a1 - a0, ff_fitd_deliver(&d, pre[a0 + q], trial[a0 + q]));
+    return;
+  }
+  /* the CPU: each thread takes every arrival but only the targets of its own range of neurons (a
+   * stand-in's targets ascend: a binary search finds them), so its adds need no atomics and touch
+   * only its own accumulators */
+  const int32_t B = f->B, n = f->n;
+  const int64_t *indptr = net->pre_indptr, *wq = f->wq;
+  const int32_t *target = net->target;
+  int64_t *acc = f->acc;
+  uint8_t *xmark = f->cv ? f->xmark : NULL;
+#pragma omp parallel num_threads(f->s.threads > 0 ? f->s.threads : 1)
+  {
+    const int nt = omp_get_num_threads(), me = omp_get_thread_num();
+    const int32_t lo = (int32_t)((int64_t)n * me / nt), hi = (int32_t)((int64_t)n * (me + 1) / nt);
+    for (int64_t a = a0; a < a1; ++a) {
+      const int32_t s = pre[a], b = trial[a];
+      int64_t e = indptr[s], e1 = indptr[s + 1];
+      if (lo > 0) { /* the first target >= lo */
+        int64_t l = e, h = e1;
+        while (l < h) {
+          const int64_t m = l + (h - l) / 2;
+          if (target[m] < lo) l = m + 1; else h = m;
+        }
+        e = l;
+      }
+      for (; e < e1 && target[e] < hi; ++e) acc[(int64_t)target[e] * B + b] += wq[e];
+      if (xmark && me == 0) xmark[(int64_t)s * B + b] = 1;
+    }
+  }
 }
 
 /* The low-rank term at step t: u(t) of each sample as numbers (lr_ud), which samples have any (lr_nz),
@@ -420,115 +461,250 @@ static int lowrank_step(FfFitNet *f, int32_t t) {
   return any;
 }
 
-/* Neuron j's low-rank input in sample b, sum_k A_jk u_k, in fixed point (bounded: A is finite, u by
- * the bound on B; the clamp keeps a diverging run defined until Adam names it). */
-static int64_t lowrank_input(const FfFitNet *f, int32_t j, int32_t b) {
-  const float *a = f->lr_a + (int64_t)j * f->R;
-  const double *u = f->lr_ud + (int64_t)b * f->R;
-  double x = 0.0;
-  for (int32_t r = 0; r < f->R; ++r) x += (double)a[r] * u[r];
-  if (!(x > -1e6)) x = -1e6;
-  if (x > 1e6) x = 1e6;
-  return to_fixed(x);
+/* The CPU's form of ff_fitd_update for the trials [b0, b0 + nb) of neuron j, nb <= ROW: the same
+ * arithmetic, the same bits, in three passes so that the middle one, every float operation of the
+ * step and the traces, runs as SIMD lanes without a branch (omp simd): a held neuron computes the
+ * step too and keeps its old values by a select. The first pass turns the fixed-point input into
+ * floats; the last takes the rare events one by one: background spikes (a new gap) and spikes
+ * (count and slot). */
+enum { ROW = 64 };
+
+/* The middle passes, each a loop without a branch that GCC turns into SIMD lanes: every value is
+ * loaded and computed unconditionally, then selected (with -fno-trapping-math; a select that loads,
+ * nested selects, or many selects in one loop stay branches, hence one loop per trace). */
+static void row_step(const FfFitDev *d, int64_t k0, int32_t nb, int32_t t, const float *restrict in,
+                     float *restrict spk, float *restrict sgs, int32_t *restrict helds, float *restrict xis,
+                     uint8_t *restrict events) {
+  const FfFitNeuron p = d->nrn;
+  float *restrict v = d->v + k0, *restrict g = d->g + k0;
+  const float *restrict w = d->w + k0;
+  uint8_t *restrict hold = d->hold + k0;
+  const int32_t *restrict next_bg = d->next_bg + k0;
+#pragma omp simd
+  for (int32_t b = 0; b < nb; ++b) { /* ff_fit_step */
+    const int held = hold[b] > 0;
+    const float xi = next_bg[b] == t ? 1.0f : 0.0f;
+    const float v0 = v[b], g0 = g[b];
+    const float gt = p.es * g0 + in[b];
+    const float vt = p.em * v0 + p.one_minus_em * gt + p.kick * (w[b] * xi);
+    const float dw = p.surr_w - fabsf(vt - p.u_th);
+    const float sg0 = p.surr_a * (dw > 0.0f ? dw : 0.0f);
+    const int over = vt > p.u_th, fire = over & !held;
+    const float v1 = over ? p.u_reset : vt, g1 = over ? 0.0f : gt;
+    v[b] = held ? v0 : v1;
+    g[b] = held ? g0 : g1;
+    hold[b] = (uint8_t)(hold[b] - held + fire * p.hold_steps); /* a neuron not held has hold 0 */
+    spk[b] = fire ? 1.0f : 0.0f;
+    sgs[b] = held ? 0.0f : sg0;
+    helds[b] = held;
+    xis[b] = xi;
+    events[b] = (uint8_t)((next_bg[b] == t) | fire);
+  }
 }
 
-/* Every neuron-trial advances one step and updates its traces; spikes go to the chunk's list. */
-static int update(FfFitNet *f, int32_t t) {
-  const FfFitSetup *s = &f->s;
-  const FfFitNeuron *nrn = &f->nrn;
-  const int32_t B = f->B, Bc = f->Bcur;
-  const float kappa = t >= s->warmup ? 1.0f : 0.0f, scale = (float)(1.0 / (double)(1ull << FF_FIT_FIX));
-  const float a = (float)s->etrace_decay;
-  const double log1mp = log1p(-s->background_hz * s->model->dt_ms * 1e-3);
-  const int lr_on = f->lr_a != NULL && lowrank_step(f, t);
-  int status = FF_OK;
-#pragma omp parallel for schedule(static) num_threads(s->threads > 0 ? s->threads : 1)
-  for (int c = 0; c < f->n_chunks; ++c) {
-    EmitVec *ev = &f->emit[c];
-    for (int32_t j = f->chunk_lo[c]; j < f->chunk_lo[c + 1]; ++j) {
-      const int64_t gid = f->net->gid[j];
-      for (int32_t b = 0; b < Bc; ++b) {
-        const int64_t k = (int64_t)j * B + b;
-        int64_t q = f->acc[k];
-        if (lr_on && f->lr_nz[b]) q += lowrank_input(f, j, b);
-        const float in = (float)q * scale;
-        f->acc[k] = 0;
-        float xi = 0.0f;
-        if (f->next_bg[k] == t) {
-          xi = 1.0f;
-          f->next_bg[k] = t + ff_fit_bg_gap(s->seed, gid, f->keys[b], t, log1mp);
-        }
-        const FfFitStep r = ff_fit_step(nrn, &f->v[k], &f->g[k], &f->hold[k], in, f->w[k] * xi);
-        if (r.s != 0.0f) {
-          f->count[k] += t >= s->warmup;
-          if (emit_push(ev, j, t, b) != FF_OK) status = FF_ERR_NOMEM;
-        }
-        if (f->ev) ff_fit_trace_param(nrn, r, kappa, nrn->kick * xi, &f->ev[k], &f->eg[k], &f->ec[k]);
-        if (f->fv) ff_fit_trace_es(nrn, r, kappa, a, &f->fv[k], &f->fg[k], &f->fc[k]);
-        if (f->st_s) {
-          f->st_s[k] = r.s;
-          f->st_sg[k] = r.sg;
-          f->st_held[k] = (uint8_t)r.held;
-        }
+/* ff_fit_trace_param of the encoder weight, dv_in = kick xi. */
+static void row_encoder_trace(const FfFitDev *d, int64_t k0, int32_t nb, int32_t t, const float *restrict spk,
+                              const float *restrict sgs, const int32_t *restrict helds, const float *restrict xis) {
+  const FfFitNeuron p = d->nrn;
+  const float kappa = t >= d->warmup ? 1.0f : 0.0f;
+  float *restrict ev = d->ev + k0, *restrict eg = d->eg + k0, *restrict ec = d->ec + k0;
+#pragma omp simd
+  for (int32_t b = 0; b < nb; ++b) {
+    const int held = helds[b];
+    const float ns = 1.0f - spk[b];
+    const float ev0 = ev[b], eg0 = eg[b], ec0 = ec[b];
+    const float dg = p.es * eg0;
+    const float dv = p.em * ev0 + p.one_minus_em * dg + p.kick * xis[b];
+    const float c = ec0 + kappa * sgs[b] * dv, x = ns * dv, y = ns * dg;
+    ec[b] = held ? ec0 : c;
+    ev[b] = held ? ev0 : x;
+    eg[b] = held ? eg0 : y;
+  }
+}
+
+/* ff_fit_trace_es, the postsynaptic factor. */
+static void row_es_trace(const FfFitDev *d, int64_t k0, int32_t nb, int32_t t, const float *restrict spk,
+                         const float *restrict sgs, const int32_t *restrict helds) {
+  const FfFitNeuron p = d->nrn;
+  const float kappa = t >= d->warmup ? 1.0f : 0.0f, a = d->a, one_minus_a = 1.0f - d->a;
+  float *restrict fv = d->fv + k0, *restrict fg = d->fg + k0, *restrict fc = d->fc + k0;
+#pragma omp simd
+  for (int32_t b = 0; b < nb; ++b) {
+    const int held = helds[b];
+    const float ns = 1.0f - spk[b], sg = sgs[b];
+    const float fv0 = fv[b], fg0 = fg[b], fc0 = fc[b];
+    const float dg = p.es * fg0;
+    const float dv = p.em * fv0 + p.one_minus_em * dg;
+    const float c = a * (fc0 + kappa * sg * dv) + one_minus_a * (kappa * sg * p.one_minus_em);
+    const float x = a * (ns * dv) + one_minus_a * (ns * p.one_minus_em);
+    const float y = a * (ns * dg) + one_minus_a * ns;
+    const float hc = a * fc0, hx = a * fv0, hy = a * fg0;
+    fc[b] = held ? hc : c;
+    fv[b] = held ? hx : x;
+    fg[b] = held ? hy : y;
+  }
+}
+
+static void update_row(const FfFitDev *d, int32_t j, int32_t b0, int32_t nb, int32_t t) {
+  const int64_t k0 = (int64_t)j * d->B + b0;
+  float in[ROW], spk[ROW], sgs[ROW], xis[ROW];
+  int32_t helds[ROW];
+  uint8_t events[ROW] __attribute__((aligned(8))); /* a background spike or a spike: the last pass's work */
+  int64_t *restrict acc = d->acc + k0;
+  for (int32_t b = 0; b < nb; ++b) {
+    int64_t q = acc[b];
+    if (d->lr_on && d->lr_nz[b0 + b]) q += ff_fitd_lowrank_input(d, j, b0 + b);
+    in[b] = (float)q * d->fix_scale;
+    acc[b] = 0;
+  }
+  row_step(d, k0, nb, t, in, spk, sgs, helds, xis, events);
+  if (d->ev) row_encoder_trace(d, k0, nb, t, spk, sgs, helds, xis);
+  if (d->fv) row_es_trace(d, k0, nb, t, spk, sgs, helds);
+  for (int32_t b8 = 0; b8 < nb; b8 += 8) { /* events are rare: eight flags at a time */
+    uint64_t any = 0;
+    memcpy(&any, events + b8, nb - b8 < 8 ? (size_t)(nb - b8) : 8);
+    for (int32_t b = b8; any && b < b8 + 8 && b < nb; ++b) {
+      if (!events[b]) continue;
+      const int64_t k = k0 + b;
+      if (d->next_bg[k] == t) d->next_bg[k] = t + ff_fit_bg_gap(d->seed, d->gid[j], d->keys[b0 + b], t, d->log1mp);
+      if (spk[b] != 0.0f) {
+        d->count[k] += t >= d->warmup;
+        const int32_t s = d->wcount[k];
+        if (s < d->slots) d->wstep[k * d->slots + s] = t;
+        else *d->overflow = 1;
+        d->wcount[k] = s + 1;
       }
     }
   }
-  if (status != FF_OK) return FF_ERROR(status, "out of memory collecting spikes");
-  return FF_OK;
+}
+
+/* Every neuron-trial advances one step and updates its traces; spikes go to the cells' slots. */
+static void update(FfFitNet *f, int32_t t) {
+  FfFitDev v = ff_fit_dev_view(f);
+  v.lr_on = f->lr_a != NULL && lowrank_step(f, t);
+  if (f->emulate) {
+    FF_FIT_CELLS(f, j, b, f->n, f->Bcur, ff_fitd_update(&v, j, b, t));
+    return;
+  }
+  const int32_t n = f->n, Bc = f->Bcur;
+#pragma omp parallel num_threads(f->s.threads > 0 ? f->s.threads : 1)
+  {
+    /* each thread its own copy of the view: the compiler then knows that no store into the state
+     * changes a field of it, and keeps them in registers */
+    const FfFitDev d = v;
+#pragma omp for schedule(static)
+    for (int32_t j = 0; j < n; ++j) {
+      if (d.st_s) /* D-RTRL (small networks): the per-cell body, which keeps the step for the pathways */
+        for (int32_t b = 0; b < Bc; ++b) ff_fitd_update(&d, j, b, t);
+      else
+        for (int32_t b0 = 0; b0 < Bc; b0 += ROW) update_row(&d, j, b0, Bc - b0 < ROW ? Bc - b0 : ROW, t);
+    }
+  }
 }
 
 /* D-RTRL: every connection's trace e = D_t e + D_f x for this step (small networks only). */
 static void update_connection_traces(FfFitNet *f, int32_t t) {
-  const FfNet *net = f->net;
-  const int32_t B = f->B, Bc = f->Bcur;
-  const float kappa = t >= f->s.warmup ? 1.0f : 0.0f;
-#pragma omp parallel for schedule(dynamic, 16) num_threads(f->s.threads > 0 ? f->s.threads : 1)
-  for (int32_t sidx = 0; sidx < f->n_pre; ++sidx)
-    for (int64_t e = net->pre_indptr[sidx]; e < net->pre_indptr[sidx + 1]; ++e) {
-      const int64_t j = net->target[e];
-      for (int32_t b = 0; b < Bc; ++b) {
-        const int64_t k = j * B + b, q = e * B + b;
-        const FfFitStep r = {f->st_s[k], f->st_sg[k], f->st_held[k]};
-        ff_fit_trace_pathway(&f->nrn, r, kappa, (float)f->xmark[(int64_t)sidx * B + b], &f->cv[q], &f->cg[q], &f->cc[q]);
-      }
-    }
-  memset(f->xmark, 0, (size_t)f->n_pre * B);
+  const FfFitDev d = ff_fit_dev_view(f);
+  const int64_t *indptr = f->net->pre_indptr;
+  const int32_t Bc = f->Bcur;
+  FF_FIT_FOR(f, sidx, f->n_pre,
+             for (int64_t e = indptr[sidx]; e < indptr[sidx + 1]; ++e) for (int32_t b = 0; b < Bc; ++b)
+                 ff_fitd_pathway(&d, (int32_t)sidx, e, b, t));
+  memset(f->xmark, 0, (size_t)f->n_pre * f->B);
 }
 
-/* The end of a window: the spikes of sample 0 into the record (ff_fit_record), the spike count,
- * and the chunks' lists emptied. */
-static int end_window(FfFitNet *f) {
-  int st = FF_OK;
-  for (int c = 0; c < f->n_chunks; ++c) {
-    for (int64_t i = 0; f->record && i < f->emit[c].n; ++i) {
-      const Emit *e = &f->emit[c].v[i];
-      if (e->b == 0 && st == FF_OK && emit_push(&f->rec, e->j, e->t, 0) != FF_OK)
-        st = FF_ERROR(FF_ERR_NOMEM, "out of memory recording spikes");
-    }
-    f->stats.spikes += f->emit[c].n;
-    f->emit[c].n = 0;
+/* The end of a window: the cells' slots compacted into f->win in (neuron, trial, step) order (an
+ * exclusive scan of the counts on a device), the spikes of sample 0 into the record
+ * (ff_fit_record), the spike count. */
+static int collect_window(FfFitNet *f) {
+  if (f->overflow) return FF_ERROR(FF_ERR_INTERNAL, "a neuron spiked more often in a window than its refractory period allows");
+  const int64_t cells = (int64_t)f->n * f->B;
+  int64_t n = 0;
+  for (int64_t k = 0; k < cells; ++k) n += f->wcount[k];
+  f->win.n = 0;
+  if (n > f->win.cap) {
+    FF_TRY(FF_REALLOC(f->win.v, n, "the window's spikes"));
+    f->win.cap = n;
   }
+  for (int64_t k = 0; k < cells; ++k) {
+    for (int32_t s = 0; s < f->wcount[k]; ++s)
+      f->win.v[f->win.n++] = (Emit){(int32_t)(k / f->B), f->wstep[k * f->slots + s], (int32_t)(k % f->B)};
+    f->wcount[k] = 0;
+  }
+  int st = FF_OK;
+  for (int64_t i = 0; f->record && i < f->win.n; ++i) {
+    const Emit *e = &f->win.v[i];
+    if (e->b == 0 && st == FF_OK && emit_push(&f->rec, e->j, e->t, 0) != FF_OK)
+      st = FF_ERROR(FF_ERR_NOMEM, "out of memory recording spikes");
+  }
+  f->stats.spikes += f->win.n;
   return st;
 }
 
 /* After window [t0, t0 + D): this rank's share of u for the next window, u_k(t + D) = sum over its
  * neurons j that spiked at t of B_kj (fixed point: an integer sum, the same for any partition), and
- * ES's trace of each neuron's delayed spikes, xbar = a^(t + D - last) xbar + 1 on arrival. */
+ * ES's trace of each neuron's delayed spikes, xbar = a^(t + D - last) xbar + 1 on arrival (a cell's
+ * spikes in time order). */
 static void lowrank_partial(FfFitNet *f, int32_t t0) {
-  const int32_t B = f->B, R = f->R, D = f->D;
+  const int32_t B = f->B, R = f->R, D = f->D, steps = f->s.steps;
   memset(f->lr_u, 0, (size_t)D * B * R * sizeof *f->lr_u);
-  for (int c = 0; c < f->n_chunks; ++c)
-    for (int64_t i = 0; i < f->emit[c].n; ++i) {
-      const Emit *e = &f->emit[c].v[i];
-      int64_t *u = f->lr_u + ((int64_t)(e->t - t0) * B + e->b) * R;
-      const int64_t *bq = f->lr_bq + (int64_t)e->j * R;
-      for (int32_t r = 0; r < R; ++r) u[r] += bq[r];
-      const int32_t ta = e->t + D; /* the spikes of a neuron come in time order */
-      if (f->lr_xbar && ta < f->s.steps) {
-        const int64_t q = (int64_t)e->j * B + e->b;
-        trace_arrive(&f->lr_xbar[q], &f->lr_xlast[q], ta, f->apow);
-      }
+  const Emit *v = f->win.v;
+  int64_t *lr_u = f->lr_u;
+  const int64_t *lr_bq = f->lr_bq;
+  float *xbar = f->lr_xbar;
+  int32_t *xlast = f->lr_xlast;
+  const double *apow = f->apow;
+  /* the compacted list holds a cell's spikes together, in time order: a kernel per spike adds u,
+   * and the trace takes them in order (first spike of a cell: its run) */
+  FF_FIT_FOR(f, i, f->win.n, {
+    const Emit *e = &v[i];
+    int64_t *u = lr_u + ((int64_t)(e->t - t0) * B + e->b) * R;
+    const int64_t *bq = lr_bq + (int64_t)e->j * R;
+    for (int32_t r = 0; r < R; ++r) ff_fitd_add_i64(&u[r], bq[r]);
+    if (xbar && (i == 0 || v[i - 1].j != e->j || v[i - 1].b != e->b))
+      for (int64_t x = i; x < f->win.n && v[x].j == e->j && v[x].b == e->b && v[x].t + D < steps; ++x)
+        ff_fitd_arrive(&xbar[(int64_t)e->j * B + e->b], &xlast[(int64_t)e->j * B + e->b], v[x].t + D, apow);
+  });
+}
+
+/* transport = nccl: the gathered words into the arrival slots as a device places them (look up
+ * each word's stand-in and count its slot; scan; place), in an order within a slot that differs
+ * from the host's counting sort. */
+static int place_arrivals(FfFitNet *f, const uint64_t *words, int64_t n) {
+  FfArrivals *A = &f->arr;
+  const FfNet *net = f->net;
+  const int32_t B = f->B;
+  const int64_t slots = (int64_t)f->D * B;
+  if (n > A->look_cap) {
+    FF_TRY(FF_REALLOC(A->look, n, "arriving spikes"));
+    A->look_cap = n;
+  }
+  memset(A->off, 0, (size_t)(slots + 1) * sizeof *A->off);
+  memset(f->fill, 0, (size_t)slots * sizeof *f->fill);
+  int32_t *look = A->look;
+  int64_t *off = A->off;
+  FF_FIT_FOR(f, q, n, {
+    look[q] = ff_net_standin(net, ff_spike_gid(words[q]));
+    if (look[q] >= 0) ff_fitd_add_i64(&off[(int64_t)ff_spike_step(words[q]) * B + ff_spike_batch(words[q]) + 1], 1);
+  });
+  for (int64_t s = 0; s < slots; ++s) off[s + 1] += off[s];
+  if (off[slots] > A->cap) {
+    FF_TRY(FF_REALLOC(A->pre, off[slots], "arriving spikes"));
+    FF_TRY(FF_REALLOC(A->trial, off[slots], "arriving spikes"));
+    A->cap = off[slots];
+  }
+  int32_t *pre = A->pre, *trial = A->trial;
+  int64_t *fill = f->fill;
+  FF_FIT_FOR(f, q, n, {
+    if (look[q] >= 0) {
+      const int64_t slot = (int64_t)ff_spike_step(words[q]) * B + ff_spike_batch(words[q]);
+      const int64_t at = off[slot] + __atomic_fetch_add(&fill[slot], 1, __ATOMIC_RELAXED);
+      pre[at] = look[q];
+      trial[at] = ff_spike_batch(words[q]);
     }
+  });
+  A->n = off[slots];
+  return FF_OK;
 }
 
 /* Collective: all ranks of f->s.comm must call it. After window [t0, t0 + D): pack its spikes,
@@ -537,39 +713,39 @@ static void lowrank_partial(FfFitNet *f, int32_t t0) {
 static int exchange_window(FfFitNet *f, int32_t t0, int status) {
   const FfNet *net = f->net;
   const int32_t B = f->B, D = f->D;
-  int64_t n = 0;
-  for (int c = 0; c < f->n_chunks; ++c) n += f->emit[c].n;
+  FF_CALL(status, collect_window(f));
+  const int64_t n = status == FF_OK ? f->win.n : 0;
   uint64_t *send = NULL;
   FF_CALL(status, ff_exchange_send_buffer(f->x, n, &send));
-  if (status == FF_OK) {
-    int64_t q = 0;
-    for (int c = 0; c < f->n_chunks; ++c)
-      for (int64_t i = 0; i < f->emit[c].n; ++i) {
-        const Emit *e = &f->emit[c].v[i];
-        send[q++] = ff_spike_pack(net->new_base + e->j, e->t - t0, e->b);
-      }
+  for (int64_t q = 0; status == FF_OK && q < n; ++q) {
+    const Emit *e = &f->win.v[q];
+    send[q] = ff_spike_pack(net->new_base + e->j, e->t - t0, e->b);
   }
   if (f->lr_a && status == FF_OK) lowrank_partial(f, t0);
-  /* a failure to record is reported through the exchange, so that no rank waits */
-  FF_CALL(status, end_window(f));
   const uint64_t *recv;
   int64_t got;
   FfExchangeStats xs = {0, 0, 0.0, 0.0};
   const double t_x = ff_wall_seconds();
-  FF_TRY(ff_exchange_run(f->x, n, status, &recv, &got, &xs));
-  /* every rank got here (a failure anywhere fails the exchange everywhere): u of the next window */
+  /* a failure anywhere fails the exchange everywhere, so that no rank waits */
+  FF_TRY(ff_exchange_run(f->x, status == FF_OK ? n : 0, status, &recv, &got, &xs));
+  /* every rank got here: u of the next window */
   if (f->lr_a)
     FF_TRY(FF_MPI(MPI_Allreduce(MPI_IN_PLACE, f->lr_u, (int)((int64_t)D * B * f->R), MPI_INT64_T, MPI_SUM, f->s.comm)));
   f->stats.exchange_s += ff_wall_seconds() - t_x;
-  FF_TRY(ff_arrivals_sort(&f->arr, net, recv, got));
-  if (f->px) { /* arrivals at step t0 + D + k: eps = a^(t - last) eps + 1 */
-    for (int64_t k = 0; k < (int64_t)D * B; ++k) {
-      const int32_t t = t0 + D + (int32_t)(k / B), b = (int32_t)(k % B);
-      if (t >= f->s.steps) break; /* arrives after the end of the sample */
-      for (int64_t a = f->arr.off[k]; a < f->arr.off[k + 1]; ++a) {
-        const int64_t q = (int64_t)f->arr.pre[a] * B + b;
-        trace_arrive(&f->px[q], &f->plast[q], t, f->apow);
-      }
+  if (f->nccl) FF_TRY(place_arrivals(f, recv, got));
+  else FF_TRY(ff_arrivals_sort(&f->arr, net, recv, got));
+  if (f->px) { /* arrivals at step t0 + D + k: eps = a^(t - last) eps + 1, one per (stand-in, trial) and step */
+    float *px = f->px;
+    int32_t *plast = f->plast;
+    const double *apow = f->apow;
+    const int32_t *pre = f->arr.pre, *trial = f->arr.trial;
+    for (int32_t k = 0; k < D && t0 + D + k < f->s.steps; ++k) {
+      const int64_t a0 = f->arr.off[(int64_t)k * B], a1 = f->arr.off[(int64_t)(k + 1) * B];
+      const int32_t t = t0 + D + k;
+      FF_FIT_FOR(f, q, a1 - a0, {
+        const int64_t i = (int64_t)pre[a0 + q] * B + trial[a0 + q];
+        ff_fitd_arrive(&px[i], &plast[i], t, apow);
+      });
     }
   }
   return FF_OK;
@@ -611,8 +787,11 @@ static int run_steps(FfFitNet *f, int32_t t0, int32_t t1) {
     if (t0 > 0) deliver(f, t - t0);
     const double tb = ff_wall_seconds();
     f->stats.deliver_s += tb - ta;
-    status = update(f, t);
-    if (status == FF_OK && f->cv) update_connection_traces(f, t);
+    update(f, t);
+    if (f->cv) update_connection_traces(f, t);
+    /* read and written: acc 8 + 8, v 4 + 4, g 4 + 4, hold 1 + 1; read: w 4, next_bg 4; 3 floats read
+     * and written per kept trace; D-RTRL's pathways apart */
+    f->stats.update_bytes += (double)f->n * f->Bcur * (42 + (f->ev ? 24 : 0) + (f->fv ? 24 : 0));
     ta = ff_wall_seconds();
     f->stats.step_s += ta - tb;
     f->stats.steps++;
@@ -641,7 +820,7 @@ int ff_fit_forward(FfFitNet *f, int32_t B, const double *x, const uint32_t *key,
     const FfWindow win = ff_window(w, f->D, s->steps);
     status = run_steps(f, (int32_t)win.first, (int32_t)win.end);
     if (w + 1 < n_windows) status = exchange_window(f, (int32_t)win.first, status);
-    else FF_CALL(status, end_window(f)); /* spikes of the last window arrive after the end */
+    else FF_CALL(status, collect_window(f)); /* spikes of the last window arrive after the end */
   }
   if (!traces) {
     f->ev = ev;
@@ -654,9 +833,9 @@ int ff_fit_forward(FfFitNet *f, int32_t B, const double *x, const uint32_t *key,
   }
   /* the last window has no exchange: the rates' sum tells the ranks of a failure in it */
   if (f->px && traces && status == FF_OK) /* decay every presynaptic trace to the last step */
-    traces_decay_to(f->px, f->plast, (int64_t)f->n_pre * f->B, s->steps - 1, f->apow);
+    traces_decay_to(f, f->px, f->plast, (int64_t)f->n_pre * f->B, s->steps - 1);
   if (f->lr_xbar && traces && status == FF_OK) /* and every delayed-spike trace */
-    traces_decay_to(f->lr_xbar, f->lr_xlast, (int64_t)f->n * f->B, s->steps - 1, f->apow);
+    traces_decay_to(f, f->lr_xbar, f->lr_xlast, (int64_t)f->n * f->B, s->steps - 1);
   return neuropil_rates(f, B, status, rates);
 }
 

@@ -6,6 +6,8 @@
 
 #include "flyfit/arrivals.h"
 #include "flyfit/fit.h"
+#include "flyfit/fit_dev.h"
+#include "flyfit/scramble.h"
 
 typedef struct {
   int32_t j, t, b;
@@ -20,7 +22,7 @@ struct FfFitNet {
   FfFitSetup s;
   const FfNet *net;
   FfFitNeuron nrn;
-  int32_t n, B, P, D, n_pre, n_chunks;
+  int32_t n, B, P, D, n_pre;
   int64_t E;
   int32_t Bcur; /* samples in the current batch */
   /* parameters, Adam state and gradients */
@@ -58,15 +60,59 @@ struct FfFitNet {
   double *xhat;        /* [B x P] encoder input of the current batch */
   uint32_t *keys;      /* [B] random-number identity of each sample */
   /* window machinery */
-  int32_t *chunk_lo;
-  EmitVec *emit;       /* [n_chunks] */
+  int emulate;         /* backend = emulate: every kernel serial, in a scrambled order */
+  int nccl;            /* transport = nccl: words gathered from every rank, placed as a device does */
+  int32_t slots;       /* spike slots per cell and window: ceil(D / refractory steps) */
+  int32_t *wcount, *wstep; /* [n x B], [n x B x slots]: the window's spikes of each cell */
+  int32_t overflow;
+  int64_t *fill;       /* [D x B] the device placement's slot fill */
+  EmitVec win;         /* the last window's spikes, compacted in (neuron, trial, step) order */
   int record;          /* keep the spikes of sample 0 (ff_fit_record) */
   EmitVec rec;         /* (local neuron, step, 0) of the last forward */
   FfArrivals arr;      /* arrivals of the current window, step-major: slot k B + b */
   FfExchange *x;
   double *apow;        /* [steps + 1] a^k for the lazy presynaptic traces */
   FfFitStats stats;
+  FfFitMemory mem;     /* the allocation table */
   int traces;          /* the current forward updates traces */
 };
+
+/* The launch of a kernel over the elements q = 0 .. N-1: the CPU's threads in ascending order
+ * (schedule(dynamic, 64): elements of uneven work), or backend = emulate's serial scrambled order. */
+#define FF_FIT_FOR(f, q, N, ...)                                                                             \
+  do {                                                                                                      \
+    const int64_t N_ = (N);                                                                                 \
+    const int nt_ = (f)->s.threads > 0 ? (f)->s.threads : 1;                                                \
+    if ((f)->emulate) {                                                                                     \
+      FF_FOR_SCRAMBLED(q, N_) { __VA_ARGS__; }                                                              \
+    } else {                                                                                                \
+      _Pragma("omp parallel for schedule(dynamic, 64) num_threads(nt_)") for (int64_t q = 0; q < N_; ++q) { \
+        __VA_ARGS__;                                                                                        \
+      }                                                                                                     \
+    }                                                                                                       \
+  } while (0)
+
+/* The launch of a kernel over cells (j, b), j < NJ, b < NB: the CPU's threads over j (static: a
+ * thread keeps its neurons from step to step), b innermost; or emulate's scrambled order. */
+#define FF_FIT_CELLS(f, j, b, NJ, NB, ...)                                                                   \
+  do {                                                                                                      \
+    const int32_t NJ_ = (NJ), NB_ = (NB);                                                                   \
+    const int nt_ = (f)->s.threads > 0 ? (f)->s.threads : 1;                                                \
+    if ((f)->emulate) {                                                                                     \
+      FF_FOR_SCRAMBLED(q_, (int64_t)NJ_ * NB_) {                                                            \
+        const int32_t j = (int32_t)(q_ / NB_), b = (int32_t)(q_ % NB_);                                     \
+        __VA_ARGS__;                                                                                        \
+      }                                                                                                     \
+    } else {                                                                                                \
+      _Pragma("omp parallel for schedule(static) num_threads(nt_)") for (int32_t j = 0; j < NJ_; ++j) {     \
+        for (int32_t b = 0; b < NB_; ++b) {                                                                 \
+          __VA_ARGS__;                                                                                      \
+        }                                                                                                   \
+      }                                                                                                     \
+    }                                                                                                       \
+  } while (0)
+
+/* The kernels' view of f's arrays (fit_dev.h) at step t (the low-rank term's lr_on set by the caller). */
+FfFitDev ff_fit_dev_view(const FfFitNet *f);
 
 #endif

@@ -47,8 +47,33 @@ typedef struct {
   int64_t frame;
 } Raster;
 
+typedef struct {
+  int32_t step;
+  int64_t gid;
+} RasterSpike;
+
+static int raster_cmp(const void *a, const void *b) {
+  const RasterSpike *x = a, *y = b;
+  if (x->step != y->step) return x->step < y->step ? -1 : 1;
+  return (x->gid > y->gid) - (x->gid < y->gid);
+}
+
+/* The raster in (step, neuron) order: the same for any rank count, thread count and backend. */
+static int sort_raster(Raster *r) {
+  RasterSpike *s;
+  FF_TRY(FF_MALLOC(s, r->n > 0 ? r->n : 1, "raster"));
+  for (int64_t i = 0; i < r->n; ++i) s[i] = (RasterSpike){r->step[i], r->gid[i]};
+  qsort(s, (size_t)r->n, sizeof *s, raster_cmp);
+  for (int64_t i = 0; i < r->n; ++i) {
+    r->step[i] = s[i].step;
+    r->gid[i] = s[i].gid;
+  }
+  free(s);
+  return FF_OK;
+}
+
 /* Collective: all ranks of comm must call it. Gathers every rank's recorded spikes of the last
- * forward to rank 0. */
+ * forward to rank 0, in (step, neuron) order. */
 static int gather_raster(FfFitNet *f, MPI_Comm comm, Raster *r) {
   int rank, size;
   FF_TRY(FF_MPI(MPI_Comm_rank(comm, &rank)));
@@ -74,6 +99,7 @@ static int gather_raster(FfFitNet *f, MPI_Comm comm, Raster *r) {
   }
   FF_CALL(st, FF_MPI(MPI_Gatherv(gid, mine, MPI_INT64_T, r->gid, cnt, dsp, MPI_INT64_T, 0, comm)));
   FF_CALL(st, FF_MPI(MPI_Gatherv(step, mine, MPI_INT32_T, r->step, cnt, dsp, MPI_INT32_T, 0, comm)));
+  if (st == FF_OK && rank == 0) st = sort_raster(r);
   free(gid);
   free(step);
   free(cnt);

@@ -382,7 +382,9 @@ static int make_network(Trainer *t, int32_t *steps, int32_t *warmup) {
                    .etrace_decay = cfg->etrace_decay,
                    .keep_sign = cfg->keep_sign, .enc_init_mV = cfg->encoder_bias_mV,
                    .enc_init_sd_mV = cfg->encoder_sd_mV, .max_trace_bytes = cfg->max_trace_mb * 1e6,
-                   .seed = (uint64_t)cfg->seed, .threads = S->threads, .exchange = cfg->exchange, .comm = t->comm};
+                   .seed = (uint64_t)cfg->seed, .threads = S->threads, .exchange = cfg->exchange,
+                   .emulate = cfg->backend == FF_BACKEND_EMULATE, .nccl = cfg->transport == FF_TRANSPORT_NCCL,
+                   .comm = t->comm};
   FF_TRY(ff_fit_create(&fs, &t->f)); /* np_of is read by the stepper for its whole life */
   t->hist_cap = cfg->epochs_round1 > 0 ? cfg->epochs_round1 : 1;
   FF_TRY(FF_CALLOC(t->hist, t->hist_cap * N_METRICS, "the history"));
@@ -424,6 +426,26 @@ static int setup(Trainer *t) {
          (t->trainable & FF_TRAIN_CONNECTIONS) && cfg->keep_sign ? " (signs kept)" : "",
          cfg->etrace_decay > 0 ? "ES-D-RTRL" : "D-RTRL", cfg->loss == FF_LOSS_MAE ? "mae" : cfg->loss == FF_LOSS_HUBER ? "huber" : "mse",
          cfg->lr);
+  FfFitMemory mem;
+  ff_fit_memory(t->f, &mem);
+  static const char *UNITS[FF_FIT_MEM_KINDS] = {"neuron-samples", "neurons", "connections", "stand-ins",
+                                                "stand-in-samples", "connection-samples", "sample steps", ""};
+  char text[512];
+  size_t len = 0;
+  double total = 0.0;
+  for (int k = 0; k < FF_FIT_MEM_KINDS; ++k) {
+    total += mem.bytes[k];
+    if (mem.bytes[k] <= 0.0 || len >= sizeof text) continue;
+    if (k == FF_FIT_MEM_OTHER)
+      len += (size_t)snprintf(text + len, sizeof text - len, " + %.3g MB other", mem.bytes[k] / 1e6);
+    else
+      len += (size_t)snprintf(text + len, sizeof text - len, "%s%.4g B x %.4g %s", len ? " + " : "",
+                              mem.bytes[k] / mem.units[k], mem.units[k], UNITS[k]);
+  }
+  ff_log("round 1 arrays on rank 0 (its allocation table; a device holds the same): %.4g MB = %s", total / 1e6, text);
+  if (cfg->backend == FF_BACKEND_EMULATE)
+    ff_log("round 1 on emulated device kernels (include/flyfit/fit_dev.h: serial, scrambled order; spikes %s)",
+           cfg->transport == FF_TRANSPORT_NCCL ? "gathered from every rank and placed as a device does" : "by MPI");
   return FF_OK;
 }
 
@@ -670,11 +692,14 @@ static int run(Trainer *t) {
   ff_signals_arm(0);
   ff_fit_stats(t->f, &st1);
   if (st1.steps > st0.steps) {
-    const double per = st1.step_s / (double)(st1.steps - st0.steps);
-    const double bytes = st1.bytes_per_neuron_step * (double)t->S->net->n_local * t->B;
-    ff_log("rank 0 stepper: %.3g ms per step for %d neurons x %d samples; %.3g MB of state and traces touched per "
-           "step, %.3g GB/s",
-           per * 1e3, t->S->net->n_local, t->B, bytes / 1e6, bytes / per / 1e9);
+    const double steps = (double)(st1.steps - st0.steps), up_s = st1.step_s - st0.step_s,
+                 de_s = st1.deliver_s - st0.deliver_s, up_b = st1.update_bytes - st0.update_bytes,
+                 de_b = st1.deliver_bytes - st0.deliver_bytes;
+    ff_log("rank 0 stepper: %.3g ms per step for %d neurons x %d samples, %.3g GB/s (update %.3g ms, %.3g MB "
+           "moved, %.3g GB/s; delivery %.3g ms, %.3g synaptic events, %.3g GB/s)",
+           (up_s + de_s) / steps * 1e3, t->S->net->n_local, t->B, (up_b + de_b) / (up_s + de_s) / 1e9,
+           up_s / steps * 1e3, up_b / steps / 1e6, up_b / up_s / 1e9, de_s / steps * 1e3,
+           (double)(st1.events - st0.events) / steps, de_s > 0.0 ? de_b / de_s / 1e9 : 0.0);
   }
   return finish(t, best);
 }

@@ -3,14 +3,14 @@
  * shares with the CUDA build (src/sim/sim_dev_setup.c, sim_dev.c) are tested on machines without a GPU.
  *
  * A GPU runs a kernel's elements in no fixed order. To catch any dependence on order, each loop
- * here visits its elements in a scrambled order (a stride coprime with the count), different for
- * every count, and the touched list, the arrival slots and the NCCL delivery come out in orders
- * that differ from the CPU backend's. Results must still equal the CPU backend's bit for bit.
+ * here visits its elements in a scrambled order (include/flyfit/scramble.h), and the touched list,
+ * the arrival slots and the NCCL delivery come out in orders that differ from the CPU backend's. Results must still equal the CPU backend's bit for bit.
  * "Device memory" is host memory; FLYFIT_EMULATE_MEMORY_MB sets how much the emulated device
  * says is free (default: the machine's available memory), so the refusal of a network too large
  * for the device can be tested. */
 #include "flyfit/error.h"
 #include "flyfit/log.h"
+#include "flyfit/scramble.h"
 #include "flyfit/sim_dev.h"
 
 #include <mpi.h>
@@ -27,27 +27,6 @@ typedef struct {
   MPI_Comm comm;
   double update_s, delivery_s;
 } Emu;
-
-static uint64_t gcd(uint64_t a, uint64_t b) {
-  while (b) {
-    const uint64_t t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
-}
-
-/* A stride coprime with n: j -> (j * stride + n / 3) mod n visits 0 .. n-1 once each, scrambled. */
-static uint64_t stride_for(int64_t n) {
-  if (n <= 2) return 1;
-  uint64_t s = 2654435761u % (uint64_t)n;
-  if (s < 2) s = 2;
-  while (gcd(s, (uint64_t)n) != 1) ++s;
-  return s;
-}
-#define FOR_SCRAMBLED(q, N)                                                                                   \
-  for (int64_t j_ = 0, n_ = (N), q = 0, s_ = (int64_t)stride_for(n_);                                       \
-       j_ < n_ && ((q = (int64_t)(((uint64_t)j_ * (uint64_t)s_ + (uint64_t)(n_ / 3)) % (uint64_t)n_)), 1); ++j_)
 
 static int emu_init(void **ctx, int device, int nccl, void *mpi_comm) {
   (void)device;
@@ -108,12 +87,12 @@ static void emu_describe(void *ctx, char *buf, int cap) {
 static void run_kernel(const FfDev *d, FfDevKernel kind, int32_t k) {
   switch (kind) {
   case FF_DEV_FIRE:
-    FOR_SCRAMBLED(c, (int64_t)d->B * d->n) ff_dev_k_fire(d, c, k);
+    FF_FOR_SCRAMBLED(c, (int64_t)d->B * d->n) ff_dev_k_fire(d, c, k);
     break;
   case FF_DEV_ARRIVE: {
     int64_t a0, a1;
     ff_dev_arrivals(d, k, &a0, &a1);
-    FOR_SCRAMBLED(q, a1 - a0) {
+    FF_FOR_SCRAMBLED(q, a1 - a0) {
       const int64_t a = a0 + q, p = d->arr[a];
       const int64_t e0 = d->pre_indptr[p], e1 = d->pre_indptr[p + 1];
       ff_dev_add_u64(d->events, (unsigned long long)(e1 - e0));
@@ -122,20 +101,20 @@ static void run_kernel(const FfDev *d, FfDevKernel kind, int32_t k) {
     break;
   }
   case FF_DEV_POISSON:
-    FOR_SCRAMBLED(q, (int64_t)d->B * d->n_poisson) ff_dev_k_poisson(d, q, k);
+    FF_FOR_SCRAMBLED(q, (int64_t)d->B * d->n_poisson) ff_dev_k_poisson(d, q, k);
     break;
   case FF_DEV_FILE:
-    FOR_SCRAMBLED(q, (int64_t)d->B * (d->file_off[k + 1] - d->file_off[k])) ff_dev_k_file(d, q, k);
+    FF_FOR_SCRAMBLED(q, (int64_t)d->B * (d->file_off[k + 1] - d->file_off[k])) ff_dev_k_file(d, q, k);
     break;
   case FF_DEV_BACKGROUND:
-    FOR_SCRAMBLED(c, (int64_t)d->B * d->n) ff_dev_k_background(d, c, k);
+    FF_FOR_SCRAMBLED(c, (int64_t)d->B * d->n) ff_dev_k_background(d, c, k);
     break;
   case FF_DEV_UPDATE:
-    FOR_SCRAMBLED(q, (int64_t)*d->n_touched) ff_dev_k_update(d, q, k);
+    FF_FOR_SCRAMBLED(q, (int64_t)*d->n_touched) ff_dev_k_update(d, q, k);
     *d->n_touched = 0;
     break;
   case FF_DEV_STATE:
-    FOR_SCRAMBLED(q, (int64_t)d->B * d->n_state) ff_dev_k_state(d, q, k);
+    FF_FOR_SCRAMBLED(q, (int64_t)d->B * d->n_state) ff_dev_k_state(d, q, k);
     break;
   case FF_DEV_KERNELS:
     break;
@@ -166,7 +145,7 @@ static int emu_compact(void *ctx, const FfDev *d, int64_t *n_spikes) {
     acc += d->wcount[c];
   }
   *d->n_spk = acc;
-  FOR_SCRAMBLED(c, cells) ff_dev_k_scatter(d, c);
+  FF_FOR_SCRAMBLED(c, cells) ff_dev_k_scatter(d, c);
   *n_spikes = acc;
   e->delivery_s += ff_wall_seconds() - t0;
   return FF_OK;
@@ -185,11 +164,11 @@ static int emu_deliver(void *ctx, const FfDev *d, const uint64_t *words, int64_t
   const int64_t slots = (int64_t)d->D * d->B;
   memset(d->arr_off, 0, (size_t)(slots + 1) * sizeof *d->arr_off);
   memset(d->slot_fill, 0, (size_t)slots * sizeof *d->slot_fill);
-  FOR_SCRAMBLED(q, n) ff_dev_k_lookup(d, words, q);
+  FF_FOR_SCRAMBLED(q, n) ff_dev_k_lookup(d, words, q);
   for (int64_t s = 0; s < slots; ++s) d->arr_off[s + 1] += d->arr_off[s]; /* inclusive scan */
   *kept = d->arr_off[slots];
   if (*kept <= cap) {
-    FOR_SCRAMBLED(q, n) ff_dev_k_place(d, words, q);
+    FF_FOR_SCRAMBLED(q, n) ff_dev_k_place(d, words, q);
   }
   e->delivery_s += ff_wall_seconds() - t0;
   return FF_OK;

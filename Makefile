@@ -50,7 +50,7 @@ PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # -ffp-contract=off: no fused multiply-add, so per-neuron arithmetic gives the same bits as the
 # CUDA kernels (built with --fmad=false) and as itself under any compiler choice.
 # -fno-trapping-math: flyfit never traps on floating-point exceptions, so the compiler may compute
-# both sides of a select and keep one (round 1's SIMD lanes, src/fit/fit_net.c); no value changes.
+# both sides of a select and keep one (round 1's SIMD lanes, src/fit/fit_steps.c); no value changes.
 FF_CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -ffp-contract=off -fno-trapping-math -fopenmp -fno-strict-aliasing \
              -Iinclude $(PKG_CFLAGS) -D_POSIX_C_SOURCE=200809L
 FF_LDLIBS := $(PKG_LIBS) -lcsv -lmetis -lm -fopenmp

@@ -270,7 +270,9 @@ PY
   # throughput on the full-size brain at batch 128 (short samples; a step costs the same in a long one)
   [ -f $F/full-act.h5 ] || bin/flyfit-synth --seed 1 -o $F/full.h5 --activity $F/full-act.h5 --activity-model brainscale --frames 200 \
     --sample-ms 2 --threads 2 > $F/full-synth.log 2>&1
-  bw=$(cc -O2 -fopenmp bench/stream.c -o $F/stream && $F/stream)
+  cc -O2 -fopenmp bench/stream.c -o $F/stream
+  bw=$($F/stream)
+  triad=$(echo "$bw" | sed -n 's/^\([0-9.]*\) GB\/s.*/\1/p')
   for tr in encoder "encoder,connections" "encoder,lowrank"; do
     out=$F/full-$(echo $tr | tr , -)
     bin/flyfit /dev/null --set data.connectome=$F/full.h5 --set data.activity=$F/full-act.h5 --set run.mode=fit \
@@ -281,6 +283,13 @@ PY
     ms=$(echo "$line" | sed -n 's/^\([0-9.e+-]*\) ms per step.*/\1/p')
     rss=$(sed -n 's/.*peak memory per rank (MB): \([0-9.]*\).*/\1/p' $out.log | head -1)
     echo "bench: full-size brain, batch 128, trainable $tr: $line; peak memory $rss MB"
+    echo "bench:   $(grep 'round 1 arrays on rank 0' $out.log | sed 's/.*round 1 arrays/round 1 arrays/')"
+    # the same run's STREAM triad, just after it (the machine may be shared: the nearer, the fairer)
+    again=$($F/stream | sed -n 's/^\([0-9.]*\) GB\/s.*/\1/p')
+    up=$(echo "$line" | sed -n 's/.*moved, \([0-9.e+-]*\) GB\/s;.*/\1/p')
+    whole=$(echo "$line" | sed -n 's/^[0-9.e+-]* ms per step for [0-9]* neurons x [0-9]* samples, \([0-9.e+-]*\) GB\/s.*/\1/p')
+    awk -v u="$up" -v w="$whole" -v a="$triad" -v b="$again" 'BEGIN { s = a > b ? a : b;
+      printf "bench:   the update moves %.3g GB/s = %.0f%% of the STREAM triad (%.3g GB/s, best of the runs before and after); the whole step with delivery %.3g GB/s = %.0f%%\n", u, 100 * u / s, s, w, 100 * w / s }' 
     awk -v ms="$ms" 'BEGIN { printf "bench:   %.3g samples/s at 4166 steps per sample (one 1.2 Hz frame) on this machine\n", 128 / (ms * 1e-3 * 4166) }'
     eval "ms_$(echo $tr | tr -c 'a-z\n' _)=$ms"
   done

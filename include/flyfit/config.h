@@ -18,6 +18,7 @@ typedef enum { FF_PRESET_SHIU = 0, FF_PRESET_BRAINSCALE = 1 } FfPreset;
 typedef enum { FF_ENCODER_SCALED = 0, FF_ENCODER_HZ = 1 } FfEncoderInput;
 typedef enum { FF_INIT_RANDOM = 0, FF_INIT_FIXED = 1 } FfInitState;
 typedef enum { FF_KICK_AFTER_DECAY = 0, FF_KICK_BEFORE_DECAY = 1 } FfKickOrder;
+typedef enum { FF_DELIVERY_AUTO = 0, FF_DELIVERY_SPIKE = 1, FF_DELIVERY_SPMM = 2 } FfDelivery;
 typedef enum { FF_COMPAT_NONE = 0, FF_COMPAT_BRAINSCALE = 1 } FfCompat;
 /* Order of the sub-steps within one time step; see src/sim/sim_cpu.c for both. */
 typedef enum { FF_ORDER_SHIU = 0, FF_ORDER_BRAINSCALE = 1 } FfStepOrder;
@@ -104,6 +105,8 @@ typedef struct {
   int compat;               /* FfCompat: none, or as close to the original (BrainScale) as flyfit can be */
   int64_t checkpoint_every; /* epochs */
   double max_trace_mb;      /* limit of D-RTRL's per-connection traces per rank */
+  int delivery;             /* FfDelivery: round 1's synaptic delivery, per spike or sparse x dense */
+  double spmm_density;      /* auto: SpMM for a step whose arrivals fill at least this share */
   /* round 2: the recurrent encoder/decoder */
   int64_t epochs_round2, rnn_hidden, rnn_batch, rnn_iters, rnn_seq_len;
   double rnn_lr, rnn_lr_decay, rnn_noise;

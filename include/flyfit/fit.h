@@ -62,6 +62,8 @@ typedef struct {
   int threads;
   int exchange;             /* FfExchangeMode */
   int emulate;              /* backend = emulate: the kernels (fit_dev.h) serially, in a scrambled order */
+  int delivery;             /* FfDelivery (config.h): per spike, sparse x dense, or chosen per step */
+  double spmm_density;      /* auto: sparse x dense at or above this share of arrivals */
   int nccl;                 /* transport = nccl: spikes gathered from every rank and placed as a device
                                does (emulate only: an MPI allgather in NCCL's stead) */
   MPI_Comm comm;
@@ -140,6 +142,7 @@ void ff_fit_init_state(uint64_t seed, int64_t gid, uint32_t key, double v_sd, do
 typedef struct {
   double step_s, deliver_s, grad_s, exchange_s; /* step_s: the neurons' update (delivery apart) */
   int64_t steps, spikes, events;
+  int64_t spmm_steps;       /* steps delivered as sparse x dense (the rest per spike, or without arrivals) */
   double update_bytes, deliver_bytes;
 } FfFitStats;
 void ff_fit_stats(const FfFitNet *f, FfFitStats *s);
@@ -150,7 +153,7 @@ void ff_fit_stats(const FfFitNet *f, FfFitStats *s);
 enum {
   FF_FIT_MEM_CELL,      /* neuron-trials (n x B): state, traces, spike slots */
   FF_FIT_MEM_NEURON,    /* neurons: encoder rows, low-rank rows, their Adam state */
-  FF_FIT_MEM_CONN,      /* connections: weights, targets, Adam state */
+  FF_FIT_MEM_CONN,      /* connections: weights, targets, Adam state, the transpose for SpMM */
   FF_FIT_MEM_STANDIN,   /* stand-ins (presynaptic neurons with a target here) */
   FF_FIT_MEM_PRE,       /* stand-in x trial: ES presynaptic traces */
   FF_FIT_MEM_CONN_CELL, /* connection x trial: D-RTRL's traces */

@@ -1,6 +1,7 @@
 /* One neuron-trial of the fitting model (brainscale step order, docs/design.md §2.2) for one time step,
- * with the eligibility traces of round 1 (§2.5), used by the CPU stepper (src/fit/fit_net.c); FF_HD, so
- * that a CUDA stepper can share it (none exists yet: round 1 runs on CPU cores only).
+ * with the eligibility traces of round 1 (§2.5), used by round 1's kernels (include/flyfit/fit_dev.h)
+ * and, written out as SIMD rows with the same arithmetic, the CPU's update (src/fit/fit_steps.c);
+ * FF_HD, so that a CUDA launcher can share it (none exists yet: round 1 runs on CPU cores, or emulated).
  *
  * Forward, with h = (v, g, c) relative to rest, inputs `in` (synaptic, into g) and `xi` background
  * spikes, each adding the neuron's encoder weight w to v:

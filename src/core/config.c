@@ -121,6 +121,8 @@ static const Key KEYS[] = {
     {"fit", "rnn_loss", T_ENUM, "bin", 0, 0, "bin|mse", "", "round-2 loss: bin = the bin-interval loss (zero inside the target's rate class, the original's); mse = squared error to the recorded rate", OFF(rnn_loss)},
     {"fit", "rnn_noise", T_REAL, "0.1", 0, 1e3, NULL, "", "sd of the Gaussian noise on round-1 simulated rates, as a fraction of max_rate_hz (clamped at 0)", OFF(rnn_noise)},
     {"fit", "max_trace_mb", T_REAL, "4096", 0, 1e12, NULL, "MB", "limit of D-RTRL's per-connection traces per rank", OFF(max_trace_mb)},
+    {"fit", "delivery", T_ENUM, "auto", 0, 0, "auto|spike|spmm", "", "round 1's synaptic delivery per step: spike = each arriving spike adds its connections' weights to its targets; spmm = sparse x dense, every target gathers its connections' weights times the step's arrival matrix [stand-ins x samples] (cuSPARSE's form; exact: integer sums); auto = spmm for a step whose arrivals fill at least spmm_density of that matrix; the same bits either way", OFF(delivery)},
+    {"fit", "spmm_density", T_REAL, "0.15", 0, 1, NULL, "", "delivery = auto: the share of (stand-in, sample) pairs with an arrival from which a step is delivered as sparse x dense; 0.15 is the crossover measured on CPU cores (20,000 neurons, batch 128: per spike 23 ms a step at 1.1%, sparse x dense 295 ms at any share); a GPU's is unmeasured", OFF(spmm_density)},
 
     {"predict", "allow_incomplete", T_BOOL, "false", 0, 0, NULL, "", "use a gru-best.h5 that a round 2 left when it was stopped or failed (refused otherwise, naming how to finish it)", OFF(allow_incomplete)},
     {"predict", "warmup_frames", T_INT, "100", 0, 1e9, NULL, "frames", "frames fed with recorded rates before the model runs on its own predictions", OFF(warmup_frames)},
@@ -621,6 +623,7 @@ static void value_text(const FfConfig *c, int k, char *buf, size_t cap) {
  * how often it saves), the preset and the seed; round 1's leave out round 2's keys (rnn_*). */
 static int fingerprint(const FfConfig *c, int round2, char **text) {
   static const char *const SKIP[] = {"fit.epochs_round1", "fit.checkpoint_every", "fit.max_trace_mb", "fit.epochs_round2",
+                                     "fit.delivery", "fit.spmm_density", /* the same bits either way */
                                      /* checked by the shape of the checkpoint's /params/lowrank_a instead, so that
                                       * checkpoints made before the key existed still resume */
                                      "fit.lowrank_rank"};

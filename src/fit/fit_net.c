@@ -102,6 +102,17 @@ int ff_fit_sync_weights(FfFitNet *f) {
       return FF_ERROR(FF_ERR_INPUT, "connection weight %lld is %g mV, outside +-1e6", (long long)e, f->conn_w[e]);
     f->wq[e] = to_fixed(f->conn_w[e]);
   }
+  if (f->t_w) { /* the transpose's copy, and whether every target's sum stays exact in double (2^53) */
+    f->spmm_ok = 1;
+    for (int32_t j = 0; j < f->n; ++j) {
+      double sum = 0.0; /* |wq| < 2^52 each, so this bound errs on the safe side by at most an ulp a term */
+      for (int64_t q = f->t_indptr[j]; q < f->t_indptr[j + 1]; ++q) {
+        f->t_w[q] = f->wq[f->t_e[q]];
+        sum += fabs((double)f->t_w[q]);
+      }
+      if (!(sum < 0x1p52)) f->spmm_ok = 0;
+    }
+  }
   return FF_OK;
 }
 
@@ -156,7 +167,7 @@ void ff_fit_destroy(FfFitNet **pf) {
                   f->conn_w, f->conn_m, f->conn_v, f->g_conn, f->conn_sign, f->wq, f->v, f->g, f->w, f->hold,
                   f->count, f->next_bg, f->acc, f->ev, f->eg, f->ec, f->fv, f->fg, f->fc, f->cv, f->cg, f->cc,
                   f->st_s, f->st_sg, f->st_held, f->xmark, f->px, f->plast, f->np_row_syn, f->dldc, f->xhat, f->keys,
-                  f->wcount, f->wstep, f->fill, f->apow, f->lr_a, f->lr_b, f->lr_am, f->lr_av, f->lr_bm, f->lr_bv, f->g_lr_a,
+                  f->wcount, f->wstep, f->fill, f->t_indptr, f->t_pre, f->t_e, f->t_w, f->xdense, f->apow, f->lr_a, f->lr_b, f->lr_am, f->lr_av, f->lr_bm, f->lr_bv, f->g_lr_a,
                   f->g_lr_b, f->lr_bq, f->lr_u, f->lr_ubar, f->lr_xbar, f->lr_xlast, f->lr_v, f->lr_ud, f->lr_nz};
   for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; ++k) free(bufs[k]);
   free(f->win.v);
@@ -292,6 +303,29 @@ static int create_windows(FfFitNet *f) {
   return ff_arrivals_create(&f->arr, f->B, f->D, 0, 1);
 }
 
+int ff_fit_create_spmm(FfFitNet *f) {
+  const FfNet *net = f->net;
+  if (f->E > INT32_MAX)
+    return FF_ERROR(FF_ERR_INPUT, "[fit] delivery = spmm: %lld connections on rank %d, more than 2^31 - 1; use more "
+                    "ranks or delivery = spike", (long long)f->E, net->rank);
+  FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_NEURON, f->t_indptr, (int64_t)f->n + 1, "connections by target"));
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CONN, f->t_pre, f->E, "connections by target"));
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CONN, f->t_e, f->E, "connections by target"));
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CONN, f->t_w, f->E, "connections by target"));
+  FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_PRE, f->xdense, (int64_t)f->n_pre * f->B, "arrival matrix"));
+  for (int64_t e = 0; e < f->E; ++e) f->t_indptr[net->target[e] + 1]++;
+  for (int32_t j = 0; j < f->n; ++j) f->t_indptr[j + 1] += f->t_indptr[j];
+  for (int32_t s = 0; s < f->n_pre; ++s) /* stand-ins ascend, so each row lists them in order */
+    for (int64_t e = net->pre_indptr[s]; e < net->pre_indptr[s + 1]; ++e) {
+      const int64_t at = f->t_indptr[net->target[e]]++;
+      f->t_pre[at] = s;
+      f->t_e[at] = (int32_t)e;
+    }
+  for (int32_t j = f->n; j > 0; --j) f->t_indptr[j] = f->t_indptr[j - 1];
+  f->t_indptr[0] = 0;
+  return ff_fit_sync_weights(f);
+}
+
 /* Collective: all ranks of f->s.comm must call it, whatever their status (a rank that failed before
  * still takes part). The synapses of every fitted neuropil over all neurons, an integer sum across
  * ranks, for the readout. */
@@ -330,6 +364,7 @@ int ff_fit_create(const FfFitSetup *s, FfFitNet **out) {
   FF_CALL(st, create_state(f));
   FF_CALL(st, create_traces(f));
   FF_CALL(st, create_windows(f));
+  if (s->delivery == FF_DELIVERY_SPMM) FF_CALL(st, ff_fit_create_spmm(f)); /* auto: when first needed */
   /* the collective steps: every rank takes part, so that a failure here leaves no rank waiting */
   st = create_readout(f, st);
   const int xst = ff_exchange_create(s->net, s->nccl ? FF_EXCHANGE_ALLGATHER : s->exchange, s->comm, &f->x, NULL);
@@ -394,223 +429,6 @@ static void start_batch(FfFitNet *f, const double *x, const uint32_t *key) {
     memset(f->cg, 0, (size_t)f->E * B * sizeof *f->cg);
     memset(f->cc, 0, (size_t)f->E * B * sizeof *f->cc);
   }
-}
-
-/* Spikes arriving at step t (k = t - window start) go into the targets' accumulators. */
-static void deliver(FfFitNet *f, int32_t k) {
-  const FfNet *net = f->net;
-  const int64_t a0 = f->arr.off[(int64_t)k * f->B], a1 = f->arr.off[(int64_t)(k + 1) * f->B];
-  if (a1 == a0) return;
-  const int32_t *pre = f->arr.pre, *trial = f->arr.trial;
-  int64_t events = 0;
-  for (int64_t a = a0; a < a1; ++a) events += net->pre_indptr[pre[a] + 1] - net->pre_indptr[pre[a]];
-  f->stats.events += events;
-  f->stats.deliver_bytes += (double)events * (4 + 8 + 2 * 8); /* target, weight, accumulator read and written */
-  if (f->emulate) { /* a device: one thread per arrival, atomic adds */
-    const FfFitDev d = ff_fit_dev_view(f);
-    FF_FIT_FOR(f, q, a1 - a0, ff_fitd_deliver(&d, pre[a0 + q], trial[a0 + q]));
-    return;
-  }
-  /* the CPU: each thread takes every arrival but only the targets of its own range of neurons (a
-   * stand-in's targets ascend: a binary search finds them), so its adds need no atomics and touch
-   * only its own accumulators */
-  const int32_t B = f->B, n = f->n;
-  const int64_t *indptr = net->pre_indptr, *wq = f->wq;
-  const int32_t *target = net->target;
-  int64_t *acc = f->acc;
-  uint8_t *xmark = f->cv ? f->xmark : NULL;
-#pragma omp parallel num_threads(f->s.threads > 0 ? f->s.threads : 1)
-  {
-    const int nt = omp_get_num_threads(), me = omp_get_thread_num();
-    const int32_t lo = (int32_t)((int64_t)n * me / nt), hi = (int32_t)((int64_t)n * (me + 1) / nt);
-    for (int64_t a = a0; a < a1; ++a) {
-      const int32_t s = pre[a], b = trial[a];
-      int64_t e = indptr[s], e1 = indptr[s + 1];
-      if (lo > 0) { /* the first target >= lo */
-        int64_t l = e, h = e1;
-        while (l < h) {
-          const int64_t m = l + (h - l) / 2;
-          if (target[m] < lo) l = m + 1; else h = m;
-        }
-        e = l;
-      }
-      for (; e < e1 && target[e] < hi; ++e) acc[(int64_t)target[e] * B + b] += wq[e];
-      if (xmark && me == 0) xmark[(int64_t)s * B + b] = 1;
-    }
-  }
-}
-
-/* The low-rank term at step t: u(t) of each sample as numbers (lr_ud), which samples have any (lr_nz),
- * and ES's trace ubar = a ubar + u. Returns whether any sample has input. */
-static int lowrank_step(FfFitNet *f, int32_t t) {
-  const int32_t B = f->B, Bc = f->Bcur, R = f->R, k = t % f->D;
-  const double scale = 1.0 / (double)(1ull << FF_FIT_FIX), a = f->s.etrace_decay;
-  int any = 0;
-  for (int32_t b = 0; b < Bc; ++b) {
-    const int64_t *u = f->lr_u + ((int64_t)k * B + b) * R;
-    double *ud = f->lr_ud + (int64_t)b * R;
-    f->lr_nz[b] = 0;
-    for (int32_t r = 0; r < R; ++r) {
-      ud[r] = (double)u[r] * scale;
-      f->lr_nz[b] |= u[r] != 0;
-    }
-    any |= f->lr_nz[b];
-    if (f->lr_ubar)
-      for (int32_t r = 0; r < R; ++r) f->lr_ubar[(int64_t)r * B + b] = a * f->lr_ubar[(int64_t)r * B + b] + ud[r];
-  }
-  return any;
-}
-
-/* The CPU's form of ff_fitd_update for the trials [b0, b0 + nb) of neuron j, nb <= ROW: the same
- * arithmetic, the same bits, in three passes so that the middle one, every float operation of the
- * step and the traces, runs as SIMD lanes without a branch (omp simd): a held neuron computes the
- * step too and keeps its old values by a select. The first pass turns the fixed-point input into
- * floats; the last takes the rare events one by one: background spikes (a new gap) and spikes
- * (count and slot). */
-enum { ROW = 64 };
-
-/* The middle passes, each a loop without a branch that GCC turns into SIMD lanes: every value is
- * loaded and computed unconditionally, then selected (with -fno-trapping-math; a select that loads,
- * nested selects, or many selects in one loop stay branches, hence one loop per trace). */
-static void row_step(const FfFitDev *d, int64_t k0, int32_t nb, int32_t t, const float *restrict in,
-                     float *restrict spk, float *restrict sgs, int32_t *restrict helds, float *restrict xis,
-                     uint8_t *restrict events) {
-  const FfFitNeuron p = d->nrn;
-  float *restrict v = d->v + k0, *restrict g = d->g + k0;
-  const float *restrict w = d->w + k0;
-  uint8_t *restrict hold = d->hold + k0;
-  const int32_t *restrict next_bg = d->next_bg + k0;
-#pragma omp simd
-  for (int32_t b = 0; b < nb; ++b) { /* ff_fit_step */
-    const int held = hold[b] > 0;
-    const float xi = next_bg[b] == t ? 1.0f : 0.0f;
-    const float v0 = v[b], g0 = g[b];
-    const float gt = p.es * g0 + in[b];
-    const float vt = p.em * v0 + p.one_minus_em * gt + p.kick * (w[b] * xi);
-    const float dw = p.surr_w - fabsf(vt - p.u_th);
-    const float sg0 = p.surr_a * (dw > 0.0f ? dw : 0.0f);
-    const int over = vt > p.u_th, fire = over & !held;
-    const float v1 = over ? p.u_reset : vt, g1 = over ? 0.0f : gt;
-    v[b] = held ? v0 : v1;
-    g[b] = held ? g0 : g1;
-    hold[b] = (uint8_t)(hold[b] - held + fire * p.hold_steps); /* a neuron not held has hold 0 */
-    spk[b] = fire ? 1.0f : 0.0f;
-    sgs[b] = held ? 0.0f : sg0;
-    helds[b] = held;
-    xis[b] = xi;
-    events[b] = (uint8_t)((next_bg[b] == t) | fire);
-  }
-}
-
-/* ff_fit_trace_param of the encoder weight, dv_in = kick xi. */
-static void row_encoder_trace(const FfFitDev *d, int64_t k0, int32_t nb, int32_t t, const float *restrict spk,
-                              const float *restrict sgs, const int32_t *restrict helds, const float *restrict xis) {
-  const FfFitNeuron p = d->nrn;
-  const float kappa = t >= d->warmup ? 1.0f : 0.0f;
-  float *restrict ev = d->ev + k0, *restrict eg = d->eg + k0, *restrict ec = d->ec + k0;
-#pragma omp simd
-  for (int32_t b = 0; b < nb; ++b) {
-    const int held = helds[b];
-    const float ns = 1.0f - spk[b];
-    const float ev0 = ev[b], eg0 = eg[b], ec0 = ec[b];
-    const float dg = p.es * eg0;
-    const float dv = p.em * ev0 + p.one_minus_em * dg + p.kick * xis[b];
-    const float c = ec0 + kappa * sgs[b] * dv, x = ns * dv, y = ns * dg;
-    ec[b] = held ? ec0 : c;
-    ev[b] = held ? ev0 : x;
-    eg[b] = held ? eg0 : y;
-  }
-}
-
-/* ff_fit_trace_es, the postsynaptic factor. */
-static void row_es_trace(const FfFitDev *d, int64_t k0, int32_t nb, int32_t t, const float *restrict spk,
-                         const float *restrict sgs, const int32_t *restrict helds) {
-  const FfFitNeuron p = d->nrn;
-  const float kappa = t >= d->warmup ? 1.0f : 0.0f, a = d->a, one_minus_a = 1.0f - d->a;
-  float *restrict fv = d->fv + k0, *restrict fg = d->fg + k0, *restrict fc = d->fc + k0;
-#pragma omp simd
-  for (int32_t b = 0; b < nb; ++b) {
-    const int held = helds[b];
-    const float ns = 1.0f - spk[b], sg = sgs[b];
-    const float fv0 = fv[b], fg0 = fg[b], fc0 = fc[b];
-    const float dg = p.es * fg0;
-    const float dv = p.em * fv0 + p.one_minus_em * dg;
-    const float c = a * (fc0 + kappa * sg * dv) + one_minus_a * (kappa * sg * p.one_minus_em);
-    const float x = a * (ns * dv) + one_minus_a * (ns * p.one_minus_em);
-    const float y = a * (ns * dg) + one_minus_a * ns;
-    const float hc = a * fc0, hx = a * fv0, hy = a * fg0;
-    fc[b] = held ? hc : c;
-    fv[b] = held ? hx : x;
-    fg[b] = held ? hy : y;
-  }
-}
-
-static void update_row(const FfFitDev *d, int32_t j, int32_t b0, int32_t nb, int32_t t) {
-  const int64_t k0 = (int64_t)j * d->B + b0;
-  float in[ROW], spk[ROW], sgs[ROW], xis[ROW];
-  int32_t helds[ROW];
-  uint8_t events[ROW] __attribute__((aligned(8))); /* a background spike or a spike: the last pass's work */
-  int64_t *restrict acc = d->acc + k0;
-  for (int32_t b = 0; b < nb; ++b) {
-    int64_t q = acc[b];
-    if (d->lr_on && d->lr_nz[b0 + b]) q += ff_fitd_lowrank_input(d, j, b0 + b);
-    in[b] = (float)q * d->fix_scale;
-    acc[b] = 0;
-  }
-  row_step(d, k0, nb, t, in, spk, sgs, helds, xis, events);
-  if (d->ev) row_encoder_trace(d, k0, nb, t, spk, sgs, helds, xis);
-  if (d->fv) row_es_trace(d, k0, nb, t, spk, sgs, helds);
-  for (int32_t b8 = 0; b8 < nb; b8 += 8) { /* events are rare: eight flags at a time */
-    uint64_t any = 0;
-    memcpy(&any, events + b8, nb - b8 < 8 ? (size_t)(nb - b8) : 8);
-    for (int32_t b = b8; any && b < b8 + 8 && b < nb; ++b) {
-      if (!events[b]) continue;
-      const int64_t k = k0 + b;
-      if (d->next_bg[k] == t) d->next_bg[k] = t + ff_fit_bg_gap(d->seed, d->gid[j], d->keys[b0 + b], t, d->log1mp);
-      if (spk[b] != 0.0f) {
-        d->count[k] += t >= d->warmup;
-        const int32_t s = d->wcount[k];
-        if (s < d->slots) d->wstep[k * d->slots + s] = t;
-        else *d->overflow = 1;
-        d->wcount[k] = s + 1;
-      }
-    }
-  }
-}
-
-/* Every neuron-trial advances one step and updates its traces; spikes go to the cells' slots. */
-static void update(FfFitNet *f, int32_t t) {
-  FfFitDev v = ff_fit_dev_view(f);
-  v.lr_on = f->lr_a != NULL && lowrank_step(f, t);
-  if (f->emulate) {
-    FF_FIT_CELLS(f, j, b, f->n, f->Bcur, ff_fitd_update(&v, j, b, t));
-    return;
-  }
-  const int32_t n = f->n, Bc = f->Bcur;
-#pragma omp parallel num_threads(f->s.threads > 0 ? f->s.threads : 1)
-  {
-    /* each thread its own copy of the view: the compiler then knows that no store into the state
-     * changes a field of it, and keeps them in registers */
-    const FfFitDev d = v;
-#pragma omp for schedule(static)
-    for (int32_t j = 0; j < n; ++j) {
-      if (d.st_s) /* D-RTRL (small networks): the per-cell body, which keeps the step for the pathways */
-        for (int32_t b = 0; b < Bc; ++b) ff_fitd_update(&d, j, b, t);
-      else
-        for (int32_t b0 = 0; b0 < Bc; b0 += ROW) update_row(&d, j, b0, Bc - b0 < ROW ? Bc - b0 : ROW, t);
-    }
-  }
-}
-
-/* D-RTRL: every connection's trace e = D_t e + D_f x for this step (small networks only). */
-static void update_connection_traces(FfFitNet *f, int32_t t) {
-  const FfFitDev d = ff_fit_dev_view(f);
-  const int64_t *indptr = f->net->pre_indptr;
-  const int32_t Bc = f->Bcur;
-  FF_FIT_FOR(f, sidx, f->n_pre,
-             for (int64_t e = indptr[sidx]; e < indptr[sidx + 1]; ++e) for (int32_t b = 0; b < Bc; ++b)
-                 ff_fitd_pathway(&d, (int32_t)sidx, e, b, t));
-  memset(f->xmark, 0, (size_t)f->n_pre * f->B);
 }
 
 /* The end of a window: the cells' slots compacted into f->win in (neuron, trial, step) order (an
@@ -784,11 +602,11 @@ static int run_steps(FfFitNet *f, int32_t t0, int32_t t1) {
   int status = FF_OK;
   double ta = ff_wall_seconds();
   for (int32_t t = t0; t < t1 && status == FF_OK; ++t) {
-    if (t0 > 0) deliver(f, t - t0);
+    if (t0 > 0) ff_fit_deliver(f, t - t0);
     const double tb = ff_wall_seconds();
     f->stats.deliver_s += tb - ta;
-    update(f, t);
-    if (f->cv) update_connection_traces(f, t);
+    ff_fit_update(f, t);
+    if (f->cv) ff_fit_pathways(f, t);
     /* read and written: acc 8 + 8, v 4 + 4, g 4 + 4, hold 1 + 1; read: w 4, next_bg 4; 3 floats read
      * and written per kept trace; D-RTRL's pathways apart */
     f->stats.update_bytes += (double)f->n * f->Bcur * (42 + (f->ev ? 24 : 0) + (f->fv ? 24 : 0));

@@ -66,6 +66,14 @@ struct FfFitNet {
   int32_t *wcount, *wstep; /* [n x B], [n x B x slots]: the window's spikes of each cell */
   int32_t overflow;
   int64_t *fill;       /* [D x B] the device placement's slot fill */
+  /* sparse x dense delivery: the connections by target (CSR) and the step's arrival matrix */
+  int64_t *t_indptr;   /* [n + 1] */
+  int32_t *t_pre;      /* [E] stand-in of each connection, in target order */
+  int32_t *t_e;        /* [E] the connection (its index in the stand-in order) */
+  int64_t *t_w;        /* [E] its fixed-point weight, in target order (kept with wq) */
+  uint8_t *xdense;     /* [n_pre x B] the step's arrivals */
+  int spmm_ok;         /* every target's sum of |weights| is below 2^53: exact in double too */
+  int spmm_failed;     /* auto could not build the arrays: per spike from then on */
   EmitVec win;         /* the last window's spikes, compacted in (neuron, trial, step) order */
   int record;          /* keep the spikes of sample 0 (ff_fit_record) */
   EmitVec rec;         /* (local neuron, step, 0) of the last forward */
@@ -114,5 +122,17 @@ struct FfFitNet {
 
 /* The kernels' view of f's arrays (fit_dev.h) at step t (the low-rank term's lr_on set by the caller). */
 FfFitDev ff_fit_dev_view(const FfFitNet *f);
+
+/* Sparse x dense delivery's arrays (16 B a connection, 1 B a stand-in x sample): the connections by
+ * target, a counting sort of the stand-in order, and the arrival matrix of a step; built at creation
+ * for delivery = spmm, at the first dense step for auto. */
+int ff_fit_create_spmm(FfFitNet *f);
+
+/* The steps of a window (fit_steps.c). The arrivals of step k of the window into the accumulators. */
+void ff_fit_deliver(FfFitNet *f, int32_t k);
+/* Every neuron-trial one step at step t, with its traces; spikes into the cells' window slots. */
+void ff_fit_update(FfFitNet *f, int32_t t);
+/* D-RTRL: every connection's trace for step t. */
+void ff_fit_pathways(FfFitNet *f, int32_t t);
 
 #endif

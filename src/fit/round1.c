@@ -383,7 +383,8 @@ static int make_network(Trainer *t, int32_t *steps, int32_t *warmup) {
                    .keep_sign = cfg->keep_sign, .enc_init_mV = cfg->encoder_bias_mV,
                    .enc_init_sd_mV = cfg->encoder_sd_mV, .max_trace_bytes = cfg->max_trace_mb * 1e6,
                    .seed = (uint64_t)cfg->seed, .threads = S->threads, .exchange = cfg->exchange,
-                   .emulate = cfg->backend == FF_BACKEND_EMULATE, .nccl = cfg->transport == FF_TRANSPORT_NCCL,
+                   .emulate = cfg->backend == FF_BACKEND_EMULATE, .delivery = cfg->delivery,
+                   .spmm_density = cfg->spmm_density, .nccl = cfg->transport == FF_TRANSPORT_NCCL,
                    .comm = t->comm};
   FF_TRY(ff_fit_create(&fs, &t->f)); /* np_of is read by the stepper for its whole life */
   t->hist_cap = cfg->epochs_round1 > 0 ? cfg->epochs_round1 : 1;
@@ -443,6 +444,11 @@ static int setup(Trainer *t) {
                               mem.bytes[k] / mem.units[k], mem.units[k], UNITS[k]);
   }
   ff_log("round 1 arrays on rank 0 (its allocation table; a device holds the same): %.4g MB = %s", total / 1e6, text);
+  if (cfg->delivery == FF_DELIVERY_AUTO)
+    ff_log("round 1 delivery: per spike, or sparse x dense for a step whose arrivals fill at least %g of the "
+           "(stand-in, sample) pairs ([fit] spmm_density)", cfg->spmm_density);
+  else
+    ff_log("round 1 delivery: %s on every step ([fit] delivery)", cfg->delivery == FF_DELIVERY_SPMM ? "sparse x dense" : "per spike");
   if (cfg->backend == FF_BACKEND_EMULATE)
     ff_log("round 1 on emulated device kernels (include/flyfit/fit_dev.h: serial, scrambled order; spikes %s)",
            cfg->transport == FF_TRANSPORT_NCCL ? "gathered from every rank and placed as a device does" : "by MPI");
@@ -696,10 +702,12 @@ static int run(Trainer *t) {
                  de_s = st1.deliver_s - st0.deliver_s, up_b = st1.update_bytes - st0.update_bytes,
                  de_b = st1.deliver_bytes - st0.deliver_bytes;
     ff_log("rank 0 stepper: %.3g ms per step for %d neurons x %d samples, %.3g GB/s (update %.3g ms, %.3g MB "
-           "moved, %.3g GB/s; delivery %.3g ms, %.3g synaptic events, %.3g GB/s)",
+           "moved, %.3g GB/s; delivery %.3g ms, %.3g synaptic events, %.3g GB/s, sparse x dense on %lld of %lld "
+           "steps)",
            (up_s + de_s) / steps * 1e3, t->S->net->n_local, t->B, (up_b + de_b) / (up_s + de_s) / 1e9,
            up_s / steps * 1e3, up_b / steps / 1e6, up_b / up_s / 1e9, de_s / steps * 1e3,
-           (double)(st1.events - st0.events) / steps, de_s > 0.0 ? de_b / de_s / 1e9 : 0.0);
+           (double)(st1.events - st0.events) / steps, de_s > 0.0 ? de_b / de_s / 1e9 : 0.0,
+           (long long)(st1.spmm_steps - st0.spmm_steps), (long long)(st1.steps - st0.steps));
   }
   return finish(t, best);
 }

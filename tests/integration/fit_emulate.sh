@@ -6,7 +6,9 @@
 # results.h5 and the summary line must equal the CPU backend's bit for bit:
 # - ES-D-RTRL with encoder, connections and the low-rank term, 1, 2 and 3 ranks, both transports;
 # - D-RTRL (per-connection traces) on 2 ranks;
-# - mode = all (the prediction's network runs the same kernels) on 2 ranks: forecasts and the raster too.
+# - mode = all (the prediction's network runs the same kernels) on 2 ranks: forecasts and the raster too;
+# - sparse x dense delivery ([fit] delivery = spmm, and auto at both extremes), on the CPU (int64) and
+#   emulated (double, as cuSPARSE would sum), equals per-spike delivery; the log says which ran.
 source "$(dirname "$0")/../lib.sh"
 fit_fixture --neurons 300 --sample-ms 40 7 50 preprocess.trim_frames=5 fit.batch=4 fit.epochs_round1=2 \
   "fit.trainable=encoder, connections, lowrank" fit.lowrank_rank=3 output.figures=false || exit 1
@@ -56,6 +58,18 @@ check "the comparison sees the weights, Adam state, history and losses" \
   bash -c "grep -q '^/params/encoder_w ' '$TMP/cpu2.dump' && grep -q '^/params/lowrank_b ' '$TMP/cpu2.dump' &&
            grep -q '^/adam/connection_v ' '$TMP/cpu2.dump' && grep -q '^/history ' '$TMP/cpu2.dump' &&
            grep -q '^val_loss ' '$TMP/cpu2.dump' && grep -q '^grad_norm ' '$TMP/cpu2.dump'"
+# delivery as sparse x dense (cuSPARSE's form; the emulation sums in double as it would) = per spike
+if run sp-cpu1 1 cpu mpi --set fit.delivery=spmm && run sp-emu2 2 emulate nccl --set fit.delivery=spmm; then
+  check "sparse x dense delivery, CPU, 1 rank: the bits of per-spike delivery" same cpu1 sp-cpu1
+  check "sparse x dense delivery, emulated in double, 2 ranks, nccl: the bits of per-spike delivery" same cpu2 sp-emu2
+fi
+if run auto0 2 cpu mpi --set fit.spmm_density=0 && run auto1 2 emulate mpi --set fit.spmm_density=1; then
+  check "delivery = auto names its rule and, at density 0, delivers every step with arrivals as sparse x dense" \
+    bash -c "grep -q 'sparse x dense for a step whose arrivals fill at least 0 ' '$TMP/auto0.log' &&
+             grep -qE 'sparse x dense on [1-9][0-9]* of [0-9]+ steps' '$TMP/auto0.log'"
+  check "... at density 1, none" grep -qE 'sparse x dense on 0 of [0-9]+ steps' "$TMP/auto1.log"
+  check "... and either way the bits of per-spike delivery" bash -c "$(declare -f same dump); TMP='$TMP'; same cpu2 auto0 && same cpu2 auto1"
+fi
 drtrl=(--set fit.etrace_decay=0 --set "fit.trainable=encoder, connections")
 if run d-cpu 2 cpu mpi "${drtrl[@]}" && run d-emu 2 emulate nccl "${drtrl[@]}"; then
   check "D-RTRL, 2 ranks: emulated kernels (nccl transport) equal the CPU, bit for bit" same d-cpu d-emu

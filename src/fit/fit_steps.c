@@ -10,6 +10,15 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The SIMD rows also built for AVX2 (8 lanes instead of SSE2's 4), chosen at load time by the CPU;
+ * the same IEEE operations lane by lane (no FMA: -ffp-contract=off), so the same bits. Not under the
+ * sanitizers or clang (the fuzzing build), where clones are not worth the risk. */
+#if defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define FF_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define FF_SIMD_CLONES
+#endif
+
 /* Sparse x dense: every cell (j, b) adds sum_e w_e X[pre(e), b] over its row of connections, X the
  * step's arrival matrix. The CPU sums in int64; the emulated device in double, as cuSPARSE would
  * (CSR x dense, CUDA_R_64F): every partial sum is an integer below 2^53 (spmm_ok), so exact in any
@@ -134,7 +143,7 @@ enum { ROW = 64 };
 /* The middle passes, each a loop without a branch that GCC turns into SIMD lanes: every value is
  * loaded and computed unconditionally, then selected (with -fno-trapping-math; a select that loads,
  * nested selects, or many selects in one loop stay branches, hence one loop per trace). */
-static void row_step(const FfFitDev *d, int64_t k0, int32_t nb, int32_t t, const float *restrict in,
+FF_SIMD_CLONES static void row_step(const FfFitDev *d, int64_t k0, int32_t nb, int32_t t, const float *restrict in,
                      float *restrict spk, float *restrict sgs, int32_t *restrict helds, float *restrict xis,
                      uint8_t *restrict events) {
   const FfFitNeuron p = d->nrn;
@@ -165,7 +174,7 @@ static void row_step(const FfFitDev *d, int64_t k0, int32_t nb, int32_t t, const
 }
 
 /* ff_fit_trace_param of the encoder weight, dv_in = kick xi. */
-static void row_encoder_trace(const FfFitDev *d, int64_t k0, int32_t nb, int32_t t, const float *restrict spk,
+FF_SIMD_CLONES static void row_encoder_trace(const FfFitDev *d, int64_t k0, int32_t nb, int32_t t, const float *restrict spk,
                               const float *restrict sgs, const int32_t *restrict helds, const float *restrict xis) {
   const FfFitNeuron p = d->nrn;
   const float kappa = t >= d->warmup ? 1.0f : 0.0f;
@@ -185,7 +194,7 @@ static void row_encoder_trace(const FfFitDev *d, int64_t k0, int32_t nb, int32_t
 }
 
 /* ff_fit_trace_es, the postsynaptic factor. */
-static void row_es_trace(const FfFitDev *d, int64_t k0, int32_t nb, int32_t t, const float *restrict spk,
+FF_SIMD_CLONES static void row_es_trace(const FfFitDev *d, int64_t k0, int32_t nb, int32_t t, const float *restrict spk,
                          const float *restrict sgs, const int32_t *restrict helds) {
   const FfFitNeuron p = d->nrn;
   const float kappa = t >= d->warmup ? 1.0f : 0.0f, a = d->a, one_minus_a = 1.0f - d->a;

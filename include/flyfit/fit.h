@@ -19,7 +19,8 @@
  * postsynaptic factor of the connections' rule, ubar and xbar low-passed (decay a) u and delayed own
  * spikes: memory O(B (n_local + r)); the sum over i is exact across ranks.
  *
- * Layouts: per neuron-trial arrays are [n_local x B], trial fastest; encoder rows [n_local x P];
+ * Layouts: per neuron-trial arrays are [n_local x B], trial fastest (but the synaptic accumulators,
+ * [B x n_local], trial-major, include/flyfit/fit_dev.h); encoder rows [n_local x P];
  * low-rank rows [n_local x r]; connection arrays follow the rank's slab (net.h). Parameters and
  * traces are float. */
 #ifndef FLYFIT_FIT_H

@@ -63,7 +63,8 @@ typedef struct {
   float *v, *g, *w;
   uint8_t *hold;
   int32_t *count, *next_bg;
-  int64_t *acc;
+  int64_t *acc;             /* [B x n], trial-major: a step's arrivals come by trial, so a trial's
+                               accumulators (n x 8 B) stay in cache while its arrivals add to them */
   float *ev, *eg, *ec;      /* encoder trace (NULL: not kept) */
   float *fv, *fg, *fc;      /* ES postsynaptic factor (NULL: not kept) */
   float *st_s, *st_sg;      /* this step's spike and surrogate, for D-RTRL (NULL: not kept) */
@@ -95,7 +96,7 @@ FF_HD static inline int64_t ff_fitd_lowrank_input(const FfFitDev *d, int32_t j, 
 /* deliver: connection e of an arrival of trial b (xmark: its stand-in sidx arrived, for D-RTRL). */
 FF_HD static inline void ff_fitd_deliver(const FfFitDev *d, int32_t sidx, int32_t b) {
   for (int64_t e = d->pre_indptr[sidx]; e < d->pre_indptr[sidx + 1]; ++e)
-    ff_fitd_add_i64(&d->acc[(int64_t)d->target[e] * d->B + b], d->wq[e]);
+    ff_fitd_add_i64(&d->acc[(int64_t)b * d->n + d->target[e]], d->wq[e]);
   if (d->xmark) d->xmark[(int64_t)sidx * d->B + b] = 1;
 }
 
@@ -104,10 +105,10 @@ FF_HD static inline void ff_fitd_deliver(const FfFitDev *d, int32_t sidx, int32_
 FF_HD FF_FIT_INLINE static inline void ff_fitd_update(const FfFitDev *d, int32_t j, int32_t b, int32_t t) {
   const int64_t k = (int64_t)j * d->B + b;
   const float kappa = t >= d->warmup ? 1.0f : 0.0f;
-  int64_t q = d->acc[k];
+  int64_t q = d->acc[(int64_t)b * d->n + j];
   if (d->lr_on && d->lr_nz[b]) q += ff_fitd_lowrank_input(d, j, b);
   const float in = (float)q * d->fix_scale;
-  d->acc[k] = 0;
+  d->acc[(int64_t)b * d->n + j] = 0;
   float xi = 0.0f;
   if (d->next_bg[k] == t) {
     xi = 1.0f;

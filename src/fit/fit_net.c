@@ -408,7 +408,7 @@ static void start_batch(FfFitNet *f, const double *x, const uint32_t *key) {
         f->count[k] = 0;
         f->next_bg[k] = s->background_hz > 0.0 ? ff_fit_bg_gap(s->seed, gid, key[b], -1, log1mp) - 1 : INT32_MAX;
       }
-      f->acc[k] = 0;
+      f->acc[(int64_t)b * f->n + j] = 0; /* trial-major (fit_dev.h) */
       f->wcount[k] = 0;
       if (f->ev) f->ev[k] = f->eg[k] = f->ec[k] = 0.0f;
       if (f->fv) f->fv[k] = f->fg[k] = f->fc[k] = 0.0f;

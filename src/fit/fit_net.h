@@ -46,7 +46,7 @@ struct FfFitNet {
   float *v, *g, *w;
   uint8_t *hold;
   int32_t *count, *next_bg;
-  int64_t *acc;
+  int64_t *acc;        /* [B x n]: trial-major, unlike the rest (fit_dev.h) */
   float *ev, *eg, *ec; /* encoder-weight trace */
   float *fv, *fg, *fc; /* ES postsynaptic factor */
   float *cv, *cg, *cc; /* D-RTRL per-connection traces [E x B] */

@@ -34,15 +34,14 @@ static void deliver_spmm(FfFitNet *f, int64_t a0, int64_t a1) {
     FF_FIT_CELLS(f, j, b, f->n, Bc, {
       double sum = 0.0;
       for (int64_t q = t_indptr[j]; q < t_indptr[j + 1]; ++q) sum += (double)t_w[q] * (double)x[(int64_t)t_pre[q] * B + b];
-      acc[(int64_t)j * B + b] += (int64_t)sum;
+      acc[(int64_t)b * f->n + j] += (int64_t)sum;
     });
   } else {
     FF_FIT_FOR(f, j, f->n, {
-      int64_t *row = acc + j * B;
       for (int64_t q = t_indptr[j]; q < t_indptr[j + 1]; ++q) {
         const int64_t w = t_w[q];
         const uint8_t *xr = x + (int64_t)t_pre[q] * B;
-        for (int32_t b = 0; b < Bc; ++b) row[b] += xr[b] ? w : 0;
+        for (int32_t b = 0; b < Bc; ++b) acc[(int64_t)b * f->n + j] += xr[b] ? w : 0;
       }
     });
   }
@@ -105,7 +104,8 @@ void ff_fit_deliver(FfFitNet *f, int32_t k) {
         }
         e = l;
       }
-      for (; e < e1 && target[e] < hi; ++e) acc[(int64_t)target[e] * B + b] += wq[e];
+      int64_t *row = acc + (int64_t)b * n; /* trial b's accumulators: the step's arrivals come by trial */
+      for (; e < e1 && target[e] < hi; ++e) row[target[e]] += wq[e];
       if (xmark && me == 0) xmark[(int64_t)s * B + b] = 1;
     }
   }
@@ -216,18 +216,28 @@ FF_SIMD_CLONES static void row_es_trace(const FfFitDev *d, int64_t k0, int32_t n
   }
 }
 
-static void update_row(const FfFitDev *d, int32_t j, int32_t b0, int32_t nb, int32_t t) {
+/* The input of neurons [j0, j0 + nj) (nj <= JBLK) in trials [b0, b0 + nb), as floats, and their
+ * accumulators cleared: the accumulators are trial-major, so a block of JBLK neurons reads whole cache
+ * lines, one per trial. */
+enum { JBLK = 8 };
+static void block_input(const FfFitDev *d, int32_t j0, int32_t nj, int32_t b0, int32_t nb, float in[JBLK][ROW]) {
+  for (int32_t b = 0; b < nb; ++b) {
+    int64_t *acc = d->acc + (int64_t)(b0 + b) * d->n + j0;
+    __builtin_prefetch(acc + 4 * JBLK, 1); /* one stream per trial: too many for the hardware to follow */
+    for (int32_t q = 0; q < nj; ++q) {
+      int64_t x = acc[q];
+      if (d->lr_on && d->lr_nz[b0 + b]) x += ff_fitd_lowrank_input(d, j0 + q, b0 + b);
+      in[q][b] = (float)x * d->fix_scale;
+      acc[q] = 0;
+    }
+  }
+}
+
+static void update_row(const FfFitDev *d, int32_t j, int32_t b0, int32_t nb, int32_t t, const float *in) {
   const int64_t k0 = (int64_t)j * d->B + b0;
-  float in[ROW], spk[ROW], sgs[ROW], xis[ROW];
+  float spk[ROW], sgs[ROW], xis[ROW];
   int32_t helds[ROW];
   uint8_t events[ROW] __attribute__((aligned(8))); /* a background spike or a spike: the last pass's work */
-  int64_t *restrict acc = d->acc + k0;
-  for (int32_t b = 0; b < nb; ++b) {
-    int64_t q = acc[b];
-    if (d->lr_on && d->lr_nz[b0 + b]) q += ff_fitd_lowrank_input(d, j, b0 + b);
-    in[b] = (float)q * d->fix_scale;
-    acc[b] = 0;
-  }
   row_step(d, k0, nb, t, in, spk, sgs, helds, xis, events);
   if (d->ev) row_encoder_trace(d, k0, nb, t, spk, sgs, helds, xis);
   if (d->fv) row_es_trace(d, k0, nb, t, spk, sgs, helds);
@@ -263,12 +273,20 @@ void ff_fit_update(FfFitNet *f, int32_t t) {
     /* each thread its own copy of the view: the compiler then knows that no store into the state
      * changes a field of it, and keeps them in registers */
     const FfFitDev d = v;
+    float in[JBLK][ROW];
 #pragma omp for schedule(static)
-    for (int32_t j = 0; j < n; ++j) {
-      if (d.st_s) /* D-RTRL (small networks): the per-cell body, which keeps the step for the pathways */
-        for (int32_t b = 0; b < Bc; ++b) ff_fitd_update(&d, j, b, t);
-      else
-        for (int32_t b0 = 0; b0 < Bc; b0 += ROW) update_row(&d, j, b0, Bc - b0 < ROW ? Bc - b0 : ROW, t);
+    for (int32_t j0 = 0; j0 < n; j0 += JBLK) {
+      const int32_t nj = n - j0 < JBLK ? n - j0 : JBLK;
+      if (d.st_s) { /* D-RTRL (small networks): the per-cell body, which keeps the step for the pathways */
+        for (int32_t j = j0; j < j0 + nj; ++j)
+          for (int32_t b = 0; b < Bc; ++b) ff_fitd_update(&d, j, b, t);
+        continue;
+      }
+      for (int32_t b0 = 0; b0 < Bc; b0 += ROW) {
+        const int32_t nb = Bc - b0 < ROW ? Bc - b0 : ROW;
+        block_input(&d, j0, nj, b0, nb, in);
+        for (int32_t q = 0; q < nj; ++q) update_row(&d, j0 + q, b0, nb, t, in[q]);
+      }
     }
   }
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Round 1's device kernels without a GPU: backend = emulate runs the kernels of
 # include/flyfit/fit_dev.h serially in scrambled orders, collects spikes in per-cell slots, and with
-# transport = nccl places the gathered words as a device does. Weights, Adam state, the history's
-# losses and gradient norms (every column but the wall-clock ones), the losses and rates of
-# results.h5 and the summary line must equal the CPU backend's bit for bit:
+# transport = nccl places the gathered words as a device does. The checkpoint's weights, Adam state and
+# every attribute (Adam's t, epochs, checksum, configuration fingerprint), the history's losses and
+# gradient norms (every column but the wall-clock ones), the losses and rates of results.h5 and the
+# summary line must equal the CPU backend's bit for bit:
 # - ES-D-RTRL with encoder, connections and the low-rank term, 1, 2 and 3 ranks, both transports;
 # - D-RTRL (per-connection traces) on 2 ranks;
 # - mode = all (the prediction's network runs the same kernels) on 2 ranks: forecasts and the raster too;
@@ -31,7 +32,7 @@ import sys, h5py, numpy as np
 d = sys.argv[1]
 c = h5py.File(f"{d}/checkpoint-epoch-2.h5", "r")
 r = h5py.File(f"{d}/results.h5", "r")
-out = []
+out = [(f"@{k}", np.asarray(v)) for k, v in sorted(c.attrs.items())]  # Adam's t, epochs, checksum, fingerprint
 for g in ("/params", "/adam"):
     c[g].visititems(lambda n, o: out.append((f"{g}/{n}", o[()])) if isinstance(o, h5py.Dataset) else None)
 h = c["/history"][()]
@@ -55,7 +56,7 @@ for K in 1 2 3; do
 done
 dump "$TMP/cpu2" > "$TMP/cpu2.dump"
 check "the comparison sees the weights, Adam state, history and losses" \
-  bash -c "grep -q '^/params/encoder_w ' '$TMP/cpu2.dump' && grep -q '^/params/lowrank_b ' '$TMP/cpu2.dump' &&
+  bash -c "grep -q '^/params/encoder_w ' '$TMP/cpu2.dump' && grep -q '^@checksum ' '$TMP/cpu2.dump' && grep -q '^/params/lowrank_b ' '$TMP/cpu2.dump' &&
            grep -q '^/adam/connection_v ' '$TMP/cpu2.dump' && grep -q '^/history ' '$TMP/cpu2.dump' &&
            grep -q '^val_loss ' '$TMP/cpu2.dump' && grep -q '^grad_norm ' '$TMP/cpu2.dump'"
 # delivery as sparse x dense (cuSPARSE's form; the emulation sums in double as it would) = per spike

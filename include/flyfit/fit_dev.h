@@ -81,6 +81,9 @@ typedef struct {
   const uint8_t *lr_nz;     /* [B] */
 } FfFitDev;
 
+/* w mV in the fixed point of synaptic input, 2^-FF_FIT_FIX mV. */
+FF_HD static inline int64_t ff_fitd_to_fixed(double w) { return (int64_t)llrint(w * (double)(1ull << FF_FIT_FIX)); }
+
 /* Neuron j's low-rank input in sample b, sum_k A_jk u_k, in fixed point (bounded: A is finite, u by
  * the bound on B; the clamp keeps a diverging run defined until Adam names it). */
 FF_HD static inline int64_t ff_fitd_lowrank_input(const FfFitDev *d, int32_t j, int32_t b) {
@@ -90,7 +93,7 @@ FF_HD static inline int64_t ff_fitd_lowrank_input(const FfFitDev *d, int32_t j, 
   for (int32_t r = 0; r < d->R; ++r) x += (double)a[r] * u[r];
   if (!(x > -1e6)) x = -1e6;
   if (x > 1e6) x = 1e6;
-  return (int64_t)llrint(x * (double)(1ull << FF_FIT_FIX));
+  return ff_fitd_to_fixed(x);
 }
 
 /* deliver: connection e of an arrival of trial b (xmark: its stand-in sidx arrived, for D-RTRL). */

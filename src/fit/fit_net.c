@@ -61,10 +61,6 @@ void ff_fit_init_state(uint64_t seed, int64_t gid, uint32_t key, double v_sd, do
   *g = (float)(g_max * ff_u01(r[2]));
 }
 
-static int64_t to_fixed(double w) { return (int64_t)llrint(w * (double)(1ull << FF_FIT_FIX)); }
-
-/* A lazily decayed ES presynaptic trace (kept as value and step of its last arrival): a spike arrives
- * at step t, eps = a^(t - last) eps + 1. */
 FfFitDev ff_fit_dev_view(const FfFitNet *f) {
   const FfFitSetup *s = &f->s;
   return (FfFitDev){.nrn = f->nrn, .n = f->n, .B = f->B, .Bc = f->Bcur, .P = f->P, .R = f->R, .D = f->D,
@@ -94,13 +90,13 @@ int ff_fit_sync_weights(FfFitNet *f) {
     if (!(fabsf(f->lr_b[q]) < LOWRANK_B_MAX))
       return FF_ERROR(FF_ERR_INPUT, "low-rank B of neuron %lld, component %d is %g, outside +-%g ([fit] lr too large?)",
                       (long long)f->net->gid[q / f->R], (int)(q % f->R), f->lr_b[q], LOWRANK_B_MAX);
-    f->lr_bq[q] = to_fixed(f->lr_b[q]);
+    f->lr_bq[q] = ff_fitd_to_fixed(f->lr_b[q]);
   }
   if (f->conn_w == NULL) return FF_OK;
   for (int64_t e = 0; e < f->E; ++e) {
     if (!(fabsf(f->conn_w[e]) < 1e6f))
       return FF_ERROR(FF_ERR_INPUT, "connection weight %lld is %g mV, outside +-1e6", (long long)e, f->conn_w[e]);
-    f->wq[e] = to_fixed(f->conn_w[e]);
+    f->wq[e] = ff_fitd_to_fixed(f->conn_w[e]);
   }
   if (f->t_w) { /* the transpose's copy, and whether every target's sum stays exact in double (2^53) */
     f->spmm_ok = 1;
@@ -167,7 +163,7 @@ void ff_fit_destroy(FfFitNet **pf) {
                   f->conn_w, f->conn_m, f->conn_v, f->g_conn, f->conn_sign, f->wq, f->v, f->g, f->w, f->hold,
                   f->count, f->next_bg, f->acc, f->ev, f->eg, f->ec, f->fv, f->fg, f->fc, f->cv, f->cg, f->cc,
                   f->st_s, f->st_sg, f->st_held, f->xmark, f->px, f->plast, f->np_row_syn, f->dldc, f->xhat, f->keys,
-                  f->wcount, f->wstep, f->fill, f->t_indptr, f->t_pre, f->t_e, f->t_w, f->xdense, f->apow, f->lr_a, f->lr_b, f->lr_am, f->lr_av, f->lr_bm, f->lr_bv, f->g_lr_a,
+                  f->wcount, f->wstep, f->t_indptr, f->t_pre, f->t_e, f->t_w, f->xdense, f->apow, f->lr_a, f->lr_b, f->lr_am, f->lr_av, f->lr_bm, f->lr_bv, f->g_lr_a,
                   f->g_lr_b, f->lr_bq, f->lr_u, f->lr_ubar, f->lr_xbar, f->lr_xlast, f->lr_v, f->lr_ud, f->lr_nz};
   for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; ++k) free(bufs[k]);
   free(f->win.v);
@@ -299,7 +295,6 @@ static int create_windows(FfFitNet *f) {
   f->slots = (f->D + gap - 1) / gap;
   FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_CELL, f->wcount, (int64_t)f->n * f->B, "spike slots"));
   FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->wstep, (int64_t)f->n * f->B * f->slots, "spike slots"));
-  FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_OTHER, f->fill, (int64_t)f->D * f->B, "arrival slots"));
   return ff_arrivals_create(&f->arr, f->B, f->D, 0, 1);
 }
 
@@ -437,19 +432,14 @@ static void start_batch(FfFitNet *f, const double *x, const uint32_t *key) {
 static int collect_window(FfFitNet *f) {
   if (f->overflow) return FF_ERROR(FF_ERR_INTERNAL, "a neuron spiked more often in a window than its refractory period allows");
   const int64_t cells = (int64_t)f->n * f->B;
-  int64_t n = 0;
-  for (int64_t k = 0; k < cells; ++k) n += f->wcount[k];
+  int st = FF_OK;
   f->win.n = 0;
-  if (n > f->win.cap) {
-    FF_TRY(FF_REALLOC(f->win.v, n, "the window's spikes"));
-    f->win.cap = n;
-  }
   for (int64_t k = 0; k < cells; ++k) {
-    for (int32_t s = 0; s < f->wcount[k]; ++s)
-      f->win.v[f->win.n++] = (Emit){(int32_t)(k / f->B), f->wstep[k * f->slots + s], (int32_t)(k % f->B)};
+    for (int32_t s = 0; s < f->wcount[k] && st == FF_OK; ++s)
+      if (emit_push(&f->win, (int32_t)(k / f->B), f->wstep[k * f->slots + s], (int32_t)(k % f->B)) != FF_OK)
+        st = FF_ERROR(FF_ERR_NOMEM, "out of memory collecting the window's spikes");
     f->wcount[k] = 0;
   }
-  int st = FF_OK;
   for (int64_t i = 0; f->record && i < f->win.n; ++i) {
     const Emit *e = &f->win.v[i];
     if (e->b == 0 && st == FF_OK && emit_push(&f->rec, e->j, e->t, 0) != FF_OK)
@@ -485,46 +475,6 @@ static void lowrank_partial(FfFitNet *f, int32_t t0) {
   });
 }
 
-/* transport = nccl: the gathered words into the arrival slots as a device places them (look up
- * each word's stand-in and count its slot; scan; place), in an order within a slot that differs
- * from the host's counting sort. */
-static int place_arrivals(FfFitNet *f, const uint64_t *words, int64_t n) {
-  FfArrivals *A = &f->arr;
-  const FfNet *net = f->net;
-  const int32_t B = f->B;
-  const int64_t slots = (int64_t)f->D * B;
-  if (n > A->look_cap) {
-    FF_TRY(FF_REALLOC(A->look, n, "arriving spikes"));
-    A->look_cap = n;
-  }
-  memset(A->off, 0, (size_t)(slots + 1) * sizeof *A->off);
-  memset(f->fill, 0, (size_t)slots * sizeof *f->fill);
-  int32_t *look = A->look;
-  int64_t *off = A->off;
-  FF_FIT_FOR(f, q, n, {
-    look[q] = ff_net_standin(net, ff_spike_gid(words[q]));
-    if (look[q] >= 0) ff_fitd_add_i64(&off[(int64_t)ff_spike_step(words[q]) * B + ff_spike_batch(words[q]) + 1], 1);
-  });
-  for (int64_t s = 0; s < slots; ++s) off[s + 1] += off[s];
-  if (off[slots] > A->cap) {
-    FF_TRY(FF_REALLOC(A->pre, off[slots], "arriving spikes"));
-    FF_TRY(FF_REALLOC(A->trial, off[slots], "arriving spikes"));
-    A->cap = off[slots];
-  }
-  int32_t *pre = A->pre, *trial = A->trial;
-  int64_t *fill = f->fill;
-  FF_FIT_FOR(f, q, n, {
-    if (look[q] >= 0) {
-      const int64_t slot = (int64_t)ff_spike_step(words[q]) * B + ff_spike_batch(words[q]);
-      const int64_t at = off[slot] + __atomic_fetch_add(&fill[slot], 1, __ATOMIC_RELAXED);
-      pre[at] = look[q];
-      trial[at] = ff_spike_batch(words[q]);
-    }
-  });
-  A->n = off[slots];
-  return FF_OK;
-}
-
 /* Collective: all ranks of f->s.comm must call it. After window [t0, t0 + D): pack its spikes,
  * exchange them, and sort the arrivals of the next window by (step, trial); presynaptic ES traces
  * take their arrivals in time order. status != FF_OK tells the other ranks to stop. */
@@ -550,7 +500,7 @@ static int exchange_window(FfFitNet *f, int32_t t0, int status) {
   if (f->lr_a)
     FF_TRY(FF_MPI(MPI_Allreduce(MPI_IN_PLACE, f->lr_u, (int)((int64_t)D * B * f->R), MPI_INT64_T, MPI_SUM, f->s.comm)));
   f->stats.exchange_s += ff_wall_seconds() - t_x;
-  if (f->nccl) FF_TRY(place_arrivals(f, recv, got));
+  if (f->nccl) FF_TRY(ff_arrivals_place(&f->arr, net, recv, got)); /* as a device places them */
   else FF_TRY(ff_arrivals_sort(&f->arr, net, recv, got));
   if (f->px) { /* arrivals at step t0 + D + k: eps = a^(t - last) eps + 1, one per (stand-in, trial) and step */
     float *px = f->px;

@@ -65,7 +65,6 @@ struct FfFitNet {
   int32_t slots;       /* spike slots per cell and window: ceil(D / refractory steps) */
   int32_t *wcount, *wstep; /* [n x B], [n x B x slots]: the window's spikes of each cell */
   int32_t overflow;
-  int64_t *fill;       /* [D x B] the device placement's slot fill */
   /* sparse x dense delivery: the connections by target (CSR) and the step's arrival matrix */
   int64_t *t_indptr;   /* [n + 1] */
   int32_t *t_pre;      /* [E] stand-in of each connection, in target order */

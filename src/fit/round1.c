@@ -397,6 +397,27 @@ static int make_network(Trainer *t, int32_t *steps, int32_t *warmup) {
   return FF_OK;
 }
 
+/* The log's line of round 1's arrays on rank 0, from the allocation table, by what they grow with. */
+static void log_arrays(const FfFitNet *f) {
+  static const char *UNITS[FF_FIT_MEM_KINDS] = {"neuron-samples", "neurons", "connections", "stand-ins",
+                                                "stand-in-samples", "connection-samples", "sample steps", ""};
+  FfFitMemory mem;
+  ff_fit_memory(f, &mem);
+  char text[512];
+  size_t len = 0;
+  double total = 0.0;
+  for (int k = 0; k < FF_FIT_MEM_KINDS; ++k) {
+    total += mem.bytes[k];
+    if (mem.bytes[k] <= 0.0 || len >= sizeof text) continue;
+    if (k == FF_FIT_MEM_OTHER)
+      len += (size_t)snprintf(text + len, sizeof text - len, " + %.3g MB other", mem.bytes[k] / 1e6);
+    else
+      len += (size_t)snprintf(text + len, sizeof text - len, "%s%.4g B x %.4g %s", len ? " + " : "",
+                              mem.bytes[k] / mem.units[k], mem.units[k], UNITS[k]);
+  }
+  ff_log("round 1 arrays on rank 0 (its allocation table; a device holds the same): %.4g MB = %s", total / 1e6, text);
+}
+
 /* Collective. */
 static int setup(Trainer *t) {
   const FfRound1Setup *S = t->S;
@@ -427,23 +448,7 @@ static int setup(Trainer *t) {
          (t->trainable & FF_TRAIN_CONNECTIONS) && cfg->keep_sign ? " (signs kept)" : "",
          cfg->etrace_decay > 0 ? "ES-D-RTRL" : "D-RTRL", cfg->loss == FF_LOSS_MAE ? "mae" : cfg->loss == FF_LOSS_HUBER ? "huber" : "mse",
          cfg->lr);
-  FfFitMemory mem;
-  ff_fit_memory(t->f, &mem);
-  static const char *UNITS[FF_FIT_MEM_KINDS] = {"neuron-samples", "neurons", "connections", "stand-ins",
-                                                "stand-in-samples", "connection-samples", "sample steps", ""};
-  char text[512];
-  size_t len = 0;
-  double total = 0.0;
-  for (int k = 0; k < FF_FIT_MEM_KINDS; ++k) {
-    total += mem.bytes[k];
-    if (mem.bytes[k] <= 0.0 || len >= sizeof text) continue;
-    if (k == FF_FIT_MEM_OTHER)
-      len += (size_t)snprintf(text + len, sizeof text - len, " + %.3g MB other", mem.bytes[k] / 1e6);
-    else
-      len += (size_t)snprintf(text + len, sizeof text - len, "%s%.4g B x %.4g %s", len ? " + " : "",
-                              mem.bytes[k] / mem.units[k], mem.units[k], UNITS[k]);
-  }
-  ff_log("round 1 arrays on rank 0 (its allocation table; a device holds the same): %.4g MB = %s", total / 1e6, text);
+  log_arrays(t->f);
   if (cfg->delivery == FF_DELIVERY_AUTO)
     ff_log("round 1 delivery: per spike, or sparse x dense for a step whose arrivals fill at least %g of the "
            "(stand-in, sample) pairs ([fit] spmm_density)", cfg->spmm_density);

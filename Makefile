@@ -18,7 +18,7 @@
 #                     FUZZ_SECONDS=120 each (FUZZ_TARGETS to pick some); new crashes go to
 #                     build/fuzz/crashes/<target>/ (tests/fuzz/README.md)
 #
-# Switches:  CUDA=auto|0|1   compile the CUDA sources in src/sim/cuda with nvcc (auto: when nvcc exists)
+# Switches:  CUDA=auto|0|1   compile the CUDA sources (src/*/cuda) with nvcc (auto: when nvcc exists)
 #            NCCL=auto|0|1   link NCCL (auto: when nccl.h is found next to CUDA)
 #            OPT=-O2         optimisation flags
 #            CUDA_ARCH="80 90"  the GPU architectures nvcc compiles for (sm_80 = A100, sm_90 = H100)
@@ -105,7 +105,7 @@ ifeq ($(CUDA_ON),1)
              $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
              -Xcompiler -Wall,-Wextra,-Werror
   FF_CFLAGS += -DFF_HAVE_CUDA
-  FF_LDLIBS += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lstdc++
+  FF_LDLIBS += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lcusparse -lstdc++
   ifeq ($(NCCL_ON),1)
     FF_CFLAGS += -DFF_HAVE_NCCL
     NVFLAGS   += -DFF_HAVE_NCCL
@@ -130,7 +130,7 @@ ALL_LDLIBS  = $(FF_LDLIBS) $(LDLIBS)
 # the library: every stage of the pipeline under src/ (core, io, data, partition, sim, fit); the
 # programs' main()s under apps/, one file each
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
-CU_SRC   := $(if $(filter 1,$(CUDA_ON)),$(sort $(wildcard src/sim/cuda/*.cu)))
+CU_SRC   := $(if $(filter 1,$(CUDA_ON)),$(sort $(wildcard src/*/cuda/*.cu)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o) $(CU_SRC:%.cu=$(B)/%.o)
 LIB      := $(B)/libflyfit.a
 

@@ -14,7 +14,8 @@
 #              bytes of state touched per step on the full-size brain at batch 128, against the
 #              machine's memory bandwidth
 #   gpu        (make bench-gpu; not in the default set) the CUDA backend against the CPU backend at
-#              batch 1, 32 and 128, MPI and NCCL transport, identical spike counts; skipped without a GPU
+#              batch 1, 32 and 128, MPI and NCCL transport, identical spike counts; a round-1 step at batch
+#              128 on the CPU cores and on the GPU, with round 1's device memory; skipped without a GPU
 # usage: bench/run.sh [SECTION ...]   (default: all; model needs scaleout's runs)
 # Figures go to stdout and to build/bench/*.csv; the machine is named in every CSV row.
 set -euo pipefail
@@ -331,6 +332,22 @@ gpu)
   cpu=$(awk -F, '$1 == "gpu-cpu-b32" { print $7 }' $B/results.csv | tail -1)
   gpu=$(awk -F, '$1 == "gpu-cuda-b32" { print $7 }' $B/results.csv | tail -1)
   echo "bench-gpu: batch 32: the GPU is $(awk -v a="$cpu" -v b="$gpu" 'BEGIN { printf "%.1f", a / b }')x the CPU backend on $cores cores"
+  # round 1 on the full-size brain at batch 128 (encoder, ES-D-RTRL): a step on the CPU cores and on the
+  # GPU, and the arrays round 1 holds (the allocation table: on the GPU, its device memory)
+  F=$B/fit
+  mkdir -p $F
+  [ -f $F/full-act.h5 ] || bin/flyfit-synth --seed 1 -o $F/full.h5 --activity $F/full-act.h5 --activity-model brainscale \
+    --frames 200 --sample-ms 2 --threads "$cores" > $F/full-synth.log 2>&1
+  for be in cpu cuda; do
+    out=$F/gpu-round1-$be
+    bin/flyfit /dev/null --set data.connectome=$F/full.h5 --set data.activity=$F/full-act.h5 --set run.mode=fit \
+      --set run.preset=brainscale --set run.backend=$be --set run.threads=0 --set run.progress_s=0 \
+      --set preprocess.trim_frames=0 --set fit.batch=128 --set fit.sample_ms=4 --set fit.epochs_round1=1 \
+      --set fit.trainable=encoder --set fit.validation=0 --set output.dir=$out > $out.log 2>&1 \
+      || { echo "bench-gpu: round 1 on $be failed, see $out.log"; exit 1; }
+    echo "bench-gpu: round 1, full-size brain, batch 128, $be: $(grep 'rank 0 stepper' $out.log | sed 's/.*stepper: //')"
+    echo "bench-gpu:   $(grep 'round 1 arrays on rank 0' $out.log | sed 's/.*round 1 arrays/round 1 arrays/')"
+  done
   ;;
 *) echo "bench: unknown section '$section' (sim, import, partition, scaleout, model, fit, gpu)"; exit 1 ;;
 esac; done

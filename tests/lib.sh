@@ -104,6 +104,40 @@ fit_fixture() {
   } > "$ini"
 }
 
+fit_conn() { if [ "$1" = 1 ]; then echo "$TMP/brain.h5"; else echo "$TMP/brain-k$1.h5"; fi; }
+# fit_run NAME NP BACKEND TRANSPORT [--set ...]: $TMP/fit.ini (fit_fixture) on NP ranks ($TMP/brain-kNP.h5 for NP > 1)
+# into $TMP/NAME; its summary line without samples_per_s in $TMP/NAME.summary
+fit_run() {
+  local name=$1 np=$2 be=$3 tr=$4; shift 4
+  mpi "$np" "$BIN/flyfit" "$TMP/fit.ini" --set data.connectome="$(fit_conn "$np")" --set output.dir="$TMP/$name" \
+    --set run.backend="$be" --set run.transport="$tr" "$@" > "$TMP/$name.stdout" 2> "$TMP/$name.log" \
+    || { fail "$name: flyfit exited with $?"; tail -3 "$TMP/$name.log" | sed 's/^/#   /'; return 1; }
+  grep -E '^[a-z0-9]+ done:' "$TMP/$name.stdout" | sed -E 's/ samples_per_s=[^ ]*//' > "$TMP/$name.summary"
+}
+# fit_round1_dump DIR: everything of a 2-epoch round 1 that must not depend on the backend or the rank
+# count (history columns 7 and 9 are wall clock)
+fit_round1_dump() { # run-dir
+  /usr/bin/python3 - "$1" <<'PY'
+import sys, h5py, numpy as np
+d = sys.argv[1]
+c = h5py.File(f"{d}/checkpoint-epoch-2.h5", "r")
+r = h5py.File(f"{d}/results.h5", "r")
+out = [(f"@{k}", np.asarray(v)) for k, v in sorted(c.attrs.items())]  # Adam's t, epochs, checksum, fingerprint
+for g in ("/params", "/adam"):
+    c[g].visititems(lambda n, o: out.append((f"{g}/{n}", o[()])) if isinstance(o, h5py.Dataset) else None)
+h = c["/history"][()]
+out.append(("/history", h[:, [q for q in range(h.shape[1]) if q not in (7, 9)]]))
+r["/fit/round1"].visititems(lambda n, o: out.append((n, o[()])) if isinstance(o, h5py.Dataset) and n not in ("seconds", "samples_per_s") else None)
+for n in ("/round1/sim_rates", "/round1/test_pred"):
+    out.append((n, r[n][()]))
+for n, a in out:
+    print(n, np.asarray(a).dtype, np.asarray(a).shape, np.asarray(a).tobytes().hex())
+PY
+}
+fit_round1_same() { # a b: bit-identical round 1
+  cmp -s "$TMP/$1.summary" "$TMP/$2.summary" && cmp -s <(fit_round1_dump "$TMP/$1") <(fit_round1_dump "$TMP/$2")
+}
+
 # backend_vs_cpu LABEL BACKEND MIN_SPIKES "NP TRANSPORT [--set k=v ...]"...: for both presets and
 # batch 1 and 3, the CPU backend on 1 rank ($TMP/PRESET-bB-cpu; with at least MIN_SPIKES spikes) and
 # BACKEND in each case ($TMP/PRESET-bB-BACKEND-npNP-TRANSPORT) on $TMP/run.ini; every case's

@@ -63,6 +63,8 @@ typedef struct {
   int threads;
   int exchange;             /* FfExchangeMode */
   int emulate;              /* backend = emulate: the kernels (fit_dev.h) serially, in a scrambled order */
+  int cuda;                 /* backend = cuda: the kernels on GPU `device` (src/fit/cuda/fit_cuda.cu) */
+  int device;
   int delivery;             /* FfDelivery (config.h): per spike, sparse x dense, or chosen per step */
   double spmm_density;      /* auto: sparse x dense at or above this share of arrivals */
   int nccl;                 /* transport = nccl: spikes gathered from every rank and placed as a device
@@ -132,9 +134,12 @@ int ff_fit_lowrank_spectrum(FfFitNet *f, double *sv);
 
 /* The random numbers of the model, exposed so that tests can rebuild a forward pass on their own:
  * the steps from a background spike at `step` (-1: the start) to the next one, a geometric gap of
- * the Bernoulli(p) process per step (log1mp = log(1 - p)); and the initial state of a neuron in a
- * sample, v ~ N(0, v_sd), g ~ U(0, g_max). Keyed by (seed, neuron, sample key, step). */
-int32_t ff_fit_bg_gap(uint64_t seed, int64_t gid, uint32_t key, int32_t step, double log1mp);
+ * the Bernoulli(p) process per step, from the table pw[k - 1] = (1 - p)^k, k = 1 .. K, that
+ * ff_fit_bg_powers makes (repeated products: the same bits with any libm; a gap past the table is
+ * K + 1, so K must reach past the last step); and the initial state of a neuron in a sample,
+ * v ~ N(0, v_sd), g ~ U(0, g_max). Keyed by (seed, neuron, sample key, step). */
+void ff_fit_bg_powers(double p, int32_t K, double *pw);
+int32_t ff_fit_bg_gap(uint64_t seed, int64_t gid, uint32_t key, int32_t step, const double *pw, int32_t K);
 void ff_fit_init_state(uint64_t seed, int64_t gid, uint32_t key, double v_sd, double g_max, float *v, float *g);
 
 /* Timings and counts of this rank since creation. Bytes are counted as STREAM counts them: every
@@ -166,5 +171,7 @@ typedef struct {
   double bytes[FF_FIT_MEM_KINDS], units[FF_FIT_MEM_KINDS];
 } FfFitMemory;
 void ff_fit_memory(const FfFitNet *f, FfFitMemory *m);
+/* The GPU of backend = cuda, in words ("GPU 0 NVIDIA H100 ..."); NULL on CPU cores. */
+const char *ff_fit_device(const FfFitNet *f);
 
 #endif

@@ -29,6 +29,7 @@ typedef struct {
   const FfNet *net;
   int threads;
   MPI_Comm comm;
+  int device; /* backend = cuda: this rank's GPU (ff_dev_select) */
   int train; /* 1: train and write results.h5 (mode fit); 2: train, results written later (mode all);
               * 0: only load the data and build the network (round 2, predict): no resume, no scoring */
 } FfRound1Setup;

@@ -45,7 +45,7 @@ static const Key KEYS[] = {
     {"run", "threads", T_INT, "0", 0, 4096, NULL, "", "OpenMP threads per rank; 0 = the cores this rank may use, split evenly among the ranks of its node that share them", OFF(threads)},
     {"run", "partition", T_ENUM, "file", 0, 0, "file|auto", "", "file: use /partition/k{ranks} made by flyfit-partition (one rank needs none); auto: make it with METIS on rank 0 if missing and keep it in the file", OFF(partition)},
     {"run", "exchange", T_ENUM, "auto", 0, 0, "allgather|targeted|auto", "", "spikes to every rank, only to the ranks that need them, or the cheaper of the two (results are the same)", OFF(exchange)},
-    {"run", "backend", T_ENUM, "cpu", 0, 0, "cpu|cuda|emulate", "", "where neurons are advanced: cpu cores, one CUDA GPU per rank (mode = simulate only so far), or emulate = the device kernels (the simulation's, and round 1's and the prediction's network) run serially on the CPU in scrambled orders (slow; for testing without a GPU)", OFF(backend)},
+    {"run", "backend", T_ENUM, "cpu", 0, 0, "cpu|cuda|emulate", "", "where neurons are advanced: cpu cores, one CUDA GPU per rank (the simulation, round 1 and the prediction's network; round 2's GRU stays on CPU cores), or emulate = the device kernels (the simulation's, and round 1's and the prediction's network) run serially on the CPU in scrambled orders (slow; for testing without a GPU)", OFF(backend)},
     {"run", "transport", T_ENUM, "mpi", 0, 0, "mpi|nccl", "", "how spikes travel between ranks: MPI from host memory, or NCCL between GPUs (backend = cuda; emulate imitates it over MPI)", OFF(transport)},
     {"run", "devices", T_STRING, "", 0, 0, NULL, "list", "GPU ids the ranks of a node use, in node-local rank order (e.g. 0,1,2,3); empty = GPU number = node-local rank", OFF(devices)},
     {"run", "progress_s", T_REAL, "10", 0, 1e6, NULL, "s", "wall seconds between progress lines on rank 0; 0 = none", OFF(progress_s)},
@@ -550,10 +550,6 @@ int ff_config_finish(FfConfig *c) {
   if (c->transport == FF_TRANSPORT_NCCL && c->backend == FF_BACKEND_CPU)
     return FF_ERROR(FF_ERR_INPUT, "%s: [run] transport = nccl moves spikes between GPUs: it needs [run] backend = cuda "
                                   "(or emulate); with backend = cpu use transport = mpi", cfg);
-  if (c->backend == FF_BACKEND_CUDA && c->mode != FF_MODE_SIMULATE)
-    return FF_ERROR(FF_ERR_INPUT, "%s: [run] backend = cuda runs mode = simulate only so far; round 1's kernels "
-                                  "(include/flyfit/fit_dev.h) run on CPU cores or emulated: set [run] backend = cpu "
-                                  "(or emulate, to test them)", cfg);
   for (const char *p = c->devices; *p;) { /* "0,1,2": non-negative integers, commas, blanks */
     char *end;
     while (*p == ' ' || *p == ',') ++p;

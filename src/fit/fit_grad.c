@@ -14,11 +14,12 @@
 /* ES-D-RTRL's normalisation of the postsynaptic factor, 1 - (1 - a)^T. */
 static float es_norm(const FfFitSetup *s) { return (float)(1.0 - pow(1.0 - s->etrace_decay, (double)s->steps)); }
 
-/* The backward pass's view (fit_dev.h) of f's arrays, for dl_drates. */
-static FfFitBack back_view(const FfFitNet *f, const double *dl_drates) {
+/* The backward pass's view (fit_dev.h) of f's arrays, for dl_drates [Bcur x P] (staged for a GPU). */
+static FfFitBack back_view(FfFitNet *f, const double *dl_drates) {
   const FfFitSetup *s = &f->s;
+  dl_drates = ff_fit_stage(f, FF_FIT_STAGE_DL, dl_drates, (int64_t)f->Bcur * f->P * (int64_t)sizeof *dl_drates);
   return (FfFitBack){.dl_drates = dl_drates, .t_count = (double)(s->steps - s->warmup) * s->model->dt_ms * 1e-3,
-                     .np_row = f->net->np_row, .np_id = f->net->np_id, .np_syn = f->net->np_syn, .np_of = s->np_of,
+                     .np_row = f->np_row, .np_id = f->np_id, .np_syn = f->np_syn, .np_of = f->np_of,
                      .np_row_syn = f->np_row_syn, .dldc = f->dldc, .xhat = f->xhat, .g_enc_w = f->g_enc_w,
                      .g_enc_b = f->g_enc_b, .g_conn = f->g_conn, .px = f->px, .es_norm = f->px ? es_norm(s) : 1.0f};
 }
@@ -69,15 +70,17 @@ int ff_fit_backward(FfFitNet *f, const double *dl_drates) {
   const double t0 = ff_wall_seconds();
   const FfFitDev d = ff_fit_dev_view(f);
   const FfFitBack k = back_view(f, dl_drates);
-  FF_FIT_CELLS(f, j, b, f->n, f->B, ff_fitd_dldc(&d, &k, j, b));
-  if (f->ev) FF_FIT_FOR(f, j, f->n, ff_fitd_encoder_grad(&d, &k, (int32_t)j));
-  if (f->px || f->cv) {
-    const int64_t *indptr = f->net->pre_indptr;
-    FF_FIT_FOR(f, sidx, f->n_pre,
-               for (int64_t e = indptr[sidx]; e < indptr[sidx + 1]; ++e) ff_fitd_connection_grad(&d, &k, (int32_t)sidx, e));
+  if (f->cuda) {
+    ff_fit_launch(f, &d, &k, NULL, FF_FITK_DLDC, (int64_t)f->n * f->B);
+    if (f->ev) ff_fit_launch(f, &d, &k, NULL, FF_FITK_ENCODER_GRAD, f->n);
+    if (f->px || f->cv) ff_fit_launch(f, &d, &k, NULL, FF_FITK_CONNECTION_GRAD, f->n_pre);
+  } else {
+    FF_FIT_CELLS(f, j, b, f->n, f->B, ff_fitd_dldc(&d, &k, j, b));
+    if (f->ev) FF_FIT_FOR(f, j, f->n, ff_fitd_encoder_grad(&d, &k, (int32_t)j));
+    if (f->px || f->cv) FF_FIT_FOR(f, sidx, f->n_pre, ff_fitd_connection_grads(&d, &k, (int32_t)sidx));
   }
-  int st = FF_OK;
-  if (f->lr_a) st = lowrank_grads(f);
+  int st = ff_fit_status(f);
+  if (f->lr_a && st == FF_OK) st = lowrank_grads(f);
   f->stats.grad_s += ff_wall_seconds() - t0;
   return st;
 }
@@ -160,7 +163,15 @@ int ff_fit_adam(FfFitNet *f, double lr, double beta1, double beta2, double eps, 
   for (int q = 0; q < ng; ++q) {
     Group *G = &gr[q];
     float *p = G->p, *m = G->m, *v = G->v, *g = G->g;
-    FF_FIT_FOR(f, i, G->n, ff_fitd_adam(&p[i], &m[i], &v[i], g[i], scale, lr, beta1, beta2, eps, c1, c2));
+    if (f->cuda) {
+      const FfFitDev d = ff_fit_dev_view(f);
+      const FfFitArgs a = {.p = p, .m = m, .v = v, .g = g, .scale = scale, .lr = lr, .beta1 = beta1, .beta2 = beta2,
+                           .eps = eps, .c1 = c1, .c2 = c2};
+      ff_fit_launch(f, &d, NULL, &a, FF_FITK_ADAM, G->n);
+      FF_TRY(ff_fit_status(f));
+    } else {
+      FF_FIT_FOR(f, i, G->n, ff_fitd_adam(&p[i], &m[i], &v[i], g[i], scale, lr, beta1, beta2, eps, c1, c2));
+    }
     for (int64_t i = 0; bad < 0 && i < G->n; ++i) /* the first parameter that is not finite, if any */
       if (!isfinite(p[i])) {
         bad = i;

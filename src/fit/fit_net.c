@@ -45,12 +45,13 @@ static int emit_push(EmitVec *e, int32_t j, int32_t t, int32_t b) {
   return FF_OK;
 }
 
-int32_t ff_fit_bg_gap(uint64_t seed, int64_t gid, uint32_t key, int32_t step, double log1mp) {
-  uint32_t r[4];
-  ff_rng4(seed, FF_STREAM_FIT_BG, (uint32_t)gid, (uint32_t)step, key, r);
-  const double u = ff_u01_53(r[0], r[1]);
-  const double k = ceil(log(u) / log1mp);
-  return k >= 1.0 ? (k < 1e9 ? (int32_t)k : 1000000000) : 1;
+void ff_fit_bg_powers(double p, int32_t K, double *pw) {
+  double x = 1.0;
+  for (int32_t k = 0; k < K; ++k) pw[k] = x *= 1.0 - p;
+}
+
+int32_t ff_fit_bg_gap(uint64_t seed, int64_t gid, uint32_t key, int32_t step, const double *pw, int32_t K) {
+  return ff_fitd_bg_gap(seed, gid, key, step, pw, K);
 }
 
 void ff_fit_init_state(uint64_t seed, int64_t gid, uint32_t key, double v_sd, double g_max, float *v, float *g) {
@@ -65,20 +66,26 @@ FfFitDev ff_fit_dev_view(const FfFitNet *f) {
   const FfFitSetup *s = &f->s;
   return (FfFitDev){.nrn = f->nrn, .n = f->n, .B = f->B, .Bc = f->Bcur, .P = f->P, .R = f->R, .D = f->D,
                     .steps = s->steps, .warmup = s->warmup, .seed = s->seed,
-                    .log1mp = log1p(-s->background_hz * s->model->dt_ms * 1e-3),
+                    .bg_pow = f->bg_pow, .bg_k = s->steps + 1,
                     .fix_scale = (float)(1.0 / (double)(1ull << FF_FIT_FIX)), .a = (float)s->etrace_decay,
-                    .gid = f->net->gid, .keys = f->keys, .pre_indptr = f->net->pre_indptr, .target = f->net->target,
+                    .gid = f->gid, .keys = f->keys, .pre_indptr = f->pre_indptr, .target = f->target,
                     .wq = f->wq, .v = f->v, .g = f->g, .w = f->w, .hold = f->hold, .count = f->count,
                     .next_bg = f->next_bg, .acc = f->acc, .ev = f->ev, .eg = f->eg, .ec = f->ec, .fv = f->fv,
                     .fg = f->fg, .fc = f->fc, .st_s = f->st_s, .st_sg = f->st_sg, .st_held = f->st_held,
                     .xmark = f->cv ? f->xmark : NULL, .cv = f->cv, .cg = f->cg, .cc = f->cc, .slots = f->slots,
-                    .wcount = f->wcount, .wstep = f->wstep, .overflow = (int32_t *)&f->overflow, .lr_on = 0,
+                    .wcount = f->wcount, .wstep = f->wstep, .overflow = f->overflow, .lr_on = 0,
                     .lr_a = f->lr_a, .lr_ud = f->lr_ud, .lr_nz = f->lr_nz};
 }
 
 /* Every one of the n traces decayed to step `end`. */
 static void traces_decay_to(FfFitNet *f, float *x, int32_t *last, int64_t n, int32_t end) {
   const double *apow = f->apow;
+  if (f->cuda) {
+    const FfFitDev d = ff_fit_dev_view(f);
+    const FfFitArgs a = {.t = end, .x = x, .last = last, .apow = apow};
+    ff_fit_launch(f, &d, NULL, &a, FF_FITK_DECAY, n);
+    return;
+  }
   FF_FIT_FOR(f, q, n, ff_fitd_decay_to(x, last, q, end, apow));
 }
 
@@ -114,15 +121,61 @@ int ff_fit_sync_weights(FfFitNet *f) {
 
 /* ---- creation ----------------------------------------------------------------------------------- */
 
-/* The allocation table (ff_fit_memory): every array of the network counted by what it grows with. */
-#define TRACKED_MALLOC(f, kind, p, n, what) ((f)->mem.bytes[kind] += (double)(n) * sizeof *(p), FF_MALLOC(p, n, what))
-#define TRACKED_CALLOC(f, kind, p, n, what) ((f)->mem.bytes[kind] += (double)(n) * sizeof *(p), FF_CALLOC(p, n, what))
+/* The allocation table (ff_fit_memory): every array of the network counted by what it grows with;
+ * with backend = cuda, managed memory (zeroed) that the host and the GPU share. */
+static int tracked_alloc(FfFitNet *f, int kind, void **p, int64_t n, size_t size, int zero, const char *what,
+                         const char *file, int line, const char *func) {
+  f->mem.bytes[kind] += (double)n * (double)size;
+  if (f->cuda) return ff_fit_cuda_alloc(p, n * (int64_t)size, what);
+  return ff_alloc_(p, (size_t)n, size, zero, what, file, line, func);
+}
+#define TRACKED_MALLOC(f, kind, p, n, what) \
+  tracked_alloc(f, kind, (void **)&(p), (int64_t)(n), sizeof *(p), 0, what, __FILE__, __LINE__, __func__)
+#define TRACKED_CALLOC(f, kind, p, n, what) \
+  tracked_alloc(f, kind, (void **)&(p), (int64_t)(n), sizeof *(p), 1, what, __FILE__, __LINE__, __func__)
+
+static void tracked_free(const FfFitNet *f, void *p) {
+  if (f->cuda) ff_fit_cuda_free(p);
+  else free(p);
+}
+
+/* backend = cuda: a copy of n elements of the network's array src in managed memory. */
+#define DEVICE_COPY(f, kind, dst, src, n, what)                                                 \
+  do {                                                                                         \
+    void *p_;                                                                                  \
+    FF_TRY(tracked_alloc(f, kind, &p_, (int64_t)(n), sizeof *(src), 0, what, __FILE__, __LINE__, __func__)); \
+    memcpy(p_, (src), (size_t)(n) * sizeof *(src));                                            \
+    (dst) = p_;                                                                                \
+  } while (0)
+
+void ff_fit_launch(FfFitNet *f, const FfFitDev *d, const FfFitBack *k, const FfFitArgs *a, FfFitKernel kind, int64_t n) {
+  if (f->cuda_status == FF_OK && n > 0) f->cuda_status = ff_fit_cuda_launch(d, k, a, (int)kind, n);
+}
+
+const void *ff_fit_stage(FfFitNet *f, int slot, const void *src, int64_t bytes) {
+  if (!f->cuda) return src;
+  if (f->cuda_status != FF_OK) return NULL;
+  if (bytes > f->stage_cap[slot] || f->stage_p[slot] == NULL) {
+    ff_fit_cuda_free(f->stage_p[slot]);
+    f->stage_p[slot] = NULL;
+    f->stage_cap[slot] = 0;
+    const int64_t cap = bytes + bytes / 2 + 4096;
+    f->cuda_status = ff_fit_cuda_alloc(&f->stage_p[slot], cap, "staged host arrays");
+    if (f->cuda_status != FF_OK) return NULL;
+    f->stage_cap[slot] = cap;
+  }
+  if (bytes > 0) memcpy(f->stage_p[slot], src, (size_t)bytes);
+  return f->stage_p[slot];
+}
+
+int ff_fit_status(const FfFitNet *f) { return f->cuda_status; }
 
 void ff_fit_memory(const FfFitNet *f, FfFitMemory *m) {
   *m = f->mem;
-  /* the connections' own arrays (net.h) a device holds too: targets, and a stand-in's first connection */
-  m->bytes[FF_FIT_MEM_CONN] += (double)f->E * sizeof *f->net->target;
-  m->bytes[FF_FIT_MEM_STANDIN] += (double)(f->n_pre + 1) * sizeof *f->net->pre_indptr;
+  if (!f->cuda) { /* the connections' own arrays (net.h) a device holds too (cuda: counted as copied) */
+    m->bytes[FF_FIT_MEM_CONN] += (double)f->E * sizeof *f->net->target;
+    m->bytes[FF_FIT_MEM_STANDIN] += (double)(f->n_pre + 1) * sizeof *f->net->pre_indptr;
+  }
   const double units[FF_FIT_MEM_KINDS] = {(double)f->n * f->B, f->n, (double)f->E, f->n_pre + 1.0,
                                           (double)f->n_pre * f->B, (double)f->E * f->B, f->s.steps + 1.0, 1.0};
   for (int k = 0; k < FF_FIT_MEM_KINDS; ++k) m->units[k] = units[k];
@@ -163,9 +216,14 @@ void ff_fit_destroy(FfFitNet **pf) {
                   f->conn_w, f->conn_m, f->conn_v, f->g_conn, f->conn_sign, f->wq, f->v, f->g, f->w, f->hold,
                   f->count, f->next_bg, f->acc, f->ev, f->eg, f->ec, f->fv, f->fg, f->fc, f->cv, f->cg, f->cc,
                   f->st_s, f->st_sg, f->st_held, f->xmark, f->px, f->plast, f->np_row_syn, f->dldc, f->xhat, f->keys,
-                  f->wcount, f->wstep, f->t_indptr, f->t_pre, f->t_e, f->t_w, f->xdense, f->apow, f->lr_a, f->lr_b, f->lr_am, f->lr_av, f->lr_bm, f->lr_bv, f->g_lr_a,
-                  f->g_lr_b, f->lr_bq, f->lr_u, f->lr_ubar, f->lr_xbar, f->lr_xlast, f->lr_v, f->lr_ud, f->lr_nz};
-  for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; ++k) free(bufs[k]);
+                  f->wcount, f->wstep, f->t_indptr, f->t_pre, f->t_e, f->t_w, f->xdense, f->apow, f->bg_pow, f->lr_a, f->lr_b, f->lr_am, f->lr_av, f->lr_bm, f->lr_bv, f->g_lr_a,
+                  f->g_lr_b, f->lr_bq, f->lr_u, f->lr_ubar, f->lr_xbar, f->lr_xlast, f->lr_v, f->lr_ud, f->lr_nz, f->overflow};
+  for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; ++k) tracked_free(f, bufs[k]);
+  if (f->cuda) { /* the network's arrays copied to managed memory, and the staging buffers */
+    const void *copies[] = {f->gid, f->pre_indptr, f->np_row, f->target, f->np_syn, f->np_of, f->np_id};
+    for (size_t k = 0; k < sizeof copies / sizeof copies[0]; ++k) ff_fit_cuda_free((void *)copies[k]);
+    for (int k = 0; k < FF_FIT_STAGES; ++k) ff_fit_cuda_free(f->stage_p[k]);
+  }
   free(f->win.v);
   free(f->rec.v);
   ff_arrivals_destroy(&f->arr);
@@ -173,6 +231,37 @@ void ff_fit_destroy(FfFitNet **pf) {
   free(f);
   *pf = NULL;
 }
+
+/* Where the kernels run and what they read of the network: with backend = cuda, GPU s->device and
+ * managed copies of the network's arrays; otherwise the network's own. */
+static int create_device(FfFitNet *f) {
+  const FfNet *net = f->net;
+  if (!f->cuda) {
+    f->gid = net->gid;
+    f->pre_indptr = net->pre_indptr;
+    f->target = net->target;
+    f->np_row = net->np_row;
+    f->np_id = net->np_id;
+    f->np_syn = net->np_syn;
+    f->np_of = f->s.np_of;
+  } else { /* a copy failing halfway leaves the rest NULL, which ff_fit_destroy skips */
+    FF_TRY(ff_fit_cuda_init(f->s.device, f->device, sizeof f->device));
+    const int64_t rows = net->np_row[f->n];
+    int32_t ids = 0; /* the connectome's neuropils np_of covers: at least those named here */
+    for (int64_t k = 0; k < rows; ++k)
+      if (net->np_id[k] + 1 > ids) ids = net->np_id[k] + 1;
+    DEVICE_COPY(f, FF_FIT_MEM_NEURON, f->gid, net->gid, f->n, "neuron ids");
+    DEVICE_COPY(f, FF_FIT_MEM_STANDIN, f->pre_indptr, net->pre_indptr, f->n_pre + 1, "connections by stand-in");
+    DEVICE_COPY(f, FF_FIT_MEM_CONN, f->target, net->target, f->E, "connection targets");
+    DEVICE_COPY(f, FF_FIT_MEM_NEURON, f->np_row, net->np_row, f->n + 1, "neuropil rows");
+    DEVICE_COPY(f, FF_FIT_MEM_NEURON, f->np_id, net->np_id, rows, "neuropil rows");
+    DEVICE_COPY(f, FF_FIT_MEM_NEURON, f->np_syn, net->np_syn, rows, "neuropil rows");
+    DEVICE_COPY(f, FF_FIT_MEM_OTHER, f->np_of, f->s.np_of, ids, "fitted neuropils");
+  }
+  return TRACKED_CALLOC(f, FF_FIT_MEM_OTHER, f->overflow, 1, "overflow flag");
+}
+
+const char *ff_fit_device(const FfFitNet *f) { return f->cuda ? f->device : NULL; }
 
 /* The neuron model, and the encoder and connection parameters with their Adam state. */
 static int create_params(FfFitNet *f) {
@@ -239,6 +328,9 @@ static int create_state(FfFitNet *f) {
   FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_CELL, f->acc, nb, "synaptic input"));
   FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_CELL, f->dldc, nb, "count gradients"));
   FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_OTHER, f->xhat, (int64_t)f->B * f->P, "encoder input"));
+  /* a gap past the last step is as good as none: the table reaches one step beyond */
+  FF_TRY(TRACKED_MALLOC(f, FF_FIT_MEM_STEP, f->bg_pow, f->s.steps + 1, "background gaps"));
+  ff_fit_bg_powers(f->s.background_hz * f->s.model->dt_ms * 1e-3, f->s.steps + 1, f->bg_pow);
   return TRACKED_MALLOC(f, FF_FIT_MEM_OTHER, f->keys, f->B, "sample keys");
 }
 
@@ -328,7 +420,7 @@ static int create_readout(FfFitNet *f, int status) {
   const FfFitSetup *s = &f->s;
   const FfNet *net = f->net;
   const int32_t P = f->P;
-  FF_TRY(FF_CALLOC(f->np_row_syn, P > 0 ? P : 1, "neuropil synapses"));
+  FF_TRY(TRACKED_CALLOC(f, FF_FIT_MEM_OTHER, f->np_row_syn, P > 0 ? P : 1, "neuropil synapses"));
   for (int32_t j = 0; j < f->n; ++j)
     for (int64_t k = net->np_row[j]; k < net->np_row[j + 1]; ++k) {
       const int32_t p = s->np_of[net->np_id[k]];
@@ -355,7 +447,9 @@ int ff_fit_create(const FfFitSetup *s, FfFitNet **out) {
   f->n_pre = s->net->n_pre;
   f->emulate = s->emulate;
   f->nccl = s->nccl;
-  int st = create_params(f);
+  f->cuda = s->cuda;
+  int st = create_device(f);
+  FF_CALL(st, create_params(f));
   FF_CALL(st, create_state(f));
   FF_CALL(st, create_traces(f));
   FF_CALL(st, create_windows(f));
@@ -379,7 +473,6 @@ static void start_batch(FfFitNet *f, const double *x, const uint32_t *key) {
   const FfFitSetup *s = &f->s;
   const FfModel *m = s->model;
   const int32_t B = f->B, Bc = f->Bcur, P = f->P;
-  const double log1mp = log1p(-s->background_hz * m->dt_ms * 1e-3);
   for (int32_t b = 0; b < Bc; ++b) f->keys[b] = key[b];
   for (int32_t b = 0; b < Bc; ++b)
     for (int32_t p = 0; p < P; ++p) f->xhat[(int64_t)b * P + p] = x[(int64_t)b * P + p] / s->x_scale;
@@ -401,7 +494,7 @@ static void start_batch(FfFitNet *f, const double *x, const uint32_t *key) {
         ff_fit_init_state(s->seed, gid, s->fixed_init ? 0u : key[b], m->v_init_sd, m->g_init_max, &f->v[k], &f->g[k]);
         f->hold[k] = 0;
         f->count[k] = 0;
-        f->next_bg[k] = s->background_hz > 0.0 ? ff_fit_bg_gap(s->seed, gid, key[b], -1, log1mp) - 1 : INT32_MAX;
+        f->next_bg[k] = s->background_hz > 0.0 ? ff_fit_bg_gap(s->seed, gid, key[b], -1, f->bg_pow, s->steps + 1) - 1 : INT32_MAX;
       }
       f->acc[(int64_t)b * f->n + j] = 0; /* trial-major (fit_dev.h) */
       f->wcount[k] = 0;
@@ -430,7 +523,8 @@ static void start_batch(FfFitNet *f, const double *x, const uint32_t *key) {
  * exclusive scan of the counts on a device), the spikes of sample 0 into the record
  * (ff_fit_record), the spike count. */
 static int collect_window(FfFitNet *f) {
-  if (f->overflow) return FF_ERROR(FF_ERR_INTERNAL, "a neuron spiked more often in a window than its refractory period allows");
+  FF_TRY(ff_fit_status(f));
+  if (*f->overflow) return FF_ERROR(FF_ERR_INTERNAL, "a neuron spiked more often in a window than its refractory period allows");
   const int64_t cells = (int64_t)f->n * f->B;
   int st = FF_OK;
   f->win.n = 0;
@@ -454,25 +548,16 @@ static int collect_window(FfFitNet *f) {
  * ES's trace of each neuron's delayed spikes, xbar = a^(t + D - last) xbar + 1 on arrival (a cell's
  * spikes in time order). */
 static void lowrank_partial(FfFitNet *f, int32_t t0) {
-  const int32_t B = f->B, R = f->R, D = f->D, steps = f->s.steps;
-  memset(f->lr_u, 0, (size_t)D * B * R * sizeof *f->lr_u);
+  memset(f->lr_u, 0, (size_t)f->D * f->B * f->R * sizeof *f->lr_u);
   const Emit *v = f->win.v;
-  int64_t *lr_u = f->lr_u;
-  const int64_t *lr_bq = f->lr_bq;
-  float *xbar = f->lr_xbar;
-  int32_t *xlast = f->lr_xlast;
-  const double *apow = f->apow;
   /* the compacted list holds a cell's spikes together, in time order: a kernel per spike adds u,
    * and the trace takes them in order (first spike of a cell: its run) */
-  FF_FIT_FOR(f, i, f->win.n, {
-    const Emit *e = &v[i];
-    int64_t *u = lr_u + ((int64_t)(e->t - t0) * B + e->b) * R;
-    const int64_t *bq = lr_bq + (int64_t)e->j * R;
-    for (int32_t r = 0; r < R; ++r) ff_fitd_add_i64(&u[r], bq[r]);
-    if (xbar && (i == 0 || v[i - 1].j != e->j || v[i - 1].b != e->b))
-      for (int64_t x = i; x < f->win.n && v[x].j == e->j && v[x].b == e->b && v[x].t + D < steps; ++x)
-        ff_fitd_arrive(&xbar[(int64_t)e->j * B + e->b], &xlast[(int64_t)e->j * B + e->b], v[x].t + D, apow);
-  });
+  const FfFitDev d = ff_fit_dev_view(f);
+  const FfFitArgs a = {.t0 = t0, .win = ff_fit_stage(f, FF_FIT_STAGE_WIN, v, f->win.n * (int64_t)sizeof *v),
+                       .n_win = f->win.n, .lr_u = f->lr_u, .lr_bq = f->lr_bq, .x = f->lr_xbar, .last = f->lr_xlast,
+                       .apow = f->apow};
+  if (f->cuda) ff_fit_launch(f, &d, NULL, &a, FF_FITK_LOWRANK, f->win.n);
+  else FF_FIT_FOR(f, i, f->win.n, ff_fitd_lowrank_spike(&d, &a, i));
 }
 
 /* Collective: all ranks of f->s.comm must call it. After window [t0, t0 + D): pack its spikes,
@@ -502,21 +587,21 @@ static int exchange_window(FfFitNet *f, int32_t t0, int status) {
   f->stats.exchange_s += ff_wall_seconds() - t_x;
   if (f->nccl) FF_TRY(ff_arrivals_place(&f->arr, net, recv, got)); /* as a device places them */
   else FF_TRY(ff_arrivals_sort(&f->arr, net, recv, got));
+  const int64_t n_arr = f->arr.off[(int64_t)D * B]; /* the next window's arrivals, where kernels read them */
+  f->arr_pre = ff_fit_stage(f, FF_FIT_STAGE_PRE, f->arr.pre, n_arr * (int64_t)sizeof *f->arr.pre);
+  f->arr_trial = ff_fit_stage(f, FF_FIT_STAGE_TRIAL, f->arr.trial, n_arr * (int64_t)sizeof *f->arr.trial);
   if (f->px) { /* arrivals at step t0 + D + k: eps = a^(t - last) eps + 1, one per (stand-in, trial) and step */
-    float *px = f->px;
-    int32_t *plast = f->plast;
-    const double *apow = f->apow;
-    const int32_t *pre = f->arr.pre, *trial = f->arr.trial;
+    const FfFitDev d = ff_fit_dev_view(f);
     for (int32_t k = 0; k < D && t0 + D + k < f->s.steps; ++k) {
       const int64_t a0 = f->arr.off[(int64_t)k * B], a1 = f->arr.off[(int64_t)(k + 1) * B];
-      const int32_t t = t0 + D + k;
-      FF_FIT_FOR(f, q, a1 - a0, {
-        const int64_t i = (int64_t)pre[a0 + q] * B + trial[a0 + q];
-        ff_fitd_arrive(&px[i], &plast[i], t, apow);
-      });
+      if (a1 == a0) continue;
+      const FfFitArgs a = {.t = t0 + D + k, .pre = f->arr_pre + a0, .trial = f->arr_trial + a0, .x = f->px,
+                           .last = f->plast, .apow = f->apow};
+      if (f->cuda) ff_fit_launch(f, &d, NULL, &a, FF_FITK_ARRIVE, a1 - a0);
+      else FF_FIT_FOR(f, q, a1 - a0, ff_fitd_arrive_pre(&d, &a, q));
     }
   }
-  return FF_OK;
+  return ff_fit_status(f);
 }
 
 /* Collective: all ranks of f->s.comm must call it, whatever their status. The neuropil rates of
@@ -604,6 +689,7 @@ int ff_fit_forward(FfFitNet *f, int32_t B, const double *x, const uint32_t *key,
     traces_decay_to(f, f->px, f->plast, (int64_t)f->n_pre * f->B, s->steps - 1);
   if (f->lr_xbar && traces && status == FF_OK) /* and every delayed-spike trace */
     traces_decay_to(f, f->lr_xbar, f->lr_xlast, (int64_t)f->n * f->B, s->steps - 1);
+  if (status == FF_OK) status = ff_fit_status(f);
   return neuropil_rates(f, B, status, rates);
 }
 

@@ -9,14 +9,15 @@
 #include "flyfit/fit_dev.h"
 #include "flyfit/scramble.h"
 
-typedef struct {
-  int32_t j, t, b;
-} Emit;
+typedef FfFitEmit Emit;
 
 typedef struct {
   Emit *v;
   int64_t n, cap;
 } EmitVec;
+
+/* backend = cuda: the staging buffers of host arrays (ff_fit_stage). */
+enum { FF_FIT_STAGE_PRE, FF_FIT_STAGE_TRIAL, FF_FIT_STAGE_WIN, FF_FIT_STAGE_DL, FF_FIT_STAGES };
 
 struct FfFitNet {
   FfFitSetup s;
@@ -64,7 +65,19 @@ struct FfFitNet {
   int nccl;            /* transport = nccl: words gathered from every rank, placed as a device does */
   int32_t slots;       /* spike slots per cell and window: ceil(D / refractory steps) */
   int32_t *wcount, *wstep; /* [n x B], [n x B x slots]: the window's spikes of each cell */
-  int32_t overflow;
+  int32_t *overflow;   /* set by a kernel if a cell spiked more often than its slots allow (never) */
+  /* backend = cuda (src/fit/cuda/fit_cuda.cu): every array above is managed memory, every kernel runs
+   * on the GPU; the network's arrays the kernels read are copied there once, the host arrays they read
+   * (arrivals, the window's spikes, the loss's gradient) staged before each launch */
+  int cuda;
+  char device[128];    /* the GPU, for the log */
+  int cuda_status;     /* the first failure of a launch (then no more): the next status reports it */
+  const int64_t *gid, *pre_indptr, *np_row; /* the network's own arrays, or their copies (cuda) */
+  const int32_t *target, *np_syn, *np_of;
+  const int16_t *np_id;
+  void *stage_p[FF_FIT_STAGES];
+  int64_t stage_cap[FF_FIT_STAGES];
+  const int32_t *arr_pre, *arr_trial; /* the window's arrivals where the kernels read them */
   /* sparse x dense delivery: the connections by target (CSR) and the step's arrival matrix */
   int64_t *t_indptr;   /* [n + 1] */
   int32_t *t_pre;      /* [E] stand-in of each connection, in target order */
@@ -79,6 +92,7 @@ struct FfFitNet {
   FfArrivals arr;      /* arrivals of the current window, step-major: slot k B + b */
   FfExchange *x;
   double *apow;        /* [steps + 1] a^k for the lazy presynaptic traces */
+  double *bg_pow;      /* [steps + 1] (1 - p)^k, k >= 1, for the background's gaps (fit_dev.h) */
   FfFitStats stats;
   FfFitMemory mem;     /* the allocation table */
   int traces;          /* the current forward updates traces */
@@ -118,6 +132,15 @@ struct FfFitNet {
       }                                                                                                     \
     }                                                                                                       \
   } while (0)
+
+/* backend = cuda: kernel `kind` over n elements on the GPU. A failure is kept in f->cuda_status, and
+ * later launches do nothing, until the caller's next status check reports it (ff_fit_status). */
+void ff_fit_launch(FfFitNet *f, const FfFitDev *d, const FfFitBack *k, const FfFitArgs *a, FfFitKernel kind, int64_t n);
+/* backend = cuda: `bytes` of host array src copied into staging buffer `slot`, where kernels can read
+ * it (NULL after a failure); otherwise src itself. */
+const void *ff_fit_stage(FfFitNet *f, int slot, const void *src, int64_t bytes);
+/* The kept failure of a launch, or FF_OK. */
+int ff_fit_status(const FfFitNet *f);
 
 /* The kernels' view of f's arrays (fit_dev.h) at step t (the low-rank term's lr_on set by the caller). */
 FfFitDev ff_fit_dev_view(const FfFitNet *f);

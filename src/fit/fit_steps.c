@@ -30,12 +30,11 @@ static void deliver_spmm(FfFitNet *f, int64_t a0, int64_t a1) {
   uint8_t *x = f->xdense;
   int64_t *acc = f->acc;
   for (int64_t a = a0; a < a1; ++a) x[(int64_t)pre[a] * B + trial[a]] = 1;
-  if (f->emulate) {
-    FF_FIT_CELLS(f, j, b, f->n, Bc, {
-      double sum = 0.0;
-      for (int64_t q = t_indptr[j]; q < t_indptr[j + 1]; ++q) sum += (double)t_w[q] * (double)x[(int64_t)t_pre[q] * B + b];
-      acc[(int64_t)b * f->n + j] += (int64_t)sum;
-    });
+  if (f->emulate || f->cuda) {
+    const FfFitDev d = ff_fit_dev_view(f);
+    const FfFitArgs args = {.Bc = Bc, .n_pre = f->n_pre, .t_indptr = t_indptr, .t_pre = t_pre, .t_w = t_w, .xdense = x};
+    if (f->cuda) ff_fit_launch(f, &d, NULL, &args, FF_FITK_SPMM, (int64_t)f->n * Bc);
+    else FF_FIT_CELLS(f, j, b, f->n, Bc, ff_fitd_spmm(&d, &args, j, b));
   } else {
     FF_FIT_FOR(f, j, f->n, {
       for (int64_t q = t_indptr[j]; q < t_indptr[j + 1]; ++q) {
@@ -75,9 +74,11 @@ void ff_fit_deliver(FfFitNet *f, int32_t k) {
     return;
   }
   f->stats.deliver_bytes += (double)events * (4 + 8 + 2 * 8); /* target, weight, accumulator read and written */
-  if (f->emulate) { /* a device: one thread per arrival, atomic adds */
+  if (f->emulate || f->cuda) { /* a device: one thread per arrival, atomic adds */
     const FfFitDev d = ff_fit_dev_view(f);
-    FF_FIT_FOR(f, q, a1 - a0, ff_fitd_deliver(&d, pre[a0 + q], trial[a0 + q]));
+    const FfFitArgs args = {.pre = f->arr_pre + a0, .trial = f->arr_trial + a0};
+    if (f->cuda) ff_fit_launch(f, &d, NULL, &args, FF_FITK_DELIVER, a1 - a0);
+    else FF_FIT_FOR(f, q, a1 - a0, ff_fitd_kernel(&d, NULL, &args, FF_FITK_DELIVER, q));
     return;
   }
   /* the CPU: each thread takes every arrival but only the targets of its own range of neurons (a
@@ -247,7 +248,7 @@ static void update_row(const FfFitDev *d, int32_t j, int32_t b0, int32_t nb, int
     for (int32_t b = b8; any && b < b8 + 8 && b < nb; ++b) {
       if (!events[b]) continue;
       const int64_t k = k0 + b;
-      if (d->next_bg[k] == t) d->next_bg[k] = t + ff_fit_bg_gap(d->seed, d->gid[j], d->keys[b0 + b], t, d->log1mp);
+      if (d->next_bg[k] == t) d->next_bg[k] = t + ff_fitd_bg_gap(d->seed, d->gid[j], d->keys[b0 + b], t, d->bg_pow, d->bg_k);
       if (spk[b] != 0.0f) {
         d->count[k] += t >= d->warmup;
         const int32_t s = d->wcount[k];
@@ -263,6 +264,11 @@ static void update_row(const FfFitDev *d, int32_t j, int32_t b0, int32_t nb, int
 void ff_fit_update(FfFitNet *f, int32_t t) {
   FfFitDev v = ff_fit_dev_view(f);
   v.lr_on = f->lr_a != NULL && lowrank_step(f, t);
+  if (f->cuda) {
+    const FfFitArgs args = {.t = t, .Bc = f->Bcur};
+    ff_fit_launch(f, &v, NULL, &args, FF_FITK_UPDATE, (int64_t)f->n * f->Bcur);
+    return;
+  }
   if (f->emulate) {
     FF_FIT_CELLS(f, j, b, f->n, f->Bcur, ff_fitd_update(&v, j, b, t));
     return;
@@ -294,11 +300,9 @@ void ff_fit_update(FfFitNet *f, int32_t t) {
 /* D-RTRL: every connection's trace e = D_t e + D_f x for this step (small networks only). */
 void ff_fit_pathways(FfFitNet *f, int32_t t) {
   const FfFitDev d = ff_fit_dev_view(f);
-  const int64_t *indptr = f->net->pre_indptr;
-  const int32_t Bc = f->Bcur;
-  FF_FIT_FOR(f, sidx, f->n_pre,
-             for (int64_t e = indptr[sidx]; e < indptr[sidx + 1]; ++e) for (int32_t b = 0; b < Bc; ++b)
-                 ff_fitd_pathway(&d, (int32_t)sidx, e, b, t));
+  const FfFitArgs args = {.t = t};
+  if (f->cuda) ff_fit_launch(f, &d, NULL, &args, FF_FITK_PATHWAYS, f->n_pre);
+  else FF_FIT_FOR(f, sidx, f->n_pre, ff_fitd_pathways(&d, (int32_t)sidx, t));
   memset(f->xmark, 0, (size_t)f->n_pre * f->B);
 }
 

@@ -383,7 +383,8 @@ static int make_network(Trainer *t, int32_t *steps, int32_t *warmup) {
                    .keep_sign = cfg->keep_sign, .enc_init_mV = cfg->encoder_bias_mV,
                    .enc_init_sd_mV = cfg->encoder_sd_mV, .max_trace_bytes = cfg->max_trace_mb * 1e6,
                    .seed = (uint64_t)cfg->seed, .threads = S->threads, .exchange = cfg->exchange,
-                   .emulate = cfg->backend == FF_BACKEND_EMULATE, .delivery = cfg->delivery,
+                   .emulate = cfg->backend == FF_BACKEND_EMULATE, .cuda = cfg->backend == FF_BACKEND_CUDA,
+                   .device = S->device, .delivery = cfg->delivery,
                    .spmm_density = cfg->spmm_density, .nccl = cfg->transport == FF_TRANSPORT_NCCL,
                    .comm = t->comm};
   FF_TRY(ff_fit_create(&fs, &t->f)); /* np_of is read by the stepper for its whole life */
@@ -454,6 +455,10 @@ static int setup(Trainer *t) {
            "(stand-in, sample) pairs ([fit] spmm_density)", cfg->spmm_density);
   else
     ff_log("round 1 delivery: %s on every step ([fit] delivery)", cfg->delivery == FF_DELIVERY_SPMM ? "sparse x dense" : "per spike");
+  if (cfg->backend == FF_BACKEND_CUDA)
+    ff_log("round 1 on %s (rank 0): the kernels of include/flyfit/fit_dev.h over managed memory, each awaited; "
+           "a batch's start, the window's compaction, the exchange (MPI) and the exact reductions on the host",
+           ff_fit_device(t->f));
   if (cfg->backend == FF_BACKEND_EMULATE)
     ff_log("round 1 on emulated device kernels (include/flyfit/fit_dev.h: serial, scrambled order; spikes %s)",
            cfg->transport == FF_TRANSPORT_NCCL ? "gathered from every rank and placed as a device does" : "by MPI");

@@ -55,7 +55,7 @@ int ff_mode_fitting(FfRun *r) {
   ff_log_file_only("effective configuration:\n%s", r->config_text);
   const int mode = cfg->mode;
   const int train1 = mode == FF_MODE_FIT || mode == FF_MODE_ALL;
-  FfRound1Setup fs = {cfg, r->config_text, r->version, r->hosts, &r->model, &r->net, threads, comm,
+  FfRound1Setup fs = {cfg, r->config_text, r->version, r->hosts, &r->model, &r->net, threads, comm, r->device,
                       mode == FF_MODE_FIT ? 1 : mode == FF_MODE_ALL ? 2 : 0};
   FfRound1 *r1 = NULL;
   FfRound2Result r2, r2o; /* the chain's GRU; the GRU alone (a control) */

@@ -17,71 +17,46 @@ for K in 2 3; do
   cp "$TMP/brain.h5" "$TMP/brain-k$K.h5"
   "$BIN/flyfit-partition" "$TMP/brain-k$K.h5" --ranks $K > /dev/null 2>&1 || fail "flyfit-partition --ranks $K"
 done
-conn() { if [ "$1" = 1 ]; then echo "$TMP/brain.h5"; else echo "$TMP/brain-k$1.h5"; fi; }
-run() { # name np backend transport [--set ...]: the summary line without samples_per_s in $TMP/name.summary
-  local name=$1 np=$2 be=$3 tr=$4; shift 4
-  mpi "$np" "$BIN/flyfit" "$TMP/fit.ini" --set data.connectome="$(conn "$np")" --set output.dir="$TMP/$name" \
-    --set run.backend="$be" --set run.transport="$tr" "$@" > "$TMP/$name.stdout" 2> "$TMP/$name.log" \
-    || { fail "$name: flyfit exited with $?"; tail -3 "$TMP/$name.log" | sed 's/^/#   /'; return 1; }
-  grep -E '^[a-z0-9]+ done:' "$TMP/$name.stdout" | sed -E 's/ samples_per_s=[^ ]*//' > "$TMP/$name.summary"
-}
-# everything of round 1 that must not depend on the backend (history columns 7 and 9 are wall clock)
-dump() { # run-dir
-  /usr/bin/python3 - "$1" <<'PY'
-import sys, h5py, numpy as np
-d = sys.argv[1]
-c = h5py.File(f"{d}/checkpoint-epoch-2.h5", "r")
-r = h5py.File(f"{d}/results.h5", "r")
-out = [(f"@{k}", np.asarray(v)) for k, v in sorted(c.attrs.items())]  # Adam's t, epochs, checksum, fingerprint
-for g in ("/params", "/adam"):
-    c[g].visititems(lambda n, o: out.append((f"{g}/{n}", o[()])) if isinstance(o, h5py.Dataset) else None)
-h = c["/history"][()]
-out.append(("/history", h[:, [q for q in range(h.shape[1]) if q not in (7, 9)]]))
-r["/fit/round1"].visititems(lambda n, o: out.append((n, o[()])) if isinstance(o, h5py.Dataset) and n not in ("seconds", "samples_per_s") else None)
-for n in ("/round1/sim_rates", "/round1/test_pred"):
-    out.append((n, r[n][()]))
-for n, a in out:
-    print(n, np.asarray(a).dtype, np.asarray(a).shape, np.asarray(a).tobytes().hex())
-PY
-}
-same() { # a b: bit-identical round 1
-  cmp -s "$TMP/$1.summary" "$TMP/$2.summary" && cmp -s <(dump "$TMP/$1") <(dump "$TMP/$2")
-}
 for K in 1 2 3; do
-  run "cpu$K" "$K" cpu mpi || continue
+  fit_run "cpu$K" "$K" cpu mpi || continue
   for tr in mpi nccl; do
-    run "emu$K-$tr" "$K" emulate "$tr" || continue
-    check "ES-D-RTRL, $K rank(s): emulated kernels ($tr transport) equal the CPU, bit for bit" same "cpu$K" "emu$K-$tr"
+    fit_run "emu$K-$tr" "$K" emulate "$tr" || continue
+    check "ES-D-RTRL, $K rank(s): emulated kernels ($tr transport) equal the CPU, bit for bit" fit_round1_same "cpu$K" "emu$K-$tr"
   done
 done
-dump "$TMP/cpu2" > "$TMP/cpu2.dump"
+fit_round1_dump "$TMP/cpu2" > "$TMP/cpu2.dump"
 check "the comparison sees the weights, Adam state, history and losses" \
   bash -c "grep -q '^/params/encoder_w ' '$TMP/cpu2.dump' && grep -q '^@checksum ' '$TMP/cpu2.dump' && grep -q '^/params/lowrank_b ' '$TMP/cpu2.dump' &&
            grep -q '^/adam/connection_v ' '$TMP/cpu2.dump' && grep -q '^/history ' '$TMP/cpu2.dump' &&
            grep -q '^val_loss ' '$TMP/cpu2.dump' && grep -q '^grad_norm ' '$TMP/cpu2.dump'"
 # delivery as sparse x dense (cuSPARSE's form; the emulation sums in double as it would) = per spike
-if run sp-cpu1 1 cpu mpi --set fit.delivery=spmm && run sp-emu2 2 emulate nccl --set fit.delivery=spmm; then
-  check "sparse x dense delivery, CPU, 1 rank: the bits of per-spike delivery" same cpu1 sp-cpu1
-  check "sparse x dense delivery, emulated in double, 2 ranks, nccl: the bits of per-spike delivery" same cpu2 sp-emu2
+if fit_run sp-cpu1 1 cpu mpi --set fit.delivery=spmm && fit_run sp-emu2 2 emulate nccl --set fit.delivery=spmm; then
+  check "sparse x dense delivery, CPU, 1 rank: the bits of per-spike delivery" fit_round1_same cpu1 sp-cpu1
+  check "sparse x dense delivery, emulated in double, 2 ranks, nccl: the bits of per-spike delivery" fit_round1_same cpu2 sp-emu2
 fi
-if run auto0 2 cpu mpi --set fit.spmm_density=0 && run auto1 2 emulate mpi --set fit.spmm_density=1; then
+if fit_run auto0 2 cpu mpi --set fit.spmm_density=0 && fit_run auto1 2 emulate mpi --set fit.spmm_density=1; then
   check "delivery = auto names its rule and, at density 0, delivers every step with arrivals as sparse x dense" \
     bash -c "grep -q 'sparse x dense for a step whose arrivals fill at least 0 ' '$TMP/auto0.log' &&
              grep -qE 'sparse x dense on [1-9][0-9]* of [0-9]+ steps' '$TMP/auto0.log'"
   check "... at density 1, none" grep -qE 'sparse x dense on 0 of [0-9]+ steps' "$TMP/auto1.log"
-  check "... and either way the bits of per-spike delivery" bash -c "$(declare -f same dump); TMP='$TMP'; same cpu2 auto0 && same cpu2 auto1"
+  check "... and either way the bits of per-spike delivery" bash -c "$(declare -f fit_round1_same fit_round1_dump); TMP='$TMP'; fit_round1_same cpu2 auto0 && fit_round1_same cpu2 auto1"
 fi
 drtrl=(--set fit.etrace_decay=0 --set "fit.trainable=encoder, connections")
-if run d-cpu 2 cpu mpi "${drtrl[@]}" && run d-emu 2 emulate nccl "${drtrl[@]}"; then
-  check "D-RTRL, 2 ranks: emulated kernels (nccl transport) equal the CPU, bit for bit" same d-cpu d-emu
+if fit_run d-cpu 2 cpu mpi "${drtrl[@]}" && fit_run d-emu 2 emulate nccl "${drtrl[@]}"; then
+  check "D-RTRL, 2 ranks: emulated kernels (nccl transport) equal the CPU, bit for bit" fit_round1_same d-cpu d-emu
 fi
 all=(--set run.mode=all --set fit.epochs_round2=2 --set fit.rnn_hidden=8 --set fit.rnn_batch=4 --set fit.rnn_seq_len=8
      --set fit.rnn_iters=2 --set predict.warmup_frames=10)
-if run a-cpu 2 cpu mpi "${all[@]}" && run a-emu 2 emulate mpi "${all[@]}"; then
+if fit_run a-cpu 2 cpu mpi "${all[@]}" && fit_run a-emu 2 emulate mpi "${all[@]}"; then
   check "mode = all, 2 ranks: emulated round 1 and prediction give the CPU's summary lines, forecasts and raster" \
     bash -c "cmp -s '$TMP/a-cpu.summary' '$TMP/a-emu.summary' && h5diff -q '$TMP/a-cpu/results.h5' '$TMP/a-emu/results.h5' /predict/forecast &&
              h5diff -q '$TMP/a-cpu/results.h5' '$TMP/a-emu/results.h5' /predict/raster"
 fi
 check "the log names the emulated kernels" grep -q "round 1 on emulated device kernels" "$TMP/emu2-nccl.log"
-expect_error "backend = cuda with mode = fit is refused with the way out" "backend = cuda runs mode = simulate only.*backend = cpu" \
-  "$BIN/flyfit" "$TMP/fit.ini" --set run.backend=cuda
+if command -v nvidia-smi > /dev/null 2>&1 && nvidia-smi -L > /dev/null 2>&1; then
+  skip "backend = cuda with mode = fit and no GPU is refused" "this machine has a GPU (fit_gpu.sh runs it)"
+else
+  expect_error "backend = cuda with mode = fit and no GPU is refused, naming the way out" \
+    'backend = cuda, but (host .* has no usable CUDA GPU|this flyfit was built without CUDA).*backend = cpu' \
+    "$BIN/flyfit" "$TMP/fit.ini" --set run.backend=cuda
+fi

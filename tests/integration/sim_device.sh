@@ -62,8 +62,6 @@ check "... and without Open MPI's abort noise" sh -c "! grep -qiE 'SIGTERM|mpiru
 check "... and nothing written" test ! -e "$TMP/one/results.h5"
 expect_error "transport = nccl with backend = cpu is refused" 'run\] transport = nccl.*backend' \
   "$BIN/flyfit" "$ini" --set output.dir="$TMP/x1" --set run.transport=nccl
-expect_error "backend = cuda with mode = fit is refused, naming what it runs" 'backend = cuda runs mode = simulate only.*emulate' \
-  "$BIN/flyfit" "$ini" --set output.dir="$TMP/x2" --set run.backend=cuda --set run.mode=fit
 expect_error "a devices list shorter than the ranks on a node names both numbers" 'runs 2 ranks, but \[run\] devices lists 1 GPU' \
   mpi 2 "$BIN/flyfit" "$ini" --set output.dir="$TMP/x3" --set data.connectome="$TMP/net-k2.h5" \
   --set run.backend=emulate --set run.devices=0

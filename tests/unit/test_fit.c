@@ -27,9 +27,11 @@
 #include "flyfit/config.h"
 #include "flyfit/error.h"
 #include "flyfit/fit.h"
+#include "flyfit/fit_dev.h"
 #include "flyfit/model.h"
 #include "flyfit/net.h"
 #include "flyfit/rng.h"
+#include "flyfit/scramble.h"
 
 enum { N = 12, P = 3, B = 3, T = 400, WARM = 40, RMAX = 4 };
 
@@ -148,12 +150,13 @@ static void ref_forward(const Case *c, const float *wext, uint32_t key, Traj *tr
   const FfModel *m = &c->m;
   const float em = (float)m->em1, es = (float)m->es1, ome = (float)m->one_minus_em, th = (float)m->u_th;
   const int hold_steps = (m->ref_steps > 1 ? m->ref_steps : 1) - 1;
-  const double log1mp = log1p(-150.0 * m->dt_ms * 1e-3);
+  double bg_pow[T + 1];
+  ff_fit_bg_powers(150.0 * m->dt_ms * 1e-3, T + 1, bg_pow);
   int next[N], hold[N] = {0};
   memset(tr->count, 0, sizeof tr->count);
   for (int j = 0; j < N; ++j) {
     ff_fit_init_state(7, j, key, m->v_init_sd, m->g_init_max, &tr->v[0][j], &tr->g[0][j]);
-    next[j] = ff_fit_bg_gap(7, j, key, -1, log1mp) - 1;
+    next[j] = ff_fit_bg_gap(7, j, key, -1, bg_pow, T + 1) - 1;
   }
   const int D = m->delay_steps;
   for (int t = 0; t < T; ++t) {
@@ -168,7 +171,7 @@ static void ref_forward(const Case *c, const float *wext, uint32_t key, Traj *tr
     for (int k = 0; k < c->R; ++k) tr->u[t][k] = (double)uq[k] / 4294967296.0;
     for (int j = 0; j < N; ++j) {
       tr->xi[t][j] = next[j] == t;
-      if (next[j] == t) next[j] = t + ff_fit_bg_gap(7, j, key, t, log1mp);
+      if (next[j] == t) next[j] = t + ff_fit_bg_gap(7, j, key, t, bg_pow, T + 1);
       if (hold[j] > 0) {
         hold[j]--;
         tr->held[t][j] = 1;
@@ -663,6 +666,184 @@ static void test_grad_norm_bits(void **state) {
   free_case(&c);
 }
 
+/* ---- backend = cuda's host side, through a host twin of the GPU ----------------------------------
+ * This test binary defines the four calls of src/fit/cuda/fit_cuda.cu itself, so that the library's
+ * own (CUDA's, or the stub of a build without it) are not linked in: "managed memory" is calloc'd and
+ * recorded, and a launch first checks that every array its views and arguments name lies in such
+ * memory (a host array there would be an illegal address on a GPU), then runs the kernel serially in
+ * a scrambled order. The host side of backend = cuda (the network's copies, the staged host arrays,
+ * every launch site) is so tested on machines without a GPU; tests/integration/fit_gpu.sh runs the
+ * real one where there is a GPU. */
+enum { MAX_MANAGED = 512 };
+static struct {
+  const char *p;
+  int64_t n;
+} managed_[MAX_MANAGED];
+static int n_managed_, unmanaged_, launches_[FF_FITK_KINDS];
+
+int ff_fit_cuda_init(int device, char *desc, int cap) {
+  snprintf(desc, (size_t)cap, "host twin of GPU %d", device);
+  return FF_OK;
+}
+
+int ff_fit_cuda_alloc(void **p, int64_t bytes, const char *what) {
+  (void)what;
+  if (bytes < 1) bytes = 1;
+  *p = calloc((size_t)bytes, 1);
+  if (*p == NULL || n_managed_ == MAX_MANAGED) return FF_ERR_NOMEM;
+  managed_[n_managed_].p = *p;
+  managed_[n_managed_++].n = bytes;
+  return FF_OK;
+}
+
+void ff_fit_cuda_free(void *p) { /* cudaFree of memory it did not allocate fails: here, a test failure */
+  if (p == NULL) return;
+  for (int i = 0; i < n_managed_; ++i)
+    if (managed_[i].p == p) {
+      managed_[i] = managed_[--n_managed_];
+      free(p);
+      return;
+    }
+  print_message("# ff_fit_cuda_free of memory it did not allocate\n");
+  unmanaged_++;
+}
+
+static int is_managed(const void *p) {
+  if (p == NULL) return 1;
+  for (int i = 0; i < n_managed_; ++i)
+    if ((const char *)p >= managed_[i].p && (const char *)p < managed_[i].p + managed_[i].n) return 1;
+  return 0;
+}
+
+/* the arrays of one of the launch's structs (its name) */
+static void check_managed(int kind, const char *name, const void *const *p, size_t n) {
+  for (size_t q = 0; q < n; ++q)
+    if (!is_managed(p[q])) {
+      print_message("# kernel %d reads a host array: %s, field %zu of the list\n", kind, name, q);
+      unmanaged_++;
+    }
+}
+
+int ff_fit_cuda_launch(const FfFitDev *d, const FfFitBack *k, const FfFitArgs *a, int kind, int64_t n) {
+  const void *dv[] = {d->gid,  d->keys, d->pre_indptr, d->target, d->wq,    d->v,      d->g,     d->w,
+                      d->hold, d->count, d->next_bg,   d->acc,    d->ev,    d->eg,     d->ec,    d->fv,
+                      d->fg,   d->fc,   d->st_s,       d->st_sg,  d->st_held, d->xmark, d->cv,   d->cg,
+                      d->cc,   d->wcount, d->wstep,    d->overflow, d->lr_a, d->lr_ud, d->lr_nz, d->bg_pow};
+  check_managed(kind, "FfFitDev", dv, sizeof dv / sizeof dv[0]);
+  if (k) {
+    const void *kv[] = {k->dl_drates, k->np_row, k->np_id, k->np_syn, k->np_of, k->np_row_syn,
+                        k->dldc,      k->xhat,   k->g_enc_w, k->g_enc_b, k->g_conn, k->px};
+    check_managed(kind, "FfFitBack", kv, sizeof kv / sizeof kv[0]);
+  }
+  if (a) {
+    const void *av[] = {a->pre, a->trial, a->win, a->lr_u, a->lr_bq, a->x, a->last, a->apow,
+                        a->t_indptr, a->t_pre, a->t_w, a->xdense, a->p, a->m, a->v, a->g};
+    check_managed(kind, "FfFitArgs", av, sizeof av / sizeof av[0]);
+  }
+  launches_[kind]++;
+  FF_FOR_SCRAMBLED(q, n) { ff_fitd_kernel(d, k, a, (FfFitKernel)kind, q); }
+  return FF_OK;
+}
+
+/* Two batches (forward with traces, backward, Adam) on the CPU and through the twin: the same rates,
+ * spike counts, parameters and Adam state, bit for bit; every kernel named ran through the launcher,
+ * and no launch read a host array. */
+static void cuda_twin(int trainable, double decay, int delivery, const FfFitKernel *kinds, int n_kinds) {
+  Case c;
+  make_case(&c, 0.35, 21);
+  memset(launches_, 0, sizeof launches_);
+  unmanaged_ = 0;
+  FfFitNet *f[2];
+  FfFitView v[2];
+  for (int w = 0; w < 2; ++w) {
+    FfFitSetup s = setup_for(&c, trainable, decay);
+    s.cuda = w;
+    s.delivery = delivery;
+    assert_int_equal(ff_fit_create(&s, &f[w]), 0);
+    ff_fit_view(f[w], &v[w]);
+    for (int q = 0; v[w].lr_b && q < N * v[w].lr_rank; ++q) v[w].lr_b[q] = 0.05f * (float)(q % 7) - 0.1f;
+    assert_int_equal(ff_fit_sync_weights(f[w]), 0);
+  }
+  assert_string_equal(ff_fit_device(f[1]), "host twin of GPU 0");
+  assert_null(ff_fit_device(f[0]));
+  for (int batch = 0; batch < 2; ++batch) {
+    double r[2][B * P], dl[B * P];
+    for (int w = 0; w < 2; ++w) {
+      assert_int_equal(ff_fit_forward(f[w], B, X, KEYS, 1, r[w]), 0);
+      ff_fit_loss(FF_LOSS_MSE, 1.0, r[w], Y, B * P, dl);
+      assert_int_equal(ff_fit_backward(f[w], dl), 0);
+      assert_int_equal(ff_fit_adam(f[w], 0.05, 0.9, 0.999, 1e-8, 1.0), 0);
+      ff_fit_view(f[w], &v[w]);
+    }
+    assert_memory_equal(r[0], r[1], sizeof r[0]);
+    assert_memory_equal(v[0].count, v[1].count, sizeof(int32_t) * N * B);
+  }
+  int64_t spikes = 0;
+  for (int q = 0; q < N * B; ++q) spikes += v[0].count[q];
+  assert_true(spikes > 0);
+  assert_memory_equal(v[0].enc_w, v[1].enc_w, sizeof(float) * N * P);
+  assert_memory_equal(v[0].enc_m, v[1].enc_m, sizeof(float) * N * P);
+  assert_memory_equal(v[0].enc_b, v[1].enc_b, sizeof(float) * N);
+  if (v[0].conn_w) {
+    assert_memory_equal(v[0].conn_w, v[1].conn_w, sizeof(float) * (size_t)v[0].n_conn);
+    assert_memory_equal(v[0].conn_v, v[1].conn_v, sizeof(float) * (size_t)v[0].n_conn);
+  }
+  if (v[0].lr_a) {
+    assert_memory_equal(v[0].lr_a, v[1].lr_a, sizeof(float) * N * v[0].lr_rank);
+    assert_memory_equal(v[0].lr_b, v[1].lr_b, sizeof(float) * N * v[0].lr_rank);
+  }
+  print_message("# launches:");
+  for (int q = 0; q < FF_FITK_KINDS; ++q) print_message(" %d", launches_[q]);
+  for (int w = 0; w < 2; ++w) ff_fit_destroy(&f[w]);
+  print_message(" (by kind); host arrays read by a kernel or freed as managed: %d\n", unmanaged_);
+  assert_int_equal(unmanaged_, 0);
+  assert_int_equal(n_managed_, 0); /* every managed array freed */
+  for (int q = 0; q < n_kinds; ++q) assert_true(launches_[kinds[q]] > 0);
+  free_case(&c);
+}
+
+static void test_cuda_host_side(void **state) {
+  (void)state;
+  const FfFitKernel es[] = {FF_FITK_DELIVER, FF_FITK_UPDATE, FF_FITK_LOWRANK, FF_FITK_ARRIVE, FF_FITK_DECAY,
+                            FF_FITK_DLDC, FF_FITK_ENCODER_GRAD, FF_FITK_CONNECTION_GRAD, FF_FITK_ADAM};
+  cuda_twin(FF_TRAIN_ENCODER | FF_TRAIN_CONNECTIONS | FF_TRAIN_LOWRANK, 0.99, FF_DELIVERY_SPIKE, es, 9);
+  const FfFitKernel d[] = {FF_FITK_SPMM, FF_FITK_UPDATE, FF_FITK_PATHWAYS, FF_FITK_CONNECTION_GRAD, FF_FITK_ADAM};
+  cuda_twin(FF_TRAIN_ENCODER | FF_TRAIN_CONNECTIONS, 0.0, FF_DELIVERY_SPMM, d, 5);
+}
+
+/* The background's gap by bisection of (1 - p)^k equals the closed form ceil(log u / log(1 - p)) but
+ * where u lies within rounding of a power (none expected in 200,000 draws), its mean is 1 / p, and a
+ * gap past the table is K + 1. */
+static void test_background_gap_closed_form(void **state) {
+  (void)state;
+  enum { K = 5000, DRAWS = 200000 };
+  static double pw[K];
+  const double p = 0.004;
+  ff_fit_bg_powers(p, K, pw);
+  int64_t differ = 0, past = 0;
+  double sum = 0.0;
+  for (int i = 0; i < DRAWS; ++i) {
+    const int32_t gap = ff_fit_bg_gap(11, i % 97, (uint32_t)(i / 97), i % 13, pw, K);
+    uint32_t r[4];
+    ff_rng4(11, FF_STREAM_FIT_BG, (uint32_t)(i % 97), (uint32_t)(i % 13), (uint32_t)(i / 97), r);
+    const double k = ceil(log(ff_u01_53(r[0], r[1])) / log1p(-p));
+    const int32_t ref = k >= 1.0 ? (k <= K ? (int32_t)k : K + 1) : 1;
+    differ += gap != ref;
+    past += gap == K + 1;
+    sum += gap;
+  }
+  const double mean = sum / DRAWS, sd = sqrt((1.0 - p) / (p * p) / DRAWS);
+  print_message("# background gap: %lld of %d differ from the closed form, mean %.2f (1/p = %.1f, sd of the mean %.2f)\n",
+                (long long)differ, DRAWS, mean, 1.0 / p, sd);
+  assert_int_equal(differ, 0);
+  assert_true(fabs(mean - 1.0 / p) < 4.0 * sd);
+  assert_true(past < 20); /* P(gap > 5000) = 0.996^5000 = 2e-9 */
+  const double one[1] = {0.5}; /* p = 0.5, K = 1: u >= 0.5 gives 1, else 2 */
+  int32_t twos = 0;
+  for (int i = 0; i < 1000; ++i) twos += ff_fit_bg_gap(5, i, 0, 0, one, 1) == 2;
+  assert_in_range(twos, 430, 570);
+}
+
 /* A neuron that never spikes has a smooth v_T(w): its trace e_v equals the finite difference. */
 static void test_subthreshold_trace_finite_differences(void **state) {
   (void)state;
@@ -670,7 +851,8 @@ static void test_subthreshold_trace_finite_differences(void **state) {
   make_case(&c, 0.0, 7);
   const FfModel *m = &c.m;
   FfFitNeuron nrn = {(float)m->em1, (float)m->es1, (float)m->one_minus_em, 1000.0f, 0.0f, 0.3f, 1.5f, 24, 1.0f};
-  const double log1mp = log1p(-400.0 * m->dt_ms * 1e-3);
+  double bg_pow[T + 1];
+  ff_fit_bg_powers(400.0 * m->dt_ms * 1e-3, T + 1, bg_pow);
   /* run one neuron with weight w through T steps of background, in double via the same formula */
   double w0 = 0.7, vT[2];
   float ev = 0, eg = 0, ec = 0;
@@ -678,12 +860,12 @@ static void test_subthreshold_trace_finite_differences(void **state) {
     const double w = pass < 0 ? w0 : w0 + (pass == 0 ? -1e-3 : 1e-3);
     float v = 0.1f, g = 0.05f;
     uint8_t hold = 0;
-    int next = ff_fit_bg_gap(3, 1, 9, -1, log1mp) - 1;
+    int next = ff_fit_bg_gap(3, 1, 9, -1, bg_pow, T + 1) - 1;
     for (int t = 0; t < T; ++t) {
       float xi = 0;
       if (next == t) {
         xi = 1;
-        next = t + ff_fit_bg_gap(3, 1, 9, t, log1mp);
+        next = t + ff_fit_bg_gap(3, 1, 9, t, bg_pow, T + 1);
       }
       FfFitStep r = ff_fit_step(&nrn, &v, &g, &hold, 0.0f, (float)w * xi);
       assert_true(r.s == 0.0f);
@@ -710,6 +892,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_loss_gradients_finite_differences),
       cmocka_unit_test(test_subthreshold_trace_finite_differences),
       cmocka_unit_test(test_grad_norm_bits),
+      cmocka_unit_test(test_background_gap_closed_form),
+      cmocka_unit_test(test_cuda_host_side),
   };
   const int rc = cmocka_run_group_tests(tests, NULL, NULL);
   MPI_Finalize();

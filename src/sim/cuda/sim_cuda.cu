@@ -33,11 +33,10 @@
 extern "C" {
 #include "flyfit/error.h"
 }
+#include "flyfit/cuda_check.cuh"
 #include "flyfit/sim_dev.h"
 
 namespace {
-
-constexpr int kThreads = 256;
 
 struct Mem {
   char name[48];
@@ -62,21 +61,6 @@ struct Ctx {
 #endif
 };
 
-int cuda_fail(cudaError_t e, const char *what, const char *file, int line) {
-  return ff_error(FF_ERR_INTERNAL, file, line, what, "CUDA: %s failed: %s (%s)", what, cudaGetErrorString(e),
-                  cudaGetErrorName(e));
-}
-#define CU(call)                                                                                                  \
-  do {                                                                                                            \
-    const cudaError_t e_ = (call);                                                                                \
-    if (e_ != cudaSuccess) return cuda_fail(e_, #call, __FILE__, __LINE__);                                      \
-  } while (0)
-#define CU_LAUNCHED(name)                                                                                         \
-  do {                                                                                                            \
-    const cudaError_t e_ = cudaGetLastError();                                                                    \
-    if (e_ != cudaSuccess) return cuda_fail(e_, name, __FILE__, __LINE__);                                       \
-  } while (0)
-
 #ifdef FF_HAVE_NCCL
 #define NC(call)                                                                                                  \
   do {                                                                                                            \
@@ -85,15 +69,6 @@ int cuda_fail(cudaError_t e, const char *what, const char *file, int line) {
       return ff_error(FF_ERR_MPI, __FILE__, __LINE__, #call, "NCCL: %s failed: %s", #call, ncclGetErrorString(r_)); \
   } while (0)
 #endif
-
-/* Blocks for n elements, at most what keeps every SM busy; the kernels loop over the rest. */
-unsigned blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return (unsigned)(b < 1 ? 1 : b > 65535 ? 65535 : b);
-}
-
-#define GRID_STRIDE(q, n) \
-  for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < (n); q += (int64_t)gridDim.x * blockDim.x)
 
 /* ---- kernels: loops around the bodies of sim_dev.h ------------------------------------------- */
 
@@ -174,18 +149,18 @@ int launch(Ctx *x, const char *name, void (*kernel)(Params...), unsigned blocks,
 int launch_step(Ctx *x, const FfDev *d, FfDevKernel kind, int32_t k, int64_t n_file_window, int64_t arrivals) {
   const int64_t cells = (int64_t)d->B * d->n;
   switch (kind) {
-  case FF_DEV_FIRE: return launch(x, "k_fire", k_fire, blocks_for(cells), kThreads, *d, k);
+  case FF_DEV_FIRE: return launch(x, "k_fire", k_fire, ff_blocks_for(cells), kFfThreads, *d, k);
   /* the number of this step's arrivals is on the device: the grid covers the window's, one warp each */
-  case FF_DEV_ARRIVE: return launch(x, "k_arrive", k_arrive, blocks_for(arrivals * 32), kThreads, *d, k);
+  case FF_DEV_ARRIVE: return launch(x, "k_arrive", k_arrive, ff_blocks_for(arrivals * 32), kFfThreads, *d, k);
   case FF_DEV_POISSON:
-    return launch(x, "k_poisson", k_poisson, blocks_for((int64_t)d->B * d->n_poisson), kThreads, *d, k);
-  case FF_DEV_FILE: return launch(x, "k_file", k_file, blocks_for((int64_t)d->B * n_file_window), kThreads, *d, k);
-  case FF_DEV_BACKGROUND: return launch(x, "k_background", k_background, blocks_for(cells), kThreads, *d, k);
+    return launch(x, "k_poisson", k_poisson, ff_blocks_for((int64_t)d->B * d->n_poisson), kFfThreads, *d, k);
+  case FF_DEV_FILE: return launch(x, "k_file", k_file, ff_blocks_for((int64_t)d->B * n_file_window), kFfThreads, *d, k);
+  case FF_DEV_BACKGROUND: return launch(x, "k_background", k_background, ff_blocks_for(cells), kFfThreads, *d, k);
   case FF_DEV_UPDATE:
-    FF_TRY(launch(x, "k_update", k_update, blocks_for(cells), kThreads, *d, k));
+    FF_TRY(launch(x, "k_update", k_update, ff_blocks_for(cells), kFfThreads, *d, k));
     CU(cudaMemsetAsync(d->n_touched, 0, sizeof(uint32_t), x->compute));
     return FF_OK;
-  case FF_DEV_STATE: return launch(x, "k_state", k_state, blocks_for((int64_t)d->B * d->n_state), kThreads, *d, k);
+  case FF_DEV_STATE: return launch(x, "k_state", k_state, ff_blocks_for((int64_t)d->B * d->n_state), kFfThreads, *d, k);
   case FF_DEV_KERNELS: break;
   }
   return FF_ERROR(FF_ERR_INTERNAL, "no kernel %d", (int)kind);
@@ -359,10 +334,10 @@ int cu_compact(void *ctx, const FfDev *d, int64_t *n_spikes) {
   Ctx *x = (Ctx *)ctx;
   const int64_t cells = (int64_t)d->B * d->n;
   CU(cudaEventRecord(x->x0, x->compute));
-  FF_TRY(launch(x, "k_widen", k_widen, blocks_for(cells), kThreads, *d));
+  FF_TRY(launch(x, "k_widen", k_widen, ff_blocks_for(cells), kFfThreads, *d));
   FF_TRY(scan(x, d->spk_off, cells, false));
   FF_TRY(launch(x, "k_total", k_total, 1, 32, *d));
-  FF_TRY(launch(x, "k_scatter", k_scatter, blocks_for(cells), kThreads, *d));
+  FF_TRY(launch(x, "k_scatter", k_scatter, ff_blocks_for(cells), kFfThreads, *d));
   CU(cudaEventRecord(x->x1, x->compute));
   CU(cudaEventRecord(x->packed, x->compute));
   CU(cudaMemcpyAsync(n_spikes, d->n_spk, sizeof(int64_t), cudaMemcpyDeviceToHost, x->compute));
@@ -395,11 +370,11 @@ int cu_deliver(void *ctx, const FfDev *d, const uint64_t *words, int64_t n, int6
   const int64_t slots = (int64_t)d->D * d->B;
   CU(cudaMemsetAsync(d->arr_off, 0, (size_t)(slots + 1) * sizeof(int64_t), x->compute));
   CU(cudaMemsetAsync(d->slot_fill, 0, (size_t)slots * sizeof(int64_t), x->compute));
-  if (n > 0) FF_TRY(launch(x, "k_lookup", k_lookup, blocks_for(n), kThreads, *d, words, n));
+  if (n > 0) FF_TRY(launch(x, "k_lookup", k_lookup, ff_blocks_for(n), kFfThreads, *d, words, n));
   FF_TRY(scan(x, d->arr_off + 1, slots, true));
   CU(cudaMemcpyAsync(kept, d->arr_off + slots, sizeof(int64_t), cudaMemcpyDeviceToHost, x->compute));
   CU(cudaStreamSynchronize(x->compute));
-  if (*kept <= cap && n > 0) FF_TRY(launch(x, "k_place", k_place, blocks_for(n), kThreads, *d, words, n));
+  if (*kept <= cap && n > 0) FF_TRY(launch(x, "k_place", k_place, ff_blocks_for(n), kFfThreads, *d, words, n));
   return FF_OK;
 }
 

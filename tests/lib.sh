@@ -104,6 +104,22 @@ fit_fixture() {
   } > "$ini"
 }
 
+# gpu_or_skip DESCRIPTION: ends the script with one SKIP unless this machine has a GPU and flyfit was
+# built with CUDA
+gpu_or_skip() {
+  if ! { command -v nvidia-smi > /dev/null 2>&1 && nvidia-smi -L > /dev/null 2>&1; }; then
+    skip "$1" "no GPU on this machine"; exit 0
+  fi
+  if ! ldd "$BIN/flyfit" | grep -q libcudart; then skip "$1" "flyfit built without CUDA"; exit 0; fi
+}
+# FIT_ALL: the settings of a short mode = all run on fit_fixture's data (round 2 and prediction too);
+# fit_all_same A B: two such runs gave the same summary lines, forecasts and raster
+FIT_ALL=(--set run.mode=all --set fit.epochs_round2=2 --set fit.rnn_hidden=8 --set fit.rnn_batch=4 --set fit.rnn_seq_len=8
+         --set fit.rnn_iters=2 --set predict.warmup_frames=10)
+fit_all_same() {
+  cmp -s "$TMP/$1.summary" "$TMP/$2.summary" && h5diff -q "$TMP/$1/results.h5" "$TMP/$2/results.h5" /predict/forecast &&
+    h5diff -q "$TMP/$1/results.h5" "$TMP/$2/results.h5" /predict/raster
+}
 fit_conn() { if [ "$1" = 1 ]; then echo "$TMP/brain.h5"; else echo "$TMP/brain-k$1.h5"; fi; }
 # fit_run NAME NP BACKEND TRANSPORT [--set ...]: $TMP/fit.ini (fit_fixture) on NP ranks ($TMP/brain-kNP.h5 for NP > 1)
 # into $TMP/NAME; its summary line without samples_per_s in $TMP/NAME.summary

@@ -10,12 +10,7 @@
 # Skipped, saying so, where there is no GPU or no CUDA build (tests/unit/test_fit.c checks the host
 # side of backend = cuda everywhere, through a host twin of the GPU).
 source "$(dirname "$0")/../lib.sh"
-if ! { command -v nvidia-smi > /dev/null 2>&1 && nvidia-smi -L > /dev/null 2>&1; }; then
-  skip "round 1 on the GPU = CPU backend, bit for bit" "no GPU on this machine"; exit 0
-fi
-if ! ldd "$BIN/flyfit" | grep -q libcudart; then
-  skip "round 1 on the GPU = CPU backend, bit for bit" "flyfit built without CUDA"; exit 0
-fi
+gpu_or_skip "round 1 on the GPU = CPU backend, bit for bit"
 ngpu=$(nvidia-smi -L | grep -c '^GPU')
 fit_fixture --neurons 300 --sample-ms 40 7 50 preprocess.trim_frames=5 fit.batch=4 fit.epochs_round1=2 \
   "fit.trainable=encoder, connections, lowrank" fit.lowrank_rank=3 output.figures=false || exit 1
@@ -37,10 +32,7 @@ fi
 if fit_run sp-gpu 1 cuda mpi --set fit.delivery=spmm; then
   check "sparse x dense delivery on the GPU: the bits of per-spike delivery on the CPU" fit_round1_same cpu1 sp-gpu
 fi
-all=(--set run.mode=all --set fit.epochs_round2=2 --set fit.rnn_hidden=8 --set fit.rnn_batch=4 --set fit.rnn_seq_len=8
-     --set fit.rnn_iters=2 --set predict.warmup_frames=10)
-if fit_run a-cpu 1 cpu mpi "${all[@]}" && fit_run a-gpu 1 cuda mpi "${all[@]}"; then
+if fit_run a-cpu 1 cpu mpi "${FIT_ALL[@]}" && fit_run a-gpu 1 cuda mpi "${FIT_ALL[@]}"; then
   check "mode = all, 1 rank: round 1 and the prediction on the GPU give the CPU's summary lines, forecasts and raster" \
-    bash -c "cmp -s '$TMP/a-cpu.summary' '$TMP/a-gpu.summary' && h5diff -q '$TMP/a-cpu/results.h5' '$TMP/a-gpu/results.h5' /predict/forecast &&
-             h5diff -q '$TMP/a-cpu/results.h5' '$TMP/a-gpu/results.h5' /predict/raster"
+    fit_all_same a-cpu a-gpu
 fi

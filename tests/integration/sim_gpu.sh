@@ -3,12 +3,7 @@
 # MPI and NCCL transport, 1 and 2 ranks (2 ranks share GPU 0 with MPI transport when the machine
 # has one GPU; NCCL needs a GPU per rank). Skipped, saying so, where there is no GPU or no CUDA build.
 source "$(dirname "$0")/../lib.sh"
-if ! { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }; then
-  skip "CUDA backend = CPU backend, bit for bit" "no GPU on this machine"; exit 0
-fi
-if ! ldd "$BIN/flyfit" | grep -q libcudart; then
-  skip "CUDA backend = CPU backend, bit for bit" "flyfit built without CUDA"; exit 0
-fi
+gpu_or_skip "CUDA backend = CPU backend, bit for bit"
 ngpu=$(nvidia-smi -L | grep -c '^GPU')
 /usr/bin/python3 "$ROOT/tests/tools/mknet.py" "$TMP/net.h5" random 2000 9 100 60
 cp "$TMP/net.h5" "$TMP/net-k2.h5"

@@ -46,7 +46,7 @@ static double check_fd(const FfNeuronModel *m, const double *p, double dt, const
   double worst = 0;
   for (int j = 0; j < ns; ++j) {
     double q[FF_NEURON_MAX_PARAM];
-    memcpy(q, p, sizeof q);
+    memcpy(q, p, sizeof(double) * (size_t)m->n_param);
     const double h = rel_h * (fabs(p[j]) > 1e-3 ? fabs(p[j]) : 1.0);
     q[j] = p[j] + h;
     sim(m, q, dt, cur, n, vp, s1, NULL);

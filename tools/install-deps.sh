@@ -16,6 +16,7 @@ PACKAGES=(
   libcmocka-dev                       # unit tests
   python3 python3-numpy python3-h5py python3-matplotlib  # flyfit-plot, test helpers
   python3-brian                       # the reference simulator in the tests and benchmark
+  python3-pyspike python3-scipy       # the references of the spike-train distances (tests/tools/spike_dist_ref.py)
   slurmctld slurmd slurm-client munge # SLURM for make check-slurm, which starts daemons of its own
 )
 missing=()

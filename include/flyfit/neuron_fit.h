@@ -81,8 +81,15 @@ int ff_neuron_voltage_loss(const FfNeuronProblem *p, const FfNeuronRecording *r,
 int ff_neuron_lbfgs(const FfNeuronProblem *p, const FfNeuronRecording *r, const double *x0, int64_t max_evals,
                     double *x, double *loss, int64_t *evals, double *history);
 
-/* Start point s of the multi-start, uniform within the bounds: keyed by (seed, s) in
- * FF_STREAM_NEURON_START, so the same on every rank count. */
-void ff_neuron_start_point(const FfNeuronProblem *p, uint64_t seed, int64_t s, double *x0);
+/* Candidate k of start s, uniform within the bounds: keyed by (seed, s, k) in FF_STREAM_NEURON_START, so
+ * the same on every rank count. */
+void ff_neuron_start_point(const FfNeuronProblem *p, uint64_t seed, int64_t s, int64_t k, double *x0);
+
+/* Start s of the multi-start (§2.9.4): max_evals / 4 candidates (ff_neuron_start_point) screened by their
+ * loss without the gradient, then L-BFGS from the best of them (x0 [n_fit] gets it) with the rest of the
+ * evaluations. x, *loss, *evals and history [max_evals] (or NULL: screening first, then L-BFGS) as
+ * ff_neuron_lbfgs. */
+int ff_neuron_fit_start(const FfNeuronProblem *p, const FfNeuronRecording *r, uint64_t seed, int64_t s,
+                        int64_t max_evals, double *x0, double *x, double *loss, int64_t *evals, double *history);
 
 #endif

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Single-neuron fitting (docs/design.md §2.9.4-2.9.5): flyfit-synth --neuron writes planted sweeps with
-# /truth.
+# /truth; [run] mode = neuron recovers HH's gL, gNa, gK and VT within 2% from noisy sweeps by the voltage
+# loss (multi-start L-BFGS on the exact gradient, bounds not centred on the truth); 1, 2 and 3 ranks give
+# the same done line and results.h5 (/neuron) bit for bit; bad inputs get one message naming the key or file.
 source "$(dirname "$0")/../lib.sh"
 cd "$TMP" || exit 1
 synth() { "$BIN/flyfit-synth" "$@" >/dev/null 2>&1; }
@@ -26,3 +28,63 @@ expect_error "--params with an unknown name is refused, listing the model's" "no
   "$BIN/flyfit-synth" --neuron hh --params gX=1 -o bad.h5
 expect_error "--neuron with an unknown model" "--neuron 'lif'" "$BIN/flyfit-synth" --neuron lif -o bad.h5
 expect_error "a --neuron option without --neuron" "--sweeps is an option of --neuron" "$BIN/flyfit-synth" --sweeps 2 -o bad.h5
+
+# ---- [run] mode = neuron: HH by the voltage loss ----------------------------------------------------------
+cat > fit.ini <<'INI'
+[run]
+mode = neuron
+seed = 5
+[data]
+recording = hh.h5
+[neuron]
+model = hh
+loss = voltage
+starts = 3
+max_evals = 600
+bounds = gL=0.003:0.025, gNa=8:60, gK=1.5:15, VT=-72:-42
+INI
+fit() { # NAME NP [--set ...]: stdout's last line in NAME.done
+  local name=$1 np=$2; shift 2
+  mpi "$np" "$BIN/flyfit" fit.ini --set output.dir="$name" "$@" >"$name.stdout" 2>"$name.log" ||
+    { fail "$name: flyfit exited with $?"; tail -3 "$name.log" | sed 's/^/#   /'; return 1; }
+  tail -1 "$name.stdout" >"$name.done"
+}
+within() { # DONE NAME PLANTED PERCENT: NAME=VALUE of the done line within PERCENT of PLANTED
+  awk -v n="$2" -v t="$3" -v pc="$4" '{ for (i = 1; i <= NF; ++i) if (index($i, n "=") == 1) {
+      v = substr($i, length(n) + 2); e = (v - t) / (t < 0 ? -t : t) * 100; printf "#   %s = %s (planted %s, %+.3f%%)\n", n, v, t, e
+      ok = (e < 0 ? -e : e) <= pc } } END { exit !ok }' "$1"
+}
+if fit np1 1; then
+  check "the last line is 'neuron done: model=hh loss=voltage evals=E gL=... gNa=... gK=... VT=...'" \
+    grep -qE '^neuron done: model=hh loss=voltage evals=[0-9]+ gL=[^ ]+ gNa=[^ ]+ gK=[^ ]+ VT=[^ ]+$' np1.done
+  check "gL within 2% of the planted 0.008364 uS" within np1.done gL 0.008364 2
+  check "gNa within 2% of the planted 24.698 uS" within np1.done gNa 24.698 2
+  check "gK within 2% of the planted 5.815 uS" within np1.done gK 5.815 2
+  check "VT within 2% of the planted -55.31 mV" within np1.done VT -55.31 2
+  check "run.json holds the fitted parameters" grep -q '"neuron.gNa": ' np1/run.json
+  check "results.h5 holds the fit and the loss history" \
+    bash -c "h5dump -H -d /neuron/fitted -d /neuron/loss_history -d /neuron/fitted_voltage np1/results.h5 >/dev/null"
+  for np in 2 3; do
+    if fit "np$np" "$np"; then
+      check "$np ranks: the done line of 1 rank" cmp -s np1.done "np$np.done"
+      check "$np ranks: results.h5 /neuron of 1 rank, bit for bit" h5diff -q np1/results.h5 "np$np/results.h5" /neuron
+    fi
+  done
+fi
+
+# ---- bad inputs: one clear message, non-zero exit ---------------------------------------------------------
+flyfit_err() { "$BIN/flyfit" fit.ini --set output.dir=bad "$@"; }
+expect_error "bounds with low > high" "\[neuron\] bounds: gK = 15:1.5 has low > high" flyfit_err --set "neuron.bounds=gK=15:1.5"
+expect_error "an unknown parameter name" "\[neuron\] bounds: model hh has no parameter 'gCa'" \
+  flyfit_err --set "neuron.bounds=gCa=1:2"
+expect_error "a parameter without sensitivities under lbfgs" "needs the gradient by EL" flyfit_err --set "neuron.bounds=EL=-70:-60"
+"$TESTBIN/neuron_badrec" hh.h5 short.h5 short && "$TESTBIN/neuron_badrec" hh.h5 nan.h5 nan ||
+  fail "tests/helpers/neuron_badrec could not write the damaged recordings"
+expect_error "mismatched sweep lengths" "short.h5': mismatched sweep lengths: /sweeps/current has 6000 samples per sweep but /sweeps/voltage 5999" \
+  flyfit_err --set data.recording=short.h5
+expect_error "NaN in the recording" "nan.h5': /sweeps/voltage has a non-finite value \(nan\) in sweep 2 at sample 7" \
+  flyfit_err --set data.recording=nan.h5
+expect_error "a missing recording" "\[data\] recording: .*nothere.h5" flyfit_err --set data.recording=nothere.h5
+expect_error "mode = neuron without a recording" "mode = neuron needs \[data\] recording" flyfit_err --set data.recording=
+expect_error "a loss not implemented yet" "loss = spike is not implemented yet" flyfit_err --set neuron.loss=spike
+check "no run of a refused input wrote results" test ! -e bad/results.h5

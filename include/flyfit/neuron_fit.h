@@ -1,10 +1,12 @@
 /* Fitting single-neuron models to recorded sweeps (docs/design.md §2.9.4-2.9.5): the recording file
  * (flyfit-synth --neuron writes one with planted parameters, docs/formats.md), the voltage loss with its
- * exact gradient from the forward sensitivities (neuron_models.h), and the bounded multi-start fit that
- * [run] mode = neuron runs (src/run/neuron.c). */
+ * exact gradient from the forward sensitivities (neuron_models.h), the spike-train losses (spike_dist.h),
+ * and the optimizers [run] mode = neuron runs (src/run/neuron.c): a bounded multi-start L-BFGS and
+ * differential evolution. */
 #ifndef FLYFIT_NEURON_FIT_H
 #define FLYFIT_NEURON_FIT_H
 
+#include <mpi.h>
 #include <stdint.h>
 
 #include "flyfit/neuron_models.h"
@@ -91,5 +93,28 @@ void ff_neuron_start_point(const FfNeuronProblem *p, uint64_t seed, int64_t s, i
  * ff_neuron_lbfgs. */
 int ff_neuron_fit_start(const FfNeuronProblem *p, const FfNeuronRecording *r, uint64_t seed, int64_t s,
                         int64_t max_evals, double *x0, double *x, double *loss, int64_t *evals, double *history);
+
+/* A spike-train loss (FF_NEURON_LOSS_SPIKE, _ISI, _VANROSSUM, _GAMMA): the mean over the sweeps of the
+ * SPIKE-distance, the ISI-distance, the van Rossum distance (tau FF_NEURON_VR_TAU_MS) or 1 - Γ (precision
+ * FF_NEURON_GAMMA_DELTA_MS; 2 when the model fires too often for Γ to be defined) between the model's
+ * spikes and the recording's /sweeps/spike_times over [0, n_steps dt]. work: n_steps doubles and n_steps
+ * bytes after them. */
+enum { FF_NEURON_VR_TAU_MS = 10, FF_NEURON_GAMMA_DELTA_MS = 2 };
+int ff_neuron_spike_loss(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, const double *x,
+                         double *loss, double *work);
+
+/* Either loss by kind (FF_NEURON_LOSS_*), without the gradient; parameters the model cannot integrate
+ * score 1e30. */
+double ff_neuron_loss(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, const double *x, double *work);
+
+/* Differential evolution, DE/rand/1/bin (F 0.7, CR 0.9) in the scaled coordinates, for any loss and any
+ * model: member i of the initial population is ff_neuron_start_point(p, seed, i, 0); generation g's
+ * mutation and crossover of member i are keyed by (seed, g, i) in FF_STREAM_NEURON_DE; a trial replaces its
+ * target when its loss is not larger. The evaluations of a generation are spread over the ranks of comm
+ * (member i on rank i mod ranks) and shared, so every rank holds the same population: bit-identical on
+ * any rank count. pop [np x n_fit] and loss [np] get the final population, x0 [np x n_fit] the initial one,
+ * history [np x (generations + 1)] each member's loss per generation. Collective. */
+int ff_neuron_de(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, uint64_t seed, int64_t np,
+                 int64_t generations, MPI_Comm comm, double *x0, double *pop, double *loss, double *history);
 
 #endif

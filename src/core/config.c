@@ -132,11 +132,11 @@ static const Key KEYS[] = {
     {"predict", "round2_checkpoint", T_STRING, "", 0, 0, NULL, "path", "round-2 parameters; empty = [output] dir/gru-best.h5", OFF(round2_checkpoint)},
 
     {"neuron", "model", T_ENUM, "hh", 0, 0, "hh|gif|izhikevich|adex", "", "mode = neuron: the model fitted (docs/design.md §2.9.2)", OFF(neuron_model)},
-    {"neuron", "loss", T_ENUM, "voltage", 0, 0, "voltage|spike|gamma|vanrossum|isi", "", "voltage = mean squared difference of v (mV^2) over every sample; the spike-train losses (SPIKE-, ISI-, van Rossum distance, 1 - coincidence factor) are not implemented yet", OFF(neuron_loss)},
-    {"neuron", "optimizer", T_ENUM, "lbfgs", 0, 0, "lbfgs|de|ga", "", "lbfgs = NLopt's L-BFGS with bounds on the exact gradient (the forward sensitivities), multi-start; de and ga are not implemented yet", OFF(neuron_optimizer)},
-    {"neuron", "starts", T_INT, "8", 1, 1e6, NULL, "", "start points, uniform within the bounds and keyed by (seed, start), spread over the ranks; the best by (loss, start)", OFF(neuron_starts)},
+    {"neuron", "loss", T_ENUM, "voltage", 0, 0, "voltage|spike|gamma|vanrossum|isi", "", "voltage = mean squared difference of v (mV^2) over every sample; spike, isi, vanrossum, gamma = the mean over the sweeps of the SPIKE-distance, the ISI-distance, the van Rossum distance (tau 10 ms) or 1 - the coincidence factor (precision 2 ms) against the recording's spike times (optimizer = de)", OFF(neuron_loss)},
+    {"neuron", "optimizer", T_ENUM, "lbfgs", 0, 0, "lbfgs|de|ga", "", "lbfgs = NLopt's L-BFGS with bounds on the exact gradient (the forward sensitivities), multi-start, loss = voltage only; de = differential evolution (DE/rand/1/bin), any loss and any model; ga is not implemented yet", OFF(neuron_optimizer)},
+    {"neuron", "starts", T_INT, "8", 1, 1e6, NULL, "", "lbfgs: start points, each the best of a screening keyed by (seed, start), spread over the ranks, the best by (loss, start); de: the population (4 or more), its evaluations spread over the ranks", OFF(neuron_starts)},
     {"neuron", "bounds", T_STRING, "", 0, 0, NULL, "list", "the fitted parameters, name=low:high in the model's names and units (e.g. gL=0.004:0.016, VT=-70:-40); empty = the parameters with sensitivities within [d/2, 2d] of their defaults d (d -+ |d|/2 for d < 0)", OFF(neuron_bounds)},
-    {"neuron", "max_evals", T_INT, "2000", 1, 1e9, NULL, "", "model evaluations (a simulation of every sweep) in all, split evenly among the starts", OFF(neuron_max_evals)},
+    {"neuron", "max_evals", T_INT, "2000", 1, 1e9, NULL, "", "model evaluations (a simulation of every sweep) in all, split evenly among the starts (de: max_evals / starts generations, the first the initial population)", OFF(neuron_max_evals)},
 
     {"output", "dir", T_STRING, "out", 0, 0, NULL, "path", "directory for results.h5, flyfit.log and spikes.txt", OFF(out_dir)},
     {"output", "spikes", T_STRING, "all", 0, 0, NULL, "list", "spikes recorded into results.h5: none, all, or a neuron list", OFF(spikes)},

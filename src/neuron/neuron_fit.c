@@ -1,6 +1,7 @@
 /* Single-neuron fitting (neuron_fit.h, docs/design.md §2.9.4): the fitted parameters and their bounds,
  * the voltage loss with its exact gradient, one bounded L-BFGS start through NLopt, and the start points. */
 #include <math.h>
+#include <mpi.h>
 #include <nlopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include "flyfit/error.h"
 #include "flyfit/neuron_fit.h"
 #include "flyfit/rng.h"
+#include "flyfit/spike_dist.h"
 
 int ff_neuron_problem(const FfNeuronModel *m, const char *bounds, FfNeuronProblem *p) {
   memset(p, 0, sizeof *p);
@@ -199,4 +201,120 @@ void ff_neuron_start_point(const FfNeuronProblem *p, uint64_t seed, int64_t s, i
     for (int j = 0; j < 4 && q + j < p->n_fit; ++j)
       x0[q + j] = p->lo[q + j] + ff_u01(w[j]) * (p->hi[q + j] - p->lo[q + j]);
   }
+}
+
+/* ---- spike-train losses and differential evolution ------------------------------------------------------ */
+int ff_neuron_spike_loss(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, const double *x,
+                         double *loss, double *work) {
+  const FfNeuronModel *m = p->model;
+  if (r->spike_indptr == NULL)
+    return FF_ERROR(FF_ERR_INPUT, "a spike-train loss needs the recording's spike times (/sweeps/spike_times)");
+  double par[FF_NEURON_MAX_PARAM];
+  memcpy(par, p->fixed, sizeof par);
+  for (int q = 0; q < p->n_fit; ++q) par[p->index[q]] = x[q];
+  const int64_t n = r->n_steps;
+  double *v = work, *t = work; /* the spike times overwrite v, which is not needed */
+  uint8_t *spiked = (uint8_t *)(work + n);
+  const double T = (double)n * r->dt_ms;
+  double sum = 0.0;
+  for (int64_t s = 0; s < r->n_sweeps; ++s) {
+    FF_TRY(ff_neuron_simulate(m, par, r->dt_ms, r->current + s * n, n, NULL, v, spiked, NULL, NULL));
+    int64_t ns = 0;
+    for (int64_t k = 0; k < n; ++k)
+      if (spiked[k]) t[ns++] = (double)(k + 1) * r->dt_ms;
+    const double *d = r->spike_times + r->spike_indptr[s];
+    const int64_t nd = r->spike_indptr[s + 1] - r->spike_indptr[s];
+    double l = 0.0;
+    if (kind == FF_NEURON_LOSS_SPIKE) FF_TRY(ff_spike_distance(d, nd, t, ns, 0.0, T, &l));
+    else if (kind == FF_NEURON_LOSS_ISI) FF_TRY(ff_isi_distance(d, nd, t, ns, 0.0, T, &l));
+    else if (kind == FF_NEURON_LOSS_VANROSSUM) FF_TRY(ff_van_rossum(d, nd, t, ns, FF_NEURON_VR_TAU_MS, &l));
+    else {
+      double g;
+      if (2.0 * (double)ns / T * FF_NEURON_GAMMA_DELTA_MS >= 1.0) l = 2.0; /* Γ undefined: far too many spikes */
+      else {
+        FF_TRY(ff_gamma_factor(d, nd, t, ns, 0.0, T, FF_NEURON_GAMMA_DELTA_MS, &g, NULL));
+        l = 1.0 - g;
+      }
+    }
+    sum += l;
+  }
+  *loss = sum / (double)r->n_sweeps;
+  return FF_OK;
+}
+
+double ff_neuron_loss(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, const double *x, double *work) {
+  double l;
+  const int st = kind == FF_NEURON_LOSS_VOLTAGE ? ff_neuron_voltage_loss(p, r, x, &l, NULL, work)
+                                                : ff_neuron_spike_loss(p, r, kind, x, &l, work);
+  if (st != FF_OK) {
+    ff_error_clear();
+    l = 1e30;
+  }
+  return l;
+}
+
+/* one uniform (0, 1) of generation g, member i, word w */
+static double de_u(uint64_t seed, int64_t g, int64_t i, uint32_t what, int w) {
+  uint32_t o[4];
+  ff_rng4(seed, FF_STREAM_NEURON_DE, (uint32_t)g, (uint32_t)i, what, o);
+  return ff_u01(o[w]);
+}
+
+int ff_neuron_de(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, uint64_t seed, int64_t np,
+                 int64_t generations, MPI_Comm comm, double *x0, double *pop, double *loss, double *history) {
+  const int n = p->n_fit;
+  const double F = 0.7, CR = 0.9;
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  if (np < 4) return FF_ERROR(FF_ERR_INPUT, "[neuron] starts = %lld: optimizer = de needs a population of 4 or more", (long long)np);
+  double *work = NULL, *trial = NULL, *tl = NULL;
+  int st = FF_MALLOC(work, r->n_steps * 2, "loss work space");
+  FF_CALL(st, FF_MALLOC(trial, np * n, "trial vectors"));
+  FF_CALL(st, FF_MALLOC(tl, np, "trial losses"));
+  for (int64_t i = 0; st == FF_OK && i < np; ++i) {
+    ff_neuron_start_point(p, seed, i, 0, pop + i * n);
+    memcpy(x0 + i * n, pop + i * n, sizeof(double) * (size_t)n);
+    tl[i] = i % size == rank ? ff_neuron_loss(p, r, kind, pop + i * n, work) : 0.0;
+  }
+  if (st == FF_OK) st = FF_MPI(MPI_Allreduce(tl, loss, (int)np, MPI_DOUBLE, MPI_SUM, comm)); /* one owner each */
+  for (int64_t i = 0; st == FF_OK && i < np; ++i) history[i * (generations + 1)] = loss[i];
+  for (int64_t g = 1; st == FF_OK && g <= generations; ++g) {
+    for (int64_t i = 0; i < np; ++i) {
+      int64_t d[3];
+      for (int k = 0, a = 0; k < 3; ++a) { /* three donors, distinct and not i */
+        const int64_t c = (int64_t)(de_u(seed, g, i, 0x100u + (uint32_t)a, 0) * (double)np);
+        int dup = c == i || c >= np;
+        for (int q = 0; q < k; ++q) dup |= d[q] == c;
+        if (!dup) d[k++] = c;
+      }
+      const int jr = (int)(de_u(seed, g, i, 0, 0) * n);
+      for (int q = 0; q < n; ++q) {
+        const double w = p->hi[q] - p->lo[q];
+        double z = w > 0 ? (pop[i * n + q] - p->lo[q]) / w : 0.0;
+        if (q == jr || de_u(seed, g, i, 1u + (uint32_t)(q / 4), q % 4) < CR) {
+          const double z1 = w > 0 ? (pop[d[0] * n + q] - p->lo[q]) / w : 0.0,
+                       z2 = w > 0 ? (pop[d[1] * n + q] - p->lo[q]) / w : 0.0,
+                       z3 = w > 0 ? (pop[d[2] * n + q] - p->lo[q]) / w : 0.0;
+          z = z1 + F * (z2 - z3);
+          if (z < 0) z = 0.5 * z1; /* back inside, between the base and the bound */
+          if (z > 1) z = 0.5 * (z1 + 1.0);
+        }
+        trial[i * n + q] = p->lo[q] + z * w;
+      }
+    }
+    for (int64_t i = 0; i < np; ++i) tl[i] = i % size == rank ? ff_neuron_loss(p, r, kind, trial + i * n, work) : 0.0;
+    st = FF_MPI(MPI_Allreduce(MPI_IN_PLACE, tl, (int)np, MPI_DOUBLE, MPI_SUM, comm));
+    for (int64_t i = 0; st == FF_OK && i < np; ++i) {
+      if (tl[i] <= loss[i]) {
+        loss[i] = tl[i];
+        memcpy(pop + i * n, trial + i * n, sizeof(double) * (size_t)n);
+      }
+      history[i * (generations + 1) + g] = loss[i];
+    }
+  }
+  free(work);
+  free(trial);
+  free(tl);
+  return st;
 }

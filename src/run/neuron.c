@@ -1,7 +1,8 @@
 /* [run] mode = neuron (docs/design.md §2.9.5): one neuron model fitted to [data] recording by a bounded
- * multi-start L-BFGS on the voltage loss and its exact gradient. Start s runs on rank s mod ranks, each
- * start alone and in the same arithmetic on any rank, and rank 0 takes the best by (loss, start): the
- * result is the same, bit for bit, on any rank count. Output: DIR/results.h5 (/neuron), the log,
+ * multi-start L-BFGS on the voltage loss and its exact gradient, or by differential evolution on any loss.
+ * L-BFGS: start s runs on rank s mod ranks, each start alone and in the same arithmetic on any rank.
+ * DE: member i is evaluated on rank i mod ranks, every rank holding the whole population. Rank 0 takes
+ * the best by (loss, start or member): the result is the same, bit for bit, on any rank count. Output: DIR/results.h5 (/neuron), the log,
  * run.json and the final line "neuron done: model=M loss=L evals=E NAME=VALUE ...". */
 #include <math.h>
 #include <stdio.h>
@@ -21,14 +22,16 @@ static const char *const OPT_NAMES[] = {"lbfgs", "de", "ga"};
 
 /* The configuration's own checks (the same on every rank). */
 static int check_config(const FfConfig *c, const FfNeuronModel *m, FfNeuronProblem *p) {
-  if (c->neuron_loss != FF_NEURON_LOSS_VOLTAGE)
-    return FF_ERROR(FF_ERR_INPUT, "[neuron] loss = %s is not implemented yet (issue 19): use loss = voltage",
-                    LOSS_NAMES[c->neuron_loss]);
-  if (c->neuron_optimizer != FF_NEURON_OPT_LBFGS)
-    return FF_ERROR(FF_ERR_INPUT, "[neuron] optimizer = %s is not implemented yet (issue 19): use optimizer = lbfgs",
-                    OPT_NAMES[c->neuron_optimizer]);
+  if (c->neuron_optimizer == FF_NEURON_OPT_GA)
+    return FF_ERROR(FF_ERR_INPUT, "[neuron] optimizer = ga is not implemented yet (issue 19): use lbfgs or de");
+  if (c->neuron_optimizer == FF_NEURON_OPT_LBFGS && c->neuron_loss != FF_NEURON_LOSS_VOLTAGE)
+    return FF_ERROR(FF_ERR_INPUT, "[neuron] loss = %s has no gradient: optimizer = lbfgs minimises loss = voltage; "
+                                  "use optimizer = de", LOSS_NAMES[c->neuron_loss]);
+  if (c->neuron_optimizer == FF_NEURON_OPT_DE && c->neuron_starts < 4)
+    return FF_ERROR(FF_ERR_INPUT, "[neuron] starts = %lld: optimizer = de takes it as its population, 4 or more",
+                    (long long)c->neuron_starts);
   FF_TRY(ff_neuron_problem(m, c->neuron_bounds, p));
-  for (int q = 0; q < p->n_fit; ++q)
+  for (int q = 0; q < p->n_fit && c->neuron_optimizer == FF_NEURON_OPT_LBFGS; ++q)
     if (p->index[q] >= m->n_sens)
       return FF_ERROR(FF_ERR_INPUT, "[neuron] bounds: optimizer = lbfgs needs the gradient by %s, but model %s has "
                                     "sensitivities by its first %d parameters only (%s...)",
@@ -129,6 +132,36 @@ static int run_starts(const FfRun *r, const FfNeuronProblem *p, const FfNeuronRe
   return FF_OK;
 }
 
+/* Differential evolution (collective): every rank holds the whole population; it keeps the rows of the
+ * members s = rank, rank + size, ... as run_starts does, evals = the generations + 1 of every member. */
+static int run_de(const FfRun *r, const FfNeuronProblem *p, const FfNeuronRecording *rec, int64_t per,
+                  int64_t width, double *mine, int64_t *n_mine) {
+  const int n = p->n_fit;
+  const int64_t S = r->cfg.neuron_starts;
+  double *x0 = NULL, *pop = NULL, *loss = NULL, *hist = NULL;
+  int st = FF_MALLOC(x0, S * n, "the initial population");
+  FF_CALL(st, FF_MALLOC(pop, S * n, "the population"));
+  FF_CALL(st, FF_MALLOC(loss, S, "the population's losses"));
+  FF_CALL(st, FF_MALLOC(hist, S * per, "the population's history"));
+  st = ff_ranks_agree(st, r->comm);
+  FF_CALL(st, ff_neuron_de(p, rec, r->cfg.neuron_loss, (uint64_t)r->cfg.seed, S, per - 1, r->comm, x0, pop, loss, hist));
+  int64_t k = 0;
+  for (int64_t s = r->rank; st == FF_OK && s < S; s += r->size, ++k) {
+    double *row = mine + k * width;
+    row[0] = loss[s];
+    row[1] = (double)per;
+    memcpy(row + 2, x0 + s * n, sizeof(double) * (size_t)n);
+    memcpy(row + 2 + n, pop + s * n, sizeof(double) * (size_t)n);
+    memcpy(row + 2 + 2 * n, hist + s * per, sizeof(double) * (size_t)per);
+  }
+  *n_mine = k;
+  free(x0);
+  free(pop);
+  free(loss);
+  free(hist);
+  return st;
+}
+
 int ff_mode_neuron(FfRun *r) {
   const FfConfig *c = &r->cfg;
   const FfNeuronModel *m = ff_neuron_model(ff_neuron_model_names[c->neuron_model]);
@@ -151,7 +184,8 @@ int ff_mode_neuron(FfRun *r) {
   ff_run_phase(r, "neuron");
   const double t0 = MPI_Wtime();
   const int n = p.n_fit;
-  const int64_t S = c->neuron_starts, per = c->neuron_max_evals / S > 0 ? c->neuron_max_evals / S : 1;
+  const int de = c->neuron_optimizer == FF_NEURON_OPT_DE;
+  const int64_t S = c->neuron_starts, per = c->neuron_max_evals / S > 1 ? c->neuron_max_evals / S : de ? 2 : 1;
   const int64_t width = 2 + 2 * n + per, mine_max = (S + r->size - 1) / r->size;
   char line[2048];
   int len = snprintf(line, sizeof line, "neuron: model %s, %d sweeps of %lld samples (dt %g ms) from %s; fitting",
@@ -160,8 +194,13 @@ int ff_mode_neuron(FfRun *r) {
     len += snprintf(line + len, sizeof line - (size_t)len, " %s in [%g, %g] %s%s", m->param_names[p.index[q]], p.lo[q],
                     p.hi[q], m->param_units[p.index[q]], q + 1 < n ? "," : "");
   ff_log("%s", line);
-  ff_log("neuron: loss %s, optimizer %s, %lld starts on %d rank%s, at most %lld evaluations each", LOSS_NAMES[c->neuron_loss],
-         OPT_NAMES[c->neuron_optimizer], (long long)S, r->size, r->size == 1 ? "" : "s", (long long)per);
+  if (de)
+    ff_log("neuron: loss %s, differential evolution, a population of %lld over %d rank%s, %lld generations",
+           LOSS_NAMES[c->neuron_loss], (long long)S, r->size, r->size == 1 ? "" : "s", (long long)per - 1);
+  else
+    ff_log("neuron: loss %s, optimizer %s, %lld starts on %d rank%s, at most %lld evaluations each",
+           LOSS_NAMES[c->neuron_loss], OPT_NAMES[c->neuron_optimizer], (long long)S, r->size, r->size == 1 ? "" : "s",
+           (long long)per);
   if (rec.model && rec.model != m)
     ff_warn("[data] recording names model %s; fitting model %s as [neuron] model says", rec.model->name, m->name);
   /* 2. the starts, spread over the ranks */
@@ -169,7 +208,8 @@ int ff_mode_neuron(FfRun *r) {
   int *counts = NULL, *displs = NULL;
   int64_t n_mine = 0;
   st = FF_MALLOC(mine, mine_max * width, "this rank's starts");
-  FF_CALL(st, run_starts(r, &p, &rec, per, width, mine, &n_mine));
+  if (de) FF_CALL(st, run_de(r, &p, &rec, per, width, mine, &n_mine));
+  else FF_CALL(st, run_starts(r, &p, &rec, per, width, mine, &n_mine));
   st = ff_ranks_agree(st, r->comm);
   if (st == FF_OK && r->rank == 0) {
     st = FF_MALLOC(all, S * width, "every start");
@@ -202,8 +242,9 @@ int ff_mode_neuron(FfRun *r) {
       const double *row = packed + s * width;
       evals += (int64_t)row[1];
       if (row[0] < packed[best * width]) best = s;
-      len = snprintf(line, sizeof line, "start %lld: loss %.6g mV^2 after %lld evaluations:", (long long)s, row[0],
-                     (long long)row[1]);
+      if (de && s >= 8) continue; /* a population: its first members only */
+      len = snprintf(line, sizeof line, "%s %lld: loss %.6g%s after %lld evaluations:", de ? "member" : "start",
+                     (long long)s, row[0], c->neuron_loss == FF_NEURON_LOSS_VOLTAGE ? " mV^2" : "", (long long)row[1]);
       for (int q = 0; q < n; ++q)
         len += snprintf(line + len, sizeof line - (size_t)len, " %s=%.6g", m->param_names[p.index[q]], row[2 + n + q]);
       ff_log("%s", line);
@@ -228,8 +269,9 @@ int ff_mode_neuron(FfRun *r) {
         ff_log("%s = %.9g %s (planted %.9g, %+.3f%%)", m->param_names[p.index[q]], bx[q], m->param_units[p.index[q]],
                t, t != 0 ? 100.0 * (bx[q] - t) / fabs(t) : 0.0);
       }
-      ff_log("neuron: best start %lld, loss %.9g mV^2 (rms %.4g mV), %lld evaluations in %.2f s", (long long)best,
-             packed[best * width], sqrt(packed[best * width]), (long long)evals, MPI_Wtime() - t0);
+      ff_log("neuron: best %s %lld, loss %.9g%s, %lld evaluations in %.2f s", de ? "member" : "start", (long long)best,
+             packed[best * width], c->neuron_loss == FF_NEURON_LOSS_VOLTAGE ? " mV^2" : "", (long long)evals,
+             MPI_Wtime() - t0);
       ff_runjson_metrics("neuron done: best_loss=%.17g best_start=%lld starts=%lld", packed[best * width],
                          (long long)best, (long long)S);
       ff_runjson_phase("neuron", MPI_Wtime() - t0);

@@ -43,7 +43,7 @@ LDFLAGS   ?=
 LDLIBS    ?=
 NVCCFLAGS ?=
 
-PKGS        := hdf5-openmpi inih zlib libzip openblas lapacke
+PKGS        := hdf5-openmpi inih zlib libzip openblas lapacke nlopt
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -7,10 +7,12 @@
 #include "flyfit/h5.h"
 #include "flyfit/import.h"
 #include "flyfit/log.h"
+#include "flyfit/neuron_fit.h"
 #include "flyfit/synth.h"
 #include "flyfit/synth_realistic.h"
 
 #include <errno.h>
+#include <math.h>
 #include <getopt.h>
 #include <mpi.h>
 #include <inttypes.h>
@@ -73,11 +75,26 @@ static const char *USAGE =
     "  --drive-hz D, --wave-hz A, --wave-frames W\n"
     "                           the hidden drive: OU noise of sd D (1 Hz) plus a sine of amplitude A (30 Hz)\n"
     "                           and period W frames (4; 0 = none), phases in four groups of neuropils\n"
+    "\n"
+    "a single neuron's sweeps instead (for [run] mode = neuron; layout: docs/formats.md):\n"
+    "  --neuron MODEL           hh, gif, izhikevich or adex: -o FILE gets planted current steps, the voltage\n"
+    "                           with Gaussian measurement noise, the spike times, and the parameters under /truth\n"
+    "  --params k=v,...         planted parameters in the model's names and units (default: the model's\n"
+    "                           defaults; hh: the Brian2 model-fitting example's gL 0.008364 uS, gNa 24.698 uS,\n"
+    "                           gK 5.815 uS, VT -55.31 mV)\n"
+    "  --sweeps N               sweeps, one current step each (5)\n"
+    "  --sweep-ms T, --dt-ms D  sweep length and time step (hh: 100 ms at 0.01 ms; the others 500 ms at 0.1 ms);\n"
+    "                           the step is on from 10% to 80% of the sweep\n"
+    "  --current LO:HI          step amplitudes spread evenly from LO to HI, in the model's input unit\n"
+    "                           (hh 0.05:0.8 nA, gif 0.5:2.5 nA, izhikevich 2:15, adex 300:1200 pA)\n"
+    "  --noise-mv SD            measurement noise on v (1 mV); --seed S (above) seeds it\n"
+    "\n"
     "  -h, --help               this text\n"
     "\n"
     "example: flyfit-synth --neurons 3000 -o small.h5 --codex-csv small.csv.gz --neurons-csv small-neurons.csv\n"
     "         flyfit-synth --neurons 2000 -o brain.h5 --activity activity.h5 --frames 600\n"
-    "         flyfit-synth --neurons 2000 -o brain.h5 --activity activity.h5 --activity-model brainscale --frames 400\n";
+    "         flyfit-synth --neurons 2000 -o brain.h5 --activity activity.h5 --activity-model brainscale --frames 400\n"
+    "         flyfit-synth --neuron hh --params gL=0.01,VT=-56 --seed 3 -o hh.h5\n";
 
 enum { MODEL_REALISTIC, MODEL_BRAINSCALE };
 
@@ -89,12 +106,17 @@ typedef struct {
   FfSynthRealisticOptions real; /* the realistic model's */
   const char *only_brainscale, *only_realistic; /* the first option given that only that model uses */
   int neurons_given;
+  const char *neuron, *neuron_params, *neuron_current; /* --neuron and its options */
+  int64_t neuron_sweeps;
+  double neuron_sweep_ms, neuron_dt_ms, neuron_noise_mv; /* < 0: the model's default */
+  const char *neuron_only;                              /* the first --neuron option given */
   char command[1024]; /* the command line, stored in the file's created_by attribute */
 } SynthArgs;
 
 enum { OPT_NEURONS = 256, OPT_SEED, OPT_CODEX, OPT_NEURONS_CSV, OPT_NEURONS_FROM, OPT_DEGREE, OPT_SYNAPSES, OPT_INHIB,
        OPT_ACTIVITY, OPT_FRAMES, OPT_FS, OPT_SAMPLE_MS, OPT_THREADS, OPT_BIAS, OPT_HOME, OPT_DRIVE, OPT_WAVE,
-       OPT_WAVE_FRAMES, OPT_MODEL, OPT_NOISE, OPT_DECAY, OPT_COUPLING, OPT_FACTORS, OPT_BLEACH, OPT_RISE };
+       OPT_WAVE_FRAMES, OPT_MODEL, OPT_NOISE, OPT_DECAY, OPT_COUPLING, OPT_FACTORS, OPT_BLEACH, OPT_RISE,
+       OPT_NEURON, OPT_NPARAMS, OPT_SWEEPS, OPT_SWEEP_MS, OPT_DT, OPT_CURRENT, OPT_NOISE_MV };
 
 static int parse_i64(const char *opt, const char *text, int64_t lo, int64_t hi, int64_t *out) {
   char *end;
@@ -166,6 +188,13 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
                                            {"bleach", required_argument, NULL, OPT_BLEACH},
                                            {"tau-rise-s", required_argument, NULL, OPT_RISE},
                                            {"tau-decay-s", required_argument, NULL, OPT_DECAY},
+                                           {"neuron", required_argument, NULL, OPT_NEURON},
+                                           {"params", required_argument, NULL, OPT_NPARAMS},
+                                           {"sweeps", required_argument, NULL, OPT_SWEEPS},
+                                           {"sweep-ms", required_argument, NULL, OPT_SWEEP_MS},
+                                           {"dt-ms", required_argument, NULL, OPT_DT},
+                                           {"current", required_argument, NULL, OPT_CURRENT},
+                                           {"noise-mv", required_argument, NULL, OPT_NOISE_MV},
                                            {NULL, 0, NULL, 0}};
   memset(a, 0, sizeof *a);
   ff_synth_defaults(&a->synth);
@@ -173,6 +202,8 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
   ff_synth_realistic_defaults(&a->real);
   a->act.threads = omp_get_max_threads();
   a->model = MODEL_REALISTIC;
+  a->neuron_sweeps = -1;
+  a->neuron_sweep_ms = a->neuron_dt_ms = a->neuron_noise_mv = -1.0;
   size_t used = 0;
   for (int k = 0; k < argc && used + 2 < sizeof a->command; ++k)
     used += (size_t)snprintf(a->command + used, sizeof a->command - used, "%s%s", k ? " " : "", argv[k]);
@@ -181,6 +212,7 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
   while ((ch = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
     if (ch >= OPT_SAMPLE_MS && ch <= OPT_WAVE_FRAMES && !a->only_brainscale) a->only_brainscale = long_name(longopts, ch);
     if (ch >= OPT_COUPLING && ch <= OPT_RISE && !a->only_realistic) a->only_realistic = long_name(longopts, ch);
+    if (ch >= OPT_NPARAMS && ch <= OPT_NOISE_MV && !a->neuron_only) a->neuron_only = long_name(longopts, ch);
     switch (ch) {
     case 'o': a->output = optarg; break;
     case 'h': break; /* answered in main, before MPI starts */
@@ -232,11 +264,27 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
       a->act.threads = (int)t;
       break;
     }
+    case OPT_NEURON: a->neuron = optarg; break;
+    case OPT_NPARAMS: a->neuron_params = optarg; break;
+    case OPT_SWEEPS: FF_TRY(parse_i64("--sweeps", optarg, 1, 100000, &a->neuron_sweeps)); break;
+    case OPT_SWEEP_MS: FF_TRY(parse_double("--sweep-ms", optarg, 0.0, 1e8, 1, &a->neuron_sweep_ms)); break;
+    case OPT_DT: FF_TRY(parse_double("--dt-ms", optarg, 0.0, 100.0, 1, &a->neuron_dt_ms)); break;
+    case OPT_CURRENT: a->neuron_current = optarg; break;
+    case OPT_NOISE_MV: FF_TRY(parse_double("--noise-mv", optarg, 0.0, 1e3, 0, &a->neuron_noise_mv)); break;
     case ':': return FF_ERROR(FF_ERR_USAGE, "option '%s' needs a value", argv[optind - 1]);
     default: return FF_ERROR(FF_ERR_USAGE, "unknown option '%s'", argv[optind - 1]);
     }
   }
   if (optind < argc) return FF_ERROR(FF_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
+  if (a->neuron_only && !a->neuron)
+    return FF_ERROR(FF_ERR_USAGE, "--%s is an option of --neuron MODEL (a single neuron's sweeps)", a->neuron_only);
+  if (a->neuron) {
+    if (!a->output) return FF_ERROR(FF_ERR_USAGE, "--neuron needs -o FILE.h5, the recording it writes");
+    if (a->codex_csv || a->neurons_csv || a->activity || a->neurons_from || a->neurons_given)
+      return FF_ERROR(FF_ERR_USAGE, "--neuron writes a single neuron's sweeps; --neurons, --neurons-from, --codex-csv, "
+                                    "--neurons-csv and --activity belong to the synthetic brain: drop them");
+    return FF_OK;
+  }
   if (!a->output && !a->codex_csv && !a->neurons_csv)
     return FF_ERROR(FF_ERR_USAGE, "no output: give -o FILE (and/or --codex-csv, --neurons-csv)");
   if (a->activity && !a->output)
@@ -277,7 +325,44 @@ static void report(const FfConnectome *c, const FfSynthStats *s, double gen_s) {
   ff_log("generated in       %.2f s with %d threads", gen_s, omp_get_max_threads());
 }
 
+/* --neuron: the planted sweeps of one model into -o */
+static int run_neuron(const SynthArgs *a) {
+  const FfNeuronModel *m = ff_neuron_model(a->neuron);
+  if (m == NULL) return FF_ERROR(FF_ERR_USAGE, "--neuron '%s': it is hh, gif, izhikevich or adex", a->neuron);
+  FfNeuronSynthOptions o;
+  ff_neuron_synth_defaults(m, &o);
+  o.seed = a->synth.seed;
+  if (a->neuron_sweeps > 0) o.sweeps = a->neuron_sweeps;
+  if (a->neuron_sweep_ms > 0) o.duration_ms = a->neuron_sweep_ms;
+  if (a->neuron_dt_ms > 0) o.dt_ms = a->neuron_dt_ms;
+  if (a->neuron_noise_mv >= 0) o.noise_mV = a->neuron_noise_mv;
+  if (a->neuron_current) {
+    char *end, *colon;
+    o.amp_lo = strtod(a->neuron_current, &colon);
+    if (colon == a->neuron_current || *colon != ':' || (o.amp_hi = strtod(colon + 1, &end), end == colon + 1) ||
+        *end || !isfinite(o.amp_lo) || !isfinite(o.amp_hi))
+      return FF_ERROR(FF_ERR_USAGE, "--current '%s' is not LO:HI (two numbers)", a->neuron_current);
+  }
+  if (a->neuron_params) FF_TRY(ff_neuron_synth_params(&o, a->neuron_params));
+  FfNeuronRecording r;
+  const double t0 = ff_wall_seconds();
+  FF_TRY(ff_neuron_synth(&o, &r));
+  int st = ff_neuron_recording_write(a->output, &r, o.noise_mV, o.seed, a->command);
+  if (st == FF_OK) {
+    char params[1024] = "";
+    for (int k = 0, len = 0; k < m->n_param; ++k)
+      len += snprintf(params + len, sizeof params - (size_t)len, "%s%s=%g", k ? " " : "", m->param_names[k], o.params[k]);
+    ff_log("neuron %s: %s", m->name, params);
+    ff_log("wrote %s: %lld sweeps of %lld samples (dt %g ms), %lld spikes, noise %g mV, in %.2f s", a->output,
+           (long long)r.n_sweeps, (long long)r.n_steps, r.dt_ms, (long long)r.spike_indptr[r.n_sweeps], o.noise_mV,
+           ff_wall_seconds() - t0);
+  }
+  ff_neuron_recording_destroy(&r);
+  return st;
+}
+
 static int run(const SynthArgs *a) {
+  if (a->neuron) return run_neuron(a);
   FfSynthOptions o = a->synth;
   int64_t *ids = NULL, n_ids = 0;
   if (a->neurons_from) {

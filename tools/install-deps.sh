@@ -13,6 +13,7 @@ PACKAGES=(
   zlib1g-dev libcsv-dev               # gzip and CSV reading for the importer
   libzip-dev                          # numpy .npz archives (calcium recordings)
   libopenblas-dev liblapacke-dev      # CBLAS for the round-2 GRU, LAPACK for the ridge controls
+  libnlopt-dev                        # L-BFGS with bounds for single-neuron fits (mode = neuron)
   libcmocka-dev                       # unit tests
   python3 python3-numpy python3-h5py python3-matplotlib  # flyfit-plot, test helpers
   python3-brian                       # the reference simulator in the tests and benchmark

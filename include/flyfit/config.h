@@ -13,7 +13,8 @@
 
 enum { FF_CONFIG_STR = 4096 };
 
-typedef enum { FF_MODE_SIMULATE = 0, FF_MODE_FIT = 1, FF_MODE_ROUND2 = 2, FF_MODE_PREDICT = 3, FF_MODE_ALL = 4 } FfMode;
+typedef enum { FF_MODE_SIMULATE = 0, FF_MODE_FIT = 1, FF_MODE_ROUND2 = 2, FF_MODE_PREDICT = 3, FF_MODE_ALL = 4,
+               FF_MODE_NEURON = 5 } FfMode;
 typedef enum { FF_PRESET_SHIU = 0, FF_PRESET_BRAINSCALE = 1 } FfPreset;
 typedef enum { FF_ENCODER_SCALED = 0, FF_ENCODER_HZ = 1 } FfEncoderInput;
 typedef enum { FF_INIT_RANDOM = 0, FF_INIT_FIXED = 1 } FfInitState;
@@ -33,6 +34,7 @@ typedef struct {
   /* [data] */
   char connectome[FF_CONFIG_STR];
   char activity[FF_CONFIG_STR];           /* activity.h5 (flyfit-import activity, flyfit-synth --activity) */
+  char recording[FF_CONFIG_STR];          /* mode = neuron: a single neuron's sweeps (flyfit-synth --neuron) */
   char mapping[FF_CONFIG_STR];            /* region -> neuropil mapping file */
   bool drop_unmatched;
   char flywire_version[FF_CONFIG_STR];    /* checked against the connectome's release when set */
@@ -124,6 +126,13 @@ typedef struct {
   bool spikes_txt;
   bool figures;                      /* run tools/flyfit-plot at the end of predict and all */
   char state_neurons[FF_CONFIG_STR]; /* neuron list whose v and g are recorded every step */
+
+  /* [neuron]: mode = neuron, single-neuron fitting (neuron_fit.h) */
+  int neuron_model;     /* index in ff_neuron_model_names */
+  int neuron_loss;      /* FF_NEURON_LOSS_* */
+  int neuron_optimizer; /* FF_NEURON_OPT_* */
+  int64_t neuron_starts, neuron_max_evals;
+  char neuron_bounds[FF_CONFIG_STR]; /* "name=low:high, ..." */
 
   /* Where each key's value came from (FfConfigSource) and the line it was set on. */
   unsigned char source[128];

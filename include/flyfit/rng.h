@@ -51,7 +51,11 @@ enum FfStream {
   FF_STREAM_SYNTH_REAL_REGION = 29,  /* realistic recordings: per-neuropil loadings and constants (neuropil, what) */
   FF_STREAM_SYNTH_REAL_MEASURE = 30, /* realistic recordings: measurement noise (frame, neuropil) */
   FF_STREAM_SHUFFLE = 31,            /* degree-preserving shuffle: (attempt, attempt >> 32, 0) */
-  FF_STREAM_END = 32                 /* the first free number */
+  FF_STREAM_END = 32,                /* the first free number below the blocks beyond it */
+  /* single-neuron fitting (issue 19): the block 48-63 */
+  FF_STREAM_NEURON_NOISE = 48, /* flyfit-synth --neuron: measurement noise on v (step, sweep, step >> 32) */
+  FF_STREAM_NEURON_START = 49, /* mode = neuron: the candidates a start screens (start, candidate, parameter / 4) */
+  FF_STREAM_NEURON_DE = 50     /* mode = neuron, optimizer = de: mutation and crossover (generation, member, what) */
 };
 
 /* Four 32-bit words for counter (c0, c1, c2) in `stream`, under the 64-bit seed. */

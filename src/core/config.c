@@ -32,12 +32,13 @@ typedef struct {
 static const Key KEYS[] = {
     {"data", "connectome", T_STRING, "", 0, 0, NULL, "path", "connectome HDF5 file (flyfit-import or flyfit-synth make one)", OFF(connectome)},
     {"data", "activity", T_STRING, "", 0, 0, NULL, "path", "recordings, activity.h5 (flyfit-import activity or flyfit-synth --activity); needed by mode = fit", OFF(activity)},
+    {"data", "recording", T_STRING, "", 0, 0, NULL, "path", "mode = neuron: a single neuron's sweeps, HDF5 (flyfit-synth --neuron makes one; docs/formats.md)", OFF(recording)},
     {"data", "mapping", T_STRING, "", 0, 0, NULL, "path", "region -> neuropil mapping file (two columns); regions not in it match neuropils of the same name. An activity.h5 imported with --connectome stores its matching (/neuropil_names) and needs none; given anyway, it must give that matching or the run stops", OFF(mapping)},
     {"data", "drop_unmatched", T_BOOL, "false", 0, 0, NULL, "", "leave out regions and neuropils without a match (a warning) instead of stopping", OFF(drop_unmatched)},
     {"data", "flywire_version", T_STRING, "", 0, 0, NULL, "", "when set, the connectome's release must be this (e.g. 783)", OFF(flywire_version)},
     {"data", "neural_activity_id", T_STRING, "", 0, 0, NULL, "", "when set, the recording's id must be this (e.g. 2017-10-30_1)", OFF(neural_activity_id)},
 
-    {"run", "mode", T_ENUM, "simulate", 0, 0, "simulate|fit|round2|predict|all", "", "simulate the network; fit = round 1 (the spiking network); round2 = the recurrent encoder/decoder; predict = forecast the recordings with both; all = fit, round2, predict and figures", OFF(mode)},
+    {"run", "mode", T_ENUM, "simulate", 0, 0, "simulate|fit|round2|predict|all|neuron", "", "simulate the network; fit = round 1 (the spiking network); round2 = the recurrent encoder/decoder; predict = forecast the recordings with both; all = fit, round2, predict and figures; neuron = fit one neuron model to [data] recording ([neuron] section)", OFF(mode)},
     {"run", "preset", T_ENUM, "shiu", 0, 0, "shiu|brainscale", "", "model constants: shiu (Shiu et al. whole-brain LIF, Brian2) or brainscale (the fitting model); every [model] key overrides one value", OFF(preset)},
     {"run", "duration_ms", T_REAL, "1000", 1e-9, 1e9, NULL, "ms", "simulated time of each trial", OFF(duration_ms)},
     {"run", "batch", T_INT, "1", 1, 65535, NULL, "", "independent trials run side by side (different random input)", OFF(batch)},
@@ -129,6 +130,13 @@ static const Key KEYS[] = {
     {"predict", "round1_checkpoint", T_STRING, "", 0, 0, NULL, "path", "round-1 parameters; empty = [output] dir/checkpoint-best.h5", OFF(round1_checkpoint)},
     {"predict", "checkpoint_s", T_REAL, "300", 0, 1e9, NULL, "s", "the prediction saves its resume point (DIR/predict-partial.h5) at most this often, and after each of its passes; [run] resume = auto continues from it; 0 = after every frame", OFF(predict_checkpoint_s)},
     {"predict", "round2_checkpoint", T_STRING, "", 0, 0, NULL, "path", "round-2 parameters; empty = [output] dir/gru-best.h5", OFF(round2_checkpoint)},
+
+    {"neuron", "model", T_ENUM, "hh", 0, 0, "hh|gif|izhikevich|adex", "", "mode = neuron: the model fitted (docs/design.md §2.9.2)", OFF(neuron_model)},
+    {"neuron", "loss", T_ENUM, "voltage", 0, 0, "voltage|spike|gamma|vanrossum|isi", "", "voltage = mean squared difference of v (mV^2) over every sample; spike, isi, vanrossum, gamma = the mean over the sweeps of the SPIKE-distance, the ISI-distance, the van Rossum distance (tau 10 ms) or 1 - the coincidence factor (precision 2 ms) against the recording's spike times (optimizer = de)", OFF(neuron_loss)},
+    {"neuron", "optimizer", T_ENUM, "lbfgs", 0, 0, "lbfgs|de|ga", "", "lbfgs = NLopt's L-BFGS with bounds on the exact gradient (the forward sensitivities), multi-start, loss = voltage only; de = differential evolution (DE/rand/1/bin), any loss and any model; ga is not implemented yet", OFF(neuron_optimizer)},
+    {"neuron", "starts", T_INT, "8", 1, 1e6, NULL, "", "lbfgs: start points, each the best of a screening keyed by (seed, start), spread over the ranks, the best by (loss, start); de: the population (4 or more), its evaluations spread over the ranks", OFF(neuron_starts)},
+    {"neuron", "bounds", T_STRING, "", 0, 0, NULL, "list", "the fitted parameters, name=low:high in the model's names and units (e.g. gL=0.004:0.016, VT=-70:-40); empty = the parameters with sensitivities within [d/2, 2d] of their defaults d (d -+ |d|/2 for d < 0)", OFF(neuron_bounds)},
+    {"neuron", "max_evals", T_INT, "2000", 1, 1e9, NULL, "", "model evaluations (a simulation of every sweep) in all, split evenly among the starts (de: max_evals / starts generations, the first the initial population)", OFF(neuron_max_evals)},
 
     {"output", "dir", T_STRING, "out", 0, 0, NULL, "path", "directory for results.h5, flyfit.log and spikes.txt", OFF(out_dir)},
     {"output", "spikes", T_STRING, "all", 0, 0, NULL, "list", "spikes recorded into results.h5: none, all, or a neuron list", OFF(spikes)},
@@ -298,7 +306,7 @@ static int unknown_key(const char *section, const char *name, const char *where)
   int known_section = 0;
   for (int k = 0; k < N_KEYS; ++k) known_section |= !strcmp(KEYS[k].section, section);
   if (!known_section && !best[0])
-    return FF_ERROR(FF_ERR_INPUT, "%s: unknown section [%s] (sections: data, run, model, stimulus, preprocess, fit, predict, output)", where,
+    return FF_ERROR(FF_ERR_INPUT, "%s: unknown section [%s] (sections: data, run, model, stimulus, preprocess, fit, predict, neuron, output)", where,
                     section);
   if (best[0])
     return FF_ERROR(FF_ERR_INPUT, "%s: unknown key [%s] %s (did you mean %s?); flyfit --help-config lists all keys",
@@ -523,6 +531,9 @@ int ff_config_finish(FfConfig *c) {
     return FF_ERROR(FF_ERR_INPUT, "%s: [output] spikes_txt = true contradicts [output] spikes = none (no spikes are "
                                   "recorded to write): record some ([output] spikes = all or a list) or drop spikes_txt",
                     cfg);
+  if (c->mode == FF_MODE_NEURON && c->recording[0] == '\0')
+    return FF_ERROR(FF_ERR_INPUT, "%s: [run] mode = neuron needs [data] recording, a single neuron's sweeps "
+                                  "(bin/flyfit-synth --neuron hh -o FILE.h5 makes a planted one)", cfg);
   if (ff_mode_uses_connectome(c->mode) && c->connectome[0] == '\0')
     return FF_ERROR(FF_ERR_INPUT, "%s: [data] connectome is not set; give the path of a connectome.h5 "
                                   "(bin/flyfit-synth -o FILE makes a synthetic one)", cfg);

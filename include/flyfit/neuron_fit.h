@@ -1,0 +1,120 @@
+/* Fitting single-neuron models to recorded sweeps (docs/design.md §2.9.4-2.9.5): the recording file
+ * (flyfit-synth --neuron writes one with planted parameters, docs/formats.md), the voltage loss with its
+ * exact gradient from the forward sensitivities (neuron_models.h), the spike-train losses (spike_dist.h),
+ * and the optimizers [run] mode = neuron runs (src/run/neuron.c): a bounded multi-start L-BFGS and
+ * differential evolution. */
+#ifndef FLYFIT_NEURON_FIT_H
+#define FLYFIT_NEURON_FIT_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "flyfit/neuron_models.h"
+
+/* ---- the recording --------------------------------------------------------------------------------- */
+typedef struct {
+  const FfNeuronModel *model; /* the model named by the file (NULL: none named) */
+  double dt_ms;
+  int64_t n_sweeps, n_steps;   /* every sweep has n_steps samples at t = k dt */
+  double *current;             /* [n_sweeps x n_steps], held over each step, in the model's input unit */
+  double *voltage;             /* [n_sweeps x n_steps] mV, v at t = k dt (measurement noise included) */
+  int64_t *spike_indptr;       /* [n_sweeps + 1] into spike_times */
+  double *spike_times;         /* ms, sorted within each sweep */
+  int has_truth;               /* /truth present: the planted parameters */
+  double truth[FF_NEURON_MAX_PARAM];
+} FfNeuronRecording;
+
+/* Reads and checks a recording: the datasets present with matching shapes (a sweep length that differs
+ * between current and voltage is named), every value finite (the first NaN or infinity is named by sweep
+ * and step), dt > 0. Errors are FF_ERR_INPUT naming the file and the dataset. */
+int ff_neuron_recording_read(const char *path, FfNeuronRecording *r);
+/* Writes r atomically (with /truth when has_truth); created_by is stored as an attribute. */
+int ff_neuron_recording_write(const char *path, const FfNeuronRecording *r, double noise_mV, uint64_t seed,
+                              const char *created_by);
+void ff_neuron_recording_destroy(FfNeuronRecording *r);
+
+/* flyfit-synth --neuron: the planted sweeps. */
+typedef struct {
+  const FfNeuronModel *model;
+  double params[FF_NEURON_MAX_PARAM]; /* the planted values (start from model->defaults) */
+  int64_t sweeps;                     /* current steps, amplitudes spread evenly over [amp_lo, amp_hi] */
+  double duration_ms, dt_ms;          /* per sweep; the step is on from 10% to 80% of it */
+  double amp_lo, amp_hi;              /* in the model's input unit */
+  double noise_mV;                    /* sd of the Gaussian measurement noise on v (FF_STREAM_NEURON_NOISE) */
+  uint64_t seed;
+} FfNeuronSynthOptions;
+
+/* Defaults for model m (HH: five 100 ms sweeps at dt 0.01 ms, 0.05-0.8 nA, noise 1 mV). */
+void ff_neuron_synth_defaults(const FfNeuronModel *m, FfNeuronSynthOptions *o);
+/* "k=v,k=v" into o->params, each name one of the model's (an unknown one is named with the list). */
+int ff_neuron_synth_params(FfNeuronSynthOptions *o, const char *text);
+/* Simulates the sweeps into r (spike times noise-free, voltage with noise). */
+int ff_neuron_synth(const FfNeuronSynthOptions *o, FfNeuronRecording *r);
+
+/* ---- the fit ------------------------------------------------------------------------------------------ */
+enum { FF_NEURON_LOSS_VOLTAGE, FF_NEURON_LOSS_SPIKE, FF_NEURON_LOSS_GAMMA, FF_NEURON_LOSS_VANROSSUM,
+       FF_NEURON_LOSS_ISI };
+enum { FF_NEURON_OPT_LBFGS, FF_NEURON_OPT_DE, FF_NEURON_OPT_GA };
+
+typedef struct {
+  const FfNeuronModel *model;
+  int n_fit;                          /* parameters fitted */
+  int index[FF_NEURON_MAX_PARAM];     /* their indices in the model's parameter vector */
+  double lo[FF_NEURON_MAX_PARAM], hi[FF_NEURON_MAX_PARAM];
+  double fixed[FF_NEURON_MAX_PARAM];  /* the full vector: the model's defaults, fitted entries overwritten */
+} FfNeuronProblem;
+
+/* The fitted parameters and their bounds from [neuron] bounds ("name=low:high, ..."; empty: the model's
+ * parameters with sensitivities, each within [d/2, 2d] of its default d, or d -+ |d|/2 when d < 0, -1:1
+ * when d = 0). An unknown name, a malformed entry, low > high or a name given twice is FF_ERR_INPUT
+ * naming the key. */
+int ff_neuron_problem(const FfNeuronModel *m, const char *bounds, FfNeuronProblem *p);
+
+/* The voltage loss: the mean over every sample of every sweep of (v_model - v_recorded)^2 (mV^2), at the
+ * parameters x [n_fit] (the others fixed), and its gradient by x (grad may be NULL; it needs the model's
+ * sensitivities by every fitted parameter). work: n_steps x (1 + n_sens) doubles. A parameter vector the
+ * model cannot integrate is FF_ERR_INPUT (message set). */
+int ff_neuron_voltage_loss(const FfNeuronProblem *p, const FfNeuronRecording *r, const double *x, double *loss,
+                           double *grad, double *work);
+
+/* One start of the bounded L-BFGS (NLopt's LD_LBFGS, in coordinates scaled to [0, 1] per parameter):
+ * from x0 [n_fit], at most max_evals evaluations. x [n_fit] gets the best point, *loss its loss,
+ * *evals the evaluations used, history [max_evals] (or NULL) the loss of every evaluation in order. */
+int ff_neuron_lbfgs(const FfNeuronProblem *p, const FfNeuronRecording *r, const double *x0, int64_t max_evals,
+                    double *x, double *loss, int64_t *evals, double *history);
+
+/* Candidate k of start s, uniform within the bounds: keyed by (seed, s, k) in FF_STREAM_NEURON_START, so
+ * the same on every rank count. */
+void ff_neuron_start_point(const FfNeuronProblem *p, uint64_t seed, int64_t s, int64_t k, double *x0);
+
+/* Start s of the multi-start (§2.9.4): max_evals / 4 candidates (ff_neuron_start_point) screened by their
+ * loss without the gradient, then L-BFGS from the best of them (x0 [n_fit] gets it) with the rest of the
+ * evaluations. x, *loss, *evals and history [max_evals] (or NULL: screening first, then L-BFGS) as
+ * ff_neuron_lbfgs. */
+int ff_neuron_fit_start(const FfNeuronProblem *p, const FfNeuronRecording *r, uint64_t seed, int64_t s,
+                        int64_t max_evals, double *x0, double *x, double *loss, int64_t *evals, double *history);
+
+/* A spike-train loss (FF_NEURON_LOSS_SPIKE, _ISI, _VANROSSUM, _GAMMA): the mean over the sweeps of the
+ * SPIKE-distance, the ISI-distance, the van Rossum distance (tau FF_NEURON_VR_TAU_MS) or 1 - Γ (precision
+ * FF_NEURON_GAMMA_DELTA_MS; 2 when the model fires too often for Γ to be defined) between the model's
+ * spikes and the recording's /sweeps/spike_times over [0, n_steps dt]. work: n_steps doubles and n_steps
+ * bytes after them. */
+enum { FF_NEURON_VR_TAU_MS = 10, FF_NEURON_GAMMA_DELTA_MS = 2 };
+int ff_neuron_spike_loss(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, const double *x,
+                         double *loss, double *work);
+
+/* Either loss by kind (FF_NEURON_LOSS_*), without the gradient; parameters the model cannot integrate
+ * score 1e30. */
+double ff_neuron_loss(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, const double *x, double *work);
+
+/* Differential evolution, DE/rand/1/bin (F 0.7, CR 0.9) in the scaled coordinates, for any loss and any
+ * model: member i of the initial population is ff_neuron_start_point(p, seed, i, 0); generation g's
+ * mutation and crossover of member i are keyed by (seed, g, i) in FF_STREAM_NEURON_DE; a trial replaces its
+ * target when its loss is not larger. The evaluations of a generation are spread over the ranks of comm
+ * (member i on rank i mod ranks) and shared, so every rank holds the same population: bit-identical on
+ * any rank count. pop [np x n_fit] and loss [np] get the final population, x0 [np x n_fit] the initial one,
+ * history [np x (generations + 1)] each member's loss per generation. Collective. */
+int ff_neuron_de(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, uint64_t seed, int64_t np,
+                 int64_t generations, MPI_Comm comm, double *x0, double *pop, double *loss, double *history);
+
+#endif

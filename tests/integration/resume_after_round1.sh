@@ -84,7 +84,8 @@ mpirun -np 2 --bind-to none "$BIN/flyfit" "$TMP/fit.ini" --set output.dir="$TMP/
   --set predict.checkpoint_s=0 > "$TMP/pstop.out" 2> "$TMP/pstop.log" &
 job=$!
 started=0
-for _ in $(seq 1 2400); do [ -s "$TMP/pstop/predict-partial.h5" ] && { started=1; break; }; sleep 0.02; done
+# wait for the first resume point as long as the run lives (a loaded machine takes minutes to get there)
+while kill -0 "$job" 2> /dev/null; do [ -s "$TMP/pstop/predict-partial.h5" ] && { started=1; break; }; sleep 0.02; done
 if [ $started -eq 1 ]; then
   sleep 0.3
   kill -USR1 "$job"; wait "$job"; rc=$?
@@ -102,7 +103,12 @@ if [ $started -eq 1 ]; then
       bash -c "cmp -s <(canon '$TMP/pstop') '$TMP/ref.txt' && test ! -e '$TMP/pstop/predict-partial.h5'"
   fi
 else
-  fail "the prediction left no resume point"; kill "$job" 2> /dev/null; wait "$job"
+  wait "$job"; rc=$?
+  if [ "$rc" -eq 0 ] && grep -q 'predict' "$TMP/pstop.log"; then
+    skip "SIGUSR1 during the prediction" "the run ended before a resume point was seen (polled every 20 ms)"
+  else
+    fail "the prediction left no resume point (the run ended with $rc)"
+  fi
 fi
 if [ -e "$TMP/pother/predict-partial.h5" ]; then
   expect_error "a prediction resume point of another configuration" \

@@ -35,7 +35,7 @@ typedef struct {
 static const FfModeEntry MODES[] = {
     {FF_MODE_SIMULATE, "simulate", ff_mode_simulate}, {FF_MODE_FIT, "fit", ff_mode_fitting},
     {FF_MODE_ROUND2, "round2", ff_mode_fitting},     {FF_MODE_PREDICT, "predict", ff_mode_fitting},
-    {FF_MODE_ALL, "all", ff_mode_fitting},
+    {FF_MODE_ALL, "all", ff_mode_fitting},           {FF_MODE_TASK, "task", ff_mode_task},
 };
 enum { N_MODES = sizeof MODES / sizeof MODES[0] };
 
@@ -47,7 +47,7 @@ static const FfModeEntry *mode_entry(int mode) {
 
 static const char *const BACKEND_NAMES[] = {"cpu", "cuda", "emulate"};
 
-static int make_dir(const char *path) {
+int ff_run_make_dir(const char *path) {
   char buf[FF_CONFIG_STR];
   snprintf(buf, sizeof buf, "%s", path);
   for (char *p = buf + 1;; ++p) {
@@ -103,7 +103,7 @@ static int check_inputs(FfRun *r) {
     return FF_ERROR(FF_ERR_INPUT, "[output] state_neurons: %lld neurons x %lld steps x %lld trials is too much to record "
                                   "(limit 1.3e8 values); record fewer neurons or a shorter run",
                     (long long)r->stim.n_state, (long long)r->n_steps, (long long)r->cfg.batch);
-  FF_TRY(make_dir(r->cfg.out_dir));
+  FF_TRY(ff_run_make_dir(r->cfg.out_dir));
   return FF_OK;
 }
 
@@ -306,6 +306,7 @@ static int run(FfRun *r, int argc, char **argv) {
   FF_TRY(ff_ranks_agree(ff_dev_select(&r->cfg, r->comm, &r->device), r->comm));
   /* 2. the inputs the network modes share, and this rank's slice */
   if (ff_mode_uses_connectome(r->cfg.mode)) FF_TRY(prepare_network(r));
+  else FF_TRY(ff_ranks_agree(gather_hosts(r), r->comm)); /* the nodes, for the log, results.h5 and run.json */
   /* 3. the mode */
   omp_set_num_threads(r->threads);
   return m->run(r);

@@ -66,7 +66,7 @@ int ff_task_spec_from_config(const FfConfig *c, FfTaskSpec *s) {
   s->w_ei_ratio = c->task_w_ei_ratio;
   s->conn = c->task_conn;
   s->w_in_scale = 2.0;
-  s->w_rec_scale = 1.0;
+  s->w_rec_scale = 0.15; /* stronger recurrence makes BPTT explode through the wide surrogate (§2.8) */
   s->p_rand = 0.2;
   s->sigma_gauss = 0.1;
   s->dt_ms = 1.0;

@@ -129,6 +129,8 @@ typedef struct {
   int64_t task_n_rec;        /* recurrent neurons */
   double task_e_share;       /* excitatory share */
   double task_w_ei_ratio;    /* initial inhibitory / excitatory weight scale */
+  double task_ff_scale, task_rec_scale; /* initial variance scales of the input and recurrent weights */
+  bool task_reset_grad;      /* the surrogate gradient flows through the reset and the adaptation current */
   int task_conn;             /* FfTaskConn */
   int64_t task_n_cues;
   double task_cue_ms, task_gap_ms, task_delay_ms, task_recall_ms;

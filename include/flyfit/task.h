@@ -28,17 +28,19 @@ enum {
 typedef struct {
   /* network */
   int32_t n_rec, n_exc;           /* neurons 0..n_exc-1 are excitatory, the rest inhibitory */
-  double w_ei_ratio;              /* initial inhibitory / excitatory weight scale */
+  double w_ei_ratio;              /* inhibitory columns' initial variance scale = w_ei_ratio w_rec_scale */
   int conn;                       /* FfTaskConn */
-  double w_in_scale, w_rec_scale; /* initial weights ~ |N(0, 1)| x scale / sqrt(fan-in) */
-  double p_rand;                  /* conn = rand: connection probability */
-  double sigma_gauss;             /* conn = gaussian: width of the connection profile on the ring (share of it) */
+  double w_in_scale, w_rec_scale; /* KaimingNormal variance scales: |w| ~ |truncated N|, variance scale / fan-in */
+  double p_rand;                  /* conn = rand (and gaussian's inhibitory columns): connection probability */
+  double sigma_gauss;             /* conn = gaussian: width of the excitatory profile on the ring, in neurons */
   /* neurons and synapses */
   double dt_ms, tau_m_ms, tau_syn_ms, tau_a_ms, tau_out_ms;
-  double beta_a;             /* threshold adaptation: theta = 1 + beta_a a */
+  double tau_a_spread;       /* each neuron's tau_a ~ Uniform((1 - spread) tau_a, (1 + spread) tau_a) */
+  double beta_a;             /* adaptation current: I_a <- rho_i (I_a - beta_a s) */
   double e_exc, e_inh;       /* reversal potentials */
-  double sg_alpha, sg_width; /* surrogate dS/dx = sg_alpha max(0, sg_width - |x|), x = v - theta */
-  int smooth;                /* tests only: spikes are the surrogate's integral S(v - theta), no reset, no adaptation */
+  double sg_alpha, sg_width; /* surrogate dS/dx = sg_alpha max(0, sg_width - |x|), x = v - 1 */
+  int reset_grad;            /* the surrogate's gradient flows through the reset and the adaptation (the original's) */
+  int smooth;                /* tests only: spikes are the surrogate's integral S(v - 1); reset and adaptation only with reset_grad */
   /* task */
   int32_t n_cues, cue_steps, gap_steps, delay_steps, recall_steps;
   double cue_hz, noise_hz; /* rate of a cue (or recall) group while on; of the noise group always */
@@ -80,6 +82,7 @@ typedef struct {
   double *w_out;       /* = theta + n n_pre: [2 x n_exc] */
   double *b_out;       /* [2] */
   unsigned char *mask; /* [n x n_pre] 1 where a connection exists (w is 0 elsewhere, always) */
+  double *rho_a;       /* [n] each neuron's adaptation decay exp(-dt / tau_a,i), drawn from the seed, not trained */
 } FfTaskNet;
 
 /* Column c of w is excitatory (inputs and neurons < n_exc) or inhibitory. */

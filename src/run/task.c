@@ -38,6 +38,8 @@ static int write_results(hid_t f, void *ctx) {
   dims[1] = net->n_exc;
   FF_CALL(st, ff_h5_write(f, "/task/params/w_out", H5T_NATIVE_DOUBLE, 2, dims, net->w_out));
   FF_CALL(st, ff_h5_write(f, "/task/params/b_out", H5T_NATIVE_DOUBLE, 1, dims, net->b_out));
+  const int64_t nn = net->n;
+  FF_CALL(st, ff_h5_write(f, "/task/params/rho_a", H5T_NATIVE_DOUBLE, 1, &nn, net->rho_a));
   const int64_t ns = c->rec->n_spikes, ni = tr->ptr[tr->T];
   FF_CALL(st, ff_h5_write(f, "/task/raster/step", H5T_NATIVE_INT32, 1, &ns, c->rec->step));
   FF_CALL(st, ff_h5_write(f, "/task/raster/neuron", H5T_NATIVE_INT32, 1, &ns, c->rec->neuron));

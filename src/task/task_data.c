@@ -65,16 +65,18 @@ int ff_task_spec_from_config(const FfConfig *c, FfTaskSpec *s) {
   s->n_cues = (int32_t)c->task_n_cues;
   s->w_ei_ratio = c->task_w_ei_ratio;
   s->conn = c->task_conn;
-  s->w_in_scale = 2.0;
-  s->w_rec_scale = 0.15; /* stronger recurrence makes BPTT explode through the wide surrogate (§2.8) */
-  s->p_rand = 0.2;
-  s->sigma_gauss = 0.1;
+  s->w_in_scale = c->task_ff_scale;
+  s->w_rec_scale = c->task_rec_scale;
+  s->p_rand = 0.1;
+  s->sigma_gauss = 20.0;
   s->dt_ms = 1.0;
   s->tau_m_ms = 100.0;
   s->tau_syn_ms = 10.0;
   s->tau_a_ms = 1000.0;
-  s->beta_a = 0.05;
-  s->tau_out_ms = 20.0;
+  s->tau_a_spread = 0.5;
+  s->beta_a = 1.0;
+  s->tau_out_ms = 10.0;
+  s->reset_grad = c->task_reset_grad;
   s->e_exc = 3.0;
   s->e_inh = -3.0;
   s->sg_alpha = 0.3;
@@ -137,10 +139,11 @@ int ff_task_trial_make(const FfTaskSpec *s, uint64_t seed, int set, int64_t inde
   int64_t n = 0;
   for (int32_t t = 0; t < T; ++t) {
     tr->ptr[t] = (int32_t)n;
-    /* which groups fire now: the noise group always; a cue's group during it; recall at the end */
+    /* which groups fire now: the noise group always; a cue's group during it (each cue after its gap, as in the
+     * original); recall at the end */
     uint64_t p[4] = {0, 0, 0, p_noise};
     const int32_t c = t / period;
-    if (c < s->n_cues && t - c * period < s->cue_steps) {
+    if (c < s->n_cues && t - c * period >= s->gap_steps) {
       /* cue c's side again (its word is cheap to redraw) */
       ff_rng4(seed, FF_STREAM_TASK_CUES, i0, i1, (uint32_t)(c / 4), words);
       p[words[c % 4] >> 31 ? G_RIGHT : G_LEFT] = p_cue;

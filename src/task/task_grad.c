@@ -13,28 +13,30 @@
 struct FfTaskWork {
   int32_t n, n_exc, n_pre, T;
   /* state of the trial */
-  double *v, *ge, *gi, *a, *s; /* [n] membrane, conductances, adaptation, the last step's spikes */
+  double *v, *ge, *gi, *a, *s; /* [n] membrane, conductances, adaptation current, the last step's spikes */
   double *r;                   /* [n_exc] low-passed spikes the readout reads */
   double *ce, *ci;             /* [n] this step's conductance increments */
   double *vh, *gsum, *psi;     /* [n] this step's pre-update v (after reset), ge + gi, surrogate */
+  double *psi_old;             /* [n] the last step's surrogate: the reset's and adaptation's dS/dv (reset_grad) */
   double *pre;                 /* [n_pre] this step's presynaptic spikes: inputs, then the last step's spikes */
   double *lsig;                /* [n_exc] learning signal dL/dr of this step's readout */
   /* BPTT (allocated on first use): the tape [T x n] and the adjoints */
   double *t_vh, *t_gsum, *t_psi, *t_s, *t_dy; /* t_dy [T x 2] */
-  double *dr, *dv, *dge, *dgi, *ds;           /* [n] */
-  /* D-RTRL: x̄ [n_pre], the traces e and ē [n_exc x n_pre] */
-  double *xbar, *e, *ebar;
-  /* ES-D-RTRL: x̂ [n_pre], and per excitatory neuron the factors of both pathways */
-  double *xhat, *eps_ve, *eps_vi, *eps_g, *epsbar_e, *epsbar_i; /* [n_exc] */
+  double *dr, *dv, *dge, *dgi, *ds, *da;      /* [n] */
+  /* D-RTRL: x̄ [n_pre], the traces e (of v), ea (of the adaptation current) and ē [n_exc x n_pre] */
+  double *xbar, *e, *ea, *ebar;
+  /* ES-D-RTRL: x̂ [n_pre], and per excitatory neuron the factors of both pathways (v, adaptation, g) */
+  double *xhat, *eps_ve, *eps_vi, *eps_ae, *eps_ai, *eps_g, *epsbar_e, *epsbar_i; /* [n_exc] */
 };
 
 void ff_task_work_destroy(FfTaskWork **wp) {
   FfTaskWork *w = *wp;
   if (w == NULL) return;
-  double **all[] = {&w->v,   &w->ge,   &w->gi,   &w->a,      &w->s,      &w->r,     &w->ce,       &w->ci,
-                    &w->vh,  &w->gsum, &w->psi,  &w->pre,    &w->lsig,   &w->t_vh,  &w->t_gsum,   &w->t_psi,
-                    &w->t_s, &w->t_dy, &w->dr,   &w->dv,     &w->dge,    &w->dgi,   &w->ds,       &w->xbar,
-                    &w->e,   &w->ebar, &w->xhat, &w->eps_ve, &w->eps_vi, &w->eps_g, &w->epsbar_e, &w->epsbar_i};
+  double **all[] = {&w->v,      &w->ge,     &w->gi,   &w->a,    &w->s,        &w->r,        &w->ce,   &w->ci,
+                    &w->vh,     &w->gsum,   &w->psi,  &w->pre,  &w->lsig,     &w->t_vh,     &w->t_gsum, &w->t_psi,
+                    &w->t_s,    &w->t_dy,   &w->dr,   &w->dv,   &w->dge,      &w->dgi,      &w->ds,   &w->da,
+                    &w->xbar,   &w->e,      &w->ea,   &w->ebar, &w->xhat,     &w->eps_ve,   &w->eps_vi, &w->eps_ae,
+                    &w->eps_ai, &w->eps_g,  &w->epsbar_e, &w->epsbar_i, &w->psi_old};
   for (size_t k = 0; k < sizeof all / sizeof all[0]; ++k) FF_FREE(*all[k]);
   FF_FREE(*wp);
 }
@@ -48,7 +50,7 @@ int ff_task_work_create(const FfTaskSpec *s, const FfTaskNet *net, FfTaskWork **
   w->T = ff_task_steps(s);
   const int64_t n = net->n;
   int st = FF_OK;
-  double **per_n[] = {&w->v, &w->ge, &w->gi, &w->a, &w->s, &w->ce, &w->ci, &w->vh, &w->gsum, &w->psi};
+  double **per_n[] = {&w->v, &w->ge, &w->gi, &w->a, &w->s, &w->ce, &w->ci, &w->vh, &w->gsum, &w->psi, &w->psi_old};
   for (size_t k = 0; k < sizeof per_n / sizeof per_n[0]; ++k) FF_CALL(st, FF_CALLOC(*per_n[k], n, "task state"));
   FF_CALL(st, FF_CALLOC(w->r, net->n_exc, "task readout state"));
   FF_CALL(st, FF_CALLOC(w->lsig, net->n_exc, "task learning signal"));
@@ -66,18 +68,19 @@ static int work_method(FfTaskWork *w, int method) {
     double **tape[] = {&w->t_vh, &w->t_gsum, &w->t_psi, &w->t_s};
     for (size_t k = 0; k < 4; ++k) FF_CALL(st, FF_MALLOC(*tape[k], T * n, "BPTT tape"));
     FF_CALL(st, FF_MALLOC(w->t_dy, T * FF_TASK_N_OUT, "BPTT tape"));
-    double **adj[] = {&w->dr, &w->dv, &w->dge, &w->dgi, &w->ds};
-    for (size_t k = 0; k < 5; ++k) FF_CALL(st, FF_MALLOC(*adj[k], n, "BPTT adjoints"));
+    double **adj[] = {&w->dr, &w->dv, &w->dge, &w->dgi, &w->ds, &w->da};
+    for (size_t k = 0; k < 6; ++k) FF_CALL(st, FF_MALLOC(*adj[k], n, "BPTT adjoints"));
   }
   if (method == FF_TASK_DIAG && w->e == NULL) {
     FF_CALL(st, FF_MALLOC(w->xbar, np, "D-RTRL presynaptic trace"));
     FF_CALL(st, FF_MALLOC(w->e, ne * np, "D-RTRL traces"));
+    FF_CALL(st, FF_MALLOC(w->ea, ne * np, "D-RTRL traces"));
     FF_CALL(st, FF_MALLOC(w->ebar, ne * np, "D-RTRL traces"));
   }
   if (method == FF_TASK_EXPSM_DIAG && w->xhat == NULL) {
     FF_CALL(st, FF_MALLOC(w->xhat, np, "ES-D-RTRL presynaptic trace"));
-    double **f[] = {&w->eps_ve, &w->eps_vi, &w->eps_g, &w->epsbar_e, &w->epsbar_i};
-    for (size_t k = 0; k < 5; ++k) FF_CALL(st, FF_MALLOC(*f[k], ne, "ES-D-RTRL factors"));
+    double **f[] = {&w->eps_ve, &w->eps_vi, &w->eps_ae, &w->eps_ai, &w->eps_g, &w->epsbar_e, &w->epsbar_i};
+    for (size_t k = 0; k < 7; ++k) FF_CALL(st, FF_MALLOC(*f[k], ne, "ES-D-RTRL factors"));
   }
   return st;
 }
@@ -106,11 +109,11 @@ static inline double surrogate_integral(const FfTaskSpec *s, double x) {
 
 /* The model's per-step factors. */
 typedef struct {
-  double al, be, rho, ka, lam; /* decays of v, g, adaptation, readout, ES traces */
+  double al, be, ka, lam; /* decays of v, g, readout, ES traces (the adaptation's is each neuron's: rho_a) */
 } Decays;
 
 static Decays decays(const FfTaskSpec *s) {
-  return (Decays){exp(-s->dt_ms / s->tau_m_ms), exp(-s->dt_ms / s->tau_syn_ms), exp(-s->dt_ms / s->tau_a_ms),
+  return (Decays){exp(-s->dt_ms / s->tau_m_ms), exp(-s->dt_ms / s->tau_syn_ms),
                   exp(-s->dt_ms / s->tau_out_ms), s->etrace_decay};
 }
 
@@ -121,6 +124,7 @@ static void reset_state(FfTaskWork *w) {
   memset(w->gi, 0, n);
   memset(w->a, 0, n);
   memset(w->s, 0, n);
+  memset(w->psi, 0, n);
   memset(w->r, 0, (size_t)w->n_exc * sizeof(double));
 }
 
@@ -138,13 +142,16 @@ static void step(const FfTaskSpec *s, const FfTaskNet *net, const Decays *k, FfT
     for (int32_t i = 0; i < n; ++i) to[i] += col[(int64_t)i * np] * p;
   }
   for (int32_t i = 0; i < n; ++i) {
-    const double s_old = s->smooth ? 0.0 : w->s[i]; /* the reset and adaptation see the spike as a constant */
+    /* the reset and adaptation: by the last step's spike (its surrogate's gradient flows through them when
+     * reset_grad; a constant otherwise); the smooth pseudo-network has them only with reset_grad */
+    const double s_old = s->smooth && !s->reset_grad ? 0.0 : w->s[i];
+    w->psi_old[i] = s->reset_grad ? w->psi[i] : 0.0;
     w->ge[i] = k->be * w->ge[i] + w->ce[i];
     w->gi[i] = k->be * w->gi[i] + w->ci[i];
+    w->a[i] = net->rho_a[i] * (w->a[i] - s->beta_a * s_old); /* the adaptation current, <= 0 */
     const double vh = w->v[i] - s_old;
-    w->v[i] = k->al * vh + (1.0 - k->al) * (w->ge[i] * (s->e_exc - vh) + w->gi[i] * (s->e_inh - vh));
-    w->a[i] = k->rho * w->a[i] + s_old;
-    const double x = w->v[i] - (1.0 + s->beta_a * w->a[i]);
+    w->v[i] = k->al * vh + (1.0 - k->al) * (w->ge[i] * (s->e_exc - vh) + w->gi[i] * (s->e_inh - vh) + w->a[i]);
+    const double x = w->v[i] - 1.0;
     w->vh[i] = vh;
     w->gsum[i] = w->ge[i] + w->gi[i];
     w->psi[i] = surrogate(s, x);
@@ -177,24 +184,31 @@ static void set_pre(const FfTaskTrial *tr, int32_t t, FfTaskWork *w) {
   memcpy(w->pre + FF_TASK_N_IN, w->s, (size_t)w->n * sizeof(double));
 }
 
-/* D-RTRL after step t: x̄ <- be x̄ + pre; for each excitatory neuron i and column c the exact trace of the neuron's own
- * dynamics, e = d_i e + (1 - al)(E_c - vh_i) x̄_c, and its readout-filtered ē; at a recall step the gradient gets
- * lsig_i ē. */
+/* D-RTRL after step t: x̄ <- be x̄ + pre; for each excitatory neuron i and column c the exact traces of the neuron's
+ * own dynamics, with q = psi_i(t - 1) the reset's and adaptation's dS/dv (0 without reset_grad):
+ *   ea = rho_i (ea - beta_a q e),  e = d_i (1 - q) e + (1 - al)(E_c - vh_i) x̄_c + (1 - al) ea,
+ * and the readout-filtered ē = ka ē + psi_i e; at a recall step the gradient gets lsig_i ē. */
 static void diag_step(const FfTaskNet *net, const FfTaskSpec *s, const Decays *k, FfTaskWork *w, int recall,
                       double *gw) {
   const int32_t np = net->n_pre, ne = net->n_exc, c_inh = FF_TASK_N_IN + ne;
   for (int32_t c = 0; c < np; ++c) w->xbar[c] = k->be * w->xbar[c] + w->pre[c];
   for (int32_t i = 0; i < ne; ++i) {
-    const double d = k->al - (1.0 - k->al) * w->gsum[i], psi = w->psi[i];
+    const double q = w->psi_old[i], rho = net->rho_a[i], psi = w->psi[i];
+    const double dv = (k->al - (1.0 - k->al) * w->gsum[i]) * (1.0 - q), ca = -rho * s->beta_a * q, cv = 1.0 - k->al;
     const double fe = (1.0 - k->al) * (s->e_exc - w->vh[i]), fi = (1.0 - k->al) * (s->e_inh - w->vh[i]);
-    double *e = w->e + (int64_t)i * np, *eb = w->ebar + (int64_t)i * np;
-    for (int32_t c = 0; c < c_inh; ++c) {
-      e[c] = d * e[c] + fe * w->xbar[c];
-      eb[c] = k->ka * eb[c] + psi * e[c];
-    }
-    for (int32_t c = c_inh; c < np; ++c) {
-      e[c] = d * e[c] + fi * w->xbar[c];
-      eb[c] = k->ka * eb[c] + psi * e[c];
+    double *e = w->e + (int64_t)i * np, *ea = w->ea + (int64_t)i * np, *eb = w->ebar + (int64_t)i * np;
+    if (q == 0.0) { /* the common case: no reset path this step */
+      for (int32_t c = 0; c < np; ++c) {
+        ea[c] *= rho;
+        e[c] = dv * e[c] + (c < c_inh ? fe : fi) * w->xbar[c] + cv * ea[c];
+        eb[c] = k->ka * eb[c] + psi * e[c];
+      }
+    } else {
+      for (int32_t c = 0; c < np; ++c) {
+        ea[c] = rho * ea[c] + ca * e[c];
+        e[c] = dv * e[c] + (c < c_inh ? fe : fi) * w->xbar[c] + cv * ea[c];
+        eb[c] = k->ka * eb[c] + psi * e[c];
+      }
     }
     if (recall) {
       const double L = w->lsig[i];
@@ -204,19 +218,26 @@ static void diag_step(const FfTaskNet *net, const FfTaskSpec *s, const Decays *k
   }
 }
 
-/* ES-D-RTRL after step t: x̂ <- lam x̂ + pre; per excitatory neuron the factor eps <- lam D eps + (1 - lam) D_f of each
- * pathway (into ge, into gi) and its readout-filtered eps̄; at a recall step dW_ic += lsig_i eps̄_i x̂_c. */
+/* ES-D-RTRL after step t: x̂ <- lam x̂ + pre; per excitatory neuron the factor eps = (eps_v, eps_a, eps_g) of each
+ * pathway (into ge, into gi), eps <- lam D eps + (1 - lam) D_f, D the neuron's Jacobian over (v, I_a, g) from the
+ * last step (q = psi_i(t - 1) as in D-RTRL) and D_f = ((1 - al)(E - vh), 0, 1); its readout-filtered eps̄; at a recall
+ * step dW_ic += lsig_i eps̄_i x̂_c. */
 static void expsm_step(const FfTaskNet *net, const FfTaskSpec *s, const Decays *k, FfTaskWork *w, int recall,
                        double *gw) {
   const int32_t np = net->n_pre, ne = net->n_exc, c_inh = FF_TASK_N_IN + ne;
-  const double lam = k->lam;
+  const double lam = k->lam, cv = 1.0 - k->al;
   for (int32_t c = 0; c < np; ++c) w->xhat[c] = lam * w->xhat[c] + w->pre[c];
   for (int32_t i = 0; i < ne; ++i) {
-    const double d = k->al - (1.0 - k->al) * w->gsum[i], psi = w->psi[i];
-    const double fe = (1.0 - k->al) * (s->e_exc - w->vh[i]), fi = (1.0 - k->al) * (s->e_inh - w->vh[i]);
+    const double q = w->psi_old[i], rho = net->rho_a[i], psi = w->psi[i];
+    const double d = k->al - (1.0 - k->al) * w->gsum[i], ca = -rho * s->beta_a * q;
+    const double fe = cv * (s->e_exc - w->vh[i]), fi = cv * (s->e_inh - w->vh[i]);
     const double eg = w->eps_g[i];
-    w->eps_ve[i] = lam * (d * w->eps_ve[i] + fe * k->be * eg) + (1.0 - lam) * fe;
-    w->eps_vi[i] = lam * (d * w->eps_vi[i] + fi * k->be * eg) + (1.0 - lam) * fi;
+    /* the adaptation first: v(t) reads I_a(t) */
+    const double ae = rho * w->eps_ae[i] + ca * w->eps_ve[i], ai = rho * w->eps_ai[i] + ca * w->eps_vi[i];
+    w->eps_ve[i] = lam * (d * (1.0 - q) * w->eps_ve[i] + cv * ae + fe * k->be * eg) + (1.0 - lam) * fe;
+    w->eps_vi[i] = lam * (d * (1.0 - q) * w->eps_vi[i] + cv * ai + fi * k->be * eg) + (1.0 - lam) * fi;
+    w->eps_ae[i] = lam * ae;
+    w->eps_ai[i] = lam * ai;
     w->eps_g[i] = lam * k->be * eg + (1.0 - lam);
     w->epsbar_e[i] = k->ka * w->epsbar_e[i] + psi * w->eps_ve[i];
     w->epsbar_i[i] = k->ka * w->epsbar_i[i] + psi * w->eps_vi[i];
@@ -239,6 +260,7 @@ static void bptt_backward(const FfTaskSpec *s, const FfTaskNet *net, const FfTas
   memset(w->dv, 0, bytes);  /* dL/dv(t + 1) until step t's is made */
   memset(w->dge, 0, bytes); /* dL/dg(t + 1), = dL/dc(t + 1) */
   memset(w->dgi, 0, bytes);
+  memset(w->da, 0, bytes); /* dL/dI_a(t + 1) */
   for (int32_t t = T - 1; t >= 0; --t) {
     const double *vh = w->t_vh + (int64_t)t * n, *psi = w->t_psi + (int64_t)t * n;
     const double *gsum_next = t + 1 < T ? w->t_gsum + (int64_t)(t + 1) * n : NULL;
@@ -262,11 +284,14 @@ static void bptt_backward(const FfTaskSpec *s, const FfTaskNet *net, const FfTas
       for (int32_t j = 0; j < ne; ++j) w->ds[j] += row[j] * de;
       for (int32_t j = ne; j < n; ++j) w->ds[j] += row[j] * di;
     }
-    /* dL/dv(t), dL/dg(t) */
+    /* dL/dv(t), dL/dI_a(t), dL/dg(t); with reset_grad, s(t) also resets v and drives I_a into step t + 1:
+     * dL/ds(t) gets -dL/dv̂(t + 1) - rho beta_a dL/dI_a(t + 1) */
     for (int32_t i = 0; i < n; ++i) {
       const double from_next = gsum_next ? w->dv[i] * (k->al - (1.0 - k->al) * gsum_next[i]) : 0.0;
-      const double dv = w->ds[i] * psi[i] + from_next;
+      const double ds = s->reset_grad ? w->ds[i] - from_next - net->rho_a[i] * s->beta_a * w->da[i] : w->ds[i];
+      const double dv = ds * psi[i] + from_next;
       w->dv[i] = dv;
+      w->da[i] = (1.0 - k->al) * dv + net->rho_a[i] * w->da[i];
       w->dge[i] = dv * (1.0 - k->al) * (s->e_exc - vh[i]) + k->be * w->dge[i];
       w->dgi[i] = dv * (1.0 - k->al) * (s->e_inh - vh[i]) + k->be * w->dgi[i];
     }
@@ -307,11 +332,12 @@ static int run(const FfTaskSpec *s, const FfTaskNet *net, const FfTaskTrial *tr,
   if (method == FF_TASK_DIAG) {
     memset(w->xbar, 0, (size_t)np * sizeof(double));
     memset(w->e, 0, (size_t)ne * (size_t)np * sizeof(double));
+    memset(w->ea, 0, (size_t)ne * (size_t)np * sizeof(double));
     memset(w->ebar, 0, (size_t)ne * (size_t)np * sizeof(double));
   } else if (method == FF_TASK_EXPSM_DIAG) {
     memset(w->xhat, 0, (size_t)np * sizeof(double));
-    double *f[] = {w->eps_ve, w->eps_vi, w->eps_g, w->epsbar_e, w->epsbar_i};
-    for (int q = 0; q < 5; ++q) memset(f[q], 0, (size_t)ne * sizeof(double));
+    double *f[] = {w->eps_ve, w->eps_vi, w->eps_ae, w->eps_ai, w->eps_g, w->epsbar_e, w->epsbar_i};
+    for (int q = 0; q < 7; ++q) memset(f[q], 0, (size_t)ne * sizeof(double));
   }
   double loss = 0.0, ysum[FF_TASK_N_OUT] = {0.0, 0.0};
   int64_t spikes = 0;

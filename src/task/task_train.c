@@ -132,6 +132,9 @@ int ff_task_train(const FfTaskTrainSetup *ts, FfTaskResult *out) {
     double loss = NAN, accuracy = NAN, val = NAN, val_loss = NAN;
     st = ff_ranks_agree(batch_gradient(ts, net, b, w, &tr, gt, acc, sum, g, &loss, &accuracy), ts->comm);
     if (st != FF_OK) break;
+    double gnorm = 0.0;
+    for (int64_t q = 0; q < P; ++q) gnorm += g[q] * g[q];
+    gnorm = sqrt(gnorm);
     adam_step(net, g, m, v, b + 1, ts);
     const int validate = (b + 1) % ts->val_every == 0 || b + 1 == ts->max_batches;
     if (validate)
@@ -147,11 +150,11 @@ int ff_task_train(const FfTaskTrainSetup *ts, FfTaskResult *out) {
     out->loss = loss;
     if (validate) {
       out->val_acc = val;
-      ff_log("batch %lld/%lld: loss %.4f, accuracy %.3f; validation accuracy %.3f (loss %.4f); %.2f s",
-             (long long)b + 1, (long long)ts->max_batches, loss, accuracy, val, val_loss, h[FF_TASK_SECONDS]);
+      ff_log("batch %lld/%lld: loss %.4f, accuracy %.3f, |gradient| %.3g; validation accuracy %.3f (loss %.4f); %.2f s",
+             (long long)b + 1, (long long)ts->max_batches, loss, accuracy, gnorm, val, val_loss, h[FF_TASK_SECONDS]);
     } else {
-      ff_log("batch %lld/%lld: loss %.4f, accuracy %.3f; %.2f s", (long long)b + 1, (long long)ts->max_batches, loss,
-             accuracy, h[FF_TASK_SECONDS]);
+      ff_log("batch %lld/%lld: loss %.4f, accuracy %.3f, |gradient| %.3g; %.2f s", (long long)b + 1,
+             (long long)ts->max_batches, loss, accuracy, gnorm, h[FF_TASK_SECONDS]);
     }
     ff_progress_update(&prog, (double)(b + 1));
     if (st == FF_OK && validate && val >= ts->target_acc) {

@@ -1,15 +1,15 @@
 /* mode = task (task.h): the trials, and the three gradient methods against independent references, on 20-neuron
  * networks and short trials:
  * - BPTT against central finite differences. The spiking loss is piecewise constant in the weights, so the check runs
- *   on the smooth pseudo-network of FfTaskSpec.smooth: every spike replaced by the surrogate's integral S(v - theta)
- *   (S' is the surrogate, so BPTT's chain rule is that network's exact gradient), without reset and adaptation (which
- *   see the spike as a constant). Every parameter, relative error <= 1e-4 of the largest entry. On the spiking network
+ *   on the smooth pseudo-network of FfTaskSpec.smooth: every spike replaced by the surrogate's integral S(v - 1)
+ *   (S' is the surrogate, so BPTT's chain rule is that network's exact gradient), the soft reset and the adaptation
+ *   current included (reset_grad). Every parameter, relative error <= 1e-4 of the largest entry. On the spiking network
  *   itself the readout's weights and bias (the loss is smooth in them) are checked the same way;
  * - D-RTRL = BPTT to rounding on the input weights with every recurrent weight zero (the neurons are then independent
- *   and the diagonal Jacobian is the whole Jacobian);
+ *   and the diagonal Jacobian, reset and adaptation current included, is the whole Jacobian);
  * - D-RTRL and ES-D-RTRL against BPTT on the recurrent weights of 20 random networks: the cosine distributions are
- *   printed, on the excitatory rows (the ones the readout gives a learning signal) and on every row (the online methods
- *   leave the inhibitory rows at 0); each must reach 0.9 (docs/design.md §2.8 gives the numbers);
+ *   printed, on the excitatory rows (the ones the readout gives a learning signal; each must reach 0.95) and on every row
+ *   (the online methods leave the inhibitory rows at 0; each must reach 0.8) (docs/design.md §2.8 gives the numbers);
  * - Dale's law after training steps; the refusal of each bad [task] value, naming the key. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -85,7 +85,7 @@ static void test_trials(void **state) {
   /* inputs fire only in their group's period: a cue group during cues, recall during recall */
   for (int32_t t = 0; t < a.T; ++t)
     for (int32_t q = a.ptr[t]; q < a.ptr[t + 1]; ++q) {
-      const int g = a.in[q] / FF_TASK_GROUP, in_cue = t < 7 * 15 && t % 15 < 10;
+      const int g = a.in[q] / FF_TASK_GROUP, in_cue = t < 7 * 15 && t % 15 >= 5;
       if (g < 2) assert_true(in_cue);
       if (g == 2) assert_true(t >= a.recall0);
     }
@@ -249,9 +249,10 @@ static void test_online_cosines(void **state) {
                   m % 2 ? "ES-D-RTRL" : "D-RTRL", m < 2 ? "the excitatory rows" : "every row", c[0],
                   0.5 * (c[NETS / 2 - 1] + c[NETS / 2]), c[NETS - 1], line);
   }
-  /* every cosine >= 0.9: on the excitatory rows (the ones the readout gives a learning signal) and on every row (the
-   * online methods leave the inhibitory rows at 0, a small share of BPTT's gradient at the initial weak recurrence) */
-  for (int m = 0; m < 4; ++m) assert_true(cos[m][0] >= 0.9);
+  /* on the excitatory rows (the ones the readout gives a learning signal) every cosine >= 0.95; on every row >= 0.8
+   * (the online methods leave the inhibitory rows at 0, BPTT does not: measured 0.86-0.99, docs/design.md §2.8) */
+  for (int m = 0; m < 2; ++m) assert_true(cos[m][0] >= 0.95);
+  for (int m = 2; m < 4; ++m) assert_true(cos[m][0] >= 0.8);
 }
 
 /* Dale's law after Adam steps at a large learning rate (which pushes many weights below 0 before the projection),

@@ -64,6 +64,24 @@ PY
 done
 check "the methods give different weights" sh -c "! cmp -s '$TMP/bptt-np1.txt' '$TMP/diag-np1.txt'"
 
+# the figures of tools/flyfit-plot's task section: the learning curves of the three methods, the raster, the readout
+if /usr/bin/python3 -c "import numpy, h5py, matplotlib" 2>/dev/null; then
+  /usr/bin/python3 "$ROOT/tools/flyfit-plot" "$TMP/expsm_diag-np1/results.h5" --compare "$TMP/bptt-np1/results.h5" \
+    --compare "$TMP/diag-np1/results.h5" -o "$TMP/fig" --quiet 2>"$TMP/fig.log"
+  check "flyfit-plot draws task-learning.png, task-raster.png and task-readout.png" \
+    sh -c "test -s '$TMP/fig/task-learning.png' && test -s '$TMP/fig/task-raster.png' && test -s '$TMP/fig/task-readout.png'"
+  check "task-learning.png has a line per method (figures.json)" /usr/bin/python3 - "$TMP/fig/figures.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))["task-learning.png"]["axes"]
+lines = " ".join(d[1]["lines"])
+sys.exit(0 if all(f"{m} validation" in lines for m in ("bptt", "diag", "expsm_diag")) else 1)
+PY
+  expect_error "flyfit-plot --compare with a file that is not HDF5" "--compare .*task.ini: not a readable HDF5 file" \
+    /usr/bin/python3 "$ROOT/tools/flyfit-plot" "$TMP/bptt-np1/results.h5" --compare "$TMP/task.ini" -o "$TMP/fig2"
+else
+  skip "flyfit-plot task figures" "no numpy/h5py/matplotlib for /usr/bin/python3"
+fi
+
 # the original's defaults: only [run] mode and [task] method (no batch is run: max_batches = 0 by --set)
 printf '[run]\nmode = task\n[task]\nmethod = expsm_diag\n[output]\ndir = %s\n' "$TMP/defaults" > "$TMP/defaults.ini"
 check "a config of [run] mode = task and [task] method alone runs (the defaults, 0 batches)" \

@@ -40,7 +40,7 @@ typedef struct {
   double e_exc, e_inh;       /* reversal potentials */
   double sg_alpha, sg_width; /* surrogate dS/dx = sg_alpha max(0, sg_width - |x|), x = v - 1 */
   int reset_grad;            /* the surrogate's gradient flows through the reset and the adaptation (the original's) */
-  int smooth;                /* tests only: spikes are the surrogate's integral S(v - 1); reset and adaptation only with reset_grad */
+  int smooth;                /* tests only: spikes are S(v - 1), the surrogate's integral (reset, I_a: reset_grad) */
   /* task */
   int32_t n_cues, cue_steps, gap_steps, delay_steps, recall_steps;
   double cue_hz, noise_hz; /* rate of a cue (or recall) group while on; of the noise group always */
@@ -119,8 +119,8 @@ void ff_task_record_destroy(FfTaskRecord *r);
 int ff_task_trial_run(const FfTaskSpec *s, const FfTaskNet *net, const FfTaskTrial *tr, FfTaskWork *w, FfTaskScore *sc,
                       FfTaskRecord *rec);
 /* The trial's score and the gradient of its loss by method (FfTaskMethod) into grad [n_param] (overwritten; 0 where
- * mask is 0). bptt is exact (surrogate and stop-gradient reset aside); diag and expsm_diag give the excitatory rows of
- * w (the inhibitory rows get no learning signal: 0). */
+ * mask is 0). bptt is exact (the surrogate aside; without reset_grad the reset and adaptation take the spike as a
+ * constant); diag and expsm_diag give the excitatory rows of w (the inhibitory rows get no learning signal: 0). */
 int ff_task_trial_grad(const FfTaskSpec *s, const FfTaskNet *net, const FfTaskTrial *tr, int method, FfTaskWork *w,
                        double *grad, FfTaskScore *sc);
 

@@ -8,8 +8,8 @@
  * - D-RTRL = BPTT to rounding on the input weights with every recurrent weight zero (the neurons are then independent
  *   and the diagonal Jacobian, reset and adaptation current included, is the whole Jacobian);
  * - D-RTRL and ES-D-RTRL against BPTT on the recurrent weights of 20 random networks: the cosine distributions are
- *   printed, on the excitatory rows (the ones the readout gives a learning signal; each must reach 0.95) and on every row
- *   (the online methods leave the inhibitory rows at 0; each must reach 0.8) (docs/design.md §2.8 gives the numbers);
+ *   printed, on the excitatory rows (the ones the readout gives a learning signal; each must reach 0.95) and on every
+ *   row (the online methods leave the inhibitory rows at 0; each must reach 0.8) (docs/design.md §2.8 has the numbers);
  * - Dale's law after training steps; the refusal of each bad [task] value, naming the key. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -197,19 +197,11 @@ static void diag_step(const FfTaskNet *net, const FfTaskSpec *s, const Decays *k
     const double dv = (k->al - (1.0 - k->al) * w->gsum[i]) * (1.0 - q), ca = -rho * s->beta_a * q, cv = 1.0 - k->al;
     const double fe = (1.0 - k->al) * (s->e_exc - w->vh[i]), fi = (1.0 - k->al) * (s->e_inh - w->vh[i]);
     double *e = w->e + (int64_t)i * np, *ea = w->ea + (int64_t)i * np, *eb = w->ebar + (int64_t)i * np;
-    if (q == 0.0) { /* the common case: no reset path this step */
-      for (int32_t c = 0; c < np; ++c) {
-        ea[c] *= rho;
-        e[c] = dv * e[c] + (c < c_inh ? fe : fi) * w->xbar[c] + cv * ea[c];
-        eb[c] = k->ka * eb[c] + psi * e[c];
-      }
-    } else {
-      for (int32_t c = 0; c < np; ++c) {
-        ea[c] = rho * ea[c] + ca * e[c];
-        e[c] = dv * e[c] + (c < c_inh ? fe : fi) * w->xbar[c] + cv * ea[c];
-        eb[c] = k->ka * eb[c] + psi * e[c];
-      }
-    }
+    /* ea first (v(t) reads I_a(t)); ca = 0 when the last step was outside the surrogate's support */
+    for (int32_t c = 0; c < np; ++c) ea[c] = rho * ea[c] + ca * e[c];
+    for (int32_t c = 0; c < c_inh; ++c) e[c] = dv * e[c] + fe * w->xbar[c] + cv * ea[c];
+    for (int32_t c = c_inh; c < np; ++c) e[c] = dv * e[c] + fi * w->xbar[c] + cv * ea[c];
+    for (int32_t c = 0; c < np; ++c) eb[c] = k->ka * eb[c] + psi * e[c];
     if (recall) {
       const double L = w->lsig[i];
       double *g = gw + (int64_t)i * np;

@@ -51,6 +51,9 @@ int ff_run_open_log(FfRun *r);
  * run.json, and rank 0 prepares the record that a signal outside a safe point leaves (signals.h). */
 void ff_run_phase(FfRun *r, const char *phase);
 
+/* tools/flyfit-plot beside the program (bin/../tools), or $FLYFIT_PLOT; NULL when there is none. */
+const char *ff_run_plot_tool(void);
+
 /* Rank 0: makes directory path (and its parents) and checks that it is writable; errors name [output] dir. */
 int ff_run_make_dir(const char *path);
 

@@ -155,7 +155,7 @@ static const Key KEYS[] = {
     {"output", "dir", T_STRING, "out", 0, 0, NULL, "path", "directory for results.h5, flyfit.log and spikes.txt", OFF(out_dir)},
     {"output", "spikes", T_STRING, "all", 0, 0, NULL, "list", "spikes recorded into results.h5: none, all, or a neuron list", OFF(spikes)},
     {"output", "spikes_txt", T_BOOL, "false", 0, 0, NULL, "", "also write spikes.txt (trial 0: 'neuron_index time_ms', sorted by time then neuron)", OFF(spikes_txt)},
-    {"output", "figures", T_BOOL, "true", 0, 0, NULL, "", "predict and all end by drawing the figures (tools/flyfit-plot) into [output] dir/figures", OFF(figures)},
+    {"output", "figures", T_BOOL, "true", 0, 0, NULL, "", "predict, all and task end by drawing the figures (tools/flyfit-plot) into [output] dir/figures", OFF(figures)},
     {"output", "state_neurons", T_STRING, "", 0, 0, NULL, "list", "neurons whose v and g are recorded at every step into results.h5", OFF(state_neurons)},
 };
 #define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))

@@ -25,6 +25,7 @@ val_trials = 12
 test_trials = 12
 [output]
 dir = $TMP/out
+figures = false
 INI
 
 # the datasets that must not depend on the rank count (the history's wall seconds aside)
@@ -63,6 +64,12 @@ PY
   done
 done
 check "the methods give different weights" sh -c "! cmp -s '$TMP/bptt-np1.txt' '$TMP/diag-np1.txt'"
+
+# [output] figures = true: the run draws its own figures into DIR/figures
+check "[output] figures = true: the run ends by drawing task-learning.png, task-raster.png and task-readout.png" \
+  sh -c "'$BIN/flyfit' '$TMP/task.ini' --set output.figures=true --set output.dir='$TMP/withfig' >'$TMP/withfig.out' 2>'$TMP/withfig.log' \
+         && test -s '$TMP/withfig/figures/task-learning.png' && test -s '$TMP/withfig/figures/task-raster.png' \
+         && test -s '$TMP/withfig/figures/task-readout.png' && tail -1 '$TMP/withfig.out' | grep -q '^task done: '"
 
 # the figures of tools/flyfit-plot's task section: the learning curves of the three methods, the raster, the readout
 if /usr/bin/python3 -c "import numpy, h5py, matplotlib" 2>/dev/null; then

@@ -3,10 +3,11 @@
  * - BPTT against central finite differences. The spiking loss is piecewise constant in the weights, so the check runs
  *   on the smooth pseudo-network of FfTaskSpec.smooth: every spike replaced by the surrogate's integral S(v - 1)
  *   (S' is the surrogate, so BPTT's chain rule is that network's exact gradient), the soft reset and the adaptation
- *   current included (reset_grad). Every parameter, relative error <= 1e-4 of the largest entry. On the spiking network
+ *   current included (reset_grad; and with reset_grad 0, without them). Every parameter, relative error <= 1e-4 of
+ *   the largest entry. On the spiking network
  *   itself the readout's weights and bias (the loss is smooth in them) are checked the same way;
  * - D-RTRL = BPTT to rounding on the input weights with every recurrent weight zero (the neurons are then independent
- *   and the diagonal Jacobian, reset and adaptation current included, is the whole Jacobian);
+ *   and the diagonal Jacobian, reset and adaptation current included, is the whole Jacobian), both reset_grad;
  * - D-RTRL and ES-D-RTRL against BPTT on the recurrent weights of 20 random networks: the cosine distributions are
  *   printed, on the excitatory rows (the ones the readout gives a learning signal; each must reach 0.95) and on every
  *   row (the online methods leave the inhibitory rows at 0; each must reach 0.8) (docs/design.md §2.8 has the numbers);
@@ -103,10 +104,12 @@ static void test_trials(void **state) {
   ff_task_trial_destroy(&c);
 }
 
-static void test_bptt_finite_differences(void **state) {
-  (void)state;
+/* reset_grad 1: the default, the gradient through the soft reset and the adaptation current (the smooth network has
+ * both); 0: the spike a constant there (the smooth network has neither). */
+static void bptt_finite_differences(int reset_grad) {
   FfTaskSpec s = small_spec(FF_TASK_BPTT);
   s.smooth = 1;
+  s.reset_grad = reset_grad;
   FfTaskNet net;
   FfTaskTrial tr = {0};
   FfTaskWork *w = NULL;
@@ -133,10 +136,9 @@ static void test_bptt_finite_differences(void **state) {
   e_out = e;
   e_in /= big_in;
   e_rec /= big_rec;
-  print_message("BPTT vs central differences (smooth pseudo-network, h 1e-6): "
-                "input weights %.2e (largest "
-                "|dL/dw| %.3g), recurrent %.2e (%.3g), readout %.2e (%.3g)\n",
-                e_in, big_in, e_rec, big_rec, e_out, big_out);
+  print_message("BPTT vs central differences (smooth pseudo-network, reset_grad %d, h 1e-6): input weights %.2e "
+                "(largest |dL/dw| %.3g), recurrent %.2e (%.3g), readout %.2e (%.3g)\n",
+                reset_grad, e_in, big_in, e_rec, big_rec, e_out, big_out);
   assert_true(big_in > 0 && big_rec > 0 && big_out > 0);
   assert_true(e_in < 1e-4);
   assert_true(e_rec < 1e-4);
@@ -154,9 +156,15 @@ static void test_bptt_finite_differences(void **state) {
   ff_task_net_destroy(&net);
 }
 
-static void test_diag_equals_bptt_without_recurrence(void **state) {
+static void test_bptt_finite_differences(void **state) {
   (void)state;
+  bptt_finite_differences(1);
+  bptt_finite_differences(0);
+}
+
+static void diag_equals_bptt_without_recurrence(int reset_grad) {
   FfTaskSpec s = small_spec(FF_TASK_DIAG);
+  s.reset_grad = reset_grad;
   FfTaskNet net;
   FfTaskTrial tr = {0};
   FfTaskWork *w = NULL;
@@ -179,9 +187,9 @@ static void test_diag_equals_bptt_without_recurrence(void **state) {
       err = fabs(gb[q] - gd[q]) > err ? fabs(gb[q] - gd[q]) : err;
     }
   for (int64_t q = (int64_t)net.n * net.n_pre; q < net.n_param; ++q) assert_true(gb[q] == gd[q]); /* readout */
-  print_message("D-RTRL vs BPTT, input weights, no recurrence: max difference "
-                "%.2e of largest %.3g (%lld spikes)\n",
-                err, big, (long long)sb.spikes);
+  print_message("D-RTRL vs BPTT, input weights, no recurrence, reset_grad %d: max difference %.2e of largest %.3g "
+                "(%lld spikes)\n",
+                reset_grad, err, big, (long long)sb.spikes);
   assert_true(big > 0);
   assert_true(err <= 1e-12 * big);
   free(gb);
@@ -189,6 +197,12 @@ static void test_diag_equals_bptt_without_recurrence(void **state) {
   ff_task_work_destroy(&w);
   ff_task_trial_destroy(&tr);
   ff_task_net_destroy(&net);
+}
+
+static void test_diag_equals_bptt_without_recurrence(void **state) {
+  (void)state;
+  diag_equals_bptt_without_recurrence(1);
+  diag_equals_bptt_without_recurrence(0);
 }
 
 /* The cosine of a and b over the recurrent weights of rows [0, rows). */

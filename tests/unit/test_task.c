@@ -4,8 +4,8 @@
  *   on the smooth pseudo-network of FfTaskSpec.smooth: every spike replaced by the surrogate's integral S(v - 1)
  *   (S' is the surrogate, so BPTT's chain rule is that network's exact gradient), the soft reset and the adaptation
  *   current included (reset_grad; and with reset_grad 0, without them). Every parameter, relative error <= 1e-4 of
- *   the largest entry. On the spiking network
- *   itself the readout's weights and bias (the loss is smooth in them) are checked the same way;
+ *   the largest entry. On the spiking network itself the readout's weights and bias (the loss is smooth in them) are
+ *   checked the same way;
  * - D-RTRL = BPTT to rounding on the input weights with every recurrent weight zero (the neurons are then independent
  *   and the diagonal Jacobian, reset and adaptation current included, is the whole Jacobian), both reset_grad;
  * - D-RTRL and ES-D-RTRL against BPTT on the recurrent weights of 20 random networks: the cosine distributions are

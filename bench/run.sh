@@ -13,6 +13,9 @@
 #              sample length (a least-squares fit says what it grows with); samples per second and the
 #              bytes of state touched per step on the full-size brain at batch 128, against the
 #              machine's memory bandwidth
+#   task       [run] mode = task: peak memory (run.json's peak_memory_mb, the whole process) and ms per batch of
+#              bptt, diag (D-RTRL) and expsm_diag (ES-D-RTRL) at delays 1000, 2000 and 4000 ms, 200 neurons,
+#              batch 8, 2 batches, one rank: BPTT's tape grows with the trial, the online methods' traces do not
 #   gpu        (make bench-gpu; not in the default set) the CUDA backend against the CPU backend at
 #              batch 1, 32 and 128, MPI and NCCL transport, identical spike counts; a round-1 step at batch
 #              128 on the CPU cores and on the GPU, with round 1's device memory; skipped without a GPU
@@ -23,15 +26,16 @@ cd "$(dirname "$0")/.."
 B=build/bench
 mkdir -p $B
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader
-sections=${*:-sim import partition scaleout model fit}
+sections=${*:-sim import partition scaleout model fit task}
 machine="$(nproc) cores, $(sed -n 's/model name\s*: //p' /proc/cpuinfo | head -1)"
 cores=$(nproc)
 
-if [ ! -f $B/full.h5 ] || [ ! -f $B/full.csv.gz ] || [ ! -f $B/full-neurons.csv ]; then
+if [ "$sections" = task ]; then :  # mode = task needs no connectome
+elif [ ! -f $B/full.h5 ] || [ ! -f $B/full.csv.gz ] || [ ! -f $B/full-neurons.csv ]; then
   echo "bench: making the full-size synthetic brain (once)"
   bin/flyfit-synth --seed 1 -o $B/full.h5 --codex-csv $B/full.csv.gz --neurons-csv $B/full-neurons.csv
 fi
-tools/pick-neurons $B/full.h5 --neuropil GNG --count 21 > $B/sugar.txt
+[ "$sections" = task ] || tools/pick-neurons $B/full.h5 --neuropil GNG --count 21 > $B/sugar.txt
 cat > $B/sim.ini <<INI
 [data]
 connectome = $B/full.h5
@@ -349,6 +353,30 @@ gpu)
     echo "bench-gpu:   $(grep 'round 1 arrays on rank 0' $out.log | sed 's/.*round 1 arrays/round 1 arrays/')"
   done
   ;;
-*) echo "bench: unknown section '$section' (sim, import, partition, scaleout, model, fit, gpu)"; exit 1 ;;
+task)
+  echo "== mode = task: peak memory against the delay (200 neurons, batch 8, 2 batches, 1 rank)"
+  T=$B/task
+  mkdir -p $T
+  echo "method,delay_ms,steps,batch,ms_per_batch,peak_rss_mb,machine" > $B/task-memory.csv
+  printf '%-11s %9s %6s %13s %12s\n' method delay_ms steps ms/batch "peak RSS MB"
+  for method in bptt diag expsm_diag; do for delay in 1000 2000 4000; do
+    out=$T/$method-$delay
+    printf '[run]\nmode = task\nprogress_s = 0\n[task]\nmethod = %s\n[output]\ndir = %s\n' $method $out > $out.ini
+    bin/flyfit $out.ini --set task.delay_ms=$delay --set task.batch=8 --set task.max_batches=2 --set task.val_every=1000 \
+      --set task.val_trials=8 --set task.test_trials=8 > $out.out 2> $out.log || { echo "bench: task failed, see $out.log"; exit 1; }
+    /usr/bin/python3 - "$out" $method $delay "$machine" >> $B/task-memory.csv <<'PY'
+import json, re, sys
+out, method, delay, machine = sys.argv[1:5]
+done = open(out + ".out").read().strip().splitlines()[-1]
+steps = re.search(r"steps=(\d+)", done).group(1)
+ms = re.search(r"ms_per_batch=([0-9.]+)", done).group(1)
+rss = max(json.load(open(out + "/run.json"))["peak_memory_mb"])
+print(f"{method},{delay},{steps},8,{ms},{rss:.1f},\"{machine}\"")
+PY
+    IFS=, read -r m d st bt ms mb _ < <(tail -1 $B/task-memory.csv)
+    printf '%-11s %9s %6s %13s %12s\n' "$m" "$d" "$st" "$ms" "$mb"
+  done; done
+  ;;
+*) echo "bench: unknown section '$section' (sim, import, partition, scaleout, model, fit, task, gpu)"; exit 1 ;;
 esac; done
 echo "bench: results in $B/*.csv"

@@ -13,8 +13,15 @@
 
 enum { FF_CONFIG_STR = 4096 };
 
-typedef enum { FF_MODE_SIMULATE = 0, FF_MODE_FIT = 1, FF_MODE_ROUND2 = 2, FF_MODE_PREDICT = 3, FF_MODE_ALL = 4,
-               FF_MODE_NEURON = 5 } FfMode;
+typedef enum {
+  FF_MODE_SIMULATE = 0,
+  FF_MODE_FIT = 1,
+  FF_MODE_ROUND2 = 2,
+  FF_MODE_PREDICT = 3,
+  FF_MODE_ALL = 4,
+  FF_MODE_TASK = 5,  /* the E/I spiking network on evidence accumulation (task.h) */
+  FF_MODE_NEURON = 6 /* single neurons fitted to recorded sweeps (src/run/neuron.c) */
+} FfMode;
 typedef enum { FF_PRESET_SHIU = 0, FF_PRESET_BRAINSCALE = 1 } FfPreset;
 typedef enum { FF_ENCODER_SCALED = 0, FF_ENCODER_HZ = 1 } FfEncoderInput;
 typedef enum { FF_INIT_RANDOM = 0, FF_INIT_FIXED = 1 } FfInitState;
@@ -120,6 +127,21 @@ typedef struct {
   double predict_checkpoint_s; /* the prediction's resume point: at most this often, and after each pass */
   char round1_checkpoint[FF_CONFIG_STR], round2_checkpoint[FF_CONFIG_STR]; /* "" = in [output] dir */
 
+  /* [task]: mode = task (task.h, docs/design.md §2.8) */
+  int64_t task_n_rec;        /* recurrent neurons */
+  double task_e_share;       /* excitatory share */
+  double task_w_ei_ratio;    /* initial inhibitory / excitatory weight scale */
+  double task_ff_scale, task_rec_scale; /* initial variance scales of the input and recurrent weights */
+  bool task_reset_grad;      /* the surrogate gradient flows through the reset and the adaptation current */
+  int task_conn;             /* FfTaskConn */
+  int64_t task_n_cues;
+  double task_cue_ms, task_gap_ms, task_delay_ms, task_recall_ms;
+  int task_method;           /* FfTaskMethod */
+  double task_etrace_decay;  /* ES-D-RTRL */
+  double task_lr;
+  int64_t task_batch, task_max_batches, task_val_trials, task_test_trials, task_val_every;
+  double task_target_acc;
+
   /* [output] */
   char out_dir[FF_CONFIG_STR];
   char spikes[FF_CONFIG_STR];        /* none | all | neuron list */
@@ -148,6 +170,8 @@ void ff_config_init(FfConfig *c);
 int ff_config_load(FfConfig *c, const char *path);
 /* Applies one "section.key=value" override. */
 int ff_config_set(FfConfig *c, const char *assignment);
+/* Whether [section] name was given (file or --set) rather than left at its default or preset. */
+bool ff_config_is_set(const FfConfig *c, const char *section, const char *name);
 /* Fills preset-dependent keys that were not set and checks relations between keys. */
 int ff_config_finish(FfConfig *c);
 /* What a mode reads: the connectome (and its partition), and the recordings of [data] activity.

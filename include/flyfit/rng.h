@@ -51,7 +51,11 @@ enum FfStream {
   FF_STREAM_SYNTH_REAL_REGION = 29,  /* realistic recordings: per-neuropil loadings and constants (neuropil, what) */
   FF_STREAM_SYNTH_REAL_MEASURE = 30, /* realistic recordings: measurement noise (frame, neuropil) */
   FF_STREAM_SHUFFLE = 31,            /* degree-preserving shuffle: (attempt, attempt >> 32, 0) */
-  FF_STREAM_END = 32,                /* the first free number below the blocks beyond it */
+  /* mode = task (task.h) */
+  FF_STREAM_TASK_CUES = 32,  /* the cue sides of a trial: (trial index, set, 0) */
+  FF_STREAM_TASK_INPUT = 33, /* Poisson input spikes of a trial: (step, trial index, set x 32 + group x 8 + input in group / 4) */
+  FF_STREAM_TASK_INIT = 34,  /* initial weights and connections: (row, column, matrix) */
+  FF_STREAM_END = 35,        /* the first free number below the blocks beyond it */
   /* single-neuron fitting (issue 19): the block 48-63 */
   FF_STREAM_NEURON_NOISE = 48, /* flyfit-synth --neuron: measurement noise on v (step, sweep, step >> 32) */
   FF_STREAM_NEURON_START = 49, /* mode = neuron: the candidates a start screens (start, candidate, parameter / 4) */

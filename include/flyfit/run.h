@@ -51,12 +51,16 @@ int ff_run_open_log(FfRun *r);
  * run.json, and rank 0 prepares the record that a signal outside a safe point leaves (signals.h). */
 void ff_run_phase(FfRun *r, const char *phase);
 
-/* The modes (src/run/simulate.c, src/run/fitting.c, src/run/neuron.c). Collective. */
+/* tools/flyfit-plot beside the program (bin/../tools), or $FLYFIT_PLOT; NULL when there is none. */
+const char *ff_run_plot_tool(void);
+
+/* Rank 0: makes directory path (and its parents) and checks that it is writable; errors name [output] dir. */
+int ff_run_make_dir(const char *path);
+
+/* The modes (src/run/simulate.c, src/run/fitting.c, src/run/task.c, src/run/neuron.c). Collective. */
 int ff_mode_simulate(FfRun *r);
 int ff_mode_fitting(FfRun *r); /* fit, round2, predict and all */
-int ff_mode_neuron(FfRun *r);  /* neuron (src/run/neuron.c) */
-
-/* Rank 0: creates [output] dir (and its parents) and checks that it is writable. */
-int ff_run_make_dir(const char *path);
+int ff_mode_task(FfRun *r);    /* the E/I network on evidence accumulation (task.h) */
+int ff_mode_neuron(FfRun *r);  /* single neurons (src/run/neuron.c) */
 
 #endif

@@ -38,7 +38,7 @@ static const Key KEYS[] = {
     {"data", "flywire_version", T_STRING, "", 0, 0, NULL, "", "when set, the connectome's release must be this (e.g. 783)", OFF(flywire_version)},
     {"data", "neural_activity_id", T_STRING, "", 0, 0, NULL, "", "when set, the recording's id must be this (e.g. 2017-10-30_1)", OFF(neural_activity_id)},
 
-    {"run", "mode", T_ENUM, "simulate", 0, 0, "simulate|fit|round2|predict|all|neuron", "", "simulate the network; fit = round 1 (the spiking network); round2 = the recurrent encoder/decoder; predict = forecast the recordings with both; all = fit, round2, predict and figures; neuron = fit one neuron model to [data] recording ([neuron] section)", OFF(mode)},
+    {"run", "mode", T_ENUM, "simulate", 0, 0, "simulate|fit|round2|predict|all|task|neuron", "", "simulate the network; fit = round 1 (the spiking network); round2 = the recurrent encoder/decoder; predict = forecast the recordings with both; all = fit, round2, predict and figures; task = train an E/I spiking network on evidence accumulation ([task]; no connectome); neuron = fit one neuron model to [data] recording ([neuron] section)", OFF(mode)},
     {"run", "preset", T_ENUM, "shiu", 0, 0, "shiu|brainscale", "", "model constants: shiu (Shiu et al. whole-brain LIF, Brian2) or brainscale (the fitting model); every [model] key overrides one value", OFF(preset)},
     {"run", "duration_ms", T_REAL, "1000", 1e-9, 1e9, NULL, "ms", "simulated time of each trial", OFF(duration_ms)},
     {"run", "batch", T_INT, "1", 1, 65535, NULL, "", "independent trials run side by side (different random input)", OFF(batch)},
@@ -131,6 +131,27 @@ static const Key KEYS[] = {
     {"predict", "checkpoint_s", T_REAL, "300", 0, 1e9, NULL, "s", "the prediction saves its resume point (DIR/predict-partial.h5) at most this often, and after each of its passes; [run] resume = auto continues from it; 0 = after every frame", OFF(predict_checkpoint_s)},
     {"predict", "round2_checkpoint", T_STRING, "", 0, 0, NULL, "path", "round-2 parameters; empty = [output] dir/gru-best.h5", OFF(round2_checkpoint)},
 
+    {"task", "n_rec", T_INT, "200", 2, 100000, NULL, "", "mode = task: recurrent neurons, 4:1 excitatory:inhibitory (then a multiple of 5) unless e_share is set", OFF(task_n_rec)},
+    {"task", "e_share", T_REAL, "0.8", 0, 1, NULL, "", "share of the recurrent neurons that are excitatory (rounded; at least one of each kind)", OFF(task_e_share)},
+    {"task", "ff_scale", T_REAL, "1", 0, 1e6, NULL, "", "initial input weights: |truncated normal| of variance ff_scale / 100 (KaimingNormal)", OFF(task_ff_scale)},
+    {"task", "rec_scale", T_REAL, "0.5", 0, 1e6, NULL, "", "initial recurrent weights: |truncated normal| of variance rec_scale / fan-in from excitatory neurons, w_ei_ratio rec_scale / fan-in from inhibitory ones (fan-in: the population's size times the connection probability)", OFF(task_rec_scale)},
+    {"task", "reset_grad", T_BOOL, "true", 0, 0, NULL, "", "the spike's surrogate gradient flows through the soft reset and the adaptation current, as in the original (brainstate's soft reset); false = the spike is a constant there (BPTT's gradient then grows without bound over a 2,200-step trial at the default scales)", OFF(task_reset_grad)},
+    {"task", "w_ei_ratio", T_REAL, "4", 0, 1e6, NULL, "", "initial variance scale of inhibitory connections relative to excitatory ones", OFF(task_w_ei_ratio)},
+    {"task", "conn_method", T_ENUM, "dense", 0, 0, "dense|gaussian|rand", "", "recurrent connectivity: dense = every pair (no autapses); gaussian = from excitatory neurons by distance on a ring, exp(-d^2 / (2 20^2)), d in excitatory neurons, from inhibitory ones with probability 0.1; rand = each pair with probability 0.1", OFF(task_conn)},
+    {"task", "n_cues", T_INT, "7", 1, 1e6, NULL, "", "cues per trial, each left or right with probability 1/2; the label is the side with more (a tie goes to the last cue's)", OFF(task_n_cues)},
+    {"task", "cue_ms", T_REAL, "100", 0, 1e7, NULL, "ms", "length of a cue (its group of 25 inputs fires at 40 Hz)", OFF(task_cue_ms)},
+    {"task", "gap_ms", T_REAL, "50", 0, 1e7, NULL, "ms", "silence before each cue (the first cue starts after it)", OFF(task_gap_ms)},
+    {"task", "delay_ms", T_REAL, "1000", 0, 1e7, NULL, "ms", "delay between the last cue's gap and the recall period; at least dt (1 ms)", OFF(task_delay_ms)},
+    {"task", "recall_ms", T_REAL, "150", 0, 1e7, NULL, "ms", "recall period: the recall group fires and the loss (cross-entropy) is taken at every step", OFF(task_recall_ms)},
+    {"task", "method", T_ENUM, "bptt", 0, 0, "bptt|diag|expsm_diag", "", "gradient: bptt = backpropagation through time (exact, memory grows with the trial); diag = D-RTRL (a trace per weight); expsm_diag = ES-D-RTRL (factorised traces, etrace_decay)", OFF(task_method)},
+    {"task", "etrace_decay", T_REAL, "0.98", 0, 0.999999, NULL, "", "expsm_diag: decay of the pre- and postsynaptic traces per step", OFF(task_etrace_decay)},
+    {"task", "lr", T_REAL, "0.001", 0, 1e300, NULL, "", "Adam learning rate (beta and epsilon: [fit] adam_*)", OFF(task_lr)},
+    {"task", "batch", T_INT, "128", 1, 65535, NULL, "", "trials per Adam step, split over the ranks in whole trials", OFF(task_batch)},
+    {"task", "target_acc", T_REAL, "0.9", 0, 1, NULL, "", "training stops when the validation accuracy reaches this", OFF(task_target_acc)},
+    {"task", "max_batches", T_INT, "2000", 0, 1e9, NULL, "", "training stops after this many batches", OFF(task_max_batches)},
+    {"task", "val_every", T_INT, "10", 1, 1e9, NULL, "batches", "the validation accuracy is scored every this many batches, and after the last", OFF(task_val_every)},
+    {"task", "val_trials", T_INT, "256", 1, 1e9, NULL, "", "validation trials (keyed apart from the training trials)", OFF(task_val_trials)},
+    {"task", "test_trials", T_INT, "512", 1, 1e9, NULL, "", "test trials, scored once at the end (keyed apart from both)", OFF(task_test_trials)},
     {"neuron", "model", T_ENUM, "hh", 0, 0, "hh|gif|izhikevich|adex", "", "mode = neuron: the model fitted (docs/design.md §2.9.2)", OFF(neuron_model)},
     {"neuron", "loss", T_ENUM, "voltage", 0, 0, "voltage|spike|gamma|vanrossum|isi", "", "voltage = mean squared difference of v (mV^2) over every sample; spike, isi, vanrossum, gamma = the mean over the sweeps of the SPIKE-distance, the ISI-distance, the van Rossum distance (tau 10 ms) or 1 - the coincidence factor (precision 2 ms) against the recording's spike times (optimizer = de)", OFF(neuron_loss)},
     {"neuron", "optimizer", T_ENUM, "lbfgs", 0, 0, "lbfgs|de|ga", "", "lbfgs = NLopt's L-BFGS with bounds on the exact gradient (the forward sensitivities), multi-start, loss = voltage only; de = differential evolution (DE/rand/1/bin), any loss and any model; ga is not implemented yet", OFF(neuron_optimizer)},
@@ -141,7 +162,7 @@ static const Key KEYS[] = {
     {"output", "dir", T_STRING, "out", 0, 0, NULL, "path", "directory for results.h5, flyfit.log and spikes.txt", OFF(out_dir)},
     {"output", "spikes", T_STRING, "all", 0, 0, NULL, "list", "spikes recorded into results.h5: none, all, or a neuron list", OFF(spikes)},
     {"output", "spikes_txt", T_BOOL, "false", 0, 0, NULL, "", "also write spikes.txt (trial 0: 'neuron_index time_ms', sorted by time then neuron)", OFF(spikes_txt)},
-    {"output", "figures", T_BOOL, "true", 0, 0, NULL, "", "predict and all end by drawing the figures (tools/flyfit-plot) into [output] dir/figures", OFF(figures)},
+    {"output", "figures", T_BOOL, "true", 0, 0, NULL, "", "predict, all and task end by drawing the figures (tools/flyfit-plot) into [output] dir/figures", OFF(figures)},
     {"output", "state_neurons", T_STRING, "", 0, 0, NULL, "list", "neurons whose v and g are recorded at every step into results.h5", OFF(state_neurons)},
 };
 #define N_KEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
@@ -306,7 +327,7 @@ static int unknown_key(const char *section, const char *name, const char *where)
   int known_section = 0;
   for (int k = 0; k < N_KEYS; ++k) known_section |= !strcmp(KEYS[k].section, section);
   if (!known_section && !best[0])
-    return FF_ERROR(FF_ERR_INPUT, "%s: unknown section [%s] (sections: data, run, model, stimulus, preprocess, fit, predict, neuron, output)", where,
+    return FF_ERROR(FF_ERR_INPUT, "%s: unknown section [%s] (sections: data, run, model, stimulus, preprocess, fit, predict, task, neuron, output)", where,
                     section);
   if (best[0])
     return FF_ERROR(FF_ERR_INPUT, "%s: unknown key [%s] %s (did you mean %s?); flyfit --help-config lists all keys",
@@ -455,6 +476,11 @@ int ff_config_set(FfConfig *c, const char *assignment) {
   FF_TRY(key_assign(c, k, value, where));
   c->source[k] = FF_SRC_SET;
   return FF_OK;
+}
+
+bool ff_config_is_set(const FfConfig *c, const char *section, const char *name) {
+  const int k = key_find(section, name);
+  return k >= 0 && (c->source[k] == FF_SRC_FILE || c->source[k] == FF_SRC_SET);
 }
 
 static double steps_of(double t, double dt) { return t / dt; }

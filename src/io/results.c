@@ -276,7 +276,7 @@ static int write_columns(hid_t f, const char *group, hid_t type, const void *tab
 }
 
 int ff_results_copy_partition_report(hid_t out, const char *connectome, int ranks) {
-  if (ranks < 2) return FF_OK;
+  if (ranks < 2 || connectome[0] == '\0') return FF_OK; /* one rank, or a mode without a connectome */
   hid_t c;
   char g[64];
   snprintf(g, sizeof g, "/partition/k%d/report", ranks);

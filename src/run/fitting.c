@@ -16,8 +16,7 @@
 #include "flyfit/run.h"
 #include "flyfit/runjson.h"
 
-/* tools/flyfit-plot beside the program (bin/../tools), or $FLYFIT_PLOT; NULL when there is none. */
-static const char *plot_tool(void) {
+const char *ff_run_plot_tool(void) {
   static char path[4200];
   const char *env = getenv("FLYFIT_PLOT");
   if (env && env[0]) return access(env, R_OK) == 0 ? env : NULL;
@@ -129,7 +128,7 @@ int ff_mode_fitting(FfRun *r) {
   if (st == FF_OK && (mode == FF_MODE_PREDICT || mode == FF_MODE_ALL)) {
     ff_run_phase(r, "predict");
     const FfPredictSetup ps = {cfg, r->config_text, r->version, r->hosts, mode == FF_MODE_ALL ? "all" : "predict", r1,
-                               &r2, have_r2o ? &r2o : NULL, plot_tool(), threads, comm};
+                               &r2, have_r2o ? &r2o : NULL, ff_run_plot_tool(), threads, comm};
     if (ps.plot_tool == NULL && cfg->figures) ff_warn("tools/flyfit-plot not found beside the program: no figures");
     st = ff_ranks_agree(ff_predict_run(&ps), comm);
     ff_runjson_phase("predict", MPI_Wtime() - t_phase);

@@ -35,7 +35,8 @@ typedef struct {
 static const FfModeEntry MODES[] = {
     {FF_MODE_SIMULATE, "simulate", ff_mode_simulate}, {FF_MODE_FIT, "fit", ff_mode_fitting},
     {FF_MODE_ROUND2, "round2", ff_mode_fitting},     {FF_MODE_PREDICT, "predict", ff_mode_fitting},
-    {FF_MODE_ALL, "all", ff_mode_fitting},           {FF_MODE_NEURON, "neuron", ff_mode_neuron},
+    {FF_MODE_ALL, "all", ff_mode_fitting},           {FF_MODE_TASK, "task", ff_mode_task},
+    {FF_MODE_NEURON, "neuron", ff_mode_neuron},
 };
 enum { N_MODES = sizeof MODES / sizeof MODES[0] };
 
@@ -306,6 +307,7 @@ static int run(FfRun *r, int argc, char **argv) {
   FF_TRY(ff_ranks_agree(ff_dev_select(&r->cfg, r->comm, &r->device), r->comm));
   /* 2. the inputs the network modes share, and this rank's slice */
   if (ff_mode_uses_connectome(r->cfg.mode)) FF_TRY(prepare_network(r));
+  else FF_TRY(ff_ranks_agree(gather_hosts(r), r->comm)); /* the nodes, for the log, results.h5 and run.json */
   /* 3. the mode */
   omp_set_num_threads(r->threads);
   return m->run(r);

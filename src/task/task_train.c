@@ -1,0 +1,182 @@
+/* mode = task, training: batches of training trials split over the ranks in whole trials, each trial's gradient added
+ * into exact sums (exact.h: integers, so the sum is the same for any split and order) and reduced once per batch;
+ * then one Adam step, the same on every rank, and Dale's law (weights projected to >= 0). The validation trials (set
+ * FF_TASK_VALID) are scored every val_every batches, the test trials (FF_TASK_TEST) once at the end
+ * (docs/design.md §2.8). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flyfit/error.h"
+#include "flyfit/exact.h"
+#include "flyfit/log.h"
+#include "flyfit/ranks.h"
+#include "flyfit/task.h"
+
+const char *const FF_TASK_METRIC_NAMES[FF_TASK_METRICS] = {"loss", "acc", "val_acc", "seconds"};
+
+void ff_task_result_destroy(FfTaskResult *r) {
+  ff_task_net_destroy(&r->net);
+  FF_FREE(r->hist);
+}
+
+/* This rank's trials of n: [lo, hi), whole trials, in rank order. */
+static int share(int64_t n, MPI_Comm comm, int64_t *lo, int64_t *hi) {
+  int rank, size;
+  FF_TRY(FF_MPI(MPI_Comm_rank(comm, &rank)));
+  FF_TRY(FF_MPI(MPI_Comm_size(comm, &size)));
+  *lo = n * rank / size;
+  *hi = n * (rank + 1) / size;
+  return FF_OK;
+}
+
+int ff_task_evaluate(const FfTaskSpec *s, const FfTaskNet *net, uint64_t seed, int set, int64_t n, MPI_Comm comm,
+                     double *acc, double *loss) {
+  int64_t lo, hi, correct = 0, all = 0;
+  FF_TRY(share(n, comm, &lo, &hi));
+  FfTaskTrial tr = {0};
+  FfTaskWork *w = NULL;
+  FfExact sum = {0}, total = {0};
+  int st = ff_task_work_create(s, net, &w);
+  for (int64_t k = lo; k < hi && st == FF_OK; ++k) {
+    FfTaskScore sc;
+    FF_CALL(st, ff_task_trial_make(s, seed, set, k, &tr));
+    FF_CALL(st, ff_task_trial_run(s, net, &tr, w, &sc, NULL));
+    if (st == FF_OK) {
+      correct += sc.correct;
+      ff_exact_add(&sum, sc.loss);
+    }
+  }
+  ff_task_work_destroy(&w);
+  ff_task_trial_destroy(&tr);
+  /* every rank joins the sums, whatever its own status; the caller agrees on it */
+  const int red = FF_MPI(MPI_Allreduce(&correct, &all, 1, MPI_INT64_T, MPI_SUM, comm));
+  const int red2 = ff_exact_reduce(&sum, &total, 1, comm);
+  FF_CALL(st, red);
+  FF_CALL(st, red2);
+  *acc = (double)all / (double)n;
+  *loss = ff_exact_value(&total) / (double)n;
+  return st;
+}
+
+/* Adam with bias correction, then Dale's law. */
+static void adam_step(FfTaskNet *net, const double *g, double *m, double *v, int64_t t, const FfTaskTrainSetup *ts) {
+  const double c1 = 1.0 - pow(ts->beta1, (double)t), c2 = 1.0 - pow(ts->beta2, (double)t);
+  for (int64_t q = 0; q < net->n_param; ++q) {
+    m[q] = ts->beta1 * m[q] + (1.0 - ts->beta1) * g[q];
+    v[q] = ts->beta2 * v[q] + (1.0 - ts->beta2) * g[q] * g[q];
+    net->theta[q] -= ts->lr * (m[q] / c1) / (sqrt(v[q] / c2) + ts->adam_eps);
+  }
+  ff_task_net_project(net);
+}
+
+/* Collective. The batch's mean gradient (exact sum over its trials and the ranks, divided by B once) into g, its mean
+ * loss and accuracy. */
+static int batch_gradient(const FfTaskTrainSetup *ts, const FfTaskNet *net, int64_t batch, FfTaskWork *w,
+                          FfTaskTrial *tr, double *gt, FfExact *acc, FfExact *sum, double *g, double *loss,
+                          double *accuracy) {
+  const int64_t P = net->n_param, B = ts->batch;
+  int64_t lo, hi, correct = 0, all = 0;
+  FF_TRY(share(B, ts->comm, &lo, &hi));
+  memset(acc, 0, (size_t)(P + 1) * sizeof *acc);
+  int st = FF_OK;
+  for (int64_t k = lo; k < hi && st == FF_OK; ++k) {
+    FfTaskScore sc;
+    FF_CALL(st, ff_task_trial_make(ts->spec, ts->seed, FF_TASK_TRAIN, batch * B + k, tr));
+    FF_CALL(st, ff_task_trial_grad(ts->spec, net, tr, ts->spec->method, w, gt, &sc));
+    if (st != FF_OK) break;
+    for (int64_t q = 0; q < P; ++q)
+      if (gt[q] != 0.0) ff_exact_add(&acc[q], gt[q]);
+    ff_exact_add(&acc[P], sc.loss);
+    correct += sc.correct;
+  }
+  const int red = FF_MPI(MPI_Allreduce(&correct, &all, 1, MPI_INT64_T, MPI_SUM, ts->comm));
+  const int red2 = ff_exact_reduce(acc, sum, P + 1, ts->comm);
+  FF_CALL(st, red);
+  FF_CALL(st, red2);
+  if (st != FF_OK) return st;
+  for (int64_t q = 0; q < P; ++q) g[q] = ff_exact_value(&sum[q]) / (double)B;
+  *loss = ff_exact_value(&sum[P]) / (double)B;
+  *accuracy = (double)all / (double)B;
+  for (int64_t q = 0; q <= P; ++q)
+    if (sum[q].lost)
+      return FF_ERROR(FF_ERR_INPUT, "batch %lld: the %s is not finite (training diverged); lower [task] lr",
+                      (long long)batch + 1, q < P ? "gradient" : "loss");
+  return FF_OK;
+}
+
+int ff_task_train(const FfTaskTrainSetup *ts, FfTaskResult *out) {
+  memset(out, 0, sizeof *out);
+  out->val_acc = out->test_acc = out->loss = NAN;
+  const double t0 = MPI_Wtime();
+  FF_TRY(ff_task_net_init(ts->spec, ts->seed, &out->net));
+  FfTaskNet *net = &out->net;
+  const int64_t P = net->n_param;
+  double *m = NULL, *v = NULL, *g = NULL, *gt = NULL;
+  FfExact *acc = NULL, *sum = NULL;
+  FfTaskWork *w = NULL;
+  FfTaskTrial tr = {0};
+  int st = FF_CALLOC(m, P, "Adam moments");
+  FF_CALL(st, FF_CALLOC(v, P, "Adam moments"));
+  FF_CALL(st, FF_MALLOC(g, P, "task gradient"));
+  FF_CALL(st, FF_MALLOC(gt, P, "task trial gradient"));
+  FF_CALL(st, FF_MALLOC(acc, P + 1, "task exact sums"));
+  FF_CALL(st, FF_MALLOC(sum, P + 1, "task exact sums"));
+  FF_CALL(st, FF_MALLOC(out->hist, (ts->max_batches > 0 ? ts->max_batches : 1) * FF_TASK_METRICS, "task history"));
+  FF_CALL(st, ff_task_work_create(ts->spec, net, &w));
+  st = ff_ranks_agree(st, ts->comm);
+  FfProgress prog;
+  ff_progress_start(&prog, "task: trained", "batches", (double)ts->max_batches, ts->progress_s);
+  for (int64_t b = 0; b < ts->max_batches && st == FF_OK; ++b) {
+    const double tb = MPI_Wtime();
+    double loss = NAN, accuracy = NAN, val = NAN, val_loss = NAN;
+    st = ff_ranks_agree(batch_gradient(ts, net, b, w, &tr, gt, acc, sum, g, &loss, &accuracy), ts->comm);
+    if (st != FF_OK) break;
+    double gnorm = 0.0;
+    for (int64_t q = 0; q < P; ++q) gnorm += g[q] * g[q];
+    gnorm = sqrt(gnorm);
+    adam_step(net, g, m, v, b + 1, ts);
+    const int validate = (b + 1) % ts->val_every == 0 || b + 1 == ts->max_batches;
+    if (validate)
+      st = ff_ranks_agree(
+          ff_task_evaluate(ts->spec, net, ts->seed, FF_TASK_VALID, ts->val_trials, ts->comm, &val, &val_loss),
+          ts->comm);
+    double *h = out->hist + b * FF_TASK_METRICS;
+    h[FF_TASK_LOSS] = loss;
+    h[FF_TASK_ACC] = accuracy;
+    h[FF_TASK_VAL_ACC] = val;
+    h[FF_TASK_SECONDS] = MPI_Wtime() - tb;
+    out->batches = b + 1;
+    out->loss = loss;
+    if (validate) {
+      out->val_acc = val;
+      ff_log("batch %lld/%lld: loss %.4f, accuracy %.3f, |gradient| %.3g; validation accuracy %.3f (loss %.4f); %.2f s",
+             (long long)b + 1, (long long)ts->max_batches, loss, accuracy, gnorm, val, val_loss, h[FF_TASK_SECONDS]);
+    } else {
+      ff_log("batch %lld/%lld: loss %.4f, accuracy %.3f, |gradient| %.3g; %.2f s", (long long)b + 1,
+             (long long)ts->max_batches, loss, accuracy, gnorm, h[FF_TASK_SECONDS]);
+    }
+    ff_progress_update(&prog, (double)(b + 1));
+    if (st == FF_OK && validate && val >= ts->target_acc) {
+      ff_log("validation accuracy %.3f reached [task] target_acc = %g after %lld batches", val, ts->target_acc,
+             (long long)b + 1);
+      break;
+    }
+  }
+  out->seconds = MPI_Wtime() - t0;
+  if (st == FF_OK) {
+    double test_loss;
+    st = ff_ranks_agree(
+        ff_task_evaluate(ts->spec, net, ts->seed, FF_TASK_TEST, ts->test_trials, ts->comm, &out->test_acc, &test_loss),
+        ts->comm);
+  }
+  ff_task_work_destroy(&w);
+  ff_task_trial_destroy(&tr);
+  free(m);
+  free(v);
+  free(g);
+  free(gt);
+  free(acc);
+  free(sum);
+  return st;
+}

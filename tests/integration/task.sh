@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# [run] mode = task (docs/design.md §2.8) on a small network and short trials, for each gradient method:
+# 1, 2, 3 and 4 ranks give the same bits (weights, readout, history, raster); the last stdout line is the
+# "task done:" line and run.json carries its pairs; Dale's law holds in the saved weights; a config with only
+# [run] mode and [task] method is accepted with the original's defaults; each bad [task] value stops the run
+# with a message naming its key and a nonzero exit status.
+source "$(dirname "$0")/../lib.sh"
+cat > "$TMP/task.ini" <<INI
+[run]
+mode = task
+progress_s = 0
+seed = 3
+[task]
+n_rec = 25
+conn_method = rand
+n_cues = 3
+cue_ms = 20
+gap_ms = 10
+delay_ms = 40
+recall_ms = 20
+batch = 10
+max_batches = 3
+val_every = 2
+val_trials = 12
+test_trials = 12
+[output]
+dir = $TMP/out
+figures = false
+INI
+
+# the datasets that must not depend on the rank count (the history's wall seconds aside)
+task_dump() {
+  h5dump -d /task/params/w -d /task/params/w_out -d /task/params/b_out -d /task/params/mask -d /task/history/loss \
+    -d /task/history/acc -d /task/history/val_acc -d /task/raster/step -d /task/raster/neuron \
+    -d /task/raster/readout -m %.17g "$1" | grep -v HDF5
+}
+
+for method in bptt diag expsm_diag; do
+  for np in 1 2 3 4; do
+    name=$method-np$np
+    if ! mpi "$np" "$BIN/flyfit" "$TMP/task.ini" --set task.method=$method --set output.dir="$TMP/$name" \
+        >"$TMP/$name.out" 2>"$TMP/$name.log"; then
+      fail "$method on $np rank(s): flyfit exited with an error"; tail -3 "$TMP/$name.log" | sed 's/^/#   /'
+      continue
+    fi
+    task_dump "$TMP/$name/results.h5" >"$TMP/$name.txt"
+    if [ "$np" -eq 1 ]; then
+      last=$(tail -1 "$TMP/$name.out")
+      check "$method: the last stdout line is 'task done: method=$method batches=3 val_acc=... test_acc=...'" \
+        grep -qE "^task done: method=$method batches=3 val_acc=[0-9.]+ test_acc=[0-9.]+ " <<<"$last"
+      check "$method: run.json carries the pairs" \
+        sh -c "grep -q '\"task.method\": \"$method\"' '$TMP/$name/run.json' && grep -q '\"task.test_acc\"' '$TMP/$name/run.json'"
+      check "$method: Dale's law in the saved weights (all >= 0, 0 where no connection)" /usr/bin/python3 - \
+        "$TMP/$name/results.h5" <<'PY'
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+w, m = f["/task/params/w"][:], f["/task/params/mask"][:]
+sys.exit(0 if (w >= 0).all() and (w[m == 0] == 0).all() and (w[m == 1] > 0).any() else 1)
+PY
+    else
+      if cmp -s "$TMP/$method-np1.txt" "$TMP/$name.txt"; then ok "$method: $np ranks = 1 rank, bit for bit"
+      else fail "$method: $np ranks differ from 1 rank"; diff "$TMP/$method-np1.txt" "$TMP/$name.txt" | head -4 | sed 's/^/#   /'; fi
+    fi
+  done
+done
+check "the methods give different weights" sh -c "! cmp -s '$TMP/bptt-np1.txt' '$TMP/diag-np1.txt'"
+
+# [output] figures = true: the run draws its own figures into DIR/figures
+check "[output] figures = true: the run ends by drawing task-learning.png, task-raster.png and task-readout.png" \
+  sh -c "'$BIN/flyfit' '$TMP/task.ini' --set output.figures=true --set output.dir='$TMP/withfig' >'$TMP/withfig.out' 2>'$TMP/withfig.log' \
+         && test -s '$TMP/withfig/figures/task-learning.png' && test -s '$TMP/withfig/figures/task-raster.png' \
+         && test -s '$TMP/withfig/figures/task-readout.png' && tail -1 '$TMP/withfig.out' | grep -q '^task done: '"
+
+# the figures of tools/flyfit-plot's task section: the learning curves of the three methods, the raster, the readout
+if /usr/bin/python3 -c "import numpy, h5py, matplotlib" 2>/dev/null; then
+  /usr/bin/python3 "$ROOT/tools/flyfit-plot" "$TMP/expsm_diag-np1/results.h5" --compare "$TMP/bptt-np1/results.h5" \
+    --compare "$TMP/diag-np1/results.h5" -o "$TMP/fig" --quiet 2>"$TMP/fig.log"
+  check "flyfit-plot draws task-learning.png, task-raster.png and task-readout.png" \
+    sh -c "test -s '$TMP/fig/task-learning.png' && test -s '$TMP/fig/task-raster.png' && test -s '$TMP/fig/task-readout.png'"
+  check "task-learning.png has a line per method (figures.json)" /usr/bin/python3 - "$TMP/fig/figures.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))["task-learning.png"]["axes"]
+lines = " ".join(d[1]["lines"])
+sys.exit(0 if all(f"{m} validation" in lines for m in ("bptt", "diag", "expsm_diag")) else 1)
+PY
+  expect_error "flyfit-plot --compare with a file that is not HDF5" "--compare .*task.ini: not a readable HDF5 file" \
+    /usr/bin/python3 "$ROOT/tools/flyfit-plot" "$TMP/bptt-np1/results.h5" --compare "$TMP/task.ini" -o "$TMP/fig2"
+else
+  skip "flyfit-plot task figures" "no numpy/h5py/matplotlib for /usr/bin/python3"
+fi
+
+# the original's defaults: only [run] mode and [task] method (no batch is run: max_batches = 0 by --set)
+printf '[run]\nmode = task\n[task]\nmethod = expsm_diag\n[output]\ndir = %s\n' "$TMP/defaults" > "$TMP/defaults.ini"
+check "a config of [run] mode = task and [task] method alone runs (the defaults, 0 batches)" \
+  sh -c "'$BIN/flyfit' '$TMP/defaults.ini' --set task.max_batches=0 --set task.test_trials=2 2>'$TMP/defaults.log' \
+         | tail -1 | grep -q 'task done: method=expsm_diag batches=0 .*n_rec=200 steps=2200'"
+
+# bad inputs: one message naming the key, a nonzero exit status
+expect_error "n_rec not a multiple of 5" "\[task\] n_rec = 23 is not a multiple of 5" \
+  "$BIN/flyfit" "$TMP/task.ini" --set task.n_rec=23
+check "n_rec = 23 runs with e_share set" \
+  sh -c "'$BIN/flyfit' '$TMP/task.ini' --set task.n_rec=23 --set task.e_share=0.8 --set task.max_batches=1 --set output.dir='$TMP/e' >/dev/null 2>&1"
+expect_error "no cues" "\[task\] n_cues = 0 is out of range" "$BIN/flyfit" "$TMP/task.ini" --set task.n_cues=0
+expect_error "negative cues" "\[task\] n_cues = -2 is out of range" "$BIN/flyfit" "$TMP/task.ini" --set task.n_cues=-2
+expect_error "a delay shorter than dt" "\[task\] delay_ms = 0.5 ms is shorter than dt" \
+  "$BIN/flyfit" "$TMP/task.ini" --set task.delay_ms=0.5
+expect_error "an unknown method" "\[task\] method: 'rtrl' is not one of bptt\|diag\|expsm_diag" \
+  "$BIN/flyfit" "$TMP/task.ini" --set task.method=rtrl
+expect_error "an unknown method, 2 ranks" "\[task\] method: 'rtrl' is not one of" \
+  mpi 2 "$BIN/flyfit" "$TMP/task.ini" --set task.method=rtrl
+expect_error "an unknown [task] key" "unknown key \[task\] n_recc \(did you mean \[task\] n_rec\?\)" \
+  "$BIN/flyfit" "$TMP/task.ini" --set task.n_recc=20

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum { FF_CONFIG_STR = 4096 };
+enum { FF_CONFIG_STR = 4096, FF_CONFIG_MAX_KEYS = 256 };
 
 typedef enum {
   FF_MODE_SIMULATE = 0,
@@ -156,9 +156,10 @@ typedef struct {
   int64_t neuron_starts, neuron_max_evals;
   char neuron_bounds[FF_CONFIG_STR]; /* "name=low:high, ..." */
 
-  /* Where each key's value came from (FfConfigSource) and the line it was set on. */
-  unsigned char source[128];
-  int line[128];
+  /* Where each key's value came from (FfConfigSource) and the line it was set on, by the key's row in config.c's
+   * table (a static assertion there says when FF_CONFIG_MAX_KEYS must grow). */
+  unsigned char source[FF_CONFIG_MAX_KEYS];
+  int line[FF_CONFIG_MAX_KEYS];
 } FfConfig;
 
 typedef enum { FF_SRC_DEFAULT = 0, FF_SRC_PRESET, FF_SRC_FILE, FF_SRC_SET } FfConfigSource;

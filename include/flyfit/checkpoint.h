@@ -151,4 +151,23 @@ int ff_checkpoint_write_predict(const char *path, const FfPredictState *s);
 /* Rank 0: FF_ERR_INPUT naming the file and what differs when it is another run's. */
 int ff_checkpoint_read_predict(const char *path, FfPredictState *s);
 
+/* ---- mode = task ------------------------------------------------------------------------------- */
+
+/* mode = task's resume point (DIR/task-last.h5): the parameters and Adam's moments after `batches` batches (Adam's
+ * step count is the batch count), the history, the training's wall time so far, and the fingerprint
+ * (ff_config_fingerprint_task). A trial is a function of (seed, set, index), so nothing else is needed. */
+typedef struct {
+  int64_t batches, n_param;
+  double *theta, *m, *v;   /* [n_param]: written from; read into (allocated by the caller) */
+  double *hist;            /* [batches x n_metrics]: written from; read into a new array (caller frees) */
+  int n_metrics;
+  double val_acc, seconds; /* the last validation accuracy (NaN: none yet); training wall time so far */
+  const char *fingerprint; /* written; on read, checked */
+} FfTaskState;
+/* Rank 0. */
+int ff_checkpoint_write_task(const char *path, const FfTaskState *s);
+/* Rank 0: FF_ERR_INPUT naming the file and what differs when it is another configuration's; s changes only when
+ * everything was read. */
+int ff_checkpoint_read_task(const char *path, FfTaskState *s);
+
 #endif

@@ -135,6 +135,7 @@ typedef struct {
   bool task_reset_grad;      /* the surrogate gradient flows through the reset and the adaptation current */
   int task_conn;             /* FfTaskConn */
   int64_t task_n_cues;
+  double task_cue_prob; /* a cue's probability of the trial's minority side */
   double task_cue_ms, task_gap_ms, task_delay_ms, task_recall_ms;
   int task_method;           /* FfTaskMethod */
   double task_etrace_decay;  /* ES-D-RTRL */
@@ -188,6 +189,8 @@ void ff_config_trainable_text(int64_t bits, char *buf, size_t cap);
 int ff_config_fingerprint(const FfConfig *c, char **text);
 /* And round 2's: round 1's keys and round 2's (rnn_*), but not epochs_round2. */
 int ff_config_fingerprint_round2(const FfConfig *c, char **text);
+/* And mode = task's: the [task] keys but max_batches, target_acc and the scoring ones, Adam's constants, the seed. */
+int ff_config_fingerprint_task(const FfConfig *c, char **text);
 /* The effective configuration as INI text (caller frees), each line noting where the value came from. */
 int ff_config_format(const FfConfig *c, char **text);
 /* The key table as a reference (flyfit --help-config), as text or as a markdown table. */

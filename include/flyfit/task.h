@@ -44,6 +44,7 @@ typedef struct {
   /* task */
   int32_t n_cues, cue_steps, gap_steps, delay_steps, recall_steps;
   double cue_hz, noise_hz; /* rate of a cue (or recall) group while on; of the noise group always */
+  double cue_prob;         /* a cue's probability of falling on the side its trial does not favour */
   /* training */
   int method; /* FfTaskMethod */
   double etrace_decay;
@@ -135,6 +136,10 @@ typedef struct {
   int64_t batch, max_batches, val_trials, test_trials, val_every;
   double lr, beta1, beta2, adam_eps, target_acc, progress_s;
   MPI_Comm comm;
+  /* the resume point (checkpoint.h's FfTaskState): read from `resume` first when it names a file (rank 0; NULL or ""
+   * none), written to `point` at every validation and when a signal stops the training (NULL: never) */
+  const char *resume, *point;
+  const char *fingerprint; /* ff_config_fingerprint_task */
 } FfTaskTrainSetup;
 
 typedef struct {
@@ -145,9 +150,10 @@ typedef struct {
   double seconds;                 /* wall time of the training */
 } FfTaskResult;
 
-/* Collective. Trains from the seed's network until the validation accuracy reaches target_acc or after max_batches
- * batches, then scores the test trials once. Each batch's trials are split over the ranks in whole trials; their
- * gradients, losses and counts are summed exactly. */
+/* Collective. Trains from the seed's network (or the resume point's) until the validation accuracy reaches target_acc
+ * or after max_batches batches, then scores the test trials once. Each batch's trials are split over the ranks in
+ * whole trials; their gradients, losses and counts are summed exactly. A signal (ff_signals_arm(1)) stops it after the
+ * batch in progress with the resume point written: FF_STOPPED. */
 int ff_task_train(const FfTaskTrainSetup *t, FfTaskResult *out);
 /* Collective. Accuracy and mean loss of the network on trials 0..n-1 of `set`.
  * */

@@ -50,7 +50,7 @@ static const Key KEYS[] = {
     {"run", "transport", T_ENUM, "mpi", 0, 0, "mpi|nccl", "", "how spikes travel between ranks: MPI from host memory, or NCCL between GPUs (backend = cuda; emulate imitates it over MPI)", OFF(transport)},
     {"run", "devices", T_STRING, "", 0, 0, NULL, "list", "GPU ids the ranks of a node use, in node-local rank order (e.g. 0,1,2,3); empty = GPU number = node-local rank", OFF(devices)},
     {"run", "progress_s", T_REAL, "10", 0, 1e6, NULL, "s", "wall seconds between progress lines on rank 0; 0 = none", OFF(progress_s)},
-    {"run", "resume", T_STRING, "", 0, 0, NULL, "path", "fit: continue from this checkpoint, or auto = the newest valid one in [output] dir", OFF(resume)},
+    {"run", "resume", T_STRING, "", 0, 0, NULL, "path", "fit: continue from this checkpoint, or auto = the newest valid one in [output] dir; task: from this resume point, or auto = [output] dir/task-last.h5 when it exists", OFF(resume)},
 
     {"model", "dt_ms", T_REAL, NULL, 1e-6, 100, NULL, "ms", "time step", OFF(dt_ms)},
     {"model", "v_rest_mV", T_REAL, NULL, -1e3, 1e3, NULL, "mV", "resting potential", OFF(v_rest_mV)},
@@ -138,7 +138,8 @@ static const Key KEYS[] = {
     {"task", "reset_grad", T_BOOL, "true", 0, 0, NULL, "", "the spike's surrogate gradient flows through the soft reset and the adaptation current, as in the original (brainstate's soft reset); false = the spike is a constant there (BPTT's gradient then grows without bound over a 2,200-step trial at the default scales)", OFF(task_reset_grad)},
     {"task", "w_ei_ratio", T_REAL, "4", 0, 1e6, NULL, "", "initial variance scale of inhibitory connections relative to excitatory ones", OFF(task_w_ei_ratio)},
     {"task", "conn_method", T_ENUM, "dense", 0, 0, "dense|gaussian|rand", "", "recurrent connectivity: dense = every pair (no autapses); gaussian = from excitatory neurons by distance on a ring, exp(-d^2 / (2 20^2)), d in excitatory neurons, from inhibitory ones with probability 0.1; rand = each pair with probability 0.1", OFF(task_conn)},
-    {"task", "n_cues", T_INT, "7", 1, 1e6, NULL, "", "cues per trial, each left or right with probability 1/2; the label is the side with more (a tie goes to the last cue's)", OFF(task_n_cues)},
+    {"task", "n_cues", T_INT, "7", 1, 1e6, NULL, "", "cues per trial; the label is the side with more (a tie goes to the last cue's)", OFF(task_n_cues)},
+    {"task", "cue_prob", T_REAL, "0.3", 0, 0.5, NULL, "", "each trial favours left or right with probability 1/2, and each of its cues falls on the other side with this probability (0.3: the original's EvidenceAccumulation prob; 0.5: every cue a fair coin)", OFF(task_cue_prob)},
     {"task", "cue_ms", T_REAL, "100", 0, 1e7, NULL, "ms", "length of a cue (its group of 25 inputs fires at 40 Hz)", OFF(task_cue_ms)},
     {"task", "gap_ms", T_REAL, "50", 0, 1e7, NULL, "ms", "silence before each cue (the first cue starts after it)", OFF(task_gap_ms)},
     {"task", "delay_ms", T_REAL, "1000", 0, 1e7, NULL, "ms", "delay between the last cue's gap and the recall period; at least dt (1 ms)", OFF(task_delay_ms)},
@@ -653,13 +654,16 @@ static void value_text(const FfConfig *c, int k, char *buf, size_t cap) {
 }
 
 /* The keys of a round's trajectory: the model, the preprocessing, the fit (but how long it runs and
- * how often it saves), the preset and the seed; round 1's leave out round 2's keys (rnn_*). */
-static int fingerprint(const FfConfig *c, int round2, char **text) {
+ * how often it saves), the preset and the seed; round 1's leave out round 2's keys (rnn_*). mode = task's (round2 = 2):
+ * the [task] keys but how long it runs and how it is scored, Adam's constants and the seed. */
+static int fingerprint(const FfConfig *c, int which, char **text) {
   static const char *const SKIP[] = {"fit.epochs_round1", "fit.checkpoint_every", "fit.max_trace_mb", "fit.epochs_round2",
                                      "fit.delivery", "fit.spmm_density", /* the same bits either way */
                                      /* checked by the shape of the checkpoint's /params/lowrank_a instead, so that
                                       * checkpoints made before the key existed still resume */
                                      "fit.lowrank_rank"};
+  static const char *const TASK_SKIP[] = {"task.max_batches", "task.target_acc", "task.val_every", "task.val_trials",
+                                          "task.test_trials"};
   static const char *const RNN[] = {"fit.rnn_hidden", "fit.rnn_batch", "fit.rnn_iters", "fit.rnn_seq_len", "fit.rnn_lr",
                                     "fit.rnn_lr_decay", "fit.rnn_lr_decay_every", "fit.rnn_noise", "fit.rnn_loss"};
   size_t cap = (size_t)N_KEYS * (FF_CONFIG_STR + 64) + 64, len = 0;
@@ -672,8 +676,12 @@ static int fingerprint(const FfConfig *c, int round2, char **text) {
     const char *sec = KEYS[k].section;
     int take = !strcmp(sec, "model") || !strcmp(sec, "preprocess") || !strcmp(sec, "fit") ||
                !strcmp(full, "run.seed") || !strcmp(full, "run.preset");
+    if (which == 2) {
+      take = !strcmp(sec, "task") || !strcmp(full, "run.seed") || !strncmp(full, "fit.adam_", 9);
+      for (size_t q = 0; q < sizeof TASK_SKIP / sizeof TASK_SKIP[0]; ++q) take &= strcmp(full, TASK_SKIP[q]) != 0;
+    }
     for (size_t q = 0; q < sizeof SKIP / sizeof SKIP[0]; ++q) take &= strcmp(full, SKIP[q]) != 0;
-    for (size_t q = 0; !round2 && q < sizeof RNN / sizeof RNN[0]; ++q) take &= strcmp(full, RNN[q]) != 0;
+    for (size_t q = 0; which == 0 && q < sizeof RNN / sizeof RNN[0]; ++q) take &= strcmp(full, RNN[q]) != 0;
     if (!take) continue;
     value_text(c, k, val, sizeof val);
     len += (size_t)snprintf(out + len, cap - len, "%s=%s\n", full, val);
@@ -684,6 +692,7 @@ static int fingerprint(const FfConfig *c, int round2, char **text) {
 
 int ff_config_fingerprint(const FfConfig *c, char **text) { return fingerprint(c, 0, text); }
 int ff_config_fingerprint_round2(const FfConfig *c, char **text) { return fingerprint(c, 1, text); }
+int ff_config_fingerprint_task(const FfConfig *c, char **text) { return fingerprint(c, 2, text); }
 
 int ff_config_format(const FfConfig *c, char **text) {
   size_t cap = (size_t)N_KEYS * (FF_CONFIG_STR + 128) + 1024, len = 0;

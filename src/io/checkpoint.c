@@ -686,3 +686,75 @@ int ff_checkpoint_read_predict(const char *path, FfPredictState *s) {
   s->raster_frame = rframe;
   return st;
 }
+
+static int task_arrays(const FfTaskState *s, double *theta, double *m, double *v, double *hist, FfCheckpointArray *a) {
+  const int64_t P = s->n_param, B = s->batches;
+  a[0] = (FfCheckpointArray){"/params", H5T_NATIVE_DOUBLE, theta, 1, P, 1, 0, P};
+  a[1] = (FfCheckpointArray){"/adam/m", H5T_NATIVE_DOUBLE, m, 1, P, 1, 0, P};
+  a[2] = (FfCheckpointArray){"/adam/v", H5T_NATIVE_DOUBLE, v, 1, P, 1, 0, P};
+  a[3] = (FfCheckpointArray){"/history", H5T_NATIVE_DOUBLE, hist, 2, B, s->n_metrics, 0, B};
+  return B > 0 ? 4 : 3;
+}
+
+static int task_body(hid_t f, void *ctx) {
+  const FfTaskState *s = ctx;
+  const FfH5Attr attrs[] = {FF_ATTR_STRING("format", "flyfit task resume point 1"), FF_ATTR_INT("batches", s->batches),
+                            FF_ATTR_DOUBLE("val_acc", s->val_acc), FF_ATTR_DOUBLE("seconds", s->seconds),
+                            FF_ATTR_FIXED("fingerprint", s->fingerprint)};
+  int st = ff_h5_write_attrs(f, NULL, attrs, (int)(sizeof attrs / sizeof *attrs));
+  FfCheckpointArray a[4];
+  const int n = task_arrays(s, s->theta, s->m, s->v, s->hist, a);
+  FF_CALL(st, ff_checkpoint_write_arrays(f, 0, a, n));
+  return st;
+}
+
+int ff_checkpoint_write_task(const char *path, const FfTaskState *s) {
+  FF_TRY(ff_atomic_check_space(path, 3.0 * 8.0 * (double)s->n_param + 8.0 * (double)(s->batches * s->n_metrics),
+                               "the task's resume point"));
+  FF_TRY(ff_h5_write_atomic(path, task_body, (void *)s));
+  return FF_OK;
+}
+
+int ff_checkpoint_read_task(const char *path, FfTaskState *s) {
+  hid_t f;
+  FF_TRY(ff_h5_open(path, H5P_DEFAULT, &f));
+  int64_t batches = 0;
+  double val_acc = NAN, seconds = 0.0, *theta = NULL, *m = NULL, *v = NULL, *hist = NULL;
+  const int64_t P = s->n_param;
+  int st = check_point(f, path, "flyfit task resume point 1", s->fingerprint, "train afresh");
+  FF_CALL(st, ff_h5_read_attr_int(f, path, "batches", &batches));
+  FF_CALL(st, ff_h5_read_attr_double(f, path, "val_acc", &val_acc));
+  FF_CALL(st, ff_h5_read_attr_double(f, path, "seconds", &seconds));
+  if (st == FF_OK && batches < 0)
+    st = FF_ERROR(FF_ERR_INPUT, "'%s': batches = %lld; remove it to train afresh", path, (long long)batches);
+  FF_CALL(st, FF_MALLOC(theta, P, "task parameters"));
+  FF_CALL(st, FF_MALLOC(m, P, "task Adam moments"));
+  FF_CALL(st, FF_MALLOC(v, P, "task Adam moments"));
+  FF_CALL(st, FF_MALLOC(hist, (batches > 0 ? batches : 1) * s->n_metrics, "task history"));
+  if (st == FF_OK) {
+    FfTaskState t = *s;
+    t.batches = batches;
+    FfCheckpointArray a[4];
+    const int n = task_arrays(&t, theta, m, v, hist, a);
+    char model[96];
+    snprintf(model, sizeof model, "a network of %lld parameters", (long long)P);
+    st = ff_checkpoint_read_arrays(f, path, 0, a, n, model);
+  }
+  H5Eclear2(H5E_DEFAULT);
+  H5Fclose(f);
+  if (st == FF_OK) {
+    memcpy(s->theta, theta, (size_t)P * sizeof *theta);
+    memcpy(s->m, m, (size_t)P * sizeof *m);
+    memcpy(s->v, v, (size_t)P * sizeof *v);
+    s->hist = hist;
+    s->batches = batches;
+    s->val_acc = val_acc;
+    s->seconds = seconds;
+  } else {
+    free(hist);
+  }
+  free(theta);
+  free(m);
+  free(v);
+  return st;
+}

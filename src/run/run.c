@@ -240,6 +240,9 @@ static const char *resumable(const FfRun *r) {
                                         "finished epoch (gru-last.h5): rerun with [run] resume = auto"
                                       : "round 2 continues from its last finished epoch (gru-last.h5) with [run] "
                                         "resume = auto";
+  if (!strcmp(p, "task"))
+    return "the training continues from its resume point (task-last.h5, written at every validation and at a stop) "
+           "with [run] resume = auto";
   if (!strcmp(p, "predict"))
     return "rounds 1 and 2 are finished; the prediction continues from its resume point (predict-partial.h5) with "
            "[run] resume = auto";

@@ -16,6 +16,7 @@
 #include "flyfit/results.h"
 #include "flyfit/run.h"
 #include "flyfit/runjson.h"
+#include "flyfit/signals.h"
 #include "flyfit/task.h"
 
 typedef struct {
@@ -122,7 +123,7 @@ int ff_mode_task(FfRun *r) {
                                                  : "gaussian",
          FF_TASK_N_IN, ff_task_steps(&spec), spec.dt_ms, spec.n_cues, spec.delay_steps, spec.recall_steps,
          (long long)r->cfg.task_batch, (long long)r->cfg.seed);
-  const FfTaskTrainSetup ts = {&spec,
+  FfTaskTrainSetup ts = {&spec,
                                (uint64_t)r->cfg.seed,
                                r->cfg.task_batch,
                                r->cfg.task_max_batches,
@@ -135,9 +136,29 @@ int ff_mode_task(FfRun *r) {
                                r->cfg.adam_eps,
                                r->cfg.task_target_acc,
                                r->cfg.progress_s,
-                               r->comm};
+                               r->comm,
+                               NULL,
+                               NULL,
+                               NULL};
+  /* the resume point: [run] resume = auto takes DIR/task-last.h5 when it exists, a path that file */
+  char point[FF_CONFIG_STR + 32], *fingerprint = NULL;
+  snprintf(point, sizeof point, "%s/task-last.h5", r->cfg.out_dir);
+  FF_TRY(ff_config_fingerprint_task(&r->cfg, &fingerprint));
+  ts.point = point;
+  ts.fingerprint = fingerprint;
+  if (!strcmp(r->cfg.resume, "auto")) {
+    int have = r->rank == 0 && access(point, F_OK) == 0;
+    MPI_Bcast(&have, 1, MPI_INT, 0, r->comm);
+    if (have) ts.resume = point;
+    else ff_log("resume = auto: no %s; training afresh", point);
+  } else if (r->cfg.resume[0]) {
+    ts.resume = r->cfg.resume;
+  }
   FfTaskResult res;
+  ff_signals_arm(1); /* a signal now stops the training after its batch, with the resume point written */
   int st = ff_task_train(&ts, &res);
+  ff_signals_arm(0);
+  free(fingerprint);
   ff_runjson_phase("task", res.seconds);
   /* the raster and readout of test trial 0 under the trained network, for results.h5 (rank 0 writes it) */
   FfTaskTrial tr = {0};

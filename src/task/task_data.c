@@ -83,6 +83,7 @@ int ff_task_spec_from_config(const FfConfig *c, FfTaskSpec *s) {
   s->sg_width = 1.0;
   s->cue_hz = 40.0;
   s->noise_hz = 10.0;
+  s->cue_prob = c->task_cue_prob;
   FF_TRY(steps_of(cfg, "cue_ms", c->task_cue_ms, s->dt_ms, 1, &s->cue_steps));
   FF_TRY(steps_of(cfg, "gap_ms", c->task_gap_ms, s->dt_ms, 0, &s->gap_steps));
   FF_TRY(steps_of(cfg, "delay_ms", c->task_delay_ms, s->dt_ms, 1, &s->delay_steps));
@@ -124,12 +125,17 @@ int ff_task_trial_make(const FfTaskSpec *s, uint64_t seed, int set, int64_t inde
   }
   tr->T = T;
   tr->recall0 = ff_task_recall0(s);
-  /* the cues: right when the word's top bit is set */
-  int side_last = 0, n_right = 0;
+  /* the cues: the trial favours a side (the word of block 2^32 - 1, which no cue's block reaches), each cue is left
+   * when its word is below the threshold of the left side's probability. At cue_prob 0.5 that is "right when the
+   * word's top bit is set", whichever side is favoured. */
   uint32_t words[4];
+  ff_rng4(seed, FF_STREAM_TASK_CUES, i0, i1, UINT32_MAX, words);
+  const double p_left = words[0] >> 31 ? s->cue_prob : 1.0 - s->cue_prob;
+  const uint64_t thr_left = ff_bernoulli_threshold(p_left);
+  int side_last = 0, n_right = 0;
   for (int32_t c = 0; c < s->n_cues; ++c) {
     if (c % 4 == 0) ff_rng4(seed, FF_STREAM_TASK_CUES, i0, i1, (uint32_t)(c / 4), words);
-    side_last = (int)(words[c % 4] >> 31);
+    side_last = words[c % 4] >= thr_left;
     n_right += side_last;
   }
   tr->n_left = s->n_cues - n_right;
@@ -146,7 +152,7 @@ int ff_task_trial_make(const FfTaskSpec *s, uint64_t seed, int set, int64_t inde
     if (c < s->n_cues && t - c * period >= s->gap_steps) {
       /* cue c's side again (its word is cheap to redraw) */
       ff_rng4(seed, FF_STREAM_TASK_CUES, i0, i1, (uint32_t)(c / 4), words);
-      p[words[c % 4] >> 31 ? G_RIGHT : G_LEFT] = p_cue;
+      p[words[c % 4] >= thr_left ? G_RIGHT : G_LEFT] = p_cue;
     }
     if (t >= tr->recall0) p[G_RECALL] = p_cue;
     for (int g = 0; g < 4; ++g) {

@@ -7,10 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flyfit/checkpoint.h"
 #include "flyfit/error.h"
 #include "flyfit/exact.h"
 #include "flyfit/log.h"
 #include "flyfit/ranks.h"
+#include "flyfit/signals.h"
 #include "flyfit/task.h"
 
 const char *const FF_TASK_METRIC_NAMES[FF_TASK_METRICS] = {"loss", "acc", "val_acc", "seconds"};
@@ -105,6 +107,51 @@ static int batch_gradient(const FfTaskTrainSetup *ts, const FfTaskNet *net, int6
   return FF_OK;
 }
 
+/* Rank 0 writes the resume point after `batches` batches; collective (every rank learns rank 0's status). */
+static int save_point(const FfTaskTrainSetup *ts, FfTaskNet *net, double *m, double *v, const FfTaskResult *out,
+                      double seconds) {
+  if (ts->point == NULL) return FF_OK;
+  int rank;
+  FF_TRY(FF_MPI(MPI_Comm_rank(ts->comm, &rank)));
+  int st = FF_OK;
+  if (rank == 0) {
+    const FfTaskState s = {out->batches, net->n_param, net->theta, m, v, out->hist, FF_TASK_METRICS,
+                           out->val_acc, seconds, ts->fingerprint};
+    st = ff_checkpoint_write_task(ts->point, &s);
+  }
+  return ff_ranks_root_status(st, ts->comm, "write the resume point %s", ts->point);
+}
+
+/* Collective. The resume point's parameters, moments and history on every rank (rank 0 reads it); *seconds is the
+ * training time it had. */
+static int load_point(const FfTaskTrainSetup *ts, FfTaskNet *net, double *m, double *v, FfTaskResult *out,
+                      double *seconds) {
+  int rank;
+  FF_TRY(FF_MPI(MPI_Comm_rank(ts->comm, &rank)));
+  FfTaskState s = {0, net->n_param, net->theta, m, v, NULL, FF_TASK_METRICS, NAN, 0.0, ts->fingerprint};
+  int st = rank == 0 ? ff_checkpoint_read_task(ts->resume, &s) : FF_OK;
+  if (st == FF_OK && rank == 0 && s.batches > ts->max_batches)
+    st = FF_ERROR(FF_ERR_INPUT, "'%s' holds %lld batches, more than [task] max_batches = %lld: raise max_batches, or "
+                                "remove the file to train afresh",
+                  ts->resume, (long long)s.batches, (long long)ts->max_batches);
+  FF_TRY(ff_ranks_root_status(st, ts->comm, "read the resume point %s", ts->resume));
+  double head[3] = {(double)s.batches, s.val_acc, s.seconds};
+  FF_TRY(FF_MPI(MPI_Bcast(head, 3, MPI_DOUBLE, 0, ts->comm)));
+  const int64_t P = net->n_param, B = (int64_t)head[0];
+  FF_TRY(FF_MPI(MPI_Bcast(net->theta, (int)P, MPI_DOUBLE, 0, ts->comm)));
+  FF_TRY(FF_MPI(MPI_Bcast(m, (int)P, MPI_DOUBLE, 0, ts->comm)));
+  FF_TRY(FF_MPI(MPI_Bcast(v, (int)P, MPI_DOUBLE, 0, ts->comm)));
+  if (rank == 0 && B > 0) memcpy(out->hist, s.hist, (size_t)(B * FF_TASK_METRICS) * sizeof *s.hist);
+  free(s.hist);
+  if (B > 0) FF_TRY(FF_MPI(MPI_Bcast(out->hist, (int)(B * FF_TASK_METRICS), MPI_DOUBLE, 0, ts->comm)));
+  out->batches = B;
+  out->val_acc = head[1];
+  out->loss = B > 0 ? out->hist[(B - 1) * FF_TASK_METRICS + FF_TASK_LOSS] : NAN;
+  *seconds = head[2];
+  ff_log("resumed from %s after %lld batches (last validation accuracy %.3f)", ts->resume, (long long)B, head[1]);
+  return FF_OK;
+}
+
 int ff_task_train(const FfTaskTrainSetup *ts, FfTaskResult *out) {
   memset(out, 0, sizeof *out);
   out->val_acc = out->test_acc = out->loss = NAN;
@@ -125,9 +172,13 @@ int ff_task_train(const FfTaskTrainSetup *ts, FfTaskResult *out) {
   FF_CALL(st, FF_MALLOC(out->hist, (ts->max_batches > 0 ? ts->max_batches : 1) * FF_TASK_METRICS, "task history"));
   FF_CALL(st, ff_task_work_create(ts->spec, net, &w));
   st = ff_ranks_agree(st, ts->comm);
+  double before = 0.0; /* training time of the run resumed from */
+  if (st == FF_OK && ts->resume && ts->resume[0]) st = load_point(ts, net, m, v, out, &before);
+  int done = st == FF_OK && out->batches > 0 && out->val_acc >= ts->target_acc;
   FfProgress prog;
-  ff_progress_start(&prog, "task: trained", "batches", (double)ts->max_batches, ts->progress_s);
-  for (int64_t b = 0; b < ts->max_batches && st == FF_OK; ++b) {
+  const int64_t b_start = out->batches;
+  ff_progress_start(&prog, "task: trained", "batches", (double)(ts->max_batches - b_start), ts->progress_s);
+  for (int64_t b = b_start; !done && b < ts->max_batches && st == FF_OK; ++b) {
     const double tb = MPI_Wtime();
     double loss = NAN, accuracy = NAN, val = NAN, val_loss = NAN;
     st = ff_ranks_agree(batch_gradient(ts, net, b, w, &tr, gt, acc, sum, g, &loss, &accuracy), ts->comm);
@@ -156,14 +207,27 @@ int ff_task_train(const FfTaskTrainSetup *ts, FfTaskResult *out) {
       ff_log("batch %lld/%lld: loss %.4f, accuracy %.3f, |gradient| %.3g; %.2f s", (long long)b + 1,
              (long long)ts->max_batches, loss, accuracy, gnorm, h[FF_TASK_SECONDS]);
     }
-    ff_progress_update(&prog, (double)(b + 1));
+    ff_progress_update(&prog, (double)(b + 1 - b_start));
+    if (st == FF_OK && validate) st = save_point(ts, net, m, v, out, before + MPI_Wtime() - t0);
     if (st == FF_OK && validate && val >= ts->target_acc) {
       ff_log("validation accuracy %.3f reached [task] target_acc = %g after %lld batches", val, ts->target_acc,
              (long long)b + 1);
       break;
     }
+    /* a signal may reach some ranks only: agree on it, then stop here with the resume point written */
+    int sig = ff_signals_stop_requested() != 0, any = 0;
+    FF_CALL(st, FF_MPI(MPI_Allreduce(&sig, &any, 1, MPI_INT, MPI_MAX, ts->comm)));
+    if (st == FF_OK && any && b + 1 < ts->max_batches) {
+      if (!validate) st = save_point(ts, net, m, v, out, before + MPI_Wtime() - t0);
+      if (st == FF_OK) {
+        ff_log("stopped by a signal after batch %lld: wrote %s; [run] resume = auto continues from it",
+               (long long)b + 1, ts->point ? ts->point : "(no resume point)");
+        st = FF_STOPPED;
+      }
+    }
   }
-  out->seconds = MPI_Wtime() - t0;
+  if (done) ff_log("the resume point had reached [task] target_acc = %g already: no training", ts->target_acc);
+  out->seconds = before + MPI_Wtime() - t0;
   if (st == FF_OK) {
     double test_loss;
     st = ff_ranks_agree(

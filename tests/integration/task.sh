@@ -2,7 +2,8 @@
 # [run] mode = task (docs/design.md §2.8) on a small network and short trials, for each gradient method:
 # 1, 2, 3 and 4 ranks give the same bits (weights, readout, history, raster); the last stdout line is the
 # "task done:" line and run.json carries its pairs; Dale's law holds in the saved weights; a config with only
-# [run] mode and [task] method is accepted with the original's defaults; each bad [task] value stops the run
+# [run] mode and [task] method is accepted with the original's defaults; a run stopped by SIGTERM and resumed (other rank
+# counts) equals the uninterrupted one; each bad [task] value stops the run
 # with a message naming its key and a nonzero exit status.
 source "$(dirname "$0")/../lib.sh"
 cat > "$TMP/task.ini" <<INI
@@ -88,6 +89,40 @@ PY
 else
   skip "flyfit-plot task figures" "no numpy/h5py/matplotlib for /usr/bin/python3"
 fi
+
+# resume after SIGTERM: a longer run (about 0.2 s a batch) stopped on 2 ranks after its third batch, resumed on 3
+# ranks with [run] resume = auto, equals the uninterrupted run on 1 rank (weights, history, raster)
+long=(--set task.method=bptt --set task.n_rec=50 --set task.delay_ms=1500 --set task.batch=32 --set task.max_batches=16
+      --set task.val_every=5 --set task.val_trials=64 --set task.target_acc=1)
+"$BIN/flyfit" "$TMP/task.ini" "${long[@]}" --set output.dir="$TMP/whole" >"$TMP/whole.out" 2>"$TMP/whole.log" ||
+  fail "resume: the uninterrupted run failed"
+mpirun -np 2 --bind-to none "$BIN/flyfit" "$TMP/task.ini" "${long[@]}" --set output.dir="$TMP/cut" \
+  >"$TMP/cut.out" 2>"$TMP/cut.log" &
+job=$!
+for _ in $(seq 1 600); do grep -q "batch 3/16" "$TMP/cut/flyfit.log" 2>/dev/null && break; sleep 0.05; done
+# to the ranks, as SLURM sends it (mpirun itself answers SIGTERM by ending the job with status 1)
+kill -TERM $(pgrep -P "$job" -f "$BIN/flyfit"); wait "$job"; rc=$?
+check "resume: SIGTERM stops the training with exit status 75 (got $rc)" test "$rc" -eq 75
+check "resume: the log says after which batch it stopped and that resume = auto continues" \
+  grep -qE "stopped by a signal after batch [0-9]+: wrote .*task-last.h5; \[run\] resume = auto continues" "$TMP/cut/flyfit.log"
+check "resume: run.json says stopped in phase task, and how to continue" /usr/bin/python3 -c \
+  "import json,sys; j = json.load(open(sys.argv[1])); sys.exit(0 if j['status'] == 'stopped' and j['phase'] == 'task' and 'task-last.h5' in j['resumable'] else 1)" \
+  "$TMP/cut/run.json"
+mpi 3 "$BIN/flyfit" "$TMP/task.ini" "${long[@]}" --set output.dir="$TMP/cut" --set run.resume=auto \
+  >"$TMP/cut2.out" 2>"$TMP/cut2.log" || fail "resume: the resumed run failed"
+check "resume: it continued from the resume point" grep -qE "resumed from .*task-last.h5 after [0-9]+ batches" "$TMP/cut2.log"
+task_dump "$TMP/whole/results.h5" >"$TMP/whole.txt"
+task_dump "$TMP/cut/results.h5" >"$TMP/cut.txt"
+if [ -s "$TMP/whole.txt" ] && cmp -s "$TMP/whole.txt" "$TMP/cut.txt" && [ "$(tail -1 "$TMP/whole.out" | cut -d' ' -f1-6)" = "$(tail -1 "$TMP/cut2.out" | cut -d' ' -f1-6)" ]; then
+  ok "resume: stopped on 2 ranks + resumed on 3 = uninterrupted on 1, bit for bit (weights, history, raster, summary)"
+else
+  fail "resume: the resumed run differs from the uninterrupted one"; diff "$TMP/whole.txt" "$TMP/cut.txt" | head -4 | sed 's/^/#   /'
+fi
+expect_error "resume: a resume point of another configuration is refused, naming the key" \
+  "task-last.h5' was made with another configuration: task.lr" \
+  "$BIN/flyfit" "$TMP/task.ini" "${long[@]}" --set output.dir="$TMP/cut" --set run.resume=auto --set task.lr=0.01
+expect_error "resume: a resume point past max_batches is refused" "more than \[task\] max_batches = 4" \
+  "$BIN/flyfit" "$TMP/task.ini" "${long[@]}" --set output.dir="$TMP/cut" --set run.resume=auto --set task.max_batches=4
 
 # the original's defaults: only [run] mode and [task] method (no batch is run: max_batches = 0 by --set)
 printf '[run]\nmode = task\n[task]\nmethod = expsm_diag\n[output]\ndir = %s\n' "$TMP/defaults" > "$TMP/defaults.ini"

@@ -104,6 +104,51 @@ static void test_trials(void **state) {
   ff_task_trial_destroy(&c);
 }
 
+/* The cue sides: each trial favours a side, each cue falls on the other with probability cue_prob (the original's
+ * EvidenceAccumulation prob). Over 4,000 trials the count of left cues follows the mixture of two binomials
+ * (chi-square, 7 degrees of freedom, below its 0.1% point 24.3), and the inputs that fire in each cue period are of
+ * the side the label counted. */
+static void cue_counts(double cue_prob) {
+  FfTaskSpec s = small_spec(FF_TASK_BPTT);
+  s.n_cues = 7;
+  s.cue_prob = cue_prob;
+  FfTaskTrial tr = {0};
+  enum { N = 4000 };
+  int hist[8] = {0};
+  for (int k = 0; k < N; ++k) {
+    assert_int_equal(ff_task_trial_make(&s, 9, FF_TASK_TRAIN, k, &tr), FF_OK);
+    hist[tr.n_left]++;
+    assert_int_equal(tr.label, tr.n_left * 2 > 7 ? 0 : 1);
+    int left_periods = 0;
+    for (int c = 0; c < 7; ++c) {
+      int fired[2] = {0, 0};
+      for (int32_t t = c * 15 + 5; t < (c + 1) * 15; ++t)
+        for (int32_t q = tr.ptr[t]; q < tr.ptr[t + 1]; ++q)
+          if (tr.in[q] < 2 * FF_TASK_GROUP) fired[tr.in[q] / FF_TASK_GROUP]++;
+      assert_true((fired[0] > 0) != (fired[1] > 0)); /* one side per cue (200 Hz x 25 inputs x 10 steps) */
+      left_periods += fired[0] > 0;
+    }
+    assert_int_equal(left_periods, tr.n_left);
+  }
+  double chi2 = 0.0, binom = 1.0;
+  for (int j = 0; j <= 7; ++j) {
+    if (j > 0) binom = binom * (7 - j + 1) / j;
+    const double p = cue_prob, e = N * 0.5 * binom * (pow(p, j) * pow(1 - p, 7 - j) + pow(1 - p, j) * pow(p, 7 - j));
+    chi2 += (hist[j] - e) * (hist[j] - e) / e;
+  }
+  print_message("cue_prob %.2f: left-cue counts 0..7 %d %d %d %d %d %d %d %d, chi-square %.2f (7 df)\n", cue_prob,
+                hist[0], hist[1], hist[2], hist[3], hist[4], hist[5], hist[6], hist[7], chi2);
+  assert_true(chi2 < 24.3);
+  ff_task_trial_destroy(&tr);
+}
+
+static void test_cue_sides(void **state) {
+  (void)state;
+  cue_counts(0.3);
+  cue_counts(0.5);
+  cue_counts(0.1);
+}
+
 /* reset_grad 1: the default, the gradient through the soft reset and the adaptation current (the smooth network has
  * both); 0: the spike a constant there (the smooth network has neither). */
 static void bptt_finite_differences(int reset_grad) {
@@ -275,7 +320,7 @@ static void test_dale_after_training(void **state) {
   (void)state;
   for (int method = FF_TASK_BPTT; method <= FF_TASK_EXPSM_DIAG; ++method) {
     FfTaskSpec s = small_spec(method);
-    const FfTaskTrainSetup ts = {&s, 7, 8, 5, 4, 4, 5, 0.05, 0.9, 0.999, 1e-8, 2.0, 0, MPI_COMM_WORLD};
+    const FfTaskTrainSetup ts = {&s, 7, 8, 5, 4, 4, 5, 0.05, 0.9, 0.999, 1e-8, 2.0, 0, MPI_COMM_WORLD, NULL, NULL, NULL};
     FfTaskResult res;
     FfTaskNet init;
     assert_int_equal(ff_task_train(&ts, &res), FF_OK);
@@ -339,6 +384,7 @@ int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_trials),
+      cmocka_unit_test(test_cue_sides),
       cmocka_unit_test(test_bptt_finite_differences),
       cmocka_unit_test(test_diag_equals_bptt_without_recurrence),
       cmocka_unit_test(test_online_cosines),

@@ -136,6 +136,7 @@ typedef struct {
   int task_conn;             /* FfTaskConn */
   int64_t task_n_cues;
   double task_cue_prob; /* a cue's probability of the trial's minority side */
+  char task_weights[FF_CONFIG_STR]; /* an earlier run's results.h5 to start from ("": the seed's network) */
   double task_cue_ms, task_gap_ms, task_delay_ms, task_recall_ms;
   int task_method;           /* FfTaskMethod */
   double task_etrace_decay;  /* ES-D-RTRL */

@@ -95,6 +95,11 @@ int ff_task_net_copy(const FfTaskNet *from, FfTaskNet *to);
 void ff_task_net_destroy(FfTaskNet *net);
 /* Dale's law: every existing weight >= 0 (sign by population), every other exactly 0. */
 void ff_task_net_project(FfTaskNet *net);
+/* The trained weights of an earlier run's results.h5 (/task/params/{w, mask, w_out, b_out, rho_a}) into net, made by
+ * ff_task_net_init for this run: FF_ERR_INPUT naming the file and the dataset when a shape, the mask or the adaptation
+ * constants differ (another n_rec, e_share, conn_method or seed), or a weight breaks Dale's law. net changes only
+ * when everything was read. */
+int ff_task_net_load(const char *path, FfTaskNet *net);
 
 /* A trial's score: mean cross-entropy over the recall steps, and whether the mean recall logit picks the label. */
 typedef struct {
@@ -139,6 +144,7 @@ typedef struct {
   /* the resume point (checkpoint.h's FfTaskState): read from `resume` first when it names a file (rank 0; NULL or ""
    * none), written to `point` at every validation and when a signal stops the training (NULL: never) */
   const char *resume, *point;
+  const char *weights;     /* an earlier run's results.h5 to start from (ff_task_net_load; rank 0 reads it), or NULL */
   const char *fingerprint; /* ff_config_fingerprint_task */
 } FfTaskTrainSetup;
 

@@ -146,6 +146,7 @@ static const Key KEYS[] = {
     {"task", "recall_ms", T_REAL, "150", 0, 1e7, NULL, "ms", "recall period: the recall group fires and the loss (cross-entropy) is taken at every step", OFF(task_recall_ms)},
     {"task", "method", T_ENUM, "bptt", 0, 0, "bptt|diag|expsm_diag", "", "gradient: bptt = backpropagation through time (exact, memory grows with the trial); diag = D-RTRL (a trace per weight); expsm_diag = ES-D-RTRL (factorised traces, etrace_decay)", OFF(task_method)},
     {"task", "etrace_decay", T_REAL, "0.98", 0, 0.999999, NULL, "", "expsm_diag: decay of the pre- and postsynaptic traces per step", OFF(task_etrace_decay)},
+    {"task", "weights", T_STRING, "", 0, 0, NULL, "path", "start from the trained network of an earlier mode = task run's results.h5 (same n_rec, e_share, conn_method and seed); with max_batches = 0 the run only scores and records it (the original's --mode sim): the test accuracy and the raster and readout of a test trial", OFF(task_weights)},
     {"task", "lr", T_REAL, "0.001", 0, 1e300, NULL, "", "Adam learning rate (beta and epsilon: [fit] adam_*)", OFF(task_lr)},
     {"task", "batch", T_INT, "128", 1, 65535, NULL, "", "trials per Adam step, split over the ranks in whole trials", OFF(task_batch)},
     {"task", "target_acc", T_REAL, "0.9", 0, 1, NULL, "", "training stops when the validation accuracy reaches this", OFF(task_target_acc)},

@@ -139,6 +139,7 @@ int ff_mode_task(FfRun *r) {
                                r->comm,
                                NULL,
                                NULL,
+                               r->cfg.task_weights,
                                NULL};
   /* the resume point: [run] resume = auto takes DIR/task-last.h5 when it exists, a path that file */
   char point[FF_CONFIG_STR + 32], *fingerprint = NULL;

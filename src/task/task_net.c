@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "flyfit/error.h"
+#include "flyfit/h5.h"
 #include "flyfit/rng.h"
 #include "flyfit/task.h"
 
@@ -134,4 +135,57 @@ int ff_task_net_init(const FfTaskSpec *s, uint64_t seed, FfTaskNet *net) {
 void ff_task_net_project(FfTaskNet *net) {
   const int64_t nw = (int64_t)net->n * net->n_pre;
   for (int64_t q = 0; q < nw; ++q) net->w[q] = net->mask[q] && net->w[q] > 0.0 ? net->w[q] : 0.0;
+}
+
+/* One dataset of `path` into buf [count] of memtype, after checking its shape (rank 2: rows x cols; rank 1: rows). */
+static int read_exact(hid_t f, const char *path, const char *dset, hid_t memtype, int rank, int64_t rows, int64_t cols,
+                      void *buf) {
+  int64_t dims[2] = {0, 0};
+  if (!ff_h5_exists(f, dset))
+    return FF_ERROR(FF_ERR_INPUT, "'%s' has no %s: give [task] weights the results.h5 of a mode = task run", path, dset);
+  FF_TRY(ff_h5_shape(f, path, dset, rank, dims));
+  if (dims[0] != rows || (rank == 2 && dims[1] != cols))
+    return FF_ERROR(FF_ERR_INPUT,
+                    "'%s': %s is %lld x %lld, this run's network needs %lld x %lld: set [task] n_rec and e_share as "
+                    "in the run that trained it",
+                    path, dset, (long long)dims[0], (long long)(rank == 2 ? dims[1] : 1), (long long)rows,
+                    (long long)(rank == 2 ? cols : 1));
+  hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
+  const herr_t e = d < 0 ? -1 : H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+  if (d >= 0) H5Dclose(d);
+  if (e < 0) return FF_ERROR(FF_ERR_IO, "'%s': could not read %s", path, dset);
+  return FF_OK;
+}
+
+int ff_task_net_load(const char *path, FfTaskNet *net) {
+  hid_t f;
+  FF_TRY(ff_h5_open(path, H5P_DEFAULT, &f));
+  const int64_t n = net->n, np = net->n_pre, nw = n * np;
+  FfTaskNet got = {0};
+  int st = net_alloc(net->n, net->n_exc, &got);
+  FF_CALL(st, read_exact(f, path, "/task/params/w", H5T_NATIVE_DOUBLE, 2, n, np, got.w));
+  FF_CALL(st, read_exact(f, path, "/task/params/mask", H5T_NATIVE_UCHAR, 2, n, np, got.mask));
+  FF_CALL(st, read_exact(f, path, "/task/params/w_out", H5T_NATIVE_DOUBLE, 2, FF_TASK_N_OUT, net->n_exc, got.w_out));
+  FF_CALL(st, read_exact(f, path, "/task/params/b_out", H5T_NATIVE_DOUBLE, 1, FF_TASK_N_OUT, 1, got.b_out));
+  FF_CALL(st, read_exact(f, path, "/task/params/rho_a", H5T_NATIVE_DOUBLE, 1, n, 1, got.rho_a));
+  H5Eclear2(H5E_DEFAULT);
+  H5Fclose(f);
+  if (st == FF_OK && memcmp(got.mask, net->mask, (size_t)nw) != 0)
+    st = FF_ERROR(FF_ERR_INPUT, "'%s': /task/params/mask is not this run's connections: set [task] conn_method and "
+                                "[run] seed as in the run that trained it",
+                  path);
+  if (st == FF_OK && memcmp(got.rho_a, net->rho_a, (size_t)n * sizeof *got.rho_a) != 0)
+    st = FF_ERROR(FF_ERR_INPUT, "'%s': /task/params/rho_a (the adaptation constants) is not this run's: set [run] seed "
+                                "as in the run that trained it",
+                  path);
+  for (int64_t q = 0; st == FF_OK && q < nw; ++q)
+    if (!(got.w[q] >= 0.0) || (got.w[q] != 0.0 && !got.mask[q]))
+      st = FF_ERROR(FF_ERR_INPUT, "'%s': /task/params/w[%lld][%lld] = %g breaks Dale's law (every weight >= 0, 0 where "
+                                  "no connection)",
+                    path, (long long)(q / np), (long long)(q % np), got.w[q]);
+  for (int64_t q = nw; st == FF_OK && q < net->n_param; ++q)
+    if (!isfinite(got.theta[q])) st = FF_ERROR(FF_ERR_INPUT, "'%s': the readout holds a value that is not finite", path);
+  if (st == FF_OK) memcpy(net->theta, got.theta, (size_t)net->n_param * sizeof *got.theta);
+  ff_task_net_destroy(&got);
+  return st;
 }

@@ -173,6 +173,14 @@ int ff_task_train(const FfTaskTrainSetup *ts, FfTaskResult *out) {
   FF_CALL(st, ff_task_work_create(ts->spec, net, &w));
   st = ff_ranks_agree(st, ts->comm);
   double before = 0.0; /* training time of the run resumed from */
+  if (st == FF_OK && ts->weights && ts->weights[0] && !(ts->resume && ts->resume[0])) {
+    int rank;
+    FF_TRY(FF_MPI(MPI_Comm_rank(ts->comm, &rank)));
+    st = ff_ranks_root_status(rank == 0 ? ff_task_net_load(ts->weights, net) : FF_OK, ts->comm,
+                              "read [task] weights = %s", ts->weights);
+    FF_CALL(st, FF_MPI(MPI_Bcast(net->theta, (int)P, MPI_DOUBLE, 0, ts->comm)));
+    if (st == FF_OK) ff_log("starting from the trained network of %s ([task] weights)", ts->weights);
+  }
   if (st == FF_OK && ts->resume && ts->resume[0]) st = load_point(ts, net, m, v, out, &before);
   int done = st == FF_OK && out->batches > 0 && out->val_acc >= ts->target_acc;
   FfProgress prog;

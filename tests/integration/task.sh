@@ -124,6 +124,24 @@ expect_error "resume: a resume point of another configuration is refused, naming
 expect_error "resume: a resume point past max_batches is refused" "more than \[task\] max_batches = 4" \
   "$BIN/flyfit" "$TMP/task.ini" "${long[@]}" --set output.dir="$TMP/cut" --set run.resume=auto --set task.max_batches=4
 
+# [task] weights = an earlier run's results.h5 with max_batches = 0 (the original's --mode sim): the trained network is
+# scored and recorded, not trained: the same test accuracy, weights and raster as the run that trained it, on 2 ranks
+mpi 2 "$BIN/flyfit" "$TMP/task.ini" "${long[@]}" --set task.weights="$TMP/whole/results.h5" --set task.max_batches=0 \
+  --set output.dir="$TMP/sim" >"$TMP/sim.out" 2>"$TMP/sim.log" || fail "weights: the run failed"
+acc_of() { sed -n 's/.* test_acc=\([^ ]*\).*/\1/p' "$1"; }
+check "weights, max_batches = 0: 'task done: ... batches=0' with the training run's test accuracy ($(acc_of "$TMP/whole.out"))" \
+  sh -c "tail -1 '$TMP/sim.out' | grep -q 'batches=0 ' && [ '$(acc_of "$TMP/whole.out")' = \"\$(sed -n 's/.* test_acc=\([^ ]*\).*/\1/p' '$TMP/sim.out')\" ]"
+check "weights, max_batches = 0: the same weights, raster and readout as the run that trained it" \
+  sh -c "sim_dump() { h5dump -d /task/params/w -d /task/params/w_out -d /task/raster/step -d /task/raster/neuron -d /task/raster/readout -m %.17g \"\$1\" | grep -v HDF5; }; \
+         sim_dump '$TMP/whole/results.h5' > '$TMP/w1.txt' && sim_dump '$TMP/sim/results.h5' > '$TMP/w2.txt' && test -s '$TMP/w1.txt' && cmp -s '$TMP/w1.txt' '$TMP/w2.txt'"
+expect_error "weights of another n_rec are refused, naming the dataset and the keys" \
+  "/task/params/w is 50 x 150, this run's network needs 55 x 155: set \[task\] n_rec" \
+  "$BIN/flyfit" "$TMP/task.ini" "${long[@]}" --set task.n_rec=55 --set task.weights="$TMP/whole/results.h5" --set task.max_batches=0
+expect_error "weights of another seed are refused" "is not this run's connections: set \[task\] conn_method and \[run\] seed" \
+  "$BIN/flyfit" "$TMP/task.ini" "${long[@]}" --set run.seed=4 --set task.weights="$TMP/whole/results.h5" --set task.max_batches=0
+expect_error "weights: a missing file is named" "no-such.h5" \
+  "$BIN/flyfit" "$TMP/task.ini" "${long[@]}" --set task.weights="$TMP/no-such.h5" --set task.max_batches=0
+
 # the original's defaults: only [run] mode and [task] method (no batch is run: max_batches = 0 by --set)
 printf '[run]\nmode = task\n[task]\nmethod = expsm_diag\n[output]\ndir = %s\n' "$TMP/defaults" > "$TMP/defaults.ini"
 check "a config of [run] mode = task and [task] method alone runs (the defaults, 0 batches)" \

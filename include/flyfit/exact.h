@@ -32,6 +32,9 @@ int ff_exact_add(FfExact *a, double x);
  * i < n (n the same on every rank). The a[i] are carried in place (their values are unchanged). */
 int ff_exact_reduce(FfExact *a, FfExact *sum, int64_t n, MPI_Comm comm);
 
+/* *into += *from, exactly (both carried; from's value is unchanged): the sums of several threads made one. */
+void ff_exact_merge(FfExact *into, FfExact *from);
+
 /* The sum correctly rounded to double; NaN when a value was lost. */
 double ff_exact_value(const FfExact *a);
 

@@ -141,6 +141,7 @@ typedef struct {
   int64_t batch, max_batches, val_trials, test_trials, val_every;
   double lr, beta1, beta2, adam_eps, target_acc, progress_s;
   MPI_Comm comm;
+  int threads; /* OpenMP threads of this rank: each takes whole trials (0 or 1: none) */
   /* the resume point (checkpoint.h's FfTaskState): read from `resume` first when it names a file (rank 0; NULL or ""
    * none), written to `point` at every validation and when a signal stops the training (NULL: never) */
   const char *resume, *point;
@@ -163,8 +164,8 @@ typedef struct {
 int ff_task_train(const FfTaskTrainSetup *t, FfTaskResult *out);
 /* Collective. Accuracy and mean loss of the network on trials 0..n-1 of `set`.
  * */
-int ff_task_evaluate(const FfTaskSpec *s, const FfTaskNet *net, uint64_t seed, int set, int64_t n, MPI_Comm comm,
-                     double *acc, double *loss);
+int ff_task_evaluate(const FfTaskSpec *s, const FfTaskNet *net, uint64_t seed, int set, int64_t n, int threads,
+                     MPI_Comm comm, double *acc, double *loss);
 void ff_task_result_destroy(FfTaskResult *r);
 
 #endif

@@ -71,6 +71,15 @@ int ff_exact_reduce(FfExact *a, FfExact *sum, int64_t n, MPI_Comm comm) {
   return FF_OK;
 }
 
+void ff_exact_merge(FfExact *into, FfExact *from) {
+  carry(into->limb); /* canonical digits: the limb sums then cannot overflow */
+  carry(from->limb);
+  for (int k = 0; k < FF_EXACT_LIMBS; ++k) into->limb[k] += from->limb[k];
+  carry(into->limb);
+  into->lost += from->lost;
+  into->adds = from->adds = 0;
+}
+
 double ff_exact_value(const FfExact *s) {
   if (s->lost > 0) return NAN;
   int64_t a[FF_EXACT_LIMBS];

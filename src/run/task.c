@@ -137,6 +137,7 @@ int ff_mode_task(FfRun *r) {
                                r->cfg.task_target_acc,
                                r->cfg.progress_s,
                                r->comm,
+                               r->threads,
                                NULL,
                                NULL,
                                r->cfg.task_weights,

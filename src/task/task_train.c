@@ -4,6 +4,8 @@
  * FF_TASK_VALID) are scored every val_every batches, the test trials (FF_TASK_TEST) once at the end
  * (docs/design.md §2.8). */
 #include <math.h>
+#include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,25 +34,103 @@ static int share(int64_t n, MPI_Comm comm, int64_t *lo, int64_t *hi) {
   return FF_OK;
 }
 
-int ff_task_evaluate(const FfTaskSpec *s, const FfTaskNet *net, uint64_t seed, int set, int64_t n, MPI_Comm comm,
-                     double *acc, double *loss) {
-  int64_t lo, hi, correct = 0, all = 0;
-  FF_TRY(share(n, comm, &lo, &hi));
-  FfTaskTrial tr = {0};
-  FfTaskWork *w = NULL;
-  FfExact sum = {0}, total = {0};
-  int st = ff_task_work_create(s, net, &w);
-  for (int64_t k = lo; k < hi && st == FF_OK; ++k) {
-    FfTaskScore sc;
-    FF_CALL(st, ff_task_trial_make(s, seed, set, k, &tr));
-    FF_CALL(st, ff_task_trial_run(s, net, &tr, w, &sc, NULL));
-    if (st == FF_OK) {
-      correct += sc.correct;
-      ff_exact_add(&sum, sc.loss);
-    }
+/* One thread's buffers: its work space and trial, a trial's gradient, its exact sums and its first error. Threads take
+ * whole trials; their sums are integers (exact.h), merged once, so any thread count and schedule gives the same bits. */
+typedef struct {
+  FfTaskWork *w;
+  FfTaskTrial tr;
+  double *gt;   /* [P] (gradients only) */
+  FfExact *acc; /* [n_acc] */
+  int64_t n_acc, correct;
+  int st;
+  char msg[1024];
+} Lane;
+
+static void lanes_destroy(Lane *lanes, int n) {
+  for (int t = 0; lanes && t < n; ++t) {
+    ff_task_work_destroy(&lanes[t].w);
+    ff_task_trial_destroy(&lanes[t].tr);
+    free(lanes[t].gt);
+    free(lanes[t].acc);
   }
-  ff_task_work_destroy(&w);
-  ff_task_trial_destroy(&tr);
+  free(lanes);
+}
+
+/* n lanes with n_acc exact sums each, and a gradient buffer of P when P > 0. */
+static int lanes_create(const FfTaskSpec *s, const FfTaskNet *net, int n, int64_t n_acc, int64_t P, Lane **out) {
+  Lane *lanes;
+  FF_TRY(FF_CALLOC(lanes, n, "task threads"));
+  int st = FF_OK;
+  for (int t = 0; t < n && st == FF_OK; ++t) {
+    lanes[t].n_acc = n_acc;
+    st = ff_task_work_create(s, net, &lanes[t].w);
+    FF_CALL(st, FF_MALLOC(lanes[t].acc, n_acc, "task exact sums"));
+    if (P > 0) FF_CALL(st, FF_MALLOC(lanes[t].gt, P, "task trial gradient"));
+  }
+  if (st != FF_OK) lanes_destroy(lanes, n);
+  else *out = lanes;
+  return st;
+}
+
+/* fn(lane, k, ctx) for every trial k in [lo, hi), over n threads, each into its own lane (cleared first); then lane
+ * 0 holds the merged sums and counts, and the first error (in trial order of the lanes) is returned. */
+typedef int (*TrialFn)(Lane *lane, int64_t k, const void *ctx);
+static int over_trials(Lane *lanes, int n, int64_t lo, int64_t hi, TrialFn fn, const void *ctx) {
+  for (int t = 0; t < n; ++t) {
+    memset(lanes[t].acc, 0, (size_t)lanes[t].n_acc * sizeof *lanes[t].acc);
+    lanes[t].correct = 0;
+    lanes[t].st = FF_OK;
+  }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n)
+  for (int64_t k = lo; k < hi; ++k) {
+    Lane *l = &lanes[omp_get_thread_num()];
+    if (l->st != FF_OK) continue;
+    l->st = fn(l, k, ctx);
+    if (l->st != FF_OK) snprintf(l->msg, sizeof l->msg, "%s", ff_error_message());
+  }
+  for (int t = 1; t < n; ++t) {
+    for (int64_t q = 0; q < lanes[0].n_acc; ++q) ff_exact_merge(&lanes[0].acc[q], &lanes[t].acc[q]);
+    lanes[0].correct += lanes[t].correct;
+  }
+  for (int t = 0; t < n; ++t)
+    if (lanes[t].st != FF_OK) return t == 0 ? lanes[0].st : FF_ERROR(lanes[t].st, "%s", lanes[t].msg);
+  return FF_OK;
+}
+
+typedef struct {
+  const FfTaskSpec *s;
+  const FfTaskNet *net;
+  uint64_t seed;
+  int set;
+} EvalCtx;
+
+static int eval_trial(Lane *l, int64_t k, const void *ctx) {
+  const EvalCtx *c = ctx;
+  FfTaskScore sc;
+  FF_TRY(ff_task_trial_make(c->s, c->seed, c->set, k, &l->tr));
+  FF_TRY(ff_task_trial_run(c->s, c->net, &l->tr, l->w, &sc, NULL));
+  l->correct += sc.correct;
+  ff_exact_add(&l->acc[0], sc.loss);
+  return FF_OK;
+}
+
+int ff_task_evaluate(const FfTaskSpec *s, const FfTaskNet *net, uint64_t seed, int set, int64_t n, int threads,
+                     MPI_Comm comm, double *acc, double *loss) {
+  int64_t lo, hi, all = 0;
+  FF_TRY(share(n, comm, &lo, &hi));
+  const int nt = threads > 1 ? threads : 1;
+  Lane *lanes = NULL;
+  FfExact total = {0};
+  const EvalCtx ctx = {s, net, seed, set};
+  int st = lanes_create(s, net, nt, 1, 0, &lanes);
+  FF_CALL(st, over_trials(lanes, nt, lo, hi, eval_trial, &ctx));
+  FfExact sum = {0};
+  int64_t correct = 0;
+  if (st == FF_OK) {
+    sum = lanes[0].acc[0];
+    correct = lanes[0].correct;
+  }
+  lanes_destroy(lanes, nt);
   /* every rank joins the sums, whatever its own status; the caller agrees on it */
   const int red = FF_MPI(MPI_Allreduce(&correct, &all, 1, MPI_INT64_T, MPI_SUM, comm));
   const int red2 = ff_exact_reduce(&sum, &total, 1, comm);
@@ -72,28 +152,36 @@ static void adam_step(FfTaskNet *net, const double *g, double *m, double *v, int
   ff_task_net_project(net);
 }
 
-/* Collective. The batch's mean gradient (exact sum over its trials and the ranks, divided by B once) into g, its mean
- * loss and accuracy. */
-static int batch_gradient(const FfTaskTrainSetup *ts, const FfTaskNet *net, int64_t batch, FfTaskWork *w,
-                          FfTaskTrial *tr, double *gt, FfExact *acc, FfExact *sum, double *g, double *loss,
-                          double *accuracy) {
+typedef struct {
+  const FfTaskTrainSetup *ts;
+  const FfTaskNet *net;
+  int64_t first; /* the batch's first training trial */
+} GradCtx;
+
+static int grad_trial(Lane *l, int64_t k, const void *ctx) {
+  const GradCtx *c = ctx;
+  const int64_t P = c->net->n_param;
+  FfTaskScore sc;
+  FF_TRY(ff_task_trial_make(c->ts->spec, c->ts->seed, FF_TASK_TRAIN, c->first + k, &l->tr));
+  FF_TRY(ff_task_trial_grad(c->ts->spec, c->net, &l->tr, c->ts->spec->method, l->w, l->gt, &sc));
+  for (int64_t q = 0; q < P; ++q)
+    if (l->gt[q] != 0.0) ff_exact_add(&l->acc[q], l->gt[q]);
+  ff_exact_add(&l->acc[P], sc.loss);
+  l->correct += sc.correct;
+  return FF_OK;
+}
+
+/* Collective. The batch's mean gradient (exact sum over its trials, the rank's threads and the ranks, divided by B
+ * once) into g, its mean loss and accuracy. */
+static int batch_gradient(const FfTaskTrainSetup *ts, const FfTaskNet *net, int64_t batch, Lane *lanes, int nt,
+                          FfExact *sum, double *g, double *loss, double *accuracy) {
   const int64_t P = net->n_param, B = ts->batch;
-  int64_t lo, hi, correct = 0, all = 0;
+  int64_t lo, hi, all = 0;
   FF_TRY(share(B, ts->comm, &lo, &hi));
-  memset(acc, 0, (size_t)(P + 1) * sizeof *acc);
-  int st = FF_OK;
-  for (int64_t k = lo; k < hi && st == FF_OK; ++k) {
-    FfTaskScore sc;
-    FF_CALL(st, ff_task_trial_make(ts->spec, ts->seed, FF_TASK_TRAIN, batch * B + k, tr));
-    FF_CALL(st, ff_task_trial_grad(ts->spec, net, tr, ts->spec->method, w, gt, &sc));
-    if (st != FF_OK) break;
-    for (int64_t q = 0; q < P; ++q)
-      if (gt[q] != 0.0) ff_exact_add(&acc[q], gt[q]);
-    ff_exact_add(&acc[P], sc.loss);
-    correct += sc.correct;
-  }
-  const int red = FF_MPI(MPI_Allreduce(&correct, &all, 1, MPI_INT64_T, MPI_SUM, ts->comm));
-  const int red2 = ff_exact_reduce(acc, sum, P + 1, ts->comm);
+  const GradCtx ctx = {ts, net, batch * B};
+  int st = over_trials(lanes, nt, lo, hi, grad_trial, &ctx);
+  const int red = FF_MPI(MPI_Allreduce(&lanes[0].correct, &all, 1, MPI_INT64_T, MPI_SUM, ts->comm));
+  const int red2 = ff_exact_reduce(lanes[0].acc, sum, P + 1, ts->comm);
   FF_CALL(st, red);
   FF_CALL(st, red2);
   if (st != FF_OK) return st;
@@ -159,18 +247,16 @@ int ff_task_train(const FfTaskTrainSetup *ts, FfTaskResult *out) {
   FF_TRY(ff_task_net_init(ts->spec, ts->seed, &out->net));
   FfTaskNet *net = &out->net;
   const int64_t P = net->n_param;
-  double *m = NULL, *v = NULL, *g = NULL, *gt = NULL;
-  FfExact *acc = NULL, *sum = NULL;
-  FfTaskWork *w = NULL;
-  FfTaskTrial tr = {0};
+  double *m = NULL, *v = NULL, *g = NULL;
+  FfExact *sum = NULL;
+  const int nt = ts->threads > 1 ? ts->threads : 1;
+  Lane *lanes = NULL;
   int st = FF_CALLOC(m, P, "Adam moments");
   FF_CALL(st, FF_CALLOC(v, P, "Adam moments"));
   FF_CALL(st, FF_MALLOC(g, P, "task gradient"));
-  FF_CALL(st, FF_MALLOC(gt, P, "task trial gradient"));
-  FF_CALL(st, FF_MALLOC(acc, P + 1, "task exact sums"));
   FF_CALL(st, FF_MALLOC(sum, P + 1, "task exact sums"));
   FF_CALL(st, FF_MALLOC(out->hist, (ts->max_batches > 0 ? ts->max_batches : 1) * FF_TASK_METRICS, "task history"));
-  FF_CALL(st, ff_task_work_create(ts->spec, net, &w));
+  FF_CALL(st, lanes_create(ts->spec, net, nt, P + 1, P, &lanes));
   st = ff_ranks_agree(st, ts->comm);
   double before = 0.0; /* training time of the run resumed from */
   if (st == FF_OK && ts->weights && ts->weights[0] && !(ts->resume && ts->resume[0])) {
@@ -189,7 +275,7 @@ int ff_task_train(const FfTaskTrainSetup *ts, FfTaskResult *out) {
   for (int64_t b = b_start; !done && b < ts->max_batches && st == FF_OK; ++b) {
     const double tb = MPI_Wtime();
     double loss = NAN, accuracy = NAN, val = NAN, val_loss = NAN;
-    st = ff_ranks_agree(batch_gradient(ts, net, b, w, &tr, gt, acc, sum, g, &loss, &accuracy), ts->comm);
+    st = ff_ranks_agree(batch_gradient(ts, net, b, lanes, nt, sum, g, &loss, &accuracy), ts->comm);
     if (st != FF_OK) break;
     double gnorm = 0.0;
     for (int64_t q = 0; q < P; ++q) gnorm += g[q] * g[q];
@@ -198,7 +284,7 @@ int ff_task_train(const FfTaskTrainSetup *ts, FfTaskResult *out) {
     const int validate = (b + 1) % ts->val_every == 0 || b + 1 == ts->max_batches;
     if (validate)
       st = ff_ranks_agree(
-          ff_task_evaluate(ts->spec, net, ts->seed, FF_TASK_VALID, ts->val_trials, ts->comm, &val, &val_loss),
+          ff_task_evaluate(ts->spec, net, ts->seed, FF_TASK_VALID, ts->val_trials, nt, ts->comm, &val, &val_loss),
           ts->comm);
     double *h = out->hist + b * FF_TASK_METRICS;
     h[FF_TASK_LOSS] = loss;
@@ -239,16 +325,13 @@ int ff_task_train(const FfTaskTrainSetup *ts, FfTaskResult *out) {
   if (st == FF_OK) {
     double test_loss;
     st = ff_ranks_agree(
-        ff_task_evaluate(ts->spec, net, ts->seed, FF_TASK_TEST, ts->test_trials, ts->comm, &out->test_acc, &test_loss),
+        ff_task_evaluate(ts->spec, net, ts->seed, FF_TASK_TEST, ts->test_trials, nt, ts->comm, &out->test_acc, &test_loss),
         ts->comm);
   }
-  ff_task_work_destroy(&w);
-  ff_task_trial_destroy(&tr);
+  lanes_destroy(lanes, nt);
   free(m);
   free(v);
   free(g);
-  free(gt);
-  free(acc);
   free(sum);
   return st;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # [run] mode = task (docs/design.md §2.8) on a small network and short trials, for each gradient method:
-# 1, 2, 3 and 4 ranks give the same bits (weights, readout, history, raster); the last stdout line is the
+# 1, 2, 3 and 4 ranks with 1, 3, 2 and 4 threads each give the same bits (weights, readout, history, raster); the last stdout line is the
 # "task done:" line and run.json carries its pairs; Dale's law holds in the saved weights; a config with only
 # [run] mode and [task] method is accepted with the original's defaults; a run stopped by SIGTERM and resumed (other rank
 # counts) equals the uninterrupted one; each bad [task] value stops the run
@@ -39,7 +39,9 @@ task_dump() {
 for method in bptt diag expsm_diag; do
   for np in 1 2 3 4; do
     name=$method-np$np
-    if ! mpi "$np" "$BIN/flyfit" "$TMP/task.ini" --set task.method=$method --set output.dir="$TMP/$name" \
+    # one thread on 1 rank; 3, 2, 4 threads a rank on 2, 3, 4 ranks (threads take whole trials)
+    threads=$(( np == 1 ? 1 : np == 2 ? 3 : np == 3 ? 2 : 4 ))
+    if ! mpi "$np" "$BIN/flyfit" "$TMP/task.ini" --set task.method=$method --set output.dir="$TMP/$name" --set run.threads=$threads \
         >"$TMP/$name.out" 2>"$TMP/$name.log"; then
       fail "$method on $np rank(s): flyfit exited with an error"; tail -3 "$TMP/$name.log" | sed 's/^/#   /'
       continue
@@ -59,7 +61,7 @@ w, m = f["/task/params/w"][:], f["/task/params/mask"][:]
 sys.exit(0 if (w >= 0).all() and (w[m == 0] == 0).all() and (w[m == 1] > 0).any() else 1)
 PY
     else
-      if cmp -s "$TMP/$method-np1.txt" "$TMP/$name.txt"; then ok "$method: $np ranks = 1 rank, bit for bit"
+      if cmp -s "$TMP/$method-np1.txt" "$TMP/$name.txt"; then ok "$method: $np ranks x $threads threads = 1 rank x 1 thread, bit for bit"
       else fail "$method: $np ranks differ from 1 rank"; diff "$TMP/$method-np1.txt" "$TMP/$name.txt" | head -4 | sed 's/^/#   /'; fi
     fi
   done

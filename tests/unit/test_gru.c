@@ -386,6 +386,16 @@ static void test_exact_sum(void **state) {
   for (int i = 0; i < N; ++i) naive += v[i];
   print_message("# %d values: exact sum %.17g, reference %.17g, float sum %.17g\n", N, s2, ref, naive);
   assert_true(s2 == ref);
+  /* the same values split over 3 partial sums (as threads keep them), merged: the same value; a lost value stays lost */
+  FfExact part[3];
+  memset(part, 0, sizeof part);
+  for (int i = 0; i < N; ++i) ff_exact_add(&part[i % 3], v[i]);
+  ff_exact_merge(&part[1], &part[2]);
+  ff_exact_merge(&part[0], &part[1]);
+  assert_true(ff_exact_value(&part[0]) == ref);
+  ff_exact_add(&part[2], NAN);
+  ff_exact_merge(&part[0], &part[2]);
+  assert_true(isnan(ff_exact_value(&part[0])));
   free(v);
 }
 

@@ -376,6 +376,18 @@ PY
     IFS=, read -r m d st bt ms mb _ < <(tail -1 $B/task-memory.csv)
     printf '%-11s %9s %6s %13s %12s\n' "$m" "$d" "$st" "$ms" "$mb"
   done; done
+  echo "== mode = task: where the online methods' gradient goes (defaults, seed 1, the seed's network, 16 training trials):"
+  echo "   cosine with BPTT and norm ratio per block of parameters (tests/helpers/task_grads.c)"
+  make -s build/tests/task_grads || exit 1
+  echo "etrace_decay,method,block,cosine,norm_ratio,bptt_norm,machine" > $B/task-gradients.csv
+  for decay in 0.98 0.999; do
+    build/tests/task_grads 16 run.seed=1 task.etrace_decay=$decay > $T/grads-$decay.txt || { echo "bench: task_grads failed"; exit 1; }
+    while read -r m blk cos ratio bn; do
+      [ "$decay" = 0.999 ] && [ "$m" = diag ] && continue # D-RTRL does not depend on the decay
+      echo "$decay,$m,$blk,${cos#cosine=},${ratio#norm_ratio=},${bn#bptt_norm=},\"$machine\"" >> $B/task-gradients.csv
+      printf '  decay %-6s %-11s %-20s %s %s\n' "$decay" "$m" "$blk" "$cos" "$ratio"
+    done < $T/grads-$decay.txt
+  done
   ;;
 *) echo "bench: unknown section '$section' (sim, import, partition, scaleout, model, fit, task, gpu)"; exit 1 ;;
 esac; done

@@ -88,7 +88,7 @@ static void fan_ins(const FfTaskSpec *s, double fan[2]) {
     if (fan[q] <= 0.0) fan[q] = 1.0;
 }
 
-/* |z| of a standard normal truncated to [-2, 2] (redrawn beyond, counters (i, c, 2 + attempt)) over its standard
+/* z of a standard normal truncated to [-2, 2] (redrawn beyond, counters (i, c, 2 + attempt)) over its standard
  * deviation 0.8796, so that its square has mean 1 (jax's variance_scaling, 'truncated_normal'). */
 static double trunc_normal(uint64_t seed, uint32_t i, uint32_t c, const uint32_t first[4]) {
   double z = ff_normal(first[0], first[1]);
@@ -97,7 +97,7 @@ static double trunc_normal(uint64_t seed, uint32_t i, uint32_t c, const uint32_t
     ff_rng4(seed, FF_STREAM_TASK_INIT, i, c, k, r);
     z = ff_normal(r[0], r[1]);
   }
-  return fabs(z) / 0.87962566103423978;
+  return z / 0.87962566103423978;
 }
 
 int ff_task_net_init(const FfTaskSpec *s, uint64_t seed, FfTaskNet *net) {
@@ -117,17 +117,21 @@ int ff_task_net_init(const FfTaskSpec *s, uint64_t seed, FfTaskNet *net) {
       }
       net->mask[(int64_t)i * np + c] = 1;
       const double sd = j < 0 ? sd_in : j < s->n_exc ? sd_e : sd_i;
-      net->w[(int64_t)i * np + c] = trunc_normal(seed, (uint32_t)i, (uint32_t)c, r) * sd;
+      net->w[(int64_t)i * np + c] = fabs(trunc_normal(seed, (uint32_t)i, (uint32_t)c, r)) * sd;
     }
     /* tau_a,i ~ Uniform((1 - spread) tau_a, (1 + spread) tau_a) */
     ff_rng4(seed, FF_STREAM_TASK_INIT, (uint32_t)i, 0xFFFFFFFFu, 0, r);
     const double tau = s->tau_a_ms * (1.0 - s->tau_a_spread + 2.0 * s->tau_a_spread * ff_u01(r[0]));
     net->rho_a[i] = exp(-s->dt_ms / tau);
   }
+  /* the readout: the original's LeakyRateReadout initialiser, KaimingNormal(): truncated normal of variance 2 / fan-in
+   * (here n_exc); counters (2^32 - 2 - k, j, attempt), apart from every row's */
+  const double sd_out = sqrt(2.0 / net->n_exc);
   for (int32_t k = 0; k < FF_TASK_N_OUT; ++k)
     for (int32_t j = 0; j < net->n_exc; ++j) {
-      ff_rng4(seed, FF_STREAM_TASK_INIT, (uint32_t)k, (uint32_t)j, 1, r);
-      net->w_out[(int64_t)k * net->n_exc + j] = ff_normal(r[0], r[1]) / sqrt((double)net->n_exc);
+      const uint32_t row = 0xFFFFFFFEu - (uint32_t)k;
+      ff_rng4(seed, FF_STREAM_TASK_INIT, row, (uint32_t)j, 0, r);
+      net->w_out[(int64_t)k * net->n_exc + j] = trunc_normal(seed, row, (uint32_t)j, r) * sd_out;
     }
   return FF_OK;
 }

@@ -10,7 +10,7 @@
  *   and the diagonal Jacobian, reset and adaptation current included, is the whole Jacobian), both reset_grad;
  * - D-RTRL and ES-D-RTRL against BPTT on the recurrent weights of 20 random networks: the cosine distributions are
  *   printed, on the excitatory rows (the ones the readout gives a learning signal; each must reach 0.95) and on every
- *   row (the online methods leave the inhibitory rows at 0; each must reach 0.8) (docs/design.md §2.8 has the numbers);
+ *   row (the online methods leave the inhibitory rows at 0; each must reach 0.9) (docs/design.md §2.8 has the numbers);
  * - Dale's law after training steps; the refusal of each bad [task] value, naming the key. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -140,6 +140,35 @@ static void cue_counts(double cue_prob) {
                 hist[0], hist[1], hist[2], hist[3], hist[4], hist[5], hist[6], hist[7], chi2);
   assert_true(chi2 < 24.3);
   ff_task_trial_destroy(&tr);
+}
+
+/* The readout starts as the original's (LeakyRateReadout's KaimingNormal()): a normal truncated at 2 standard
+ * deviations, rescaled to variance 2 / fan-in (here the excitatory neurons), signed, mean 0. */
+static void test_readout_init(void **state) {
+  (void)state;
+  FfConfig c;
+  ff_config_init(&c);
+  assert_int_equal(ff_config_set(&c, "task.n_rec=2000"), FF_OK);
+  assert_int_equal(ff_config_set(&c, "task.conn_method=rand"), FF_OK);
+  FfTaskSpec s;
+  FfTaskNet net;
+  assert_int_equal(ff_task_spec_from_config(&c, &s), FF_OK);
+  assert_int_equal(ff_task_net_init(&s, 3, &net), FF_OK);
+  const int64_t m = (int64_t)FF_TASK_N_OUT * net.n_exc;
+  const double var = 2.0 / net.n_exc, bound = 2.0 * sqrt(var) / 0.87962566103423978;
+  double sum = 0.0, sq = 0.0, big = 0.0;
+  for (int64_t q = 0; q < m; ++q) {
+    sum += net.w_out[q];
+    sq += net.w_out[q] * net.w_out[q];
+    big = fmax(big, fabs(net.w_out[q]));
+  }
+  print_message("readout init: %lld weights, mean %.3g, mean square %.4g (2 / n_exc = %.4g), largest %.4g (bound %.4g)\n",
+                (long long)m, sum / m, sq / m, var, big, bound);
+  assert_true(fabs(sq / m / var - 1.0) < 0.08);       /* 3200 draws: the mean square's sd is ~2% */
+  assert_true(fabs(sum / m) < 4.0 * sqrt(var / m));   /* mean 0 within 4 standard errors */
+  assert_true(big <= bound && big > 0.8 * bound);     /* truncated at 2 sd, and reaching near it */
+  assert_true(net.b_out[0] == 0.0 && net.b_out[1] == 0.0);
+  ff_task_net_destroy(&net);
 }
 
 static void test_cue_sides(void **state) {
@@ -308,10 +337,11 @@ static void test_online_cosines(void **state) {
                   m % 2 ? "ES-D-RTRL" : "D-RTRL", m < 2 ? "the excitatory rows" : "every row", c[0],
                   0.5 * (c[NETS / 2 - 1] + c[NETS / 2]), c[NETS - 1], line);
   }
-  /* on the excitatory rows (the ones the readout gives a learning signal) every cosine >= 0.95; on every row >= 0.8
-   * (the online methods leave the inhibitory rows at 0, BPTT does not: measured 0.86-0.99, docs/design.md §2.8) */
+  /* on the excitatory rows (the ones the readout gives a learning signal) every cosine >= 0.95; on every row >= 0.9,
+   * the issue's bar (the online methods leave the inhibitory rows at 0, BPTT does not: measured 0.93-0.99 with the
+   * original's readout initialisation, 0.86-0.99 with the earlier N(0, 1/n_E); docs/design.md §2.8) */
   for (int m = 0; m < 2; ++m) assert_true(cos[m][0] >= 0.95);
-  for (int m = 2; m < 4; ++m) assert_true(cos[m][0] >= 0.8);
+  for (int m = 2; m < 4; ++m) assert_true(cos[m][0] >= 0.9);
 }
 
 /* Dale's law after Adam steps at a large learning rate (which pushes many weights below 0 before the projection),
@@ -385,6 +415,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_trials),
       cmocka_unit_test(test_cue_sides),
+      cmocka_unit_test(test_readout_init),
       cmocka_unit_test(test_bptt_finite_differences),
       cmocka_unit_test(test_diag_equals_bptt_without_recurrence),
       cmocka_unit_test(test_online_cosines),

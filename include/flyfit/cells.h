@@ -86,17 +86,20 @@ int ff_cells_synth(const FfCellsSynth *o, FfCellsRecording *r, int64_t *spike_co
 
 /* ---- inference ----------------------------------------------------------------------------------- */
 
+typedef enum { FF_CELLS_PLACE_EVEN = 0, FF_CELLS_PLACE_RANDOM = 1 } FfCellsPlacement;
+
 typedef struct {
   FfStdp stdp;
   double calcium_tau_s; /* kernel of the deconvolution, s (0.7) */
   double highpass_hz;   /* high-pass before it (0.01; 0 = off) */
   double deconv_lambda; /* OASIS sparsity (0) */
-  double spike_z;       /* a frame's spike amount counts when above spike_z noise sds (3) */
+  double spike_z;       /* a frame's spike amount counts when above spike_z noise sds (1.5) */
   int64_t max_per_frame; /* at most this many inferred spikes in one frame (5) */
   double drive_mV;      /* each inferred spike kicks its neuron's v by this (40) */
+  int placement;        /* FfCellsPlacement: where an inferred spike lies inside its frame */
   double dt_ms;         /* Izhikevich step (0.5) */
   double w_init;        /* the weight every synapse starts from (0.5) */
-  int64_t passes;       /* passes over the recording (3) */
+  int64_t passes;       /* passes over the recording (1) */
   int64_t xcorr_lag;    /* lagged cross-correlation: lags 1..xcorr_lag frames (2) */
   double partial_ridge; /* partial correlation: ridge added to the correlation matrix's diagonal (0.1) */
   int64_t folds;        /* E/I classifier: cross-validation folds (5) */
@@ -113,8 +116,9 @@ int ff_cells_deconvolve(const FfCellsRecording *r, const FfCellsParams *p, doubl
  * median absolute frame-to-frame difference of its dF/F), unit = the median amount of those frames; at most
  * max_per_frame. counts [n × T]. */
 int ff_cells_counts(const double *s, const double *dff, int64_t n, int64_t T, const FfCellsParams *p, int32_t *counts);
-/* The driven neuron of `cell` for one pass: its inferred spikes, placed uniformly at random inside their frame
- * (Philox keyed by (cell, frame, pass)), each kick v by drive_mV; returns the neuron's own spike times (ms) in
+/* The driven neuron of `cell` for one pass: its inferred spikes, m of them in a frame placed evenly at
+ * (k + 1/2) / m of the frame (k < m; placement even) or uniformly at random inside it (Philox keyed by
+ * (cell, frame, pass); placement random), each kick v by drive_mV; returns the neuron's own spike times (ms) in
  * *times [*n] (caller frees). excitatory: RS (1) or FS (0) parameters. */
 int ff_cells_drive(const int32_t *counts, int64_t T, double fs_hz, int64_t cell, int excitatory, int64_t pass,
                    const FfCellsParams *p, double **times, int64_t *n);

@@ -167,6 +167,7 @@ typedef struct {
   double cells_calcium_tau_s, cells_highpass_hz, cells_deconv_lambda, cells_spike_z;
   int64_t cells_max_per_frame;
   double cells_drive_mV, cells_dt_ms;
+  int cells_placement;                  /* FfCellsPlacement */
   int cells_types;                      /* 0 = rs for every cell, 1 = truth (the recording's /truth types) */
   int64_t cells_xcorr_lag;
   double cells_partial_ridge;

@@ -19,12 +19,13 @@ void ff_cells_params_defaults(FfCellsParams *p) {
   p->calcium_tau_s = 0.7;
   p->highpass_hz = 0.01;
   p->deconv_lambda = 0.0;
-  p->spike_z = 3.0;
+  p->spike_z = 1.5;
   p->max_per_frame = 5;
   p->drive_mV = 40.0;
+  p->placement = FF_CELLS_PLACE_EVEN;
   p->dt_ms = 0.5;
   p->w_init = 0.5;
-  p->passes = 3;
+  p->passes = 1;
   p->xcorr_lag = 2;
   p->partial_ridge = 0.1;
   p->folds = 5;
@@ -134,7 +135,8 @@ int ff_cells_drive(const int32_t *counts, int64_t T, double fs_hz, int64_t cell,
     for (int32_t q = 0; q < c[t]; ++q) {
       uint32_t w[4];
       ff_rng4(p->seed, FF_STREAM_CELLS_JITTER, (uint32_t)t, (uint32_t)cell, (uint32_t)(pass * 16 + q), w);
-      in[k++] = ((double)t + ff_u01(w[0])) * frame_ms;
+      const double u = p->placement == FF_CELLS_PLACE_RANDOM ? ff_u01(w[0]) : ((double)q + 0.5) / (double)c[t];
+      in[k++] = ((double)t + u) * frame_ms;
     }
     qsort(in + k0, (size_t)(k - k0), sizeof *in, cmp_double);
   }

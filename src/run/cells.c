@@ -43,6 +43,7 @@ static void params_of(const FfConfig *c, FfCellsParams *p) {
   p->spike_z = c->cells_spike_z;
   p->max_per_frame = c->cells_max_per_frame;
   p->drive_mV = c->cells_drive_mV;
+  p->placement = c->cells_placement;
   p->dt_ms = c->cells_dt_ms;
   p->xcorr_lag = c->cells_xcorr_lag;
   p->partial_ridge = c->cells_partial_ridge;

@@ -45,6 +45,10 @@ typedef struct {
   double *w_true;      /* [n × n] planted weights, pre-major; 0 = no connection; negative from I cells */
   int8_t *excitatory;  /* [n] 1 = E, 0 = I */
   int32_t *ensemble;   /* [n] planted ensemble of an E cell, -1 for I cells */
+  double *deconvolved; /* [n × n_frames] flyfit-import's run of the chain (spike amounts, dF/F), or NULL; written
+                          as /cells/deconvolved with attributes calcium_tau_s and highpass_hz below; never read
+                          back (a run deconvolves the fluorescence with its own [cells] keys) */
+  double deconv_tau_s, deconv_highpass_hz;
   char file[1024];     /* where it was read from, for messages */
 } FfCellsRecording;
 

@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "flyfit/cells.h"
-#include "flyfit/csv.h"
 #include "flyfit/error.h"
 #include "flyfit/h5.h"
 #include "flyfit/npz.h"
@@ -17,6 +17,7 @@ void ff_cells_recording_destroy(FfCellsRecording *r) {
   FF_FREE(r->w_true);
   FF_FREE(r->excitatory);
   FF_FREE(r->ensemble);
+  FF_FREE(r->deconvolved);
 }
 
 int64_t ff_cells_min_frames(double calcium_tau_s, double fs_hz) {
@@ -113,6 +114,12 @@ static int write_body(hid_t f, void *ctx) {
                         FF_ATTR_STRING("created_by", c->created_by)};
   FF_TRY(ff_h5_write_attrs(f, NULL, a, (int)(sizeof a / sizeof a[0])));
   FF_TRY(ff_h5_write(f, "/cells/fluorescence", H5T_NATIVE_DOUBLE, 2, dims, r->fluor));
+  if (r->deconvolved) {
+    const FfH5Attr d[] = {FF_ATTR_DOUBLE("calcium_tau_s", r->deconv_tau_s),
+                          FF_ATTR_DOUBLE("highpass_hz", r->deconv_highpass_hz)};
+    FF_TRY(ff_h5_write(f, "/cells/deconvolved", H5T_NATIVE_DOUBLE, 2, dims, r->deconvolved));
+    FF_TRY(ff_h5_write_attrs(f, "/cells/deconvolved", d, 2));
+  }
   if (r->has_truth) {
     FF_TRY(ff_h5_write(f, "/truth/weights", H5T_NATIVE_DOUBLE, 2, nn, r->w_true));
     FF_TRY(ff_h5_write(f, "/truth/excitatory", H5T_NATIVE_INT8, 1, &n, r->excitatory));
@@ -128,33 +135,63 @@ int ff_cells_recording_write(const char *path, const FfCellsRecording *r, const 
 
 /* ---- import --------------------------------------------------------------------------------------- */
 
-typedef struct {
-  const char *path;
-  double *v;
-  int64_t n, cap, rows, cols;
-} CsvAcc;
-
-static int csv_row(void *user, char **fields, int n_fields, int64_t line) {
-  CsvAcc *a = user;
-  if (a->rows == 0) a->cols = n_fields;
-  else if (n_fields != a->cols)
-    return FF_ERROR(FF_ERR_INPUT, "%s:%lld: %d fields, but the first row has %lld; every row is one cell's frames",
-                    a->path, (long long)line, n_fields, (long long)a->cols);
-  if (a->n + n_fields > a->cap) {
-    a->cap = 2 * (a->n + n_fields);
-    FF_TRY(FF_REALLOC(a->v, a->cap, "CSV values"));
+/* A numbers-only CSV of any width (the table reader of csv.h stops at 64 columns): one line a row, fields
+ * separated by commas, plain or gzip (zlib reads both). *v [rows × cols]. */
+static int read_wide_csv(const char *path, double **v, int64_t *rows, int64_t *cols) {
+  gzFile g = gzopen(path, "rb");
+  if (g == NULL) return FF_ERROR(FF_ERR_IO, "cannot open '%s'", path);
+  size_t cap = 1 << 16, len = 0;
+  int64_t n = 0, vcap = 1024, line = 0;
+  char *buf = NULL;
+  int st = FF_MALLOC(buf, cap, "a CSV line");
+  FF_CALL(st, FF_MALLOC(*v, vcap, "CSV values"));
+  *rows = *cols = 0;
+  while (st == FF_OK) {
+    len = 0;
+    buf[0] = '\0';
+    while (gzgets(g, buf + len, (int)(cap - len)) != NULL) { /* a whole line, however long */
+      len += strlen(buf + len);
+      if (len > 0 && buf[len - 1] == '\n') break;
+      if (cap - len < 2) {
+        cap *= 2;
+        if ((st = FF_REALLOC(buf, cap, "a CSV line")) != FF_OK) break;
+      }
+    }
+    if (st || len == 0) break;
+    ++line;
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) buf[--len] = '\0';
+    if (len == 0) continue;
+    int64_t k = 0;
+    for (char *p = buf;; ++k) {
+      char *end;
+      const double x = strtod(p, &end);
+      while (*end == ' ') ++end;
+      if (end == p || (*end != ',' && *end != '\0')) {
+        st = FF_ERROR(FF_ERR_INPUT, "%s:%lld: field %lld is not a number (the CSV holds numbers only, no header: one "
+                                    "row per cell, one column per frame, or --transpose)",
+                      path, (long long)line, (long long)k + 1);
+        break;
+      }
+      if (n == vcap && (st = FF_REALLOC(*v, vcap *= 2, "CSV values")) != FF_OK) break;
+      (*v)[n++] = x;
+      if (*end == '\0') break;
+      p = end + 1;
+    }
+    if (st) break;
+    if (*rows == 0) *cols = k + 1;
+    else if (k + 1 != *cols)
+      st = FF_ERROR(FF_ERR_INPUT, "%s:%lld: %lld fields, but the first row has %lld; every row is one cell's frames",
+                    path, (long long)line, (long long)k + 1, (long long)*cols);
+    ++*rows;
   }
-  for (int k = 0; k < n_fields; ++k) {
-    char *end;
-    const double x = strtod(fields[k], &end);
-    if (end == fields[k] || *end)
-      return FF_ERROR(FF_ERR_INPUT, "%s:%lld: field %d '%s' is not a number (the CSV holds numbers only, no header: one "
-                                    "row per cell, one column per frame)",
-                      a->path, (long long)line, k + 1, fields[k]);
-    a->v[a->n++] = x;
-  }
-  ++a->rows;
-  return FF_OK;
+  int err = 0;
+  const char *msg = gzerror(g, &err);
+  if (st == FF_OK && err != Z_OK && err != Z_STREAM_END)
+    st = FF_ERROR(FF_ERR_INPUT, "'%s': %s (a truncated or damaged gzip file?)", path, msg);
+  gzclose(g);
+  free(buf);
+  if (st == FF_OK && *rows == 0) st = FF_ERROR(FF_ERR_INPUT, "'%s' holds no rows", path);
+  return st;
 }
 
 static int ends_with(const char *s, const char *suffix) {
@@ -187,12 +224,7 @@ int ff_cells_import(const char *path, const char *key, double fs_hz, int transpo
     }
     ff_npz_close(&z);
   } else if (ends_with(path, ".csv") || ends_with(path, ".csv.gz")) {
-    CsvAcc a = {path, NULL, 0, 0, 0, 0};
-    st = ff_csv_read(path, csv_row, &a);
-    v = a.v;
-    rows = a.rows;
-    cols = a.cols;
-    if (st == FF_OK && rows == 0) st = FF_ERROR(FF_ERR_INPUT, "'%s' holds no rows", path);
+    st = read_wide_csv(path, &v, &rows, &cols);
   } else if (ends_with(path, ".h5") || ends_with(path, ".hdf5")) {
     hid_t f;
     const char *dset = key ? key : "/F";
@@ -215,8 +247,10 @@ int ff_cells_import(const char *path, const char *key, double fs_hz, int transpo
                     path);
   }
   if (st == FF_OK && !(fs_hz > 0 && isfinite(fs_hz)))
-    st = FF_ERROR(FF_ERR_INPUT, "'%s': no frame rate: give --fs-hz (the file has no fs%s)", path,
-                  ends_with(path, ".npz") ? " member" : ends_with(path, ".h5") || ends_with(path, ".hdf5") ? "_hz attribute" : "");
+    st = FF_ERROR(FF_ERR_INPUT, "'%s': no frame rate: give --fs-hz (%s)", path,
+                  ends_with(path, ".npz")  ? "the archive has no member fs"
+                  : ends_with(path, ".h5") || ends_with(path, ".hdf5") ? "the dataset and the file have no fs_hz attribute"
+                                           : "a CSV holds only the frames");
   if (st) {
     free(v);
     return st;

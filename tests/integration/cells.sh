@@ -52,6 +52,8 @@ sys.exit(0 if abs(auc - float(sys.argv[2])) < 6e-5 else 1)
 PY
   }
   check "the STDP AUC equals numpy's Mann-Whitney count on the stored matrix" auc_ok
+  check "tools/flyfit-plot draws cells-matrix.png and cells-roc.png" bash -c "/usr/bin/python3 '$ROOT/tools/flyfit-plot' \
+    np1/results.h5 -o fig --quiet 2>/dev/null && test -s fig/cells-matrix.png && test -s fig/cells-roc.png"
   for np in 2 3 4; do
     if run_np "$np"; then
       check "$np ranks: the done line of 1 rank" cmp -s np1.done "np$np.done"

@@ -377,9 +377,7 @@ static int finish(const FfRun *r, const FfCellsRecording *rec, const FfCellsPara
     }
     if (r->cfg.figures) figures(&r->cfg);
     ff_runjson_phase("cells", MPI_Wtime() - t0);
-    ff_runjson_metrics("cells done: auc_stdp=%.6f auc_corr=%.6f auc_partial=%.6f auc_xcorr=%.6f auc_best_baseline=%.6f "
-                       "ei_acc=%.6f ei_majority=%.6f mean_w=%.17g",
-                       o.auc[0], o.auc[1], o.auc[2], o.auc[3], best, o.ei_acc, o.ei_majority, mean_w);
+    ff_runjson_metrics("cells done: mean_w=%.17g", mean_w); /* the summary line's pairs go there too */
     ff_summary("cells done: auc_stdp=%.4f auc_corr=%.4f auc_partial=%.4f auc_xcorr=%.4f auc_best_baseline=%.4f "
                "ei_acc=%.4f ei_majority=%.4f\n",
                o.auc[0], o.auc[1], o.auc[2], o.auc[3], best, o.ei_acc, o.ei_majority);

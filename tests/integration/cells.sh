@@ -116,3 +116,7 @@ check "mode = cells without [data] recording: exit 2" status_is 2 "mode = cells 
 check "types = truth without /truth: exit 2" status_is 2 "types = truth needs the recording's /truth" \
   "$BIN/flyfit" run.ini --set data.recording=from-npz.h5 --set cells.types=truth --set output.dir=bad
 check "a bad input wrote nothing" test ! -e bad/results.h5
+# a recording without /truth: connectivity and features, nothing scored (NaN), no error
+check "an imported recording without /truth runs, its scores NaN" bash -c "'$BIN/flyfit' run.ini --set data.recording=from-npz.h5 \
+  --set output.dir=notruth --set output.figures=false 2>/dev/null | tail -1 | grep -q '^cells done: auc_stdp=nan .* ei_acc=nan' && \
+  h5dump -H -d /cells/weights notruth/results.h5 | grep -q '( 40, 40 )'"

@@ -217,6 +217,36 @@ static void test_counts(void **state) {
   for (int t = 0; t < T; ++t) assert_int_equal(c[t], t % 40 == 5 ? 1 : t % 80 == 25 ? 2 : 0);
 }
 
+/* the driven neuron: one model spike per inferred spike, a few ms after its kick, inside its frame */
+static void test_drive(void **state) {
+  (void)state;
+  enum { T = 120 };
+  int32_t c[T] = {0};
+  c[10] = 1;
+  c[50] = 2;
+  c[90] = 1;
+  FfCellsParams p;
+  ff_cells_params_defaults(&p);
+  const double frame = 1000.0 / 30.0;
+  for (int place = 0; place < 2; ++place)
+    for (int exc = 0; exc < 2; ++exc) {
+      p.placement = place;
+      double *t = NULL;
+      int64_t n = 0;
+      assert_int_equal(ff_cells_drive(c, T, 30.0, 0, exc, 0, &p, &t, &n), FF_OK);
+      assert_int_equal(n, 4);
+      const int frames[4] = {10, 50, 50, 90};
+      for (int k = 0; k < 4; ++k) {
+        assert_true(t[k] > frames[k] * frame && t[k] < (frames[k] + 1) * frame + 3.0);
+        if (place == FF_CELLS_PLACE_EVEN) { /* kicks at (k + 1/2) / m of the frame, the spike within 3 ms */
+          const double kick = (frames[k] + (k == 2 ? 0.75 : k == 1 ? 0.25 : 0.5)) * frame;
+          assert_true(t[k] >= kick && t[k] < kick + 3.0);
+        }
+      }
+      free(t);
+    }
+}
+
 static void test_logreg(void **state) {
   (void)state;
   enum { N = 100, D = 2 };
@@ -261,7 +291,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_single_pairs), cmocka_unit_test(test_all_to_all_sum),
                                      cmocka_unit_test(test_nearest),      cmocka_unit_test(test_clipped),
                                      cmocka_unit_test(test_auc),          cmocka_unit_test(test_partial),
-                                     cmocka_unit_test(test_counts),       cmocka_unit_test(test_logreg),
+                                     cmocka_unit_test(test_counts),       cmocka_unit_test(test_drive),
+                                     cmocka_unit_test(test_logreg),
                                      cmocka_unit_test(test_bad_recordings)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

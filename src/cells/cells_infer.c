@@ -45,6 +45,7 @@ static double median(double *v, int64_t n) {
 
 int ff_cells_deconvolve(const FfCellsRecording *r, const FfCellsParams *p, double *s, double *dff) {
   const int64_t n = r->n_cells, T = r->n_frames;
+  if (T < 2) return FF_ERROR(FF_ERR_INPUT, "'%s': %lld frame(s): deconvolution needs more", r->file, (long long)T);
   double *x = NULL;
   char **names = NULL, *pool = NULL;
   int st = FF_MALLOC(x, n * T, "dF/F");
@@ -89,6 +90,7 @@ int ff_cells_deconvolve(const FfCellsRecording *r, const FfCellsParams *p, doubl
 }
 
 int ff_cells_counts(const double *s, const double *dff, int64_t n, int64_t T, const FfCellsParams *p, int32_t *counts) {
+  if (T < 2) return FF_ERROR(FF_ERR_INPUT, "%lld frame(s): the noise of a cell needs at least 2", (long long)T);
   double *buf = NULL;
   FF_TRY(FF_MALLOC(buf, T, "a cell's frames"));
   for (int64_t i = 0; i < n; ++i) {

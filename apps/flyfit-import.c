@@ -2,6 +2,7 @@
  * calcium recording.
  *   flyfit-import shiu --neurons NEURONS.csv --connectivity CONNECTIVITY.csv -o connectome.h5
  *   flyfit-import codex --connections connections.csv.gz [--neurons NEURONS.csv] -o connectome.h5
+ *   flyfit-import cells FILE.npz|.csv|.h5 -o cells.h5 (cells x frames for mode = cells)
  *   flyfit-import activity FLY.npz [--connectome connectome.h5 [--mapping FILE]] -o activity.h5
  *   flyfit-import shuffle connectome.h5 -o shuffled.h5 [--seed S] [--swaps-per-connection X]
  * Bad input stops with FILE:LINE: reason, exit status 2, and no output file (the file is written
@@ -16,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "flyfit/activity.h"
+#include "flyfit/cells.h"
 #include "flyfit/connectome.h"
 #include "flyfit/error.h"
 #include "flyfit/h5.h"
@@ -36,6 +38,7 @@ struct Command {
 };
 
 static int activity_main(int argc, char **argv, const Command *cmd);
+static int cells_main(int argc, char **argv, const Command *cmd);
 static int shuffle_main(int argc, char **argv, const Command *cmd);
 
 static int run_shiu(const Args *a, FfConnectome *c) { return ff_import_shiu(a->neurons, a->connectivity, c); }
@@ -90,6 +93,20 @@ static const Command COMMANDS[] = {
      "Exit status: 0 done, 1 bad command line, 2 bad input (no output file is written, and an existing\n"
      "one is left as it was), 3 I/O failure.",
      NULL, 0, 0, 0, activity_main},
+    {"cells", "flyfit-import cells FILE.npz|FILE.csv|FILE.h5 -o cells.h5 [--key K] [--fs-hz F] [--transpose]\n"
+     "         [--calcium-tau-s 0.7] [--highpass-hz 0.01]",
+     "Fluorescence of recorded cells, cells x frames, to the recording [run] mode = cells reads ([data] recording;\n"
+     "docs/formats.md). No connectome and no neuropils are needed.\n"
+     "  FILE.npz   member F (--key), the frame rate from member fs or --fs-hz\n"
+     "  FILE.csv   one row per cell, one number per frame, no header (plain or .gz); --fs-hz required\n"
+     "  FILE.h5    dataset /F (--key), the frame rate from its attribute fs_hz (or the file's) or --fs-hz\n"
+     "  --transpose  the file holds frames x cells\n"
+     "Every value must be finite and the recording at least as long as the deconvolution needs (three calcium\n"
+     "decay times, --calcium-tau-s, and 10 frames). The preprocessing chain of flyfit (dF/F, the high-pass\n"
+     "--highpass-hz, OASIS) runs per cell and is stored as /cells/deconvolved for a look; a run deconvolves\n"
+     "/cells/fluorescence again with its own [cells] keys.\n"
+     "Exit status: 0 done, 1 bad command line, 2 bad input (naming the file, cell and frame), 3 I/O failure.",
+     NULL, 0, 0, 0, cells_main},
     {"shuffle", "flyfit-import shuffle connectome.h5 -o shuffled.h5 [--seed S] [--swaps-per-connection X]",
      "The degree-preserving shuffled twin of a connectome, the control that asks whether the wiring matters:\n"
      "directed edge swaps (Maslov & Sneppen 2002) turn two connections a->b and c->d into a->d and c->b,\n"
@@ -353,6 +370,66 @@ static int activity_main(int argc, char **argv, const Command *cmd) {
           ff_wall_seconds() - t0);
   ff_recording_destroy(&rec);
   return 0;
+}
+
+/* ---- cells --------------------------------------------------------------------------------------- */
+
+static int cells_main(int argc, char **argv, const Command *cmd) {
+  enum { O_KEY = 256, O_FS, O_TRANSPOSE, O_TAU, O_HP };
+  static const struct option OPTS[] = {{"key", required_argument, 0, O_KEY},         {"fs-hz", required_argument, 0, O_FS},
+                                       {"transpose", no_argument, 0, O_TRANSPOSE},   {"calcium-tau-s", required_argument, 0, O_TAU},
+                                       {"highpass-hz", required_argument, 0, O_HP},  {"output", required_argument, 0, 'o'},
+                                       {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
+  const char *key = NULL, *out = NULL, *in = NULL;
+  double fs = 0;
+  int transpose = 0, opt, st = FF_OK;
+  FfCellsParams p;
+  ff_cells_params_defaults(&p);
+  char created_by[4096];
+  command_line(argc, argv, created_by, sizeof created_by);
+  optind = 2;
+  while (st == FF_OK && (opt = getopt_long(argc, argv, "o:h", OPTS, NULL)) != -1) {
+    switch (opt) {
+    case O_KEY: key = optarg; break;
+    case O_FS: st = parse_number("--fs-hz", optarg, &fs); break;
+    case O_TRANSPOSE: transpose = 1; break;
+    case O_TAU: st = parse_number("--calcium-tau-s", optarg, &p.calcium_tau_s); break;
+    case O_HP: st = parse_number("--highpass-hz", optarg, &p.highpass_hz); break;
+    case 'o': out = optarg; break;
+    case 'h': printf("usage: %s\n\n%s\n", cmd->usage, cmd->help); return 0;
+    default: st = FF_ERR_USAGE;
+    }
+  }
+  if (st == FF_OK && optind < argc) in = argv[optind++];
+  const char *problem = st != FF_OK                 ? NULL
+                        : !in                       ? "the recording FILE is required"
+                        : optind < argc             ? "only one recording at a time"
+                        : !out                      ? "-o is required"
+                        : !(p.calcium_tau_s > 0)    ? "--calcium-tau-s must be > 0"
+                        : !(p.highpass_hz >= 0)     ? "--highpass-hz must be >= 0"
+                                                    : NULL;
+  if (problem) fprintf(stderr, "flyfit-import cells: %s\n", problem);
+  if (st != FF_OK || problem) {
+    fprintf(stderr, "usage: %s\n", cmd->usage);
+    return FF_ERR_USAGE;
+  }
+  const double t0 = ff_wall_seconds();
+  FfCellsRecording r;
+  st = ff_cells_import(in, key, fs, transpose, &r);
+  FF_CALL(st, ff_cells_check(&r, p.calcium_tau_s, in));
+  if (st == FF_OK && p.highpass_hz > 0 && !(p.highpass_hz < r.fs_hz / 2))
+    st = FF_ERROR(FF_ERR_USAGE, "--highpass-hz %g must be below half the frame rate (%g Hz)", p.highpass_hz, r.fs_hz);
+  FF_CALL(st, FF_MALLOC(r.deconvolved, r.n_cells * r.n_frames, "deconvolved spikes"));
+  FF_CALL(st, ff_cells_deconvolve(&r, &p, r.deconvolved, NULL));
+  r.deconv_tau_s = p.calcium_tau_s;
+  r.deconv_highpass_hz = p.highpass_hz;
+  FF_CALL(st, ff_cells_recording_write(out, &r, created_by));
+  if (st == FF_OK)
+    fprintf(stderr, "flyfit-import: %s: %lld cells, %lld frames at %g Hz from %s, %.2f s\n", out, (long long)r.n_cells,
+            (long long)r.n_frames, r.fs_hz, in, ff_wall_seconds() - t0);
+  else ff_log_report_status(st);
+  ff_cells_recording_destroy(&r);
+  return st;
 }
 
 /* ---- shuffle ------------------------------------------------------------------------------------- */

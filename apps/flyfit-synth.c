@@ -7,6 +7,7 @@
 #include "flyfit/h5.h"
 #include "flyfit/import.h"
 #include "flyfit/log.h"
+#include "flyfit/cells.h"
 #include "flyfit/neuron_fit.h"
 #include "flyfit/synth.h"
 #include "flyfit/synth_realistic.h"
@@ -89,12 +90,19 @@ static const char *USAGE =
     "                           (hh 0.05:0.8 nA, gif 0.5:2.5 nA, izhikevich 2:15, adex 300:1200 pA)\n"
     "  --noise-mv SD            measurement noise on v (1 mV); --seed S (above) seeds it\n"
     "\n"
+    "recordings of cells instead (for [run] mode = cells; layout: docs/formats.md):\n"
+    "  --cells N                an Izhikevich E/I network of N cells (80% E, RS; 20% I, FS) with planted\n"
+    "                           ensembles; -o FILE gets their GCaMP-like calcium and /truth (weights, types,\n"
+    "                           ensembles). With it: --seconds S (300), --ensembles K (8), --fs-hz F (30),\n"
+    "                           --noise SD (0.05 dF/F), --tau-decay-s D (0.7 s); --seed S (above) seeds it\n"
+    "\n"
     "  -h, --help               this text\n"
     "\n"
     "example: flyfit-synth --neurons 3000 -o small.h5 --codex-csv small.csv.gz --neurons-csv small-neurons.csv\n"
     "         flyfit-synth --neurons 2000 -o brain.h5 --activity activity.h5 --frames 600\n"
     "         flyfit-synth --neurons 2000 -o brain.h5 --activity activity.h5 --activity-model brainscale --frames 400\n"
-    "         flyfit-synth --neuron hh --params gL=0.01,VT=-56 --seed 3 -o hh.h5\n";
+    "         flyfit-synth --neuron hh --params gL=0.01,VT=-56 --seed 3 -o hh.h5\n"
+    "         flyfit-synth --cells 259 --seed 2 -o cells.h5\n";
 
 enum { MODEL_REALISTIC, MODEL_BRAINSCALE };
 
@@ -110,13 +118,17 @@ typedef struct {
   int64_t neuron_sweeps;
   double neuron_sweep_ms, neuron_dt_ms, neuron_noise_mv; /* < 0: the model's default */
   const char *neuron_only;                              /* the first --neuron option given */
+  FfCellsSynth cells;                                   /* --cells and its options */
+  int cells_given, fs_given, noise_given, decay_given;
+  const char *cells_only;                               /* the first --cells-only option given */
   char command[1024]; /* the command line, stored in the file's created_by attribute */
 } SynthArgs;
 
 enum { OPT_NEURONS = 256, OPT_SEED, OPT_CODEX, OPT_NEURONS_CSV, OPT_NEURONS_FROM, OPT_DEGREE, OPT_SYNAPSES, OPT_INHIB,
        OPT_ACTIVITY, OPT_FRAMES, OPT_FS, OPT_SAMPLE_MS, OPT_THREADS, OPT_BIAS, OPT_HOME, OPT_DRIVE, OPT_WAVE,
        OPT_WAVE_FRAMES, OPT_MODEL, OPT_NOISE, OPT_DECAY, OPT_COUPLING, OPT_FACTORS, OPT_BLEACH, OPT_RISE,
-       OPT_NEURON, OPT_NPARAMS, OPT_SWEEPS, OPT_SWEEP_MS, OPT_DT, OPT_CURRENT, OPT_NOISE_MV };
+       OPT_NEURON, OPT_NPARAMS, OPT_SWEEPS, OPT_SWEEP_MS, OPT_DT, OPT_CURRENT, OPT_NOISE_MV,
+       OPT_CELLS, OPT_SECONDS, OPT_ENSEMBLES };
 
 static int parse_i64(const char *opt, const char *text, int64_t lo, int64_t hi, int64_t *out) {
   char *end;
@@ -195,6 +207,9 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
                                            {"dt-ms", required_argument, NULL, OPT_DT},
                                            {"current", required_argument, NULL, OPT_CURRENT},
                                            {"noise-mv", required_argument, NULL, OPT_NOISE_MV},
+                                           {"cells", required_argument, NULL, OPT_CELLS},
+                                           {"seconds", required_argument, NULL, OPT_SECONDS},
+                                           {"ensembles", required_argument, NULL, OPT_ENSEMBLES},
                                            {NULL, 0, NULL, 0}};
   memset(a, 0, sizeof *a);
   ff_synth_defaults(&a->synth);
@@ -203,6 +218,7 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
   a->act.threads = omp_get_max_threads();
   a->model = MODEL_REALISTIC;
   a->neuron_sweeps = -1;
+  ff_cells_synth_defaults(&a->cells);
   a->neuron_sweep_ms = a->neuron_dt_ms = a->neuron_noise_mv = -1.0;
   size_t used = 0;
   for (int k = 0; k < argc && used + 2 < sizeof a->command; ++k)
@@ -213,6 +229,10 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
     if (ch >= OPT_SAMPLE_MS && ch <= OPT_WAVE_FRAMES && !a->only_brainscale) a->only_brainscale = long_name(longopts, ch);
     if (ch >= OPT_COUPLING && ch <= OPT_RISE && !a->only_realistic) a->only_realistic = long_name(longopts, ch);
     if (ch >= OPT_NPARAMS && ch <= OPT_NOISE_MV && !a->neuron_only) a->neuron_only = long_name(longopts, ch);
+    if ((ch == OPT_SECONDS || ch == OPT_ENSEMBLES) && !a->cells_only) a->cells_only = long_name(longopts, ch);
+    a->fs_given |= ch == OPT_FS;
+    a->noise_given |= ch == OPT_NOISE;
+    a->decay_given |= ch == OPT_DECAY;
     switch (ch) {
     case 'o': a->output = optarg; break;
     case 'h': break; /* answered in main, before MPI starts */
@@ -270,12 +290,31 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
     case OPT_SWEEP_MS: FF_TRY(parse_double("--sweep-ms", optarg, 0.0, 1e8, 1, &a->neuron_sweep_ms)); break;
     case OPT_DT: FF_TRY(parse_double("--dt-ms", optarg, 0.0, 100.0, 1, &a->neuron_dt_ms)); break;
     case OPT_CURRENT: a->neuron_current = optarg; break;
+    case OPT_CELLS:
+      FF_TRY(parse_i64("--cells", optarg, 2, 100000, &a->cells.n_cells));
+      a->cells_given = 1;
+      break;
+    case OPT_SECONDS: FF_TRY(parse_double("--seconds", optarg, 0.0, 1e6, 1, &a->cells.seconds)); break;
+    case OPT_ENSEMBLES: FF_TRY(parse_i64("--ensembles", optarg, 1, 100000, &a->cells.n_ensembles)); break;
     case OPT_NOISE_MV: FF_TRY(parse_double("--noise-mv", optarg, 0.0, 1e3, 0, &a->neuron_noise_mv)); break;
     case ':': return FF_ERROR(FF_ERR_USAGE, "option '%s' needs a value", argv[optind - 1]);
     default: return FF_ERROR(FF_ERR_USAGE, "unknown option '%s'", argv[optind - 1]);
     }
   }
   if (optind < argc) return FF_ERROR(FF_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
+  if (a->cells_only && !a->cells_given)
+    return FF_ERROR(FF_ERR_USAGE, "--%s is an option of --cells N (a recording of cells)", a->cells_only);
+  if (a->cells_given) {
+    if (!a->output) return FF_ERROR(FF_ERR_USAGE, "--cells needs -o FILE.h5, the recording it writes");
+    if (a->neuron || a->codex_csv || a->neurons_csv || a->activity || a->neurons_from || a->neurons_given)
+      return FF_ERROR(FF_ERR_USAGE, "--cells writes a recording of cells; --neuron, --neurons, --neurons-from, "
+                                    "--codex-csv, --neurons-csv and --activity belong to other outputs: drop them");
+    a->cells.seed = a->synth.seed;
+    if (a->fs_given) a->cells.fs_hz = a->act.fs_hz;
+    if (a->noise_given) a->cells.noise = a->real.noise;
+    if (a->decay_given) a->cells.calcium_tau_s = a->real.tau_decay_s;
+    return FF_OK;
+  }
   if (a->neuron_only && !a->neuron)
     return FF_ERROR(FF_ERR_USAGE, "--%s is an option of --neuron MODEL (a single neuron's sweeps)", a->neuron_only);
   if (a->neuron) {
@@ -361,7 +400,41 @@ static int run_neuron(const SynthArgs *a) {
   return st;
 }
 
+/* --cells: the planted network's calcium and its truth into -o */
+static int run_cells(const SynthArgs *a) {
+  FfCellsRecording r;
+  int64_t *counts = NULL;
+  const double t0 = ff_wall_seconds();
+  FF_TRY(FF_MALLOC(counts, a->cells.n_cells, "spike counts"));
+  int st = ff_cells_synth(&a->cells, &r, counts);
+  if (st) {
+    free(counts);
+    return st;
+  }
+  st = ff_cells_recording_write(a->output, &r, a->command);
+  if (st == FF_OK) {
+    int64_t n_e = 0, s_e = 0, s_i = 0, conn = 0;
+    for (int64_t i = 0; i < r.n_cells; ++i) {
+      n_e += r.excitatory[i];
+      if (r.excitatory[i]) s_e += counts[i];
+      else s_i += counts[i];
+      for (int64_t j = 0; j < r.n_cells; ++j) conn += r.w_true[i * r.n_cells + j] != 0;
+    }
+    const double secs = (double)r.n_frames / r.fs_hz, n_i = (double)(r.n_cells - n_e);
+    ff_log("cells: %lld (%lld E, %lld I) in %lld ensembles, %lld connections (%.1f%% of pairs)", (long long)r.n_cells,
+           (long long)n_e, (long long)(r.n_cells - n_e), (long long)a->cells.n_ensembles, (long long)conn,
+           100.0 * (double)conn / ((double)r.n_cells * (double)(r.n_cells - 1)));
+    ff_log("rates: E %.2f Hz, I %.2f Hz (mean)", (double)s_e / ((double)n_e * secs), (double)s_i / (n_i * secs));
+    ff_log("wrote %s: %lld frames at %g Hz, noise %g dF/F, decay %g s, in %.2f s", a->output, (long long)r.n_frames,
+           r.fs_hz, a->cells.noise, a->cells.calcium_tau_s, ff_wall_seconds() - t0);
+  }
+  free(counts);
+  ff_cells_recording_destroy(&r);
+  return st;
+}
+
 static int run(const SynthArgs *a) {
+  if (a->cells_given) return run_cells(a);
   if (a->neuron) return run_neuron(a);
   FfSynthOptions o = a->synth;
   int64_t *ids = NULL, n_ids = 0;

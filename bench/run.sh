@@ -354,7 +354,7 @@ gpu)
   done
   ;;
 task)
-  echo "== mode = task: peak memory against the delay (200 neurons, batch 8, 2 batches, 1 rank)"
+  echo "== mode = task: peak memory against the delay (200 neurons, batch 8, 2 batches, 1 rank, 1 thread: each thread holds its own trial)"
   T=$B/task
   mkdir -p $T
   echo "method,delay_ms,steps,batch,ms_per_batch,peak_rss_mb,machine" > $B/task-memory.csv
@@ -362,7 +362,7 @@ task)
   for method in bptt diag expsm_diag; do for delay in 1000 2000 4000; do
     out=$T/$method-$delay
     printf '[run]\nmode = task\nprogress_s = 0\n[task]\nmethod = %s\n[output]\ndir = %s\n' $method $out > $out.ini
-    bin/flyfit $out.ini --set task.delay_ms=$delay --set task.batch=8 --set task.max_batches=2 --set task.val_every=1000 \
+    bin/flyfit $out.ini --set task.delay_ms=$delay --set task.batch=8 --set task.max_batches=2 --set task.val_every=1000 --set run.threads=1 \
       --set task.val_trials=8 --set task.test_trials=8 > $out.out 2> $out.log || { echo "bench: task failed, see $out.log"; exit 1; }
     /usr/bin/python3 - "$out" $method $delay "$machine" >> $B/task-memory.csv <<'PY'
 import json, re, sys

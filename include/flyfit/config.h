@@ -20,7 +20,9 @@ typedef enum {
   FF_MODE_PREDICT = 3,
   FF_MODE_ALL = 4,
   FF_MODE_TASK = 5,  /* the E/I spiking network on evidence accumulation (task.h) */
-  FF_MODE_NEURON = 6 /* single neurons fitted to recorded sweeps (src/run/neuron.c) */
+  FF_MODE_NEURON = 6, /* single neurons fitted to recorded sweeps (src/run/neuron.c) */
+  /* 7: mode = netopt (issue 19), not on this branch */
+  FF_MODE_CELLS = 8 /* functional connectivity of recorded cells by STDP (cells.h, src/run/cells.c) */
 } FfMode;
 typedef enum { FF_PRESET_SHIU = 0, FF_PRESET_BRAINSCALE = 1 } FfPreset;
 typedef enum { FF_ENCODER_SCALED = 0, FF_ENCODER_HZ = 1 } FfEncoderInput;
@@ -157,6 +159,21 @@ typedef struct {
   int neuron_optimizer; /* FF_NEURON_OPT_* */
   int64_t neuron_starts, neuron_max_evals;
   char neuron_bounds[FF_CONFIG_STR]; /* "name=low:high, ..." */
+
+  /* [cells]: mode = cells, connectivity of recorded cells by STDP (cells.h, docs/design.md §2.10) */
+  int cells_rule;                       /* FfStdpRule */
+  double cells_a_plus, cells_a_minus;   /* weight change at lag 0 */
+  double cells_tau_plus_ms, cells_tau_minus_ms;
+  double cells_w_max, cells_w_init;
+  int64_t cells_passes;
+  double cells_calcium_tau_s, cells_highpass_hz, cells_deconv_lambda, cells_spike_z;
+  int64_t cells_max_per_frame;
+  double cells_drive_mV, cells_dt_ms;
+  int cells_placement;                  /* FfCellsPlacement */
+  int cells_types;                      /* 0 = rs for every cell, 1 = truth (the recording's /truth types) */
+  int64_t cells_xcorr_lag;
+  double cells_partial_ridge;
+  int64_t cells_folds;
 
   /* Where each key's value came from (FfConfigSource) and the line it was set on, by the key's row in config.c's
    * table (a static assertion there says when FF_CONFIG_MAX_KEYS must grow). */

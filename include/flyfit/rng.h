@@ -59,7 +59,13 @@ enum FfStream {
   /* single-neuron fitting (issue 19): the block 48-63 */
   FF_STREAM_NEURON_NOISE = 48, /* flyfit-synth --neuron: measurement noise on v (step, sweep, step >> 32) */
   FF_STREAM_NEURON_START = 49, /* mode = neuron: the candidates a start screens (start, candidate, parameter / 4) */
-  FF_STREAM_NEURON_DE = 50     /* mode = neuron, optimizer = de: mutation and crossover (generation, member, what) */
+  FF_STREAM_NEURON_DE = 50,    /* mode = neuron, optimizer = de: mutation and crossover (generation, member, what) */
+  /* functional connectivity of cells (issue 20, cells.h): the block 64-79 */
+  FF_STREAM_CELLS_NET = 64,     /* flyfit-synth --cells: connections, weights, cell constants (pre, post, what) */
+  FF_STREAM_CELLS_INPUT = 65,   /* flyfit-synth --cells: noisy input current (step, cell, step >> 32) */
+  FF_STREAM_CELLS_MEASURE = 66, /* flyfit-synth --cells: measurement noise (frame, cell, frame >> 32) */
+  FF_STREAM_CELLS_JITTER = 67,  /* mode = cells: an inferred spike's time inside its frame (frame, cell, pass x 16 + spike) */
+  FF_STREAM_CELLS_FOLDS = 68    /* mode = cells: the E/I classifier's folds (cell, 0, 0) */
 };
 
 /* Four 32-bit words for counter (c0, c1, c2) in `stream`, under the 64-bit seed. */

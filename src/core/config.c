@@ -32,13 +32,13 @@ typedef struct {
 static const Key KEYS[] = {
     {"data", "connectome", T_STRING, "", 0, 0, NULL, "path", "connectome HDF5 file (flyfit-import or flyfit-synth make one)", OFF(connectome)},
     {"data", "activity", T_STRING, "", 0, 0, NULL, "path", "recordings, activity.h5 (flyfit-import activity or flyfit-synth --activity); needed by mode = fit", OFF(activity)},
-    {"data", "recording", T_STRING, "", 0, 0, NULL, "path", "mode = neuron: a single neuron's sweeps, HDF5 (flyfit-synth --neuron makes one; docs/formats.md)", OFF(recording)},
+    {"data", "recording", T_STRING, "", 0, 0, NULL, "path", "mode = neuron: a single neuron's sweeps, HDF5 (flyfit-synth --neuron makes one); mode = cells: a recording of cells (flyfit-import cells or flyfit-synth --cells; docs/formats.md)", OFF(recording)},
     {"data", "mapping", T_STRING, "", 0, 0, NULL, "path", "region -> neuropil mapping file (two columns); regions not in it match neuropils of the same name. An activity.h5 imported with --connectome stores its matching (/neuropil_names) and needs none; given anyway, it must give that matching or the run stops", OFF(mapping)},
     {"data", "drop_unmatched", T_BOOL, "false", 0, 0, NULL, "", "leave out regions and neuropils without a match (a warning) instead of stopping", OFF(drop_unmatched)},
     {"data", "flywire_version", T_STRING, "", 0, 0, NULL, "", "when set, the connectome's release must be this (e.g. 783)", OFF(flywire_version)},
     {"data", "neural_activity_id", T_STRING, "", 0, 0, NULL, "", "when set, the recording's id must be this (e.g. 2017-10-30_1)", OFF(neural_activity_id)},
 
-    {"run", "mode", T_ENUM, "simulate", 0, 0, "simulate|fit|round2|predict|all|task|neuron", "", "simulate the network; fit = round 1 (the spiking network); round2 = the recurrent encoder/decoder; predict = forecast the recordings with both; all = fit, round2, predict and figures; task = train an E/I spiking network on evidence accumulation ([task]; no connectome); neuron = fit one neuron model to [data] recording ([neuron] section)", OFF(mode)},
+    {"run", "mode", T_ENUM, "simulate", 0, 0, "simulate|fit|round2|predict|all|task|neuron|netopt|cells", "", "simulate the network; fit = round 1 (the spiking network); round2 = the recurrent encoder/decoder; predict = forecast the recordings with both; all = fit, round2, predict and figures; task = train an E/I spiking network on evidence accumulation ([task]; no connectome); neuron = fit one neuron model to [data] recording ([neuron] section); netopt is not built on this branch; cells = functional connectivity of the recorded cells of [data] recording by STDP ([cells] section)", OFF(mode)},
     {"run", "preset", T_ENUM, "shiu", 0, 0, "shiu|brainscale", "", "model constants: shiu (Shiu et al. whole-brain LIF, Brian2) or brainscale (the fitting model); every [model] key overrides one value", OFF(preset)},
     {"run", "duration_ms", T_REAL, "1000", 1e-9, 1e9, NULL, "ms", "simulated time of each trial", OFF(duration_ms)},
     {"run", "batch", T_INT, "1", 1, 65535, NULL, "", "independent trials run side by side (different random input)", OFF(batch)},
@@ -160,6 +160,26 @@ static const Key KEYS[] = {
     {"neuron", "starts", T_INT, "8", 1, 1e6, NULL, "", "lbfgs: start points, each the best of a screening keyed by (seed, start), spread over the ranks, the best by (loss, start); de: the population (4 or more), its evaluations spread over the ranks", OFF(neuron_starts)},
     {"neuron", "bounds", T_STRING, "", 0, 0, NULL, "list", "the fitted parameters, name=low:high in the model's names and units (e.g. gL=0.004:0.016, VT=-70:-40); empty = the parameters with sensitivities within [d/2, 2d] of their defaults d (d -+ |d|/2 for d < 0)", OFF(neuron_bounds)},
     {"neuron", "max_evals", T_INT, "2000", 1, 1e9, NULL, "", "model evaluations (a simulation of every sweep) in all, split evenly among the starts (de: max_evals / starts generations, the first the initial population)", OFF(neuron_max_evals)},
+    {"cells", "rule", T_ENUM, "all", 0, 0, "all|nearest", "", "mode = cells: the STDP pair rule: all = every pre/post pair adds up (traces accumulate), nearest = nearest-neighbour (a trace is reset to A at each spike)", OFF(cells_rule)},
+    {"cells", "a_plus", T_REAL, "0.003", 0, 1e6, NULL, "", "weight change of a pre-before-post pair at lag 0 (potentiation)", OFF(cells_a_plus)},
+    {"cells", "a_minus", T_REAL, "-0.0015", -1e6, 0, NULL, "", "weight change of a post-before-pre pair at lag 0 (depression, negative)", OFF(cells_a_minus)},
+    {"cells", "tau_plus_ms", T_REAL, "20", 1e-6, 1e6, NULL, "ms", "decay of potentiation with the lag", OFF(cells_tau_plus_ms)},
+    {"cells", "tau_minus_ms", T_REAL, "60", 1e-6, 1e6, NULL, "ms", "decay of depression with the lag", OFF(cells_tau_minus_ms)},
+    {"cells", "w_max", T_REAL, "1", 1e-12, 1e12, NULL, "", "weights are clipped to [0, w_max] after every change", OFF(cells_w_max)},
+    {"cells", "w_init", T_REAL, "0.5", 0, 1e12, NULL, "", "the weight every synapse starts from (at most w_max)", OFF(cells_w_init)},
+    {"cells", "passes", T_INT, "1", 1, 1e6, NULL, "", "passes over the recording, the weights carried from one to the next; with placement = even every pass sees the same trains (more passes only matter once weights reach a bound), with random each places the spikes anew", OFF(cells_passes)},
+    {"cells", "calcium_tau_s", T_REAL, "0.7", 1e-6, 1e6, NULL, "s", "decay of the calcium kernel of the deconvolution (OASIS, AR(1)); the recording needs 3 tau fs frames, at least 10", OFF(cells_calcium_tau_s)},
+    {"cells", "highpass_hz", T_REAL, "0.01", 0, 1e6, NULL, "Hz", "high-pass of each cell's dF/F before the deconvolution (first-order Butterworth, causal); 0 = off", OFF(cells_highpass_hz)},
+    {"cells", "deconv_lambda", T_REAL, "0", 0, 1e6, NULL, "dF/F", "sparsity penalty of the deconvolution (OASIS's lambda)", OFF(cells_deconv_lambda)},
+    {"cells", "spike_z", T_REAL, "1.5", 0, 1e6, NULL, "", "a frame's deconvolved amount counts as spikes when above spike_z noise sds of its cell (sd from the median absolute frame-to-frame difference of dF/F)", OFF(cells_spike_z)},
+    {"cells", "max_per_frame", T_INT, "5", 1, 1000, NULL, "", "at most this many inferred spikes in one frame (amount / the cell's median counted amount, rounded)", OFF(cells_max_per_frame)},
+    {"cells", "drive_mV", T_REAL, "40", 0, 1e6, NULL, "mV", "each inferred spike kicks its cell's Izhikevich neuron's v by this, at a random time inside its frame", OFF(cells_drive_mV)},
+    {"cells", "placement", T_ENUM, "even", 0, 0, "even|random", "", "where the m inferred spikes of a frame lie inside it: even = at (k + 1/2) / m of the frame, so that cells active in the same frame fire together (a pre/post pair at lag 0 potentiates by a_plus); random = uniformly, anew in each pass", OFF(cells_placement)},
+    {"cells", "dt_ms", T_REAL, "0.5", 1e-3, 10, NULL, "ms", "time step of the driven Izhikevich neurons (forward Euler)", OFF(cells_dt_ms)},
+    {"cells", "types", T_ENUM, "rs", 0, 0, "rs|truth", "", "the neurons' types: rs = regular spiking for every cell (the types are what the classifier finds out); truth = RS for the recording's E cells and FS for its I cells (an oracle; needs /truth)", OFF(cells_types)},
+    {"cells", "xcorr_lag", T_INT, "2", 1, 1e6, NULL, "frames", "lagged cross-correlation baseline: the largest correlation of i's frames with j's over lags 1..xcorr_lag", OFF(cells_xcorr_lag)},
+    {"cells", "partial_ridge", T_REAL, "0.1", 1e-12, 1e12, NULL, "", "partial-correlation baseline: ridge added to the correlation matrix's diagonal before inverting it", OFF(cells_partial_ridge)},
+    {"cells", "folds", T_INT, "5", 2, 1e6, NULL, "", "E/I classifier: cross-validation folds (logistic regression, L2 1)", OFF(cells_folds)},
 
     {"output", "dir", T_STRING, "out", 0, 0, NULL, "path", "directory for results.h5, flyfit.log and spikes.txt", OFF(out_dir)},
     {"output", "spikes", T_STRING, "all", 0, 0, NULL, "list", "spikes recorded into results.h5: none, all, or a neuron list", OFF(spikes)},
@@ -329,7 +349,7 @@ static int unknown_key(const char *section, const char *name, const char *where)
   int known_section = 0;
   for (int k = 0; k < N_KEYS; ++k) known_section |= !strcmp(KEYS[k].section, section);
   if (!known_section && !best[0])
-    return FF_ERROR(FF_ERR_INPUT, "%s: unknown section [%s] (sections: data, run, model, stimulus, preprocess, fit, predict, task, neuron, output)", where,
+    return FF_ERROR(FF_ERR_INPUT, "%s: unknown section [%s] (sections: data, run, model, stimulus, preprocess, fit, predict, task, neuron, cells, output)", where,
                     section);
   if (best[0])
     return FF_ERROR(FF_ERR_INPUT, "%s: unknown key [%s] %s (did you mean %s?); flyfit --help-config lists all keys",
@@ -559,6 +579,15 @@ int ff_config_finish(FfConfig *c) {
     return FF_ERROR(FF_ERR_INPUT, "%s: [output] spikes_txt = true contradicts [output] spikes = none (no spikes are "
                                   "recorded to write): record some ([output] spikes = all or a list) or drop spikes_txt",
                     cfg);
+  if (c->mode == 7)
+    return FF_ERROR(FF_ERR_INPUT, "%s: [run] mode = netopt is not built on this branch", cfg);
+  if (c->mode == FF_MODE_CELLS && c->recording[0] == '\0')
+    return FF_ERROR(FF_ERR_INPUT, "%s: [run] mode = cells needs [data] recording, a recording of cells "
+                                  "(bin/flyfit-synth --cells 259 -o FILE.h5 makes a planted one; bin/flyfit-import cells "
+                                  "imports cells x frames)", cfg);
+  if (c->mode == FF_MODE_CELLS && c->cells_w_init > c->cells_w_max)
+    return FF_ERROR(FF_ERR_INPUT, "%s: [cells] w_init = %g must not exceed w_max = %g", cfg, c->cells_w_init,
+                    c->cells_w_max);
   if (c->mode == FF_MODE_NEURON && c->recording[0] == '\0')
     return FF_ERROR(FF_ERR_INPUT, "%s: [run] mode = neuron needs [data] recording, a single neuron's sweeps "
                                   "(bin/flyfit-synth --neuron hh -o FILE.h5 makes a planted one)", cfg);

@@ -10,15 +10,16 @@
 #include <string.h>
 #include <zlib.h>
 
-enum { BLOCK = 1 << 20, MAX_FIELDS = 64 };
+enum { BLOCK = 1 << 20 };
 
 typedef struct {
   FfCsvRowFn row;
   void *user;
   const char *path;
-  char *fields[MAX_FIELDS]; /* copies of the current record's fields */
-  size_t cap[MAX_FIELDS];
-  int n;                    /* fields in the current record */
+  char **fields; /* [slots] copies of the current record's fields */
+  size_t *cap;   /* [slots] their capacities */
+  int slots;     /* grows with the widest record */
+  int n;         /* fields in the current record */
   int64_t line;
   int status;
 } Reader;
@@ -26,9 +27,25 @@ typedef struct {
 static void on_field(void *s, size_t len, void *data) {
   Reader *r = data;
   if (r->status) return;
-  if (r->n == MAX_FIELDS) {
-    r->status = FF_ERROR(FF_ERR_INPUT, "%s:%lld: more than %d columns", r->path, (long long)r->line + 1, MAX_FIELDS);
-    return;
+  if (r->n == r->slots) {
+    if (r->slots >= INT_MAX / 2) {
+      r->status = FF_ERROR(FF_ERR_INPUT, "%s:%lld: more than %d columns", r->path, (long long)r->line + 1, r->slots);
+      return;
+    }
+    const int slots = r->slots ? 2 * r->slots : 64;
+    char **f = realloc(r->fields, (size_t)slots * sizeof *f);
+    if (f) r->fields = f;
+    size_t *c = f ? realloc(r->cap, (size_t)slots * sizeof *c) : NULL;
+    if (c == NULL) {
+      r->status = FF_ERROR(FF_ERR_NOMEM, "out of memory reading %s", r->path);
+      return;
+    }
+    r->cap = c;
+    for (int k = r->slots; k < slots; ++k) {
+      r->fields[k] = NULL;
+      r->cap[k] = 0;
+    }
+    r->slots = slots;
   }
   if (len + 1 > r->cap[r->n]) {
     size_t cap = 2 * (len + 1) > 64 ? 2 * (len + 1) : 64;
@@ -92,7 +109,9 @@ int ff_csv_read(const char *path, FfCsvRowFn row, void *user) {
     r.status = FF_ERROR(FF_ERR_INPUT, "%s: error closing the file (zlib code %d)", path, zclose);
   csv_free(&p);
   free(buf);
-  for (int k = 0; k < MAX_FIELDS; ++k) free(r.fields[k]);
+  for (int k = 0; k < r.slots; ++k) free(r.fields[k]);
+  free(r.fields);
+  free(r.cap);
   return r.status;
 }
 

@@ -29,6 +29,9 @@ int ff_h5_read(hid_t fid, const char *file, const char *dset, hid_t memtype, int
 /* As ff_h5_read with a transfer property list (collective MPI-IO: every rank calls it, count 0 allowed). */
 int ff_h5_read_x(hid_t fid, const char *file, const char *dset, hid_t memtype, int64_t offset, int64_t count, void *buf,
                  hid_t dxpl);
+/* Reads all of dataset `dset` (any rank; check its shape first: ff_h5_shape) into buf, converted to memtype; an
+ * error names file and dataset. */
+int ff_h5_read_whole(hid_t fid, const char *file, const char *dset, hid_t memtype, void *buf);
 /* Reads a whole 1-D dataset into a new buffer; expect_len >= 0 makes any other length an error. */
 int ff_h5_read_all(hid_t fid, const char *file, const char *dset, hid_t memtype, int64_t expect_len, void **buf,
                    int64_t *len);

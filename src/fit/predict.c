@@ -7,20 +7,18 @@
 #include "flyfit/fit.h"
 #include "flyfit/h5.h"
 #include "flyfit/log.h"
+#include "flyfit/plot.h"
 #include "flyfit/ranks.h"
 #include "flyfit/runjson.h"
 #include "flyfit/controls.h"
 #include "flyfit/metrics.h"
 
 #include <math.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
 
 #define PREDICT_KEY 0xC0000000u /* random input of the network during prediction, per frame */
 
@@ -574,24 +572,6 @@ static int results_body(hid_t f, void *ctx) {
   FF_CALL(st, ff_h5_write_attrs(f, "/predict", predict, 9));
   return st;
 }
-/* tools/flyfit-plot results.h5 -o DIR/figures, on rank 0; a failure is a warning, not an error. */
-static void figures(const FfPredictSetup *s) {
-  char res[FF_CONFIG_STR + 64], dir[FF_CONFIG_STR + 64];
-  snprintf(res, sizeof res, "%s/results.h5", s->cfg->out_dir);
-  snprintf(dir, sizeof dir, "%s/figures", s->cfg->out_dir);
-  char *argv[] = {"/usr/bin/python3", (char *)s->plot_tool, res, "-o", dir, "--quiet", NULL}; /* a fit has no /spikes */
-  pid_t pid;
-  if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) != 0) {
-    ff_warn("could not start %s %s: no figures", argv[0], s->plot_tool);
-    return;
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) ff_log("figures in %s", dir);
-  else ff_warn("%s exited with status %d: the figures in %s may be missing", s->plot_tool, WEXITSTATUS(status), dir);
-}
-
-
 /* Rank 0: DIR/results.h5 of a prediction: round 1's and round 2's sections, then /predict. */
 static int write_results(const Pred *p) {
   char path[FF_CONFIG_STR + 64];
@@ -608,7 +588,7 @@ static int write_results(const Pred *p) {
 static void report(const Pred *p) {
   const FfPredictSetup *s = p->s;
   ff_log("wrote %s/results.h5 (prediction %.1f s)", s->cfg->out_dir, p->seconds);
-  if (s->plot_tool && s->cfg->figures) figures(s);
+  if (s->plot_tool && s->cfg->figures) ff_plot_draw(s->plot_tool, s->cfg->out_dir);
   print_table(p, stdout);
   char line[4096];
   const FfScore *h = &p->score[M_CHAIN][FF_PROTOCOL_FREE][SCOPE_TEST];

@@ -184,6 +184,15 @@ int ff_h5_shape(hid_t fid, const char *file, const char *dset, int rank, int64_t
   return st;
 }
 
+int ff_h5_read_whole(hid_t fid, const char *file, const char *dset, hid_t memtype, void *buf) {
+  hid_t d;
+  FF_TRY(open_dset(fid, file, dset, &d));
+  const herr_t e = H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+  H5Dclose(d);
+  if (e < 0) return FF_ERROR(FF_ERR_INPUT, "'%s': cannot read dataset %s (as numbers of the type expected)", file, dset);
+  return FF_OK;
+}
+
 int ff_h5_len(hid_t fid, const char *file, const char *dset, int64_t *len) {
   return ff_h5_shape(fid, file, dset, 1, len);
 }

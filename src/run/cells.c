@@ -5,22 +5,20 @@
  * same, bit for bit, on any rank count; the one floating sum across ranks (the mean learned weight) is exact.
  * Output: DIR/results.h5 (/cells), the log, run.json and the last line "cells done: auc_stdp=.. ...". */
 #include <math.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "flyfit/cells.h"
 #include "flyfit/error.h"
 #include "flyfit/exact.h"
 #include "flyfit/h5.h"
 #include "flyfit/log.h"
+#include "flyfit/plot.h"
 #include "flyfit/ranks.h"
 #include "flyfit/run.h"
 #include "flyfit/runjson.h"
 
-extern char **environ;
 
 enum { N_METHODS = 4, N_FEATURES = 5 };
 static const char *const METHODS[N_METHODS] = {"stdp", "corr", "partial", "xcorr"};
@@ -280,28 +278,6 @@ static void features_of(const int32_t *counts, int64_t n, int64_t T, double fs, 
   }
 }
 
-/* Rank 0, with [output] figures: tools/flyfit-plot results.h5 -o DIR/figures; a failure is a warning. */
-static void figures(const FfConfig *cfg) {
-  const char *tool = ff_run_plot_tool();
-  if (tool == NULL) {
-    ff_warn("tools/flyfit-plot not found beside the program: no figures");
-    return;
-  }
-  char res[FF_CONFIG_STR + 64], dir[FF_CONFIG_STR + 64];
-  snprintf(res, sizeof res, "%s/results.h5", cfg->out_dir);
-  snprintf(dir, sizeof dir, "%s/figures", cfg->out_dir);
-  char *argv[] = {"/usr/bin/python3", (char *)tool, res, "-o", dir, "--quiet", NULL};
-  pid_t pid;
-  if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) != 0) {
-    ff_warn("could not start %s %s: no figures", argv[0], tool);
-    return;
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) ff_log("figures in %s", dir);
-  else ff_warn("%s exited with status %d: the figures in %s may be missing", tool, WEXITSTATUS(status), dir);
-}
-
 /* Rank 0: baselines, AUCs, classifier, results.h5 and the summary line. */
 static int finish(const FfRun *r, const FfCellsRecording *rec, const FfCellsParams *p, const double *s,
                   const int32_t *counts, const double *w, double mean_w, double t0) {
@@ -375,7 +351,7 @@ static int finish(const FfRun *r, const FfCellsRecording *rec, const FfCellsPara
     } else {
       ff_log("cells: the recording has no /truth: connectivity and features written, nothing scored");
     }
-    if (r->cfg.figures) figures(&r->cfg);
+    if (r->cfg.figures) ff_plot_draw(ff_run_plot_tool(), r->cfg.out_dir);
     ff_runjson_phase("cells", MPI_Wtime() - t0);
     ff_runjson_metrics("cells done: mean_w=%.17g", mean_w); /* the summary line's pairs go there too */
     ff_summary("cells done: auc_stdp=%.4f auc_corr=%.4f auc_partial=%.4f auc_xcorr=%.4f auc_best_baseline=%.4f "

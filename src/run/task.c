@@ -2,16 +2,15 @@
  * connectome: the [task] keys are checked on every rank before the log opens; then the training, results.h5 on rank 0
  * (the history, the trained weights and the raster and readout of one test trial) and the "task done:" line. */
 #include <math.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "flyfit/error.h"
 #include "flyfit/h5.h"
 #include "flyfit/log.h"
+#include "flyfit/plot.h"
 #include "flyfit/ranks.h"
 #include "flyfit/results.h"
 #include "flyfit/run.h"
@@ -82,30 +81,6 @@ static int write_results(hid_t f, void *ctx) {
   return st;
 }
 
-extern char **environ;
-
-/* Rank 0, with [output] figures: tools/flyfit-plot results.h5 -o DIR/figures (task-learning.png, task-raster.png,
- * task-readout.png); a failure is a warning, not an error. */
-static void figures(const FfConfig *cfg) {
-  const char *tool = ff_run_plot_tool();
-  if (tool == NULL) {
-    ff_warn("tools/flyfit-plot not found beside the program: no figures");
-    return;
-  }
-  char res[FF_CONFIG_STR + 64], dir[FF_CONFIG_STR + 64];
-  snprintf(res, sizeof res, "%s/results.h5", cfg->out_dir);
-  snprintf(dir, sizeof dir, "%s/figures", cfg->out_dir);
-  char *argv[] = {"/usr/bin/python3", (char *)tool, res, "-o", dir, "--quiet", NULL};
-  pid_t pid;
-  if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) != 0) {
-    ff_warn("could not start %s %s: no figures", argv[0], tool);
-    return;
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) ff_log("figures in %s", dir);
-  else ff_warn("%s exited with status %d: the figures in %s may be missing", tool, WEXITSTATUS(status), dir);
-}
 
 int ff_mode_task(FfRun *r) {
   FfTaskSpec spec;
@@ -182,7 +157,7 @@ int ff_mode_task(FfRun *r) {
   mean_s = res.batches ? mean_s / (double)res.batches : NAN;
   if (st == FF_OK) {
     ff_log("wrote %s/results.h5", r->cfg.out_dir);
-    if (r->rank == 0 && r->cfg.figures) figures(&r->cfg);
+    if (r->rank == 0 && r->cfg.figures) ff_plot_draw(ff_run_plot_tool(), r->cfg.out_dir);
     if (r->rank == 0)
       ff_summary("task done: method=%s batches=%lld val_acc=%.6g test_acc=%.6g loss=%.6g n_rec=%d steps=%d "
                  "ms_per_batch=%.1f train_s=%.3f\n",

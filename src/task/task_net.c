@@ -154,11 +154,7 @@ static int read_exact(hid_t f, const char *path, const char *dset, hid_t memtype
                     "in the run that trained it",
                     path, dset, (long long)dims[0], (long long)(rank == 2 ? dims[1] : 1), (long long)rows,
                     (long long)(rank == 2 ? cols : 1));
-  hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
-  const herr_t e = d < 0 ? -1 : H5Dread(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
-  if (d >= 0) H5Dclose(d);
-  if (e < 0) return FF_ERROR(FF_ERR_IO, "'%s': could not read %s", path, dset);
-  return FF_OK;
+  return ff_h5_read_whole(f, path, dset, memtype, buf);
 }
 
 int ff_task_net_load(const char *path, FfTaskNet *net) {

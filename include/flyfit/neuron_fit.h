@@ -117,4 +117,19 @@ double ff_neuron_loss(const FfNeuronProblem *p, const FfNeuronRecording *r, int 
 int ff_neuron_de(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, uint64_t seed, int64_t np,
                  int64_t generations, MPI_Comm comm, double *x0, double *pop, double *loss, double *history);
 
+/* The genetic algorithm (optimizer = ga), for any loss and any model, in the scaled coordinates: a
+ * population of np; generation g keeps the best member (the lowest index among equals) unchanged as child
+ * 0 and breeds children 1..np-1, each from two parents chosen by tournaments of FF_NEURON_GA_TOURNAMENT
+ * (FF_STREAM_NEURON_GA_SELECT), blended by BLX-alpha (each coordinate uniform on the parents' interval
+ * widened by alpha times its width on both sides, FF_STREAM_NEURON_GA_CROSS), then each coordinate with
+ * probability 1/n_fit moved by a Gaussian of sd FF_NEURON_GA_SIGMA (FF_STREAM_NEURON_GA_MUTATE), reflected
+ * into [0, 1]. Every draw is keyed by (seed, g, child). Evaluations: np + generations (np - 1), spread and
+ * shared as ff_neuron_de's, so bit-identical on any rank count. x0, pop, loss, history as ff_neuron_de
+ * (history: the loss of slot i after generation g). Collective. */
+#define FF_NEURON_GA_TOURNAMENT 3
+#define FF_NEURON_GA_BLX_ALPHA 0.5
+#define FF_NEURON_GA_SIGMA 0.1
+int ff_neuron_ga(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, uint64_t seed, int64_t np,
+                 int64_t generations, MPI_Comm comm, double *x0, double *pop, double *loss, double *history);
+
 #endif

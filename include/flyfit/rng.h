@@ -59,7 +59,10 @@ enum FfStream {
   /* single-neuron fitting (issue 19): the block 48-63 */
   FF_STREAM_NEURON_NOISE = 48, /* flyfit-synth --neuron: measurement noise on v (step, sweep, step >> 32) */
   FF_STREAM_NEURON_START = 49, /* mode = neuron: the candidates a start screens (start, candidate, parameter / 4) */
-  FF_STREAM_NEURON_DE = 50     /* mode = neuron, optimizer = de: mutation and crossover (generation, member, what) */
+  FF_STREAM_NEURON_DE = 50,    /* mode = neuron, optimizer = de: mutation and crossover (generation, member, what) */
+  FF_STREAM_NEURON_GA_SELECT = 51, /* mode = neuron, optimizer = ga: the two tournaments of a child (generation, child, 0) */
+  FF_STREAM_NEURON_GA_CROSS = 52,  /* optimizer = ga: BLX-alpha blend of a child (generation, child, parameter / 4) */
+  FF_STREAM_NEURON_GA_MUTATE = 53  /* optimizer = ga: Gaussian mutation of a child (generation, child, parameter) */
 };
 
 /* Four 32-bit words for counter (c0, c1, c2) in `stream`, under the 64-bit seed. */

@@ -318,3 +318,80 @@ int ff_neuron_de(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind,
   free(tl);
   return st;
 }
+
+/* ---- the genetic algorithm ---------------------------------------------------------------------------------- */
+/* Scaled coordinate of parameter q of x: (x - lo) / (hi - lo), 0 for a fixed interval. */
+static double scaled(const FfNeuronProblem *p, const double *x, int q) {
+  const double w = p->hi[q] - p->lo[q];
+  return w > 0 ? (x[q] - p->lo[q]) / w : 0.0;
+}
+
+/* The winner of a tournament of FF_NEURON_GA_TOURNAMENT members drawn from the words w: the least loss,
+ * ties to the lower index, so that the choice is a function of the losses and the words alone. */
+static int64_t tournament(const double *loss, int64_t np, const uint32_t *w) {
+  int64_t best = -1;
+  for (int k = 0; k < FF_NEURON_GA_TOURNAMENT; ++k) {
+    int64_t c = (int64_t)(ff_u01(w[k]) * (double)np);
+    if (c >= np) c = np - 1;
+    if (best < 0 || loss[c] < loss[best] || (loss[c] == loss[best] && c < best)) best = c;
+  }
+  return best;
+}
+
+int ff_neuron_ga(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, uint64_t seed, int64_t np,
+                 int64_t generations, MPI_Comm comm, double *x0, double *pop, double *loss, double *history) {
+  const int n = p->n_fit;
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  if (np < 4) return FF_ERROR(FF_ERR_INPUT, "[neuron] starts = %lld: optimizer = ga needs a population of 4 or more", (long long)np);
+  double *work = NULL, *child = NULL, *tl = NULL;
+  int st = FF_MALLOC(work, r->n_steps * 2, "loss work space");
+  FF_CALL(st, FF_MALLOC(child, np * n, "the children"));
+  FF_CALL(st, FF_MALLOC(tl, np, "the children's losses"));
+  for (int64_t i = 0; st == FF_OK && i < np; ++i) { /* the initial population: DE's */
+    ff_neuron_start_point(p, seed, i, 0, pop + i * n);
+    memcpy(x0 + i * n, pop + i * n, sizeof(double) * (size_t)n);
+    tl[i] = i % size == rank ? ff_neuron_loss(p, r, kind, pop + i * n, work) : 0.0;
+  }
+  if (st == FF_OK) st = FF_MPI(MPI_Allreduce(tl, loss, (int)np, MPI_DOUBLE, MPI_SUM, comm)); /* one owner each */
+  for (int64_t i = 0; st == FF_OK && i < np; ++i) history[i * (generations + 1)] = loss[i];
+  const double alpha = FF_NEURON_GA_BLX_ALPHA, sigma = FF_NEURON_GA_SIGMA, pm = 1.0 / n;
+  for (int64_t g = 1; st == FF_OK && g <= generations; ++g) {
+    int64_t elite = 0;
+    for (int64_t i = 1; i < np; ++i)
+      if (loss[i] < loss[elite]) elite = i;
+    memcpy(child, pop + elite * n, sizeof(double) * (size_t)n); /* child 0: the best, unchanged */
+    for (int64_t i = 1; i < np; ++i) {
+      uint32_t w[8];
+      ff_rng4(seed, FF_STREAM_NEURON_GA_SELECT, (uint32_t)g, (uint32_t)i, 0, w);
+      ff_rng4(seed, FF_STREAM_NEURON_GA_SELECT, (uint32_t)g, (uint32_t)i, 1, w + 4);
+      const int64_t a = tournament(loss, np, w), b = tournament(loss, np, w + 4);
+      for (int q = 0; q < n; ++q) {
+        uint32_t u[4], m[4];
+        ff_rng4(seed, FF_STREAM_NEURON_GA_CROSS, (uint32_t)g, (uint32_t)i, (uint32_t)(q / 4), u);
+        ff_rng4(seed, FF_STREAM_NEURON_GA_MUTATE, (uint32_t)g, (uint32_t)i, (uint32_t)q, m);
+        const double za = scaled(p, pop + a * n, q), zb = scaled(p, pop + b * n, q);
+        const double lo = za < zb ? za : zb, d = fabs(za - zb);
+        double z = lo - alpha * d + ff_u01(u[q % 4]) * (1.0 + 2.0 * alpha) * d; /* BLX-alpha */
+        if (ff_u01(m[0]) < pm) z += sigma * ff_normal(m[1], m[2]);
+        if (z < 0) z = -z; /* reflected at the bounds, then clamped */
+        if (z > 1) z = 2.0 - z;
+        z = z < 0 ? 0 : z > 1 ? 1 : z;
+        child[i * n + q] = p->lo[q] + z * (p->hi[q] - p->lo[q]);
+      }
+    }
+    tl[0] = rank == 0 ? loss[elite] : 0.0; /* the elite is not evaluated again */
+    for (int64_t i = 1; i < np; ++i) tl[i] = i % size == rank ? ff_neuron_loss(p, r, kind, child + i * n, work) : 0.0;
+    st = FF_MPI(MPI_Allreduce(MPI_IN_PLACE, tl, (int)np, MPI_DOUBLE, MPI_SUM, comm));
+    for (int64_t i = 0; st == FF_OK && i < np; ++i) {
+      loss[i] = tl[i];
+      history[i * (generations + 1) + g] = loss[i];
+    }
+    if (st == FF_OK) memcpy(pop, child, sizeof(double) * (size_t)(np * n));
+  }
+  free(work);
+  free(child);
+  free(tl);
+  return st;
+}

@@ -1,7 +1,8 @@
 /* [run] mode = neuron (docs/design.md §2.9.5): one neuron model fitted to [data] recording by a bounded
- * multi-start L-BFGS on the voltage loss and its exact gradient, or by differential evolution on any loss.
+ * multi-start L-BFGS on the voltage loss and its exact gradient, or by differential evolution or a genetic
+ * algorithm on any loss.
  * L-BFGS: start s runs on rank s mod ranks, each start alone and in the same arithmetic on any rank.
- * DE: member i is evaluated on rank i mod ranks, every rank holding the whole population. Rank 0 takes
+ * DE and the GA: member i is evaluated on rank i mod ranks, every rank holding the whole population. Rank 0 takes
  * the best by (loss, start or member): the result is the same, bit for bit, on any rank count. Output: DIR/results.h5 (/neuron), the log,
  * run.json and the final line "neuron done: model=M loss=L evals=E NAME=VALUE ...". */
 #include <math.h>
@@ -22,14 +23,12 @@ static const char *const OPT_NAMES[] = {"lbfgs", "de", "ga"};
 
 /* The configuration's own checks (the same on every rank). */
 static int check_config(const FfConfig *c, const FfNeuronModel *m, FfNeuronProblem *p) {
-  if (c->neuron_optimizer == FF_NEURON_OPT_GA)
-    return FF_ERROR(FF_ERR_INPUT, "[neuron] optimizer = ga is not implemented yet (issue 19): use lbfgs or de");
   if (c->neuron_optimizer == FF_NEURON_OPT_LBFGS && c->neuron_loss != FF_NEURON_LOSS_VOLTAGE)
     return FF_ERROR(FF_ERR_INPUT, "[neuron] loss = %s has no gradient: optimizer = lbfgs minimises loss = voltage; "
                                   "use optimizer = de", LOSS_NAMES[c->neuron_loss]);
-  if (c->neuron_optimizer == FF_NEURON_OPT_DE && c->neuron_starts < 4)
-    return FF_ERROR(FF_ERR_INPUT, "[neuron] starts = %lld: optimizer = de takes it as its population, 4 or more",
-                    (long long)c->neuron_starts);
+  if (c->neuron_optimizer != FF_NEURON_OPT_LBFGS && c->neuron_starts < 4)
+    return FF_ERROR(FF_ERR_INPUT, "[neuron] starts = %lld: optimizer = %s takes it as its population, 4 or more",
+                    (long long)c->neuron_starts, OPT_NAMES[c->neuron_optimizer]);
   FF_TRY(ff_neuron_problem(m, c->neuron_bounds, p));
   for (int q = 0; q < p->n_fit && c->neuron_optimizer == FF_NEURON_OPT_LBFGS; ++q)
     if (p->index[q] >= m->n_sens)
@@ -132,9 +131,10 @@ static int run_starts(const FfRun *r, const FfNeuronProblem *p, const FfNeuronRe
   return FF_OK;
 }
 
-/* Differential evolution (collective): every rank holds the whole population; it keeps the rows of the
- * members s = rank, rank + size, ... as run_starts does, evals = the generations + 1 of every member. */
-static int run_de(const FfRun *r, const FfNeuronProblem *p, const FfNeuronRecording *rec, int64_t per,
+/* Differential evolution or the genetic algorithm (collective): every rank holds the whole population; it
+ * keeps the rows of the members s = rank, rank + size, ... as run_starts does; evals: DE evaluates every
+ * member once per generation (generations + 1 each), the GA all but its elite (slot 0: 1). */
+static int run_pop(const FfRun *r, const FfNeuronProblem *p, const FfNeuronRecording *rec, int64_t per,
                   int64_t width, double *mine, int64_t *n_mine) {
   const int n = p->n_fit;
   const int64_t S = r->cfg.neuron_starts;
@@ -144,12 +144,16 @@ static int run_de(const FfRun *r, const FfNeuronProblem *p, const FfNeuronRecord
   FF_CALL(st, FF_MALLOC(loss, S, "the population's losses"));
   FF_CALL(st, FF_MALLOC(hist, S * per, "the population's history"));
   st = ff_ranks_agree(st, r->comm);
-  FF_CALL(st, ff_neuron_de(p, rec, r->cfg.neuron_loss, (uint64_t)r->cfg.seed, S, per - 1, r->comm, x0, pop, loss, hist));
+  if (r->cfg.neuron_optimizer == FF_NEURON_OPT_GA)
+    FF_CALL(st, ff_neuron_ga(p, rec, r->cfg.neuron_loss, (uint64_t)r->cfg.seed, S, per - 1, r->comm, x0, pop, loss, hist));
+  else
+    FF_CALL(st, ff_neuron_de(p, rec, r->cfg.neuron_loss, (uint64_t)r->cfg.seed, S, per - 1, r->comm, x0, pop, loss, hist));
+  const int ga = r->cfg.neuron_optimizer == FF_NEURON_OPT_GA;
   int64_t k = 0;
   for (int64_t s = r->rank; st == FF_OK && s < S; s += r->size, ++k) {
     double *row = mine + k * width;
     row[0] = loss[s];
-    row[1] = (double)per;
+    row[1] = ga && s == 0 ? 1.0 : (double)per;
     memcpy(row + 2, x0 + s * n, sizeof(double) * (size_t)n);
     memcpy(row + 2 + n, pop + s * n, sizeof(double) * (size_t)n);
     memcpy(row + 2 + 2 * n, hist + s * per, sizeof(double) * (size_t)per);
@@ -184,7 +188,7 @@ int ff_mode_neuron(FfRun *r) {
   ff_run_phase(r, "neuron");
   const double t0 = MPI_Wtime();
   const int n = p.n_fit;
-  const int de = c->neuron_optimizer == FF_NEURON_OPT_DE;
+  const int de = c->neuron_optimizer != FF_NEURON_OPT_LBFGS; /* de or ga: a population */
   const int64_t S = c->neuron_starts, per = c->neuron_max_evals / S > 1 ? c->neuron_max_evals / S : de ? 2 : 1;
   const int64_t width = 2 + 2 * n + per, mine_max = (S + r->size - 1) / r->size;
   char line[2048];
@@ -195,8 +199,8 @@ int ff_mode_neuron(FfRun *r) {
                     p.hi[q], m->param_units[p.index[q]], q + 1 < n ? "," : "");
   ff_log("%s", line);
   if (de)
-    ff_log("neuron: loss %s, differential evolution, a population of %lld over %d rank%s, %lld generations",
-           LOSS_NAMES[c->neuron_loss], (long long)S, r->size, r->size == 1 ? "" : "s", (long long)per - 1);
+    ff_log("neuron: loss %s, %s, a population of %lld over %d rank%s, %lld generations", LOSS_NAMES[c->neuron_loss],
+           c->neuron_optimizer == FF_NEURON_OPT_GA ? "genetic algorithm" : "differential evolution", (long long)S, r->size, r->size == 1 ? "" : "s", (long long)per - 1);
   else
     ff_log("neuron: loss %s, optimizer %s, %lld starts on %d rank%s, at most %lld evaluations each",
            LOSS_NAMES[c->neuron_loss], OPT_NAMES[c->neuron_optimizer], (long long)S, r->size, r->size == 1 ? "" : "s",
@@ -208,7 +212,7 @@ int ff_mode_neuron(FfRun *r) {
   int *counts = NULL, *displs = NULL;
   int64_t n_mine = 0;
   st = FF_MALLOC(mine, mine_max * width, "this rank's starts");
-  if (de) FF_CALL(st, run_de(r, &p, &rec, per, width, mine, &n_mine));
+  if (de) FF_CALL(st, run_pop(r, &p, &rec, per, width, mine, &n_mine));
   else FF_CALL(st, run_starts(r, &p, &rec, per, width, mine, &n_mine));
   st = ff_ranks_agree(st, r->comm);
   if (st == FF_OK && r->rank == 0) {

@@ -42,6 +42,10 @@ typedef struct {
   char connectome[FF_CONFIG_STR];
   char activity[FF_CONFIG_STR];           /* activity.h5 (flyfit-import activity, flyfit-synth --activity) */
   char recording[FF_CONFIG_STR];          /* mode = neuron: a single neuron's sweeps (flyfit-synth --neuron) */
+  char recording_current[FF_CONFIG_STR];  /* mode = neuron, CSV recordings: the input current's CSV */
+  char recording_spikes[FF_CONFIG_STR];   /* mode = neuron, CSV recordings: the spike times' CSV */
+  double recording_dt;                    /* ms; 0 = the voltage CSV's t_ms column */
+  int recording_layout;                   /* 0 = one sweep per column, 1 = one per row */
   char mapping[FF_CONFIG_STR];            /* region -> neuropil mapping file */
   bool drop_unmatched;
   char flywire_version[FF_CONFIG_STR];    /* checked against the connectome's release when set */

@@ -28,6 +28,14 @@ typedef struct {
  * between current and voltage is named), every value finite (the first NaN or infinity is named by sweep
  * and step), dt > 0. Errors are FF_ERR_INPUT naming the file and the dataset. */
 int ff_neuron_recording_read(const char *path, FfNeuronRecording *r);
+/* Reads a recording from CSV files (docs/formats.md#neuron-recordings-as-csv): voltage (mV) and current
+ * (the model's input unit) one sweep per column (rows = 0; a header row naming the sweeps; a first column
+ * with an empty name, pandas' index, is skipped, one named t_ms gives dt) or one sweep per line (rows = 1,
+ * brian2modelfitting's example files: pandas' index column first); spikes (ms, optional: NULL or "") in
+ * the same layout, a sweep's missing times left empty. dt_ms > 0 or the t_ms column gives the time step.
+ * The checks of ff_neuron_recording_read; errors name the file, the line and the fix. */
+int ff_neuron_recording_read_csv(const char *voltage, const char *current, const char *spikes, double dt_ms, int rows,
+                                 FfNeuronRecording *r);
 /* Writes r atomically (with /truth when has_truth); created_by is stored as an attribute. */
 int ff_neuron_recording_write(const char *path, const FfNeuronRecording *r, double noise_mV, uint64_t seed,
                               const char *created_by);

@@ -32,7 +32,11 @@ typedef struct {
 static const Key KEYS[] = {
     {"data", "connectome", T_STRING, "", 0, 0, NULL, "path", "connectome HDF5 file (flyfit-import or flyfit-synth make one)", OFF(connectome)},
     {"data", "activity", T_STRING, "", 0, 0, NULL, "path", "recordings, activity.h5 (flyfit-import activity or flyfit-synth --activity); needed by mode = fit", OFF(activity)},
-    {"data", "recording", T_STRING, "", 0, 0, NULL, "path", "mode = neuron: a single neuron's sweeps, HDF5 (flyfit-synth --neuron makes one; docs/formats.md)", OFF(recording)},
+    {"data", "recording", T_STRING, "", 0, 0, NULL, "path", "mode = neuron: a single neuron's sweeps, HDF5 (flyfit-synth --neuron makes one; docs/formats.md), or a CSV of the recorded voltage (mV), one sweep per column, with recording_current", OFF(recording)},
+    {"data", "recording_current", T_STRING, "", 0, 0, NULL, "path", "mode = neuron, a CSV recording: the input current's CSV (the model's input unit, e.g. nA for hh), the same sweeps and samples as the voltage's", OFF(recording_current)},
+    {"data", "recording_spikes", T_STRING, "", 0, 0, NULL, "path", "mode = neuron, a CSV recording: the spike times' CSV (ms from the sweep's start), one sweep per column (missing times empty); needed by the spike losses", OFF(recording_spikes)},
+    {"data", "recording_dt", T_REAL, "0", 0, 1e6, NULL, "ms", "mode = neuron, a CSV recording: the time step of its samples; 0 = from the voltage file's first column t_ms", OFF(recording_dt)},
+    {"data", "recording_layout", T_ENUM, "columns", 0, 0, "columns|rows", "", "mode = neuron, CSV recordings: columns = one sweep per column, one sample per line; rows = one sweep per line (brian2modelfitting's example files)", OFF(recording_layout)},
     {"data", "mapping", T_STRING, "", 0, 0, NULL, "path", "region -> neuropil mapping file (two columns); regions not in it match neuropils of the same name. An activity.h5 imported with --connectome stores its matching (/neuropil_names) and needs none; given anyway, it must give that matching or the run stops", OFF(mapping)},
     {"data", "drop_unmatched", T_BOOL, "false", 0, 0, NULL, "", "leave out regions and neuropils without a match (a warning) instead of stopping", OFF(drop_unmatched)},
     {"data", "flywire_version", T_STRING, "", 0, 0, NULL, "", "when set, the connectome's release must be this (e.g. 783)", OFF(flywire_version)},

@@ -10,15 +10,15 @@
 #include <string.h>
 #include <zlib.h>
 
-enum { BLOCK = 1 << 20, MAX_FIELDS = 64 };
+enum { BLOCK = 1 << 20 };
 
 typedef struct {
   FfCsvRowFn row;
   void *user;
   const char *path;
-  char *fields[MAX_FIELDS]; /* copies of the current record's fields */
-  size_t cap[MAX_FIELDS];
-  int n;                    /* fields in the current record */
+  char **fields; /* [n_alloc] copies of the current record's fields (a sweep per column: thousands) */
+  size_t *cap;   /* [n_alloc] their allocated lengths */
+  int n, n_alloc; /* fields in the current record, slots allocated */
   int64_t line;
   int status;
 } Reader;
@@ -26,9 +26,18 @@ typedef struct {
 static void on_field(void *s, size_t len, void *data) {
   Reader *r = data;
   if (r->status) return;
-  if (r->n == MAX_FIELDS) {
-    r->status = FF_ERROR(FF_ERR_INPUT, "%s:%lld: more than %d columns", r->path, (long long)r->line + 1, MAX_FIELDS);
-    return;
+  if (r->n == r->n_alloc) {
+    const int na = r->n_alloc ? 2 * r->n_alloc : 64;
+    char **f = r->n_alloc < INT_MAX / 2 ? realloc(r->fields, sizeof(char *) * (size_t)na) : NULL;
+    if (f) r->fields = f;
+    size_t *c = f ? realloc(r->cap, sizeof(size_t) * (size_t)na) : NULL;
+    if (c) r->cap = c;
+    if (f == NULL || c == NULL) {
+      r->status = FF_ERROR(FF_ERR_NOMEM, "%s:%lld: out of memory at column %d", r->path, (long long)r->line + 1, r->n + 1);
+      return;
+    }
+    for (int k = r->n_alloc; k < na; ++k) r->fields[k] = NULL, r->cap[k] = 0;
+    r->n_alloc = na;
   }
   if (len + 1 > r->cap[r->n]) {
     size_t cap = 2 * (len + 1) > 64 ? 2 * (len + 1) : 64;
@@ -92,7 +101,9 @@ int ff_csv_read(const char *path, FfCsvRowFn row, void *user) {
     r.status = FF_ERROR(FF_ERR_INPUT, "%s: error closing the file (zlib code %d)", path, zclose);
   csv_free(&p);
   free(buf);
-  for (int k = 0; k < MAX_FIELDS; ++k) free(r.fields[k]);
+  for (int k = 0; k < r.n_alloc; ++k) free(r.fields[k]);
+  free(r.fields);
+  free(r.cap);
   return r.status;
 }
 

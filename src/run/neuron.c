@@ -175,7 +175,12 @@ int ff_mode_neuron(FfRun *r) {
   /* 1. inputs, on every rank (the same checks give the same status; one rank reports) */
   int st = check_config(c, m, &p);
   if (st == FF_OK) {
-    st = ff_neuron_recording_read(c->recording, &rec);
+    const size_t L = strlen(c->recording);
+    const int csv = (L > 4 && strcmp(c->recording + L - 4, ".csv") == 0) ||
+                    (L > 7 && strcmp(c->recording + L - 7, ".csv.gz") == 0);
+    st = csv ? ff_neuron_recording_read_csv(c->recording, c->recording_current, c->recording_spikes, c->recording_dt,
+                                            c->recording_layout, &rec)
+             : ff_neuron_recording_read(c->recording, &rec);
     if (st) ff_error_prefix("[data] recording: ");
   }
   if (st == FF_OK && r->rank == 0) st = ff_run_make_dir(c->out_dir);

@@ -134,6 +134,31 @@ int ff_neuron_de(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind,
  * into [0, 1]. Every draw is keyed by (seed, g, child). Evaluations: np + generations (np - 1), spread and
  * shared as ff_neuron_de's, so bit-identical on any rank count. x0, pop, loss, history as ff_neuron_de
  * (history: the loss of slot i after generation g). Collective. */
+/* ---- identifiability (docs/design.md §2.9.6) ----------------------------------------------------------- */
+enum { FF_NEURON_CI_GAUSS_NEWTON, FF_NEURON_CI_SLICE };
+typedef struct {
+  double low[FF_NEURON_MAX_PARAM], high[FF_NEURON_MAX_PARAM]; /* the 95% interval, clipped to the bounds */
+  double sd[FF_NEURON_MAX_PARAM];   /* Gauss-Newton standard deviation; NaN for a slice */
+  int method[FF_NEURON_MAX_PARAM];  /* FF_NEURON_CI_* */
+  int identifiable[FF_NEURON_MAX_PARAM]; /* 0: the data cannot determine it (the interval spans the bounds,
+                                            or it lies in a null direction of the Gauss-Newton matrix) */
+  double sigma2;                    /* voltage loss: the residual variance N L / (N - n), mV^2 */
+  double threshold;                 /* the rise of the loss that bounds a slice */
+  int64_t evals;                    /* loss evaluations used */
+} FfNeuronIdent;
+
+/* Intervals and identifiability at a fit x [n_fit] with loss `loss` (kind FF_NEURON_LOSS_*). Voltage
+ * loss: the parameters whose voltage sensitivity is not identically zero get the Gauss-Newton interval
+ * x +- 1.96 sd, sd from sigma2 (J^T J)^-1, J = dv/dp over every sample (a parameter with a share above 0.1
+ * in an eigenvector of the scaled J^T J whose eigenvalue is below 1e-10 of the largest is flagged); the
+ * others, and every parameter of a spike loss, a slice: the loss along that parameter alone, at steps of
+ * 0.001, 0.002, 0.004, ... of the bounds' width each way, and the interval out to the first step where it
+ * rises by more than `threshold` (voltage: 3.84 sigma2 / N, the 95% likelihood-ratio bound; spike losses:
+ * max(loss, 0.01), a heuristic) or to the bound. Flagged: a Gauss-Newton interval that spans the bounds, a
+ * slice that rules out neither bound. */
+int ff_neuron_identify(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, const double *x, double loss,
+                       FfNeuronIdent *id);
+
 #define FF_NEURON_GA_TOURNAMENT 3
 #define FF_NEURON_GA_BLX_ALPHA 0.5
 #define FF_NEURON_GA_SIGMA 0.1

@@ -45,6 +45,7 @@ typedef struct {
   const double *rows; /* [starts x width] */
   int64_t width, per_start, best, evals;
   const double *fit_v; /* [sweeps x steps] the fitted model's voltage */
+  const FfNeuronIdent *id;
 } Results;
 
 static int write_results(hid_t f, void *ctx) {
@@ -102,6 +103,23 @@ static int write_results(hid_t f, void *ctx) {
   FF_CALL(st, ff_h5_write(f, "/neuron/starts/x", H5T_NATIVE_DOUBLE, 2, xs, x));
   FF_CALL(st, ff_h5_write(f, "/neuron/loss_history", H5T_NATIVE_DOUBLE, 2, hs, hist));
   FF_CALL(st, ff_h5_write(f, "/neuron/fitted_voltage", H5T_NATIVE_DOUBLE, 2, vd, o->fit_v));
+  {
+    double ident[FF_NEURON_MAX_PARAM], sd[FF_NEURON_MAX_PARAM];
+    const char *method[FF_NEURON_MAX_PARAM];
+    for (int q = 0; q < n; ++q) {
+      ident[q] = o->id->identifiable[q];
+      sd[q] = o->id->sd[q];
+      method[q] = o->id->method[q] == FF_NEURON_CI_GAUSS_NEWTON ? "gauss-newton" : "slice";
+    }
+    const FfH5Attr ia[] = {FF_ATTR_DOUBLE("sigma2", o->id->sigma2), FF_ATTR_DOUBLE("threshold", o->id->threshold),
+                           FF_ATTR_INT("evals", o->id->evals)};
+    FF_CALL(st, ff_h5_write(f, "/neuron/ci_low", H5T_NATIVE_DOUBLE, 1, &nf, o->id->low));
+    FF_CALL(st, ff_h5_write(f, "/neuron/ci_high", H5T_NATIVE_DOUBLE, 1, &nf, o->id->high));
+    FF_CALL(st, ff_h5_write(f, "/neuron/ci_sd", H5T_NATIVE_DOUBLE, 1, &nf, sd));
+    FF_CALL(st, ff_h5_write_strings(f, "/neuron/ci_method", method, nf));
+    FF_CALL(st, ff_h5_write(f, "/neuron/identifiable", H5T_NATIVE_DOUBLE, 1, &nf, ident));
+    FF_CALL(st, ff_h5_write_attrs(f, "/neuron/ci_low", ia, (int)(sizeof ia / sizeof ia[0])));
+  }
   if (o->rec->has_truth) {
     double t[FF_NEURON_MAX_PARAM];
     for (int q = 0; q < n; ++q) t[q] = o->rec->truth[p->index[q]];
@@ -266,8 +284,10 @@ int ff_mode_neuron(FfRun *r) {
     for (int64_t s = 0; st == FF_OK && s < rec.n_sweeps; ++s)
       st = ff_neuron_simulate(m, par, rec.dt_ms, rec.current + s * rec.n_steps, rec.n_steps, NULL,
                               fit_v + s * rec.n_steps, NULL, NULL, NULL);
+    FfNeuronIdent id;
+    FF_CALL(st, ff_neuron_identify(&p, &rec, c->neuron_loss, bx, packed[best * width], &id));
     if (st == FF_OK) {
-      Results o = {&p, &rec, r, packed, width, per, best, evals, fit_v};
+      Results o = {&p, &rec, r, packed, width, per, best, evals, fit_v, &id};
       char path[FF_CONFIG_STR + 32];
       snprintf(path, sizeof path, "%s/results.h5", c->out_dir);
       st = ff_h5_write_atomic(path, write_results, &o);
@@ -278,6 +298,11 @@ int ff_mode_neuron(FfRun *r) {
         ff_log("%s = %.9g %s (planted %.9g, %+.3f%%)", m->param_names[p.index[q]], bx[q], m->param_units[p.index[q]],
                t, t != 0 ? 100.0 * (bx[q] - t) / fabs(t) : 0.0);
       }
+      for (int q = 0; q < n; ++q)
+        ff_log("%s = %.6g %s, 95%% interval [%.6g, %.6g] (%s)%s", m->param_names[p.index[q]], bx[q],
+               m->param_units[p.index[q]], id.low[q], id.high[q],
+               id.method[q] == FF_NEURON_CI_GAUSS_NEWTON ? "Gauss-Newton" : "slice",
+               id.identifiable[q] ? "" : ": NOT IDENTIFIABLE, the data cannot determine it within its bounds");
       ff_log("neuron: best %s %lld, loss %.9g%s, %lld evaluations in %.2f s", de ? "member" : "start", (long long)best,
              packed[best * width], c->neuron_loss == FF_NEURON_LOSS_VOLTAGE ? " mV^2" : "", (long long)evals,
              MPI_Wtime() - t0);
@@ -288,6 +313,10 @@ int ff_mode_neuron(FfRun *r) {
                      (long long)evals);
       for (int q = 0; q < n; ++q)
         len += snprintf(line + len, sizeof line - (size_t)len, " %s=%.9g", m->param_names[p.index[q]], bx[q]);
+      for (int q = 0, k = 0; q < n; ++q) /* unidentifiable=k1,k2 after the parameters, only when there are some */
+        if (!id.identifiable[q])
+          len += snprintf(line + len, sizeof line - (size_t)len, "%s%s", k++ ? "," : " unidentifiable=",
+                          m->param_names[p.index[q]]);
       ff_summary("%s\n", line);
     }
   }

@@ -50,13 +50,18 @@ typedef struct {
   double amp_lo, amp_hi;              /* in the model's input unit */
   double noise_mV;                    /* sd of the Gaussian measurement noise on v (FF_STREAM_NEURON_NOISE) */
   uint64_t seed;
+  int ou;                             /* 0: the current steps above; 1: an Ornstein-Uhlenbeck current */
+  double ou_mean, ou_sd, ou_tau_ms;   /* its mean and stationary sd (the input unit) and correlation time */
 } FfNeuronSynthOptions;
 
-/* Defaults for model m (HH: five 100 ms sweeps at dt 0.01 ms, 0.05-0.8 nA, noise 1 mV). */
+/* Defaults for model m (HH: five 100 ms sweeps at dt 0.01 ms, 0.05-0.8 nA, noise 1 mV; the OU current's
+ * mean, sd and tau for --stimulus ou: GIF 1.2, 0.8 nA, 5 ms). */
 void ff_neuron_synth_defaults(const FfNeuronModel *m, FfNeuronSynthOptions *o);
 /* "k=v,k=v" into o->params, each name one of the model's (an unknown one is named with the list). */
 int ff_neuron_synth_params(FfNeuronSynthOptions *o, const char *text);
-/* Simulates the sweeps into r (spike times noise-free, voltage with noise). */
+/* Simulates the sweeps into r (spike times noise-free, voltage with noise). The OU current is exact for
+ * its discretisation: I_{k+1} = mean + (I_k - mean) e^{-dt/tau} + sd sqrt(1 - e^{-2 dt/tau}) xi_k, I_0 drawn
+ * from the stationary law, xi keyed by (step, sweep) in FF_STREAM_NEURON_OU. */
 int ff_neuron_synth(const FfNeuronSynthOptions *o, FfNeuronRecording *r);
 
 /* ---- the fit ------------------------------------------------------------------------------------------ */

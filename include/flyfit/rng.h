@@ -62,7 +62,8 @@ enum FfStream {
   FF_STREAM_NEURON_DE = 50,    /* mode = neuron, optimizer = de: mutation and crossover (generation, member, what) */
   FF_STREAM_NEURON_GA_SELECT = 51, /* mode = neuron, optimizer = ga: the two tournaments of a child (generation, child, 0) */
   FF_STREAM_NEURON_GA_CROSS = 52,  /* optimizer = ga: BLX-alpha blend of a child (generation, child, parameter / 4) */
-  FF_STREAM_NEURON_GA_MUTATE = 53  /* optimizer = ga: Gaussian mutation of a child (generation, child, parameter) */
+  FF_STREAM_NEURON_GA_MUTATE = 53, /* optimizer = ga: Gaussian mutation of a child (generation, child, parameter) */
+  FF_STREAM_NEURON_OU = 54         /* flyfit-synth --neuron --stimulus ou: the OU current's noise (step, sweep, step >> 32) */
 };
 
 /* Four 32-bit words for counter (c0, c1, c2) in `stream`, under the 64-bit seed. */

@@ -45,6 +45,8 @@ typedef struct {
   const double *rows; /* [starts x width] */
   int64_t width, per_start, best, evals;
   const double *fit_v; /* [sweeps x steps] the fitted model's voltage */
+  const int64_t *fit_indptr; /* [sweeps + 1] into fit_spikes */
+  const double *fit_spikes;  /* ms, the fitted model's spikes (step k's dated (k + 1) dt) */
   const FfNeuronIdent *id;
 } Results;
 
@@ -103,6 +105,19 @@ static int write_results(hid_t f, void *ctx) {
   FF_CALL(st, ff_h5_write(f, "/neuron/starts/x", H5T_NATIVE_DOUBLE, 2, xs, x));
   FF_CALL(st, ff_h5_write(f, "/neuron/loss_history", H5T_NATIVE_DOUBLE, 2, hs, hist));
   FF_CALL(st, ff_h5_write(f, "/neuron/fitted_voltage", H5T_NATIVE_DOUBLE, 2, vd, o->fit_v));
+  /* the recording itself, so that the figures need nothing else (docs/design.md §2.9.5) */
+  const int64_t ns1 = o->rec->n_sweeps + 1, nfs = o->fit_indptr[o->rec->n_sweeps];
+  const FfH5Attr dt[] = {FF_ATTR_DOUBLE("dt_ms", o->rec->dt_ms)};
+  FF_CALL(st, ff_h5_write(f, "/neuron/recorded_voltage", H5T_NATIVE_DOUBLE, 2, vd, o->rec->voltage));
+  FF_CALL(st, ff_h5_write(f, "/neuron/current", H5T_NATIVE_DOUBLE, 2, vd, o->rec->current));
+  FF_CALL(st, ff_h5_write_attrs(f, "/neuron/current", dt, 1));
+  FF_CALL(st, ff_h5_write(f, "/neuron/fitted_spike_indptr", H5T_NATIVE_INT64, 1, &ns1, o->fit_indptr));
+  FF_CALL(st, ff_h5_write(f, "/neuron/fitted_spike_times", H5T_NATIVE_DOUBLE, 1, &nfs, o->fit_spikes));
+  if (o->rec->spike_indptr) {
+    const int64_t nrs = o->rec->spike_indptr[o->rec->n_sweeps];
+    FF_CALL(st, ff_h5_write(f, "/neuron/recorded_spike_indptr", H5T_NATIVE_INT64, 1, &ns1, o->rec->spike_indptr));
+    FF_CALL(st, ff_h5_write(f, "/neuron/recorded_spike_times", H5T_NATIVE_DOUBLE, 1, &nrs, o->rec->spike_times));
+  }
   {
     double ident[FF_NEURON_MAX_PARAM], sd[FF_NEURON_MAX_PARAM];
     const char *method[FF_NEURON_MAX_PARAM];
@@ -231,7 +246,9 @@ int ff_mode_neuron(FfRun *r) {
   if (rec.model && rec.model != m)
     ff_warn("[data] recording names model %s; fitting model %s as [neuron] model says", rec.model->name, m->name);
   /* 2. the starts, spread over the ranks */
-  double *mine = NULL, *all = NULL, *fit_v = NULL;
+  double *mine = NULL, *all = NULL, *fit_v = NULL, *fit_spikes = NULL;
+  int64_t *fit_indptr = NULL;
+  uint8_t *spiked = NULL;
   int *counts = NULL, *displs = NULL;
   int64_t n_mine = 0;
   st = FF_MALLOC(mine, mine_max * width, "this rank's starts");
@@ -281,13 +298,26 @@ int ff_mode_neuron(FfRun *r) {
     memcpy(par, p.fixed, sizeof par);
     for (int q = 0; q < n; ++q) par[p.index[q]] = bx[q];
     st = FF_MALLOC(fit_v, rec.n_sweeps * rec.n_steps, "the fitted voltage");
+    FF_CALL(st, FF_MALLOC(spiked, rec.n_sweeps * rec.n_steps, "the fitted spikes"));
+    FF_CALL(st, FF_MALLOC(fit_indptr, rec.n_sweeps + 1, "the fitted spike index"));
     for (int64_t s = 0; st == FF_OK && s < rec.n_sweeps; ++s)
       st = ff_neuron_simulate(m, par, rec.dt_ms, rec.current + s * rec.n_steps, rec.n_steps, NULL,
-                              fit_v + s * rec.n_steps, NULL, NULL, NULL);
+                              fit_v + s * rec.n_steps, spiked + s * rec.n_steps, NULL, NULL);
+    int64_t nsp = 0;
+    for (int64_t k = 0; st == FF_OK && k < rec.n_sweeps * rec.n_steps; ++k) nsp += spiked[k];
+    FF_CALL(st, FF_MALLOC(fit_spikes, nsp > 0 ? nsp : 1, "the fitted spike times"));
+    if (st == FF_OK) {
+      fit_indptr[0] = 0;
+      for (int64_t s = 0, j = 0; s < rec.n_sweeps; ++s) {
+        for (int64_t k = 0; k < rec.n_steps; ++k)
+          if (spiked[s * rec.n_steps + k]) fit_spikes[j++] = (double)(k + 1) * rec.dt_ms;
+        fit_indptr[s + 1] = j;
+      }
+    }
     FfNeuronIdent id;
     FF_CALL(st, ff_neuron_identify(&p, &rec, c->neuron_loss, bx, packed[best * width], &id));
     if (st == FF_OK) {
-      Results o = {&p, &rec, r, packed, width, per, best, evals, fit_v, &id};
+      Results o = {&p, &rec, r, packed, width, per, best, evals, fit_v, fit_indptr, fit_spikes, &id};
       char path[FF_CONFIG_STR + 32];
       snprintf(path, sizeof path, "%s/results.h5", c->out_dir);
       st = ff_h5_write_atomic(path, write_results, &o);
@@ -327,6 +357,9 @@ int ff_mode_neuron(FfRun *r) {
   free(counts);
   free(displs);
   free(fit_v);
+  free(fit_spikes);
+  free(fit_indptr);
+  free(spiked);
   ff_neuron_recording_destroy(&rec);
   return st;
 }

@@ -2,7 +2,8 @@
 # Intervals and identifiability after a single-neuron fit (docs/design.md §2.9.6): HH's Gauss-Newton 95%
 # intervals hold the planted values about as often as they should over 8 noise seeds (coverage, and the
 # mean squared z-score near 1); GIF from its default steps with A1 = A2 = 0 flags k1 and k2 in the done line,
-# the log and results.h5; a spike-loss fit gets slice intervals.
+# the log and results.h5; a spike-loss fit gets slice intervals; tools/flyfit-plot draws the fit (traces,
+# raster, convergence), its coincidence factors (Python) matching flyfit's gamma loss (C).
 source "$(dirname "$0")/../lib.sh"
 cd "$TMP" || exit 1
 if ! /usr/bin/python3 -c "import h5py" 2>/dev/null; then
@@ -72,4 +73,31 @@ lo, hi, x = f['ci_low'][()], f['ci_high'][()], f['fitted'][()]
 sys.exit(0 if all(m.decode() == 'slice' for m in f['ci_method'][()]) and ((lo <= x) & (x <= hi)).all() else 1)"
 else
   fail "the spike-loss fit exited with an error"
+fi
+
+# ---- figures (tools/flyfit-plot): traces, raster, convergence of each optimizer ------------------------------
+if "$BIN/flyfit" fit.ini --set data.recording=hh11.h5 --set neuron.optimizer=de --set neuron.loss=gamma \
+     --set neuron.starts=8 --set neuron.max_evals=40 --set output.dir=gam >/dev/null 2>gam.log; then  # 5 generations: Gamma < 1
+  check "flyfit-plot draws a mode = neuron file, with the other optimizers' convergence" \
+    "$ROOT/tools/flyfit-plot" gam/results.h5 -o figs --compare hh11/results.h5 --compare spk/results.h5 --quiet
+  check "... neuron-traces.png, neuron-raster.png, neuron-convergence.png" \
+    test -s figs/neuron-traces.png -a -s figs/neuron-raster.png -a -s figs/neuron-convergence.png
+  # Python's coincidence factors per sweep (flyfit-plot) against flyfit's loss, 1 - their mean (C)
+  gamma_ok() { /usr/bin/python3 - <<'PY'
+import h5py, json, sys
+g = json.load(open("figs/figures.json"))["neuron-raster.png"]["gamma"]
+loss = h5py.File("gam/results.h5", "r")["/neuron"].attrs["best_loss"]
+print("#   Gamma per sweep %s; 1 - mean %.17g, flyfit's loss %.17g" % (g, 1 - sum(g) / len(g), loss))
+sys.exit(0 if abs((1 - sum(g) / len(g)) - loss) < 1e-12 else 1)
+PY
+  }
+  check "the raster's coincidence factors (Python) give flyfit's gamma loss (C) to 1e-12" gamma_ok
+  lines_ok() { /usr/bin/python3 -c "
+import json, sys
+ax = json.load(open('figs/figures.json'))['neuron-convergence.png']['axes'][0]
+print('#   ' + '; '.join(ax['lines']))
+sys.exit(0 if [l.split(':')[0] for l in ax['lines']] == ['de', 'lbfgs', 'de'] else 1)"; }
+  check "neuron-convergence.png has one line per file, labelled by optimizer" lines_ok
+else
+  fail "the gamma-loss fit exited with an error"
 fi

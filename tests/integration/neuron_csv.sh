@@ -48,6 +48,11 @@ if fit sh5 1 "${SPIKE[@]}" && fit scols 1 "${SPIKE[@]}" "${COLS[@]}" && fit srow
   check "SPIKE-distance: a sweep per line too" cmp -s sh5.done srows.done
 fi
 
+gzip -c c_voltage.csv >cz_voltage.csv.gz && gzip -c c_current.csv >cz_current.csv.gz
+if fit colsgz 1 --set data.recording=cz_voltage.csv.gz --set data.recording_current=cz_current.csv.gz; then
+  check "gzipped CSV (.csv.gz) reads as the plain files" cmp -s h5.done colsgz.done
+fi
+
 # ---- damaged files ------------------------------------------------------------------------------------------
 printf 't_ms,a,b\n0,-65,-64\n0.1,-64,-63\n0.2,-63,-62\n' >v.csv
 printf 't_ms,a,b\n0,0,0.1\n0.1,0,0.1\n0.2,0,0.1\n' >i.csv

@@ -211,9 +211,14 @@ int ff_mode_neuron(FfRun *r) {
     const size_t L = strlen(c->recording);
     const int csv = (L > 4 && strcmp(c->recording + L - 4, ".csv") == 0) ||
                     (L > 7 && strcmp(c->recording + L - 7, ".csv.gz") == 0);
-    st = csv ? ff_neuron_recording_read_csv(c->recording, c->recording_current, c->recording_spikes, c->recording_dt,
-                                            c->recording_layout, &rec)
-             : ff_neuron_recording_read(c->recording, &rec);
+    if (!csv && (c->recording_current[0] || c->recording_spikes[0]))
+      st = FF_ERROR(FF_ERR_INPUT, "[data] recording_current and recording_spikes go with a CSV recording (a name "
+                                  "ending in .csv); '%s' is HDF5 and holds its own current and spikes: leave them out",
+                    c->recording);
+    else
+      st = csv ? ff_neuron_recording_read_csv(c->recording, c->recording_current, c->recording_spikes, c->recording_dt,
+                                              c->recording_layout, &rec)
+               : ff_neuron_recording_read(c->recording, &rec);
     if (st) ff_error_prefix("[data] recording: ");
   }
   if (st == FF_OK && r->rank == 0) st = ff_run_make_dir(c->out_dir);
@@ -238,7 +243,8 @@ int ff_mode_neuron(FfRun *r) {
   ff_log("%s", line);
   if (de)
     ff_log("neuron: loss %s, %s, a population of %lld over %d rank%s, %lld generations", LOSS_NAMES[c->neuron_loss],
-           c->neuron_optimizer == FF_NEURON_OPT_GA ? "genetic algorithm" : "differential evolution", (long long)S, r->size, r->size == 1 ? "" : "s", (long long)per - 1);
+           c->neuron_optimizer == FF_NEURON_OPT_GA ? "genetic algorithm" : "differential evolution", (long long)S,
+           r->size, r->size == 1 ? "" : "s", (long long)per - 1);
   else
     ff_log("neuron: loss %s, optimizer %s, %lld starts on %d rank%s, at most %lld evaluations each",
            LOSS_NAMES[c->neuron_loss], OPT_NAMES[c->neuron_optimizer], (long long)S, r->size, r->size == 1 ? "" : "s",

@@ -86,4 +86,6 @@ expect_error "a spike after the sweep" "late.csv': sweep 1's spike 2 at 0.9 ms i
   err --set data.recording_spikes=late.csv
 printf 'a,b\n0.05,x\n' >word.csv
 expect_error "a word among the spike times" "word.csv':2: column 2 is 'x', not a number" err --set data.recording_spikes=word.csv
+expect_error "recording_current beside an HDF5 recording" "recording_current and recording_spikes go with a CSV recording" \
+  err --set data.recording=hh.h5
 check "no refused input wrote results" test ! -e bad/results.h5

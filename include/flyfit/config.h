@@ -20,7 +20,8 @@ typedef enum {
   FF_MODE_PREDICT = 3,
   FF_MODE_ALL = 4,
   FF_MODE_TASK = 5,  /* the E/I spiking network on evidence accumulation (task.h) */
-  FF_MODE_NEURON = 6 /* single neurons fitted to recorded sweeps (src/run/neuron.c) */
+  FF_MODE_NEURON = 6, /* single neurons fitted to recorded sweeps (src/run/neuron.c) */
+  FF_MODE_NETOPT = 7  /* an E/I network's connectivity fitted by evolution (src/run/netopt.c) */
 } FfMode;
 typedef enum { FF_PRESET_SHIU = 0, FF_PRESET_BRAINSCALE = 1 } FfPreset;
 typedef enum { FF_ENCODER_SCALED = 0, FF_ENCODER_HZ = 1 } FfEncoderInput;
@@ -159,6 +160,10 @@ typedef struct {
   int neuron_optimizer; /* FF_NEURON_OPT_* */
   int64_t neuron_starts, neuron_max_evals;
   char neuron_bounds[FF_CONFIG_STR]; /* "name=low:high, ..." */
+  /* [netopt]: mode = netopt (ei_net.h) */
+  int64_t netopt_n_exc, netopt_n_inh, netopt_population, netopt_generations;
+  double netopt_duration_ms, netopt_target_p, netopt_target_w;
+  char netopt_bounds[FF_CONFIG_STR]; /* "p=low:high, w=low:high" */
 
   /* Where each key's value came from (FfConfigSource) and the line it was set on, by the key's row in config.c's
    * table (a static assertion there says when FF_CONFIG_MAX_KEYS must grow). */

@@ -63,7 +63,11 @@ enum FfStream {
   FF_STREAM_NEURON_GA_SELECT = 51, /* mode = neuron, optimizer = ga: the two tournaments of a child (generation, child, 0) */
   FF_STREAM_NEURON_GA_CROSS = 52,  /* optimizer = ga: BLX-alpha blend of a child (generation, child, parameter / 4) */
   FF_STREAM_NEURON_GA_MUTATE = 53, /* optimizer = ga: Gaussian mutation of a child (generation, child, parameter) */
-  FF_STREAM_NEURON_OU = 54         /* flyfit-synth --neuron --stimulus ou: the OU current's noise (step, sweep, step >> 32) */
+  FF_STREAM_NEURON_OU = 54,        /* flyfit-synth --neuron --stimulus ou: the OU current's noise (step, sweep, step >> 32) */
+  FF_STREAM_NETOPT_DE = 55,        /* mode = netopt: differential evolution's donors and crossover (generation, member, what) */
+  /* networks fitted by evolution (issue 19, mode = netopt): the block 64-79 */
+  FF_STREAM_NETOPT_CONN = 64,  /* mode = netopt: each pair's connection and weight draws (post, pre, 0) */
+  FF_STREAM_NETOPT_NOISE = 65  /* mode = netopt: thalamic noise (step, cell, trial: 0 the target, 1 the candidates) */
 };
 
 /* Four 32-bit words for counter (c0, c1, c2) in `stream`, under the 64-bit seed. */

@@ -42,7 +42,7 @@ static const Key KEYS[] = {
     {"data", "flywire_version", T_STRING, "", 0, 0, NULL, "", "when set, the connectome's release must be this (e.g. 783)", OFF(flywire_version)},
     {"data", "neural_activity_id", T_STRING, "", 0, 0, NULL, "", "when set, the recording's id must be this (e.g. 2017-10-30_1)", OFF(neural_activity_id)},
 
-    {"run", "mode", T_ENUM, "simulate", 0, 0, "simulate|fit|round2|predict|all|task|neuron", "", "simulate the network; fit = round 1 (the spiking network); round2 = the recurrent encoder/decoder; predict = forecast the recordings with both; all = fit, round2, predict and figures; task = train an E/I spiking network on evidence accumulation ([task]; no connectome); neuron = fit one neuron model to [data] recording ([neuron] section)", OFF(mode)},
+    {"run", "mode", T_ENUM, "simulate", 0, 0, "simulate|fit|round2|predict|all|task|neuron|netopt", "", "simulate the network; fit = round 1 (the spiking network); round2 = the recurrent encoder/decoder; predict = forecast the recordings with both; all = fit, round2, predict and figures; task = train an E/I spiking network on evidence accumulation ([task]; no connectome); neuron = fit one neuron model to [data] recording ([neuron] section); netopt = fit an E/I Izhikevich network's connection probability and weight scale to a planted one's firing statistics ([netopt])", OFF(mode)},
     {"run", "preset", T_ENUM, "shiu", 0, 0, "shiu|brainscale", "", "model constants: shiu (Shiu et al. whole-brain LIF, Brian2) or brainscale (the fitting model); every [model] key overrides one value", OFF(preset)},
     {"run", "duration_ms", T_REAL, "1000", 1e-9, 1e9, NULL, "ms", "simulated time of each trial", OFF(duration_ms)},
     {"run", "batch", T_INT, "1", 1, 65535, NULL, "", "independent trials run side by side (different random input)", OFF(batch)},
@@ -162,6 +162,14 @@ static const Key KEYS[] = {
     {"neuron", "starts", T_INT, "8", 1, 1e6, NULL, "", "lbfgs: start points, each the best of a screening keyed by (seed, start), spread over the ranks, the best by (loss, start); de, ga: the population (4 or more), its evaluations spread over the ranks", OFF(neuron_starts)},
     {"neuron", "bounds", T_STRING, "", 0, 0, NULL, "list", "the fitted parameters, name=low:high in the model's names and units (e.g. gL=0.004:0.016, VT=-70:-40); empty = the parameters with sensitivities within [d/2, 2d] of their defaults d (d -+ |d|/2 for d < 0)", OFF(neuron_bounds)},
     {"neuron", "max_evals", T_INT, "2000", 1, 1e9, NULL, "", "model evaluations (a simulation of every sweep) in all, split evenly among the starts (de, ga: max_evals / starts generations, the first the initial population)", OFF(neuron_max_evals)},
+    {"netopt", "n_exc", T_INT, "200", 1, 20000, NULL, "", "mode = netopt: excitatory (regular-spiking Izhikevich) cells", OFF(netopt_n_exc)},
+    {"netopt", "n_inh", T_INT, "50", 0, 20000, NULL, "", "mode = netopt: inhibitory (fast-spiking) cells", OFF(netopt_n_inh)},
+    {"netopt", "duration_ms", T_REAL, "1000", 10, 1e7, NULL, "ms", "mode = netopt: simulated time of each network (1 ms steps)", OFF(netopt_duration_ms)},
+    {"netopt", "target_p", T_REAL, "0.2", 0, 1, NULL, "", "mode = netopt: the planted network's connection probability (the target statistics come from it, with other noise)", OFF(netopt_target_p)},
+    {"netopt", "target_w", T_REAL, "20", 0, 1e3, NULL, "", "mode = netopt: the planted network's weight scale", OFF(netopt_target_w)},
+    {"netopt", "bounds", T_STRING, "p=0.05:0.5, w=5:60", 0, 0, NULL, "list", "mode = netopt: the search box, p=low:high, w=low:high", OFF(netopt_bounds)},
+    {"netopt", "population", T_INT, "16", 4, 1e6, NULL, "", "mode = netopt: differential evolution's population, spread over the ranks", OFF(netopt_population)},
+    {"netopt", "generations", T_INT, "30", 1, 1e6, NULL, "", "mode = netopt: generations after the initial population", OFF(netopt_generations)},
 
     {"output", "dir", T_STRING, "out", 0, 0, NULL, "path", "directory for results.h5, flyfit.log and spikes.txt", OFF(out_dir)},
     {"output", "spikes", T_STRING, "all", 0, 0, NULL, "list", "spikes recorded into results.h5: none, all, or a neuron list", OFF(spikes)},

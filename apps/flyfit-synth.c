@@ -89,6 +89,8 @@ static const char *USAGE =
     "  --current LO:HI          step amplitudes spread evenly from LO to HI, in the model's input unit\n"
     "                           (hh 0.05:0.8 nA, gif 0.5:2.5 nA, izhikevich 2:15, adex 300:1200 pA)\n"
     "  --noise-mv SD            measurement noise on v (1 mV); --seed S (above) seeds it\n"
+    "  --stimulus steps|ou      the current: steps (above), or an Ornstein-Uhlenbeck current over the whole sweep\n"
+    "  --ou MEAN:SD:TAU         its mean and sd (the input unit) and correlation time in ms (gif 1.2:0.8:5)\n"
     "\n"
     "recordings of cells instead (for [run] mode = cells; layout: docs/formats.md):\n"
     "  --cells N                an Izhikevich E/I network of N cells (80% E, RS; 20% I, FS) with planted\n"
@@ -115,6 +117,7 @@ typedef struct {
   const char *only_brainscale, *only_realistic; /* the first option given that only that model uses */
   int neurons_given;
   const char *neuron, *neuron_params, *neuron_current; /* --neuron and its options */
+  const char *neuron_stimulus, *neuron_ou;
   int64_t neuron_sweeps;
   double neuron_sweep_ms, neuron_dt_ms, neuron_noise_mv; /* < 0: the model's default */
   const char *neuron_only;                              /* the first --neuron option given */
@@ -127,7 +130,7 @@ typedef struct {
 enum { OPT_NEURONS = 256, OPT_SEED, OPT_CODEX, OPT_NEURONS_CSV, OPT_NEURONS_FROM, OPT_DEGREE, OPT_SYNAPSES, OPT_INHIB,
        OPT_ACTIVITY, OPT_FRAMES, OPT_FS, OPT_SAMPLE_MS, OPT_THREADS, OPT_BIAS, OPT_HOME, OPT_DRIVE, OPT_WAVE,
        OPT_WAVE_FRAMES, OPT_MODEL, OPT_NOISE, OPT_DECAY, OPT_COUPLING, OPT_FACTORS, OPT_BLEACH, OPT_RISE,
-       OPT_NEURON, OPT_NPARAMS, OPT_SWEEPS, OPT_SWEEP_MS, OPT_DT, OPT_CURRENT, OPT_NOISE_MV,
+       OPT_NEURON, OPT_NPARAMS, OPT_SWEEPS, OPT_SWEEP_MS, OPT_DT, OPT_CURRENT, OPT_STIMULUS, OPT_OU, OPT_NOISE_MV,
        OPT_CELLS, OPT_SECONDS, OPT_ENSEMBLES };
 
 static int parse_i64(const char *opt, const char *text, int64_t lo, int64_t hi, int64_t *out) {
@@ -207,6 +210,8 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
                                            {"dt-ms", required_argument, NULL, OPT_DT},
                                            {"current", required_argument, NULL, OPT_CURRENT},
                                            {"noise-mv", required_argument, NULL, OPT_NOISE_MV},
+                                           {"stimulus", required_argument, NULL, OPT_STIMULUS},
+                                           {"ou", required_argument, NULL, OPT_OU},
                                            {"cells", required_argument, NULL, OPT_CELLS},
                                            {"seconds", required_argument, NULL, OPT_SECONDS},
                                            {"ensembles", required_argument, NULL, OPT_ENSEMBLES},
@@ -290,6 +295,8 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
     case OPT_SWEEP_MS: FF_TRY(parse_double("--sweep-ms", optarg, 0.0, 1e8, 1, &a->neuron_sweep_ms)); break;
     case OPT_DT: FF_TRY(parse_double("--dt-ms", optarg, 0.0, 100.0, 1, &a->neuron_dt_ms)); break;
     case OPT_CURRENT: a->neuron_current = optarg; break;
+    case OPT_STIMULUS: a->neuron_stimulus = optarg; break;
+    case OPT_OU: a->neuron_ou = optarg; break;
     case OPT_CELLS:
       FF_TRY(parse_i64("--cells", optarg, 2, 100000, &a->cells.n_cells));
       a->cells_given = 1;
@@ -381,6 +388,18 @@ static int run_neuron(const SynthArgs *a) {
     if (colon == a->neuron_current || *colon != ':' || (o.amp_hi = strtod(colon + 1, &end), end == colon + 1) ||
         *end || !isfinite(o.amp_lo) || !isfinite(o.amp_hi))
       return FF_ERROR(FF_ERR_USAGE, "--current '%s' is not LO:HI (two numbers)", a->neuron_current);
+  }
+  if (a->neuron_stimulus && strcmp(a->neuron_stimulus, "steps") && strcmp(a->neuron_stimulus, "ou"))
+    return FF_ERROR(FF_ERR_USAGE, "--stimulus '%s': steps or ou", a->neuron_stimulus);
+  o.ou = a->neuron_stimulus && !strcmp(a->neuron_stimulus, "ou");
+  if (a->neuron_ou) {
+    if (!o.ou) return FF_ERROR(FF_ERR_USAGE, "--ou is the current of --stimulus ou");
+    char *e1, *e2, *e3;
+    o.ou_mean = strtod(a->neuron_ou, &e1);
+    if (e1 == a->neuron_ou || *e1 != ':' || (o.ou_sd = strtod(e1 + 1, &e2), e2 == e1 + 1) || *e2 != ':' ||
+        (o.ou_tau_ms = strtod(e2 + 1, &e3), e3 == e2 + 1) || *e3 || !isfinite(o.ou_mean) || !(o.ou_sd >= 0) ||
+        !(o.ou_tau_ms > 0) || !isfinite(o.ou_sd) || !isfinite(o.ou_tau_ms))
+      return FF_ERROR(FF_ERR_USAGE, "--ou '%s' is not MEAN:SD:TAU (SD >= 0, TAU > 0 ms)", a->neuron_ou);
   }
   if (a->neuron_params) FF_TRY(ff_neuron_synth_params(&o, a->neuron_params));
   FfNeuronRecording r;

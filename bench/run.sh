@@ -16,6 +16,9 @@
 #   task       [run] mode = task: peak memory (run.json's peak_memory_mb, the whole process) and ms per batch of
 #              bptt, diag (D-RTRL) and expsm_diag (ES-D-RTRL) at delays 1000, 2000 and 4000 ms, 200 neurons,
 #              batch 8, 2 batches, one rank: BPTT's tape grows with the trial, the online methods' traces do not
+#   neuron     [run] mode = neuron: HH by the voltage loss from three 60 ms sweeps, multi-start L-BFGS (3 starts,
+#              600 evaluations), DE and the GA (24 members, 9,600 evaluations): the evaluations and simulated
+#              seconds each needs to reach the same loss, and wall seconds, one rank
 #   gpu        (make bench-gpu; not in the default set) the CUDA backend against the CPU backend at
 #              batch 1, 32 and 128, MPI and NCCL transport, identical spike counts; a round-1 step at batch
 #              128 on the CPU cores and on the GPU, with round 1's device memory; skipped without a GPU
@@ -26,16 +29,16 @@ cd "$(dirname "$0")/.."
 B=build/bench
 mkdir -p $B
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader
-sections=${*:-sim import partition scaleout model fit task}
+sections=${*:-sim import partition scaleout model fit task neuron}
 machine="$(nproc) cores, $(sed -n 's/model name\s*: //p' /proc/cpuinfo | head -1)"
 cores=$(nproc)
 
-if [ "$sections" = task ]; then :  # mode = task needs no connectome
+if [ "$sections" = task ] || [ "$sections" = neuron ]; then :  # mode = task and mode = neuron need no connectome
 elif [ ! -f $B/full.h5 ] || [ ! -f $B/full.csv.gz ] || [ ! -f $B/full-neurons.csv ]; then
   echo "bench: making the full-size synthetic brain (once)"
   bin/flyfit-synth --seed 1 -o $B/full.h5 --codex-csv $B/full.csv.gz --neurons-csv $B/full-neurons.csv
 fi
-[ "$sections" = task ] || tools/pick-neurons $B/full.h5 --neuropil GNG --count 21 > $B/sugar.txt
+[ "$sections" = task ] || [ "$sections" = neuron ] || tools/pick-neurons $B/full.h5 --neuropil GNG --count 21 > $B/sugar.txt
 cat > $B/sim.ini <<INI
 [data]
 connectome = $B/full.h5
@@ -389,6 +392,47 @@ PY
     done < $T/grads-$decay.txt
   done
   ;;
-*) echo "bench: unknown section '$section' (sim, import, partition, scaleout, model, fit, task, gpu)"; exit 1 ;;
+neuron)
+  echo "== mode = neuron: simulated time to reach the same voltage loss, multi-start L-BFGS against DE (HH, 1 rank)"
+  N=$B/neuron
+  mkdir -p $N
+  bin/flyfit-synth --neuron hh --seed 3 --sweeps 3 --sweep-ms 60 --current 0.2:0.8 -o $N/hh.h5 > /dev/null 2>&1
+  printf '[run]\nmode = neuron\nseed = 5\nprogress_s = 0\n[data]\nrecording = %s\n[neuron]\nmodel = hh\nbounds = %s\n' \
+    $N/hh.h5 "gL=0.003:0.025, gNa=8:60, gK=1.5:15, VT=-72:-42" > $N/fit.ini
+  for run in "lbfgs 3 600" "de 24 9600" "ga 24 9600"; do
+    set -- $run
+    /usr/bin/time -f %e -o $N/$1.wall bin/flyfit $N/fit.ini --set neuron.optimizer=$1 --set neuron.starts=$2 \
+      --set neuron.max_evals=$3 --set output.dir=$N/$1 > $N/$1.out 2> $N/$1.log || { echo "bench: neuron $1 failed, see $N/$1.log"; exit 1; }
+  done
+  /usr/bin/python3 - $N "$machine" <<'PY' | tee $B/neuron-cost.csv
+import h5py, numpy as np, sys
+N, machine = sys.argv[1:3]
+def curve(opt):  # (evaluations so far, best loss so far) of a run, its sweep milliseconds, its wall seconds
+    f = h5py.File(f"{N}/{opt}/results.h5", "r")
+    h = f["/neuron/loss_history"][()]
+    ms = f["/neuron/current"].shape[0] * f["/neuron/current"].shape[1] * f["/neuron/current"].attrs["dt_ms"]
+    if opt == "lbfgs":  # the starts one after another, as one rank runs them
+        l = np.concatenate([r[np.isfinite(r)] for r in h])
+        e = np.arange(1, len(l) + 1)
+    else:  # the population's best after each generation
+        l, e = np.nanmin(h, axis=0), np.arange(1, h.shape[1] + 1) * h.shape[0]
+    return e, np.minimum.accumulate(l), ms, float(open(f"{N}/{opt}.wall").read())
+runs = {o: curve(o) for o in ("lbfgs", "de", "ga")}
+# wall seconds to the target: the run's wall time x the share of its evaluations (an L-BFGS evaluation also
+# integrates the sensitivities, so it costs more than a DE one)
+print("optimizer,final_loss_mV2,evaluations,wall_s,target,target_loss_mV2,evaluations_to_target,"
+      "simulated_s_to_target,wall_s_to_target,machine")
+best = min(runs["lbfgs"][1][-1], runs["de"][1][-1])
+for name, target in (("both_final", max(runs["lbfgs"][1][-1], runs["de"][1][-1])), ("best_plus_5pct", 1.05 * best),
+                     ("twice_best", 2 * best)):
+    for o, (e, b, ms, wall) in runs.items():
+        hit = np.nonzero(b <= target)[0]
+        n = int(e[hit[0]]) if len(hit) else None
+        print(f"{o},{b[-1]:.6g},{int(e[-1])},{wall:.2f},{name},{target:.6g},{'not reached' if n is None else n},"
+              f"{'' if n is None else f'{n * ms / 1000:.3f}'},{'' if n is None else f'{wall * n / e[-1]:.2f}'},"
+              f"\"{machine}\"")
+PY
+  ;;
+*) echo "bench: unknown section '$section' (sim, import, partition, scaleout, model, fit, task, neuron, gpu)"; exit 1 ;;
 esac; done
 echo "bench: results in $B/*.csv"

@@ -21,8 +21,8 @@ typedef enum {
   FF_MODE_ALL = 4,
   FF_MODE_TASK = 5,  /* the E/I spiking network on evidence accumulation (task.h) */
   FF_MODE_NEURON = 6, /* single neurons fitted to recorded sweeps (src/run/neuron.c) */
-  /* 7: mode = netopt (issue 19), not on this branch */
-  FF_MODE_CELLS = 8 /* functional connectivity of recorded cells by STDP (cells.h, src/run/cells.c) */
+  FF_MODE_NETOPT = 7, /* an E/I network's connectivity fitted by evolution (src/run/netopt.c) */
+  FF_MODE_CELLS = 8   /* functional connectivity of recorded cells by STDP (cells.h, src/run/cells.c) */
 } FfMode;
 typedef enum { FF_PRESET_SHIU = 0, FF_PRESET_BRAINSCALE = 1 } FfPreset;
 typedef enum { FF_ENCODER_SCALED = 0, FF_ENCODER_HZ = 1 } FfEncoderInput;
@@ -44,6 +44,10 @@ typedef struct {
   char connectome[FF_CONFIG_STR];
   char activity[FF_CONFIG_STR];           /* activity.h5 (flyfit-import activity, flyfit-synth --activity) */
   char recording[FF_CONFIG_STR];          /* mode = neuron: a single neuron's sweeps (flyfit-synth --neuron) */
+  char recording_current[FF_CONFIG_STR];  /* mode = neuron, CSV recordings: the input current's CSV */
+  char recording_spikes[FF_CONFIG_STR];   /* mode = neuron, CSV recordings: the spike times' CSV */
+  double recording_dt;                    /* ms; 0 = the voltage CSV's t_ms column */
+  int recording_layout;                   /* 0 = one sweep per column, 1 = one per row */
   char mapping[FF_CONFIG_STR];            /* region -> neuropil mapping file */
   bool drop_unmatched;
   char flywire_version[FF_CONFIG_STR];    /* checked against the connectome's release when set */
@@ -159,6 +163,10 @@ typedef struct {
   int neuron_optimizer; /* FF_NEURON_OPT_* */
   int64_t neuron_starts, neuron_max_evals;
   char neuron_bounds[FF_CONFIG_STR]; /* "name=low:high, ..." */
+  /* [netopt]: mode = netopt (ei_net.h) */
+  int64_t netopt_n_exc, netopt_n_inh, netopt_population, netopt_generations;
+  double netopt_duration_ms, netopt_target_p, netopt_target_w;
+  char netopt_bounds[FF_CONFIG_STR]; /* "p=low:high, w=low:high" */
 
   /* [cells]: mode = cells, connectivity of recorded cells by STDP (cells.h, docs/design.md §2.10) */
   int cells_rule;                       /* FfStdpRule */

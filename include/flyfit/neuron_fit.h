@@ -28,6 +28,14 @@ typedef struct {
  * between current and voltage is named), every value finite (the first NaN or infinity is named by sweep
  * and step), dt > 0. Errors are FF_ERR_INPUT naming the file and the dataset. */
 int ff_neuron_recording_read(const char *path, FfNeuronRecording *r);
+/* Reads a recording from CSV files (docs/formats.md#neuron-recordings-as-csv): voltage (mV) and current
+ * (the model's input unit) one sweep per column (rows = 0; a header row naming the sweeps; a first column
+ * with an empty name, pandas' index, is skipped, one named t_ms gives dt) or one sweep per line (rows = 1,
+ * brian2modelfitting's example files: pandas' index column first); spikes (ms, optional: NULL or "") in
+ * the same layout, a sweep's missing times left empty. dt_ms > 0 or the t_ms column gives the time step.
+ * The checks of ff_neuron_recording_read; errors name the file, the line and the fix. */
+int ff_neuron_recording_read_csv(const char *voltage, const char *current, const char *spikes, double dt_ms, int rows,
+                                 FfNeuronRecording *r);
 /* Writes r atomically (with /truth when has_truth); created_by is stored as an attribute. */
 int ff_neuron_recording_write(const char *path, const FfNeuronRecording *r, double noise_mV, uint64_t seed,
                               const char *created_by);
@@ -42,13 +50,18 @@ typedef struct {
   double amp_lo, amp_hi;              /* in the model's input unit */
   double noise_mV;                    /* sd of the Gaussian measurement noise on v (FF_STREAM_NEURON_NOISE) */
   uint64_t seed;
+  int ou;                             /* 0: the current steps above; 1: an Ornstein-Uhlenbeck current */
+  double ou_mean, ou_sd, ou_tau_ms;   /* its mean and stationary sd (the input unit) and correlation time */
 } FfNeuronSynthOptions;
 
-/* Defaults for model m (HH: five 100 ms sweeps at dt 0.01 ms, 0.05-0.8 nA, noise 1 mV). */
+/* Defaults for model m (HH: five 100 ms sweeps at dt 0.01 ms, 0.05-0.8 nA, noise 1 mV; the OU current's
+ * mean, sd and tau for --stimulus ou: GIF 1.2, 0.8 nA, 5 ms). */
 void ff_neuron_synth_defaults(const FfNeuronModel *m, FfNeuronSynthOptions *o);
 /* "k=v,k=v" into o->params, each name one of the model's (an unknown one is named with the list). */
 int ff_neuron_synth_params(FfNeuronSynthOptions *o, const char *text);
-/* Simulates the sweeps into r (spike times noise-free, voltage with noise). */
+/* Simulates the sweeps into r (spike times noise-free, voltage with noise). The OU current is exact for
+ * its discretisation: I_{k+1} = mean + (I_k - mean) e^{-dt/tau} + sd sqrt(1 - e^{-2 dt/tau}) xi_k, I_0 drawn
+ * from the stationary law, xi keyed by (step, sweep) in FF_STREAM_NEURON_OU. */
 int ff_neuron_synth(const FfNeuronSynthOptions *o, FfNeuronRecording *r);
 
 /* ---- the fit ------------------------------------------------------------------------------------------ */
@@ -115,6 +128,46 @@ double ff_neuron_loss(const FfNeuronProblem *p, const FfNeuronRecording *r, int 
  * any rank count. pop [np x n_fit] and loss [np] get the final population, x0 [np x n_fit] the initial one,
  * history [np x (generations + 1)] each member's loss per generation. Collective. */
 int ff_neuron_de(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, uint64_t seed, int64_t np,
+                 int64_t generations, MPI_Comm comm, double *x0, double *pop, double *loss, double *history);
+
+/* The genetic algorithm (optimizer = ga), for any loss and any model, in the scaled coordinates: a
+ * population of np; generation g keeps the best member (the lowest index among equals) unchanged as child
+ * 0 and breeds children 1..np-1, each from two parents chosen by tournaments of FF_NEURON_GA_TOURNAMENT
+ * (FF_STREAM_NEURON_GA_SELECT), blended by BLX-alpha (each coordinate uniform on the parents' interval
+ * widened by alpha times its width on both sides, FF_STREAM_NEURON_GA_CROSS), then each coordinate with
+ * probability 1/n_fit moved by a Gaussian of sd FF_NEURON_GA_SIGMA (FF_STREAM_NEURON_GA_MUTATE), reflected
+ * into [0, 1]. Every draw is keyed by (seed, g, child). Evaluations: np + generations (np - 1), spread and
+ * shared as ff_neuron_de's, so bit-identical on any rank count. x0, pop, loss, history as ff_neuron_de
+ * (history: the loss of slot i after generation g). Collective. */
+/* ---- identifiability (docs/design.md §2.9.6) ----------------------------------------------------------- */
+enum { FF_NEURON_CI_GAUSS_NEWTON, FF_NEURON_CI_SLICE };
+typedef struct {
+  double low[FF_NEURON_MAX_PARAM], high[FF_NEURON_MAX_PARAM]; /* the 95% interval, clipped to the bounds */
+  double sd[FF_NEURON_MAX_PARAM];   /* Gauss-Newton standard deviation; NaN for a slice */
+  int method[FF_NEURON_MAX_PARAM];  /* FF_NEURON_CI_* */
+  int identifiable[FF_NEURON_MAX_PARAM]; /* 0: the data cannot determine it (the interval spans the bounds,
+                                            or it lies in a null direction of the Gauss-Newton matrix) */
+  double sigma2;                    /* voltage loss: the residual variance N L / (N - n), mV^2 */
+  double threshold;                 /* the rise of the loss that bounds a slice */
+  int64_t evals;                    /* loss evaluations used */
+} FfNeuronIdent;
+
+/* Intervals and identifiability at a fit x [n_fit] with loss `loss` (kind FF_NEURON_LOSS_*). Voltage
+ * loss: the parameters whose voltage sensitivity is not identically zero get the Gauss-Newton interval
+ * x +- 1.96 sd, sd from sigma2 (J^T J)^-1, J = dv/dp over every sample (a parameter with a share above 0.1
+ * in an eigenvector of the scaled J^T J whose eigenvalue is below 1e-10 of the largest is flagged); the
+ * others, and every parameter of a spike loss, a slice: the loss along that parameter alone, at steps of
+ * 0.001, 0.002, 0.004, ... of the bounds' width each way, and the interval out to the first step where it
+ * rises by more than `threshold` (voltage: 3.84 sigma2 / N, the 95% likelihood-ratio bound; spike losses:
+ * max(loss, 0.01), a heuristic) or to the bound. Flagged: a Gauss-Newton interval that spans the bounds, a
+ * slice that rules out neither bound. */
+int ff_neuron_identify(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, const double *x, double loss,
+                       FfNeuronIdent *id);
+
+#define FF_NEURON_GA_TOURNAMENT 3
+#define FF_NEURON_GA_BLX_ALPHA 0.5
+#define FF_NEURON_GA_SIGMA 0.1
+int ff_neuron_ga(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, uint64_t seed, int64_t np,
                  int64_t generations, MPI_Comm comm, double *x0, double *pop, double *loss, double *history);
 
 #endif

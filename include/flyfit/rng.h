@@ -60,12 +60,20 @@ enum FfStream {
   FF_STREAM_NEURON_NOISE = 48, /* flyfit-synth --neuron: measurement noise on v (step, sweep, step >> 32) */
   FF_STREAM_NEURON_START = 49, /* mode = neuron: the candidates a start screens (start, candidate, parameter / 4) */
   FF_STREAM_NEURON_DE = 50,    /* mode = neuron, optimizer = de: mutation and crossover (generation, member, what) */
+  FF_STREAM_NEURON_GA_SELECT = 51, /* mode = neuron, optimizer = ga: the two tournaments of a child (generation, child, 0) */
+  FF_STREAM_NEURON_GA_CROSS = 52,  /* optimizer = ga: BLX-alpha blend of a child (generation, child, parameter / 4) */
+  FF_STREAM_NEURON_GA_MUTATE = 53, /* optimizer = ga: Gaussian mutation of a child (generation, child, parameter) */
+  FF_STREAM_NEURON_OU = 54,        /* flyfit-synth --neuron --stimulus ou: the OU current's noise (step, sweep, step >> 32) */
+  FF_STREAM_NETOPT_DE = 55,        /* mode = netopt: differential evolution's donors and crossover (generation, member, what) */
   /* functional connectivity of cells (issue 20, cells.h): the block 64-79 */
   FF_STREAM_CELLS_NET = 64,     /* flyfit-synth --cells: connections, weights, cell constants (pre, post, what) */
   FF_STREAM_CELLS_INPUT = 65,   /* flyfit-synth --cells: noisy input current (step, cell, step >> 32) */
   FF_STREAM_CELLS_MEASURE = 66, /* flyfit-synth --cells: measurement noise (frame, cell, frame >> 32) */
   FF_STREAM_CELLS_JITTER = 67,  /* mode = cells: an inferred spike's time inside its frame (frame, cell, pass x 16 + spike) */
-  FF_STREAM_CELLS_FOLDS = 68    /* mode = cells: the E/I classifier's folds (cell, 0, 0) */
+  FF_STREAM_CELLS_FOLDS = 68,   /* mode = cells: the E/I classifier's folds (cell, 0, 0) */
+  /* networks fitted by evolution (issue 19, mode = netopt): the block 80-95 */
+  FF_STREAM_NETOPT_CONN = 80,  /* mode = netopt: each pair's connection and weight draws (post, pre, 0) */
+  FF_STREAM_NETOPT_NOISE = 81  /* mode = netopt: thalamic noise (step, cell, trial: 0 the target, 1 the candidates) */
 };
 
 /* Four 32-bit words for counter (c0, c1, c2) in `stream`, under the 64-bit seed. */

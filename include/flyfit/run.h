@@ -62,6 +62,7 @@ int ff_mode_simulate(FfRun *r);
 int ff_mode_fitting(FfRun *r); /* fit, round2, predict and all */
 int ff_mode_task(FfRun *r);    /* the E/I network on evidence accumulation (task.h) */
 int ff_mode_neuron(FfRun *r);  /* single neurons (src/run/neuron.c) */
+int ff_mode_netopt(FfRun *r);  /* an E/I network fitted by evolution (src/run/netopt.c) */
 int ff_mode_cells(FfRun *r);   /* connectivity of recorded cells by STDP (src/run/cells.c) */
 
 #endif

@@ -32,13 +32,17 @@ typedef struct {
 static const Key KEYS[] = {
     {"data", "connectome", T_STRING, "", 0, 0, NULL, "path", "connectome HDF5 file (flyfit-import or flyfit-synth make one)", OFF(connectome)},
     {"data", "activity", T_STRING, "", 0, 0, NULL, "path", "recordings, activity.h5 (flyfit-import activity or flyfit-synth --activity); needed by mode = fit", OFF(activity)},
-    {"data", "recording", T_STRING, "", 0, 0, NULL, "path", "mode = neuron: a single neuron's sweeps, HDF5 (flyfit-synth --neuron makes one); mode = cells: a recording of cells (flyfit-import cells or flyfit-synth --cells; docs/formats.md)", OFF(recording)},
+    {"data", "recording", T_STRING, "", 0, 0, NULL, "path", "mode = neuron: a single neuron's sweeps, HDF5 (flyfit-synth --neuron makes one; docs/formats.md), or a CSV of the recorded voltage (mV), one sweep per column, with recording_current; mode = cells: a recording of cells (flyfit-import cells or flyfit-synth --cells; docs/formats.md)", OFF(recording)},
+    {"data", "recording_current", T_STRING, "", 0, 0, NULL, "path", "mode = neuron, a CSV recording: the input current's CSV (the model's input unit, e.g. nA for hh), the same sweeps and samples as the voltage's", OFF(recording_current)},
+    {"data", "recording_spikes", T_STRING, "", 0, 0, NULL, "path", "mode = neuron, a CSV recording: the spike times' CSV (ms from the sweep's start), one sweep per column (missing times empty); needed by the spike losses", OFF(recording_spikes)},
+    {"data", "recording_dt", T_REAL, "0", 0, 1e6, NULL, "ms", "mode = neuron, a CSV recording: the time step of its samples; 0 = from the voltage file's first column t_ms", OFF(recording_dt)},
+    {"data", "recording_layout", T_ENUM, "columns", 0, 0, "columns|rows", "", "mode = neuron, CSV recordings: columns = one sweep per column, one sample per line; rows = one sweep per line (brian2modelfitting's example files)", OFF(recording_layout)},
     {"data", "mapping", T_STRING, "", 0, 0, NULL, "path", "region -> neuropil mapping file (two columns); regions not in it match neuropils of the same name. An activity.h5 imported with --connectome stores its matching (/neuropil_names) and needs none; given anyway, it must give that matching or the run stops", OFF(mapping)},
     {"data", "drop_unmatched", T_BOOL, "false", 0, 0, NULL, "", "leave out regions and neuropils without a match (a warning) instead of stopping", OFF(drop_unmatched)},
     {"data", "flywire_version", T_STRING, "", 0, 0, NULL, "", "when set, the connectome's release must be this (e.g. 783)", OFF(flywire_version)},
     {"data", "neural_activity_id", T_STRING, "", 0, 0, NULL, "", "when set, the recording's id must be this (e.g. 2017-10-30_1)", OFF(neural_activity_id)},
 
-    {"run", "mode", T_ENUM, "simulate", 0, 0, "simulate|fit|round2|predict|all|task|neuron|netopt|cells", "", "simulate the network; fit = round 1 (the spiking network); round2 = the recurrent encoder/decoder; predict = forecast the recordings with both; all = fit, round2, predict and figures; task = train an E/I spiking network on evidence accumulation ([task]; no connectome); neuron = fit one neuron model to [data] recording ([neuron] section); netopt is not built on this branch; cells = functional connectivity of the recorded cells of [data] recording by STDP ([cells] section)", OFF(mode)},
+    {"run", "mode", T_ENUM, "simulate", 0, 0, "simulate|fit|round2|predict|all|task|neuron|netopt|cells", "", "simulate the network; fit = round 1 (the spiking network); round2 = the recurrent encoder/decoder; predict = forecast the recordings with both; all = fit, round2, predict and figures; task = train an E/I spiking network on evidence accumulation ([task]; no connectome); neuron = fit one neuron model to [data] recording ([neuron] section); netopt = fit an E/I Izhikevich network's connection probability and weight scale to a planted one's firing statistics ([netopt]); cells = functional connectivity of the recorded cells of [data] recording by STDP ([cells] section)", OFF(mode)},
     {"run", "preset", T_ENUM, "shiu", 0, 0, "shiu|brainscale", "", "model constants: shiu (Shiu et al. whole-brain LIF, Brian2) or brainscale (the fitting model); every [model] key overrides one value", OFF(preset)},
     {"run", "duration_ms", T_REAL, "1000", 1e-9, 1e9, NULL, "ms", "simulated time of each trial", OFF(duration_ms)},
     {"run", "batch", T_INT, "1", 1, 65535, NULL, "", "independent trials run side by side (different random input)", OFF(batch)},
@@ -156,10 +160,18 @@ static const Key KEYS[] = {
     {"task", "test_trials", T_INT, "512", 1, 1e9, NULL, "", "test trials, scored once at the end (keyed apart from both)", OFF(task_test_trials)},
     {"neuron", "model", T_ENUM, "hh", 0, 0, "hh|gif|izhikevich|adex", "", "mode = neuron: the model fitted (docs/design.md §2.9.2)", OFF(neuron_model)},
     {"neuron", "loss", T_ENUM, "voltage", 0, 0, "voltage|spike|gamma|vanrossum|isi", "", "voltage = mean squared difference of v (mV^2) over every sample; spike, isi, vanrossum, gamma = the mean over the sweeps of the SPIKE-distance, the ISI-distance, the van Rossum distance (tau 10 ms) or 1 - the coincidence factor (precision 2 ms) against the recording's spike times (optimizer = de)", OFF(neuron_loss)},
-    {"neuron", "optimizer", T_ENUM, "lbfgs", 0, 0, "lbfgs|de|ga", "", "lbfgs = NLopt's L-BFGS with bounds on the exact gradient (the forward sensitivities), multi-start, loss = voltage only; de = differential evolution (DE/rand/1/bin), any loss and any model; ga is not implemented yet", OFF(neuron_optimizer)},
-    {"neuron", "starts", T_INT, "8", 1, 1e6, NULL, "", "lbfgs: start points, each the best of a screening keyed by (seed, start), spread over the ranks, the best by (loss, start); de: the population (4 or more), its evaluations spread over the ranks", OFF(neuron_starts)},
+    {"neuron", "optimizer", T_ENUM, "lbfgs", 0, 0, "lbfgs|de|ga", "", "lbfgs = NLopt's L-BFGS with bounds on the exact gradient (the forward sensitivities), multi-start, loss = voltage only; de = differential evolution (DE/rand/1/bin), any loss and any model; ga = genetic algorithm (tournaments of 3, BLX-0.5 blend, Gaussian mutation, one elite), any loss and any model", OFF(neuron_optimizer)},
+    {"neuron", "starts", T_INT, "8", 1, 1e6, NULL, "", "lbfgs: start points, each the best of a screening keyed by (seed, start), spread over the ranks, the best by (loss, start); de, ga: the population (4 or more), its evaluations spread over the ranks", OFF(neuron_starts)},
     {"neuron", "bounds", T_STRING, "", 0, 0, NULL, "list", "the fitted parameters, name=low:high in the model's names and units (e.g. gL=0.004:0.016, VT=-70:-40); empty = the parameters with sensitivities within [d/2, 2d] of their defaults d (d -+ |d|/2 for d < 0)", OFF(neuron_bounds)},
-    {"neuron", "max_evals", T_INT, "2000", 1, 1e9, NULL, "", "model evaluations (a simulation of every sweep) in all, split evenly among the starts (de: max_evals / starts generations, the first the initial population)", OFF(neuron_max_evals)},
+    {"neuron", "max_evals", T_INT, "2000", 1, 1e9, NULL, "", "model evaluations (a simulation of every sweep) in all, split evenly among the starts (de, ga: max_evals / starts generations, the first the initial population)", OFF(neuron_max_evals)},
+    {"netopt", "n_exc", T_INT, "200", 1, 20000, NULL, "", "mode = netopt: excitatory (regular-spiking Izhikevich) cells", OFF(netopt_n_exc)},
+    {"netopt", "n_inh", T_INT, "50", 0, 20000, NULL, "", "mode = netopt: inhibitory (fast-spiking) cells", OFF(netopt_n_inh)},
+    {"netopt", "duration_ms", T_REAL, "3000", 10, 1e7, NULL, "ms", "mode = netopt: simulated time of each network (1 ms steps); 3000 chosen on validation seeds 2 and 3 (1000 left p x w 6% off and the LV test failing on one of them)", OFF(netopt_duration_ms)},
+    {"netopt", "target_p", T_REAL, "0.2", 0, 1, NULL, "", "mode = netopt: the planted network's connection probability (the target statistics come from it, with other noise)", OFF(netopt_target_p)},
+    {"netopt", "target_w", T_REAL, "20", 0, 1e3, NULL, "", "mode = netopt: the planted network's weight scale", OFF(netopt_target_w)},
+    {"netopt", "bounds", T_STRING, "p=0.05:0.5, w=5:60", 0, 0, NULL, "list", "mode = netopt: the search box, p=low:high, w=low:high", OFF(netopt_bounds)},
+    {"netopt", "population", T_INT, "16", 4, 1e6, NULL, "", "mode = netopt: differential evolution's population, spread over the ranks", OFF(netopt_population)},
+    {"netopt", "generations", T_INT, "30", 1, 1e6, NULL, "", "mode = netopt: generations after the initial population", OFF(netopt_generations)},
     {"cells", "rule", T_ENUM, "all", 0, 0, "all|nearest", "", "mode = cells: the STDP pair rule: all = every pre/post pair adds up (traces accumulate), nearest = nearest-neighbour (a trace is reset to A at each spike)", OFF(cells_rule)},
     {"cells", "a_plus", T_REAL, "0.003", 0, 1e6, NULL, "", "weight change of a pre-before-post pair at lag 0 (potentiation)", OFF(cells_a_plus)},
     {"cells", "a_minus", T_REAL, "-0.0015", -1e6, 0, NULL, "", "weight change of a post-before-pre pair at lag 0 (depression, negative)", OFF(cells_a_minus)},
@@ -349,7 +361,7 @@ static int unknown_key(const char *section, const char *name, const char *where)
   int known_section = 0;
   for (int k = 0; k < N_KEYS; ++k) known_section |= !strcmp(KEYS[k].section, section);
   if (!known_section && !best[0])
-    return FF_ERROR(FF_ERR_INPUT, "%s: unknown section [%s] (sections: data, run, model, stimulus, preprocess, fit, predict, task, neuron, cells, output)", where,
+    return FF_ERROR(FF_ERR_INPUT, "%s: unknown section [%s] (sections: data, run, model, stimulus, preprocess, fit, predict, task, neuron, netopt, cells, output)", where,
                     section);
   if (best[0])
     return FF_ERROR(FF_ERR_INPUT, "%s: unknown key [%s] %s (did you mean %s?); flyfit --help-config lists all keys",
@@ -579,8 +591,6 @@ int ff_config_finish(FfConfig *c) {
     return FF_ERROR(FF_ERR_INPUT, "%s: [output] spikes_txt = true contradicts [output] spikes = none (no spikes are "
                                   "recorded to write): record some ([output] spikes = all or a list) or drop spikes_txt",
                     cfg);
-  if (c->mode == 7)
-    return FF_ERROR(FF_ERR_INPUT, "%s: [run] mode = netopt is not built on this branch", cfg);
   if (c->mode == FF_MODE_CELLS && c->recording[0] == '\0')
     return FF_ERROR(FF_ERR_INPUT, "%s: [run] mode = cells needs [data] recording, a recording of cells "
                                   "(bin/flyfit-synth --cells 259 -o FILE.h5 makes a planted one; bin/flyfit-import cells "

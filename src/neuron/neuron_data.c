@@ -155,6 +155,11 @@ void ff_neuron_synth_defaults(const FfNeuronModel *m, FfNeuronSynthOptions *o) {
   else if (!strcmp(m->name, "gif")) o->amp_lo = 0.5, o->amp_hi = 2.5, o->duration_ms = 500.0, o->dt_ms = 0.1;
   else if (!strcmp(m->name, "izhikevich")) o->amp_lo = 2.0, o->amp_hi = 15.0, o->duration_ms = 500.0, o->dt_ms = 0.1;
   else o->amp_lo = 300.0, o->amp_hi = 1200.0, o->duration_ms = 500.0, o->dt_ms = 0.1;
+  /* an OU current of mean about the rheobase, fluctuating by most of it */
+  const double mid = 0.5 * (o->amp_lo + o->amp_hi);
+  o->ou_mean = !strcmp(m->name, "gif") ? 1.2 : 0.5 * mid;
+  o->ou_sd = !strcmp(m->name, "gif") ? 0.8 : 0.5 * mid;
+  o->ou_tau_ms = 5.0;
 }
 
 int ff_neuron_synth_params(FfNeuronSynthOptions *o, const char *text) {
@@ -203,7 +208,17 @@ int ff_neuron_synth(const FfNeuronSynthOptions *o, FfNeuronRecording *r) {
   for (int64_t s = 0; st == FF_OK && s < S; ++s) {
     const double amp = S == 1 ? o->amp_hi : o->amp_lo + (o->amp_hi - o->amp_lo) * (double)s / (double)(S - 1);
     double *i = r->current + s * n, *v = r->voltage + s * n;
-    for (int64_t k = 0; k < n; ++k) i[k] = k >= on && k < off ? amp : 0.0;
+    if (!o->ou)
+      for (int64_t k = 0; k < n; ++k) i[k] = k >= on && k < off ? amp : 0.0;
+    else {
+      const double e = exp(-o->dt_ms / o->ou_tau_ms), c = o->ou_sd * sqrt(1.0 - e * e);
+      for (int64_t k = 0; k < n; ++k) {
+        uint32_t w[4];
+        ff_rng4(o->seed, FF_STREAM_NEURON_OU, (uint32_t)k, (uint32_t)s, (uint32_t)(k >> 32), w);
+        const double xi = ff_normal(w[0], w[1]);
+        i[k] = k == 0 ? o->ou_mean + o->ou_sd * xi : o->ou_mean + (i[k - 1] - o->ou_mean) * e + c * xi;
+      }
+    }
     st = ff_neuron_simulate(m, o->params, o->dt_ms, i, n, NULL, v, spiked, NULL, NULL);
     for (int64_t k = 0; st == FF_OK && k < n; ++k) {
       if (spiked[k]) {

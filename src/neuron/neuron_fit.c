@@ -2,6 +2,7 @@
  * the voltage loss with its exact gradient, one bounded L-BFGS start through NLopt, and the start points. */
 #include <math.h>
 #include <mpi.h>
+#include <lapacke.h>
 #include <nlopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,4 +318,187 @@ int ff_neuron_de(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind,
   free(trial);
   free(tl);
   return st;
+}
+
+/* ---- the genetic algorithm ---------------------------------------------------------------------------------- */
+/* Scaled coordinate of parameter q of x: (x - lo) / (hi - lo), 0 for a fixed interval. */
+static double scaled(const FfNeuronProblem *p, const double *x, int q) {
+  const double w = p->hi[q] - p->lo[q];
+  return w > 0 ? (x[q] - p->lo[q]) / w : 0.0;
+}
+
+/* The winner of a tournament of FF_NEURON_GA_TOURNAMENT members drawn from the words w: the least loss,
+ * ties to the lower index, so that the choice is a function of the losses and the words alone. */
+static int64_t tournament(const double *loss, int64_t np, const uint32_t *w) {
+  int64_t best = -1;
+  for (int k = 0; k < FF_NEURON_GA_TOURNAMENT; ++k) {
+    int64_t c = (int64_t)(ff_u01(w[k]) * (double)np);
+    if (c >= np) c = np - 1;
+    if (best < 0 || loss[c] < loss[best] || (loss[c] == loss[best] && c < best)) best = c;
+  }
+  return best;
+}
+
+int ff_neuron_ga(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, uint64_t seed, int64_t np,
+                 int64_t generations, MPI_Comm comm, double *x0, double *pop, double *loss, double *history) {
+  const int n = p->n_fit;
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  if (np < 4) return FF_ERROR(FF_ERR_INPUT, "[neuron] starts = %lld: optimizer = ga needs a population of 4 or more", (long long)np);
+  double *work = NULL, *child = NULL, *tl = NULL;
+  int st = FF_MALLOC(work, r->n_steps * 2, "loss work space");
+  FF_CALL(st, FF_MALLOC(child, np * n, "the children"));
+  FF_CALL(st, FF_MALLOC(tl, np, "the children's losses"));
+  for (int64_t i = 0; st == FF_OK && i < np; ++i) { /* the initial population: DE's */
+    ff_neuron_start_point(p, seed, i, 0, pop + i * n);
+    memcpy(x0 + i * n, pop + i * n, sizeof(double) * (size_t)n);
+    tl[i] = i % size == rank ? ff_neuron_loss(p, r, kind, pop + i * n, work) : 0.0;
+  }
+  if (st == FF_OK) st = FF_MPI(MPI_Allreduce(tl, loss, (int)np, MPI_DOUBLE, MPI_SUM, comm)); /* one owner each */
+  for (int64_t i = 0; st == FF_OK && i < np; ++i) history[i * (generations + 1)] = loss[i];
+  const double alpha = FF_NEURON_GA_BLX_ALPHA, sigma = FF_NEURON_GA_SIGMA, pm = 1.0 / n;
+  for (int64_t g = 1; st == FF_OK && g <= generations; ++g) {
+    int64_t elite = 0;
+    for (int64_t i = 1; i < np; ++i)
+      if (loss[i] < loss[elite]) elite = i;
+    memcpy(child, pop + elite * n, sizeof(double) * (size_t)n); /* child 0: the best, unchanged */
+    for (int64_t i = 1; i < np; ++i) {
+      uint32_t w[8];
+      ff_rng4(seed, FF_STREAM_NEURON_GA_SELECT, (uint32_t)g, (uint32_t)i, 0, w);
+      ff_rng4(seed, FF_STREAM_NEURON_GA_SELECT, (uint32_t)g, (uint32_t)i, 1, w + 4);
+      const int64_t a = tournament(loss, np, w), b = tournament(loss, np, w + 4);
+      for (int q = 0; q < n; ++q) {
+        uint32_t u[4], m[4];
+        ff_rng4(seed, FF_STREAM_NEURON_GA_CROSS, (uint32_t)g, (uint32_t)i, (uint32_t)(q / 4), u);
+        ff_rng4(seed, FF_STREAM_NEURON_GA_MUTATE, (uint32_t)g, (uint32_t)i, (uint32_t)q, m);
+        const double za = scaled(p, pop + a * n, q), zb = scaled(p, pop + b * n, q);
+        const double lo = za < zb ? za : zb, d = fabs(za - zb);
+        double z = lo - alpha * d + ff_u01(u[q % 4]) * (1.0 + 2.0 * alpha) * d; /* BLX-alpha */
+        if (ff_u01(m[0]) < pm) z += sigma * ff_normal(m[1], m[2]);
+        if (z < 0) z = -z; /* reflected at the bounds, then clamped */
+        if (z > 1) z = 2.0 - z;
+        z = z < 0 ? 0 : z > 1 ? 1 : z;
+        child[i * n + q] = p->lo[q] + z * (p->hi[q] - p->lo[q]);
+      }
+    }
+    tl[0] = rank == 0 ? loss[elite] : 0.0; /* the elite is not evaluated again */
+    for (int64_t i = 1; i < np; ++i) tl[i] = i % size == rank ? ff_neuron_loss(p, r, kind, child + i * n, work) : 0.0;
+    st = FF_MPI(MPI_Allreduce(MPI_IN_PLACE, tl, (int)np, MPI_DOUBLE, MPI_SUM, comm));
+    for (int64_t i = 0; st == FF_OK && i < np; ++i) {
+      loss[i] = tl[i];
+      history[i * (generations + 1) + g] = loss[i];
+    }
+    if (st == FF_OK) memcpy(pop, child, sizeof(double) * (size_t)(np * n));
+  }
+  free(work);
+  free(child);
+  free(tl);
+  return st;
+}
+
+/* ---- identifiability ----------------------------------------------------------------------------------------- */
+/* One end (dir +-1) of parameter q's slice: the value at the first step where the loss rises by more than
+ * id->threshold (the bound, when that is the step), or the bound itself with *open = 1 when it never does. */
+static double slice_end(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, const double *x, double loss,
+                        int q, int dir, double *work, FfNeuronIdent *id, int *open) {
+  const double w = p->hi[q] - p->lo[q], bound = dir > 0 ? p->hi[q] : p->lo[q];
+  *open = 1;
+  if (!(w > 0)) return bound;
+  const double z = (x[q] - p->lo[q]) / w, room = dir > 0 ? 1.0 - z : z;
+  double y[FF_NEURON_MAX_PARAM];
+  memcpy(y, x, sizeof(double) * (size_t)p->n_fit);
+  for (double t = 1e-3;; t *= 2.0) {
+    if (t >= room) y[q] = bound;
+    else y[q] = p->lo[q] + (z + dir * t) * w;
+    const double l = ff_neuron_loss(p, r, kind, y, work);
+    ++id->evals;
+    if (!(l - loss <= id->threshold)) {
+      *open = 0;
+      return y[q];
+    }
+    if (t >= room) return y[q];
+  }
+}
+
+int ff_neuron_identify(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, const double *x, double loss,
+                       FfNeuronIdent *id) {
+  const FfNeuronModel *m = p->model;
+  const int n = p->n_fit, ns = m->n_sens;
+  const int64_t N = r->n_sweeps * r->n_steps;
+  memset(id, 0, sizeof *id);
+  int gn[FF_NEURON_MAX_PARAM] = {0}, null_dir[FF_NEURON_MAX_PARAM] = {0};
+  double G[FF_NEURON_MAX_PARAM * FF_NEURON_MAX_PARAM] = {0};
+  double *work = NULL;
+  FF_TRY(FF_MALLOC(work, r->n_steps * (1 + (ns > 1 ? ns : 1)) + r->n_steps, "identifiability work space"));
+  if (kind == FF_NEURON_LOSS_VOLTAGE) {
+    id->sigma2 = N > n ? loss * (double)N / (double)(N - n) : loss;
+    id->threshold = 3.84 * id->sigma2 / (double)N;
+    double par[FF_NEURON_MAX_PARAM];
+    memcpy(par, p->fixed, sizeof par);
+    for (int q = 0; q < n; ++q) par[p->index[q]] = x[q];
+    int st = FF_OK;
+    for (int64_t s = 0; ns > 0 && st == FF_OK && s < r->n_sweeps; ++s) {
+      st = ff_neuron_simulate(m, par, r->dt_ms, r->current + s * r->n_steps, r->n_steps, NULL, work, NULL,
+                              work + r->n_steps, NULL);
+      const double *dv = work + r->n_steps;
+      for (int64_t k = 0; st == FF_OK && k < r->n_steps; ++k)
+        for (int a = 0; a < n; ++a)
+          for (int b = 0; b < n && p->index[a] < ns; ++b)
+            if (p->index[b] < ns) G[a * n + b] += dv[k * ns + p->index[a]] * dv[k * ns + p->index[b]];
+    }
+    ++id->evals;
+    if (st) {
+      free(work);
+      return st;
+    }
+    for (int q = 0; q < n; ++q) gn[q] = p->index[q] < ns && G[q * n + q] > 0;
+  } else {
+    id->threshold = loss > 0.01 ? loss : 0.01;
+  }
+  /* Gauss-Newton on the parameters with a sensitivity: S = D^-1 G D^-1 (D = sqrt(diag G)), S = V diag(l) V^T */
+  int act[FF_NEURON_MAX_PARAM], na = 0;
+  for (int q = 0; q < n; ++q)
+    if (gn[q]) act[na++] = q;
+  if (na > 0) {
+    double S[FF_NEURON_MAX_PARAM * FF_NEURON_MAX_PARAM], l[FF_NEURON_MAX_PARAM], d[FF_NEURON_MAX_PARAM];
+    for (int a = 0; a < na; ++a) d[a] = sqrt(G[act[a] * n + act[a]]);
+    for (int a = 0; a < na; ++a)
+      for (int b = 0; b < na; ++b) S[a * na + b] = G[act[a] * n + act[b]] / (d[a] * d[b]);
+    if (LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'U', na, S, na, l) != 0) {
+      free(work);
+      return FF_ERROR(FF_ERR_INTERNAL, "the eigenvalues of the Gauss-Newton matrix did not converge");
+    }
+    const double lmax = l[na - 1];
+    for (int a = 0; a < na; ++a) {
+      double c = 0.0; /* (S^+)_aa over the eigenvalues kept */
+      for (int e = 0; e < na; ++e) {
+        if (l[e] < 1e-10 * lmax) {
+          if (fabs(S[a * na + e]) > 0.1) null_dir[act[a]] = 1;
+          continue;
+        }
+        c += S[a * na + e] * S[a * na + e] / l[e];
+      }
+      const int q = act[a];
+      id->method[q] = FF_NEURON_CI_GAUSS_NEWTON;
+      id->sd[q] = sqrt(id->sigma2 * c) / d[a];
+      id->low[q] = null_dir[q] ? p->lo[q] : x[q] - 1.96 * id->sd[q];
+      id->high[q] = null_dir[q] ? p->hi[q] : x[q] + 1.96 * id->sd[q];
+    }
+  }
+  for (int q = 0; q < n; ++q) {
+    if (!gn[q]) {
+      id->method[q] = FF_NEURON_CI_SLICE;
+      id->sd[q] = NAN;
+      int open_lo, open_hi;
+      id->low[q] = slice_end(p, r, kind, x, loss, q, -1, work, id, &open_lo);
+      id->high[q] = slice_end(p, r, kind, x, loss, q, +1, work, id, &open_hi);
+      null_dir[q] = open_lo && open_hi; /* no value within the bounds is ruled out */
+    }
+    if (id->low[q] < p->lo[q]) id->low[q] = p->lo[q];
+    if (id->high[q] > p->hi[q]) id->high[q] = p->hi[q];
+    id->identifiable[q] = !null_dir[q] && !(id->low[q] <= p->lo[q] && id->high[q] >= p->hi[q]);
+  }
+  free(work);
+  return FF_OK;
 }

@@ -36,7 +36,8 @@ static const FfModeEntry MODES[] = {
     {FF_MODE_SIMULATE, "simulate", ff_mode_simulate}, {FF_MODE_FIT, "fit", ff_mode_fitting},
     {FF_MODE_ROUND2, "round2", ff_mode_fitting},     {FF_MODE_PREDICT, "predict", ff_mode_fitting},
     {FF_MODE_ALL, "all", ff_mode_fitting},           {FF_MODE_TASK, "task", ff_mode_task},
-    {FF_MODE_NEURON, "neuron", ff_mode_neuron},      {FF_MODE_CELLS, "cells", ff_mode_cells},
+    {FF_MODE_NEURON, "neuron", ff_mode_neuron},      {FF_MODE_NETOPT, "netopt", ff_mode_netopt},
+    {FF_MODE_CELLS, "cells", ff_mode_cells},
 };
 enum { N_MODES = sizeof MODES / sizeof MODES[0] };
 

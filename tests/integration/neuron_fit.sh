@@ -2,8 +2,8 @@
 # Single-neuron fitting (docs/design.md §2.9.4-2.9.5): flyfit-synth --neuron writes planted sweeps with
 # /truth; [run] mode = neuron recovers HH's gL, gNa, gK and VT within 2% from noisy sweeps by the voltage
 # loss (multi-start L-BFGS on the exact gradient, bounds not centred on the truth) and within 5% by the
-# SPIKE-distance (differential evolution), and Izhikevich from its spike times; 1, 2 and 3 ranks give the
-# same done line and results.h5 (/neuron) bit for bit; bad inputs get one message naming the key or file.
+# SPIKE-distance (differential evolution), and Izhikevich from its spike times by DE and by the genetic
+# algorithm; 1, 2 and 3 ranks give the same done line and results.h5 (/neuron) bit for bit (L-BFGS, GA); bad inputs get one message naming the key or file.
 source "$(dirname "$0")/../lib.sh"
 cd "$TMP" || exit 1
 synth() { "$BIN/flyfit-synth" "$@" >/dev/null 2>&1; }
@@ -96,6 +96,37 @@ if fit izh 2 --set data.recording=izh.h5 --set neuron.model=izhikevich "${DE[@]}
   done
 fi
 
+# ---- the genetic algorithm: 1, 2 and 3 ranks alike, its elite never worse, Izhikevich within 10% -------------
+GA=(--set neuron.optimizer=ga --set neuron.loss=spike --set neuron.starts=24 --set neuron.max_evals=2400)
+if fit ga1 1 --set data.recording=hs.h5 "${GA[@]}"; then
+  # 24 + 99 generations x 23 children (the elite is not evaluated again)
+  check "ga, loss = spike: the done line counts 24 + 99 x 23 evaluations" \
+    grep -qE '^neuron done: model=hh loss=spike evals=2301 gL=[^ ]+ gNa=[^ ]+ gK=[^ ]+ VT=[^ ]+$' ga1.done
+  elite_ok() { /usr/bin/python3 - ga1/results.h5 <<'PY'
+import sys, h5py, numpy as np
+h = h5py.File(sys.argv[1], "r")["/neuron/loss_history"][()]
+best = np.minimum.accumulate(h.min(axis=0))
+# slot 0 of generation g is the elite, the best of generation g - 1 (so the best ever); the best must fall
+print("#   best loss: initial %.4g, last %.4g" % (best[0], best[-1]))
+sys.exit(0 if np.array_equal(h[0, 1:], best[:-1]) and best[-1] < 0.5 * best[0] else 1)
+PY
+  }
+  check "ga: slot 0 holds the best loss of the generation before, which at least halves" elite_ok
+  for np in 2 3; do
+    if fit "ga$np" "$np" --set data.recording=hs.h5 "${GA[@]}"; then
+      check "ga, $np ranks: the done line of 1 rank" cmp -s ga1.done "ga$np.done"
+      check "ga, $np ranks: results.h5 /neuron of 1 rank, bit for bit" h5diff -q ga1/results.h5 "ga$np/results.h5" /neuron
+    fi
+  done
+fi
+if fit gaizh 2 --set data.recording=izh.h5 --set neuron.model=izhikevich "${GA[@]}" --set neuron.starts=40 \
+     --set neuron.max_evals=10000 --set "neuron.bounds=a=0.005:0.1, b=0.1:0.3, c=-70:-50, d=2:10"; then
+  for pv in a:0.03 b:0.2 c:-65 d:6; do
+    check "ga, Izhikevich from spike times in 10^4 evaluations: ${pv%%:*} within 10% of ${pv#*:}" \
+      within gaizh.done "${pv%%:*}" "${pv#*:}" 10
+  done
+fi
+
 # ---- bad inputs: one clear message, non-zero exit ---------------------------------------------------------
 flyfit_err() { "$BIN/flyfit" fit.ini --set output.dir=bad "$@"; }
 expect_error "bounds with low > high" "\[neuron\] bounds: gK = 15:1.5 has low > high" flyfit_err --set "neuron.bounds=gK=15:1.5"
@@ -111,7 +142,8 @@ expect_error "NaN in the recording" "nan.h5': /sweeps/voltage has a non-finite v
 expect_error "a missing recording" "\[data\] recording: .*nothere.h5" flyfit_err --set data.recording=nothere.h5
 expect_error "mode = neuron without a recording" "mode = neuron needs \[data\] recording" flyfit_err --set data.recording=
 expect_error "a spike loss under lbfgs" "loss = spike has no gradient: .*use optimizer = de" flyfit_err --set neuron.loss=spike
-expect_error "an optimizer not implemented yet" "optimizer = ga is not implemented yet" flyfit_err --set neuron.optimizer=ga
+expect_error "ga with a population under 4" "optimizer = ga takes it as its population, 4 or more" \
+  flyfit_err --set neuron.optimizer=ga --set neuron.starts=3 --set neuron.loss=spike
 expect_error "de with a population under 4" "optimizer = de takes it as its population, 4 or more" \
   flyfit_err --set neuron.optimizer=de --set neuron.starts=3
 check "no run of a refused input wrote results" test ! -e bad/results.h5

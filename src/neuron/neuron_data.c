@@ -24,11 +24,7 @@ static int read_2d(hid_t f, const char *path, const char *dset, int64_t *dims, d
     return FF_ERROR(FF_ERR_INPUT, "'%s': %s is %lld x %lld: it needs at least one sweep of two samples", path, dset,
                     (long long)dims[0], (long long)dims[1]);
   FF_TRY(FF_MALLOC(*out, dims[0] * dims[1], dset));
-  hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
-  herr_t e = d < 0 ? -1 : H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out);
-  if (d >= 0) H5Dclose(d);
-  if (e < 0) return FF_ERROR(FF_ERR_INPUT, "'%s': cannot read %s as numbers", path, dset);
-  return FF_OK;
+  return ff_h5_read_whole(f, path, dset, H5T_NATIVE_DOUBLE, *out);
 }
 
 static int all_finite(const char *path, const char *dset, const double *x, int64_t rows, int64_t cols) {

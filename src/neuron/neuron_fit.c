@@ -261,6 +261,26 @@ static double de_u(uint64_t seed, int64_t g, int64_t i, uint32_t what, int w) {
   return ff_u01(o[w]);
 }
 
+/* Collective. The initial population of DE and the GA: member i is start point i (x0 and pop), its loss computed by
+ * rank i mod size and shared (one owner each: the sum is exact), into loss and generation 0 of history. tl [np] and
+ * work [2 steps] are scratch. */
+static int initial_population(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, uint64_t seed,
+                              int64_t np, int64_t generations, MPI_Comm comm, double *x0, double *pop, double *loss,
+                              double *history, double *tl, double *work) {
+  const int n = p->n_fit;
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  for (int64_t i = 0; i < np; ++i) {
+    ff_neuron_start_point(p, seed, i, 0, pop + i * n);
+    memcpy(x0 + i * n, pop + i * n, sizeof(double) * (size_t)n);
+    tl[i] = i % size == rank ? ff_neuron_loss(p, r, kind, pop + i * n, work) : 0.0;
+  }
+  FF_TRY(FF_MPI(MPI_Allreduce(tl, loss, (int)np, MPI_DOUBLE, MPI_SUM, comm)));
+  for (int64_t i = 0; i < np; ++i) history[i * (generations + 1)] = loss[i];
+  return FF_OK;
+}
+
 int ff_neuron_de(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind, uint64_t seed, int64_t np,
                  int64_t generations, MPI_Comm comm, double *x0, double *pop, double *loss, double *history) {
   const int n = p->n_fit;
@@ -273,13 +293,7 @@ int ff_neuron_de(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind,
   int st = FF_MALLOC(work, r->n_steps * 2, "loss work space");
   FF_CALL(st, FF_MALLOC(trial, np * n, "trial vectors"));
   FF_CALL(st, FF_MALLOC(tl, np, "trial losses"));
-  for (int64_t i = 0; st == FF_OK && i < np; ++i) {
-    ff_neuron_start_point(p, seed, i, 0, pop + i * n);
-    memcpy(x0 + i * n, pop + i * n, sizeof(double) * (size_t)n);
-    tl[i] = i % size == rank ? ff_neuron_loss(p, r, kind, pop + i * n, work) : 0.0;
-  }
-  if (st == FF_OK) st = FF_MPI(MPI_Allreduce(tl, loss, (int)np, MPI_DOUBLE, MPI_SUM, comm)); /* one owner each */
-  for (int64_t i = 0; st == FF_OK && i < np; ++i) history[i * (generations + 1)] = loss[i];
+  FF_CALL(st, initial_population(p, r, kind, seed, np, generations, comm, x0, pop, loss, history, tl, work));
   for (int64_t g = 1; st == FF_OK && g <= generations; ++g) {
     for (int64_t i = 0; i < np; ++i) {
       int64_t d[3];
@@ -350,13 +364,8 @@ int ff_neuron_ga(const FfNeuronProblem *p, const FfNeuronRecording *r, int kind,
   int st = FF_MALLOC(work, r->n_steps * 2, "loss work space");
   FF_CALL(st, FF_MALLOC(child, np * n, "the children"));
   FF_CALL(st, FF_MALLOC(tl, np, "the children's losses"));
-  for (int64_t i = 0; st == FF_OK && i < np; ++i) { /* the initial population: DE's */
-    ff_neuron_start_point(p, seed, i, 0, pop + i * n);
-    memcpy(x0 + i * n, pop + i * n, sizeof(double) * (size_t)n);
-    tl[i] = i % size == rank ? ff_neuron_loss(p, r, kind, pop + i * n, work) : 0.0;
-  }
-  if (st == FF_OK) st = FF_MPI(MPI_Allreduce(tl, loss, (int)np, MPI_DOUBLE, MPI_SUM, comm)); /* one owner each */
-  for (int64_t i = 0; st == FF_OK && i < np; ++i) history[i * (generations + 1)] = loss[i];
+  /* the initial population: DE's */
+  FF_CALL(st, initial_population(p, r, kind, seed, np, generations, comm, x0, pop, loss, history, tl, work));
   const double alpha = FF_NEURON_GA_BLX_ALPHA, sigma = FF_NEURON_GA_SIGMA, pm = 1.0 / n;
   for (int64_t g = 1; st == FF_OK && g <= generations; ++g) {
     int64_t elite = 0;

@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include "flyfit/config.h"
+
 /* ---- the pair rule ------------------------------------------------------------------------------- */
 
 typedef enum { FF_STDP_ALL = 0, FF_STDP_NEAREST = 1 } FfStdpRule;
@@ -110,6 +112,9 @@ typedef struct {
   uint64_t seed;
 } FfCellsParams;
 
+/* The [cells] keys (and [run] seed) of a configuration; the defaults are those of the key table (config.c), the
+ * one place that states them. */
+void ff_cells_params_from_config(const FfConfig *c, FfCellsParams *p);
 void ff_cells_params_defaults(FfCellsParams *p);
 
 /* The preprocessing chain per cell (dF/F, high-pass, OASIS; no trim, no rate scale): s [n × T] spike

@@ -14,22 +14,34 @@
 #include "flyfit/neuron_models.h"
 #include "flyfit/rng.h"
 
+void ff_cells_params_from_config(const FfConfig *c, FfCellsParams *p) {
+  p->stdp.rule = c->cells_rule;
+  p->stdp.a_plus = c->cells_a_plus;
+  p->stdp.a_minus = c->cells_a_minus;
+  p->stdp.tau_plus_ms = c->cells_tau_plus_ms;
+  p->stdp.tau_minus_ms = c->cells_tau_minus_ms;
+  p->stdp.w_min = 0.0;
+  p->stdp.w_max = c->cells_w_max;
+  p->w_init = c->cells_w_init;
+  p->passes = c->cells_passes;
+  p->calcium_tau_s = c->cells_calcium_tau_s;
+  p->highpass_hz = c->cells_highpass_hz;
+  p->deconv_lambda = c->cells_deconv_lambda;
+  p->spike_z = c->cells_spike_z;
+  p->max_per_frame = c->cells_max_per_frame;
+  p->drive_mV = c->cells_drive_mV;
+  p->placement = c->cells_placement;
+  p->dt_ms = c->cells_dt_ms;
+  p->xcorr_lag = c->cells_xcorr_lag;
+  p->partial_ridge = c->cells_partial_ridge;
+  p->folds = c->cells_folds;
+  p->seed = (uint64_t)c->seed;
+}
+
 void ff_cells_params_defaults(FfCellsParams *p) {
-  ff_stdp_defaults(&p->stdp);
-  p->calcium_tau_s = 0.7;
-  p->highpass_hz = 0.01;
-  p->deconv_lambda = 0.0;
-  p->spike_z = 1.5;
-  p->max_per_frame = 5;
-  p->drive_mV = 40.0;
-  p->placement = FF_CELLS_PLACE_EVEN;
-  p->dt_ms = 0.5;
-  p->w_init = 0.5;
-  p->passes = 1;
-  p->xcorr_lag = 2;
-  p->partial_ridge = 0.1;
-  p->folds = 5;
-  p->seed = 1;
+  FfConfig c;
+  ff_config_init(&c);
+  ff_cells_params_from_config(&c, p);
 }
 
 static int cmp_double(const void *a, const void *b) {

@@ -6,13 +6,9 @@
 #include "flyfit/cells.h"
 
 void ff_stdp_defaults(FfStdp *p) {
-  p->a_plus = 0.003;
-  p->a_minus = -0.0015;
-  p->tau_plus_ms = 20.0;
-  p->tau_minus_ms = 60.0;
-  p->w_min = 0.0;
-  p->w_max = 1.0;
-  p->rule = FF_STDP_ALL;
+  FfCellsParams c;
+  ff_cells_params_defaults(&c);
+  *p = c.stdp;
 }
 
 static double clip(double w, double lo, double hi) { return w < lo ? lo : w > hi ? hi : w; }

@@ -24,31 +24,6 @@ enum { N_METHODS = 4, N_FEATURES = 5 };
 static const char *const METHODS[N_METHODS] = {"stdp", "corr", "partial", "xcorr"};
 static const char *const FEATURES[N_FEATURES] = {"log_rate", "mean_out_w", "sd_out_w", "mean_in_w", "fano_1s"};
 
-static void params_of(const FfConfig *c, FfCellsParams *p) {
-  ff_cells_params_defaults(p);
-  p->stdp.rule = c->cells_rule;
-  p->stdp.a_plus = c->cells_a_plus;
-  p->stdp.a_minus = c->cells_a_minus;
-  p->stdp.tau_plus_ms = c->cells_tau_plus_ms;
-  p->stdp.tau_minus_ms = c->cells_tau_minus_ms;
-  p->stdp.w_min = 0.0;
-  p->stdp.w_max = c->cells_w_max;
-  p->w_init = c->cells_w_init;
-  p->passes = c->cells_passes;
-  p->calcium_tau_s = c->cells_calcium_tau_s;
-  p->highpass_hz = c->cells_highpass_hz;
-  p->deconv_lambda = c->cells_deconv_lambda;
-  p->spike_z = c->cells_spike_z;
-  p->max_per_frame = c->cells_max_per_frame;
-  p->drive_mV = c->cells_drive_mV;
-  p->placement = c->cells_placement;
-  p->dt_ms = c->cells_dt_ms;
-  p->xcorr_lag = c->cells_xcorr_lag;
-  p->partial_ridge = c->cells_partial_ridge;
-  p->folds = c->cells_folds;
-  p->seed = (uint64_t)c->seed;
-}
-
 /* Every (cell, pass) spike train on every rank: train (i, q) is times + off[i × passes + q], len[...] spikes. */
 typedef struct {
   int64_t *off, *len; /* [n × passes] */
@@ -374,7 +349,7 @@ static int finish(const FfRun *r, const FfCellsRecording *rec, const FfCellsPara
 int ff_mode_cells(FfRun *r) {
   const FfConfig *c = &r->cfg;
   FfCellsParams p;
-  params_of(c, &p);
+  ff_cells_params_from_config(c, &p);
   FfCellsRecording rec;
   memset(&rec, 0, sizeof rec);
   /* 1. inputs, on every rank (the same checks give the same status; one rank reports) */

@@ -8,6 +8,7 @@
 #include "flyfit/import.h"
 #include "flyfit/log.h"
 #include "flyfit/cells.h"
+#include "flyfit/ei_net.h"
 #include "flyfit/neuron_fit.h"
 #include "flyfit/synth.h"
 #include "flyfit/synth_realistic.h"
@@ -98,13 +99,19 @@ static const char *USAGE =
     "                           ensembles). With it: --seconds S (300), --ensembles K (8), --fs-hz F (30),\n"
     "                           --noise SD (0.05 dF/F), --tau-decay-s D (0.7 s); --seed S (above) seeds it\n"
     "\n"
+    "a recorded E/I network instead (for [run] mode = netopt's [data] recording; layout: docs/formats.md):\n"
+    "  --network E:I            Izhikevich's network of E regular-spiking and I fast-spiking cells (mode = netopt's,\n"
+    "                           e.g. 200:50); -o FILE gets every cell's spike times and the planted p and w under\n"
+    "                           /truth. With it: --params p=P,w=W (0.2, 20), --seconds S (3); --seed S (above)\n"
+    "\n"
     "  -h, --help               this text\n"
     "\n"
     "example: flyfit-synth --neurons 3000 -o small.h5 --codex-csv small.csv.gz --neurons-csv small-neurons.csv\n"
     "         flyfit-synth --neurons 2000 -o brain.h5 --activity activity.h5 --frames 600\n"
     "         flyfit-synth --neurons 2000 -o brain.h5 --activity activity.h5 --activity-model brainscale --frames 400\n"
     "         flyfit-synth --neuron hh --params gL=0.01,VT=-56 --seed 3 -o hh.h5\n"
-    "         flyfit-synth --cells 259 --seed 2 -o cells.h5\n";
+    "         flyfit-synth --cells 259 --seed 2 -o cells.h5\n"
+    "         flyfit-synth --network 200:50 --params p=0.15,w=30 -o network.h5\n";
 
 enum { MODEL_REALISTIC, MODEL_BRAINSCALE };
 
@@ -124,6 +131,8 @@ typedef struct {
   FfCellsSynth cells;                                   /* --cells and its options */
   int cells_given, fs_given, noise_given, decay_given;
   const char *cells_only;                               /* the first --cells-only option given */
+  int64_t network_exc, network_inh;                     /* --network E:I */
+  double network_seconds;                               /* --seconds with --network */
   char command[1024]; /* the command line, stored in the file's created_by attribute */
 } SynthArgs;
 
@@ -131,7 +140,7 @@ enum { OPT_NEURONS = 256, OPT_SEED, OPT_CODEX, OPT_NEURONS_CSV, OPT_NEURONS_FROM
        OPT_ACTIVITY, OPT_FRAMES, OPT_FS, OPT_SAMPLE_MS, OPT_THREADS, OPT_BIAS, OPT_HOME, OPT_DRIVE, OPT_WAVE,
        OPT_WAVE_FRAMES, OPT_MODEL, OPT_NOISE, OPT_DECAY, OPT_COUPLING, OPT_FACTORS, OPT_BLEACH, OPT_RISE,
        OPT_NEURON, OPT_NPARAMS, OPT_SWEEPS, OPT_SWEEP_MS, OPT_DT, OPT_CURRENT, OPT_STIMULUS, OPT_OU, OPT_NOISE_MV,
-       OPT_CELLS, OPT_SECONDS, OPT_ENSEMBLES };
+       OPT_CELLS, OPT_SECONDS, OPT_ENSEMBLES, OPT_NETWORK };
 
 static int parse_i64(const char *opt, const char *text, int64_t lo, int64_t hi, int64_t *out) {
   char *end;
@@ -213,6 +222,7 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
                                            {"stimulus", required_argument, NULL, OPT_STIMULUS},
                                            {"ou", required_argument, NULL, OPT_OU},
                                            {"cells", required_argument, NULL, OPT_CELLS},
+                                           {"network", required_argument, NULL, OPT_NETWORK},
                                            {"seconds", required_argument, NULL, OPT_SECONDS},
                                            {"ensembles", required_argument, NULL, OPT_ENSEMBLES},
                                            {NULL, 0, NULL, 0}};
@@ -301,7 +311,20 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
       FF_TRY(parse_i64("--cells", optarg, 2, 100000, &a->cells.n_cells));
       a->cells_given = 1;
       break;
-    case OPT_SECONDS: FF_TRY(parse_double("--seconds", optarg, 0.0, 1e6, 1, &a->cells.seconds)); break;
+    case OPT_SECONDS:
+      FF_TRY(parse_double("--seconds", optarg, 0.0, 1e6, 1, &a->cells.seconds));
+      a->network_seconds = a->cells.seconds;
+      break;
+    case OPT_NETWORK: {
+      char *colon, *end;
+      errno = 0;
+      a->network_exc = strtoll(optarg, &colon, 10);
+      if (errno || colon == optarg || *colon != ':' || (a->network_inh = strtoll(colon + 1, &end, 10), end == colon + 1) ||
+          *end || a->network_exc < 1 || a->network_inh < 0 || a->network_exc + a->network_inh > 20000)
+        return FF_ERROR(FF_ERR_USAGE, "--network '%s' is not E:I, the excitatory and inhibitory cells (E >= 1, I >= 0, "
+                                      "E + I <= 20000)", optarg);
+      break;
+    }
     case OPT_ENSEMBLES: FF_TRY(parse_i64("--ensembles", optarg, 1, 100000, &a->cells.n_ensembles)); break;
     case OPT_NOISE_MV: FF_TRY(parse_double("--noise-mv", optarg, 0.0, 1e3, 0, &a->neuron_noise_mv)); break;
     case ':': return FF_ERROR(FF_ERR_USAGE, "option '%s' needs a value", argv[optind - 1]);
@@ -309,6 +332,15 @@ static int args_parse(int argc, char **argv, SynthArgs *a) {
     }
   }
   if (optind < argc) return FF_ERROR(FF_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
+  if (a->network_exc > 0) {
+    if (!a->output) return FF_ERROR(FF_ERR_USAGE, "--network needs -o FILE.h5, the recording it writes");
+    if (a->cells_given || a->neuron || a->codex_csv || a->neurons_csv || a->activity || a->neurons_from ||
+        a->neurons_given || (a->cells_only && strcmp(a->cells_only, "seconds")) ||
+        (a->neuron_only && strcmp(a->neuron_only, "params")))
+      return FF_ERROR(FF_ERR_USAGE, "--network writes a recorded E/I network; of the other options it takes --params, "
+                                    "--seconds and --seed only: drop the rest");
+    return FF_OK;
+  }
   if (a->cells_only && !a->cells_given)
     return FF_ERROR(FF_ERR_USAGE, "--%s is an option of --cells N (a recording of cells)", a->cells_only);
   if (a->cells_given) {
@@ -369,6 +401,39 @@ static void report(const FfConnectome *c, const FfSynthStats *s, double gen_s) {
   ff_log("home neuropil      %.3f of connections end in the source's home neuropil", s->home_share);
   ff_log("neuropil table     %" PRId64 " (neuron, neuropil) entries", s->neuropil_entries);
   ff_log("generated in       %.2f s with %d threads", gen_s, omp_get_max_threads());
+}
+
+/* --network E:I: the planted E/I Izhikevich network of mode = netopt, its spike trains under the target's noise
+ * (trial 0), into -o */
+static int run_network(const SynthArgs *a) {
+  double p = 0.2, w = 20.0; /* [netopt] target_p and target_w's defaults */
+  const double ms = a->network_seconds > 0 ? 1000.0 * a->network_seconds : 3000.0;
+  if (a->neuron_params) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", a->neuron_params);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+      char name[8], tail;
+      double v;
+      if (sscanf(tok, " %7[^=]=%lf %c", name, &v, &tail) != 2 || (strcmp(name, "p") && strcmp(name, "w")) ||
+          !(v >= 0) || (name[0] == 'p' && v > 1) || !isfinite(v))
+        return FF_ERROR(FF_ERR_USAGE, "--params '%s': --network takes p=P (0..1) and w=W (>= 0)", tok);
+      if (name[0] == 'p') p = v;
+      else w = v;
+    }
+  }
+  FfEiNet net;
+  FfSpikeTrains s;
+  const double t0 = ff_wall_seconds();
+  FF_TRY(ff_ei_net_create(&net, (int32_t)a->network_exc, (int32_t)a->network_inh, ms, a->synth.seed, MPI_COMM_NULL));
+  int st = ff_ei_net_run(&net, p, w, 0, &s);
+  FF_CALL(st, ff_ei_net_write_target(a->output, &s, a->network_exc, ms, p, w, a->synth.seed, a->command));
+  if (st == FF_OK)
+    ff_log("wrote %s: %lld excitatory and %lld inhibitory cells at p = %g, w = %g, %g ms, %lld spikes, in %.2f s",
+           a->output, (long long)a->network_exc, (long long)a->network_inh, p, w, ms, (long long)s.indptr[s.n],
+           ff_wall_seconds() - t0);
+  ff_spike_trains_destroy(&s);
+  ff_ei_net_destroy(&net);
+  return st;
 }
 
 /* --neuron: the planted sweeps of one model into -o */
@@ -453,6 +518,7 @@ static int run_cells(const SynthArgs *a) {
 }
 
 static int run(const SynthArgs *a) {
+  if (a->network_exc > 0) return run_network(a);
   if (a->cells_given) return run_cells(a);
   if (a->neuron) return run_neuron(a);
   FfSynthOptions o = a->synth;

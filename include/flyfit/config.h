@@ -37,6 +37,9 @@ typedef enum { FF_BACKEND_CPU = 0, FF_BACKEND_CUDA = 1, FF_BACKEND_EMULATE = 2 }
 /* Where spikes travel between ranks: MPI (host buffers) or NCCL (device buffers, cuda backend). */
 typedef enum { FF_TRANSPORT_MPI = 0, FF_TRANSPORT_NCCL = 1 } FfTransport;
 
+/* [netopt] split: what the ranks divide, the candidates of a generation or the cells of each candidate */
+enum { FF_NETOPT_SPLIT_MEMBERS = 0, FF_NETOPT_SPLIT_CELLS = 1 };
+
 typedef struct {
   char path[FF_CONFIG_STR]; /* the INI file read, "" if none */
 
@@ -164,7 +167,8 @@ typedef struct {
   int64_t neuron_starts, neuron_max_evals;
   char neuron_bounds[FF_CONFIG_STR]; /* "name=low:high, ..." */
   /* [netopt]: mode = netopt (ei_net.h) */
-  int64_t netopt_n_exc, netopt_n_inh, netopt_population, netopt_generations;
+  int64_t netopt_n_exc, netopt_n_inh, netopt_population, netopt_generations, netopt_spike_pairs;
+  int netopt_split; /* FF_NETOPT_SPLIT_* */
   double netopt_duration_ms, netopt_target_p, netopt_target_w;
   char netopt_bounds[FF_CONFIG_STR]; /* "p=low:high, w=low:high" */
 

@@ -36,6 +36,12 @@ int ff_neuron_recording_read(const char *path, FfNeuronRecording *r);
  * The checks of ff_neuron_recording_read; errors name the file, the line and the fix. */
 int ff_neuron_recording_read_csv(const char *voltage, const char *current, const char *spikes, double dt_ms, int rows,
                                  FfNeuronRecording *r);
+/* n_trains spike trains from a CSV of times (ms), one train per column (rows = 0; missing times empty) or per
+ * line (rows = 1), each strictly increasing within [0, t_end_ms]: the layout of recording_spikes above, also
+ * read by mode = netopt for a recorded network. `expected` says what the count must match ("sweeps in the
+ * traces") and `unit` what a train is ("sweep") in the messages. *indptr [n_trains + 1], *times: the caller's. */
+int ff_spike_trains_read_csv(const char *path, int rows, int64_t n_trains, const char *expected, const char *unit,
+                             double t_end_ms, int64_t **indptr, double **times);
 /* Writes r atomically (with /truth when has_truth); created_by is stored as an attribute. */
 int ff_neuron_recording_write(const char *path, const FfNeuronRecording *r, double noise_mV, uint64_t seed,
                               const char *created_by);

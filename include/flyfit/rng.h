@@ -73,7 +73,8 @@ enum FfStream {
   FF_STREAM_CELLS_FOLDS = 68,   /* mode = cells: the E/I classifier's folds (cell, 0, 0) */
   /* networks fitted by evolution (issue 19, mode = netopt): the block 80-95 */
   FF_STREAM_NETOPT_CONN = 80,  /* mode = netopt: each pair's connection and weight draws (post, pre, 0) */
-  FF_STREAM_NETOPT_NOISE = 81  /* mode = netopt: thalamic noise (step, cell, trial: 0 the target, 1 the candidates) */
+  FF_STREAM_NETOPT_NOISE = 81, /* mode = netopt: thalamic noise (step, cell, trial: 0 the target, 1 the candidates) */
+  FF_STREAM_NETOPT_PAIRS = 82  /* mode = netopt: the cell pairs of the SPIKE-distance statistics (population pair, pair, 0) */
 };
 
 /* Four 32-bit words for counter (c0, c1, c2) in `stream`, under the 64-bit seed. */

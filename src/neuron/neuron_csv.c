@@ -120,27 +120,28 @@ static int read_traces(const char *path, const char *what, int rows, Table *T, d
   return FF_OK;
 }
 
-/* The spike times of sweep s, checked: increasing, within [0, T]. */
-static int check_train(const char *path, int64_t s, const double *t, int64_t n, double T_ms) {
+/* The spike times of train s, checked: increasing, within [0, T]. */
+static int check_train(const char *path, const char *unit, int64_t s, const double *t, int64_t n, double T_ms) {
   for (int64_t k = 0; k < n; ++k) {
     if (t[k] < 0 || t[k] > T_ms)
-      return FF_ERROR(FF_ERR_INPUT, "'%s': sweep %lld's spike %lld at %g ms is outside the sweep [0, %g] ms", path,
-                      (long long)s + 1, (long long)k + 1, t[k], T_ms);
+      return FF_ERROR(FF_ERR_INPUT, "'%s': %s %lld's spike %lld at %g ms is outside the %s [0, %g] ms", path, unit,
+                      (long long)s + 1, (long long)k + 1, t[k], strcmp(unit, "sweep") ? "recording" : "sweep", T_ms);
     if (k > 0 && !(t[k] > t[k - 1]))
-      return FF_ERROR(FF_ERR_INPUT, "'%s': sweep %lld's spike times are not increasing (%g ms after %g ms); sort them",
-                      path, (long long)s + 1, t[k], t[k - 1]);
+      return FF_ERROR(FF_ERR_INPUT, "'%s': %s %lld's spike times are not increasing (%g ms after %g ms); sort them",
+                      path, unit, (long long)s + 1, t[k], t[k - 1]);
   }
   return FF_OK;
 }
 
 typedef struct {
-  FfNeuronRecording *r;
-  const char *path;
+  const char *path, *expected;
+  int64_t n, *indptr;
+  double *times;
   int index; /* field 0 is an index (the header's is empty) */
   int64_t fill;
 } SpikeRows;
 
-/* rows layout: line 2 + s holds sweep s's times (field 0 an index when the header's is empty) */
+/* rows layout: line 2 + s holds train s's times (field 0 an index when the header's is empty) */
 static int spike_row(void *user, char **f, int n, int64_t line) {
   SpikeRows *S = user;
   if (n < 1) return FF_ERROR(FF_ERR_INPUT, "'%s':%lld: an empty line", S->path, (long long)line);
@@ -156,58 +157,67 @@ static int spike_row(void *user, char **f, int n, int64_t line) {
     return FF_OK;
   }
   const int64_t s = line - 2;
-  if (s >= S->r->n_sweeps)
-    return FF_ERROR(FF_ERR_INPUT, "'%s':%lld: more sweeps of spike times than the %lld sweeps of the traces", S->path,
-                    (long long)line, (long long)S->r->n_sweeps);
-  S->r->spike_indptr[s] = S->fill;
+  if (s >= S->n)
+    return FF_ERROR(FF_ERR_INPUT, "'%s':%lld: more lines of spike times than the %lld %s", S->path, (long long)line,
+                    (long long)S->n, S->expected);
+  S->indptr[s] = S->fill;
   for (int k = S->index; k < n; ++k) {
     double v;
     FF_TRY(parse_number(&T, f[k], line, k, &v));
-    if (!isnan(v)) S->r->spike_times[S->fill++] = v;
+    if (!isnan(v)) S->times[S->fill++] = v;
   }
-  S->r->spike_indptr[s + 1] = S->fill;
+  S->indptr[s + 1] = S->fill;
   return FF_OK;
 }
 
-static int read_spikes(const char *path, int rows, FfNeuronRecording *r) {
+int ff_spike_trains_read_csv(const char *path, int rows, int64_t n_trains, const char *expected, const char *unit,
+                             double t_end_ms, int64_t **indptr_out, double **times_out) {
   Table T;
   memset(&T, 0, sizeof T);
   T.path = path;
   T.what = "spike times";
   T.spikes = 1;
   T.rows = rows;
+  int64_t *indptr = NULL;
+  double *times = NULL;
   int st = ff_csv_read(path, table_row, &T); /* shape, and the numbers for the columns layout */
   const int64_t w = T.n_fields - T.first;
   int64_t total = 0;
-  if (st == FF_OK && !rows && w != r->n_sweeps)
-    st = FF_ERROR(FF_ERR_INPUT, "'%s': %lld columns of spike times but %lld sweeps in the traces", path, (long long)w,
-                  (long long)r->n_sweeps);
-  if (st == FF_OK && rows && T.n_lines != r->n_sweeps)
-    st = FF_ERROR(FF_ERR_INPUT, "'%s': %lld lines of spike times but %lld sweeps in the traces", path,
-                  (long long)T.n_lines, (long long)r->n_sweeps);
+  if (st == FF_OK && !rows && w != n_trains)
+    st = FF_ERROR(FF_ERR_INPUT, "'%s': %lld columns of spike times but %lld %s", path, (long long)w,
+                  (long long)n_trains, expected);
+  if (st == FF_OK && rows && T.n_lines != n_trains)
+    st = FF_ERROR(FF_ERR_INPUT, "'%s': %lld lines of spike times but %lld %s", path, (long long)T.n_lines,
+                  (long long)n_trains, expected);
   for (int64_t i = 0; st == FF_OK && i < T.n_lines; ++i) total += rows ? T.len[i] : w;
-  FF_CALL(st, FF_MALLOC(r->spike_indptr, r->n_sweeps + 1, "spike index"));
-  FF_CALL(st, FF_MALLOC(r->spike_times, total > 0 ? total : 1, "spike times"));
+  FF_CALL(st, FF_MALLOC(indptr, n_trains + 1, "spike index"));
+  FF_CALL(st, FF_MALLOC(times, total > 0 ? total : 1, "spike times"));
   if (st == FF_OK && rows) {
-    SpikeRows S = {r, path, 0, 0};
-    r->spike_indptr[0] = 0;
+    SpikeRows S = {path, expected, n_trains, indptr, times, 0, 0};
+    indptr[0] = 0;
     st = ff_csv_read(path, spike_row, &S);
   } else if (st == FF_OK) {
     int64_t fill = 0;
-    r->spike_indptr[0] = 0;
+    indptr[0] = 0;
     for (int64_t s = 0; s < w; ++s) {
       for (int64_t i = 0; i < T.n_lines; ++i) {
         const double v = T.x[i * w + s];
-        if (!isnan(v)) r->spike_times[fill++] = v;
+        if (!isnan(v)) times[fill++] = v;
       }
-      r->spike_indptr[s + 1] = fill;
+      indptr[s + 1] = fill;
     }
   }
-  const double T_ms = (double)r->n_steps * r->dt_ms;
-  for (int64_t s = 0; st == FF_OK && s < r->n_sweeps; ++s)
-    st = check_train(path, s, r->spike_times + r->spike_indptr[s], r->spike_indptr[s + 1] - r->spike_indptr[s], T_ms);
+  for (int64_t s = 0; st == FF_OK && s < n_trains; ++s)
+    st = check_train(path, unit, s, times + indptr[s], indptr[s + 1] - indptr[s], t_end_ms);
   table_free(&T);
-  return st;
+  if (st) {
+    free(indptr);
+    free(times);
+    return st;
+  }
+  *indptr_out = indptr;
+  *times_out = times;
+  return FF_OK;
 }
 
 int ff_neuron_recording_read_csv(const char *voltage, const char *current, const char *spikes, double dt_ms, int rows,
@@ -253,7 +263,9 @@ int ff_neuron_recording_read_csv(const char *voltage, const char *current, const
                   voltage);
   table_free(&V);
   table_free(&I);
-  if (st == FF_OK && spikes && spikes[0]) st = read_spikes(spikes, rows, r);
+  if (st == FF_OK && spikes && spikes[0])
+    st = ff_spike_trains_read_csv(spikes, rows, r->n_sweeps, "sweeps in the traces", "sweep",
+                                  (double)r->n_steps * r->dt_ms, &r->spike_indptr, &r->spike_times);
   if (st) ff_neuron_recording_destroy(r);
   return st;
 }

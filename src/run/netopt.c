@@ -1,8 +1,10 @@
 /* [run] mode = netopt (docs/design.md §2.9.7): the connection probability p and weight scale w of Izhikevich's
- * E/I network (ei_net.h) fitted by differential evolution to the firing statistics of a planted network (the
- * same connectivity draws, other thalamic noise). Member i of each generation is simulated on rank i mod
- * ranks and the losses shared, so every rank holds the same population: the result is the same, bit for
- * bit, on any rank count. Output: DIR/results.h5 (/netopt), the log, run.json and the final line
+ * E/I network (ei_net.h) fitted by differential evolution to the firing statistics of a target: a planted
+ * network (the same connectivity draws, other thalamic noise) or a recorded one ([data] recording). With
+ * [netopt] split = members, member i of each generation runs whole on rank i mod ranks; with split = cells,
+ * every member runs on all ranks, its cells split in blocks and the spikes exchanged every step. Either way
+ * the losses are shared and every rank holds the same population: the result is the same, bit for bit, on
+ * any rank count and either split. Output: DIR/results.h5 (/netopt), the log, run.json and the final line
  * "netopt done: p=P w=W pw=PW ... welch_p=X lv_ks_p=Y". */
 #include <math.h>
 #include <stdio.h>
@@ -39,45 +41,68 @@ static int parse_bounds(const char *text, double *lo, double *hi) {
   return FF_OK;
 }
 
+/* The statistics a candidate is scored on: mean rate and LV per population, the SPIKE-distances */
 typedef struct {
   double mean_rate[2], mean_lv[2]; /* E, I */
+  double sync[3];                  /* mean SPIKE-distance within E, within I, between E and I (NaN: not used) */
 } Stats;
 
-static void stats_of(const FfEiNet *net, const double *rate, const double *lv, Stats *s) {
+typedef struct {
+  const FfEiNet *net;
+  int64_t pairs;  /* [netopt] spike_pairs */
+  uint64_t seed;
+  double t_end;   /* ms: the simulated steps */
+  double *rate, *lv; /* [n] scratch, then the last run's */
+} Scorer;
+
+static int stats_of(const Scorer *sc, const FfSpikeTrains *s, Stats *out) {
+  const FfEiNet *net = sc->net;
   const int64_t n = (int64_t)net->n_exc + net->n_inh;
+  ff_ei_net_rates(s, sc->t_end, sc->rate, sc->lv);
   for (int g = 0; g < 2; ++g) {
     double sr = 0, sl = 0;
     int64_t nr = 0, nl = 0;
     for (int64_t i = g ? net->n_exc : 0; i < (g ? n : net->n_exc); ++i) {
-      sr += rate[i], ++nr;
-      if (isfinite(lv[i])) sl += lv[i], ++nl;
+      sr += sc->rate[i], ++nr;
+      if (isfinite(sc->lv[i])) sl += sc->lv[i], ++nl;
     }
-    s->mean_rate[g] = nr ? sr / (double)nr : NAN;
-    s->mean_lv[g] = nl ? sl / (double)nl : NAN;
+    out->mean_rate[g] = nr ? sr / (double)nr : NAN;
+    out->mean_lv[g] = nl ? sl / (double)nl : NAN;
   }
+  return ff_ei_net_spike_sync(s, net->n_exc, sc->pairs, sc->seed, sc->t_end, out->sync);
 }
 
-/* the loss of a candidate: squared relative errors of the mean rates, squared errors of the mean LVs
- * (a population without LV scores 1 there), 1e30 for a run that fails */
-static double loss_of(const FfEiNet *net, const Stats *target, double p, double w, double *rate, double *lv) {
-  if (ff_ei_net_run(net, p, w, 1, rate, lv) != FF_OK) {
-    ff_error_clear();
-    return 1e30;
-  }
-  Stats s;
-  stats_of(net, rate, lv, &s);
+/* the loss of a candidate's statistics: squared relative errors of the mean rates, squared errors of the mean
+ * LVs and of the mean SPIKE-distances (a statistic the candidate lacks scores 1) */
+static double loss_of(const Stats *s, const Stats *target) {
   double l = 0.0;
   for (int g = 0; g < 2; ++g) {
     if (isfinite(target->mean_rate[g]) && target->mean_rate[g] > 0) {
-      const double e = (s.mean_rate[g] - target->mean_rate[g]) / target->mean_rate[g];
+      const double e = (s->mean_rate[g] - target->mean_rate[g]) / target->mean_rate[g];
       l += e * e;
     }
     if (isfinite(target->mean_lv[g])) {
-      const double e = isfinite(s.mean_lv[g]) ? s.mean_lv[g] - target->mean_lv[g] : 1.0;
+      const double e = isfinite(s->mean_lv[g]) ? s->mean_lv[g] - target->mean_lv[g] : 1.0;
       l += e * e;
     }
   }
+  for (int g = 0; g < 3; ++g)
+    if (isfinite(target->sync[g])) {
+      const double e = isfinite(s->sync[g]) ? s->sync[g] - target->sync[g] : 1.0;
+      l += e * e;
+    }
   return l;
+}
+
+/* One candidate under trial 1's noise: its loss (collective over the ranks when the cells are split). */
+static int evaluate(const Scorer *sc, const Stats *target, double p, double w, double *loss) {
+  FfSpikeTrains s;
+  Stats st_c;
+  int st = ff_ei_net_run(sc->net, p, w, 1, &s);
+  FF_CALL(st, stats_of(sc, &s, &st_c));
+  ff_spike_trains_destroy(&s);
+  if (st == FF_OK) *loss = loss_of(&st_c, target);
+  return st;
 }
 
 static double de_u(uint64_t seed, int64_t g, int64_t i, uint32_t what, int k) {
@@ -89,23 +114,37 @@ static double de_u(uint64_t seed, int64_t g, int64_t i, uint32_t what, int k) {
 typedef struct {
   const FfRun *r;
   const FfEiNet *net;
-  double lo[2], hi[2], best[2], best_loss, welch_p, ks_p;
+  double lo[2], hi[2], best[2], best_loss, welch_p, ks_p, truth[2];
   int64_t np, gens, best_i;
-  const double *hist, *rate_t, *lv_t, *rate_f, *lv_f;
+  const double *hist, *rate_t, *lv_t, *rate_f, *lv_f, *sync_t, *sync_f;
+  const FfSpikeTrains *spikes_t, *spikes_f;
+  const char *target;
 } Out;
+
+static int write_trains(hid_t f, const char *group, const FfSpikeTrains *s) {
+  char a[96], b[96];
+  snprintf(a, sizeof a, "%s/spike_indptr", group);
+  snprintf(b, sizeof b, "%s/spike_times", group);
+  const int64_t ni = s->n + 1, ns = s->indptr[s->n];
+  FF_TRY(ff_h5_write(f, a, H5T_NATIVE_INT64, 1, &ni, s->indptr));
+  return ff_h5_write(f, b, H5T_NATIVE_DOUBLE, 1, &ns, s->times);
+}
 
 static int write_results(hid_t f, void *ctx) {
   const Out *o = ctx;
-  const int64_t n = (int64_t)o->net->n_exc + o->net->n_inh, two = 2, hs[2] = {o->np, o->gens + 1};
-  const FfH5Attr a[] = {FF_ATTR_STRING("format", "flyfit-netopt-results-1"),
+  const int64_t n = (int64_t)o->net->n_exc + o->net->n_inh, two = 2, three = 3, hs[2] = {o->np, o->gens + 1};
+  const FfH5Attr a[] = {FF_ATTR_STRING("format", "flyfit-netopt-results-2"),
                         FF_ATTR_INT("n_exc", o->net->n_exc),
                         FF_ATTR_INT("n_inh", o->net->n_inh),
                         FF_ATTR_DOUBLE("duration_ms", o->net->duration_ms),
                         FF_ATTR_INT("seed", o->r->cfg.seed),
+                        FF_ATTR_STRING("target", o->target),
+                        FF_ATTR_STRING("split", o->r->cfg.netopt_split == FF_NETOPT_SPLIT_CELLS ? "cells" : "members"),
+                        FF_ATTR_INT("spike_pairs", o->r->cfg.netopt_spike_pairs),
                         FF_ATTR_DOUBLE("p", o->best[0]),
                         FF_ATTR_DOUBLE("w", o->best[1]),
-                        FF_ATTR_DOUBLE("target_p", o->r->cfg.netopt_target_p),
-                        FF_ATTR_DOUBLE("target_w", o->r->cfg.netopt_target_w),
+                        FF_ATTR_DOUBLE("target_p", o->truth[0]),
+                        FF_ATTR_DOUBLE("target_w", o->truth[1]),
                         FF_ATTR_DOUBLE("loss", o->best_loss),
                         FF_ATTR_DOUBLE("welch_p", o->welch_p),
                         FF_ATTR_DOUBLE("lv_ks_p", o->ks_p),
@@ -126,17 +165,40 @@ static int write_results(hid_t f, void *ctx) {
   FF_CALL(st, ff_h5_write(f, "/netopt/target_lv", H5T_NATIVE_DOUBLE, 1, &n, o->lv_t));
   FF_CALL(st, ff_h5_write(f, "/netopt/fitted_rate_hz", H5T_NATIVE_DOUBLE, 1, &n, o->rate_f));
   FF_CALL(st, ff_h5_write(f, "/netopt/fitted_lv", H5T_NATIVE_DOUBLE, 1, &n, o->lv_f));
+  FF_CALL(st, ff_h5_write(f, "/netopt/target_spike_distance", H5T_NATIVE_DOUBLE, 1, &three, o->sync_t));
+  FF_CALL(st, ff_h5_write(f, "/netopt/fitted_spike_distance", H5T_NATIVE_DOUBLE, 1, &three, o->sync_f));
+  FF_CALL(st, write_trains(f, "/netopt/target_spikes", o->spikes_t));
+  FF_CALL(st, write_trains(f, "/netopt/fitted_spikes", o->spikes_f));
   return st;
+}
+/* The target's statistics: the planted network under trial 0's noise (computed alike on every rank), or the
+ * recorded trains of [data] recording. */
+static int target_stats(const FfRun *r, const Scorer *sc, FfSpikeTrains *s, Stats *t, double truth[2]) {
+  const FfConfig *c = &r->cfg;
+  if (c->recording[0]) {
+    FF_TRY(ff_ei_net_read_target(c->recording, c->netopt_n_exc, c->netopt_n_inh, c->netopt_duration_ms, s, truth));
+  } else {
+    truth[0] = c->netopt_target_p;
+    truth[1] = c->netopt_target_w;
+    FF_TRY(ff_ei_net_run(sc->net, truth[0], truth[1], 0, s));
+  }
+  return stats_of(sc, s, t);
 }
 
 int ff_mode_netopt(FfRun *r) {
   const FfConfig *c = &r->cfg;
-  double lo[2] = {0, 0}, hi[2] = {0, 0};
+  const int split = c->netopt_split == FF_NETOPT_SPLIT_CELLS;
+  double lo[2] = {0, 0}, hi[2] = {0, 0}, truth[2] = {NAN, NAN};
   FfEiNet net;
+  FfSpikeTrains spikes_t, spikes_f;
   memset(&net, 0, sizeof net);
+  memset(&spikes_t, 0, sizeof spikes_t);
+  memset(&spikes_f, 0, sizeof spikes_f);
   int st = parse_bounds(c->netopt_bounds, lo, hi);
-  FF_CALL(st, ff_ei_net_create(&net, (int32_t)c->netopt_n_exc, (int32_t)c->netopt_n_inh, c->netopt_duration_ms,
-                               (uint64_t)c->seed));
+  st = ff_ranks_agree(st, r->comm);
+  if (st == FF_OK) /* collective when split */
+    st = ff_ei_net_create(&net, (int32_t)c->netopt_n_exc, (int32_t)c->netopt_n_inh, c->netopt_duration_ms,
+                          (uint64_t)c->seed, split ? r->comm : MPI_COMM_NULL);
   if (st == FF_OK && r->rank == 0) st = ff_run_make_dir(c->out_dir);
   st = ff_ranks_agree(st, r->comm);
   if (st == FF_OK) st = ff_run_open_log(r);
@@ -158,28 +220,48 @@ int ff_mode_netopt(FfRun *r) {
   FF_CALL(st, FF_MALLOC(loss, NP, "losses"));
   FF_CALL(st, FF_MALLOC(tl, NP, "trial losses"));
   FF_CALL(st, FF_MALLOC(hist, NP * (G + 1), "loss history"));
-  /* the target: the planted network under trial 0's noise, computed alike on every rank */
-  FF_CALL(st, ff_ei_net_run(&net, c->netopt_target_p, c->netopt_target_w, 0, rate_t, lv_t));
+  Scorer sc = {&net, c->netopt_spike_pairs, (uint64_t)c->seed, floor(net.duration_ms + 0.5), rate, lv};
   Stats target;
+  st = ff_ranks_agree(st, r->comm);
+  FF_CALL(st, target_stats(r, &sc, &spikes_t, &target, truth));
   if (st == FF_OK) {
-    stats_of(&net, rate_t, lv_t, &target);
-    ff_log("netopt: %lld excitatory and %lld inhibitory Izhikevich cells, %g ms; the planted p = %g, w = %g fire "
-           "%.3g (E) and %.3g (I) Hz, LV %.3g and %.3g",
-           (long long)c->netopt_n_exc, (long long)c->netopt_n_inh, net.duration_ms, c->netopt_target_p,
-           c->netopt_target_w, target.mean_rate[0], target.mean_rate[1], target.mean_lv[0], target.mean_lv[1]);
+    memcpy(rate_t, rate, sizeof(double) * (size_t)n);
+    memcpy(lv_t, lv, sizeof(double) * (size_t)n);
+    ff_log("netopt: %lld excitatory and %lld inhibitory Izhikevich cells, %g ms; the target (%s) fires %.3g (E) and "
+           "%.3g (I) Hz, LV %.3g and %.3g, SPIKE-distance %.3g (E-E), %.3g (I-I), %.3g (E-I) over %lld pairs each",
+           (long long)c->netopt_n_exc, (long long)c->netopt_n_inh, net.duration_ms,
+           c->recording[0] ? c->recording : "planted", target.mean_rate[0], target.mean_rate[1], target.mean_lv[0],
+           target.mean_lv[1], target.sync[0], target.sync[1], target.sync[2], (long long)c->netopt_spike_pairs);
     if (!(target.mean_rate[0] > 0))
-      st = FF_ERROR(FF_ERR_INPUT, "[netopt] the planted network (p = %g, w = %g) does not fire: nothing to fit",
-                    c->netopt_target_p, c->netopt_target_w);
-    ff_log("netopt: differential evolution over p in [%g, %g], w in [%g, %g]: a population of %lld over %d rank%s, "
-           "%lld generations", lo[0], hi[0], lo[1], hi[1], (long long)NP, r->size, r->size == 1 ? "" : "s",
-           (long long)G);
+      st = c->recording[0] ? FF_ERROR(FF_ERR_INPUT, "'%s': its excitatory cells never fire: nothing to fit", c->recording)
+                           : FF_ERROR(FF_ERR_INPUT, "[netopt] the planted network (target_p = %g, target_w = %g) does "
+                                                    "not fire: nothing to fit", truth[0], truth[1]);
+    ff_log("netopt: differential evolution over p in [%g, %g], w in [%g, %g]: a population of %lld, %lld generations; "
+           "%s", lo[0], hi[0], lo[1], hi[1], (long long)NP, (long long)G,
+           split ? "every candidate on all ranks, the cells split in blocks" : "the candidates spread over the ranks");
   }
+  st = ff_ranks_agree(st, r->comm);
+  /* the candidates this rank scores: all of them when the cells are split (rank 0 then reports the loss) */
+#define MINE(i) (split || (i) % r->size == r->rank)
+#define SCORE(i, p_, w_)                                                                                                  \
+  do {                                                                                                                \
+    double l_ = 0.0;                                                                                                  \
+    if (MINE(i)) {                                                                                                    \
+      const int e_ = evaluate(&sc, &target, (p_), (w_), &l_);                                                         \
+      if (e_ != FF_OK && split) st = e_;                                                                              \
+      if (e_ != FF_OK && !split) ff_error_clear(), l_ = 1e30;                                                         \
+    }                                                                                                                 \
+    tl[i] = MINE(i) && (!split || r->rank == 0) ? l_ : 0.0;                                                           \
+  } while (0)
+  FfProgress prog;
+  if (st == FF_OK) ff_progress_start(&prog, "netopt", "generations", (double)G + 1, c->progress_s);
   for (int64_t i = 0; st == FF_OK && i < NP; ++i) {
     for (int k = 0; k < 2; ++k) pop[i * 2 + k] = lo[k] + de_u((uint64_t)c->seed, 0, i, 0, k) * (hi[k] - lo[k]);
-    tl[i] = i % r->size == r->rank ? loss_of(&net, &target, pop[i * 2], pop[i * 2 + 1], rate, lv) : 0.0;
+    SCORE(i, pop[i * 2], pop[i * 2 + 1]);
   }
   if (st == FF_OK) st = FF_MPI(MPI_Allreduce(tl, loss, (int)NP, MPI_DOUBLE, MPI_SUM, r->comm)); /* one owner each */
   for (int64_t i = 0; st == FF_OK && i < NP; ++i) hist[i * (G + 1)] = loss[i];
+  if (st == FF_OK) ff_progress_update(&prog, 1.0);
   for (int64_t g = 1; st == FF_OK && g <= G; ++g) { /* DE/rand/1/bin, F 0.7, CR 0.9, as ff_neuron_de */
     for (int64_t i = 0; i < NP; ++i) {
       int64_t d[3];
@@ -203,9 +285,9 @@ int ff_mode_netopt(FfRun *r) {
         trial[i * 2 + q] = lo[q] + z * wd;
       }
     }
-    for (int64_t i = 0; i < NP; ++i)
-      tl[i] = i % r->size == r->rank ? loss_of(&net, &target, trial[i * 2], trial[i * 2 + 1], rate, lv) : 0.0;
-    st = FF_MPI(MPI_Allreduce(MPI_IN_PLACE, tl, (int)NP, MPI_DOUBLE, MPI_SUM, r->comm));
+    for (int64_t i = 0; st == FF_OK && i < NP; ++i) SCORE(i, trial[i * 2], trial[i * 2 + 1]);
+    st = ff_ranks_agree(st, r->comm);
+    FF_CALL(st, FF_MPI(MPI_Allreduce(MPI_IN_PLACE, tl, (int)NP, MPI_DOUBLE, MPI_SUM, r->comm)));
     for (int64_t i = 0; st == FF_OK && i < NP; ++i) {
       if (tl[i] <= loss[i]) {
         loss[i] = tl[i];
@@ -214,32 +296,35 @@ int ff_mode_netopt(FfRun *r) {
       }
       hist[i * (G + 1) + g] = loss[i];
     }
+    if (st == FF_OK) ff_progress_update(&prog, (double)g + 1);
   }
+#undef SCORE
+#undef MINE
   st = ff_ranks_agree(st, r->comm);
+  /* the best member under trial 1 on every rank (collective when split); rank 0 reports it */
+  int64_t b = 0;
+  for (int64_t i = 1; st == FF_OK && i < NP; ++i)
+    if (loss[i] < loss[b]) b = i;
+  Stats s;
+  if (st == FF_OK) st = ff_ei_net_run(&net, pop[b * 2], pop[b * 2 + 1], 1, &spikes_f);
+  FF_CALL(st, stats_of(&sc, &spikes_f, &s));
   if (st == FF_OK && r->rank == 0) {
-    int64_t b = 0;
-    for (int64_t i = 1; i < NP; ++i)
-      if (loss[i] < loss[b]) b = i;
-    Out o = {r, &net, {lo[0], lo[1]}, {hi[0], hi[1]}, {pop[b * 2], pop[b * 2 + 1]}, loss[b], 0, 0, NP, G, b,
-             hist, rate_t, lv_t, rate, lv};
-    st = ff_ei_net_run(&net, o.best[0], o.best[1], 1, rate, lv);
+    Out o = {r, &net, {lo[0], lo[1]}, {hi[0], hi[1]}, {pop[b * 2], pop[b * 2 + 1]}, loss[b], 0, 0,
+             {truth[0], truth[1]}, NP, G, b, hist, rate_t, lv_t, rate, lv, target.sync, s.sync, &spikes_t, &spikes_f,
+             c->recording[0] ? c->recording : "planted"};
     o.welch_p = ff_welch_p(rate_t, n, rate, n);
     o.ks_p = ff_ks2_p(lv_t, n, lv, n);
-    Stats s;
-    stats_of(&net, rate, lv, &s);
+    char path[FF_CONFIG_STR + 32];
+    snprintf(path, sizeof path, "%s/results.h5", c->out_dir);
+    st = ff_h5_write_atomic(path, write_results, &o);
     if (st == FF_OK) {
-      char path[FF_CONFIG_STR + 32];
-      snprintf(path, sizeof path, "%s/results.h5", c->out_dir);
-      st = ff_h5_write_atomic(path, write_results, &o);
-    }
-    if (st == FF_OK) {
-      const double pw = o.best[0] * o.best[1], tpw = c->netopt_target_p * c->netopt_target_w;
+      const double pw = o.best[0] * o.best[1], tpw = truth[0] * truth[1];
       ff_log("netopt: best member %lld, loss %.6g: p = %.6g, w = %.6g, p w = %.6g (planted %.6g, %+.2f%%); rates "
-             "%.3g (E) and %.3g (I) Hz, LV %.3g and %.3g; Welch p = %.3g (rates), KS p = %.3g (LV); %lld "
-             "evaluations in %.2f s",
+             "%.3g (E) and %.3g (I) Hz, LV %.3g and %.3g, SPIKE-distance %.3g, %.3g, %.3g; Welch p = %.3g (rates), KS "
+             "p = %.3g (LV); %lld evaluations in %.2f s",
              (long long)b, o.best_loss, o.best[0], o.best[1], pw, tpw, 100.0 * (pw - tpw) / tpw, s.mean_rate[0],
-             s.mean_rate[1], s.mean_lv[0], s.mean_lv[1], o.welch_p, o.ks_p, (long long)(NP * (G + 1)),
-             MPI_Wtime() - t0);
+             s.mean_rate[1], s.mean_lv[0], s.mean_lv[1], s.sync[0], s.sync[1], s.sync[2], o.welch_p, o.ks_p,
+             (long long)(NP * (G + 1)), MPI_Wtime() - t0);
       ff_runjson_phase("netopt", MPI_Wtime() - t0);
       ff_summary("netopt done: p=%.9g w=%.9g pw=%.9g target_pw=%.9g loss=%.9g evals=%lld welch_p=%.6g lv_ks_p=%.6g\n",
                  o.best[0], o.best[1], pw, tpw, o.best_loss, (long long)(NP * (G + 1)), o.welch_p, o.ks_p);
@@ -255,6 +340,8 @@ int ff_mode_netopt(FfRun *r) {
   free(loss);
   free(tl);
   free(hist);
+  ff_spike_trains_destroy(&spikes_t);
+  ff_spike_trains_destroy(&spikes_f);
   ff_ei_net_destroy(&net);
   return st;
 }

@@ -148,6 +148,7 @@ typedef struct {
   char task_weights[FF_CONFIG_STR]; /* an earlier run's results.h5 to start from ("": the seed's network) */
   double task_cue_ms, task_gap_ms, task_delay_ms, task_recall_ms;
   int task_method;           /* FfTaskMethod */
+  int task_split;            /* 0: the batch's trials over the ranks; 1: the neurons (FfTaskSplit) */
   double task_etrace_decay;  /* ES-D-RTRL */
   double task_lr;
   int64_t task_batch, task_max_batches, task_val_trials, task_test_trials, task_val_every;

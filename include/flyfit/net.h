@@ -47,6 +47,11 @@ int ff_net_load(const char *path, MPI_Comm comm, FfNet *net);
  * of each local neuron. */
 int ff_net_find_destinations(FfNet *net, MPI_Comm comm);
 void ff_net_destroy(FfNet *net);
+/* Collective. n neurons in contiguous blocks over the ranks of comm (ff_partition_block: sizes differ by at most
+ * one; new id = original index), without connections: what the spike exchange (exchange.h, allgather) needs to
+ * split a network whose every neuron may reach every other (mode = netopt's split = cells, mode = task's split =
+ * neurons). FF_ERR_INPUT when there are fewer neurons than ranks; `what` names the network in the message. */
+int ff_net_blocks(int64_t n, MPI_Comm comm, const char *what, FfNet *net);
 /* Local index of original neuron gid, or -1 when another rank owns it. */
 int32_t ff_net_local(const FfNet *net, int64_t gid);
 /* Stand-in of the neuron with new id q, or -1 when it has no target here (binary search: a hash

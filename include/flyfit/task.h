@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #include "flyfit/config.h"
+#include "flyfit/exchange.h"
+#include "flyfit/net.h"
 
 typedef enum { FF_TASK_BPTT = 0, FF_TASK_DIAG = 1, FF_TASK_EXPSM_DIAG = 2 } FfTaskMethod;
 typedef enum { FF_TASK_CONN_DENSE = 0, FF_TASK_CONN_GAUSSIAN = 1, FF_TASK_CONN_RAND = 2 } FfTaskConn;
@@ -73,24 +75,42 @@ typedef struct {
 int ff_task_trial_make(const FfTaskSpec *s, uint64_t seed, int set, int64_t index, FfTaskTrial *tr);
 void ff_task_trial_destroy(FfTaskTrial *tr);
 
-/* The network's parameters, one flat vector theta [n_param] = w, w_out, b_out.
+/* A network split over the ranks by neurons ([task] split = neurons): each rank owns a block of neurons (net.h's
+ * ff_net_blocks), holds their rows of w only, advances them and computes their rows' gradient; the spikes of every
+ * step cross the ranks by the simulation's exchange (exchange.h: one window per 1 ms step, the synaptic delay). Every
+ * rank then knows every spike, so the readout, its gradient and the learning signal are computed alike on every rank.
+ * The online methods only: their traces belong to a neuron's own row; BPTT's backward pass would need the transpose. */
+typedef struct {
+  MPI_Comm comm;
+  FfNet part;    /* every rank's block of neurons */
+  FfExchange *x; /* the spike exchange */
+} FfTaskSplit;
+
+/* Collective over comm. */
+int ff_task_split_create(int32_t n, MPI_Comm comm, FfTaskSplit *sp);
+void ff_task_split_destroy(FfTaskSplit *sp);
+
+/* The network's parameters, one flat vector theta [n_param] = w (the rows held), w_out, b_out.
  * */
 typedef struct {
   int32_t n, n_exc, n_pre; /* n_pre = FF_TASK_N_IN + n: the columns of w */
+  int32_t row0, rows;      /* the rows of w held: all of them (0, n), or a rank's block when split */
+  const FfTaskSplit *split; /* NULL: the whole network here */
   int64_t n_param;
   double *theta;       /* [n_param] */
-  double *w;           /* = theta: [n x n_pre] >= 0; column c < 100 input c, else neuron c - 100 */
-  double *w_out;       /* = theta + n n_pre: [2 x n_exc] */
+  double *w;           /* = theta: [rows x n_pre] >= 0, row i at (i - row0); column c < 100 input c, else neuron c - 100 */
+  double *w_out;       /* = theta + rows n_pre: [2 x n_exc] */
   double *b_out;       /* [2] */
-  unsigned char *mask; /* [n x n_pre] 1 where a connection exists (w is 0 elsewhere, always) */
+  unsigned char *mask; /* [rows x n_pre] 1 where a connection exists (w is 0 elsewhere, always) */
   double *rho_a;       /* [n] each neuron's adaptation decay exp(-dt / tau_a,i), drawn from the seed, not trained */
 } FfTaskNet;
 
 /* Column c of w is excitatory (inputs and neurons < n_exc) or inhibitory. */
 static inline int ff_task_col_exc(const FfTaskNet *net, int32_t c) { return c < FF_TASK_N_IN + net->n_exc; }
 
-/* The initial network of the seed (FF_STREAM_TASK_INIT). */
+/* The initial network of the seed (FF_STREAM_TASK_INIT); _split: only this rank's rows of sp (NULL: all). */
 int ff_task_net_init(const FfTaskSpec *s, uint64_t seed, FfTaskNet *net);
+int ff_task_net_init_split(const FfTaskSpec *s, uint64_t seed, const FfTaskSplit *sp, FfTaskNet *net);
 int ff_task_net_copy(const FfTaskNet *from, FfTaskNet *to);
 void ff_task_net_destroy(FfTaskNet *net);
 /* Dale's law: every existing weight >= 0 (sign by population), every other exactly 0. */
@@ -142,6 +162,7 @@ typedef struct {
   double lr, beta1, beta2, adam_eps, target_acc, progress_s;
   MPI_Comm comm;
   int threads; /* OpenMP threads of this rank: each takes whole trials (0 or 1: none) */
+  int split;   /* 0: the batch's trials over the ranks; 1: every trial on all ranks, the neurons split (FfTaskSplit) */
   /* the resume point (checkpoint.h's FfTaskState): read from `resume` first when it names a file (rank 0; NULL or ""
    * none), written to `point` at every validation and when a signal stops the training (NULL: never) */
   const char *resume, *point;

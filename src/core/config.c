@@ -154,6 +154,7 @@ static const Key KEYS[] = {
     {"task", "lr", T_REAL, "0.001", 0, 1e300, NULL, "", "Adam learning rate (beta and epsilon: [fit] adam_*)", OFF(task_lr)},
     {"task", "batch", T_INT, "128", 1, 65535, NULL, "", "trials per Adam step, split over the ranks in whole trials", OFF(task_batch)},
     {"task", "target_acc", T_REAL, "0.9", 0, 1, NULL, "", "training stops when the validation accuracy reaches this", OFF(task_target_acc)},
+    {"task", "split", T_ENUM, "trials", 0, 0, "trials|neurons", "", "what the ranks divide: trials = each rank takes whole trials of the batch (and its threads whole trials of those); neurons = every trial runs on all ranks, each rank holding and advancing a block of the neurons (their rows of the weights and their traces), the spikes of every 1 ms step exchanged as the simulation exchanges them, for networks too large for one rank (n_rec 1e4 and up); diag and expsm_diag only (BPTT's backward pass needs the whole network), one thread per rank; the same result either way, bit for bit", OFF(task_split)},
     {"task", "max_batches", T_INT, "2000", 0, 1e9, NULL, "", "training stops after this many batches", OFF(task_max_batches)},
     {"task", "val_every", T_INT, "10", 1, 1e9, NULL, "batches", "the validation accuracy is scored every this many batches, and after the last", OFF(task_val_every)},
     {"task", "val_trials", T_INT, "256", 1, 1e9, NULL, "", "validation trials (keyed apart from the training trials)", OFF(task_val_trials)},
@@ -705,7 +706,7 @@ static int fingerprint(const FfConfig *c, int which, char **text) {
                                       * checkpoints made before the key existed still resume */
                                      "fit.lowrank_rank"};
   static const char *const TASK_SKIP[] = {"task.max_batches", "task.target_acc", "task.val_every", "task.val_trials",
-                                          "task.test_trials"};
+                                          "task.test_trials", "task.split" /* the same bits either way */};
   static const char *const RNN[] = {"fit.rnn_hidden", "fit.rnn_batch", "fit.rnn_iters", "fit.rnn_seq_len", "fit.rnn_lr",
                                     "fit.rnn_lr_decay", "fit.rnn_lr_decay_every", "fit.rnn_noise", "fit.rnn_loss"};
   size_t cap = (size_t)N_KEYS * (FF_CONFIG_STR + 64) + 64, len = 0;

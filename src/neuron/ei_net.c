@@ -11,7 +11,6 @@
 #include "flyfit/error.h"
 #include "flyfit/h5.h"
 #include "flyfit/neuron_fit.h"
-#include "flyfit/partition.h"
 #include "flyfit/ranks.h"
 #include "flyfit/rng.h"
 #include "flyfit/spike.h"
@@ -21,35 +20,6 @@ void ff_spike_trains_destroy(FfSpikeTrains *s) {
   free(s->indptr);
   free(s->times);
   memset(s, 0, sizeof *s);
-}
-
-/* Every rank's block of cells as an FfNet without connections: the exchange needs only who owns what. */
-static int make_part(FfEiNet *net, int64_t n) {
-  FfNet *q = &net->part;
-  int32_t *owner = NULL;
-  FF_TRY(FF_MPI(MPI_Comm_rank(net->comm, &q->rank)));
-  FF_TRY(FF_MPI(MPI_Comm_size(net->comm, &q->size)));
-  if (n < q->size)
-    return FF_ERROR(FF_ERR_INPUT, "[netopt] split = cells: %lld cells cannot be split over %d ranks; use fewer ranks or "
-                                  "split = members", (long long)n, q->size);
-  int st = FF_MALLOC(owner, n, "cell owners");
-  FF_CALL(st, FF_CALLOC(q->neuron_offsets, q->size + 1, "cell blocks"));
-  if (st == FF_OK) {
-    ff_partition_block(n, q->size, owner);
-    for (int64_t i = 0; i < n; ++i) q->neuron_offsets[owner[i] + 1]++;
-    for (int k = 0; k < q->size; ++k) q->neuron_offsets[k + 1] += q->neuron_offsets[k];
-    q->n_global = n;
-    q->new_base = q->neuron_offsets[q->rank];
-    q->n_local = (int32_t)(q->neuron_offsets[q->rank + 1] - q->new_base);
-    st = FF_MALLOC(q->gid, q->n_local > 0 ? q->n_local : 1, "cell ids");
-  }
-  for (int32_t i = 0; st == FF_OK && i < q->n_local; ++i) q->gid[i] = q->new_base + i; /* blocks keep the order */
-  free(owner);
-  if (st == FF_OK) {
-    net->row0 = q->new_base;
-    net->rows = q->n_local;
-  }
-  return st;
 }
 
 int ff_ei_net_create(FfEiNet *net, int32_t n_exc, int32_t n_inh, double duration_ms, uint64_t seed, MPI_Comm comm) {
@@ -67,7 +37,11 @@ int ff_ei_net_create(FfEiNet *net, int32_t n_exc, int32_t n_inh, double duration
   int st = FF_OK;
   if (comm != MPI_COMM_NULL) {
     net->comm = comm;
-    st = make_part(net, n);
+    st = ff_net_blocks(n, comm, "[netopt] split = cells", &net->part);
+    if (st == FF_OK) {
+      net->row0 = net->part.new_base;
+      net->rows = net->part.n_local;
+    }
     FF_CALL(st, ff_exchange_create(&net->part, FF_EXCHANGE_ALLGATHER, comm, &net->x, NULL));
   }
   const int64_t cells = net->rows * n;
@@ -90,9 +64,7 @@ void ff_ei_net_destroy(FfEiNet *net) {
   free(net->r);
   net->u = net->r = NULL;
   ff_exchange_destroy(&net->x);
-  free(net->part.neuron_offsets);
-  free(net->part.gid);
-  memset(&net->part, 0, sizeof net->part);
+  ff_net_destroy(&net->part);
 }
 
 /* This rank's spikes (local cell, time in ms, in time order) into the trains of every cell, on every rank. */

@@ -113,6 +113,7 @@ int ff_mode_task(FfRun *r) {
                                r->cfg.progress_s,
                                r->comm,
                                r->threads,
+                               r->cfg.task_split,
                                NULL,
                                NULL,
                                r->cfg.task_weights,

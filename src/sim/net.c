@@ -31,6 +31,31 @@ void ff_net_destroy(FfNet *net) {
   memset(net, 0, sizeof *net);
 }
 
+int ff_net_blocks(int64_t n, MPI_Comm comm, const char *what, FfNet *net) {
+  memset(net, 0, sizeof *net);
+  FF_TRY(FF_MPI(MPI_Comm_rank(comm, &net->rank)));
+  FF_TRY(FF_MPI(MPI_Comm_size(comm, &net->size)));
+  if (n < net->size)
+    return FF_ERROR(FF_ERR_INPUT, "%s: %lld neurons cannot be split over %d ranks; use fewer ranks", what, (long long)n,
+                    net->size);
+  int32_t *owner = NULL;
+  int st = FF_MALLOC(owner, n, "neuron owners");
+  FF_CALL(st, FF_CALLOC(net->neuron_offsets, net->size + 1, "neuron blocks"));
+  if (st == FF_OK) {
+    ff_partition_block(n, net->size, owner);
+    for (int64_t i = 0; i < n; ++i) net->neuron_offsets[owner[i] + 1]++;
+    for (int k = 0; k < net->size; ++k) net->neuron_offsets[k + 1] += net->neuron_offsets[k];
+    net->n_global = n;
+    net->new_base = net->neuron_offsets[net->rank];
+    net->n_local = (int32_t)(net->neuron_offsets[net->rank + 1] - net->new_base);
+    st = FF_MALLOC(net->gid, net->n_local > 0 ? net->n_local : 1, "neuron ids");
+  }
+  for (int32_t i = 0; st == FF_OK && i < net->n_local; ++i) net->gid[i] = net->new_base + i; /* blocks keep the order */
+  free(owner);
+  if (st) ff_net_destroy(net);
+  return st;
+}
+
 int32_t ff_net_local(const FfNet *net, int64_t gid) { return ff_find_sorted(net->gid, net->n_local, gid); }
 
 int32_t ff_net_standin(const FfNet *net, int64_t q) { return ff_find_sorted(net->pre_new, net->n_pre, q); }

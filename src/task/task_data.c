@@ -97,6 +97,10 @@ int ff_task_spec_from_config(const FfConfig *c, FfTaskSpec *s) {
                     cfg, T);
   s->method = c->task_method;
   s->etrace_decay = c->task_etrace_decay;
+  if (c->task_split == 1 && s->method == FF_TASK_BPTT)
+    return FF_ERROR(FF_ERR_INPUT, "%s: [task] split = neurons trains by the online methods only (method = diag or "
+                                  "expsm_diag): BPTT's backward pass needs the whole network on each rank; use split = "
+                                  "trials", cfg);
   return FF_OK;
 }
 

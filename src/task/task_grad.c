@@ -8,10 +8,13 @@
 #include <string.h>
 
 #include "flyfit/error.h"
+#include "flyfit/spike.h"
 #include "flyfit/task.h"
 
 struct FfTaskWork {
   int32_t n, n_exc, n_pre, T;
+  int32_t row0, rows;          /* the neurons this rank advances (net's rows) */
+  int32_t e1;                  /* own excitatory rows: [row0, e1) */
   /* state of the trial */
   double *v, *ge, *gi, *a, *s; /* [n] membrane, conductances, adaptation current, the last step's spikes */
   double *r;                   /* [n_exc] low-passed spikes the readout reads */
@@ -23,7 +26,7 @@ struct FfTaskWork {
   /* BPTT (allocated on first use): the tape [T x n] and the adjoints */
   double *t_vh, *t_gsum, *t_psi, *t_s, *t_dy; /* t_dy [T x 2] */
   double *dr, *dv, *dge, *dgi, *ds, *da;      /* [n] */
-  /* D-RTRL: x̄ [n_pre], the traces e (of v), ea (of the adaptation current) and ē [n_exc x n_pre] */
+  /* D-RTRL: x̄ [n_pre], the traces e (of v), ea (of the adaptation current) and ē [own excitatory rows x n_pre] */
   double *xbar, *e, *ea, *ebar;
   /* ES-D-RTRL: x̂ [n_pre], and per excitatory neuron the factors of both pathways (v, adaptation, g) */
   double *xhat, *eps_ve, *eps_vi, *eps_ae, *eps_ai, *eps_g, *epsbar_e, *epsbar_i; /* [n_exc] */
@@ -47,6 +50,10 @@ int ff_task_work_create(const FfTaskSpec *s, const FfTaskNet *net, FfTaskWork **
   w->n = net->n;
   w->n_exc = net->n_exc;
   w->n_pre = net->n_pre;
+  w->row0 = net->row0;
+  w->rows = net->rows;
+  w->e1 = net->row0 + net->rows < net->n_exc ? net->row0 + net->rows : net->n_exc;
+  if (w->e1 < w->row0) w->e1 = w->row0;
   w->T = ff_task_steps(s);
   const int64_t n = net->n;
   int st = FF_OK;
@@ -62,7 +69,7 @@ int ff_task_work_create(const FfTaskSpec *s, const FfTaskNet *net, FfTaskWork **
 
 /* The buffers of a method, on first use: BPTT's grow with the trial, the others' do not. */
 static int work_method(FfTaskWork *w, int method) {
-  const int64_t n = w->n, ne = w->n_exc, np = w->n_pre, T = w->T;
+  const int64_t n = w->n, ne = w->e1 - w->row0, np = w->n_pre, T = w->T;
   int st = FF_OK;
   if (method == FF_TASK_BPTT && w->t_vh == NULL) {
     double **tape[] = {&w->t_vh, &w->t_gsum, &w->t_psi, &w->t_s};
@@ -80,7 +87,7 @@ static int work_method(FfTaskWork *w, int method) {
   if (method == FF_TASK_EXPSM_DIAG && w->xhat == NULL) {
     FF_CALL(st, FF_MALLOC(w->xhat, np, "ES-D-RTRL presynaptic trace"));
     double **f[] = {&w->eps_ve, &w->eps_vi, &w->eps_ae, &w->eps_ai, &w->eps_g, &w->epsbar_e, &w->epsbar_i};
-    for (size_t k = 0; k < 7; ++k) FF_CALL(st, FF_MALLOC(*f[k], ne, "ES-D-RTRL factors"));
+    for (size_t k = 0; k < 7; ++k) FF_CALL(st, FF_MALLOC(*f[k], w->n_exc, "ES-D-RTRL factors"));
   }
   return st;
 }
@@ -129,19 +136,20 @@ static void reset_state(FfTaskWork *w) {
 }
 
 /* One step t: the conductance increments from the inputs of step t and the spikes of step t - 1 (w->pre, set by the
- * caller), then every neuron's update; w->s becomes step t's spikes. */
+ * caller), then the update of every neuron held (net's rows); w->s becomes their step t's spikes (new_spikes adds the
+ * other ranks' and then the readout's trace). */
 static void step(const FfTaskSpec *s, const FfTaskNet *net, const Decays *k, FfTaskWork *w) {
-  const int32_t n = net->n, np = net->n_pre, ne = net->n_exc;
-  memset(w->ce, 0, (size_t)n * sizeof(double));
-  memset(w->ci, 0, (size_t)n * sizeof(double));
+  const int32_t np = net->n_pre, i0 = net->row0, i1 = net->row0 + net->rows;
+  memset(w->ce, 0, (size_t)w->n * sizeof(double));
+  memset(w->ci, 0, (size_t)w->n * sizeof(double));
   for (int32_t c = 0; c < np; ++c) {
     const double p = w->pre[c];
     if (p == 0.0) continue;
     double *to = ff_task_col_exc(net, c) ? w->ce : w->ci;
-    const double *col = net->w + c;
-    for (int32_t i = 0; i < n; ++i) to[i] += col[(int64_t)i * np] * p;
+    const double *col = net->w + c - (int64_t)i0 * np;
+    for (int32_t i = i0; i < i1; ++i) to[i] += col[(int64_t)i * np] * p;
   }
-  for (int32_t i = 0; i < n; ++i) {
+  for (int32_t i = i0; i < i1; ++i) {
     /* the reset and adaptation: by the last step's spike (its surrogate's gradient flows through them when
      * reset_grad; a constant otherwise); the smooth pseudo-network has them only with reset_grad */
     const double s_old = s->smooth && !s->reset_grad ? 0.0 : w->s[i];
@@ -156,8 +164,30 @@ static void step(const FfTaskSpec *s, const FfTaskNet *net, const Decays *k, FfT
     w->gsum[i] = w->ge[i] + w->gi[i];
     w->psi[i] = surrogate(s, x);
     w->s[i] = s->smooth ? surrogate_integral(s, x) : x > 0.0 ? 1.0 : 0.0;
-    if (i < ne) w->r[i] = k->ka * w->r[i] + w->s[i];
   }
+}
+
+/* After step: the spikes of the neurons other ranks hold (a split network: the simulation's exchange, one window per
+ * step; a failed rank stops every rank here), then the readout's low-passed trace of every excitatory neuron. */
+static int new_spikes(const FfTaskNet *net, const Decays *k, FfTaskWork *w) {
+  if (net->split) {
+    const int32_t i0 = net->row0, i1 = net->row0 + net->rows;
+    int64_t n_out = 0;
+    for (int32_t i = i0; i < i1; ++i) n_out += w->s[i] > 0.5;
+    uint64_t *buf = NULL;
+    const uint64_t *got = NULL;
+    int64_t n_got = 0;
+    FfExchangeStats xs = {0};
+    int st = ff_exchange_send_buffer(net->split->x, n_out, &buf);
+    for (int32_t i = i0, q = 0; st == FF_OK && i < i1; ++i)
+      if (w->s[i] > 0.5) buf[q++] = ff_spike_pack(i, 0, 0);
+    FF_TRY(ff_exchange_run(net->split->x, st == FF_OK ? n_out : 0, st, &got, &n_got, &xs));
+    for (int32_t j = 0; j < i0; ++j) w->s[j] = 0.0;
+    for (int32_t j = i1; j < w->n; ++j) w->s[j] = 0.0;
+    for (int64_t q = 0; q < n_got; ++q) w->s[ff_spike_gid(got[q])] = 1.0;
+  }
+  for (int32_t j = 0; j < w->n_exc; ++j) w->r[j] = k->ka * w->r[j] + w->s[j];
+  return FF_OK;
 }
 
 /* The readout at a recall step: its cross-entropy (added to *loss, mean over the recall steps), the logits (added to
@@ -190,13 +220,14 @@ static void set_pre(const FfTaskTrial *tr, int32_t t, FfTaskWork *w) {
  * and the readout-filtered ē = ka ē + psi_i e; at a recall step the gradient gets lsig_i ē. */
 static void diag_step(const FfTaskNet *net, const FfTaskSpec *s, const Decays *k, FfTaskWork *w, int recall,
                       double *gw) {
-  const int32_t np = net->n_pre, ne = net->n_exc, c_inh = FF_TASK_N_IN + ne;
+  const int32_t np = net->n_pre, ne = net->n_exc, c_inh = FF_TASK_N_IN + ne, i0 = w->row0;
   for (int32_t c = 0; c < np; ++c) w->xbar[c] = k->be * w->xbar[c] + w->pre[c];
-  for (int32_t i = 0; i < ne; ++i) {
+  for (int32_t i = i0; i < w->e1; ++i) {
     const double q = w->psi_old[i], rho = net->rho_a[i], psi = w->psi[i];
     const double dv = (k->al - (1.0 - k->al) * w->gsum[i]) * (1.0 - q), ca = -rho * s->beta_a * q, cv = 1.0 - k->al;
     const double fe = (1.0 - k->al) * (s->e_exc - w->vh[i]), fi = (1.0 - k->al) * (s->e_inh - w->vh[i]);
-    double *e = w->e + (int64_t)i * np, *ea = w->ea + (int64_t)i * np, *eb = w->ebar + (int64_t)i * np;
+    const int64_t row = (int64_t)(i - i0) * np;
+    double *e = w->e + row, *ea = w->ea + row, *eb = w->ebar + row;
     /* ea first (v(t) reads I_a(t)); ca = 0 when the last step was outside the surrogate's support */
     for (int32_t c = 0; c < np; ++c) ea[c] = rho * ea[c] + ca * e[c];
     for (int32_t c = 0; c < c_inh; ++c) e[c] = dv * e[c] + fe * w->xbar[c] + cv * ea[c];
@@ -204,7 +235,7 @@ static void diag_step(const FfTaskNet *net, const FfTaskSpec *s, const Decays *k
     for (int32_t c = 0; c < np; ++c) eb[c] = k->ka * eb[c] + psi * e[c];
     if (recall) {
       const double L = w->lsig[i];
-      double *g = gw + (int64_t)i * np;
+      double *g = gw + row;
       for (int32_t c = 0; c < np; ++c) g[c] += L * eb[c];
     }
   }
@@ -219,7 +250,7 @@ static void expsm_step(const FfTaskNet *net, const FfTaskSpec *s, const Decays *
   const int32_t np = net->n_pre, ne = net->n_exc, c_inh = FF_TASK_N_IN + ne;
   const double lam = k->lam, cv = 1.0 - k->al;
   for (int32_t c = 0; c < np; ++c) w->xhat[c] = lam * w->xhat[c] + w->pre[c];
-  for (int32_t i = 0; i < ne; ++i) {
+  for (int32_t i = w->row0; i < w->e1; ++i) {
     const double q = w->psi_old[i], rho = net->rho_a[i], psi = w->psi[i];
     const double d = k->al - (1.0 - k->al) * w->gsum[i], ca = -rho * s->beta_a * q;
     const double fe = cv * (s->e_exc - w->vh[i]), fi = cv * (s->e_inh - w->vh[i]);
@@ -235,7 +266,7 @@ static void expsm_step(const FfTaskNet *net, const FfTaskSpec *s, const Decays *
     w->epsbar_i[i] = k->ka * w->epsbar_i[i] + psi * w->eps_vi[i];
     if (recall) {
       const double le = w->lsig[i] * w->epsbar_e[i], li = w->lsig[i] * w->epsbar_i[i];
-      double *g = gw + (int64_t)i * np;
+      double *g = gw + (int64_t)(i - w->row0) * np;
       for (int32_t c = 0; c < c_inh; ++c) g[c] += le * w->xhat[c];
       for (int32_t c = c_inh; c < np; ++c) g[c] += li * w->xhat[c];
     }
@@ -307,9 +338,13 @@ static void bptt_backward(const FfTaskSpec *s, const FfTaskNet *net, const FfTas
 /* The trial forward, with method's gradient (method < 0: none) into grad and the raster into rec. */
 static int run(const FfTaskSpec *s, const FfTaskNet *net, const FfTaskTrial *tr, int method, FfTaskWork *w,
                double *grad, FfTaskScore *sc, FfTaskRecord *rec) {
-  if (w->n != net->n || w->n_pre != net->n_pre || w->T != tr->T)
+  if (w->n != net->n || w->n_pre != net->n_pre || w->T != tr->T || w->row0 != net->row0 || w->rows != net->rows)
     return FF_ERROR(FF_ERR_INTERNAL, "task work made for %d neurons and %d steps, used for %d and %d", w->n, w->T,
                     net->n, tr->T);
+  if (net->split && (s->smooth || method == FF_TASK_BPTT))
+    return FF_ERROR(FF_ERR_INPUT, "[task] split = neurons runs the online methods (diag, expsm_diag) on spiking "
+                                  "networks: %s needs the whole network on each rank; use split = trials",
+                    s->smooth ? "the smooth pseudo-network" : "bptt");
   if (method >= 0) FF_TRY(work_method(w, method));
   if (rec) {
     rec->n_spikes = 0;
@@ -317,15 +352,16 @@ static int run(const FfTaskSpec *s, const FfTaskNet *net, const FfTaskTrial *tr,
   }
   const Decays k = decays(s);
   const int32_t n = net->n, ne = net->n_exc, np = net->n_pre, T = tr->T, R = T - tr->recall0;
-  double *gw = grad, *gout = grad ? grad + (int64_t)n * np : NULL,
+  double *gw = grad, *gout = grad ? grad + (int64_t)net->rows * np : NULL,
          *gb = gout ? gout + (int64_t)FF_TASK_N_OUT * ne : NULL;
   if (grad) memset(grad, 0, (size_t)net->n_param * sizeof *grad);
   reset_state(w);
   if (method == FF_TASK_DIAG) {
     memset(w->xbar, 0, (size_t)np * sizeof(double));
-    memset(w->e, 0, (size_t)ne * (size_t)np * sizeof(double));
-    memset(w->ea, 0, (size_t)ne * (size_t)np * sizeof(double));
-    memset(w->ebar, 0, (size_t)ne * (size_t)np * sizeof(double));
+    const size_t te = (size_t)(w->e1 - w->row0) * (size_t)np * sizeof(double);
+    memset(w->e, 0, te);
+    memset(w->ea, 0, te);
+    memset(w->ebar, 0, te);
   } else if (method == FF_TASK_EXPSM_DIAG) {
     memset(w->xhat, 0, (size_t)np * sizeof(double));
     double *f[] = {w->eps_ve, w->eps_vi, w->eps_ae, w->eps_ai, w->eps_g, w->epsbar_e, w->epsbar_i};
@@ -336,6 +372,7 @@ static int run(const FfTaskSpec *s, const FfTaskNet *net, const FfTaskTrial *tr,
   for (int32_t t = 0; t < T; ++t) {
     set_pre(tr, t, w);
     step(s, net, &k, w);
+    FF_TRY(new_spikes(net, &k, w));
     const int recall = t >= tr->recall0;
     double y[FF_TASK_N_OUT] = {0.0, 0.0}, dy[FF_TASK_N_OUT] = {0.0, 0.0};
     if (recall || rec) {
@@ -394,7 +431,7 @@ static int run(const FfTaskSpec *s, const FfTaskNet *net, const FfTaskTrial *tr,
   }
   if (grad && method == FF_TASK_BPTT) bptt_backward(s, net, tr, &k, w, gw);
   if (grad) /* connections that do not exist have no gradient: they stay 0 */
-    for (int64_t q = 0; q < (int64_t)n * np; ++q)
+    for (int64_t q = 0; q < (int64_t)net->rows * np; ++q)
       if (!net->mask[q]) gw[q] = 0.0;
   sc->loss = loss;
   sc->correct = (ysum[1] > ysum[0] ? 1 : 0) == tr->label;

@@ -20,12 +20,28 @@ void ff_task_net_destroy(FfTaskNet *net) {
   net->w = net->w_out = net->b_out = NULL;
 }
 
-static int net_alloc(int32_t n, int32_t n_exc, FfTaskNet *net) {
+int ff_task_split_create(int32_t n, MPI_Comm comm, FfTaskSplit *sp) {
+  memset(sp, 0, sizeof *sp);
+  sp->comm = comm;
+  FF_TRY(ff_net_blocks(n, comm, "[task] split = neurons", &sp->part));
+  const int st = ff_exchange_create(&sp->part, FF_EXCHANGE_ALLGATHER, comm, &sp->x, NULL);
+  if (st) ff_net_destroy(&sp->part);
+  return st;
+}
+
+void ff_task_split_destroy(FfTaskSplit *sp) {
+  ff_exchange_destroy(&sp->x);
+  ff_net_destroy(&sp->part);
+}
+
+static int net_alloc(int32_t n, int32_t n_exc, int32_t row0, int32_t rows, FfTaskNet *net) {
   memset(net, 0, sizeof *net);
   net->n = n;
   net->n_exc = n_exc;
   net->n_pre = FF_TASK_N_IN + n;
-  const int64_t nw = (int64_t)n * net->n_pre;
+  net->row0 = row0;
+  net->rows = rows;
+  const int64_t nw = (int64_t)rows * net->n_pre;
   net->n_param = nw + (int64_t)FF_TASK_N_OUT * n_exc + FF_TASK_N_OUT;
   int st = FF_CALLOC(net->theta, net->n_param, "task network parameters");
   FF_CALL(st, FF_CALLOC(net->mask, nw, "task network connections"));
@@ -41,9 +57,10 @@ static int net_alloc(int32_t n, int32_t n_exc, FfTaskNet *net) {
 }
 
 int ff_task_net_copy(const FfTaskNet *from, FfTaskNet *to) {
-  FF_TRY(net_alloc(from->n, from->n_exc, to));
+  FF_TRY(net_alloc(from->n, from->n_exc, from->row0, from->rows, to));
+  to->split = from->split;
   memcpy(to->theta, from->theta, (size_t)from->n_param * sizeof *from->theta);
-  memcpy(to->mask, from->mask, (size_t)from->n * (size_t)from->n_pre);
+  memcpy(to->mask, from->mask, (size_t)from->rows * (size_t)from->n_pre);
   memcpy(to->rho_a, from->rho_a, (size_t)from->n * sizeof *from->rho_a);
   return FF_OK;
 }
@@ -101,7 +118,13 @@ static double trunc_normal(uint64_t seed, uint32_t i, uint32_t c, const uint32_t
 }
 
 int ff_task_net_init(const FfTaskSpec *s, uint64_t seed, FfTaskNet *net) {
-  FF_TRY(net_alloc(s->n_rec, s->n_exc, net));
+  return ff_task_net_init_split(s, seed, NULL, net);
+}
+
+int ff_task_net_init_split(const FfTaskSpec *s, uint64_t seed, const FfTaskSplit *sp, FfTaskNet *net) {
+  const int32_t row0 = sp ? (int32_t)sp->part.new_base : 0, rows = sp ? sp->part.n_local : s->n_rec;
+  FF_TRY(net_alloc(s->n_rec, s->n_exc, row0, rows, net));
+  net->split = sp;
   const int32_t n = net->n, np = net->n_pre;
   double fan[2];
   fan_ins(s, fan);
@@ -109,15 +132,16 @@ int ff_task_net_init(const FfTaskSpec *s, uint64_t seed, FfTaskNet *net) {
                sd_i = sqrt(s->w_ei_ratio * s->w_rec_scale / fan[1]);
   uint32_t r[4];
   for (int32_t i = 0; i < n; ++i) {
-    for (int32_t c = 0; c < np; ++c) {
+    const int64_t row = (int64_t)(i - row0) * np;
+    for (int32_t c = 0; i >= row0 && i < row0 + rows && c < np; ++c) {
       ff_rng4(seed, FF_STREAM_TASK_INIT, (uint32_t)i, (uint32_t)c, 0, r);
       const int32_t j = c - FF_TASK_N_IN;
       if (j >= 0) {
         if (r[2] >= ff_bernoulli_threshold(conn_prob(s, i, j))) continue;
       }
-      net->mask[(int64_t)i * np + c] = 1;
+      net->mask[row + c] = 1;
       const double sd = j < 0 ? sd_in : j < s->n_exc ? sd_e : sd_i;
-      net->w[(int64_t)i * np + c] = fabs(trunc_normal(seed, (uint32_t)i, (uint32_t)c, r)) * sd;
+      net->w[row + c] = fabs(trunc_normal(seed, (uint32_t)i, (uint32_t)c, r)) * sd;
     }
     /* tau_a,i ~ Uniform((1 - spread) tau_a, (1 + spread) tau_a) */
     ff_rng4(seed, FF_STREAM_TASK_INIT, (uint32_t)i, 0xFFFFFFFFu, 0, r);
@@ -137,7 +161,7 @@ int ff_task_net_init(const FfTaskSpec *s, uint64_t seed, FfTaskNet *net) {
 }
 
 void ff_task_net_project(FfTaskNet *net) {
-  const int64_t nw = (int64_t)net->n * net->n_pre;
+  const int64_t nw = (int64_t)net->rows * net->n_pre;
   for (int64_t q = 0; q < nw; ++q) net->w[q] = net->mask[q] && net->w[q] > 0.0 ? net->w[q] : 0.0;
 }
 
@@ -158,11 +182,12 @@ static int read_exact(hid_t f, const char *path, const char *dset, hid_t memtype
 }
 
 int ff_task_net_load(const char *path, FfTaskNet *net) {
+  if (net->rows != net->n) return FF_ERROR(FF_ERR_INTERNAL, "ff_task_net_load needs the whole network");
   hid_t f;
   FF_TRY(ff_h5_open(path, H5P_DEFAULT, &f));
   const int64_t n = net->n, np = net->n_pre, nw = n * np;
   FfTaskNet got = {0};
-  int st = net_alloc(net->n, net->n_exc, &got);
+  int st = net_alloc(net->n, net->n_exc, 0, net->n, &got);
   FF_CALL(st, read_exact(f, path, "/task/params/w", H5T_NATIVE_DOUBLE, 2, n, np, got.w));
   FF_CALL(st, read_exact(f, path, "/task/params/mask", H5T_NATIVE_UCHAR, 2, n, np, got.mask));
   FF_CALL(st, read_exact(f, path, "/task/params/w_out", H5T_NATIVE_DOUBLE, 2, FF_TASK_N_OUT, net->n_exc, got.w_out));

@@ -2,7 +2,9 @@
  * into exact sums (exact.h: integers, so the sum is the same for any split and order) and reduced once per batch;
  * then one Adam step, the same on every rank, and Dale's law (weights projected to >= 0). The validation trials (set
  * FF_TASK_VALID) are scored every val_every batches, the test trials (FF_TASK_TEST) once at the end
- * (docs/design.md §2.8). */
+ * (docs/design.md §2.8). With split = neurons every rank runs every trial on its block of neurons (FfTaskSplit): the
+ * trials' "ranks" are then this rank alone (MPI_COMM_SELF), each rank sums and updates its own rows, and rank 0
+ * gathers the rows for the resume point and the result. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -173,15 +175,15 @@ static int grad_trial(Lane *l, int64_t k, const void *ctx) {
 
 /* Collective. The batch's mean gradient (exact sum over its trials, the rank's threads and the ranks, divided by B
  * once) into g, its mean loss and accuracy. */
-static int batch_gradient(const FfTaskTrainSetup *ts, const FfTaskNet *net, int64_t batch, Lane *lanes, int nt,
-                          FfExact *sum, double *g, double *loss, double *accuracy) {
+static int batch_gradient(const FfTaskTrainSetup *ts, MPI_Comm dcomm, const FfTaskNet *net, int64_t batch, Lane *lanes,
+                          int nt, FfExact *sum, double *g, double *loss, double *accuracy) {
   const int64_t P = net->n_param, B = ts->batch;
   int64_t lo, hi, all = 0;
-  FF_TRY(share(B, ts->comm, &lo, &hi));
+  FF_TRY(share(B, dcomm, &lo, &hi));
   const GradCtx ctx = {ts, net, batch * B};
   int st = over_trials(lanes, nt, lo, hi, grad_trial, &ctx);
-  const int red = FF_MPI(MPI_Allreduce(&lanes[0].correct, &all, 1, MPI_INT64_T, MPI_SUM, ts->comm));
-  const int red2 = ff_exact_reduce(lanes[0].acc, sum, P + 1, ts->comm);
+  const int red = FF_MPI(MPI_Allreduce(&lanes[0].correct, &all, 1, MPI_INT64_T, MPI_SUM, dcomm));
+  const int red2 = ff_exact_reduce(lanes[0].acc, sum, P + 1, dcomm);
   FF_CALL(st, red);
   FF_CALL(st, red2);
   if (st != FF_OK) return st;
@@ -195,18 +197,83 @@ static int batch_gradient(const FfTaskTrainSetup *ts, const FfTaskNet *net, int6
   return FF_OK;
 }
 
-/* Rank 0 writes the resume point after `batches` batches; collective (every rank learns rank 0's status). */
+/* The parameters of the whole network: the rows of w rank by rank, then the readout (the same on every rank). */
+static int64_t full_params(const FfTaskNet *net) {
+  return (int64_t)net->n * net->n_pre + (int64_t)FF_TASK_N_OUT * net->n_exc + FF_TASK_N_OUT;
+}
+
+/* Collective: each rank's share of the rows of w, as counts and offsets of doubles (every rank agrees on the status). */
+static int row_counts(const FfTaskNet *net, int **cnt, int **dsp) {
+  const FfNet *part = &net->split->part;
+  const int64_t np = net->n_pre;
+  int st = FF_MALLOC(*cnt, part->size, "counts");
+  FF_CALL(st, FF_MALLOC(*dsp, part->size, "offsets"));
+  for (int k = 0; st == FF_OK && k < part->size; ++k) {
+    const int64_t c = (part->neuron_offsets[k + 1] - part->neuron_offsets[k]) * np, d = part->neuron_offsets[k] * np;
+    if (c > INT32_MAX || d > INT32_MAX) st = FF_ERROR(FF_ERR_UNSUPPORTED, "a network of more than 2^31 weights");
+    (*cnt)[k] = (int)c;
+    (*dsp)[k] = (int)d;
+  }
+  return ff_ranks_agree(st, net->split->comm);
+}
+
+/* Collective over a split network's ranks: rank 0 gets the whole vector of the local x [n_param] into full
+ * [full_params] (rank 0's only). */
+static int gather_rows(const FfTaskNet *net, const double *x, double *full) {
+  const FfNet *part = &net->split->part;
+  const int64_t np = net->n_pre, nw = (int64_t)net->rows * np, tail = net->n_param - nw;
+  int *cnt = NULL, *dsp = NULL;
+  int st = row_counts(net, &cnt, &dsp);
+  FF_CALL(st, FF_MPI(MPI_Gatherv(x, (int)nw, MPI_DOUBLE, full, cnt, dsp, MPI_DOUBLE, 0, net->split->comm)));
+  if (st == FF_OK && part->rank == 0) memcpy(full + (int64_t)net->n * np, x + nw, (size_t)tail * sizeof *x);
+  free(cnt);
+  free(dsp);
+  return st;
+}
+
+/* Collective: the inverse, rank 0's whole vector full into every rank's local x. */
+static int scatter_rows(const FfTaskNet *net, const double *full, double *x) {
+  const FfNet *part = &net->split->part;
+  const int64_t np = net->n_pre, nw = (int64_t)net->rows * np, tail = net->n_param - nw;
+  int *cnt = NULL, *dsp = NULL;
+  int st = row_counts(net, &cnt, &dsp);
+  FF_CALL(st, FF_MPI(MPI_Scatterv(full, cnt, dsp, MPI_DOUBLE, x, (int)nw, MPI_DOUBLE, 0, net->split->comm)));
+  if (st == FF_OK && part->rank == 0) memcpy(x + nw, full + (int64_t)net->n * np, (size_t)tail * sizeof *x);
+  FF_CALL(st, FF_MPI(MPI_Bcast(x + nw, (int)tail, MPI_DOUBLE, 0, net->split->comm)));
+  free(cnt);
+  free(dsp);
+  return st;
+}
+
+/* Rank 0 writes the resume point after `batches` batches; collective (every rank learns rank 0's status). A split
+ * network's rows are gathered first: the file is the same whatever the split. */
 static int save_point(const FfTaskTrainSetup *ts, FfTaskNet *net, double *m, double *v, const FfTaskResult *out,
                       double seconds) {
   if (ts->point == NULL) return FF_OK;
   int rank;
   FF_TRY(FF_MPI(MPI_Comm_rank(ts->comm, &rank)));
   int st = FF_OK;
-  if (rank == 0) {
-    const FfTaskState s = {out->batches, net->n_param, net->theta, m, v, out->hist, FF_TASK_METRICS,
-                           out->val_acc, seconds, ts->fingerprint};
+  const int64_t PF = full_params(net);
+  double *ft = NULL, *fm = NULL, *fv = NULL;
+  if (net->split) {
+    if (rank == 0) {
+      st = FF_MALLOC(ft, PF, "the whole network");
+      FF_CALL(st, FF_MALLOC(fm, PF, "the whole network"));
+      FF_CALL(st, FF_MALLOC(fv, PF, "the whole network"));
+    }
+    st = ff_ranks_agree(st, ts->comm);
+    FF_CALL(st, gather_rows(net, net->theta, ft));
+    FF_CALL(st, gather_rows(net, m, fm));
+    FF_CALL(st, gather_rows(net, v, fv));
+  }
+  if (st == FF_OK && rank == 0) {
+    const FfTaskState s = {out->batches, PF, net->split ? ft : net->theta, net->split ? fm : m, net->split ? fv : v,
+                           out->hist, FF_TASK_METRICS, out->val_acc, seconds, ts->fingerprint};
     st = ff_checkpoint_write_task(ts->point, &s);
   }
+  free(ft);
+  free(fm);
+  free(fv);
   return ff_ranks_root_status(st, ts->comm, "write the resume point %s", ts->point);
 }
 
@@ -216,19 +283,41 @@ static int load_point(const FfTaskTrainSetup *ts, FfTaskNet *net, double *m, dou
                       double *seconds) {
   int rank;
   FF_TRY(FF_MPI(MPI_Comm_rank(ts->comm, &rank)));
-  FfTaskState s = {0, net->n_param, net->theta, m, v, NULL, FF_TASK_METRICS, NAN, 0.0, ts->fingerprint};
-  int st = rank == 0 ? ff_checkpoint_read_task(ts->resume, &s) : FF_OK;
+  const int64_t PF = full_params(net);
+  double *ft = NULL, *fm = NULL, *fv = NULL;
+  int st = FF_OK;
+  if (net->split && rank == 0) {
+    st = FF_MALLOC(ft, PF, "the whole network");
+    FF_CALL(st, FF_MALLOC(fm, PF, "the whole network"));
+    FF_CALL(st, FF_MALLOC(fv, PF, "the whole network"));
+  }
+  FfTaskState s = {0, PF, net->split ? ft : net->theta, net->split ? fm : m, net->split ? fv : v, NULL,
+                   FF_TASK_METRICS, NAN, 0.0, ts->fingerprint};
+  if (st == FF_OK && rank == 0) st = ff_checkpoint_read_task(ts->resume, &s);
   if (st == FF_OK && rank == 0 && s.batches > ts->max_batches)
     st = FF_ERROR(FF_ERR_INPUT, "'%s' holds %lld batches, more than [task] max_batches = %lld: raise max_batches, or "
                                 "remove the file to train afresh",
                   ts->resume, (long long)s.batches, (long long)ts->max_batches);
-  FF_TRY(ff_ranks_root_status(st, ts->comm, "read the resume point %s", ts->resume));
+  st = ff_ranks_root_status(st, ts->comm, "read the resume point %s", ts->resume);
   double head[3] = {(double)s.batches, s.val_acc, s.seconds};
-  FF_TRY(FF_MPI(MPI_Bcast(head, 3, MPI_DOUBLE, 0, ts->comm)));
+  FF_CALL(st, FF_MPI(MPI_Bcast(head, 3, MPI_DOUBLE, 0, ts->comm)));
   const int64_t P = net->n_param, B = (int64_t)head[0];
-  FF_TRY(FF_MPI(MPI_Bcast(net->theta, (int)P, MPI_DOUBLE, 0, ts->comm)));
-  FF_TRY(FF_MPI(MPI_Bcast(m, (int)P, MPI_DOUBLE, 0, ts->comm)));
-  FF_TRY(FF_MPI(MPI_Bcast(v, (int)P, MPI_DOUBLE, 0, ts->comm)));
+  if (net->split) {
+    FF_CALL(st, scatter_rows(net, ft, net->theta));
+    FF_CALL(st, scatter_rows(net, fm, m));
+    FF_CALL(st, scatter_rows(net, fv, v));
+  } else {
+    FF_CALL(st, FF_MPI(MPI_Bcast(net->theta, (int)P, MPI_DOUBLE, 0, ts->comm)));
+    FF_CALL(st, FF_MPI(MPI_Bcast(m, (int)P, MPI_DOUBLE, 0, ts->comm)));
+    FF_CALL(st, FF_MPI(MPI_Bcast(v, (int)P, MPI_DOUBLE, 0, ts->comm)));
+  }
+  free(ft);
+  free(fm);
+  free(fv);
+  if (st) {
+    free(s.hist);
+    return st;
+  }
   if (rank == 0 && B > 0) memcpy(out->hist, s.hist, (size_t)(B * FF_TASK_METRICS) * sizeof *s.hist);
   free(s.hist);
   if (B > 0) FF_TRY(FF_MPI(MPI_Bcast(out->hist, (int)(B * FF_TASK_METRICS), MPI_DOUBLE, 0, ts->comm)));
@@ -240,18 +329,51 @@ static int load_point(const FfTaskTrainSetup *ts, FfTaskNet *net, double *m, dou
   return FF_OK;
 }
 
+/* Collective over a split network's ranks: rank 0's result becomes the whole network (its rows gathered). */
+static int gather_net(const FfTaskTrainSetup *ts, FfTaskNet *net) {
+  const int rank = net->split->part.rank;
+  FfTaskNet full = {0};
+  int st = rank == 0 ? ff_task_net_init(ts->spec, ts->seed, &full) : FF_OK;
+  st = ff_ranks_agree(st, ts->comm);
+  FF_CALL(st, gather_rows(net, net->theta, full.theta));
+  if (st == FF_OK && rank == 0) {
+    ff_task_net_destroy(net);
+    *net = full;
+    memset(&full, 0, sizeof full);
+  }
+  ff_task_net_destroy(&full);
+  return st;
+}
+
+/* Collective over a split network's ranks: [task] weights read by rank 0 into the whole network, every rank's rows. */
+static int load_weights_split(const FfTaskTrainSetup *ts, FfTaskNet *net) {
+  const int rank = net->split->part.rank;
+  FfTaskNet full = {0};
+  int st = rank == 0 ? ff_task_net_init(ts->spec, ts->seed, &full) : FF_OK;
+  if (st == FF_OK && rank == 0) st = ff_task_net_load(ts->weights, &full);
+  st = ff_ranks_root_status(st, ts->comm, "read [task] weights = %s", ts->weights);
+  FF_CALL(st, scatter_rows(net, full.theta, net->theta));
+  ff_task_net_destroy(&full);
+  return st;
+}
+
 int ff_task_train(const FfTaskTrainSetup *ts, FfTaskResult *out) {
   memset(out, 0, sizeof *out);
   out->val_acc = out->test_acc = out->loss = NAN;
   const double t0 = MPI_Wtime();
-  FF_TRY(ff_task_net_init(ts->spec, ts->seed, &out->net));
+  FfTaskSplit split;
+  memset(&split, 0, sizeof split);
+  if (ts->split) FF_TRY(ff_ranks_agree(ff_task_split_create(ts->spec->n_rec, ts->comm, &split), ts->comm));
+  /* the ranks that divide the trials: all of them, or this rank alone when every rank runs every trial */
+  const MPI_Comm dcomm = ts->split ? MPI_COMM_SELF : ts->comm;
+  int st = ff_task_net_init_split(ts->spec, ts->seed, ts->split ? &split : NULL, &out->net);
   FfTaskNet *net = &out->net;
   const int64_t P = net->n_param;
   double *m = NULL, *v = NULL, *g = NULL;
   FfExact *sum = NULL;
-  const int nt = ts->threads > 1 ? ts->threads : 1;
+  const int nt = ts->split ? 1 : ts->threads > 1 ? ts->threads : 1; /* a split network's exchange is per trial */
   Lane *lanes = NULL;
-  int st = FF_CALLOC(m, P, "Adam moments");
+  FF_CALL(st, FF_CALLOC(m, P, "Adam moments"));
   FF_CALL(st, FF_CALLOC(v, P, "Adam moments"));
   FF_CALL(st, FF_MALLOC(g, P, "task gradient"));
   FF_CALL(st, FF_MALLOC(sum, P + 1, "task exact sums"));
@@ -262,9 +384,13 @@ int ff_task_train(const FfTaskTrainSetup *ts, FfTaskResult *out) {
   if (st == FF_OK && ts->weights && ts->weights[0] && !(ts->resume && ts->resume[0])) {
     int rank;
     FF_TRY(FF_MPI(MPI_Comm_rank(ts->comm, &rank)));
-    st = ff_ranks_root_status(rank == 0 ? ff_task_net_load(ts->weights, net) : FF_OK, ts->comm,
-                              "read [task] weights = %s", ts->weights);
-    FF_CALL(st, FF_MPI(MPI_Bcast(net->theta, (int)P, MPI_DOUBLE, 0, ts->comm)));
+    if (ts->split) {
+      st = load_weights_split(ts, net);
+    } else {
+      st = ff_ranks_root_status(rank == 0 ? ff_task_net_load(ts->weights, net) : FF_OK, ts->comm,
+                                "read [task] weights = %s", ts->weights);
+      FF_CALL(st, FF_MPI(MPI_Bcast(net->theta, (int)P, MPI_DOUBLE, 0, ts->comm)));
+    }
     if (st == FF_OK) ff_log("starting from the trained network of %s ([task] weights)", ts->weights);
   }
   if (st == FF_OK && ts->resume && ts->resume[0]) st = load_point(ts, net, m, v, out, &before);
@@ -275,16 +401,24 @@ int ff_task_train(const FfTaskTrainSetup *ts, FfTaskResult *out) {
   for (int64_t b = b_start; !done && b < ts->max_batches && st == FF_OK; ++b) {
     const double tb = MPI_Wtime();
     double loss = NAN, accuracy = NAN, val = NAN, val_loss = NAN;
-    st = ff_ranks_agree(batch_gradient(ts, net, b, lanes, nt, sum, g, &loss, &accuracy), ts->comm);
+    st = ff_ranks_agree(batch_gradient(ts, dcomm, net, b, lanes, nt, sum, g, &loss, &accuracy), ts->comm);
     if (st != FF_OK) break;
     double gnorm = 0.0;
-    for (int64_t q = 0; q < P; ++q) gnorm += g[q] * g[q];
-    gnorm = sqrt(gnorm);
+    if (ts->split) { /* every rank's rows, the readout once: an exact sum, the same for any split */
+      FfExact sq = {0}, all = {0};
+      const int64_t nw = (int64_t)net->rows * net->n_pre;
+      for (int64_t q = 0; q < (split.part.rank == 0 ? P : nw); ++q) ff_exact_add(&sq, g[q] * g[q]);
+      st = ff_exact_reduce(&sq, &all, 1, ts->comm);
+      gnorm = sqrt(ff_exact_value(&all));
+    } else {
+      for (int64_t q = 0; q < P; ++q) gnorm += g[q] * g[q];
+      gnorm = sqrt(gnorm);
+    }
     adam_step(net, g, m, v, b + 1, ts);
     const int validate = (b + 1) % ts->val_every == 0 || b + 1 == ts->max_batches;
     if (validate)
       st = ff_ranks_agree(
-          ff_task_evaluate(ts->spec, net, ts->seed, FF_TASK_VALID, ts->val_trials, nt, ts->comm, &val, &val_loss),
+          ff_task_evaluate(ts->spec, net, ts->seed, FF_TASK_VALID, ts->val_trials, nt, dcomm, &val, &val_loss),
           ts->comm);
     double *h = out->hist + b * FF_TASK_METRICS;
     h[FF_TASK_LOSS] = loss;
@@ -325,8 +459,13 @@ int ff_task_train(const FfTaskTrainSetup *ts, FfTaskResult *out) {
   if (st == FF_OK) {
     double test_loss;
     st = ff_ranks_agree(
-        ff_task_evaluate(ts->spec, net, ts->seed, FF_TASK_TEST, ts->test_trials, nt, ts->comm, &out->test_acc, &test_loss),
+        ff_task_evaluate(ts->spec, net, ts->seed, FF_TASK_TEST, ts->test_trials, nt, dcomm, &out->test_acc, &test_loss),
         ts->comm);
+  }
+  if (ts->split && st == FF_OK) st = gather_net(ts, net); /* rank 0 keeps the whole network, for results.h5 */
+  if (ts->split) {
+    net->split = NULL;
+    ff_task_split_destroy(&split);
   }
   lanes_destroy(lanes, nt);
   free(m);

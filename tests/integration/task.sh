@@ -66,6 +66,32 @@ PY
     fi
   done
 done
+# [task] split = neurons: every trial on all ranks, each rank advancing its block of neurons, the spikes of every step
+# exchanged as the simulation exchanges them: the same bits as the trials split on 1 rank
+for run in diag:2 diag:3 expsm_diag:2; do
+  method=${run%:*} np=${run#*:} name=split-${run%:*}-np${run#*:}
+  if mpi "$np" "$BIN/flyfit" "$TMP/task.ini" --set task.method=$method --set task.split=neurons \
+      --set output.dir="$TMP/$name" >"$TMP/$name.out" 2>"$TMP/$name.log"; then
+    task_dump "$TMP/$name/results.h5" >"$TMP/$name.txt"
+    check "$method, split = neurons on $np ranks: the bits of split = trials on 1 rank (weights, readout, history, raster)" \
+      cmp -s "$TMP/$method-np1.txt" "$TMP/$name.txt"
+  else
+    fail "$method, split = neurons on $np ranks: flyfit exited with an error"; tail -3 "$TMP/$name.log" | sed 's/^/#   /'
+  fi
+done
+# a resume point written by a split run (rows gathered by rank 0) resumes with the trials split, and the other way
+mpi 2 "$BIN/flyfit" "$TMP/task.ini" --set task.method=diag --set task.split=neurons --set output.dir="$TMP/xsplit" \
+  >/dev/null 2>&1 && "$BIN/flyfit" "$TMP/task.ini" --set task.method=diag --set task.max_batches=5 --set run.resume=auto \
+  --set output.dir="$TMP/xsplit" >/dev/null 2>&1 && "$BIN/flyfit" "$TMP/task.ini" --set task.method=diag \
+  --set task.max_batches=5 --set output.dir="$TMP/x5" >/dev/null 2>&1 && "$BIN/flyfit" "$TMP/task.ini" --set task.method=diag \
+  --set output.dir="$TMP/xtrials" >/dev/null 2>&1 && mpi 2 "$BIN/flyfit" "$TMP/task.ini" --set task.method=diag \
+  --set task.split=neurons --set task.max_batches=5 --set run.resume=auto --set output.dir="$TMP/xtrials" >/dev/null 2>&1 ||
+  fail "split = neurons and resume: a run failed"
+check "resume: split = neurons (2 ranks) then split = trials (1 rank), and the other way, = 5 batches at once, bit for bit" \
+  sh -c "h5diff -q '$TMP/x5/results.h5' '$TMP/xsplit/results.h5' /task/params && h5diff -q '$TMP/x5/results.h5' '$TMP/xtrials/results.h5' /task/params"
+expect_error "split = neurons with bptt is refused, naming the keys" \
+  "\[task\] split = neurons trains by the online methods only \(method = diag or expsm_diag\)" \
+  mpi 2 "$BIN/flyfit" "$TMP/task.ini" --set task.method=bptt --set task.split=neurons --set output.dir="$TMP/bad"
 check "the methods give different weights" sh -c "! cmp -s '$TMP/bptt-np1.txt' '$TMP/diag-np1.txt'"
 
 # [output] figures = true: the run draws its own figures into DIR/figures
@@ -133,6 +159,11 @@ mpi 2 "$BIN/flyfit" "$TMP/task.ini" "${long[@]}" --set task.weights="$TMP/whole/
 acc_of() { sed -n 's/.* test_acc=\([^ ]*\).*/\1/p' "$1"; }
 check "weights, max_batches = 0: 'task done: ... batches=0' with the training run's test accuracy ($(acc_of "$TMP/whole.out"))" \
   sh -c "tail -1 '$TMP/sim.out' | grep -q 'batches=0 ' && [ '$(acc_of "$TMP/whole.out")' = \"\$(sed -n 's/.* test_acc=\([^ ]*\).*/\1/p' '$TMP/sim.out')\" ]"
+mpi 2 "$BIN/flyfit" "$TMP/task.ini" "${long[@]}" --set task.method=diag --set task.split=neurons \
+  --set task.weights="$TMP/whole/results.h5" --set task.max_batches=0 --set output.dir="$TMP/simsplit" \
+  >"$TMP/simsplit.out" 2>"$TMP/simsplit.log" || fail "weights, split = neurons: the run failed"
+check "weights, split = neurons on 2 ranks: the training run's test accuracy" \
+  sh -c "[ '$(acc_of "$TMP/whole.out")' = \"\$(sed -n 's/.* test_acc=\([^ ]*\).*/\1/p' '$TMP/simsplit.out')\" ]"
 check "weights, max_batches = 0: the same weights, raster and readout as the run that trained it" \
   sh -c "sim_dump() { h5dump -d /task/params/w -d /task/params/w_out -d /task/raster/step -d /task/raster/neuron -d /task/raster/readout -m %.17g \"\$1\" | grep -v HDF5; }; \
          sim_dump '$TMP/whole/results.h5' > '$TMP/w1.txt' && sim_dump '$TMP/sim/results.h5' > '$TMP/w2.txt' && test -s '$TMP/w1.txt' && cmp -s '$TMP/w1.txt' '$TMP/w2.txt'"

@@ -350,7 +350,7 @@ static void test_dale_after_training(void **state) {
   (void)state;
   for (int method = FF_TASK_BPTT; method <= FF_TASK_EXPSM_DIAG; ++method) {
     FfTaskSpec s = small_spec(method);
-    const FfTaskTrainSetup ts = {&s, 7, 8, 5, 4, 4, 5, 0.05, 0.9, 0.999, 1e-8, 2.0, 0, MPI_COMM_WORLD, 1, NULL, NULL, NULL, NULL};
+    const FfTaskTrainSetup ts = {&s, 7, 8, 5, 4, 4, 5, 0.05, 0.9, 0.999, 1e-8, 2.0, 0, MPI_COMM_WORLD, 1, 0, NULL, NULL, NULL, NULL};
     FfTaskResult res;
     FfTaskNet init;
     assert_int_equal(ff_task_train(&ts, &res), FF_OK);

@@ -94,11 +94,12 @@ static double loss_of(const Stats *s, const Stats *target) {
   return l;
 }
 
-/* One candidate under trial 1's noise: its loss (collective over the ranks when the cells are split). */
-static int evaluate(const Scorer *sc, const Stats *target, double p, double w, double *loss) {
+/* One candidate under the noise of `trial` (1: the fit's): its loss (collective over the ranks when the cells are
+ * split). */
+static int evaluate(const Scorer *sc, const Stats *target, double p, double w, uint32_t trial, double *loss) {
   FfSpikeTrains s;
   Stats st_c;
-  int st = ff_ei_net_run(sc->net, p, w, 1, &s);
+  int st = ff_ei_net_run(sc->net, p, w, trial, &s);
   FF_CALL(st, stats_of(sc, &s, &st_c));
   ff_spike_trains_destroy(&s);
   if (st == FF_OK) *loss = loss_of(&st_c, target);
@@ -111,9 +112,73 @@ static double de_u(uint64_t seed, int64_t g, int64_t i, uint32_t what, int k) {
   return ff_u01(o[k]);
 }
 
+/* The interval of p w, by a parametric bootstrap along the determined direction: NOISE_TRIALS times, the fitted
+ * network under a new noise draw (trial 2 + 2q) is taken as the target, and the loss of candidates under another
+ * (trial 3 + 2q) is scanned at PROFILE factors 0.9 .. 1.1 of the best w (p held: only p w is determined), its
+ * minimum refined by the parabola through the lowest grid point and its neighbours. The spread of those minima is
+ * the estimate's spread under the noise of both the target and the candidates; the interval is the estimate +- 2 sd. */
+enum { PROFILE = 21, NOISE_TRIALS = 8 };
+
+typedef struct {
+  double factor[PROFILE], loss[NOISE_TRIALS][PROFILE], pw[NOISE_TRIALS], pw_sd, pw_lo, pw_hi;
+} Profile;
+
+static double grid_factor(int k) { return 0.9 + 0.2 * k / (PROFILE - 1); }
+
+/* Collective: every rank gets the profile of the best (p, w). */
+static int profile_pw(const FfRun *r, const Scorer *sc, double p, double w, int split, Profile *pr) {
+  enum { N = PROFILE * NOISE_TRIALS };
+  double *mine = NULL, *all = NULL;
+  int st = FF_MALLOC(mine, N, "profile");
+  FF_CALL(st, FF_MALLOC(all, N, "profile"));
+  for (int q = 0; q < NOISE_TRIALS; ++q) {
+    Stats tq; /* the bootstrap's target: every rank computes it (collective when split) */
+    FfSpikeTrains s;
+    if (st == FF_OK) st = ff_ei_net_run(sc->net, p, w, (uint32_t)(2 + 2 * q), &s);
+    if (st == FF_OK) {
+      st = stats_of(sc, &s, &tq);
+      ff_spike_trains_destroy(&s);
+    }
+    for (int k = 0; k < PROFILE; ++k) {
+      const int x = q * PROFILE + k;
+      double l = 0.0;
+      if (st == FF_OK && (split || x % r->size == r->rank))
+        st = evaluate(sc, &tq, p, w * grid_factor(k), (uint32_t)(3 + 2 * q), &l);
+      if (mine) mine[x] = split && r->rank != 0 ? 0.0 : l;
+    }
+    if (split) st = ff_ranks_agree(st, r->comm);
+  }
+  st = ff_ranks_agree(st, r->comm);
+  FF_CALL(st, FF_MPI(MPI_Allreduce(mine, all, N, MPI_DOUBLE, MPI_SUM, r->comm)));
+  double mean = 0.0, ss = 0.0;
+  for (int q = 0; st == FF_OK && q < NOISE_TRIALS; ++q) {
+    const double *l = all + q * PROFILE;
+    int m = 0;
+    for (int k = 1; k < PROFILE; ++k)
+      if (l[k] < l[m]) m = k;
+    double f = grid_factor(m);
+    if (m > 0 && m < PROFILE - 1) { /* the vertex of the parabola through the three points */
+      const double den = l[m - 1] - 2.0 * l[m] + l[m + 1];
+      if (den > 0) f += 0.5 * (l[m - 1] - l[m + 1]) / den * (grid_factor(1) - grid_factor(0));
+    }
+    memcpy(pr->loss[q], l, sizeof pr->loss[q]);
+    pr->pw[q] = p * w * f;
+    mean += pr->pw[q] / NOISE_TRIALS;
+  }
+  for (int q = 0; st == FF_OK && q < NOISE_TRIALS; ++q) ss += (pr->pw[q] - mean) * (pr->pw[q] - mean);
+  for (int k = 0; k < PROFILE; ++k) pr->factor[k] = grid_factor(k);
+  pr->pw_sd = sqrt(ss / (NOISE_TRIALS - 1));
+  pr->pw_lo = p * w - 2.0 * pr->pw_sd;
+  pr->pw_hi = p * w + 2.0 * pr->pw_sd;
+  free(mine);
+  free(all);
+  return st;
+}
+
 typedef struct {
   const FfRun *r;
   const FfEiNet *net;
+  const Profile *prof;
   double lo[2], hi[2], best[2], best_loss, welch_p, ks_p, truth[2];
   int64_t np, gens, best_i;
   const double *hist, *rate_t, *lv_t, *rate_f, *lv_f, *sync_t, *sync_f;
@@ -148,6 +213,9 @@ static int write_results(hid_t f, void *ctx) {
                         FF_ATTR_DOUBLE("loss", o->best_loss),
                         FF_ATTR_DOUBLE("welch_p", o->welch_p),
                         FF_ATTR_DOUBLE("lv_ks_p", o->ks_p),
+                        FF_ATTR_DOUBLE("pw_lower", o->prof->pw_lo),
+                        FF_ATTR_DOUBLE("pw_upper", o->prof->pw_hi),
+                        FF_ATTR_DOUBLE("pw_sd", o->prof->pw_sd),
                         FF_ATTR_INT("population", o->np),
                         FF_ATTR_INT("generations", o->gens),
                         FF_ATTR_INT("best_member", o->best_i)};
@@ -167,6 +235,10 @@ static int write_results(hid_t f, void *ctx) {
   FF_CALL(st, ff_h5_write(f, "/netopt/fitted_lv", H5T_NATIVE_DOUBLE, 1, &n, o->lv_f));
   FF_CALL(st, ff_h5_write(f, "/netopt/target_spike_distance", H5T_NATIVE_DOUBLE, 1, &three, o->sync_t));
   FF_CALL(st, ff_h5_write(f, "/netopt/fitted_spike_distance", H5T_NATIVE_DOUBLE, 1, &three, o->sync_f));
+  const int64_t np_ = PROFILE, nn_ = NOISE_TRIALS, pd[2] = {NOISE_TRIALS, PROFILE};
+  FF_CALL(st, ff_h5_write(f, "/netopt/profile/factor", H5T_NATIVE_DOUBLE, 1, &np_, o->prof->factor));
+  FF_CALL(st, ff_h5_write(f, "/netopt/profile/loss", H5T_NATIVE_DOUBLE, 2, pd, o->prof->loss));
+  FF_CALL(st, ff_h5_write(f, "/netopt/profile/pw", H5T_NATIVE_DOUBLE, 1, &nn_, o->prof->pw));
   FF_CALL(st, write_trains(f, "/netopt/target_spikes", o->spikes_t));
   FF_CALL(st, write_trains(f, "/netopt/fitted_spikes", o->spikes_f));
   return st;
@@ -247,7 +319,7 @@ int ff_mode_netopt(FfRun *r) {
   do {                                                                                                                \
     double l_ = 0.0;                                                                                                  \
     if (MINE(i)) {                                                                                                    \
-      const int e_ = evaluate(&sc, &target, (p_), (w_), &l_);                                                         \
+      const int e_ = evaluate(&sc, &target, (p_), (w_), 1, &l_);                                                         \
       if (e_ != FF_OK && split) st = e_;                                                                              \
       if (e_ != FF_OK && !split) ff_error_clear(), l_ = 1e30;                                                         \
     }                                                                                                                 \
@@ -306,10 +378,13 @@ int ff_mode_netopt(FfRun *r) {
   for (int64_t i = 1; st == FF_OK && i < NP; ++i)
     if (loss[i] < loss[b]) b = i;
   Stats s;
+  Profile prof;
+  memset(&prof, 0, sizeof prof);
+  if (st == FF_OK) st = profile_pw(r, &sc, pop[b * 2], pop[b * 2 + 1], split, &prof);
   if (st == FF_OK) st = ff_ei_net_run(&net, pop[b * 2], pop[b * 2 + 1], 1, &spikes_f);
   FF_CALL(st, stats_of(&sc, &spikes_f, &s));
   if (st == FF_OK && r->rank == 0) {
-    Out o = {r, &net, {lo[0], lo[1]}, {hi[0], hi[1]}, {pop[b * 2], pop[b * 2 + 1]}, loss[b], 0, 0,
+    Out o = {r, &net, &prof, {lo[0], lo[1]}, {hi[0], hi[1]}, {pop[b * 2], pop[b * 2 + 1]}, loss[b], 0, 0,
              {truth[0], truth[1]}, NP, G, b, hist, rate_t, lv_t, rate, lv, target.sync, s.sync, &spikes_t, &spikes_f,
              c->recording[0] ? c->recording : "planted"};
     o.welch_p = ff_welch_p(rate_t, n, rate, n);
@@ -325,6 +400,10 @@ int ff_mode_netopt(FfRun *r) {
              (long long)b, o.best_loss, o.best[0], o.best[1], pw, tpw, 100.0 * (pw - tpw) / tpw, s.mean_rate[0],
              s.mean_rate[1], s.mean_lv[0], s.mean_lv[1], s.sync[0], s.sync[1], s.sync[2], o.welch_p, o.ks_p,
              (long long)(NP * (G + 1)), MPI_Wtime() - t0);
+      ff_log("netopt: p w in [%.6g, %.6g] (+- 2 sd, sd %.3g from a parametric bootstrap: the loss's minimum along w, %d "
+             "draws of the fitted network's and the candidates' noise%s)", prof.pw_lo, prof.pw_hi, prof.pw_sd, NOISE_TRIALS,
+             isfinite(tpw) ? (tpw >= prof.pw_lo && tpw <= prof.pw_hi ? "; holds the planted value" : "; misses the planted value")
+                           : "");
       ff_runjson_phase("netopt", MPI_Wtime() - t0);
       ff_summary("netopt done: p=%.9g w=%.9g pw=%.9g target_pw=%.9g loss=%.9g evals=%lld welch_p=%.6g lv_ks_p=%.6g\n",
                  o.best[0], o.best[1], pw, tpw, o.best_loss, (long long)(NP * (G + 1)), o.welch_p, o.ks_p);

@@ -37,6 +37,12 @@ sys.exit(0 if abs(a["welch_p"] - w) <= 1e-9 * w and abs(a["lv_ks_p"] - k) <= 1e-
 PY
     }
     check "the p-values equal scipy's to 1e-9" scipy_ok
+    check "an interval of p x w around the estimate (parametric bootstrap, 8 noise draws of 21 factors)" /usr/bin/python3 -c "
+import h5py, sys
+g = h5py.File('np1/results.h5', 'r')['/netopt']
+pw, lo, hi = g.attrs['p'] * g.attrs['w'], g.attrs['pw_lower'], g.attrs['pw_upper']
+print('#   p x w %.4f in [%.4f, %.4f]' % (pw, lo, hi))
+sys.exit(0 if lo < pw < hi and g['profile/loss'].shape == (8, 21) and g['profile/pw'].shape == (8,) else 1)"
     check "tools/flyfit-plot draws netopt.png (convergence, rates, LV, rasters)" bash -c "/usr/bin/python3 \
       '$ROOT/tools/flyfit-plot' np1/results.h5 -o fig --quiet 2>/dev/null && test -s fig/netopt.png"
   else

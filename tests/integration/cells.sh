@@ -126,6 +126,12 @@ check "mode = cells without [data] recording: exit 2" status_is 2 "mode = cells 
 check "types = truth without /truth: exit 2" status_is 2 "types = truth needs the recording's /truth" \
   "$BIN/flyfit" run.ini --set data.recording=from-npz.h5 --set cells.types=truth --set output.dir=bad
 check "a bad input wrote nothing" test ! -e bad/results.h5
+if [ -s np1/results.h5 ]; then
+  cp np1/results.h5 np1-before.h5
+  check "a bad input into an earlier run's directory: exit 2" status_is 2 "cell 4 has a non-finite value" \
+    "$BIN/flyfit" run.ini --set data.recording=run-nan.h5 --set output.dir=np1
+  check "... and its results.h5 is left as it was" cmp -s np1/results.h5 np1-before.h5
+fi
 # a recording without /truth: connectivity and features, nothing scored (NaN), no error
 check "an imported recording without /truth runs, its scores NaN" bash -c "'$BIN/flyfit' run.ini --set data.recording=from-npz.h5 \
   --set output.dir=notruth --set output.figures=false 2>/dev/null | tail -1 | grep -q '^cells done: auc_stdp=nan .* ei_acc=nan' && \

@@ -147,3 +147,10 @@ expect_error "ga with a population under 4" "optimizer = ga takes it as its popu
 expect_error "de with a population under 4" "optimizer = de takes it as its population, 4 or more" \
   flyfit_err --set neuron.optimizer=de --set neuron.starts=3
 check "no run of a refused input wrote results" test ! -e bad/results.h5
+earlier=$(ls -d */ 2>/dev/null | sed 's:/$::' | while read -r d; do [ -s "$d/results.h5" ] && echo "$d" && break; done)
+if [ -n "$earlier" ]; then
+  cp "$earlier/results.h5" before.h5
+  expect_error "NaN in the recording, into the directory of an earlier fit" "nan.h5': /sweeps/voltage has a non-finite" \
+    "$BIN/flyfit" fit.ini --set output.dir="$earlier" --set data.recording=nan.h5
+  check "... leaves its results.h5 as it was" cmp -s "$earlier/results.h5" before.h5
+fi

@@ -194,5 +194,12 @@ expect_error "an unknown method" "\[task\] method: 'rtrl' is not one of bptt\|di
   "$BIN/flyfit" "$TMP/task.ini" --set task.method=rtrl
 expect_error "an unknown method, 2 ranks" "\[task\] method: 'rtrl' is not one of" \
   mpi 2 "$BIN/flyfit" "$TMP/task.ini" --set task.method=rtrl
+if [ -s "$TMP/cut/results.h5" ] && [ -s "$TMP/cut/task-last.h5" ]; then
+  cp "$TMP/cut/results.h5" "$TMP/cut-results.h5"; cp "$TMP/cut/task-last.h5" "$TMP/cut-last.h5"
+  expect_error "a bad value into the directory of an earlier run" "\[task\] n_cues = 0 is out of range" \
+    "$BIN/flyfit" "$TMP/task.ini" --set task.n_cues=0 --set output.dir="$TMP/cut"
+  check "... leaves its results.h5 and resume point as they were" \
+    sh -c "cmp -s '$TMP/cut/results.h5' '$TMP/cut-results.h5' && cmp -s '$TMP/cut/task-last.h5' '$TMP/cut-last.h5'"
+fi
 expect_error "an unknown [task] key" "unknown key \[task\] n_recc \(did you mean \[task\] n_rec\?\)" \
   "$BIN/flyfit" "$TMP/task.ini" --set task.n_recc=20

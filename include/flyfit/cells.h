@@ -16,6 +16,9 @@
 
 typedef enum { FF_STDP_ALL = 0, FF_STDP_NEAREST = 1 } FfStdpRule;
 
+/* The reference study's cell count: the planted network's connection probabilities are set for it. */
+enum { FF_CELLS_REF_N = 259 };
+
 typedef struct {
   double a_plus;       /* weight change of a pre-before-post pair at lag 0 (0.003) */
   double a_minus;      /* of a post-before-pre pair at lag 0, negative for depression (-0.0015) */
@@ -78,7 +81,8 @@ typedef struct {
   double seconds;        /* recording length, s (300) */
   double fs_hz;          /* frame rate (30) */
   double p_in, p_out;    /* E -> E connection probability inside / outside an ensemble (0.3, 0.03) */
-  double p_ei, p_ie, p_ii; /* E -> I, I -> E, I -> I (0.2, 0.15, 0.15) */
+  double p_ei, p_ie, p_ii; /* E -> I, I -> E, I -> I (0.2, 0.15, 0.15); above FF_CELLS_REF_N cells all five times
+                              FF_CELLS_REF_N / n_cells, so that the in-degree stays the reference network's */
   double calcium_tau_s;  /* indicator decay (0.7 s) */
   double dff_per_spike;  /* dF/F of one spike (0.25) */
   double noise;          /* measurement noise, sd in dF/F (0.05) */
@@ -138,6 +142,10 @@ int ff_cells_drive(const int32_t *counts, int64_t T, double fs_hz, int64_t cell,
 int ff_cells_corr(const double *s, int64_t n, int64_t T, double *m);
 int ff_cells_partial(const double *s, int64_t n, int64_t T, double ridge, double *m);
 int ff_cells_xcorr(const double *s, int64_t n, int64_t T, int64_t max_lag, double *m);
+/* Rows [i0, i1) of the correlation and of the lagged cross-correlation into m [(i1 - i0) x n], entry for entry the
+ * numbers of the whole matrices above: the ranks split them by rows. */
+int ff_cells_corr_rows(const double *s, int64_t n, int64_t T, int64_t i0, int64_t i1, double *m);
+int ff_cells_xcorr_rows(const double *s, int64_t n, int64_t T, int64_t max_lag, int64_t i0, int64_t i1, double *m);
 
 /* ROC of scores against 0/1 labels: the AUC (ties count one half), and when fpr/tpr are not NULL the curve at
  * every distinct threshold, highest first, from (0, 0) to (1, 1) (*n_pts points, at most n + 1). */

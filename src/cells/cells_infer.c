@@ -213,23 +213,36 @@ int ff_cells_corr(const double *s, int64_t n, int64_t T, double *m) {
   return FF_OK;
 }
 
-int ff_cells_xcorr(const double *s, int64_t n, int64_t T, int64_t max_lag, double *m) {
+int ff_cells_corr_rows(const double *s, int64_t n, int64_t T, int64_t i0, int64_t i1, double *m) {
+  double *z = NULL;
+  FF_TRY(zscores(s, n, T, &z));
+  for (int64_t i = i0; i < i1; ++i) /* lagged(z_i, z_j, 0) = lagged(z_j, z_i, 0): the products commute */
+    for (int64_t j = 0; j < n; ++j) m[(i - i0) * n + j] = i == j ? 0.0 : lagged(z + i * T, z + j * T, T, 0);
+  free(z);
+  return FF_OK;
+}
+
+int ff_cells_xcorr_rows(const double *s, int64_t n, int64_t T, int64_t max_lag, int64_t i0, int64_t i1, double *m) {
   double *z = NULL;
   if (max_lag < 1 || max_lag >= T)
     return FF_ERROR(FF_ERR_INPUT, "[cells] xcorr_lag = %lld must be within 1..%lld (the frames - 1)", (long long)max_lag,
                     (long long)(T - 1));
   FF_TRY(zscores(s, n, T, &z));
-  for (int64_t i = 0; i < n; ++i)
+  for (int64_t i = i0; i < i1; ++i)
     for (int64_t j = 0; j < n; ++j) {
       double best = -INFINITY;
       for (int64_t l = 1; l <= max_lag && i != j; ++l) {
         const double v = lagged(z + i * T, z + j * T, T, l);
         if (v > best) best = v;
       }
-      m[i * n + j] = i == j ? 0.0 : best;
+      m[(i - i0) * n + j] = i == j ? 0.0 : best;
     }
   free(z);
   return FF_OK;
+}
+
+int ff_cells_xcorr(const double *s, int64_t n, int64_t T, int64_t max_lag, double *m) {
+  return ff_cells_xcorr_rows(s, n, T, max_lag, 0, n, m);
 }
 
 int ff_cells_partial(const double *s, int64_t n, int64_t T, double ridge, double *m) {

@@ -110,9 +110,14 @@ int ff_cells_synth(const FfCellsSynth *o, FfCellsRecording *r, int64_t *spike_co
     f0[i] = 50.0 + 100.0 * u01(o->seed, FF_STREAM_CELLS_NET, (uint32_t)i, (uint32_t)i, NET_CELL, 2);
     if (spike_counts) spike_counts[i] = 0;
   }
+  /* above the reference's 259 cells the probabilities shrink as 259 / N, so that every cell keeps the in-degree it
+   * has at 259 (inputs grow with N at fixed probabilities, and the network runs away) */
+  FfCellsSynth os = *o;
+  const double scale = n > FF_CELLS_REF_N ? (double)FF_CELLS_REF_N / (double)n : 1.0;
+  os.p_in *= scale, os.p_out *= scale, os.p_ei *= scale, os.p_ie *= scale, os.p_ii *= scale;
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < n; ++j)
-      r->w_true[i * n + j] = planted_weight(o, i, j, r->excitatory[i], r->excitatory[j], r->ensemble[i], r->ensemble[j]);
+      r->w_true[i * n + j] = planted_weight(&os, i, j, r->excitatory[i], r->excitatory[j], r->ensemble[i], r->ensemble[j]);
   const double decay = exp(-DT_MS / (o->calcium_tau_s * 1000.0));
   int64_t frame = 0;
   for (int64_t k = 0; k < steps && frame < T; ++k) {

@@ -253,16 +253,52 @@ static void features_of(const int32_t *counts, int64_t n, int64_t T, double fs, 
   }
 }
 
-/* Rank 0: baselines, AUCs, classifier, results.h5 and the summary line. */
-static int finish(const FfRun *r, const FfCellsRecording *rec, const FfCellsParams *p, const double *s,
+/* Collective. The baselines into rank 0's base [3 n n] (correlation, partial correlation, cross-correlation): every
+ * rank computes a block of rows of the correlation and the cross-correlation, rank 0 gathers them, then inverts for
+ * the partial correlation (LAPACK, on rank 0). The same numbers on any rank count. */
+static int baselines(const FfRun *r, const FfCellsParams *p, const double *s, int64_t n, int64_t T, double *base) {
+  const double tb = MPI_Wtime();
+  const int K = r->size;
+  const int64_t i0 = n * r->rank / K, i1 = n * (r->rank + 1) / K;
+  double *rows = NULL;
+  int *rc = NULL, *rd = NULL;
+  int st = FF_MALLOC(rows, (i1 - i0) * n + 1, "this rank's rows of the baselines");
+  FF_CALL(st, FF_MALLOC(rc, K, "gather counts"));
+  FF_CALL(st, FF_MALLOC(rd, K, "gather offsets"));
+  for (int k = 0; st == FF_OK && k < K; ++k) {
+    const int64_t a = n * k / K, b = n * (k + 1) / K;
+    if ((b - a) * n > INT32_MAX || a * n > INT32_MAX)
+      st = FF_ERROR(FF_ERR_UNSUPPORTED, "%lld cells: a rank's rows of the baselines pass 2^31 numbers; use more ranks",
+                    (long long)n);
+    rc[k] = (int)((b - a) * n);
+    rd[k] = (int)(a * n);
+  }
+  for (int q = 0; q < 2; ++q) { /* the correlation into base, the cross-correlation into base + 2 n n */
+    if (st == FF_OK)
+      st = q == 0 ? ff_cells_corr_rows(s, n, T, i0, i1, rows) : ff_cells_xcorr_rows(s, n, T, p->xcorr_lag, i0, i1, rows);
+    st = ff_ranks_agree(st, r->comm);
+    FF_CALL(st, FF_MPI(MPI_Gatherv(rows, (int)((i1 - i0) * n), MPI_DOUBLE, r->rank == 0 ? base + 2 * q * n * n : NULL,
+                                   rc, rd, MPI_DOUBLE, 0, r->comm)));
+  }
+  if (st == FF_OK && r->rank == 0) st = ff_cells_partial(s, n, T, p->partial_ridge, base + n * n);
+  if (st == FF_OK)
+    ff_log("cells: baselines (correlation, partial correlation, cross-correlation) in %.2f s, rows over %d rank%s",
+           MPI_Wtime() - tb, K, K == 1 ? "" : "s");
+  free(rows);
+  free(rc);
+  free(rd);
+  return ff_ranks_root_status(st, r->comm, "compute the baselines");
+}
+
+/* Rank 0: AUCs, classifier, results.h5 and the summary line, from the baselines in base [3 n n]. */
+static int finish(const FfRun *r, const FfCellsRecording *rec, const FfCellsParams *p, const double *base,
                   const int32_t *counts, const double *w, double mean_w, double t0) {
   const int64_t n = rec->n_cells, T = rec->n_frames, pairs = n * (n - 1);
-  double *base = NULL, *rates = NULL, *x = NULL, *score = NULL;
+  double *rates = NULL, *x = NULL, *score = NULL;
   int8_t *label = NULL, *pred = NULL;
   Out o;
   memset(&o, 0, sizeof o);
-  int st = FF_MALLOC(base, 3 * n * n, "baselines");
-  FF_CALL(st, FF_MALLOC(rates, n, "rates"));
+  int st = FF_MALLOC(rates, n, "rates");
   FF_CALL(st, FF_MALLOC(x, n * N_FEATURES, "features"));
   FF_CALL(st, FF_MALLOC(score, pairs, "pair scores"));
   FF_CALL(st, FF_MALLOC(label, pairs, "pair labels"));
@@ -271,11 +307,6 @@ static int finish(const FfRun *r, const FfCellsRecording *rec, const FfCellsPara
     FF_CALL(st, FF_MALLOC(o.fpr[k], pairs + 1, "ROC"));
     FF_CALL(st, FF_MALLOC(o.tpr[k], pairs + 1, "ROC"));
   }
-  const double tb = MPI_Wtime();
-  FF_CALL(st, ff_cells_corr(s, n, T, base));
-  FF_CALL(st, ff_cells_partial(s, n, T, p->partial_ridge, base + n * n));
-  FF_CALL(st, ff_cells_xcorr(s, n, T, p->xcorr_lag, base + 2 * n * n));
-  if (st == FF_OK) ff_log("cells: baselines (correlation, partial correlation, cross-correlation) in %.2f s", MPI_Wtime() - tb);
   o.r = r;
   o.rec = rec;
   o.m[0] = w;
@@ -337,7 +368,6 @@ static int finish(const FfRun *r, const FfCellsRecording *rec, const FfCellsPara
     free(o.fpr[k]);
     free(o.tpr[k]);
   }
-  free(base);
   free(rates);
   free(x);
   free(score);
@@ -409,7 +439,12 @@ int ff_mode_cells(FfRun *r) {
     ff_log("cells: %lld model spikes over %lld passes; mean learned weight %.6g (%.2f s)", (long long)spikes,
            (long long)p.passes, mean_w, MPI_Wtime() - t0);
   }
-  if (st == FF_OK && r->rank == 0) st = finish(r, &rec, &p, s, counts, w, mean_w, t0);
+  double *base = NULL; /* rank 0: the baselines */
+  if (st == FF_OK && r->rank == 0) st = FF_MALLOC(base, 3 * n * n, "baselines");
+  st = ff_ranks_agree(st, r->comm);
+  FF_CALL(st, baselines(r, &p, s, n, T, base));
+  if (st == FF_OK && r->rank == 0) st = finish(r, &rec, &p, base, counts, w, mean_w, t0);
+  free(base);
   st = ff_ranks_root_status(st, r->comm, "finish the cells run");
   trains_destroy(&tr);
   free(s), free(dff), free(counts), free(w);

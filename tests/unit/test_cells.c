@@ -186,6 +186,9 @@ static void test_partial(void **state) {
       for (int t = 0; t < T; ++t) cov += (x[i * T + t] - m[i]) * (x[j * T + t] - m[j]) / T;
       assert_close(c[i * 3 + j], i == j ? 0.0 : cov / (sd[i] * sd[j]), 1e-12);
     }
+  double rows[6]; /* rows 1..2 alone: the whole matrix's numbers, bit for bit (the ranks split it by rows) */
+  assert_int_equal(ff_cells_corr_rows(x, 3, T, 1, 3, rows), FF_OK);
+  assert_memory_equal(rows, c + 3, sizeof rows);
   assert_int_equal(ff_cells_partial(x, 3, T, 1e-12, pc), FF_OK);
   const double r12 = c[1], r13 = c[2], r23 = c[5];
   assert_close(pc[1], (r12 - r13 * r23) / sqrt((1 - r13 * r13) * (1 - r23 * r23)), 1e-9);
@@ -196,6 +199,8 @@ static void test_partial(void **state) {
   assert_int_equal(ff_cells_xcorr(x, 2, T, 2, xc), FF_OK);
   assert_true(xc[1] > 0.99); /* 0 leads 1 by one frame */
   assert_true(xc[2] < 0.5);  /* 1 does not lead 0 */
+  assert_int_equal(ff_cells_xcorr_rows(x, 2, T, 2, 1, 2, rows), FF_OK);
+  assert_memory_equal(rows, xc + 2, 2 * sizeof(double));
   free(x);
 }
 

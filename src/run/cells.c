@@ -290,6 +290,20 @@ static int baselines(const FfRun *r, const FfCellsParams *p, const double *s, in
   return ff_ranks_root_status(st, r->comm, "compute the baselines");
 }
 
+/* The stored ROC curve: at most ROC_POINTS points, evenly spaced along it and ending at its last (the AUC is computed
+ * from every pair first); a 10,000-cell run has 1e8 pairs, whose full curves would fill 6 GB of results.h5. */
+enum { ROC_POINTS = 10001 };
+static void roc_thin(double *fpr, double *tpr, int64_t *pts) {
+  const int64_t m = *pts;
+  if (m <= ROC_POINTS) return;
+  for (int64_t k = 0; k < ROC_POINTS; ++k) {
+    const int64_t q = k * (m - 1) / (ROC_POINTS - 1);
+    fpr[k] = fpr[q];
+    tpr[k] = tpr[q];
+  }
+  *pts = ROC_POINTS;
+}
+
 /* Rank 0: AUCs, classifier, results.h5 and the summary line, from the baselines in base [3 n n]. */
 static int finish(const FfRun *r, const FfCellsRecording *rec, const FfCellsParams *p, const double *base,
                   const int32_t *counts, const double *w, double mean_w, double t0) {
@@ -327,6 +341,7 @@ static int finish(const FfRun *r, const FfCellsRecording *rec, const FfCellsPara
             label[q++] = rec->w_true[i * n + j] != 0;
           }
       o.auc[k] = ff_cells_auc(score, label, pairs, o.fpr[k], o.tpr[k], &o.pts[k]);
+      roc_thin(o.fpr[k], o.tpr[k], &o.pts[k]);
     }
     st = ff_cells_logreg_cv(x, n, N_FEATURES, rec->excitatory, p->folds, p->seed, pred);
     int64_t right = 0, n_e = 0;

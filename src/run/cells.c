@@ -291,7 +291,8 @@ static int baselines(const FfRun *r, const FfCellsParams *p, const double *s, in
 }
 
 /* The stored ROC curve: at most ROC_POINTS points, evenly spaced along it and ending at its last (the AUC is computed
- * from every pair first); a 10,000-cell run has 1e8 pairs, whose full curves would fill 6 GB of results.h5. */
+ * from every pair first); a 10,000-cell run has 1e8 pairs, whose full curves would fill 6 GB of results.h5 (and of
+ * rank 0's memory: one method's whole curve is held at a time). */
 enum { ROC_POINTS = 10001 };
 static void roc_thin(double *fpr, double *tpr, int64_t *pts) {
   const int64_t m = *pts;
@@ -308,18 +309,23 @@ static void roc_thin(double *fpr, double *tpr, int64_t *pts) {
 static int finish(const FfRun *r, const FfCellsRecording *rec, const FfCellsParams *p, const double *base,
                   const int32_t *counts, const double *w, double mean_w, double t0) {
   const int64_t n = rec->n_cells, T = rec->n_frames, pairs = n * (n - 1);
-  double *rates = NULL, *x = NULL, *score = NULL;
+  double *rates = NULL, *x = NULL, *score = NULL, *fpr = NULL, *tpr = NULL; /* fpr, tpr: one method's whole curve */
   int8_t *label = NULL, *pred = NULL;
   Out o;
   memset(&o, 0, sizeof o);
+  const int64_t kept = pairs + 1 < ROC_POINTS ? pairs + 1 : ROC_POINTS;
   int st = FF_MALLOC(rates, n, "rates");
   FF_CALL(st, FF_MALLOC(x, n * N_FEATURES, "features"));
   FF_CALL(st, FF_MALLOC(score, pairs, "pair scores"));
   FF_CALL(st, FF_MALLOC(label, pairs, "pair labels"));
   FF_CALL(st, FF_CALLOC(pred, n, "E/I predictions"));
+  if (rec->has_truth) {
+    FF_CALL(st, FF_MALLOC(fpr, pairs + 1, "ROC"));
+    FF_CALL(st, FF_MALLOC(tpr, pairs + 1, "ROC"));
+  }
   for (int k = 0; st == FF_OK && k < N_METHODS; ++k) {
-    FF_CALL(st, FF_MALLOC(o.fpr[k], pairs + 1, "ROC"));
-    FF_CALL(st, FF_MALLOC(o.tpr[k], pairs + 1, "ROC"));
+    FF_CALL(st, FF_MALLOC(o.fpr[k], kept, "ROC"));
+    FF_CALL(st, FF_MALLOC(o.tpr[k], kept, "ROC"));
   }
   o.r = r;
   o.rec = rec;
@@ -340,8 +346,10 @@ static int finish(const FfRun *r, const FfCellsRecording *rec, const FfCellsPara
             score[q] = o.m[k][i * n + j];
             label[q++] = rec->w_true[i * n + j] != 0;
           }
-      o.auc[k] = ff_cells_auc(score, label, pairs, o.fpr[k], o.tpr[k], &o.pts[k]);
-      roc_thin(o.fpr[k], o.tpr[k], &o.pts[k]);
+      o.auc[k] = ff_cells_auc(score, label, pairs, fpr, tpr, &o.pts[k]);
+      roc_thin(fpr, tpr, &o.pts[k]);
+      memcpy(o.fpr[k], fpr, (size_t)o.pts[k] * sizeof *fpr);
+      memcpy(o.tpr[k], tpr, (size_t)o.pts[k] * sizeof *tpr);
     }
     st = ff_cells_logreg_cv(x, n, N_FEATURES, rec->excitatory, p->folds, p->seed, pred);
     int64_t right = 0, n_e = 0;
@@ -388,6 +396,8 @@ static int finish(const FfRun *r, const FfCellsRecording *rec, const FfCellsPara
   free(score);
   free(label);
   free(pred);
+  free(fpr);
+  free(tpr);
   return st;
 }
 

@@ -12,6 +12,10 @@ typedef int (*FfCsvRowFn)(void *user, char **fields, int n_fields, int64_t line)
 
 int ff_csv_read(const char *path, FfCsvRowFn row, void *user);
 
+/* Whether path names a CSV file, plain or gzipped: how the readers of recordings (neuron, cells, netopt's target) tell
+ * CSV from HDF5 or npz by name. */
+int ff_csv_path(const char *path);
+
 /* Index of column `name` in the header, or an FF_ERR_INPUT error "PATH:1: missing column ...". */
 int ff_csv_column(char **header, int n, const char *name, const char *path, int *index);
 

@@ -13,6 +13,9 @@
 /* Checks one train: n >= 0, times finite, strictly increasing and inside [t_start, t_end] (which must
  * be finite with t_start < t_end). `what` names the train in the message ("train 1"). */
 int ff_spike_train_check(const double *t, int64_t n, double t_start, double t_end, const char *what);
+/* Checks the index of n trains packed one after another into n_times times: indptr [n + 1] starts at 0, never
+ * decreases and stays within n_times. `what` names the index in the message ("'f.h5': /sweeps/spike_indptr"). */
+int ff_spike_index_check(const int64_t *indptr, int64_t n, int64_t n_times, const char *what);
 
 /* The ISI-distance: the time average over [t_start, t_end] of |nu1 - nu2| / max(nu1, nu2), nu the
  * interspike interval of each train around t. Before a train's first spike nu is

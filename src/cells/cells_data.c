@@ -203,7 +203,7 @@ int ff_cells_import(const char *path, const char *key, double fs_hz, int transpo
       free(fs);
     }
     ff_npz_close(&z);
-  } else if (ends_with(path, ".csv") || ends_with(path, ".csv.gz")) {
+  } else if (ff_csv_path(path)) {
     st = read_wide_csv(path, &v, &rows, &cols);
   } else if (ends_with(path, ".h5") || ends_with(path, ".hdf5")) {
     hid_t f;

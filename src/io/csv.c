@@ -70,6 +70,11 @@ static void on_record(int c, void *data) {
   r->n = 0;
 }
 
+int ff_csv_path(const char *path) {
+  const size_t n = strlen(path);
+  return (n >= 4 && strcmp(path + n - 4, ".csv") == 0) || (n >= 7 && strcmp(path + n - 7, ".csv.gz") == 0);
+}
+
 int ff_csv_read(const char *path, FfCsvRowFn row, void *user) {
   Reader r;
   memset(&r, 0, sizeof r);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "flyfit/config.h"
+#include "flyfit/csv.h"
 #include "flyfit/ei_net.h"
 #include "flyfit/error.h"
 #include "flyfit/h5.h"
@@ -243,11 +244,6 @@ int ff_ei_net_spike_sync(const FfSpikeTrains *s, int64_t n_exc, int64_t pairs, u
 
 /* ---- a recorded network as the target ------------------------------------------------------------------ */
 
-static int ends_with(const char *s, const char *tail) {
-  const size_t a = strlen(s), b = strlen(tail);
-  return a >= b && strcmp(s + a - b, tail) == 0;
-}
-
 static int read_h5_target(hid_t f, const char *path, int64_t n_exc, int64_t n_inh, double duration_ms,
                           FfSpikeTrains *out) {
   if (!ff_h5_exists(f, "/network"))
@@ -273,12 +269,11 @@ static int read_h5_target(hid_t f, const char *path, int64_t n_exc, int64_t n_in
   FF_CALL(st, ff_h5_read_all(f, path, "/network/spike_indptr", H5T_NATIVE_INT64, n + 1, (void **)&out->indptr, &len));
   FF_CALL(st, ff_h5_read_all(f, path, "/network/spike_times", H5T_NATIVE_DOUBLE, -1, (void **)&out->times, &len));
   out->n = n;
-  if (st == FF_OK && out->indptr[0] != 0)
-    st = FF_ERROR(FF_ERR_INPUT, "'%s': /network/spike_indptr starts at %lld, not 0", path, (long long)out->indptr[0]);
-  for (int64_t i = 0; st == FF_OK && i < n; ++i)
-    if (out->indptr[i + 1] < out->indptr[i] || out->indptr[i + 1] > len)
-      st = FF_ERROR(FF_ERR_INPUT, "'%s': /network/spike_indptr[%lld] = %lld is not a valid index into the %lld spike "
-                                  "times", path, (long long)i + 1, (long long)out->indptr[i + 1], (long long)len);
+  if (st == FF_OK) {
+    char what[FF_CONFIG_STR + 64];
+    snprintf(what, sizeof what, "'%s': /network/spike_indptr", path);
+    st = ff_spike_index_check(out->indptr, n, len, what);
+  }
   for (int64_t i = 0; st == FF_OK && i < n; ++i) {
     char what[FF_CONFIG_STR + 64];
     snprintf(what, sizeof what, "'%s': cell %lld of /network", path, (long long)i);
@@ -292,7 +287,7 @@ int ff_ei_net_read_target(const char *path, int64_t n_exc, int64_t n_inh, double
   memset(out, 0, sizeof *out);
   truth[0] = truth[1] = NAN;
   int st;
-  if (ends_with(path, ".csv") || ends_with(path, ".csv.gz")) {
+  if (ff_csv_path(path)) {
     out->n = n_exc + n_inh;
     st = ff_spike_trains_read_csv(path, 0, out->n, "cells ([netopt] n_exc + n_inh)", "cell", duration_ms,
                                   &out->indptr, &out->times);

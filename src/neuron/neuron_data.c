@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flyfit/config.h"
 #include "flyfit/error.h"
 #include "flyfit/h5.h"
 #include "flyfit/neuron_fit.h"
 #include "flyfit/rng.h"
+#include "flyfit/spike_dist.h"
 
 void ff_neuron_recording_destroy(FfNeuronRecording *r) {
   FF_FREE(r->current);
@@ -67,9 +69,9 @@ static int read_body(hid_t f, const char *path, FfNeuronRecording *r) {
     FF_TRY(ff_h5_read_all(f, path, "/sweeps/spike_indptr", H5T_NATIVE_INT64, r->n_sweeps + 1,
                           (void **)&r->spike_indptr, &n_ip));
     FF_TRY(ff_h5_read_all(f, path, "/sweeps/spike_times", H5T_NATIVE_DOUBLE, -1, (void **)&r->spike_times, &n_sp));
-    for (int64_t s = 0; s < r->n_sweeps; ++s)
-      if (r->spike_indptr[0] != 0 || r->spike_indptr[s + 1] < r->spike_indptr[s] || r->spike_indptr[s + 1] > n_sp)
-        return FF_ERROR(FF_ERR_INPUT, "'%s': /sweeps/spike_indptr is not a valid index into /sweeps/spike_times", path);
+    char what[FF_CONFIG_STR + 64];
+    snprintf(what, sizeof what, "'%s': /sweeps/spike_indptr", path);
+    FF_TRY(ff_spike_index_check(r->spike_indptr, r->n_sweeps, n_sp, what));
     FF_TRY(all_finite(path, "/sweeps/spike_times", r->spike_times, 1, n_sp));
   }
   if (ff_h5_exists(f, "/truth/values")) {

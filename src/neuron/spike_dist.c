@@ -7,6 +7,15 @@
 
 #include <math.h>
 
+int ff_spike_index_check(const int64_t *indptr, int64_t n, int64_t n_times, const char *what) {
+  if (indptr[0] != 0) return FF_ERROR(FF_ERR_INPUT, "%s starts at %lld, not 0", what, (long long)indptr[0]);
+  for (int64_t i = 0; i < n; ++i)
+    if (indptr[i + 1] < indptr[i] || indptr[i + 1] > n_times)
+      return FF_ERROR(FF_ERR_INPUT, "%s[%lld] = %lld is not a valid index into the %lld spike times", what,
+                      (long long)i + 1, (long long)indptr[i + 1], (long long)n_times);
+  return FF_OK;
+}
+
 int ff_spike_train_check(const double *t, int64_t n, double t_start, double t_end, const char *what) {
   if (!(isfinite(t_start) && isfinite(t_end) && t_start < t_end))
     return FF_ERROR(FF_ERR_INPUT, "spike trains: the interval [%g, %g] is empty or not finite", t_start, t_end);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flyfit/csv.h"
 #include "flyfit/error.h"
 #include "flyfit/h5.h"
 #include "flyfit/log.h"
@@ -208,9 +209,7 @@ int ff_mode_neuron(FfRun *r) {
   /* 1. inputs, on every rank (the same checks give the same status; one rank reports) */
   int st = check_config(c, m, &p);
   if (st == FF_OK) {
-    const size_t L = strlen(c->recording);
-    const int csv = (L > 4 && strcmp(c->recording + L - 4, ".csv") == 0) ||
-                    (L > 7 && strcmp(c->recording + L - 7, ".csv.gz") == 0);
+    const int csv = ff_csv_path(c->recording);
     if (!csv && (c->recording_current[0] || c->recording_spikes[0]))
       st = FF_ERROR(FF_ERR_INPUT, "[data] recording_current and recording_spikes go with a CSV recording (a name "
                                   "ending in .csv); '%s' is HDF5 and holds its own current and spikes: leave them out",

@@ -106,6 +106,25 @@ static int evaluate(const Scorer *sc, const Stats *target, double p, double w, u
   return st;
 }
 
+/* Member i's loss under the fit's noise, as this rank adds it into the losses summed over the ranks (*share): member i
+ * is scored by rank i mod ranks, or, when the cells are split, by every rank together and reported by rank 0; 0
+ * elsewhere. A member run whole that fails scores 1e30; a split run's failure is every rank's and is returned. */
+static int score_member(const FfRun *r, const Scorer *sc, const Stats *target, int split, int64_t i, double p, double w,
+                        double *share) {
+  double l = 0.0;
+  int st = FF_OK;
+  if (split || i % r->size == r->rank) {
+    st = evaluate(sc, target, p, w, 1, &l);
+    if (st != FF_OK && !split) {
+      ff_error_clear();
+      l = 1e30;
+      st = FF_OK;
+    }
+  }
+  *share = split && r->rank != 0 ? 0.0 : l;
+  return st;
+}
+
 static double de_u(uint64_t seed, int64_t g, int64_t i, uint32_t what, int k) {
   uint32_t o[4];
   ff_rng4(seed, FF_STREAM_NETOPT_DE, (uint32_t)g, (uint32_t)i, what, o);
@@ -313,23 +332,11 @@ int ff_mode_netopt(FfRun *r) {
            split ? "every candidate on all ranks, the cells split in blocks" : "the candidates spread over the ranks");
   }
   st = ff_ranks_agree(st, r->comm);
-  /* the candidates this rank scores: all of them when the cells are split (rank 0 then reports the loss) */
-#define MINE(i) (split || (i) % r->size == r->rank)
-#define SCORE(i, p_, w_)                                                                                                  \
-  do {                                                                                                                \
-    double l_ = 0.0;                                                                                                  \
-    if (MINE(i)) {                                                                                                    \
-      const int e_ = evaluate(&sc, &target, (p_), (w_), 1, &l_);                                                         \
-      if (e_ != FF_OK && split) st = e_;                                                                              \
-      if (e_ != FF_OK && !split) ff_error_clear(), l_ = 1e30;                                                         \
-    }                                                                                                                 \
-    tl[i] = MINE(i) && (!split || r->rank == 0) ? l_ : 0.0;                                                           \
-  } while (0)
   FfProgress prog;
   if (st == FF_OK) ff_progress_start(&prog, "netopt", "generations", (double)G + 1, c->progress_s);
   for (int64_t i = 0; st == FF_OK && i < NP; ++i) {
     for (int k = 0; k < 2; ++k) pop[i * 2 + k] = lo[k] + de_u((uint64_t)c->seed, 0, i, 0, k) * (hi[k] - lo[k]);
-    SCORE(i, pop[i * 2], pop[i * 2 + 1]);
+    st = score_member(r, &sc, &target, split, i, pop[i * 2], pop[i * 2 + 1], &tl[i]);
   }
   if (st == FF_OK) st = FF_MPI(MPI_Allreduce(tl, loss, (int)NP, MPI_DOUBLE, MPI_SUM, r->comm)); /* one owner each */
   for (int64_t i = 0; st == FF_OK && i < NP; ++i) hist[i * (G + 1)] = loss[i];
@@ -357,7 +364,8 @@ int ff_mode_netopt(FfRun *r) {
         trial[i * 2 + q] = lo[q] + z * wd;
       }
     }
-    for (int64_t i = 0; st == FF_OK && i < NP; ++i) SCORE(i, trial[i * 2], trial[i * 2 + 1]);
+    for (int64_t i = 0; st == FF_OK && i < NP; ++i)
+      st = score_member(r, &sc, &target, split, i, trial[i * 2], trial[i * 2 + 1], &tl[i]);
     st = ff_ranks_agree(st, r->comm);
     FF_CALL(st, FF_MPI(MPI_Allreduce(MPI_IN_PLACE, tl, (int)NP, MPI_DOUBLE, MPI_SUM, r->comm)));
     for (int64_t i = 0; st == FF_OK && i < NP; ++i) {
@@ -370,8 +378,6 @@ int ff_mode_netopt(FfRun *r) {
     }
     if (st == FF_OK) ff_progress_update(&prog, (double)g + 1);
   }
-#undef SCORE
-#undef MINE
   st = ff_ranks_agree(st, r->comm);
   /* the best member under trial 1 on every rank (collective when split); rank 0 reports it */
   int64_t b = 0;

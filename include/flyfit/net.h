@@ -52,6 +52,9 @@ void ff_net_destroy(FfNet *net);
  * split a network whose every neuron may reach every other (mode = netopt's split = cells, mode = task's split =
  * neurons). FF_ERR_INPUT when there are fewer neurons than ranks; `what` names the network in the message. */
 int ff_net_blocks(int64_t n, MPI_Comm comm, const char *what, FfNet *net);
+/* Every rank's block as MPI counts and offsets ([size] each) of `per` numbers per neuron, for MPI_Gatherv and its
+ * kin; FF_ERR_UNSUPPORTED when a count or offset passes 2^31. */
+int ff_net_block_counts(const FfNet *net, int64_t per, int *count, int *offset);
 /* Local index of original neuron gid, or -1 when another rank owns it. */
 int32_t ff_net_local(const FfNet *net, int64_t gid);
 /* Stand-in of the neuron with new id q, or -1 when it has no target here (binary search: a hash

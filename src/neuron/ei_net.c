@@ -94,10 +94,7 @@ static int gather_trains(const FfEiNet *net, const int32_t *cell, const double *
     st = FF_MALLOC(rc, K, "counts");
     FF_CALL(st, FF_MALLOC(rd, K, "offsets"));
     int64_t *per = out->indptr + 1;
-    for (int k = 0; st == FF_OK && k < K; ++k) {
-      rc[k] = (int)(net->part.neuron_offsets[k + 1] - net->part.neuron_offsets[k]);
-      rd[k] = (int)net->part.neuron_offsets[k];
-    }
+    FF_CALL(st, ff_net_block_counts(&net->part, 1, rc, rd));
     for (int64_t a = 0; st == FF_OK && a < L; ++a) pos[a] = cnt[a + 1] - cnt[a];
     FF_CALL(st, FF_MPI(MPI_Allgatherv(pos, (int)L, MPI_INT64_T, per, rc, rd, MPI_INT64_T, net->comm)));
     if (st == FF_OK) {

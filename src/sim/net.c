@@ -56,6 +56,17 @@ int ff_net_blocks(int64_t n, MPI_Comm comm, const char *what, FfNet *net) {
   return st;
 }
 
+int ff_net_block_counts(const FfNet *net, int64_t per, int *count, int *offset) {
+  for (int k = 0; k < net->size; ++k) {
+    const int64_t c = (net->neuron_offsets[k + 1] - net->neuron_offsets[k]) * per, d = net->neuron_offsets[k] * per;
+    if (c > INT32_MAX || d > INT32_MAX)
+      return FF_ERROR(FF_ERR_UNSUPPORTED, "rank %d's block of %lld numbers passes MPI's 2^31", k, (long long)c);
+    count[k] = (int)c;
+    offset[k] = (int)d;
+  }
+  return FF_OK;
+}
+
 int32_t ff_net_local(const FfNet *net, int64_t gid) { return ff_find_sorted(net->gid, net->n_local, gid); }
 
 int32_t ff_net_standin(const FfNet *net, int64_t q) { return ff_find_sorted(net->pre_new, net->n_pre, q); }

@@ -205,15 +205,9 @@ static int64_t full_params(const FfTaskNet *net) {
 /* Collective: each rank's share of the rows of w, as counts and offsets of doubles (every rank agrees on the status). */
 static int row_counts(const FfTaskNet *net, int **cnt, int **dsp) {
   const FfNet *part = &net->split->part;
-  const int64_t np = net->n_pre;
   int st = FF_MALLOC(*cnt, part->size, "counts");
   FF_CALL(st, FF_MALLOC(*dsp, part->size, "offsets"));
-  for (int k = 0; st == FF_OK && k < part->size; ++k) {
-    const int64_t c = (part->neuron_offsets[k + 1] - part->neuron_offsets[k]) * np, d = part->neuron_offsets[k] * np;
-    if (c > INT32_MAX || d > INT32_MAX) st = FF_ERROR(FF_ERR_UNSUPPORTED, "a network of more than 2^31 weights");
-    (*cnt)[k] = (int)c;
-    (*dsp)[k] = (int)d;
-  }
+  FF_CALL(st, ff_net_block_counts(part, net->n_pre, *cnt, *dsp));
   return ff_ranks_agree(st, net->split->comm);
 }
 

@@ -8,6 +8,7 @@
 #ifndef FLYFIT_CELLS_H
 #define FLYFIT_CELLS_H
 
+#include <mpi.h>
 #include <stdint.h>
 
 #include "flyfit/config.h"
@@ -47,7 +48,9 @@ typedef struct {
   double fs_hz;        /* frame rate, Hz */
   double *fluor;       /* [n_cells × n_frames] raw fluorescence, cell-major */
   int has_truth;       /* a planted recording: the three below */
-  double *w_true;      /* [n × n] planted weights, pre-major; 0 = no connection; negative from I cells */
+  double *w_true;      /* [truth_rows × n] planted weights of presynaptic cells truth_row0.. (ff_cells_truth_rows),
+                          pre-major; 0 = no connection; negative from I cells */
+  int64_t truth_row0, truth_rows;
   int8_t *excitatory;  /* [n] 1 = E, 0 = I */
   int32_t *ensemble;   /* [n] planted ensemble of an E cell, -1 for I cells */
   double *deconvolved; /* [n × n_frames] flyfit-import's run of the chain (spike amounts, dF/F), or NULL; written
@@ -58,9 +61,13 @@ typedef struct {
 } FfCellsRecording;
 
 void ff_cells_recording_destroy(FfCellsRecording *r);
-/* Reads /cells/fluorescence [cells, frames], attribute fs_hz and /truth when present. Every check a run
- * needs: a non-finite value names cell and frame; fewer frames than ff_cells_min_frames names both counts. */
+/* Reads /cells/fluorescence [cells, frames], attribute fs_hz and /truth when present (the weights' shape checked, no
+ * row read: ff_cells_truth_rows). Every check a run needs: a non-finite value names cell and frame; fewer frames
+ * than ff_cells_min_frames names both counts. */
 int ff_cells_recording_read(const char *path, double calcium_tau_s, FfCellsRecording *r);
+/* Collective: every rank of comm reads its rows [row0, row0 + rows) of r->file's /truth/weights (MPI-IO) into
+ * r->w_true: a rank's block, where the whole matrix is n^2 numbers. */
+int ff_cells_truth_rows(FfCellsRecording *r, MPI_Comm comm, int64_t row0, int64_t rows);
 int ff_cells_recording_write(const char *path, const FfCellsRecording *r, const char *created_by);
 /* The frames the deconvolution needs: three decay times of the kernel, and at least 10. */
 int64_t ff_cells_min_frames(double calcium_tau_s, double fs_hz);
@@ -113,6 +120,7 @@ typedef struct {
   int64_t xcorr_lag;    /* lagged cross-correlation: lags 1..xcorr_lag frames (2) */
   double partial_ridge; /* partial correlation: ridge added to the correlation matrix's diagonal (0.1) */
   int64_t folds;        /* E/I classifier: cross-validation folds (5) */
+  int64_t partial_max_cells; /* the partial correlation (one rank inverts n x n) only up to this many cells (20000) */
   uint64_t seed;
 } FfCellsParams;
 
@@ -150,6 +158,13 @@ int ff_cells_xcorr_rows(const double *s, int64_t n, int64_t T, int64_t max_lag, 
 /* ROC of scores against 0/1 labels: the AUC (ties count one half), and when fpr/tpr are not NULL the curve at
  * every distinct threshold, highest first, from (0, 0) to (1, 1) (*n_pts points, at most n + 1). */
 double ff_cells_auc(const double *score, const int8_t *label, int64_t n, double *fpr, double *tpr, int64_t *n_pts);
+/* Collective. The same ROC of pairs split over the ranks of comm (each rank its own n, in any order; label 1 a
+ * positive, 0 a negative, below 0 a pair left out, such as a matrix's diagonal), without gathering them: *auc on every rank is ff_cells_auc's number for the pairs of all ranks, bit for bit while the area
+ * counts stay below 2^53 (and exact integer counts beyond); the curve, on every rank, is (0, 0), the points just
+ * above and at each of up to (max_pts - 2) / 2 thresholds among the positives' distinct scores (all of them when they
+ * fit: then it is ff_cells_auc's curve, every vertex that a positive reaches) and (1, 1): *n_pts <= max_pts points. */
+int ff_cells_roc_ranks(MPI_Comm comm, const double *score, const int8_t *label, int64_t n, int64_t max_pts,
+                       double *auc, double *fpr, double *tpr, int64_t *n_pts);
 
 /* Logistic regression with an L2 penalty (Newton's method, features standardised on the training folds),
  * cross-validated over `folds` folds (cell k in fold perm(k) mod folds, perm keyed by seed): pred [n] gets each

@@ -186,6 +186,7 @@ typedef struct {
   int cells_types;                      /* 0 = rs for every cell, 1 = truth (the recording's /truth types) */
   int64_t cells_xcorr_lag;
   double cells_partial_ridge;
+  int64_t cells_partial_max_cells;
   int64_t cells_folds;
 
   /* Where each key's value came from (FfConfigSource) and the line it was set on, by the key's row in config.c's

@@ -53,6 +53,28 @@ static int read_2d(hid_t f, const char *path, const char *dset, int64_t *dims, d
   return ff_h5_read_whole(f, path, dset, H5T_NATIVE_DOUBLE, *out);
 }
 
+/* rows [row0, row0 + rows) of /truth/weights into r->w_true */
+static int truth_rows(hid_t f, FfCellsRecording *r, int64_t row0, int64_t rows) {
+  const int64_t n = r->n_cells, nn[2] = {n, n};
+  if (row0 < 0 || rows < 0 || row0 + rows > n)
+    return FF_ERROR(FF_ERR_INTERNAL, "truth rows %lld..%lld of %lld cells", (long long)row0, (long long)(row0 + rows),
+                    (long long)n);
+  FF_FREE(r->w_true);
+  r->truth_row0 = row0;
+  r->truth_rows = rows;
+  FF_TRY(FF_MALLOC(r->w_true, rows * n + 1, "/truth/weights"));
+  return ff_h5_read_rows(f, r->file, "/truth/weights", H5T_NATIVE_DOUBLE, 2, nn, row0, rows, r->w_true);
+}
+
+int ff_cells_truth_rows(FfCellsRecording *r, MPI_Comm comm, int64_t row0, int64_t rows) {
+  if (!r->has_truth) return FF_ERROR(FF_ERR_INTERNAL, "'%s' has no /truth", r->file);
+  hid_t f;
+  FF_TRY(ff_h5_open_parallel(r->file, comm, &f));
+  const int st = truth_rows(f, r, row0, rows);
+  H5Fclose(f);
+  return st;
+}
+
 static int read_body(hid_t f, const char *path, double tau, FfCellsRecording *r) {
   if (!ff_h5_exists(f, "/cells/fluorescence"))
     return FF_ERROR(FF_ERR_INPUT, "'%s' has no /cells/fluorescence: not a cells recording (make one with "
@@ -66,7 +88,7 @@ static int read_body(hid_t f, const char *path, double tau, FfCellsRecording *r)
   if (ff_h5_exists(f, "/truth")) {
     int64_t wd[2], n = 0;
     double *ex = NULL, *en = NULL;
-    FF_TRY(read_2d(f, path, "/truth/weights", wd, &r->w_true));
+    FF_TRY(ff_h5_shape(f, path, "/truth/weights", 2, wd));
     if (wd[0] != r->n_cells || wd[1] != r->n_cells)
       return FF_ERROR(FF_ERR_INPUT, "'%s': /truth/weights is %lld x %lld for %lld cells", path, (long long)wd[0],
                       (long long)wd[1], (long long)r->n_cells);
@@ -96,6 +118,7 @@ int ff_cells_recording_read(const char *path, double calcium_tau_s, FfCellsRecor
   if (st) ff_cells_recording_destroy(r);
   return st;
 }
+
 
 typedef struct {
   const FfCellsRecording *r;

@@ -1,6 +1,6 @@
 /* Inference of mode = cells (cells.h, docs/design.md §2.10.2-2.10.4): the preprocessing chain per cell, inferred
  * spikes per frame, the driven Izhikevich neuron of a cell, the baselines (correlation, partial correlation,
- * lagged cross-correlation), ROC/AUC and the cross-validated logistic regression of E/I. All host code in a fixed
+ * lagged cross-correlation) and the cross-validated logistic regression of E/I (ROC/AUC: cells_roc.c). All host code in a fixed
  * order: the same input gives the same bits wherever it runs. */
 #include <lapacke.h>
 #include <math.h>
@@ -35,6 +35,7 @@ void ff_cells_params_from_config(const FfConfig *c, FfCellsParams *p) {
   p->xcorr_lag = c->cells_xcorr_lag;
   p->partial_ridge = c->cells_partial_ridge;
   p->folds = c->cells_folds;
+  p->partial_max_cells = c->cells_partial_max_cells;
   p->seed = (uint64_t)c->seed;
 }
 
@@ -276,36 +277,6 @@ static int cmp_ranked(const void *a, const void *b) {
   const Ranked *x = a, *y = b;
   if (x->score != y->score) return x->score < y->score ? 1 : -1; /* highest first */
   return (x->index > y->index) - (x->index < y->index);
-}
-
-double ff_cells_auc(const double *score, const int8_t *label, int64_t n, double *fpr, double *tpr, int64_t *n_pts) {
-  Ranked *r = malloc(sizeof *r * (size_t)(n ? n : 1));
-  if (r == NULL) return NAN;
-  int64_t P = 0;
-  for (int64_t k = 0; k < n; ++k) {
-    r[k].score = score[k];
-    r[k].index = k;
-    P += label[k] != 0;
-  }
-  const int64_t N = n - P;
-  qsort(r, (size_t)n, sizeof *r, cmp_ranked);
-  double area = 0;
-  int64_t tp = 0, fp = 0, pts = 0;
-  if (fpr) fpr[pts] = 0, tpr[pts] = 0, ++pts;
-  for (int64_t k = 0; k < n;) {
-    int64_t g = k, tp0 = tp, fp0 = fp;
-    for (; g < n && r[g].score == r[k].score; ++g) label[r[g].index] ? ++tp : ++fp;
-    area += (double)(fp - fp0) * (double)(tp + tp0) / 2.0;
-    if (fpr) {
-      fpr[pts] = N ? (double)fp / (double)N : 0;
-      tpr[pts] = P ? (double)tp / (double)P : 0;
-      ++pts;
-    }
-    k = g;
-  }
-  free(r);
-  if (n_pts) *n_pts = pts;
-  return P && N ? area / ((double)P * (double)N) : NAN;
 }
 
 /* Newton's method on the L2-penalised logistic loss; x [m × d] standardised; b [d + 1] (intercept last) */

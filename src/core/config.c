@@ -194,6 +194,7 @@ static const Key KEYS[] = {
     {"cells", "types", T_ENUM, "rs", 0, 0, "rs|truth", "", "the neurons' types: rs = regular spiking for every cell (the types are what the classifier finds out); truth = RS for the recording's E cells and FS for its I cells (an oracle; needs /truth)", OFF(cells_types)},
     {"cells", "xcorr_lag", T_INT, "2", 1, 1e6, NULL, "frames", "lagged cross-correlation baseline: the largest correlation of i's frames with j's over lags 1..xcorr_lag", OFF(cells_xcorr_lag)},
     {"cells", "partial_ridge", T_REAL, "0.1", 1e-12, 1e12, NULL, "", "partial-correlation baseline: ridge added to the correlation matrix's diagonal before inverting it", OFF(cells_partial_ridge)},
+    {"cells", "partial_max_cells", T_INT, "20000", 2, 1e7, NULL, "cells", "partial-correlation baseline only up to this many cells: rank 0 inverts the whole n x n matrix (16 n^2 bytes, n^3/3 flops); above it the baseline is skipped, its AUC NaN", OFF(cells_partial_max_cells)},
     {"cells", "folds", T_INT, "5", 2, 1e6, NULL, "", "E/I classifier: cross-validation folds (logistic regression, L2 1)", OFF(cells_folds)},
 
     {"output", "dir", T_STRING, "out", 0, 0, NULL, "path", "directory for results.h5, flyfit.log and spikes.txt", OFF(out_dir)},

@@ -2,7 +2,7 @@
  * closed form on single hand-made pairs, against the sum over all pairs (all-to-all, unclipped), against a slow
  * nearest-neighbour pairing, and against an O(n^2) replay that computes each trace as a direct sum over the earlier
  * spikes and clips after every event; ROC/AUC against the Mann-Whitney count over every (positive, negative) pair
- * with ties; partial correlation of three variables against its textbook formula; the spike counts of a clean
+ * with ties, and the same counted across ranks (ff_cells_roc_ranks) against it; partial correlation of three variables against its textbook formula; the spike counts of a clean
  * trace; the classifier on separable data; and bad recordings (NaN, too few frames). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -158,6 +158,48 @@ static void test_auc(void **state) {
   assert_close(ff_cells_auc(s, y, N, NULL, NULL, NULL), 0.0, 0);
 }
 
+/* The AUC counted without sorting the pairs (ff_cells_roc_ranks, here on one rank) is ff_cells_auc's bit for bit;
+ * its curve, unthinned, is made of ff_cells_auc's vertices and has its area; thinned, its ends and its order hold;
+ * left-out pairs (label -1) change nothing. */
+static void test_roc_ranks(void **state) {
+  (void)state;
+  enum { N = 2000, M = 3 * N };
+  static double s[M], f0[N + 1], t0[N + 1], f1[N + 2], t1[N + 2];
+  static int8_t y[M];
+  for (int k = 0; k < N; ++k) {
+    uint32_t r[4];
+    ff_rng4(5, FF_STREAM_END + 3, (uint32_t)k, 0, 0, r);
+    y[k] = (int8_t)(r[0] % 5 == 0);
+    s[k] = floor(40.0 * ff_u01(r[1])) / 8.0 + (y[k] ? 1.0 : 0.0); /* ties within and across the classes */
+  }
+  int64_t p0 = 0, p1 = 0;
+  const double auc0 = ff_cells_auc(s, y, N, f0, t0, &p0);
+  double auc1 = 0;
+  assert_int_equal(ff_cells_roc_ranks(MPI_COMM_WORLD, s, y, N, N + 2, &auc1, f1, t1, &p1), FF_OK);
+  assert_true(auc1 == auc0);
+  double area = 0;
+  for (int64_t k = 1; k < p1; ++k) {
+    area += (f1[k] - f1[k - 1]) * (t1[k] + t1[k - 1]) / 2;
+    int found = 0; /* every point a vertex of the sorted curve (the ends included) */
+    for (int64_t q = 0; q < p0 && !found; ++q) found = f0[q] == f1[k] && t0[q] == t1[k];
+    assert_true(found);
+  }
+  assert_close(area, auc0, 1e-12);
+  /* pairs left out (a matrix's diagonal) are not counted */
+  for (int k = N; k < M; ++k) s[k] = (k % 7) - 3.0, y[k] = -1;
+  double auc2 = 0;
+  int64_t p2 = 0;
+  assert_int_equal(ff_cells_roc_ranks(MPI_COMM_WORLD, s, y, M, N + 2, &auc2, f1, t1, &p2), FF_OK);
+  assert_true(auc2 == auc0);
+  assert_int_equal(p2, p1);
+  /* thinned to 12 points: both ends, monotone */
+  assert_int_equal(ff_cells_roc_ranks(MPI_COMM_WORLD, s, y, M, 12, &auc2, f1, t1, &p2), FF_OK);
+  assert_true(auc2 == auc0);
+  assert_true(p2 <= 12 && p2 >= 4);
+  assert_true(f1[0] == 0 && t1[0] == 0 && f1[p2 - 1] == 1 && t1[p2 - 1] == 1);
+  for (int64_t k = 1; k < p2; ++k) assert_true(f1[k] >= f1[k - 1] && t1[k] >= t1[k - 1]);
+}
+
 /* three correlated series: corr against its formula, partial correlation against (r12 - r13 r23) / sqrt(...) */
 static void test_partial(void **state) {
   (void)state;
@@ -292,12 +334,16 @@ static void test_bad_recordings(void **state) {
   ff_error_clear();
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  MPI_Init(&argc, &argv);
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_single_pairs), cmocka_unit_test(test_all_to_all_sum),
                                      cmocka_unit_test(test_nearest),      cmocka_unit_test(test_clipped),
-                                     cmocka_unit_test(test_auc),          cmocka_unit_test(test_partial),
+                                     cmocka_unit_test(test_auc),          cmocka_unit_test(test_roc_ranks),
+                                     cmocka_unit_test(test_partial),
                                      cmocka_unit_test(test_counts),       cmocka_unit_test(test_drive),
                                      cmocka_unit_test(test_logreg),
                                      cmocka_unit_test(test_bad_recordings)};
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  const int failed = cmocka_run_group_tests(tests, NULL, NULL);
+  MPI_Finalize();
+  return failed;
 }

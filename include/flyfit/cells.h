@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 #include "flyfit/config.h"
+#include "flyfit/exchange.h"
+#include "flyfit/net.h"
 
 /* ---- the pair rule ------------------------------------------------------------------------------- */
 
@@ -113,6 +115,8 @@ typedef struct {
   double spike_z;       /* a frame's spike amount counts when above spike_z noise sds (1.5) */
   int64_t max_per_frame; /* at most this many inferred spikes in one frame (5) */
   double drive_mV;      /* each inferred spike kicks its neuron's v by this (40) */
+  double coupling_mV;   /* a model spike of cell i kicks v of cell j by coupling_mV w_ij one step later (negative from
+                           I cells with types = truth), w as learned by the previous pass; 0: no currents (0) */
   int placement;        /* FfCellsPlacement: where an inferred spike lies inside its frame */
   double dt_ms;         /* Izhikevich step (0.5) */
   double w_init;        /* the weight every synapse starts from (0.5) */
@@ -143,6 +147,21 @@ int ff_cells_counts(const double *s, const double *dff, int64_t n, int64_t T, co
  * *times [*n] (caller frees). excitatory: RS (1) or FS (0) parameters. */
 int ff_cells_drive(const int32_t *counts, int64_t T, double fs_hz, int64_t cell, int excitatory, int64_t pass,
                    const FfCellsParams *p, double **times, int64_t *n);
+/* Its parts: the kick times (ms, ascending) of `cell` in `pass` into *times [*n] (caller frees); the Izhikevich
+ * parameters par [5] (neuron_models.h order) of an RS (excitatory) or FS cell; the steps of dt_ms in a pass. */
+int ff_cells_inputs(const int32_t *counts, int64_t T, double fs_hz, int64_t cell, int64_t pass, const FfCellsParams *p,
+                    double **times, int64_t *n);
+void ff_cells_neuron_params(int excitatory, double *par);
+int64_t ff_cells_steps(int64_t T, double fs_hz, const FfCellsParams *p);
+/* Collective over net's ranks. One pass of the driven neurons of this rank's block of cells (net from ff_net_blocks)
+ * coupled through the weights: as ff_cells_drive, and at every step, after a cell's own kicks and before its update,
+ * v_j += coupling_mV sign_i wc[i × rows + (j - i0)] for every other cell i that spiked at the step before (i
+ * ascending; sign -1 where excitatory[i] = 0; excitatory NULL: every cell RS and +1). wc [n × rows] holds the weights
+ * onto this rank's cells. The spikes of each step cross the ranks through x (allgather). times[k] (caller frees
+ * each) and len[k] get cell i0 + k's spike times. */
+int ff_cells_network_pass(const FfNet *net, FfExchange *x, const int32_t *counts, int64_t T, double fs_hz,
+                          const int8_t *excitatory, int64_t pass, const FfCellsParams *p, const double *wc,
+                          double **times, int64_t *len);
 
 /* Baselines, each [n × n] (diagonal 0), from s [n × T]: Pearson correlation; partial correlation
  * -P_ij / sqrt(P_ii P_jj) of P = (C + ridge I)^-1, C the correlation matrix (LAPACK); lagged cross-correlation

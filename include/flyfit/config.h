@@ -187,6 +187,7 @@ typedef struct {
   int64_t cells_xcorr_lag;
   double cells_partial_ridge;
   int64_t cells_partial_max_cells;
+  double cells_coupling_mV;
   int64_t cells_folds;
 
   /* Where each key's value came from (FfConfigSource) and the line it was set on, by the key's row in config.c's

@@ -34,6 +34,11 @@ int ff_exchange_send_buffer(FfExchange *x, int64_t n, uint64_t **words);
  * status != FF_OK tells the other ranks to stop (and is returned). On success *recv holds *got
  * words from every rank (valid until the next call). */
 int ff_exchange_run(FfExchange *x, int64_t n, int status, const uint64_t **recv, int64_t *got, FfExchangeStats *st);
+/* Collective, as ff_exchange_run: one step's spikes as neuron ids. This rank's n ids mine[] go out (words of step
+ * 0, trial 0); fired[] gets every rank's ids in rank order (ascending when the ranks hold contiguous blocks of ids,
+ * ff_net_blocks) and *n_fired their number; fired has room for every neuron of the network. For networks that
+ * exchange every step (mode = netopt's split = cells, mode = cells with coupling). */
+int ff_exchange_ids(FfExchange *x, const int64_t *mine, int64_t n, int status, int64_t *fired, int64_t *n_fired);
 /* Frees x (NULL allowed) and clears the caller's pointer. */
 void ff_exchange_destroy(FfExchange **x);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "flyfit/activity.h"
+#include "flyfit/blas.h"
 #include "flyfit/cells.h"
 #include "flyfit/error.h"
 #include "flyfit/neuron_models.h"
@@ -30,6 +31,7 @@ void ff_cells_params_from_config(const FfConfig *c, FfCellsParams *p) {
   p->spike_z = c->cells_spike_z;
   p->max_per_frame = c->cells_max_per_frame;
   p->drive_mV = c->cells_drive_mV;
+  p->coupling_mV = c->cells_coupling_mV;
   p->placement = c->cells_placement;
   p->dt_ms = c->cells_dt_ms;
   p->xcorr_lag = c->cells_xcorr_lag;
@@ -128,22 +130,24 @@ int ff_cells_counts(const double *s, const double *dff, int64_t n, int64_t T, co
   return FF_OK;
 }
 
-int ff_cells_drive(const int32_t *counts, int64_t T, double fs_hz, int64_t cell, int excitatory, int64_t pass,
-                   const FfCellsParams *p, double **times, int64_t *n) {
+void ff_cells_neuron_params(int excitatory, double *par) {
   /* RS and FS of Izhikevich 2003 */
-  const double par[FF_IZH_NPARAM] = {excitatory ? 0.02 : 0.1, 0.2, -65.0, excitatory ? 8.0 : 2.0, 30.0};
-  const double frame_ms = 1000.0 / fs_hz, dt = p->dt_ms;
-  const int64_t steps = (int64_t)ceil((double)T * frame_ms / dt);
+  const double rs_fs[FF_IZH_NPARAM] = {excitatory ? 0.02 : 0.1, 0.2, -65.0, excitatory ? 8.0 : 2.0, 30.0};
+  memcpy(par, rs_fs, sizeof rs_fs);
+}
+
+int64_t ff_cells_steps(int64_t T, double fs_hz, const FfCellsParams *p) {
+  return (int64_t)ceil((double)T * (1000.0 / fs_hz) / p->dt_ms);
+}
+
+int ff_cells_inputs(const int32_t *counts, int64_t T, double fs_hz, int64_t cell, int64_t pass, const FfCellsParams *p,
+                    double **times, int64_t *n) {
+  const double frame_ms = 1000.0 / fs_hz;
   const int32_t *c = counts + cell * T;
-  int64_t n_in = 0, cap = 16, n_out = 0;
+  int64_t n_in = 0;
   for (int64_t t = 0; t < T; ++t) n_in += c[t];
-  double *in = NULL, *out = NULL;
-  int st = FF_MALLOC(in, n_in + 1, "input spikes");
-  FF_CALL(st, FF_MALLOC(out, cap, "model spikes"));
-  if (st) {
-    free(in);
-    return st;
-  }
+  double *in = NULL;
+  FF_TRY(FF_MALLOC(in, n_in + 1, "input spikes"));
   int64_t k = 0;
   for (int64_t t = 0; t < T; ++t) {
     const int64_t k0 = k;
@@ -154,6 +158,24 @@ int ff_cells_drive(const int32_t *counts, int64_t T, double fs_hz, int64_t cell,
       in[k++] = ((double)t + u) * frame_ms;
     }
     qsort(in + k0, (size_t)(k - k0), sizeof *in, cmp_double);
+  }
+  *times = in;
+  *n = n_in;
+  return FF_OK;
+}
+
+int ff_cells_drive(const int32_t *counts, int64_t T, double fs_hz, int64_t cell, int excitatory, int64_t pass,
+                   const FfCellsParams *p, double **times, int64_t *n) {
+  double par[FF_IZH_NPARAM], *in = NULL, *out = NULL;
+  const double dt = p->dt_ms;
+  const int64_t steps = ff_cells_steps(T, fs_hz, p);
+  int64_t n_in = 0, cap = 16, n_out = 0;
+  ff_cells_neuron_params(excitatory, par);
+  int st = ff_cells_inputs(counts, T, fs_hz, cell, pass, p, &in, &n_in);
+  FF_CALL(st, FF_MALLOC(out, cap, "model spikes"));
+  if (st) {
+    free(in);
+    return st;
   }
   double x[FF_IZH_NSTATE] = {-65.0, 0.2 * -65.0};
   int64_t next = 0;
@@ -252,8 +274,10 @@ int ff_cells_partial(const double *s, int64_t n, int64_t T, double ridge, double
   int st = ff_cells_corr(s, n, T, c);
   for (int64_t i = 0; i < n; ++i) c[i * n + i] = 1.0 + ridge;
   if (st == FF_OK) {
+    const int threads = ff_blas_pin(); /* the same bits on any rank count and binding */
     lapack_int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', (lapack_int)n, c, (lapack_int)n);
     if (info == 0) info = LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'U', (lapack_int)n, c, (lapack_int)n);
+    ff_blas_unpin(threads);
     if (info != 0)
       st = FF_ERROR(FF_ERR_INPUT, "partial correlation: the regularised correlation matrix is not positive definite "
                                   "(LAPACK info %d); raise [cells] partial_ridge",

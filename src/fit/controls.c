@@ -8,10 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flyfit/blas.h"
 #include "flyfit/error.h"
 
-void openblas_set_num_threads(int num_threads);
-int openblas_get_num_threads(void);
 
 void ff_control_persistence(const double *x, int64_t T, int64_t P, int64_t k0, FfProtocol proto, double *y) {
   for (int64_t k = 0; k < T; ++k)
@@ -95,11 +94,10 @@ int ff_var_fit(const double *x, int64_t P, int64_t t0, int64_t t1, int order, do
       for (int64_t j = 0; j < i; ++j) G[j * d + i] = G[i * d + j];
       if (i < d - 1) G[i * d + i] += lambda * (double)n; /* the intercept is not penalised */
     }
-    const int threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    const int threads = ff_blas_pin();
     const lapack_int info = LAPACKE_dposv(LAPACK_ROW_MAJOR, 'L', (lapack_int)d, (lapack_int)P, G, (lapack_int)d, R,
                                           (lapack_int)P);
-    openblas_set_num_threads(threads);
+    ff_blas_unpin(threads);
     if (info != 0)
       st = FF_ERROR(FF_ERR_INPUT, "VAR(%d) with ridge %g: the normal equations are singular (LAPACK dposv %d); "
                                   "use a larger ridge strength",

@@ -9,6 +9,7 @@
  * call for call, so autoregressive prediction reproduces teacher forcing exactly. Each chunk's
  * gradient enters one exact sum per parameter (exact.h), which the ranks add as integers. */
 #include "flyfit/gru.h"
+#include "flyfit/blas.h"
 #include "flyfit/error.h"
 #include "flyfit/exact.h"
 #include "flyfit/rng.h"
@@ -75,16 +76,6 @@ static void make_view(const FfGru *g, double *base, FfGruView *v) {
   v->b_hh = base + g->grp[FF_GRU_B_HH].offset;
   v->w_out = base + g->grp[FF_GRU_W_OUT].offset;
   v->b_out = base + g->grp[FF_GRU_B_OUT].offset;
-}
-
-/* Holds OpenBLAS to one thread for the duration of a call; returns the caller's setting. */
-static int blas_pin(void) {
-  const int t = openblas_get_num_threads();
-  if (t != 1) openblas_set_num_threads(1);
-  return t;
-}
-static void blas_unpin(int t) {
-  if (t != 1) openblas_set_num_threads(t);
 }
 
 /* C [m x n] = op(A) op(B), row-major. */
@@ -285,7 +276,7 @@ int ff_gru_forward(FfGru *g, int32_t B, int32_t L, const double *x, double *y, F
   FF_TRY(check_batch(g, B, L, x, y));
   if (t) FF_TRY(tape_reserve(t, g, B, L));
   const int64_t P = g->P, H = g->H, ld = (int64_t)L * P;
-  const int nt = blas_pin();
+  const int nt = ff_blas_pin();
   for (int32_t s0 = 0; s0 < B; s0 += g->c) {
     const int32_t c = B - s0 < g->c ? B - s0 : g->c;
     const double *xs = x + (int64_t)s0 * ld;
@@ -305,19 +296,19 @@ int ff_gru_forward(FfGru *g, int32_t B, int32_t L, const double *x, double *y, F
         cell_forward(g, c, xs + f * P, ld, g->sh, g->sh, g->sx, g->su, g->sr, g->sz, g->sn, g->shn, ys + f * P, ld);
     }
   }
-  blas_unpin(nt);
+  ff_blas_unpin(nt);
   return FF_OK;
 }
 
 int ff_gru_step(FfGru *g, int32_t B, const double *x, double *h, double *y) {
   FF_TRY(check_batch(g, B, 1, x, y));
   const int64_t P = g->P, H = g->H;
-  const int nt = blas_pin();
+  const int nt = ff_blas_pin();
   for (int32_t s0 = 0; s0 < B; s0 += g->c) {
     const int32_t c = B - s0 < g->c ? B - s0 : g->c;
     cell_forward(g, c, x + s0 * P, P, h + s0 * H, h + s0 * H, g->sx, g->su, g->sr, g->sz, g->sn, g->shn, y + s0 * P, P);
   }
-  blas_unpin(nt);
+  ff_blas_unpin(nt);
   return FF_OK;
 }
 
@@ -413,13 +404,13 @@ int ff_gru_backward(FfGru *g, const FfGruTape *t, const double *dy) {
     return FF_ERROR(FF_ERR_INTERNAL, "GRU backward: the tape is of another model");
   if ((int64_t)t->B * t->L == 0) return FF_OK;
   FF_TRY(backward_reserve(g, t->L));
-  const int nt = blas_pin();
+  const int nt = ff_blas_pin();
   for (int32_t s0 = 0; s0 < t->B; s0 += g->c) {
     const int32_t c = t->B - s0 < g->c ? t->B - s0 : g->c;
     backward_chunk(g, t, s0, c, dy);
     deposit(g, g->gc);
   }
-  blas_unpin(nt);
+  ff_blas_unpin(nt);
   return FF_OK;
 }
 

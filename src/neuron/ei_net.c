@@ -125,7 +125,7 @@ int ff_ei_net_run(const FfEiNet *net, double p, double w, uint32_t trial, FfSpik
   double *v = NULL, *u = NULL, *when = NULL;
   int64_t *fired = NULL, n_fired = 0, n_sp = 0, cap = 1024;
   int32_t *cell = NULL;
-  uint64_t *mine = NULL;
+  int64_t *mine = NULL;
   int st = FF_MALLOC(v, L > 0 ? L : 1, "membrane potentials");
   FF_CALL(st, FF_MALLOC(u, L > 0 ? L : 1, "recovery variables"));
   FF_CALL(st, FF_MALLOC(fired, n, "the spikes of a step"));
@@ -155,7 +155,7 @@ int ff_ei_net_run(const FfEiNet *net, double p, double w, uint32_t trial, FfSpik
       if (v[a] >= 30.0 || !isfinite(v[a])) {
         v[a] = -65.0;
         u[a] += d;
-        mine[n_new++] = (uint64_t)i;
+        mine[n_new++] = i;
         if (n_sp == cap) {
           cap *= 2;
           st = ff_realloc_((void **)&cell, (size_t)cap, sizeof *cell, "spiking cells", __FILE__, __LINE__, __func__);
@@ -169,21 +169,13 @@ int ff_ei_net_run(const FfEiNet *net, double p, double w, uint32_t trial, FfSpik
     }
     if (net->x == NULL) {
       if (st) break;
-      for (int64_t k = 0; k < n_new; ++k) fired[k] = (int64_t)mine[k];
+      for (int64_t k = 0; k < n_new; ++k) fired[k] = mine[k];
       n_fired = n_new;
       continue;
     }
     /* one delay window = one step: the spikes cross the ranks (a failed rank stops all at this exchange) */
-    uint64_t *buf = NULL;
-    const uint64_t *got = NULL;
-    int64_t n_got = 0;
-    FfExchangeStats xs = {0};
-    if (st == FF_OK) st = ff_exchange_send_buffer(net->x, n_new, &buf);
-    for (int64_t k = 0; st == FF_OK && k < n_new; ++k) buf[k] = ff_spike_pack((int64_t)mine[k], 0, 0);
-    st = ff_exchange_run(net->x, st == FF_OK ? n_new : 0, st, &got, &n_got, &xs);
+    st = ff_exchange_ids(net->x, mine, n_new, st, fired, &n_fired); /* rank order = ascending cells */
     if (st) break;
-    for (int64_t k = 0; k < n_got; ++k) fired[k] = ff_spike_gid(got[k]); /* rank order = ascending cells */
-    n_fired = n_got;
   }
   if (net->x) st = ff_ranks_agree(st, net->comm); /* every rank gathers, or none */
   if (st == FF_OK) st = gather_trains(net, cell, when, n_sp, out);

@@ -32,9 +32,9 @@ enum { ROC_POINTS = 10001 };
 static const char *const METHODS[N_METHODS] = {"stdp", "corr", "partial", "xcorr"};
 static const char FEATURE_NAMES[] = "log_rate mean_out_w sd_out_w mean_in_w fano_1s"; /* the columns of x */
 
-/* Every (cell, pass) spike train on every rank: train (i, q) is times + off[i × passes + q], len[...] spikes. */
+/* Every cell's spike train of one pass on every rank: cell i's is times + off[i], len[i] spikes. */
 typedef struct {
-  int64_t *off, *len; /* [n × passes] */
+  int64_t *off, *len; /* [n] */
   double *times;      /* ms */
 } Trains;
 
@@ -44,85 +44,139 @@ static void trains_destroy(Trains *t) {
   FF_FREE(t->times);
 }
 
-/* Collective. The cells of this rank's block drive their neurons; the trains are then gathered on every rank, in
- * cell order. */
-static int drive_all(const FfRun *r, const FfNet *net, const FfCellsRecording *rec, const int32_t *counts,
-                     const FfCellsParams *p, Trains *tr) {
-  const int64_t n = rec->n_cells, P = p->passes, i0 = net->new_base, rows = net->n_local;
-  int64_t have = 0, cap = 1024, *mylen = NULL;
-  double *mytimes = NULL;
-  int *rc = NULL, *rd = NULL;
-  int st = FF_CALLOC(mylen, rows * P + 1, "spike counts of this rank's cells");
-  FF_CALL(st, FF_MALLOC(mytimes, cap, "this rank's spike trains"));
-  FF_CALL(st, FF_CALLOC(tr->len, n * P, "spike counts"));
-  FF_CALL(st, FF_CALLOC(tr->off, n * P, "spike train offsets"));
-  FF_CALL(st, FF_MALLOC(rc, r->size, "gather counts"));
-  FF_CALL(st, FF_MALLOC(rd, r->size, "gather offsets"));
-  FfProgress prog;
-  if (r->rank == 0) ff_progress_start(&prog, "cells: drove", "cells", (double)rows, r->cfg.progress_s);
-  for (int64_t k = 0; st == FF_OK && k < rows; ++k) {
-    const int64_t i = i0 + k;
-    const int exc = r->cfg.cells_types == 1 ? rec->excitatory[i] : 1;
-    for (int64_t q = 0; st == FF_OK && q < P; ++q) {
-      double *t = NULL;
-      int64_t m = 0;
-      st = ff_cells_drive(counts, rec->n_frames, rec->fs_hz, i, exc, q, p, &t, &m);
-      if (st == FF_OK && have + m > cap) {
-        cap = 2 * (have + m);
-        st = FF_REALLOC(mytimes, cap, "this rank's spike trains");
-      }
-      if (st == FF_OK) {
-        memcpy(mytimes + have, t, sizeof(double) * (size_t)m);
-        have += m;
-        mylen[k * P + q] = m;
-      }
-      free(t);
+/* Collective. The weights onto this rank's cells, wc [n × rows] (wc[i × rows + (j - i0)]), from every rank's rows of
+ * w [rows × n]: the block transpose (MPI_Alltoallv) that the coupled network's delivery needs. sbuf [rows × n]. */
+static int columns_of(const FfRun *r, const FfNet *net, const double *w, double *sbuf, double *wc) {
+  const int64_t n = net->n_global, rows = net->n_local, K = r->size;
+  int *sc = NULL, *sd = NULL, *rc = NULL, *rd = NULL;
+  int st = FF_MALLOC(sc, K, "transpose counts");
+  FF_CALL(st, FF_MALLOC(sd, K, "transpose offsets"));
+  FF_CALL(st, FF_MALLOC(rc, K, "transpose counts"));
+  FF_CALL(st, FF_MALLOC(rd, K, "transpose offsets"));
+  for (int64_t q = 0; st == FF_OK && q < K; ++q) {
+    const int64_t j0 = net->neuron_offsets[q], cols = net->neuron_offsets[q + 1] - j0;
+    if (rows * n > INT32_MAX || cols * n > INT32_MAX)
+      st = FF_ERROR(FF_ERR_UNSUPPORTED, "[cells] coupling_mV: a rank's block of weights passes 2^31 numbers; use more "
+                                        "ranks");
+    else {
+      sc[q] = (int)(rows * cols), sd[q] = (int)(rows * j0);
+      rc[q] = (int)(cols * rows), rd[q] = (int)(j0 * rows); /* rank q's rows i land at wc[i × rows] */
+      for (int64_t k = 0; k < rows; ++k)
+        for (int64_t c = 0; c < cols; ++c) sbuf[rows * j0 + k * cols + c] = w[k * n + j0 + c];
     }
-    if (r->rank == 0) ff_progress_update(&prog, (double)(k + 1));
   }
   st = ff_ranks_agree(st, r->comm);
+  FF_CALL(st, FF_MPI(MPI_Alltoallv(sbuf, sc, sd, MPI_DOUBLE, wc, rc, rd, MPI_DOUBLE, r->comm)));
+  free(sc);
+  free(sd);
+  free(rc);
+  free(rd);
+  return st;
+}
+
+/* Collective. Pass q's trains of this rank's cells, each cell driven alone (ff_cells_drive) or, with x, all of them
+ * as a network through the weights wc (ff_cells_network_pass); then shared on every rank, in cell order. */
+static int drive_pass(const FfRun *r, const FfNet *net, FfExchange *x, const FfCellsRecording *rec,
+                      const int32_t *counts, const FfCellsParams *p, int64_t q, const double *wc, Trains *tr) {
+  const int64_t n = rec->n_cells, i0 = net->new_base, rows = net->n_local;
+  const int8_t *types = r->cfg.cells_types == 1 ? rec->excitatory : NULL;
+  double **mine = NULL, *packed = NULL;
+  int64_t *len = NULL, have = 0;
+  int *rc = NULL, *rd = NULL;
+  trains_destroy(tr);
+  int st = FF_CALLOC(mine, rows + 1, "this rank's spike trains");
+  FF_CALL(st, FF_CALLOC(len, rows + 1, "spike counts of this rank's cells"));
+  FF_CALL(st, FF_CALLOC(tr->len, n, "spike counts"));
+  FF_CALL(st, FF_CALLOC(tr->off, n, "spike train offsets"));
+  FF_CALL(st, FF_MALLOC(rc, r->size, "gather counts"));
+  FF_CALL(st, FF_MALLOC(rd, r->size, "gather offsets"));
+  if (x) { /* collective step by step: every rank enters, a failed one stops the rest at the next exchange */
+    st = ff_cells_network_pass(net, x, counts, rec->n_frames, rec->fs_hz, types, q, p, wc, mine, len);
+  } else {
+    for (int64_t k = 0; st == FF_OK && k < rows; ++k)
+      st = ff_cells_drive(counts, rec->n_frames, rec->fs_hz, i0 + k, types ? types[i0 + k] : 1, q, p, &mine[k], &len[k]);
+  }
+  st = ff_ranks_agree(st, r->comm);
+  for (int64_t k = 0; st == FF_OK && k < rows; ++k) have += len[k];
+  FF_CALL(st, FF_MALLOC(packed, have + 1, "this rank's spike trains"));
+  for (int64_t k = 0, o = 0; st == FF_OK && k < rows; o += len[k], ++k)
+    if (len[k]) memcpy(packed + o, mine[k], sizeof(double) * (size_t)len[k]);
   /* the counts, then the times in the same order (each rank's spikes follow the ranks before it) */
-  FF_CALL(st, ff_net_block_counts(net, P, rc, rd));
-  FF_CALL(st, FF_MPI(MPI_Allgatherv(mylen, (int)(rows * P), MPI_INT64_T, tr->len, rc, rd, MPI_INT64_T, r->comm)));
+  FF_CALL(st, ff_net_block_counts(net, 1, rc, rd));
+  FF_CALL(st, FF_MPI(MPI_Allgatherv(len, (int)rows, MPI_INT64_T, tr->len, rc, rd, MPI_INT64_T, r->comm)));
   int64_t total = 0;
-  for (int q = 0; st == FF_OK && q < r->size; ++q) {
+  for (int k = 0; st == FF_OK && k < r->size; ++k) {
     const int64_t first = total;
-    for (int64_t x = rd[q]; x < rd[q] + rc[q]; ++x) tr->off[x] = total, total += tr->len[x];
+    for (int64_t i = rd[k]; i < rd[k] + rc[k]; ++i) tr->off[i] = total, total += tr->len[i];
     if (total > INT32_MAX)
-      st = FF_ERROR(FF_ERR_INPUT, "%lld model spikes are too many to share in one message; use fewer passes",
+      st = FF_ERROR(FF_ERR_INPUT, "%lld model spikes in one pass are too many to share in one message",
                     (long long)total);
-    else rc[q] = (int)(total - first), rd[q] = (int)first;
+    else rc[k] = (int)(total - first), rd[k] = (int)first;
   }
   FF_CALL(st, FF_MALLOC(tr->times, total + 1, "every spike train"));
-  FF_CALL(st, FF_MPI(MPI_Allgatherv(mytimes, (int)have, MPI_DOUBLE, tr->times, rc, rd, MPI_DOUBLE, r->comm)));
-  free(mylen);
-  free(mytimes);
+  FF_CALL(st, FF_MPI(MPI_Allgatherv(packed, (int)have, MPI_DOUBLE, tr->times, rc, rd, MPI_DOUBLE, r->comm)));
+  for (int64_t k = 0; mine && k < rows; ++k) free(mine[k]);
+  free(mine);
+  free(len);
+  free(packed);
   free(rc);
   free(rd);
   return ff_ranks_agree(st, r->comm);
 }
 
-/* Collective. The learned weights of the synapses from this rank's cells, w [rows × n] (pre-major); *mean_w on
- * every rank, an exact sum across ranks. */
-static int learn(const FfRun *r, const FfNet *net, const Trains *tr, const FfCellsParams *p, double *w,
-                 double *mean_w) {
-  const int64_t n = net->n_global, P = p->passes, i0 = net->new_base, rows = net->n_local;
+/* Pass q of STDP on the synapses from this rank's cells, w [rows × n] (pre-major) carried from the pass before. */
+static void learn_pass(const FfRun *r, const FfNet *net, const Trains *tr, const FfCellsParams *p, int64_t q,
+                       double *w) {
+  const int64_t n = net->n_global, i0 = net->new_base, rows = net->n_local;
   FfProgress prog;
-  if (r->rank == 0) ff_progress_start(&prog, "cells: learned", "presynaptic cells", (double)rows, r->cfg.progress_s);
+  char what[64];
+  snprintf(what, sizeof what, "cells: pass %lld, learned", (long long)(q + 1));
+  if (r->rank == 0) ff_progress_start(&prog, what, "presynaptic cells", (double)rows, r->cfg.progress_s);
   for (int64_t k = 0; k < rows; ++k) {
     const int64_t i = i0 + k;
-    for (int64_t j = 0; j < n; ++j) {
-      double x = p->w_init;
-      for (int64_t q = 0; q < P && i != j; ++q)
-        x = ff_stdp_pair(&p->stdp, tr->times + tr->off[i * P + q], tr->len[i * P + q], tr->times + tr->off[j * P + q],
-                         tr->len[j * P + q], x);
-      w[k * n + j] = i == j ? 0.0 : x;
-    }
+    for (int64_t j = 0; j < n; ++j)
+      if (i != j)
+        w[k * n + j] = ff_stdp_pair(&p->stdp, tr->times + tr->off[i], tr->len[i], tr->times + tr->off[j], tr->len[j],
+                                    w[k * n + j]);
     if (r->rank == 0) ff_progress_update(&prog, (double)(k + 1));
   }
+}
+
+/* Collective. Every pass: the driven neurons (coupled through the weights of the pass before when [cells]
+ * coupling_mV > 0), their trains shared, STDP on this rank's rows w [rows × n]; *mean_w (an exact sum) and the model
+ * spikes of every pass on every rank. */
+static int learn(const FfRun *r, const FfNet *net, const FfCellsRecording *rec, const int32_t *counts,
+                 const FfCellsParams *p, double *w, double *mean_w, int64_t *spikes) {
+  const int64_t n = net->n_global, i0 = net->new_base, rows = net->n_local;
+  const int coupled = p->coupling_mV > 0;
+  FfExchange *x = NULL;
+  double *wc = NULL, *sbuf = NULL;
+  Trains tr;
+  memset(&tr, 0, sizeof tr);
+  for (int64_t k = 0; k < rows; ++k)
+    for (int64_t j = 0; j < n; ++j) w[k * n + j] = i0 + k == j ? 0.0 : p->w_init;
+  int st = FF_OK;
+  if (coupled) {
+    st = FF_MALLOC(wc, n * rows + 1, "the weights onto this rank's cells");
+    FF_CALL(st, FF_MALLOC(sbuf, n * rows + 1, "the weights onto this rank's cells"));
+    st = ff_ranks_agree(st, r->comm);
+    FF_CALL(st, ff_exchange_create(net, FF_EXCHANGE_ALLGATHER, r->comm, &x, NULL));
+    st = ff_ranks_agree(st, r->comm);
+  }
+  *spikes = 0;
+  for (int64_t q = 0; st == FF_OK && q < p->passes; ++q) {
+    if (coupled) st = columns_of(r, net, w, sbuf, wc);
+    FF_CALL(st, drive_pass(r, net, x, rec, counts, p, q, wc, &tr));
+    if (st == FF_OK) learn_pass(r, net, &tr, p, q, w);
+    for (int64_t i = 0; st == FF_OK && i < n; ++i) *spikes += tr.len[i];
+  }
   double sum = 0;
-  int st = ff_exact_sum(r->comm, w, rows * n, &sum);
+  FF_CALL(st, ff_exact_sum(r->comm, w, rows * n, &sum));
   *mean_w = sum / ((double)n * (double)(n - 1));
+  trains_destroy(&tr);
+  ff_exchange_destroy(&x);
+  free(wc);
+  free(sbuf);
   return ff_ranks_agree(st, r->comm);
 }
 
@@ -432,6 +486,11 @@ int ff_mode_cells(FfRun *r) {
   ff_log("cells: STDP %s-to-all: A+ %g, A- %g, tau+ %g ms, tau- %g ms, w in [0, %g] from %g, %lld passes, %d rank%s",
          c->cells_rule ? "nearest" : "all", p.stdp.a_plus, p.stdp.a_minus, p.stdp.tau_plus_ms, p.stdp.tau_minus_ms,
          p.stdp.w_max, p.w_init, (long long)p.passes, r->size, r->size == 1 ? "" : "s");
+  if (p.coupling_mV > 0)
+    ff_log("cells: the neurons are coupled: a spike of cell i kicks cell j by %g mV x w_ij one step later (%s), w as "
+           "learned by the pass before; their spikes cross the ranks every %g ms step",
+           p.coupling_mV, c->cells_types == 1 ? "negative from the planted I cells" : "every cell excitatory",
+           p.dt_ms);
   const int with_partial = n <= p.partial_max_cells;
   ff_log("cells: every n x n matrix split by rows: rank 0 holds %lld of %lld (%.1f MB for each of %d matrices%s)",
          (long long)rows, (long long)n, (double)rows * (double)n * 8e-6, 3 + with_partial + rec.has_truth,
@@ -447,19 +506,13 @@ int ff_mode_cells(FfRun *r) {
   const double tb = MPI_Wtime();
   if (with_partial) FF_CALL(st, partial_rows(r, &net, &p, s, T, mat[2]));
   /* 3. STDP on the driven neurons' trains */
-  Trains tr;
-  memset(&tr, 0, sizeof tr);
   double mean_w = 0;
+  int64_t spikes = 0;
   const double tl = MPI_Wtime();
-  FF_CALL(st, drive_all(r, &net, &rec, counts, &p, &tr));
-  FF_CALL(st, learn(r, &net, &tr, &p, mat[0], &mean_w));
-  if (st == FF_OK) {
-    int64_t spikes = 0;
-    for (int64_t k = 0; k < n * p.passes; ++k) spikes += tr.len[k];
-    ff_log("cells: %lld model spikes over %lld passes; mean learned weight %.6g (%.2f s)", (long long)spikes,
-           (long long)p.passes, mean_w, MPI_Wtime() - tl);
-  }
-  trains_destroy(&tr);
+  FF_CALL(st, learn(r, &net, &rec, counts, &p, mat[0], &mean_w, &spikes));
+  if (st == FF_OK)
+    ff_log("cells: %lld model spikes over %lld passes%s; mean learned weight %.6g (%.2f s)", (long long)spikes,
+           (long long)p.passes, p.coupling_mV > 0 ? ", coupled through the weights" : "", mean_w, MPI_Wtime() - tl);
   /* 4. the correlation and the cross-correlation, by rows */
   const double tc = MPI_Wtime();
   if (st == FF_OK) st = ff_cells_corr_rows(s, n, T, net.new_base, net.new_base + rows, mat[1]);

@@ -178,3 +178,17 @@ void ff_exchange_destroy(FfExchange **x) {
   free(e);
   *x = NULL;
 }
+
+int ff_exchange_ids(FfExchange *x, const int64_t *mine, int64_t n, int status, int64_t *fired, int64_t *n_fired) {
+  uint64_t *buf = NULL;
+  const uint64_t *got = NULL;
+  int64_t n_got = 0;
+  FfExchangeStats xs = {0};
+  *n_fired = 0;
+  if (status == FF_OK) status = ff_exchange_send_buffer(x, n, &buf);
+  for (int64_t k = 0; status == FF_OK && k < n; ++k) buf[k] = ff_spike_pack(mine[k], 0, 0);
+  FF_TRY(ff_exchange_run(x, status == FF_OK ? n : 0, status, &got, &n_got, &xs));
+  for (int64_t k = 0; k < n_got; ++k) fired[k] = ff_spike_gid(got[k]);
+  *n_fired = n_got;
+  return FF_OK;
+}

@@ -4,7 +4,8 @@
 # and E/I accuracy must clear the issue's bars on a small planted network (STDP above 0.7 and within 0.03 of the
 # best baseline; E/I 10 points above the majority); 1, 2, 3 and 4 ranks give the same line and results.h5 bit for
 # bit (and 1 and 3 ranks with the nearest-neighbour rule, random placement, two passes), every matrix split by rows
-# over the ranks; above partial_max_cells the partial correlation is skipped; flyfit-import cells reads
+# over the ranks; above partial_max_cells the partial correlation is skipped; with coupling_mV the driven neurons
+# form a network through the learned weights, its spikes crossing the ranks every step; flyfit-import cells reads
 # npz, CSV and HDF5 into the same recording; bad input (a NaN, too few frames, an
 # unknown layout, a missing member) stops with exit status 2 and a message naming the file and the fix.
 source "$(dirname "$0")/../lib.sh"
@@ -73,6 +74,33 @@ PY
       >/dev/null 2>&1 && grep -q 'partial correlation is skipped: 120 cells are more than \[cells\] partial_max_cells = 100' nopart.log"
   else
     fail "partial_max_cells = 100: flyfit exited with an error"; tail -3 nopart.log | sed 's/^/#   /'
+  fi
+  # currents through the learned weights ([cells] coupling_mV): the network machinery (every step's spikes across
+  # the ranks, the weights transposed to their postsynaptic ranks) at a coupling too weak to move a potential by
+  # one ulp gives the uncoupled results bit for bit; at 4 mV with two passes (weights learned in pass 1 carry
+  # the currents of pass 2) 1, 2 and 3 ranks agree bit for bit, and the trains are not the uncoupled ones (a
+  # shorter recording: every 0.5 ms step is an exchange, slow for ranks sharing a core)
+  if mpi 2 "$BIN/flyfit" run.ini --set output.dir=tiny --set output.figures=false --set cells.coupling_mV=1e-30 \
+       >tiny.stdout 2>tiny.log; then
+    check "coupling_mV = 1e-30 on 2 ranks: 1 uncoupled rank's results.h5 bit for bit" h5diff -q np1/results.h5 tiny/results.h5 /cells
+  else
+    fail "coupling_mV = 1e-30: flyfit exited with an error"; tail -3 tiny.log | sed 's/^/#   /'
+  fi
+  coupled=(--set data.recording=net.h5 --set cells.coupling_mV=4 --set cells.passes=2 --set cells.types=truth
+           --set output.figures=false)
+  if "$BIN/flyfit-synth" --cells 40 --seconds 12 --ensembles 2 --seed 3 -o net.h5 >/dev/null 2>&1 &&
+     mpi 1 "$BIN/flyfit" run.ini --set output.dir=k1 "${coupled[@]}" >k1.stdout 2>k1.log &&
+     mpi 2 "$BIN/flyfit" run.ini --set output.dir=k2 "${coupled[@]}" >k2.stdout 2>k2.log &&
+     mpi 3 "$BIN/flyfit" run.ini --set output.dir=k3 "${coupled[@]}" >k3.stdout 2>k3.log &&
+     mpi 1 "$BIN/flyfit" run.ini --set output.dir=u1 --set data.recording=net.h5 --set cells.passes=2 \
+       --set cells.types=truth --set output.figures=false >u1.stdout 2>u1.log; then
+    check "coupling_mV = 4, 2 passes, planted types: 2 and 3 ranks give 1 rank's results.h5 bit for bit" \
+      bash -c "h5diff -q k1/results.h5 k2/results.h5 /cells && h5diff -q k1/results.h5 k3/results.h5 /cells"
+    spikes() { grep -o '[0-9]* model spikes' "$1" | cut -d' ' -f1; }
+    check "... and the coupled network's spikes differ from the uncoupled ones' ($(spikes k1/flyfit.log) against $(spikes u1/flyfit.log))" \
+      bash -c "[ '$(spikes k1/flyfit.log)' != '$(spikes u1/flyfit.log)' ] && ! h5diff -q k1/results.h5 u1/results.h5 /cells/weights"
+  else
+    fail "coupling_mV = 4: flyfit exited with an error"; tail -3 k1.log k2.log k3.log u1.log | sed 's/^/#   /'
   fi
   # the other rule and random placement (Philox keyed by cell, frame and pass), two passes: 1 and 3 ranks alike
   other=(--set cells.rule=nearest --set cells.placement=random --set cells.passes=2 --set output.figures=false)

@@ -16,6 +16,7 @@
 
 #include "flyfit/cells.h"
 #include "flyfit/error.h"
+#include "flyfit/neuron_models.h"
 #include "flyfit/rng.h"
 
 static FfStdp wide(int rule) {
@@ -294,6 +295,58 @@ static void test_drive(void **state) {
     }
 }
 
+/* Two cells on one rank, coupled: cell 0 driven by one inferred spike, cell 1 by nothing. Cell 0's train is
+ * ff_cells_drive's; cell 1 hears cell 0's spike (step s) as a kick of coupling_mV w_01 at step s + 1, replayed here by
+ * a plain Izhikevich loop; an inhibitory cell 0 gives no spike; w_01 = 0 gives none either. */
+static void test_network_pass(void **state) {
+  (void)state;
+  enum { T = 30 };
+  int32_t counts[2 * T] = {0};
+  counts[2] = 1;
+  FfCellsParams p;
+  ff_cells_params_defaults(&p);
+  p.coupling_mV = 80.0;
+  FfNet net;
+  FfExchange *x = NULL;
+  assert_int_equal(ff_net_blocks(2, MPI_COMM_WORLD, "two cells", &net), FF_OK);
+  assert_int_equal(ff_exchange_create(&net, FF_EXCHANGE_ALLGATHER, MPI_COMM_WORLD, &x, NULL), FF_OK);
+  double *alone = NULL, *t[2] = {NULL, NULL};
+  int64_t n_alone = 0, len[2] = {0, 0};
+  assert_int_equal(ff_cells_drive(counts, T, 30.0, 0, 1, 0, &p, &alone, &n_alone), FF_OK);
+  assert_true(n_alone >= 1);
+  const double wc[4] = {0.0, 0.5, 0.0, 0.0}; /* wc[i * 2 + j]: w_01 = 0.5, w_10 = 0 (no echo) */
+  assert_int_equal(ff_cells_network_pass(&net, x, counts, T, 30.0, NULL, 0, &p, wc, t, len), FF_OK);
+  assert_int_equal(len[0], n_alone);
+  for (int64_t k = 0; k < n_alone; ++k) assert_true(t[0][k] == alone[k]);
+  /* cell 1 by hand: a kick of 80 x 0.5 mV the step after each of cell 0's spikes */
+  double par[FF_IZH_NPARAM], y[FF_IZH_NSTATE] = {-65.0, 0.2 * -65.0}, want[64];
+  ff_cells_neuron_params(1, par);
+  const int64_t steps = ff_cells_steps(T, 30.0, &p);
+  int64_t n_want = 0, next = 0;
+  for (int64_t s = 0; s < steps; ++s) {
+    const double t_end = (double)(s + 1) * p.dt_ms;
+    if (next < n_alone && alone[next] == (double)s * p.dt_ms) y[FF_IZH_V] += 80.0 * 0.5, ++next;
+    if (ff_izhikevich_step(par, p.dt_ms, 0.0, y) && n_want < 64) want[n_want++] = t_end;
+  }
+  assert_true(n_want >= 1);
+  assert_int_equal(len[1], n_want);
+  for (int64_t k = 0; k < n_want; ++k) assert_true(t[1][k] == want[k]);
+  assert_true(t[1][0] > t[0][0]);
+  free(t[0]), free(t[1]);
+  /* cell 0 inhibitory (planted types): its spike pushes cell 1 down, no spike */
+  const int8_t types[2] = {0, 1};
+  assert_int_equal(ff_cells_network_pass(&net, x, counts, T, 30.0, types, 0, &p, wc, t, len), FF_OK);
+  assert_int_equal(len[1], 0);
+  free(t[0]), free(t[1]);
+  const double none[4] = {0.0, 0.0, 0.5, 0.0};
+  assert_int_equal(ff_cells_network_pass(&net, x, counts, T, 30.0, NULL, 0, &p, none, t, len), FF_OK);
+  assert_int_equal(len[1], 0);
+  free(t[0]), free(t[1]);
+  free(alone);
+  ff_exchange_destroy(&x);
+  ff_net_destroy(&net);
+}
+
 static void test_logreg(void **state) {
   (void)state;
   enum { N = 100, D = 2 };
@@ -341,6 +394,7 @@ int main(int argc, char **argv) {
                                      cmocka_unit_test(test_auc),          cmocka_unit_test(test_roc_ranks),
                                      cmocka_unit_test(test_partial),
                                      cmocka_unit_test(test_counts),       cmocka_unit_test(test_drive),
+                                     cmocka_unit_test(test_network_pass),
                                      cmocka_unit_test(test_logreg),
                                      cmocka_unit_test(test_bad_recordings)};
   const int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -174,6 +174,14 @@ int ff_cells_xcorr(const double *s, int64_t n, int64_t T, int64_t max_lag, doubl
 int ff_cells_corr_rows(const double *s, int64_t n, int64_t T, int64_t i0, int64_t i1, double *m);
 int ff_cells_xcorr_rows(const double *s, int64_t n, int64_t T, int64_t max_lag, int64_t i0, int64_t i1, double *m);
 
+/* A score with its index, and qsort's order for them: highest score first, then the lower index (the ROC's order,
+ * the classifier's fold order). */
+typedef struct {
+  double score;
+  int64_t index;
+} FfCellsRanked;
+int ff_cells_ranked_cmp(const void *a, const void *b);
+
 /* ROC of scores against 0/1 labels: the AUC (ties count one half), and when fpr/tpr are not NULL the curve at
  * every distinct threshold, highest first, from (0, 0) to (1, 1) (*n_pts points, at most n + 1). */
 double ff_cells_auc(const double *score, const int8_t *label, int64_t n, double *fpr, double *tpr, int64_t *n_pts);

@@ -292,17 +292,6 @@ int ff_cells_partial(const double *s, int64_t n, int64_t T, double ridge, double
   return st;
 }
 
-typedef struct {
-  double score;
-  int64_t index;
-} Ranked;
-
-static int cmp_ranked(const void *a, const void *b) {
-  const Ranked *x = a, *y = b;
-  if (x->score != y->score) return x->score < y->score ? 1 : -1; /* highest first */
-  return (x->index > y->index) - (x->index < y->index);
-}
-
 /* Newton's method on the L2-penalised logistic loss; x [m × d] standardised; b [d + 1] (intercept last) */
 static void logreg_fit(const double *x, const int8_t *y, int64_t m, int64_t d, double l2, double *b) {
   const int64_t q = d + 1;
@@ -366,7 +355,7 @@ int ff_cells_logreg_cv(const double *x, int64_t n, int64_t d, const int8_t *y, i
   if (folds < 2 || folds > n)
     return FF_ERROR(FF_ERR_INPUT, "[cells] folds = %lld must be within 2..%lld (the cells)", (long long)folds,
                     (long long)n);
-  Ranked *perm = NULL;
+  FfCellsRanked *perm = NULL;
   int64_t *fold = NULL;
   double *xs = NULL, b[17];
   int8_t *ys = NULL;
@@ -381,7 +370,7 @@ int ff_cells_logreg_cv(const double *x, int64_t n, int64_t d, const int8_t *y, i
     perm[i].index = i;
   }
   if (st == FF_OK) {
-    qsort(perm, (size_t)n, sizeof *perm, cmp_ranked);
+    qsort(perm, (size_t)n, sizeof *perm, ff_cells_ranked_cmp);
     for (int64_t k = 0; k < n; ++k) fold[perm[k].index] = k % folds;
   }
   for (int64_t f = 0; st == FF_OK && f < folds; ++f) {

@@ -10,19 +10,14 @@
 #include "flyfit/cells.h"
 #include "flyfit/error.h"
 
-typedef struct {
-  double score;
-  int64_t index;
-} Ranked;
-
-static int cmp_ranked(const void *a, const void *b) {
-  const Ranked *x = a, *y = b;
+int ff_cells_ranked_cmp(const void *a, const void *b) {
+  const FfCellsRanked *x = a, *y = b;
   if (x->score != y->score) return x->score < y->score ? 1 : -1; /* highest first */
   return (x->index > y->index) - (x->index < y->index);
 }
 
 double ff_cells_auc(const double *score, const int8_t *label, int64_t n, double *fpr, double *tpr, int64_t *n_pts) {
-  Ranked *r = malloc(sizeof *r * (size_t)(n ? n : 1));
+  FfCellsRanked *r = malloc(sizeof *r * (size_t)(n ? n : 1));
   if (r == NULL) return NAN;
   int64_t P = 0;
   for (int64_t k = 0; k < n; ++k) {
@@ -31,7 +26,7 @@ double ff_cells_auc(const double *score, const int8_t *label, int64_t n, double 
     P += label[k] != 0;
   }
   const int64_t N = n - P;
-  qsort(r, (size_t)n, sizeof *r, cmp_ranked);
+  qsort(r, (size_t)n, sizeof *r, ff_cells_ranked_cmp);
   double area = 0;
   int64_t tp = 0, fp = 0, pts = 0;
   if (fpr) fpr[pts] = 0, tpr[pts] = 0, ++pts;

@@ -143,10 +143,11 @@ static void learn_pass(const FfRun *r, const FfNet *net, const Trains *tr, const
 }
 
 /* Collective. Every pass: the driven neurons (coupled through the weights of the pass before when [cells]
- * coupling_mV > 0), their trains shared, STDP on this rank's rows w [rows × n]; *mean_w (an exact sum) and the model
- * spikes of every pass on every rank. */
+ * coupling_mV > 0), their trains shared, STDP on this rank's rows w [rows × n]. Then on every rank: each cell's
+ * incoming weights summed exactly across the ranks, in_all [n], their total (the same exact sum) as *mean_w, and the
+ * model spikes of every pass. */
 static int learn(const FfRun *r, const FfNet *net, const FfCellsRecording *rec, const int32_t *counts,
-                 const FfCellsParams *p, double *w, double *mean_w, int64_t *spikes) {
+                 const FfCellsParams *p, double *w, FfExact *in_all, double *mean_w, int64_t *spikes) {
   const int64_t n = net->n_global, i0 = net->new_base, rows = net->n_local;
   const int coupled = p->coupling_mV > 0;
   FfExchange *x = NULL;
@@ -170,9 +171,16 @@ static int learn(const FfRun *r, const FfNet *net, const FfCellsRecording *rec, 
     if (st == FF_OK) learn_pass(r, net, &tr, p, q, w);
     for (int64_t i = 0; st == FF_OK && i < n; ++i) *spikes += tr.len[i];
   }
-  double sum = 0;
-  FF_CALL(st, ff_exact_sum(r->comm, w, rows * n, &sum));
-  *mean_w = sum / ((double)n * (double)(n - 1));
+  FfExact *in = NULL, total = {0};
+  FF_CALL(st, FF_CALLOC(in, n, "incoming weight sums"));
+  for (int64_t k = 0; st == FF_OK && k < rows; ++k)
+    for (int64_t j = 0; j < n; ++j)
+      if (j != i0 + k) ff_exact_add(&in[j], w[k * n + j]);
+  st = ff_ranks_agree(st, r->comm);
+  FF_CALL(st, ff_exact_reduce(in, in_all, n, r->comm));
+  for (int64_t j = 0; st == FF_OK && j < n; ++j) ff_exact_merge(&total, &in_all[j]); /* every weight, exactly */
+  *mean_w = ff_exact_value(&total) / ((double)n * (double)(n - 1));
+  free(in);
   trains_destroy(&tr);
   ff_exchange_destroy(&x);
   free(wc);
@@ -207,23 +215,16 @@ static int partial_rows(const FfRun *r, const FfNet *net, const FfCellsParams *p
  * inferred rate, the mean and sd of the cell's learned outgoing weights (its row, on its rank), the mean of its
  * incoming ones (a column: exact sums across the ranks) and the Fano factor of its counts in 1 s bins. */
 static int features(const FfRun *r, const FfNet *net, const int32_t *counts, int64_t T, double fs, const double *w,
-                    double *rates, double *x) {
+                    const FfExact *in_all, double *rates, double *x) {
   const int64_t n = net->n_global, i0 = net->new_base, rows = net->n_local;
   const int64_t bin = fs >= 1 ? (int64_t)floor(fs + 0.5) : 1, nb = T / bin > 0 ? T / bin : 1;
-  FfExact *in = NULL, *in_all = NULL;
   double *my_rates = NULL, *my_x = NULL;
   int *rc = NULL, *rd = NULL;
-  int st = FF_CALLOC(in, n, "incoming weight sums");
-  FF_CALL(st, FF_CALLOC(in_all, n, "incoming weight sums"));
-  FF_CALL(st, FF_MALLOC(my_rates, rows + 1, "rates of this rank's cells"));
+  int st = FF_MALLOC(my_rates, rows + 1, "rates of this rank's cells");
   FF_CALL(st, FF_MALLOC(my_x, rows * N_FEATURES + 1, "features of this rank's cells"));
   FF_CALL(st, FF_MALLOC(rc, r->size, "gather counts"));
   FF_CALL(st, FF_MALLOC(rd, r->size, "gather offsets"));
-  for (int64_t k = 0; st == FF_OK && k < rows; ++k)
-    for (int64_t j = 0; j < n; ++j)
-      if (j != i0 + k) ff_exact_add(&in[j], w[k * n + j]);
   st = ff_ranks_agree(st, r->comm);
-  FF_CALL(st, ff_exact_reduce(in, in_all, n, r->comm));
   for (int64_t k = 0; st == FF_OK && k < rows; ++k) {
     const int64_t i = i0 + k;
     const double *wi = w + k * n;
@@ -259,8 +260,6 @@ static int features(const FfRun *r, const FfNet *net, const int32_t *counts, int
   FF_CALL(st, FF_MPI(MPI_Gatherv(my_rates, (int)rows, MPI_DOUBLE, rates, rc, rd, MPI_DOUBLE, 0, r->comm)));
   FF_CALL(st, ff_net_block_counts(net, N_FEATURES, rc, rd));
   FF_CALL(st, FF_MPI(MPI_Gatherv(my_x, (int)(rows * N_FEATURES), MPI_DOUBLE, x, rc, rd, MPI_DOUBLE, 0, r->comm)));
-  free(in);
-  free(in_all);
   free(my_rates);
   free(my_x);
   free(rc);
@@ -274,6 +273,7 @@ typedef struct {
   const FfNet *net;
   const FfCellsRecording *rec;
   const double *m[N_METHODS]; /* [rows × n] this rank's rows; m[2] NULL when the partial correlation was skipped */
+  const FfExact *in_all;      /* [n] every cell's incoming weights, summed exactly */
   const double *rates;        /* rank 0: [n] inferred spikes per s */
   const double *features;     /* rank 0: [n × N_FEATURES] */
   const int8_t *pred;         /* rank 0: [n] 1 = E */
@@ -378,7 +378,7 @@ static int finish(const FfRun *r, const FfNet *net, const FfCellsRecording *rec,
     FF_CALL(st, FF_CALLOC(pred, n, "E/I predictions"));
   }
   st = ff_ranks_agree(st, r->comm);
-  FF_CALL(st, features(r, net, counts, rec->n_frames, rec->fs_hz, o->m[0], rates, x));
+  FF_CALL(st, features(r, net, counts, rec->n_frames, rec->fs_hz, o->m[0], o->in_all, rates, x));
   for (int k = 0; k < N_METHODS; ++k) o->auc[k] = NAN;
   o->ei_acc = o->ei_majority = NAN;
   if (rec->has_truth) {
@@ -508,8 +508,10 @@ int ff_mode_cells(FfRun *r) {
   /* 3. STDP on the driven neurons' trains */
   double mean_w = 0;
   int64_t spikes = 0;
+  FfExact *in_all = NULL;
   const double tl = MPI_Wtime();
-  FF_CALL(st, learn(r, &net, &rec, counts, &p, mat[0], &mean_w, &spikes));
+  FF_CALL(st, FF_CALLOC(in_all, n, "incoming weight sums"));
+  FF_CALL(st, learn(r, &net, &rec, counts, &p, mat[0], in_all, &mean_w, &spikes));
   if (st == FF_OK)
     ff_log("cells: %lld model spikes over %lld passes%s; mean learned weight %.6g (%.2f s)", (long long)spikes,
            (long long)p.passes, p.coupling_mV > 0 ? ", coupled through the weights" : "", mean_w, MPI_Wtime() - tl);
@@ -529,8 +531,10 @@ int ff_mode_cells(FfRun *r) {
     o->rec = &rec;
     for (int k = 0; k < N_METHODS; ++k) o->m[k] = mat[k];
     o->mean_w = mean_w;
+    o->in_all = in_all;
     st = finish(r, &net, &rec, &p, counts, o, t0);
   }
+  free(in_all);
   for (int k = 0; k < N_METHODS; ++k) free(mat[k]);
   free(s), free(dff), free(counts), free(o);
   ff_net_destroy(&net);

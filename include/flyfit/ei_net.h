@@ -26,6 +26,11 @@ typedef struct {
 } FfSpikeTrains;
 
 void ff_spike_trains_destroy(FfSpikeTrains *s);
+/* Collective over comm. Every rank's block of cells (blocks from ff_net_blocks): this rank's per-cell spike counts
+ * len [rows] and their times packed in cell order, into every cell's trains on every rank (out, which the caller
+ * destroys): the counts by one MPI_Allgatherv, the times by another (copies, in block = cell order). */
+int ff_spike_trains_allgather(const FfNet *blocks, MPI_Comm comm, const int64_t *len, const double *times,
+                              FfSpikeTrains *out);
 
 typedef struct {
   int32_t n_exc, n_inh;  /* cells: excitatory first */

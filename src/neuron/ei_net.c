@@ -23,6 +23,33 @@ void ff_spike_trains_destroy(FfSpikeTrains *s) {
   memset(s, 0, sizeof *s);
 }
 
+int ff_spike_trains_allgather(const FfNet *blocks, MPI_Comm comm, const int64_t *len, const double *times,
+                              FfSpikeTrains *out) {
+  const int64_t n = blocks->n_global, L = blocks->n_local;
+  const int K = blocks->size;
+  int *rc = NULL, *rd = NULL;
+  memset(out, 0, sizeof *out);
+  out->n = n;
+  int st = FF_CALLOC(out->indptr, n + 1, "spike index");
+  FF_CALL(st, FF_MALLOC(rc, K, "counts"));
+  FF_CALL(st, FF_MALLOC(rd, K, "offsets"));
+  FF_CALL(st, ff_net_block_counts(blocks, 1, rc, rd));
+  FF_CALL(st, FF_MPI(MPI_Allgatherv(len, (int)L, MPI_INT64_T, out->indptr + 1, rc, rd, MPI_INT64_T, comm)));
+  for (int64_t i = 0; st == FF_OK && i < n; ++i) out->indptr[i + 1] += out->indptr[i];
+  for (int k = 0; st == FF_OK && k < K; ++k) {
+    const int64_t a = out->indptr[blocks->neuron_offsets[k]], b = out->indptr[blocks->neuron_offsets[k + 1]];
+    if (b > INT32_MAX) st = FF_ERROR(FF_ERR_UNSUPPORTED, "more than 2^31 spikes to share across the ranks at once");
+    else rc[k] = (int)(b - a), rd[k] = (int)a;
+  }
+  const int64_t mine = st == FF_OK ? out->indptr[blocks->new_base + L] - out->indptr[blocks->new_base] : 0;
+  FF_CALL(st, FF_MALLOC(out->times, out->indptr[n] > 0 ? out->indptr[n] : 1, "spike times"));
+  FF_CALL(st, FF_MPI(MPI_Allgatherv(times, (int)mine, MPI_DOUBLE, out->times, rc, rd, MPI_DOUBLE, comm)));
+  free(rc);
+  free(rd);
+  if (st) ff_spike_trains_destroy(out);
+  return st;
+}
+
 int ff_ei_net_create(FfEiNet *net, int32_t n_exc, int32_t n_inh, double duration_ms, uint64_t seed, MPI_Comm comm) {
   memset(net, 0, sizeof *net);
   net->comm = MPI_COMM_NULL;
@@ -73,44 +100,24 @@ static int gather_trains(const FfEiNet *net, const int32_t *cell, const double *
   const int64_t n = (int64_t)net->n_exc + net->n_inh, L = net->rows;
   int64_t *cnt = NULL, *pos = NULL;
   double *mine = NULL;
-  int st = FF_CALLOC(out->indptr, n + 1, "spike index");
-  FF_CALL(st, FF_CALLOC(cnt, L + 1, "spike counts"));
+  int st = FF_CALLOC(cnt, L + 1, "spike counts");
   FF_CALL(st, FF_MALLOC(pos, L + 1, "spike offsets"));
   FF_CALL(st, FF_MALLOC(mine, n_sp > 0 ? n_sp : 1, "spike times"));
   if (st == FF_OK) {
-    out->n = n;
     for (int64_t k = 0; k < n_sp; ++k) cnt[cell[k] + 1]++;
     for (int64_t a = 0; a < L; ++a) cnt[a + 1] += cnt[a];
     memcpy(pos, cnt, sizeof(int64_t) * (size_t)(L + 1));
     for (int64_t k = 0; k < n_sp; ++k) mine[pos[cell[k]]++] = when[k]; /* stable: each cell's times stay in order */
   }
-  if (st == FF_OK && net->comm == MPI_COMM_NULL) {
-    memcpy(out->indptr, cnt, sizeof(int64_t) * (size_t)(n + 1));
+  if (st == FF_OK && net->comm == MPI_COMM_NULL) { /* one process: its cells are every cell */
+    out->n = n;
+    out->indptr = cnt;
     out->times = mine;
+    cnt = NULL;
     mine = NULL;
-  } else if (st == FF_OK) { /* every rank's per-cell counts, then its times, in block (= cell) order */
-    const int K = net->part.size;
-    int *rc = NULL, *rd = NULL;
-    st = FF_MALLOC(rc, K, "counts");
-    FF_CALL(st, FF_MALLOC(rd, K, "offsets"));
-    int64_t *per = out->indptr + 1;
-    FF_CALL(st, ff_net_block_counts(&net->part, 1, rc, rd));
-    for (int64_t a = 0; st == FF_OK && a < L; ++a) pos[a] = cnt[a + 1] - cnt[a];
-    FF_CALL(st, FF_MPI(MPI_Allgatherv(pos, (int)L, MPI_INT64_T, per, rc, rd, MPI_INT64_T, net->comm)));
-    if (st == FF_OK) {
-      out->indptr[0] = 0;
-      for (int64_t i = 0; i < n; ++i) out->indptr[i + 1] += out->indptr[i];
-      for (int k = 0; k < K; ++k) {
-        const int64_t a = out->indptr[net->part.neuron_offsets[k]], b = out->indptr[net->part.neuron_offsets[k + 1]];
-        if (b - a > INT32_MAX || a > INT32_MAX) st = FF_ERROR(FF_ERR_UNSUPPORTED, "more than 2^31 spikes in one network run");
-        rc[k] = (int)(b - a);
-        rd[k] = (int)a;
-      }
-    }
-    FF_CALL(st, FF_MALLOC(out->times, out->indptr[n] > 0 ? out->indptr[n] : 1, "spike times"));
-    FF_CALL(st, FF_MPI(MPI_Allgatherv(mine, (int)n_sp, MPI_DOUBLE, out->times, rc, rd, MPI_DOUBLE, net->comm)));
-    free(rc);
-    free(rd);
+  } else if (st == FF_OK) { /* every rank's per-cell counts, then its times */
+    for (int64_t a = 0; a < L; ++a) pos[a] = cnt[a + 1] - cnt[a];
+    st = ff_spike_trains_allgather(&net->part, net->comm, pos, mine, out);
   }
   free(cnt);
   free(pos);

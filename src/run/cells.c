@@ -15,6 +15,7 @@
 
 #include "flyfit/cells.h"
 #include "flyfit/error.h"
+#include "flyfit/ei_net.h"
 #include "flyfit/exact.h"
 #include "flyfit/atomic.h"
 #include "flyfit/h5.h"
@@ -32,17 +33,6 @@ enum { ROC_POINTS = 10001 };
 static const char *const METHODS[N_METHODS] = {"stdp", "corr", "partial", "xcorr"};
 static const char FEATURE_NAMES[] = "log_rate mean_out_w sd_out_w mean_in_w fano_1s"; /* the columns of x */
 
-/* Every cell's spike train of one pass on every rank: cell i's is times + off[i], len[i] spikes. */
-typedef struct {
-  int64_t *off, *len; /* [n] */
-  double *times;      /* ms */
-} Trains;
-
-static void trains_destroy(Trains *t) {
-  FF_FREE(t->off);
-  FF_FREE(t->len);
-  FF_FREE(t->times);
-}
 
 /* Collective. The weights onto this rank's cells, wc [n × rows] (wc[i × rows + (j - i0)]), from every rank's rows of
  * w [rows × n]: the block transpose (MPI_Alltoallv) that the coupled network's delivery needs. sbuf [rows × n]. */
@@ -77,19 +67,14 @@ static int columns_of(const FfRun *r, const FfNet *net, const double *w, double 
 /* Collective. Pass q's trains of this rank's cells, each cell driven alone (ff_cells_drive) or, with x, all of them
  * as a network through the weights wc (ff_cells_network_pass); then shared on every rank, in cell order. */
 static int drive_pass(const FfRun *r, const FfNet *net, FfExchange *x, const FfCellsRecording *rec,
-                      const int32_t *counts, const FfCellsParams *p, int64_t q, const double *wc, Trains *tr) {
-  const int64_t n = rec->n_cells, i0 = net->new_base, rows = net->n_local;
+                      const int32_t *counts, const FfCellsParams *p, int64_t q, const double *wc, FfSpikeTrains *tr) {
+  const int64_t i0 = net->new_base, rows = net->n_local;
   const int8_t *types = r->cfg.cells_types == 1 ? rec->excitatory : NULL;
   double **mine = NULL, *packed = NULL;
   int64_t *len = NULL, have = 0;
-  int *rc = NULL, *rd = NULL;
-  trains_destroy(tr);
+  ff_spike_trains_destroy(tr);
   int st = FF_CALLOC(mine, rows + 1, "this rank's spike trains");
   FF_CALL(st, FF_CALLOC(len, rows + 1, "spike counts of this rank's cells"));
-  FF_CALL(st, FF_CALLOC(tr->len, n, "spike counts"));
-  FF_CALL(st, FF_CALLOC(tr->off, n, "spike train offsets"));
-  FF_CALL(st, FF_MALLOC(rc, r->size, "gather counts"));
-  FF_CALL(st, FF_MALLOC(rd, r->size, "gather offsets"));
   if (x) { /* collective step by step: every rank enters, a failed one stops the rest at the next exchange */
     st = ff_cells_network_pass(net, x, counts, rec->n_frames, rec->fs_hz, types, q, p, wc, mine, len);
   } else {
@@ -101,31 +86,16 @@ static int drive_pass(const FfRun *r, const FfNet *net, FfExchange *x, const FfC
   FF_CALL(st, FF_MALLOC(packed, have + 1, "this rank's spike trains"));
   for (int64_t k = 0, o = 0; st == FF_OK && k < rows; o += len[k], ++k)
     if (len[k]) memcpy(packed + o, mine[k], sizeof(double) * (size_t)len[k]);
-  /* the counts, then the times in the same order (each rank's spikes follow the ranks before it) */
-  FF_CALL(st, ff_net_block_counts(net, 1, rc, rd));
-  FF_CALL(st, FF_MPI(MPI_Allgatherv(len, (int)rows, MPI_INT64_T, tr->len, rc, rd, MPI_INT64_T, r->comm)));
-  int64_t total = 0;
-  for (int k = 0; st == FF_OK && k < r->size; ++k) {
-    const int64_t first = total;
-    for (int64_t i = rd[k]; i < rd[k] + rc[k]; ++i) tr->off[i] = total, total += tr->len[i];
-    if (total > INT32_MAX)
-      st = FF_ERROR(FF_ERR_INPUT, "%lld model spikes in one pass are too many to share in one message",
-                    (long long)total);
-    else rc[k] = (int)(total - first), rd[k] = (int)first;
-  }
-  FF_CALL(st, FF_MALLOC(tr->times, total + 1, "every spike train"));
-  FF_CALL(st, FF_MPI(MPI_Allgatherv(packed, (int)have, MPI_DOUBLE, tr->times, rc, rd, MPI_DOUBLE, r->comm)));
+  FF_CALL(st, ff_spike_trains_allgather(net, r->comm, len, packed, tr));
   for (int64_t k = 0; mine && k < rows; ++k) free(mine[k]);
   free(mine);
   free(len);
   free(packed);
-  free(rc);
-  free(rd);
   return ff_ranks_agree(st, r->comm);
 }
 
 /* Pass q of STDP on the synapses from this rank's cells, w [rows × n] (pre-major) carried from the pass before. */
-static void learn_pass(const FfRun *r, const FfNet *net, const Trains *tr, const FfCellsParams *p, int64_t q,
+static void learn_pass(const FfRun *r, const FfNet *net, const FfSpikeTrains *tr, const FfCellsParams *p, int64_t q,
                        double *w) {
   const int64_t n = net->n_global, i0 = net->new_base, rows = net->n_local;
   FfProgress prog;
@@ -136,8 +106,8 @@ static void learn_pass(const FfRun *r, const FfNet *net, const Trains *tr, const
     const int64_t i = i0 + k;
     for (int64_t j = 0; j < n; ++j)
       if (i != j)
-        w[k * n + j] = ff_stdp_pair(&p->stdp, tr->times + tr->off[i], tr->len[i], tr->times + tr->off[j], tr->len[j],
-                                    w[k * n + j]);
+        w[k * n + j] = ff_stdp_pair(&p->stdp, tr->times + tr->indptr[i], tr->indptr[i + 1] - tr->indptr[i],
+                                    tr->times + tr->indptr[j], tr->indptr[j + 1] - tr->indptr[j], w[k * n + j]);
     if (r->rank == 0) ff_progress_update(&prog, (double)(k + 1));
   }
 }
@@ -152,7 +122,7 @@ static int learn(const FfRun *r, const FfNet *net, const FfCellsRecording *rec, 
   const int coupled = p->coupling_mV > 0;
   FfExchange *x = NULL;
   double *wc = NULL, *sbuf = NULL;
-  Trains tr;
+  FfSpikeTrains tr;
   memset(&tr, 0, sizeof tr);
   for (int64_t k = 0; k < rows; ++k)
     for (int64_t j = 0; j < n; ++j) w[k * n + j] = i0 + k == j ? 0.0 : p->w_init;
@@ -169,7 +139,7 @@ static int learn(const FfRun *r, const FfNet *net, const FfCellsRecording *rec, 
     if (coupled) st = columns_of(r, net, w, sbuf, wc);
     FF_CALL(st, drive_pass(r, net, x, rec, counts, p, q, wc, &tr));
     if (st == FF_OK) learn_pass(r, net, &tr, p, q, w);
-    for (int64_t i = 0; st == FF_OK && i < n; ++i) *spikes += tr.len[i];
+    if (st == FF_OK) *spikes += tr.indptr[n];
   }
   FfExact *in = NULL, total = {0};
   FF_CALL(st, FF_CALLOC(in, n, "incoming weight sums"));
@@ -181,7 +151,7 @@ static int learn(const FfRun *r, const FfNet *net, const FfCellsRecording *rec, 
   for (int64_t j = 0; st == FF_OK && j < n; ++j) ff_exact_merge(&total, &in_all[j]); /* every weight, exactly */
   *mean_w = ff_exact_value(&total) / ((double)n * (double)(n - 1));
   free(in);
-  trains_destroy(&tr);
+  ff_spike_trains_destroy(&tr);
   ff_exchange_destroy(&x);
   free(wc);
   free(sbuf);
